@@ -71,7 +71,11 @@ fn meta_ty(t: &TypeExpr, idx: &HashMap<String, usize>) -> String {
 /// serde attributes + field line for an optional value.
 fn field_line(out: &mut String, pad: &str, name: &str, t: &TypeExpr) {
     let id = ident(name);
-    let rename = if id.starts_with("r#") { format!(", rename = \"{name}\"") } else { String::new() };
+    let rename = if id.starts_with("r#") {
+        format!(", rename = \"{name}\"")
+    } else {
+        String::new()
+    };
     match t {
         TypeExpr::List(_) => {
             let _ = writeln!(
@@ -164,7 +168,12 @@ fn generate(schema: &Schema) -> String {
     for s in &schema.structs {
         let _ = write!(out, "    StructDef {{ name: {:?}, fields: &[", s.name);
         for f in &s.fields {
-            let _ = write!(out, "FieldDef {{ name: {:?}, ty: {} }}, ", f.name, meta_ty(&f.ty, &idx));
+            let _ = write!(
+                out,
+                "FieldDef {{ name: {:?}, ty: {} }}, ",
+                f.name,
+                meta_ty(&f.ty, &idx)
+            );
         }
         out.push_str("] },\n");
     }

@@ -1,1 +1,135 @@
-fn main() {}
+//! `filament`: one binary, one subcommand per role.
+//!
+//! - `filament up`   the all-in-one controller (today: the config API)
+//! - `filament api`  only the config API (port 8082)
+//! - `filament bench api`  load figures against a running API
+
+mod bench;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use filament_store::{SqliteStore, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "filament",
+    version,
+    about = "Multi-tenant virtual networking for VMs and containers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the all-in-one controller in the foreground (config API on the embedded store).
+    Up(ServeArgs),
+    /// Run only the config REST API.
+    Api(ServeArgs),
+    /// Measure a running Filament (prints figures).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "FILAMENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address of the config API.
+    #[arg(long, default_value = "0.0.0.0:8082")]
+    listen: SocketAddr,
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("filament")
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Up(a) | Cmd::Api(a) => rt.block_on(serve(a)),
+        Cmd::Bench(b) => rt.block_on(bench::run(b)),
+    }
+}
+
+fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let path = dir.join("config.db");
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("cannot open store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let dir = a.data_dir.unwrap_or_else(default_data_dir);
+    let store = open_store(&dir)?;
+    let state =
+        filament_api::ApiState::open(store.clone()).context("cannot load the config store")?;
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    tracing::info!(
+        listen = %a.listen,
+        data_dir = %dir.display(),
+        revision = store.revision(),
+        objects = state.db.read().len(),
+        "config API ready"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(filament_api::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    shutdown_signal().await;
+    let _ = stop_tx.send(());
+    // Open change-feed streams never end by themselves: give requests in
+    // flight a moment, then stop regardless. Every write is already durable.
+    match tokio::time::timeout(std::time::Duration::from_secs(3), server).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(e)) => anyhow::bail!("server task failed: {e}"),
+        Err(_) => tracing::info!("closing long-lived connections"),
+    }
+    drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = futures::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

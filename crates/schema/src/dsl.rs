@@ -156,7 +156,8 @@ fn is_ident(s: &str) -> bool {
 fn is_type_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 enum Block {
@@ -238,7 +239,15 @@ pub fn parse(text: &str) -> Result<Schema, DslError> {
                     });
                     Block::Struct(schema.structs.len() - 1)
                 }
-                _ => return err(line, format!("expected `common`, `type NAME` or `struct NAME`, got `{}`", content.trim())),
+                _ => {
+                    return err(
+                        line,
+                        format!(
+                            "expected `common`, `type NAME` or `struct NAME`, got `{}`",
+                            content.trim()
+                        ),
+                    )
+                }
             };
             continue;
         }
@@ -299,7 +308,10 @@ fn check(schema: &Schema) -> Result<(), DslError> {
         let mut names = BTreeSet::new();
         for f in &s.fields {
             if !names.insert(&f.name) {
-                return err(0, format!("struct {}: field {} defined twice", s.name, f.name));
+                return err(
+                    0,
+                    format!("struct {}: field {} defined twice", s.name, f.name),
+                );
             }
         }
     }
@@ -320,13 +332,19 @@ fn check(schema: &Schema) -> Result<(), DslError> {
         let mut names = BTreeSet::new();
         for p in schema.common.iter().chain(&r.props) {
             if !names.insert(p.name.clone()) {
-                return err(0, format!("type {}: property {} defined twice", r.name, p.name));
+                return err(
+                    0,
+                    format!("type {}: property {} defined twice", r.name, p.name),
+                );
             }
             struct_refs(&p.ty, &mut used);
         }
         for x in &r.refs {
             if !resources.contains(x.target.as_str()) {
-                return err(0, format!("type {}: ref to undefined type {}", r.name, x.target));
+                return err(
+                    0,
+                    format!("type {}: ref to undefined type {}", r.name, x.target),
+                );
             }
             if !names.insert(format!("{}_refs", x.name)) {
                 return err(0, format!("type {}: ref {} defined twice", r.name, x.name));
@@ -346,14 +364,24 @@ fn check(schema: &Schema) -> Result<(), DslError> {
     }
     for r in &schema.resources {
         for p in schema.common.iter().chain(&r.props) {
-            if let (Collection::List { wrapper } | Collection::Map { wrapper, .. }, TypeExpr::Struct(s)) =
-                (&p.collection, &p.ty)
+            if let (
+                Collection::List { wrapper } | Collection::Map { wrapper, .. },
+                TypeExpr::Struct(s),
+            ) = (&p.collection, &p.ty)
             {
-                let ok = structs
-                    .get(s.as_str())
-                    .is_some_and(|st| st.fields.iter().any(|f| &f.name == wrapper && matches!(f.ty, TypeExpr::List(_))));
+                let ok = structs.get(s.as_str()).is_some_and(|st| {
+                    st.fields
+                        .iter()
+                        .any(|f| &f.name == wrapper && matches!(f.ty, TypeExpr::List(_)))
+                });
                 if !ok {
-                    return err(0, format!("type {}: {} wrapper {wrapper} is not a list field of {s}", r.name, p.name));
+                    return err(
+                        0,
+                        format!(
+                            "type {}: {} wrapper {wrapper} is not a list field of {s}",
+                            r.name, p.name
+                        ),
+                    );
                 }
             }
         }

@@ -28,8 +28,13 @@ pub enum Ty {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Collection {
     None,
-    List { wrapper: &'static str },
-    Map { wrapper: &'static str, key: &'static str },
+    List {
+        wrapper: &'static str,
+    },
+    Map {
+        wrapper: &'static str,
+        key: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -184,3 +189,11 @@ pub fn index() -> &'static Index {
         ix
     })
 }
+
+impl PartialEq for ResourceDef {
+    /// Types are identified by name.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for ResourceDef {}

@@ -31,14 +31,21 @@ pub fn validate(ty: &Ty, v: &Value, path: &str) -> Result<(), ValidationError> {
         Ty::Enum(allowed) => match v.as_str() {
             Some(s) if allowed.contains(&s) => Ok(()),
             Some(s) => fail(format!("`{s}` is not one of {}", allowed.join(", "))),
-            None => fail(format!("expected one of {}, got {}", allowed.join(", "), kind(v))),
+            None => fail(format!(
+                "expected one of {}, got {}",
+                allowed.join(", "),
+                kind(v)
+            )),
         },
         Ty::Int | Ty::U64 if v.is_i64() || v.is_u64() => Ok(()),
         Ty::Int | Ty::U64 => fail(format!("expected an integer, got {}", kind(v))),
         Ty::Range(min, max) => match v.as_i64() {
             Some(n) if (*min..=*max).contains(&n) => Ok(()),
             Some(n) => fail(format!("{n} is outside {min}..={max}")),
-            None => fail(format!("expected an integer in {min}..={max}, got {}", kind(v))),
+            None => fail(format!(
+                "expected an integer in {min}..={max}, got {}",
+                kind(v)
+            )),
         },
         Ty::Float if v.is_number() => Ok(()),
         Ty::Float => fail(format!("expected a number, got {}", kind(v))),
@@ -58,10 +65,18 @@ pub fn validate(ty: &Ty, v: &Value, path: &str) -> Result<(), ValidationError> {
                 return fail("schema error: unknown struct".into());
             };
             let Some(obj) = v.as_object() else {
-                return fail(format!("expected an object ({}), got {}", def.name, kind(v)));
+                return fail(format!(
+                    "expected an object ({}), got {}",
+                    def.name,
+                    kind(v)
+                ));
             };
             for (k, fv) in obj {
-                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match def.field(k) {
                     Some(f) => validate(&f.ty, fv, &sub)?,
                     None => {

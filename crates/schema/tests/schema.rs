@@ -31,7 +31,13 @@ fn dsl_parses_every_construct() {
     assert_eq!(a.parents, vec!["p"]);
     assert_eq!(a.props[0].ty, dsl::TypeExpr::Range(0, 10));
     assert!(a.props[0].system);
-    assert_eq!(a.props[3].collection, dsl::Collection::Map { wrapper: "items".into(), key: "k".into() });
+    assert_eq!(
+        a.props[3].collection,
+        dsl::Collection::Map {
+            wrapper: "items".into(),
+            key: "k".into()
+        }
+    );
     assert_eq!(a.refs[0].attr.as_deref(), Some("S"));
 }
 
@@ -59,7 +65,10 @@ fn graph_metadata_matches_the_client() {
     assert_eq!(vn.parents, &["project"]);
     let r = vn.ref_def("network_ipam_refs").unwrap();
     assert_eq!(r.target, "network-ipam");
-    assert_eq!(ix.struct_def(r.attr.unwrap()).unwrap().name, "VnSubnetsType");
+    assert_eq!(
+        ix.struct_def(r.attr.unwrap()).unwrap().name,
+        "VnSubnetsType"
+    );
     let iip = ix.resource("instance-ip").unwrap();
     assert!(iip.is_root_child());
     let proj = ix.resource("project").unwrap();
@@ -67,20 +76,47 @@ fn graph_metadata_matches_the_client() {
     assert!(ix
         .back_refs_to("virtual-network")
         .iter()
-        .any(|(src, f)| src.name == "virtual-machine-interface" && f.field == "virtual_network_refs"));
-    assert_eq!(ix.by_plural("bgp-as-a-services").unwrap().name, "bgp-as-a-service");
-    assert_eq!(ix.by_object("virtual_DNS_record").unwrap().name, "virtual-DNS-record");
+        .any(
+            |(src, f)| src.name == "virtual-machine-interface" && f.field == "virtual_network_refs"
+        ));
+    assert_eq!(
+        ix.by_plural("bgp-as-a-services").unwrap().name,
+        "bgp-as-a-service"
+    );
+    assert_eq!(
+        ix.by_object("virtual_DNS_record").unwrap().name,
+        "virtual-DNS-record"
+    );
     let ann = vn.prop("annotations").unwrap();
-    assert_eq!(ann.collection, Collection::Map { wrapper: "key_value_pair", key: "key" });
+    assert_eq!(
+        ann.collection,
+        Collection::Map {
+            wrapper: "key_value_pair",
+            key: "key"
+        }
+    );
 }
 
 #[test]
 fn validation_reports_the_field_path() {
     let vn = index().resource("virtual-network").unwrap();
     let ty = vn.prop("virtual_network_properties").unwrap().ty;
-    assert!(validate(&ty, &json!({"vxlan_network_identifier": 5, "forwarding_mode": "l2_l3"}), "virtual_network_properties").is_ok());
-    let e = validate(&ty, &json!({"vxlan_network_identifier": "five"}), "virtual_network_properties").unwrap_err();
-    assert_eq!(e.path, "virtual_network_properties.vxlan_network_identifier");
+    assert!(validate(
+        &ty,
+        &json!({"vxlan_network_identifier": 5, "forwarding_mode": "l2_l3"}),
+        "virtual_network_properties"
+    )
+    .is_ok());
+    let e = validate(
+        &ty,
+        &json!({"vxlan_network_identifier": "five"}),
+        "virtual_network_properties",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path,
+        "virtual_network_properties.vxlan_network_identifier"
+    );
     let e = validate(&ty, &json!({"forwarding_mode": "bogus"}), "p").unwrap_err();
     assert!(e.msg.contains("not one of"), "{e}");
     let e = validate(&ty, &json!({"no_such": 1}), "p").unwrap_err();

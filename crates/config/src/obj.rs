@@ -1,0 +1,138 @@
+//! One config object as the database holds it, and its stored JSON form.
+//!
+//! References are kept by uuid (fq_names are resolved when rendering), so the
+//! stored form is independent of renames and the change feed carries exactly
+//! what is persisted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use filament_schema::{index, ResourceDef};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One reference from an object to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefLink {
+    pub uuid: String,
+    /// The link attribute, `null` when the reference has none.
+    #[serde(default)]
+    pub attr: Value,
+}
+
+/// A config object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Obj {
+    pub ty: &'static ResourceDef,
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    /// `(parent type, parent uuid)`; `None` for children of config-root.
+    pub parent: Option<(&'static ResourceDef, String)>,
+    /// Property values by JSON field name (includes id_perms, perms2, display_name).
+    pub props: Map<String, Value>,
+    /// References by JSON field name (`network_ipam_refs`), in the order given.
+    pub refs: BTreeMap<&'static str, Vec<RefLink>>,
+    /// Referee uuids whose reference from this object does not block their deletion.
+    pub relaxed: BTreeSet<String>,
+    /// Creation order, used to list children and objects in the order they were made.
+    pub seq: u64,
+}
+
+/// The persisted JSON form of an [`Obj`] (also what the change feed carries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredObj {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_uuid: Option<String>,
+    pub seq: u64,
+    #[serde(default)]
+    pub props: Map<String, Value>,
+    #[serde(default)]
+    pub refs: BTreeMap<String, Vec<RefLink>>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub relaxed: BTreeSet<String>,
+}
+
+impl Obj {
+    /// Last element of the fq_name.
+    pub fn name(&self) -> &str {
+        self.fq_name.last().map_or("", String::as_str)
+    }
+    pub fn fq_str(&self) -> String {
+        self.fq_name.join(":")
+    }
+    pub fn prop(&self, name: &str) -> Option<&Value> {
+        self.props.get(name).filter(|v| !v.is_null())
+    }
+    pub fn refs_of(&self, field: &str) -> &[RefLink] {
+        self.refs.get(field).map_or(&[], Vec::as_slice)
+    }
+    /// Uuids this object references, across all reference fields.
+    pub fn ref_uuids(&self) -> impl Iterator<Item = (&'static str, &RefLink)> {
+        self.refs
+            .iter()
+            .flat_map(|(f, l)| l.iter().map(move |r| (*f, r)))
+    }
+    /// Objects the system made (derived state) never block a user's delete.
+    pub fn is_system_created(&self) -> bool {
+        self.props
+            .get("id_perms")
+            .and_then(|p| p.get("creator"))
+            .and_then(Value::as_str)
+            == Some(crate::SYSTEM_CREATOR)
+    }
+    pub fn to_stored(&self) -> StoredObj {
+        StoredObj {
+            ty: self.ty.name.to_string(),
+            uuid: self.uuid.clone(),
+            fq_name: self.fq_name.clone(),
+            parent_type: self.parent.as_ref().map(|(t, _)| t.name.to_string()),
+            parent_uuid: self.parent.as_ref().map(|(_, u)| u.clone()),
+            seq: self.seq,
+            props: self.props.clone(),
+            refs: self
+                .refs
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            relaxed: self.relaxed.clone(),
+        }
+    }
+    /// Rebuild from the stored form; `None` if it names an unknown type or field.
+    pub fn from_stored(s: StoredObj) -> Result<Self, String> {
+        let ix = index();
+        let ty = ix
+            .resource(&s.ty)
+            .ok_or_else(|| format!("unknown type {}", s.ty))?;
+        let parent = match (s.parent_type, s.parent_uuid) {
+            (Some(t), Some(u)) => Some((
+                ix.resource(&t)
+                    .ok_or_else(|| format!("unknown parent type {t}"))?,
+                u,
+            )),
+            _ => None,
+        };
+        let mut refs = BTreeMap::new();
+        for (field, links) in s.refs {
+            let def = ty
+                .ref_def(&field)
+                .ok_or_else(|| format!("{}: unknown reference field {field}", s.ty))?;
+            refs.insert(def.field, links);
+        }
+        Ok(Self {
+            ty,
+            uuid: s.uuid,
+            fq_name: s.fq_name,
+            parent,
+            props: s.props,
+            refs,
+            relaxed: s.relaxed,
+            seq: s.seq,
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! `filament bench api`: load figures for the config API over HTTP.
+//!
+//! By default it starts its own `filament api` child process on a temporary
+//! data dir (so the server's RSS can be read from /proc); `--url` targets a
+//! running server instead. It prints figures; it asserts nothing.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Creates/s and latency of VN and port (VMI + instance-ip) creation, and a 20k-port list.
+    Api(ApiBench),
+}
+
+#[derive(Args)]
+pub struct ApiBench {
+    /// Target a running API instead of starting one.
+    #[arg(long)]
+    url: Option<String>,
+    /// Concurrent requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Virtual networks to create (each with a /24 subnet).
+    #[arg(long, default_value_t = 1000)]
+    vns: usize,
+    /// Ports (VMI + instance-ip pairs) to create, spread over the VNs.
+    #[arg(long, default_value_t = 20000)]
+    ports: usize,
+}
+
+pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+    match cmd {
+        BenchCmd::Api(a) => api(a).await,
+    }
+}
+
+struct Child {
+    proc: std::process::Child,
+    _dir: TempDir,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(client: &reqwest::Client) -> anyhow::Result<(String, Child)> {
+    let dir = std::env::temp_dir().join(format!("filament-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let proc = std::process::Command::new(std::env::current_exe()?)
+        .args(["api", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .context("cannot start filament api")?;
+    let child = Child {
+        proc,
+        _dir: TempDir(dir),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok((url, child));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("filament api did not come up on {url}")
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
+    let r = client.post(url).json(body).send().await?;
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        bail!("POST {url}: {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+struct Stats {
+    lat: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Stats {
+    fn print(&self, what: &str, ops_per_item: usize) {
+        let mut l = self.lat.clone();
+        l.sort();
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        let n = l.len();
+        let rate = n as f64 / self.wall.as_secs_f64();
+        println!(
+            "{what:<32} {n:>6} in {:>7.2} s  {rate:>8.0} /s ({:>8.0} requests/s)  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            self.wall.as_secs_f64(),
+            rate * ops_per_item as f64,
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+async fn api(a: ApiBench) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .build()?;
+    let (url, child) = match &a.url {
+        Some(u) => (u.trim_end_matches('/').to_string(), None),
+        None => {
+            let (u, c) = start_server(&client).await?;
+            (u, Some(c))
+        }
+    };
+    if a.vns == 0 || a.vns > 65_000 {
+        bail!("--vns must be 1..=65000 (each VN gets its own /24)");
+    }
+    let tag = format!("bench-{}", std::process::id());
+    let proj = post(
+        &client,
+        &format!("{url}/projects"),
+        &json!({"project": {"fq_name": ["default-domain", tag], "parent_type": "domain"}}),
+    )
+    .await?;
+    let proj_fq = json!(["default-domain", tag]);
+    let proj_uuid = proj["project"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "filament bench api: {url}, concurrency {}, {} VNs, {} ports",
+        a.concurrency, a.vns, a.ports
+    );
+
+    // (a) virtual networks with a subnet each.
+    let t0 = Instant::now();
+    let results: Vec<anyhow::Result<(Duration, String)>> = stream::iter(0..a.vns)
+        .map(|i| {
+            let client = &client;
+            let url = &url;
+            let proj_fq = &proj_fq;
+            async move {
+                let body = json!({"virtual-network": {"fq_name": [proj_fq[0], proj_fq[1], format!("vn{i}")], "parent_type": "project",
+                    "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
+                        "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": format!("10.{}.{}.0", i / 256, i % 256), "ip_prefix_len": 24}}]}}]}});
+                let s = Instant::now();
+                let r = post(client, &format!("{url}/virtual-networks"), &body).await?;
+                Ok((s.elapsed(), r["virtual-network"]["uuid"].as_str().unwrap_or_default().to_string()))
+            }
+        })
+        .buffer_unordered(a.concurrency)
+        .collect()
+        .await;
+    let vn_wall = t0.elapsed();
+    let mut vns = Vec::new();
+    let mut lat = Vec::new();
+    for r in results {
+        let (d, u) = r?;
+        lat.push(d);
+        vns.push(u);
+    }
+    Stats { lat, wall: vn_wall }.print("(a) virtual-network + subnet", 1);
+
+    // (b) ports: VMI then instance-ip.
+    let t1 = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = stream::iter(0..a.ports)
+        .map(|i| {
+            let client = &client;
+            let url = &url;
+            let proj_fq = &proj_fq;
+            let vn = &vns[i % vns.len()];
+            async move {
+                let s = Instant::now();
+                let vmi = post(client, &format!("{url}/virtual-machine-interfaces"), &json!({"virtual-machine-interface": {
+                    "fq_name": [proj_fq[0], proj_fq[1], format!("port{i}")], "parent_type": "project",
+                    "virtual_network_refs": [{"uuid": vn, "to": []}]}})).await?;
+                let vmi_uuid = vmi["virtual-machine-interface"]["uuid"].as_str().unwrap_or_default().to_string();
+                post(client, &format!("{url}/instance-ips"), &json!({"instance-ip": {
+                    "fq_name": [format!("{}-iip{i}", proj_fq[1].as_str().unwrap_or_default())],
+                    "virtual_network_refs": [{"uuid": vn, "to": []}],
+                    "virtual_machine_interface_refs": [{"uuid": vmi_uuid, "to": []}]}})).await?;
+                Ok(s.elapsed())
+            }
+        })
+        .buffer_unordered(a.concurrency)
+        .collect()
+        .await;
+    let port_wall = t1.elapsed();
+    let lat = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    Stats {
+        lat,
+        wall: port_wall,
+    }
+    .print("(b) port = VMI + instance-ip", 2);
+    println!(
+        "{:<32} {:>7.2} s",
+        "1k VNs + 20k ports, total",
+        (vn_wall + port_wall).as_secs_f64()
+    );
+
+    // List every port of the project.
+    for detail in [false, true] {
+        let s = Instant::now();
+        let r = client
+            .get(format!("{url}/virtual-machine-interfaces?parent_id={proj_uuid}&detail={detail}&count=False"))
+            .send()
+            .await?;
+        let body: Value = r.json().await?;
+        let n = body["virtual-machine-interfaces"]
+            .as_array()
+            .map_or(0, Vec::len);
+        println!(
+            "{:<32} {n:>6} in {:>7.1} ms",
+            format!("list ports (detail={detail})"),
+            s.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    if let Some(c) = &child {
+        if let Some(mb) = rss_mb(c.proc.id()) {
+            println!("{:<32} {mb:>7.1} MB", "server RSS");
+        }
+    }
+    Ok(())
+}

@@ -459,3 +459,10 @@ pub(crate) fn subnet_config(s: &Value) -> Option<SubnetConfig> {
     }
     Some(cfg)
 }
+
+impl ConfigDb {
+    /// Every object (any order); for tests and dumps.
+    pub fn objects_for_test(&self) -> impl Iterator<Item = &Obj> {
+        self.objects.values()
+    }
+}

@@ -233,12 +233,7 @@ async fn read(
                     .collect()
             }),
         };
-        let etag = o
-            .prop("id_perms")
-            .and_then(|p| p.get("last_modified"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let etag = o.id_perms.last_modified.clone().unwrap_or_default();
         Ok((
             json!({ ty.name: db.render(o, &opts, &base_url(&headers)) }),
             etag,

@@ -80,7 +80,7 @@ impl ApiState {
             db.rebuild_allocators();
             return Err(e.into());
         }
-        db.apply(&txn);
+        db.apply(txn);
         Ok(r)
     }
 }
@@ -94,7 +94,7 @@ pub fn txn_ops(txn: &Txn) -> Vec<Op> {
         });
     }
     for p in &txn.puts {
-        let value = serde_json::to_string(&p.to_stored()).unwrap_or_default();
+        let value = p.to_stored_json();
         ops.push(Op::Put {
             key: object_key(p.ty.name, &p.uuid),
             value,

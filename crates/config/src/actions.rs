@@ -327,9 +327,7 @@ impl ConfigDb {
             return not_found(format!("ID {uuid} does not exist"));
         };
         let mut o = o.clone();
-        if let Some(p) = o.props.get_mut("perms2") {
-            p["owner"] = json!(owner);
-        }
+        o.perms2.owner = Some(owner);
         touch(&mut o, &ctx.now);
         Ok(Txn {
             puts: vec![o],
@@ -345,45 +343,38 @@ impl ConfigDb {
             return not_found(format!("ID {uuid} does not exist"));
         };
         let mut o = o.clone();
-        let mut p = o.props.get("perms2").cloned().unwrap_or_else(|| json!({}));
+        let p = &mut o.perms2;
         if let Some(owner) = req.get("owner").and_then(Value::as_str) {
-            p["owner"] = json!(owner.replace('-', ""));
+            p.owner = Some(owner.replace('-', ""));
         }
         for k in ["owner_access", "global_access"] {
             if let Some(v) = req.get(k).filter(|v| !v.is_null()) {
-                match v.as_i64() {
-                    Some(n) if (0..=7).contains(&n) => p[k] = json!(n),
+                let n = match v.as_i64() {
+                    Some(n) if (0..=7).contains(&n) => n,
                     _ => return bad(format!("{k} must be an integer 0..7")),
+                };
+                if k == "owner_access" {
+                    p.owner_access = Some(n);
+                } else {
+                    p.global_access = Some(n);
                 }
             }
         }
         if let Some(share) = req.get("share").filter(|v| !v.is_null()) {
-            let Some(items) = share.as_array() else {
-                return bad("share must be a list");
-            };
+            let Some(items) = share.as_array() else { return bad("share must be a list") };
             let mut out = Vec::new();
             for s in items {
                 let tenant = s.get("tenant").and_then(Value::as_str).ok_or_else(|| {
                     ConfigError::BadRequest("share entries need tenant and tenant_access".into())
                 })?;
-                let access = s
-                    .get("tenant_access")
-                    .and_then(Value::as_i64)
-                    .filter(|n| (0..=7).contains(n));
-                let Some(access) = access else {
-                    return bad("tenant_access must be an integer 0..7");
-                };
-                let tenant = if tenant.contains(':') {
-                    tenant.to_string()
-                } else {
-                    format!("tenant:{tenant}")
-                };
-                out.push(json!({"tenant": tenant, "tenant_access": access}));
+                let access = s.get("tenant_access").and_then(Value::as_i64).filter(|n| (0..=7).contains(n));
+                let Some(access) = access else { return bad("tenant_access must be an integer 0..7") };
+                let tenant = if tenant.contains(':') { tenant.to_string() } else { format!("tenant:{tenant}") };
+                out.push(filament_schema::types::ShareType { tenant: Some(tenant), tenant_access: Some(access) });
             }
-            p["share"] = Value::Array(out);
+            p.share = out;
         }
-        let shared = p.get("global_access").and_then(Value::as_i64).unwrap_or(0) != 0;
-        o.props.insert("perms2".into(), p);
+        let shared = p.global_access.unwrap_or(0) != 0;
         if o.ty.prop("is_shared").is_some() {
             o.props.insert("is_shared".into(), json!(shared));
         }

@@ -174,21 +174,22 @@ impl ConfigDb {
     }
 
     /// Apply a committed transaction to the in-memory state.
-    pub fn apply(&mut self, txn: &Txn) {
+    pub fn apply(&mut self, txn: Txn) {
         for d in &txn.deletes {
             if let Some(old) = self.unindex(&d.uuid) {
                 self.release_allocs(&old);
             }
         }
-        for p in &txn.puts {
+        for p in txn.puts {
             let old = self.unindex(&p.uuid);
-            self.index(p.clone());
-            self.sync_allocs(old.as_ref(), p);
+            let uuid = p.uuid.clone();
+            self.index(p);
+            self.sync_allocs(old.as_ref(), &uuid);
         }
-        for (k, v) in &txn.kv {
+        for (k, v) in txn.kv {
             match v {
-                Some(v) => self.kv.insert(k.clone(), v.clone()),
-                None => self.kv.remove(k),
+                Some(v) => self.kv.insert(k, v),
+                None => self.kv.remove(&k),
             };
         }
     }
@@ -239,22 +240,27 @@ impl ConfigDb {
     /// Recompute every allocator from the objects.
     pub fn rebuild_allocators(&mut self) {
         self.allocs = Allocs::new();
-        let objs: Vec<Obj> = {
-            let mut v: Vec<&Obj> = self.objects.values().collect();
-            v.sort_by_key(|o| o.seq);
-            v.into_iter().cloned().collect()
-        };
+        let mut order: Vec<(bool, u64, String)> = self
+            .objects
+            .values()
+            .map(|o| (o.ty.name != "virtual-network", o.seq, o.uuid.clone()))
+            .collect();
         // Networks first: addresses are reserved inside their subnets.
-        for o in objs.iter().filter(|o| o.ty.name == "virtual-network") {
-            self.sync_allocs(None, o);
-        }
-        for o in objs.iter().filter(|o| o.ty.name != "virtual-network") {
-            self.sync_allocs(None, o);
+        order.sort();
+        for (_, _, u) in order {
+            self.sync_allocs(None, &u);
         }
     }
 
-    /// Bring allocation state in line with `new` (which replaced `old`).
-    fn sync_allocs(&mut self, old: Option<&Obj>, new: &Obj) {
+    /// Bring allocation state in line with object `uuid` (which replaced `old`).
+    fn sync_allocs(&mut self, old: Option<&Obj>, uuid: &str) {
+        // Take the object out while allocators change, then put it back.
+        let Some(new) = self.objects.remove(uuid) else { return };
+        self.sync_allocs_of(old, &new);
+        self.objects.insert(new.uuid.clone(), new);
+    }
+
+    fn sync_allocs_of(&mut self, old: Option<&Obj>, new: &Obj) {
         match new.ty.name {
             "virtual-network" => {
                 if let Some(id) = new

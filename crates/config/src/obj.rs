@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use filament_schema::types::{IdPermsType, PermType2};
 use filament_schema::{index, ResourceDef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,7 +28,11 @@ pub struct Obj {
     pub fq_name: Vec<String>,
     /// `(parent type, parent uuid)`; `None` for children of config-root.
     pub parent: Option<(&'static ResourceDef, String)>,
-    /// Property values by JSON field name (includes id_perms, perms2, display_name).
+    /// Identity, times and legacy permissions (typed: every object has one).
+    pub id_perms: IdPermsType,
+    /// Ownership and sharing.
+    pub perms2: PermType2,
+    /// Other property values by JSON field name (display_name included).
     pub props: Map<String, Value>,
     /// References by JSON field name (`network_ipam_refs`), in the order given.
     pub refs: BTreeMap<&'static str, Vec<RefLink>>,
@@ -49,6 +54,10 @@ pub struct StoredObj {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_uuid: Option<String>,
     pub seq: u64,
+    #[serde(default)]
+    pub id_perms: IdPermsType,
+    #[serde(default)]
+    pub perms2: PermType2,
     #[serde(default)]
     pub props: Map<String, Value>,
     #[serde(default)]
@@ -79,11 +88,7 @@ impl Obj {
     }
     /// Objects the system made (derived state) never block a user's delete.
     pub fn is_system_created(&self) -> bool {
-        self.props
-            .get("id_perms")
-            .and_then(|p| p.get("creator"))
-            .and_then(Value::as_str)
-            == Some(crate::SYSTEM_CREATOR)
+        self.id_perms.creator.as_deref() == Some(crate::SYSTEM_CREATOR)
     }
     pub fn to_stored(&self) -> StoredObj {
         StoredObj {
@@ -93,6 +98,8 @@ impl Obj {
             parent_type: self.parent.as_ref().map(|(t, _)| t.name.to_string()),
             parent_uuid: self.parent.as_ref().map(|(_, u)| u.clone()),
             seq: self.seq,
+            id_perms: self.id_perms.clone(),
+            perms2: self.perms2.clone(),
             props: self.props.clone(),
             refs: self
                 .refs
@@ -129,10 +136,52 @@ impl Obj {
             uuid: s.uuid,
             fq_name: s.fq_name,
             parent,
+            id_perms: s.id_perms,
+            perms2: s.perms2,
             props: s.props,
             refs,
             relaxed: s.relaxed,
             seq: s.seq,
         })
+    }
+}
+
+/// Borrowed serialization of the stored form (no clone on the write path).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    uuid: &'a str,
+    fq_name: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_uuid: Option<&'a str>,
+    seq: u64,
+    id_perms: &'a IdPermsType,
+    perms2: &'a PermType2,
+    props: &'a Map<String, Value>,
+    refs: BTreeMap<&'a str, &'a Vec<RefLink>>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    relaxed: &'a BTreeSet<String>,
+}
+
+impl Obj {
+    /// The stored form as JSON text (what the store and the change feed carry).
+    pub fn to_stored_json(&self) -> String {
+        let r = StoredRef {
+            ty: self.ty.name,
+            uuid: &self.uuid,
+            fq_name: &self.fq_name,
+            parent_type: self.parent.as_ref().map(|(t, _)| t.name),
+            parent_uuid: self.parent.as_ref().map(|(_, u)| u.as_str()),
+            seq: self.seq,
+            id_perms: &self.id_perms,
+            perms2: &self.perms2,
+            props: &self.props,
+            refs: self.refs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v)).collect(),
+            relaxed: &self.relaxed,
+        };
+        serde_json::to_string(&r).unwrap_or_default()
     }
 }

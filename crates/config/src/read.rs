@@ -89,8 +89,10 @@ impl ConfigDb {
             }
             None => {}
         }
+        m.insert("id_perms".into(), serde_json::to_value(&o.id_perms).unwrap_or(Value::Null));
+        m.insert("perms2".into(), serde_json::to_value(&o.perms2).unwrap_or(Value::Null));
         for (k, v) in &o.props {
-            if k == "id_perms" || k == "perms2" || want(k) {
+            if want(k) {
                 m.insert(k.clone(), v.clone());
             }
         }

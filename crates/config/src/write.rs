@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use filament_schema::{index, ResourceDef};
+use filament_schema::types::{IdPermsType, PermType, PermType2, UuidType};
 use serde_json::{json, Map, Value};
 
 use crate::db::{ConfigDb, Txn};
@@ -94,6 +95,8 @@ impl ConfigDb {
             uuid: uuid.clone(),
             fq_name: fq,
             parent,
+            id_perms: IdPermsType::default(),
+            perms2: PermType2::default(),
             props: Map::new(),
             refs: refs.into_iter().collect(),
             relaxed: BTreeSet::new(),
@@ -101,12 +104,8 @@ impl ConfigDb {
         };
         let user_id_perms = props.remove("id_perms");
         let user_perms2 = props.remove("perms2");
-        o.props.insert(
-            "id_perms".into(),
-            id_perms(&o.uuid, &ctx.now, user_id_perms.as_ref(), ctx.system),
-        );
-        o.props
-            .insert("perms2".into(), self.perms2(&o, user_perms2.as_ref(), ctx));
+        o.id_perms = id_perms(&o.uuid, &ctx.now, user_id_perms.as_ref(), ctx.system)?;
+        o.perms2 = self.perms2(&o, user_perms2.as_ref(), ctx)?;
         let display = props
             .remove("display_name")
             .unwrap_or_else(|| Value::String(o.name().to_string()));
@@ -181,35 +180,33 @@ impl ConfigDb {
         ))
     }
 
-    fn perms2(&self, o: &Obj, user: Option<&Value>, ctx: &Ctx<'_>) -> Value {
+    fn perms2(&self, o: &Obj, user: Option<&Value>, ctx: &Ctx<'_>) -> Result<PermType2> {
+        let user: Option<PermType2> = typed_value(user, "perms2")?;
         let parent_owner = o
             .parent
             .as_ref()
             .and_then(|(_, pu)| self.get(pu))
             .filter(|p| p.ty.name != "domain" && p.ty.name != "config-root")
-            .and_then(|p| p.prop("perms2"))
-            .and_then(|p| p.get("owner"))
-            .cloned();
-        let owner = if o.ty.name == "project" && user.and_then(|u| u.get("owner")).is_none() {
-            Some(Value::String(o.uuid.replace('-', "")))
+            .and_then(|p| p.perms2.owner.clone());
+        let user_owner = user.as_ref().and_then(|u| u.owner.clone());
+        let owner = if o.ty.name == "project" && user_owner.is_none() {
+            Some(o.uuid.replace('-', ""))
         } else {
-            user.and_then(|u| u.get("owner"))
-                .filter(|v| v.is_string())
-                .cloned()
+            user_owner
         };
         let owner = owner
             .or(parent_owner)
-            .or_else(|| ctx.owner.clone().map(Value::String))
-            .unwrap_or_else(|| json!("cloud-admin"));
-        let mut p = json!({"owner": owner, "owner_access": 7, "global_access": 0, "share": []});
-        if let Some(u) = user.and_then(Value::as_object) {
-            for k in ["owner_access", "global_access", "share"] {
-                if let Some(v) = u.get(k).filter(|v| !v.is_null()) {
-                    p[k] = v.clone();
-                }
+            .or_else(|| ctx.owner.clone())
+            .unwrap_or_else(|| "cloud-admin".to_string());
+        let mut p = PermType2 { owner: Some(owner), owner_access: Some(7), global_access: Some(0), share: vec![] };
+        if let Some(u) = user {
+            p.owner_access = u.owner_access.or(p.owner_access);
+            p.global_access = u.global_access.or(p.global_access);
+            if !u.share.is_empty() {
+                p.share = u.share;
             }
         }
-        p
+        Ok(p)
     }
 
     /// Update from the inner body of `{"<type>": {...}}`: only the fields given change.
@@ -240,23 +237,19 @@ impl ConfigDb {
         for (k, v) in props {
             match k.as_str() {
                 "id_perms" => {
-                    let cur = o.props.get("id_perms").cloned().unwrap_or(Value::Null);
-                    o.props.insert(k, merge_id_perms(cur, &v));
+                    if let Some(u) = typed_value::<IdPermsType>(Some(&v), "id_perms")? {
+                        merge_id_perms(&mut o.id_perms, u);
+                    }
                 }
                 "perms2" => {
-                    if v.is_null() {
-                        continue;
-                    }
-                    if v.get("owner").is_none_or(Value::is_null) {
+                    let Some(u) = typed_value::<PermType2>(Some(&v), "perms2")? else { continue };
+                    if u.owner.is_none() {
                         return bad("perms2 in an update must include owner");
                     }
-                    let mut cur = o.props.get("perms2").cloned().unwrap_or_else(|| json!({}));
-                    if let (Some(c), Some(n)) = (cur.as_object_mut(), v.as_object()) {
-                        for (a, b) in n {
-                            c.insert(a.clone(), b.clone());
-                        }
-                    }
-                    o.props.insert(k, cur);
+                    o.perms2.owner = u.owner;
+                    o.perms2.owner_access = u.owner_access.or(o.perms2.owner_access);
+                    o.perms2.global_access = u.global_access.or(o.perms2.global_access);
+                    o.perms2.share = u.share;
                 }
                 _ => {
                     let def = ty.prop(&k);
@@ -282,9 +275,7 @@ impl ConfigDb {
                 .prop("is_shared")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            if let Some(p) = o.props.get_mut("perms2") {
-                p["global_access"] = json!(if shared { 7 } else { 0 });
-            }
+            o.perms2.global_access = Some(if shared { 7 } else { 0 });
         }
         for (field, links) in refs {
             o.refs.insert(field, links);
@@ -384,8 +375,18 @@ impl ConfigDb {
     }
 }
 
+/// A client-supplied system struct (already schema-validated) as its typed form.
+fn typed_value<T: serde::de::DeserializeOwned>(v: Option<&Value>, what: &str) -> Result<Option<T>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| crate::ConfigError::BadRequest(format!("Bad property {what}: {e}"))),
+    }
+}
+
 /// `id_perms` of a new object, keeping what the user may set.
-fn id_perms(uuid: &str, now: &str, user: Option<&Value>, system: bool) -> Value {
+fn id_perms(uuid: &str, now: &str, user: Option<&Value>, system: bool) -> Result<IdPermsType> {
     let (hi, lo) = match uuid::Uuid::parse_str(uuid) {
         Ok(u) => {
             let n = u.as_u128();
@@ -393,49 +394,50 @@ fn id_perms(uuid: &str, now: &str, user: Option<&Value>, system: bool) -> Value 
         }
         Err(_) => (0, 0),
     };
-    let mut p = json!({
-        "permissions": {"owner": "cloud-admin", "owner_access": 7, "group": "cloud-admin-group",
-                        "group_access": 7, "other_access": 7},
-        "uuid": {"uuid_mslong": hi, "uuid_lslong": lo},
-        "enable": true,
-        "created": now,
-        "last_modified": now,
-        "user_visible": true,
-        "description": null,
-        "creator": if system { json!(crate::SYSTEM_CREATOR) } else { Value::Null },
-    });
-    if let Some(u) = user {
-        p = merge_id_perms(p, u);
-        p["uuid"] = json!({"uuid_mslong": hi, "uuid_lslong": lo});
-        p["created"] = json!(now);
-        p["last_modified"] = json!(now);
+    let mut p = IdPermsType {
+        permissions: Some(PermType {
+            owner: Some("cloud-admin".into()),
+            owner_access: Some(7),
+            group: Some("cloud-admin-group".into()),
+            group_access: Some(7),
+            other_access: Some(7),
+        }),
+        uuid: Some(UuidType { uuid_mslong: Some(hi), uuid_lslong: Some(lo) }),
+        enable: Some(true),
+        created: Some(now.to_string()),
+        last_modified: Some(now.to_string()),
+        description: None,
+        user_visible: Some(true),
+        creator: system.then(|| crate::SYSTEM_CREATOR.to_string()),
+    };
+    if let Some(u) = typed_value::<IdPermsType>(user, "id_perms")? {
+        merge_id_perms(&mut p, u);
     }
-    p
+    Ok(p)
 }
 
-/// Fields of id_perms a client may change; the rest stay system-maintained.
-fn merge_id_perms(mut cur: Value, user: &Value) -> Value {
-    if let Some(u) = user.as_object() {
-        for k in [
-            "enable",
-            "description",
-            "user_visible",
-            "permissions",
-            "creator",
-        ] {
-            if let Some(v) = u.get(k).filter(|v| !v.is_null()) {
-                cur[k] = v.clone();
-            }
-        }
+/// Fields of id_perms a client may change; uuid and times stay system-maintained.
+fn merge_id_perms(cur: &mut IdPermsType, u: IdPermsType) {
+    if u.enable.is_some() {
+        cur.enable = u.enable;
     }
-    cur
+    if u.description.is_some() {
+        cur.description = u.description;
+    }
+    if u.user_visible.is_some() {
+        cur.user_visible = u.user_visible;
+    }
+    if u.permissions.is_some() {
+        cur.permissions = u.permissions;
+    }
+    if u.creator.is_some() {
+        cur.creator = u.creator;
+    }
 }
 
 /// Record a modification time (the ETag of reads).
 pub(crate) fn touch(o: &mut Obj, now: &str) {
-    if let Some(p) = o.props.get_mut("id_perms") {
-        p["last_modified"] = json!(now);
-    }
+    o.id_perms.last_modified = Some(now.to_string());
 }
 
 /// `is_shared` ⇔ `perms2.global_access != 0`, for types that have `is_shared`.
@@ -443,18 +445,9 @@ pub(crate) fn sync_is_shared(o: &mut Obj) {
     if o.ty.prop("is_shared").is_none() {
         return;
     }
-    let shared = o.prop("is_shared").and_then(Value::as_bool);
-    let ga = o
-        .prop("perms2")
-        .and_then(|p| p.get("global_access"))
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    match shared {
-        Some(true) if ga == 0 => {
-            if let Some(p) = o.props.get_mut("perms2") {
-                p["global_access"] = json!(7);
-            }
-        }
+    let ga = o.perms2.global_access.unwrap_or(0);
+    match o.prop("is_shared").and_then(Value::as_bool) {
+        Some(true) if ga == 0 => o.perms2.global_access = Some(7),
         Some(_) => {}
         None => {
             o.props.insert("is_shared".into(), json!(ga != 0));

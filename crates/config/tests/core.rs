@@ -39,7 +39,7 @@ impl Env {
         self.n = n;
         match r {
             Ok((txn, r)) => {
-                self.db.apply(&txn);
+                self.db.apply(txn);
                 Ok(r)
             }
             Err(e) => {
@@ -99,7 +99,7 @@ fn fresh_system_has_the_bootstrap_objects() {
         assert!(e.db.lookup(ty(t), &fq(n)).is_some(), "missing {t} {n:?}");
     }
     let ipam = e.db.lookup(ty("network-ipam"), &fq(&["default-domain", "default-project", "default-network-ipam"])).unwrap();
-    assert_eq!(ipam.prop("perms2").unwrap()["global_access"], json!(5));
+    assert_eq!(ipam.perms2.global_access, Some(5));
 }
 
 #[test]

@@ -80,7 +80,7 @@ fn field_line(out: &mut String, pad: &str, name: &str, t: &TypeExpr) {
         TypeExpr::List(_) => {
             let _ = writeln!(
                 out,
-                "{pad}#[serde(default, deserialize_with = \"crate::de::null_as_default\", skip_serializing_if = \"Vec::is_empty\"{rename})]\n{pad}pub {id}: {},",
+                "{pad}#[serde(default, deserialize_with = \"crate::de::null_as_default\"{rename})]\n{pad}pub {id}: {},",
                 rust_ty(t)
             );
         }

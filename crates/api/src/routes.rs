@@ -120,6 +120,13 @@ fn reply(r: Result<Value, ApiError>) -> Response {
     }
 }
 
+fn reply_bytes(r: Result<Vec<u8>, ApiError>) -> Response {
+    match r {
+        Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::Config(ConfigError::BadRequest(msg.into()))
 }
@@ -223,8 +230,9 @@ async fn read(
         let db = st.db.read();
         let o = db.typed(ty, &uuid)?;
         let opts = ReadOpts {
-            exclude_back_refs: truthy(q.get("exclude_back_refs")),
-            exclude_children: truthy(q.get("exclude_children")),
+            // TF checks that these flags are present, whatever their value.
+            exclude_back_refs: q.contains_key("exclude_back_refs"),
+            exclude_children: q.contains_key("exclude_children"),
             exclude_hrefs: truthy(q.get("exclude_hrefs")),
             fields: q.get("fields").map(|f| {
                 f.split(',')
@@ -242,11 +250,8 @@ async fn read(
     match r {
         Ok((v, etag)) => {
             let tag = format!("\"{etag}\"");
-            if headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|h| h.to_str().ok())
-                == Some(tag.as_str())
-            {
+            let inm = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok());
+            if inm.is_some_and(|v| v.trim().trim_matches('"') == etag) {
                 return StatusCode::NOT_MODIFIED.into_response();
             }
             let mut resp = json_ok(v);
@@ -390,9 +395,9 @@ async fn list(
         let p: serde_json::Map<String, Value> =
             q.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         let opts = list_opts(&p)?;
-        Ok(st.db.read().list(ty, &opts, &base_url(&headers))?)
+        Ok(st.db.read().list_json(ty, &opts, &base_url(&headers))?)
     })();
-    reply(r)
+    reply_bytes(r)
 }
 
 async fn list_bulk(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
@@ -407,9 +412,9 @@ async fn list_bulk(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
             .ok_or_else(|| bad("list-bulk-collection needs a type"))?;
         let ty = resource(&tname.replace('_', "-"))?;
         let opts = list_opts(p)?;
-        Ok(st.db.read().list(ty, &opts, &base_url(&headers))?)
+        Ok(st.db.read().list_json(ty, &opts, &base_url(&headers))?)
     })();
-    reply(r)
+    reply_bytes(r)
 }
 
 // ===== actions =====

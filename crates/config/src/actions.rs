@@ -31,7 +31,7 @@ impl ConfigDb {
         let ty_name = str_field(req, "type")?.replace('_', "-");
         let ty = index()
             .resource(&ty_name)
-            .ok_or_else(|| ConfigError::BadRequest(format!("Unknown type {ty_name}")))?;
+            .ok_or_else(|| ConfigError::NotFound(format!("Resource type '{ty_name}' not found")))?;
         let fq = parse_fq_name(field(req, "fq_name")?)?;
         match self.uuid_of(ty, &fq) {
             Some(u) => Ok(json!({ "uuid": u })),
@@ -54,7 +54,7 @@ impl ConfigDb {
         let ty_name = str_field(req, "type")?.replace('_', "-");
         let ty = index()
             .resource(&ty_name)
-            .ok_or_else(|| ConfigError::BadRequest(format!("Unknown type {ty_name}")))?;
+            .ok_or_else(|| ConfigError::NotFound(format!("Resource type '{ty_name}' not found")))?;
         let uuid = str_field(req, "uuid")?;
         check_uuid(uuid)?;
         let op = str_field(req, "operation")?;
@@ -64,7 +64,7 @@ impl ConfigDb {
         let ref_ty = str_field(req, "ref-type")?.replace('_', "-");
         let target = index()
             .resource(&ref_ty)
-            .ok_or_else(|| ConfigError::BadRequest(format!("Unknown ref-type {ref_ty}")))?;
+            .ok_or_else(|| ConfigError::NotFound(format!("Resource type '{ref_ty}' not found")))?;
         let def = ty.ref_to(target.name).ok_or_else(|| {
             ConfigError::BadRequest(format!("{} has no reference to {}", ty.name, target.name))
         })?;
@@ -161,8 +161,9 @@ impl ConfigDb {
                 Collection::Map { key, .. } => Value::Array(
                     items
                         .into_iter()
-                        .filter(|e| {
-                            position.is_none_or(|p| e.get(key).and_then(Value::as_str) == Some(p))
+                        .filter_map(|e| {
+                            let k = e.get(key).and_then(Value::as_str)?.to_string();
+                            position.is_none_or(|p| p == k).then(|| json!([e, k]))
                         })
                         .collect(),
                 ),
@@ -322,7 +323,7 @@ impl ConfigDb {
     pub fn chown(&self, req: &Value, ctx: &Ctx<'_>) -> Result<Txn> {
         let uuid = str_field(req, "uuid")?;
         check_uuid(uuid)?;
-        let owner = str_field(req, "owner")?.replace('-', "");
+        let owner = check_owner(str_field(req, "owner")?)?;
         let Some(o) = self.get(uuid) else {
             return not_found(format!("ID {uuid} does not exist"));
         };
@@ -345,7 +346,7 @@ impl ConfigDb {
         let mut o = o.clone();
         let p = &mut o.perms2;
         if let Some(owner) = req.get("owner").and_then(Value::as_str) {
-            p.owner = Some(owner.replace('-', ""));
+            p.owner = Some(check_owner(owner)?);
         }
         for k in ["owner_access", "global_access"] {
             if let Some(v) = req.get(k).filter(|v| !v.is_null()) {
@@ -369,7 +370,7 @@ impl ConfigDb {
                 })?;
                 let access = s.get("tenant_access").and_then(Value::as_i64).filter(|n| (0..=7).contains(n));
                 let Some(access) = access else { return bad("tenant_access must be an integer 0..7") };
-                let tenant = if tenant.contains(':') { tenant.to_string() } else { format!("tenant:{tenant}") };
+                let tenant = tenant.to_string();
                 out.push(filament_schema::types::ShareType { tenant: Some(tenant), tenant_access: Some(access) });
             }
             p.share = out;
@@ -394,7 +395,7 @@ impl ConfigDb {
                 return not_found(format!("ID {u} does not exist"));
             }
         }
-        Ok(json!({"token_info": null, "is_cloud_admin_role": true,
+        Ok(json!({"token_info": null, "is_cloud_admin_role": false,
                   "is_global_read_only_role": false, "permissions": "RWX"}))
     }
 
@@ -483,6 +484,16 @@ impl ConfigDb {
             counts.push(json!(n as u64));
         }
         Ok(json!({ "ip_count_list": counts }))
+    }
+}
+
+/// An owner is a project uuid, with or without dashes (stored without).
+fn check_owner(owner: &str) -> Result<String> {
+    let plain = owner.replace('-', "");
+    if plain.len() == 32 && plain.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(plain.to_ascii_lowercase())
+    } else {
+        bad(format!("Invalid owner {owner}: expected a project uuid"))
     }
 }
 

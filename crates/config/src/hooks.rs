@@ -65,7 +65,9 @@ pub(crate) fn on_create(
             "floating_ip_address_family",
         )?,
         "alias-ip" => allocate_address(db, txn, o, "alias_ip_address", "alias_ip_address_family")?,
+        "network-policy" => prepare_rules(o, "network_policy_entries", ctx)?,
         "security-group" => {
+            prepare_rules(o, "security_group_entries", ctx)?;
             let id = db.allocs.sg_ids.allocate().map_err(|e| {
                 ConfigError::Conflict(format!("cannot allocate a security group id: {e}"))
             })?;
@@ -142,6 +144,8 @@ pub(crate) fn on_update(
 ) -> Result<()> {
     match o.ty.name {
         "virtual-network" => prepare_subnets(db, Some(old), o, ctx)?,
+        "network-policy" => prepare_rules(o, "network_policy_entries", ctx)?,
+        "security-group" => prepare_rules(o, "security_group_entries", ctx)?,
         "virtual-machine-interface" => {
             if old.refs_of("virtual_network_refs") != o.refs_of("virtual_network_refs") {
                 set_vmi_routing_instance(db, txn, o)?;
@@ -434,6 +438,42 @@ fn allocate_address(
     );
     if o.ty.prop("subnet_uuid").is_some() {
         o.props.insert("subnet_uuid".into(), json!(sid));
+    }
+    Ok(())
+}
+
+/// Policy and security-group rules: every rule gets a `rule_uuid`, the same
+/// rule twice is refused (409), and a numeric protocol must be 0..=255.
+fn prepare_rules(o: &mut Obj, field: &str, ctx: &mut Ctx<'_>) -> Result<()> {
+    let Some(rules) = o
+        .props
+        .get_mut(field)
+        .and_then(|e| e.get_mut("policy_rule"))
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(());
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    for (i, r) in rules.iter_mut().enumerate() {
+        if let Some(p) = r.get("protocol").and_then(Value::as_str) {
+            let named = matches!(p, "any" | "tcp" | "udp" | "icmp" | "icmp6");
+            if !named && !p.parse::<u16>().is_ok_and(|n| n <= 255) {
+                return bad(format!("{field}.policy_rule[{i}]: invalid protocol {p:?}: expected any, tcp, udp, icmp, icmp6 or 0..255"));
+            }
+        }
+        let mut key = r.clone();
+        if let Some(k) = key.as_object_mut() {
+            k.remove("rule_uuid");
+            k.remove("created");
+            k.remove("last_modified");
+        }
+        if seen.contains(&key) {
+            return conflict(format!("{field}.policy_rule[{i}]: rule already exists"));
+        }
+        seen.push(key);
+        if r.get("rule_uuid").is_none_or(|u| u.as_str().is_none_or(str::is_empty)) {
+            r["rule_uuid"] = json!((ctx.uuids)());
+        }
     }
     Ok(())
 }

@@ -145,7 +145,14 @@ pub fn parse_refs(
             o.get("uuid"),
             o.get("to"),
             &format!("{field}[{i}]"),
-        )?;
+        )
+        // A body naming an object that does not exist is bad input (TF: 400).
+        .map_err(|e| match e {
+            crate::ConfigError::NotFound(m) => {
+                crate::ConfigError::BadRequest(format!("Unknown reference in resource: {m}"))
+            }
+            other => other,
+        })?;
         let attr = o.get("attr").cloned().unwrap_or(Value::Null);
         if let Some(a) = attr_ty {
             validate(&Ty::Struct(a), &attr, &format!("{field}[{i}].attr")).map_err(|e| {

@@ -154,8 +154,15 @@ impl ConfigDb {
         Value::Object(m)
     }
 
-    /// `GET /<type>s` and `POST /list-bulk-collection`.
+    /// `GET /<type>s` and `POST /list-bulk-collection`, as a JSON value.
     pub fn list(&self, ty: &'static ResourceDef, opts: &ListOpts, base: &str) -> Result<Value> {
+        let text = self.list_json(ty, opts, base)?;
+        serde_json::from_slice(&text).map_err(|e| crate::ConfigError::BadRequest(e.to_string()))
+    }
+
+    /// The list response as JSON bytes, rendered one item at a time so a
+    /// large list never exists as one big value tree.
+    pub fn list_json(&self, ty: &'static ResourceDef, opts: &ListOpts, base: &str) -> Result<Vec<u8>> {
         for ids in [&opts.parent_ids, &opts.back_ref_ids, &opts.obj_uuids]
             .into_iter()
             .flatten()
@@ -224,7 +231,7 @@ impl ConfigDb {
         }
         let key = ty.plural;
         if opts.count {
-            return Ok(json!({ key: {"count": cands.len()} }));
+            return Ok(json!({ key: {"count": cands.len()} }).to_string().into_bytes());
         }
         let ro = ReadOpts {
             exclude_hrefs: opts.exclude_hrefs,
@@ -232,49 +239,52 @@ impl ConfigDb {
             exclude_children: opts.fields.is_empty(),
             fields: None,
         };
-        let items: Vec<Value> = cands
-            .iter()
-            .map(|o| {
-                if opts.detail {
-                    let mut ro = ro.clone();
-                    if !opts.fields.is_empty() {
-                        ro.fields = Some(all_scalar_fields(o, &opts.fields));
-                    }
-                    json!({ ty.name: self.render(o, &ro, base) })
-                } else {
-                    let mut m = Map::new();
-                    m.insert("uuid".into(), json!(o.uuid));
-                    m.insert("fq_name".into(), json!(o.fq_name));
-                    if !opts.exclude_hrefs {
-                        m.insert(
-                            "href".into(),
-                            json!(format!("{base}/{}/{}", o.ty.name, o.uuid)),
-                        );
-                    }
-                    if !opts.fields.is_empty() {
-                        let full = self.render(
-                            o,
-                            &ReadOpts {
-                                fields: Some(opts.fields.clone()),
-                                exclude_hrefs: opts.exclude_hrefs,
-                                ..ReadOpts::default()
-                            },
-                            base,
-                        );
-                        for f in &opts.fields {
-                            if let Some(v) = full.get(f) {
-                                m.insert(f.clone(), v.clone());
-                            }
+        let mut out = Vec::with_capacity(64 + cands.len() * if opts.detail { 1024 } else { 160 });
+        out.extend_from_slice(format!("{{\"{key}\": [").as_bytes());
+        for (n, o) in cands.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let item = if opts.detail {
+                let mut ro = ro.clone();
+                if !opts.fields.is_empty() {
+                    ro.fields = Some(all_scalar_fields(o, &opts.fields));
+                }
+                json!({ ty.name: self.render(o, &ro, base) })
+            } else {
+                let mut m = Map::new();
+                m.insert("uuid".into(), json!(o.uuid));
+                m.insert("fq_name".into(), json!(o.fq_name));
+                if !opts.exclude_hrefs {
+                    m.insert("href".into(), json!(format!("{base}/{}/{}", o.ty.name, o.uuid)));
+                }
+                if !opts.fields.is_empty() {
+                    let full = self.render(
+                        o,
+                        &ReadOpts {
+                            fields: Some(opts.fields.clone()),
+                            exclude_hrefs: opts.exclude_hrefs,
+                            ..ReadOpts::default()
+                        },
+                        base,
+                    );
+                    for f in &opts.fields {
+                        if let Some(v) = full.get(f) {
+                            m.insert(f.clone(), v.clone());
                         }
                     }
-                    Value::Object(m)
                 }
-            })
-            .collect();
-        let mut out = json!({ key: items });
-        if opts.page_limit.is_some() {
-            out["marker"] = marker.map_or(Value::Null, Value::String);
+                Value::Object(m)
+            };
+            serde_json::to_writer(&mut out, &item).map_err(|e| crate::ConfigError::BadRequest(e.to_string()))?;
         }
+        out.push(b']');
+        if opts.page_limit.is_some() {
+            out.extend_from_slice(b", \"marker\": ");
+            let m = marker.map_or(Value::Null, Value::String);
+            out.extend_from_slice(m.to_string().as_bytes());
+        }
+        out.push(b'}');
         Ok(out)
     }
 }

@@ -217,7 +217,6 @@ impl ConfigDb {
         body: &Value,
         ctx: &mut Ctx<'_>,
     ) -> Result<Txn> {
-        check_uuid(uuid)?;
         let old = self.typed(ty, uuid)?.clone();
         let Some(body) = body.as_object() else {
             return bad(format!("Body of {} update must be a JSON object", ty.name));
@@ -301,7 +300,6 @@ impl ConfigDb {
     /// Delete an object; refused (409) while user objects reference it or it
     /// has children other than `default-*` and system-created ones.
     pub fn delete(&mut self, ty: &'static ResourceDef, uuid: &str, base: &str) -> Result<Txn> {
-        check_uuid(uuid)?;
         let o = self.typed(ty, uuid)?;
         let mut doomed = Vec::new();
         self.collect_cascade(o, &mut doomed, base)?;

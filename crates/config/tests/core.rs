@@ -253,7 +253,7 @@ fn prop_collections_edit_lists_and_maps() {
         {"field": "annotations", "operation": "set", "value": {"key": "k1", "value": "v1b"}, "position": "k1"}]});
     e.run(|db, ctx| db.prop_collection_update(&up, ctx).map(|t| (t, ()))).unwrap();
     let got = e.db.prop_collection_get(&p, "annotations", None).unwrap();
-    assert_eq!(got["annotations"], json!([{"key": "k1", "value": "v1b"}, {"key": "k2", "value": "v2"}]));
+    assert_eq!(got["annotations"], json!([[{"key": "k1", "value": "v1b"}, "k1"], [{"key": "k2", "value": "v2"}, "k2"]]));
     let del = json!({"uuid": p, "updates": [{"field": "annotations", "operation": "delete", "position": "k2"}]});
     e.run(|db, ctx| db.prop_collection_update(&del, ctx).map(|t| (t, ()))).unwrap();
     assert_eq!(e.db.prop_collection_get(&p, "annotations", None).unwrap()["annotations"].as_array().unwrap().len(), 1);

@@ -241,6 +241,11 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
         (vn_wall + port_wall).as_secs_f64()
     );
 
+    if let Some(c) = &child {
+        if let Some(mb) = rss_mb(c.proc.id()) {
+            println!("{:<32} {mb:>7.1} MB", "server RSS after creates");
+        }
+    }
     // List every port of the project.
     for detail in [false, true] {
         let s = Instant::now();
@@ -260,7 +265,7 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
     }
     if let Some(c) = &child {
         if let Some(mb) = rss_mb(c.proc.id()) {
-            println!("{:<32} {mb:>7.1} MB", "server RSS");
+            println!("{:<32} {mb:>7.1} MB", "server RSS after lists");
         }
     }
     Ok(())

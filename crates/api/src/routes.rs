@@ -122,7 +122,12 @@ fn reply(r: Result<Value, ApiError>) -> Response {
 
 fn reply_bytes(r: Result<Vec<u8>, ApiError>) -> Response {
     match r {
-        Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v).into_response(),
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            v,
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -250,7 +255,9 @@ async fn read(
     match r {
         Ok((v, etag)) => {
             let tag = format!("\"{etag}\"");
-            let inm = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok());
+            let inm = headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|h| h.to_str().ok());
             if inm.is_some_and(|v| v.trim().trim_matches('"') == etag) {
                 return StatusCode::NOT_MODIFIED.into_response();
             }

@@ -362,16 +362,26 @@ impl ConfigDb {
             }
         }
         if let Some(share) = req.get("share").filter(|v| !v.is_null()) {
-            let Some(items) = share.as_array() else { return bad("share must be a list") };
+            let Some(items) = share.as_array() else {
+                return bad("share must be a list");
+            };
             let mut out = Vec::new();
             for s in items {
                 let tenant = s.get("tenant").and_then(Value::as_str).ok_or_else(|| {
                     ConfigError::BadRequest("share entries need tenant and tenant_access".into())
                 })?;
-                let access = s.get("tenant_access").and_then(Value::as_i64).filter(|n| (0..=7).contains(n));
-                let Some(access) = access else { return bad("tenant_access must be an integer 0..7") };
+                let access = s
+                    .get("tenant_access")
+                    .and_then(Value::as_i64)
+                    .filter(|n| (0..=7).contains(n));
+                let Some(access) = access else {
+                    return bad("tenant_access must be an integer 0..7");
+                };
                 let tenant = tenant.to_string();
-                out.push(filament_schema::types::ShareType { tenant: Some(tenant), tenant_access: Some(access) });
+                out.push(filament_schema::types::ShareType {
+                    tenant: Some(tenant),
+                    tenant_access: Some(access),
+                });
             }
             p.share = out;
         }

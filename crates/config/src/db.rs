@@ -255,7 +255,9 @@ impl ConfigDb {
     /// Bring allocation state in line with object `uuid` (which replaced `old`).
     fn sync_allocs(&mut self, old: Option<&Obj>, uuid: &str) {
         // Take the object out while allocators change, then put it back.
-        let Some(new) = self.objects.remove(uuid) else { return };
+        let Some(new) = self.objects.remove(uuid) else {
+            return;
+        };
         self.sync_allocs_of(old, &new);
         self.objects.insert(new.uuid.clone(), new);
     }

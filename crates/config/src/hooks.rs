@@ -146,10 +146,10 @@ pub(crate) fn on_update(
         "virtual-network" => prepare_subnets(db, Some(old), o, ctx)?,
         "network-policy" => prepare_rules(o, "network_policy_entries", ctx)?,
         "security-group" => prepare_rules(o, "security_group_entries", ctx)?,
-        "virtual-machine-interface" => {
-            if old.refs_of("virtual_network_refs") != o.refs_of("virtual_network_refs") {
-                set_vmi_routing_instance(db, txn, o)?;
-            }
+        "virtual-machine-interface"
+            if old.refs_of("virtual_network_refs") != o.refs_of("virtual_network_refs") =>
+        {
+            set_vmi_routing_instance(db, txn, o)?;
         }
         "instance-ip" | "floating-ip" | "alias-ip" => {
             for f in [
@@ -471,7 +471,9 @@ fn prepare_rules(o: &mut Obj, field: &str, ctx: &mut Ctx<'_>) -> Result<()> {
             return conflict(format!("{field}.policy_rule[{i}]: rule already exists"));
         }
         seen.push(key);
-        if r.get("rule_uuid").is_none_or(|u| u.as_str().is_none_or(str::is_empty)) {
+        if r.get("rule_uuid")
+            .is_none_or(|u| u.as_str().is_none_or(str::is_empty))
+        {
             r["rule_uuid"] = json!((ctx.uuids)());
         }
     }

@@ -179,7 +179,12 @@ impl Obj {
             id_perms: &self.id_perms,
             perms2: &self.perms2,
             props: &self.props,
-            refs: self.refs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v)).collect(),
+            refs: self
+                .refs
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, v))
+                .collect(),
             relaxed: &self.relaxed,
         };
         serde_json::to_string(&r).unwrap_or_default()

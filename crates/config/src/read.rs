@@ -89,8 +89,14 @@ impl ConfigDb {
             }
             None => {}
         }
-        m.insert("id_perms".into(), serde_json::to_value(&o.id_perms).unwrap_or(Value::Null));
-        m.insert("perms2".into(), serde_json::to_value(&o.perms2).unwrap_or(Value::Null));
+        m.insert(
+            "id_perms".into(),
+            serde_json::to_value(&o.id_perms).unwrap_or(Value::Null),
+        );
+        m.insert(
+            "perms2".into(),
+            serde_json::to_value(&o.perms2).unwrap_or(Value::Null),
+        );
         for (k, v) in &o.props {
             if want(k) {
                 m.insert(k.clone(), v.clone());
@@ -112,7 +118,7 @@ impl ConfigDb {
             m.insert(field.to_string(), Value::Array(out));
         }
         let explicit = opts.fields.is_some();
-        if (!opts.exclude_back_refs && !explicit) || explicit {
+        if !opts.exclude_back_refs || explicit {
             let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
             for r in self.referrers(&o.uuid) {
                 let f = r.ty.back_ref_field();
@@ -134,7 +140,7 @@ impl ConfigDb {
                 }
             }
         }
-        if (!opts.exclude_children && !explicit) || explicit {
+        if !opts.exclude_children || explicit {
             let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
             for c in self.children_of(&o.uuid) {
                 let f = c.ty.child_field();
@@ -162,7 +168,12 @@ impl ConfigDb {
 
     /// The list response as JSON bytes, rendered one item at a time so a
     /// large list never exists as one big value tree.
-    pub fn list_json(&self, ty: &'static ResourceDef, opts: &ListOpts, base: &str) -> Result<Vec<u8>> {
+    pub fn list_json(
+        &self,
+        ty: &'static ResourceDef,
+        opts: &ListOpts,
+        base: &str,
+    ) -> Result<Vec<u8>> {
         for ids in [&opts.parent_ids, &opts.back_ref_ids, &opts.obj_uuids]
             .into_iter()
             .flatten()
@@ -214,7 +225,7 @@ impl ConfigDb {
         for (k, vals) in &opts.filters {
             cands.retain(|o| {
                 let v = o.props.get(k).cloned().unwrap_or(Value::Null);
-                vals.iter().any(|want| *want == v)
+                vals.contains(&v)
             });
         }
         cands.sort_by_key(|o| o.seq);
@@ -231,7 +242,9 @@ impl ConfigDb {
         }
         let key = ty.plural;
         if opts.count {
-            return Ok(json!({ key: {"count": cands.len()} }).to_string().into_bytes());
+            return Ok(json!({ key: {"count": cands.len()} })
+                .to_string()
+                .into_bytes());
         }
         let ro = ReadOpts {
             exclude_hrefs: opts.exclude_hrefs,
@@ -256,7 +269,10 @@ impl ConfigDb {
                 m.insert("uuid".into(), json!(o.uuid));
                 m.insert("fq_name".into(), json!(o.fq_name));
                 if !opts.exclude_hrefs {
-                    m.insert("href".into(), json!(format!("{base}/{}/{}", o.ty.name, o.uuid)));
+                    m.insert(
+                        "href".into(),
+                        json!(format!("{base}/{}/{}", o.ty.name, o.uuid)),
+                    );
                 }
                 if !opts.fields.is_empty() {
                     let full = self.render(
@@ -276,7 +292,8 @@ impl ConfigDb {
                 }
                 Value::Object(m)
             };
-            serde_json::to_writer(&mut out, &item).map_err(|e| crate::ConfigError::BadRequest(e.to_string()))?;
+            serde_json::to_writer(&mut out, &item)
+                .map_err(|e| crate::ConfigError::BadRequest(e.to_string()))?;
         }
         out.push(b']');
         if opts.page_limit.is_some() {

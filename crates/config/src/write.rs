@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use filament_schema::{index, ResourceDef};
 use filament_schema::types::{IdPermsType, PermType, PermType2, UuidType};
+use filament_schema::{index, ResourceDef};
 use serde_json::{json, Map, Value};
 
 use crate::db::{ConfigDb, Txn};
@@ -80,13 +80,12 @@ impl ConfigDb {
                 && props.get(p.name).is_some_and(|v| !v.is_null())
                 && !ctx.system
                 && !ctx.trusted
+                && !matches!(p.name, "id_perms" | "perms2")
             {
-                if !matches!(p.name, "id_perms" | "perms2") {
-                    return bad(format!(
-                        "{} is assigned by the system and cannot be set",
-                        p.name
-                    ));
-                }
+                return bad(format!(
+                    "{} is assigned by the system and cannot be set",
+                    p.name
+                ));
             }
         }
         props.retain(|_, v| !v.is_null());
@@ -198,7 +197,12 @@ impl ConfigDb {
             .or(parent_owner)
             .or_else(|| ctx.owner.clone())
             .unwrap_or_else(|| "cloud-admin".to_string());
-        let mut p = PermType2 { owner: Some(owner), owner_access: Some(7), global_access: Some(0), share: vec![] };
+        let mut p = PermType2 {
+            owner: Some(owner),
+            owner_access: Some(7),
+            global_access: Some(0),
+            share: vec![],
+        };
         if let Some(u) = user {
             p.owner_access = u.owner_access.or(p.owner_access);
             p.global_access = u.global_access.or(p.global_access);
@@ -241,7 +245,9 @@ impl ConfigDb {
                     }
                 }
                 "perms2" => {
-                    let Some(u) = typed_value::<PermType2>(Some(&v), "perms2")? else { continue };
+                    let Some(u) = typed_value::<PermType2>(Some(&v), "perms2")? else {
+                        continue;
+                    };
                     if u.owner.is_none() {
                         return bad("perms2 in an update must include owner");
                     }
@@ -400,7 +406,10 @@ fn id_perms(uuid: &str, now: &str, user: Option<&Value>, system: bool) -> Result
             group_access: Some(7),
             other_access: Some(7),
         }),
-        uuid: Some(UuidType { uuid_mslong: Some(hi), uuid_lslong: Some(lo) }),
+        uuid: Some(UuidType {
+            uuid_mslong: Some(hi),
+            uuid_lslong: Some(lo),
+        }),
         enable: Some(true),
         created: Some(now.to_string()),
         last_modified: Some(now.to_string()),

@@ -20,7 +20,10 @@ fn ty(name: &str) -> &'static ResourceDef {
 
 impl Env {
     fn new() -> Self {
-        let mut e = Self { db: ConfigDb::new(), n: 0 };
+        let mut e = Self {
+            db: ConfigDb::new(),
+            n: 0,
+        };
         e.run(|db, ctx| db.bootstrap(ctx).map(|t| (t, ()))).unwrap();
         e
     }
@@ -57,7 +60,11 @@ impl Env {
         self.db.render(o, &ReadOpts::default(), BASE)
     }
     fn project(&mut self, name: &str) -> String {
-        self.create("project", json!({"fq_name": ["default-domain", name], "parent_type": "domain"})).unwrap()
+        self.create(
+            "project",
+            json!({"fq_name": ["default-domain", name], "parent_type": "domain"}),
+        )
+        .unwrap()
     }
     fn vn(&mut self, proj: &str, name: &str, subnet: Value) -> Result<String, ConfigError> {
         self.create("virtual-network", json!({"fq_name": ["default-domain", proj, name], "parent_type": "project",
@@ -65,12 +72,18 @@ impl Env {
                                    "attr": {"ipam_subnets": [subnet]}}]}))
     }
     fn port(&mut self, proj: &str, name: &str, vn: &str) -> String {
-        self.create("virtual-machine-interface", json!({"fq_name": ["default-domain", proj, name], "parent_type": "project",
-            "virtual_network_refs": [{"uuid": vn, "to": []}]})).unwrap()
+        self.create(
+            "virtual-machine-interface",
+            json!({"fq_name": ["default-domain", proj, name], "parent_type": "project",
+            "virtual_network_refs": [{"uuid": vn, "to": []}]}),
+        )
+        .unwrap()
     }
     fn iip(&mut self, name: &str, vn: &str, extra: Value) -> Result<String, ConfigError> {
         let mut b = json!({"fq_name": [name], "virtual_network_refs": [{"uuid": vn, "to": []}]});
-        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         self.create("instance-ip", b)
     }
 }
@@ -83,22 +96,68 @@ fn sn24(prefix: &str) -> Value {
 fn fresh_system_has_the_bootstrap_objects() {
     let e = Env::new();
     let fq = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let gsc = e.db.lookup(ty("global-system-config"), &fq(&["default-global-system-config"])).unwrap();
+    let gsc =
+        e.db.lookup(
+            ty("global-system-config"),
+            &fq(&["default-global-system-config"]),
+        )
+        .unwrap();
     assert_eq!(gsc.prop("autonomous_system"), Some(&json!(64512)));
     for (t, n) in [
         ("domain", &["default-domain"][..]),
         ("project", &["default-domain", "default-project"]),
-        ("network-ipam", &["default-domain", "default-project", "default-network-ipam"]),
-        ("virtual-network", &["default-domain", "default-project", "ip-fabric"]),
-        ("routing-instance", &["default-domain", "default-project", "ip-fabric", "ip-fabric"]),
-        ("routing-instance", &["default-domain", "default-project", "ip-fabric", "__default__"]),
-        ("routing-instance", &["default-domain", "default-project", "__link_local__", "__link_local__"]),
-        ("global-vrouter-config", &["default-global-system-config", "default-global-vrouter-config"]),
+        (
+            "network-ipam",
+            &["default-domain", "default-project", "default-network-ipam"],
+        ),
+        (
+            "virtual-network",
+            &["default-domain", "default-project", "ip-fabric"],
+        ),
+        (
+            "routing-instance",
+            &[
+                "default-domain",
+                "default-project",
+                "ip-fabric",
+                "ip-fabric",
+            ],
+        ),
+        (
+            "routing-instance",
+            &[
+                "default-domain",
+                "default-project",
+                "ip-fabric",
+                "__default__",
+            ],
+        ),
+        (
+            "routing-instance",
+            &[
+                "default-domain",
+                "default-project",
+                "__link_local__",
+                "__link_local__",
+            ],
+        ),
+        (
+            "global-vrouter-config",
+            &[
+                "default-global-system-config",
+                "default-global-vrouter-config",
+            ],
+        ),
         ("tag-type", &["application"]),
     ] {
         assert!(e.db.lookup(ty(t), &fq(n)).is_some(), "missing {t} {n:?}");
     }
-    let ipam = e.db.lookup(ty("network-ipam"), &fq(&["default-domain", "default-project", "default-network-ipam"])).unwrap();
+    let ipam =
+        e.db.lookup(
+            ty("network-ipam"),
+            &fq(&["default-domain", "default-project", "default-network-ipam"]),
+        )
+        .unwrap();
     assert_eq!(ipam.perms2.global_access, Some(5));
 }
 
@@ -113,7 +172,10 @@ fn vn_gets_subnet_defaults_network_id_and_primary_instance() {
     assert_eq!(s["default_gateway"], "10.1.1.254");
     assert_eq!(s["dns_server_address"], "10.1.1.253");
     assert!(s["subnet_uuid"].as_str().is_some_and(|u| u.len() == 36));
-    let (ida, idb) = (va["virtual_network_network_id"].as_u64().unwrap(), e.read(&b)["virtual_network_network_id"].as_u64().unwrap());
+    let (ida, idb) = (
+        va["virtual_network_network_id"].as_u64().unwrap(),
+        e.read(&b)["virtual_network_network_id"].as_u64().unwrap(),
+    );
     assert!(ida >= 1 && idb >= 1 && ida != idb);
     let ri = &va["routing_instances"][0];
     assert_eq!(ri["to"], json!(["default-domain", "p", "a", "a"]));
@@ -130,17 +192,28 @@ fn addresses_are_allocated_top_down_and_never_twice() {
     let got: Vec<String> = (0..3)
         .map(|i| {
             let u = e.iip(&format!("i{i}"), &vn, json!({})).unwrap();
-            e.read(&u)["instance_ip_address"].as_str().unwrap().to_string()
+            e.read(&u)["instance_ip_address"]
+                .as_str()
+                .unwrap()
+                .to_string()
         })
         .collect();
     assert_eq!(got, ["10.1.1.252", "10.1.1.251", "10.1.1.250"]);
-    let u = e.iip("req", &vn, json!({"instance_ip_address": "10.1.1.10"})).unwrap();
+    let u = e
+        .iip("req", &vn, json!({"instance_ip_address": "10.1.1.10"}))
+        .unwrap();
     assert_eq!(e.read(&u)["instance_ip_family"], "v4");
-    let dup = e.iip("dup", &vn, json!({"instance_ip_address": "10.1.1.10"})).unwrap_err();
+    let dup = e
+        .iip("dup", &vn, json!({"instance_ip_address": "10.1.1.10"}))
+        .unwrap_err();
     assert_eq!(dup.status(), 409, "{dup}");
-    let gw = e.iip("gw", &vn, json!({"instance_ip_address": "10.1.1.254"})).unwrap_err();
+    let gw = e
+        .iip("gw", &vn, json!({"instance_ip_address": "10.1.1.254"}))
+        .unwrap_err();
     assert_eq!(gw.status(), 400, "{gw}");
-    let out = e.iip("out", &vn, json!({"instance_ip_address": "192.168.0.1"})).unwrap_err();
+    let out = e
+        .iip("out", &vn, json!({"instance_ip_address": "192.168.0.1"}))
+        .unwrap_err();
     assert_eq!(out.status(), 400, "{out}");
     // A failed request leaked nothing: the next allocation continues the sequence.
     let u = e.iip("next", &vn, json!({})).unwrap();
@@ -163,14 +236,32 @@ fn port_gets_mac_and_routing_instance_ref() {
     let vn = e.vn("p", "a", sn24("10.1.1.0")).unwrap();
     let vmi = e.port("p", "port", &vn);
     let v = e.read(&vmi);
-    let mac = v["virtual_machine_interface_mac_addresses"]["mac_address"][0].as_str().unwrap();
+    let mac = v["virtual_machine_interface_mac_addresses"]["mac_address"][0]
+        .as_str()
+        .unwrap();
     let u = vmi.replace('-', "");
-    assert_eq!(mac, format!("02:{}:{}:{}:{}:{}", &u[0..2], &u[2..4], &u[4..6], &u[6..8], &u[8..10]));
-    assert_eq!(v["routing_instance_refs"][0]["to"], json!(["default-domain", "p", "a", "a"]));
+    assert_eq!(
+        mac,
+        format!(
+            "02:{}:{}:{}:{}:{}",
+            &u[0..2],
+            &u[2..4],
+            &u[4..6],
+            &u[6..8],
+            &u[8..10]
+        )
+    );
+    assert_eq!(
+        v["routing_instance_refs"][0]["to"],
+        json!(["default-domain", "p", "a", "a"])
+    );
     assert_eq!(v["routing_instance_refs"][0]["attr"]["direction"], "both");
     // A port without a network is refused.
     let err = e
-        .create("virtual-machine-interface", json!({"fq_name": ["default-domain", "p", "lonely"], "parent_type": "project"}))
+        .create(
+            "virtual-machine-interface",
+            json!({"fq_name": ["default-domain", "p", "lonely"], "parent_type": "project"}),
+        )
         .unwrap_err();
     assert_eq!(err.status(), 400);
 }
@@ -179,24 +270,64 @@ fn port_gets_mac_and_routing_instance_ref() {
 fn create_rejects_duplicates_bad_names_and_missing_parents() {
     let mut e = Env::new();
     e.project("p");
-    let dup = e.create("project", json!({"fq_name": ["default-domain", "p"], "parent_type": "domain"})).unwrap_err();
+    let dup = e
+        .create(
+            "project",
+            json!({"fq_name": ["default-domain", "p"], "parent_type": "domain"}),
+        )
+        .unwrap_err();
     assert_eq!(dup.status(), 409);
-    assert!(dup.to_string().contains("['default-domain', 'p'] already exists with uuid"), "{dup}");
-    let colon = e.create("project", json!({"fq_name": ["default-domain", "a:b"]})).unwrap_err();
+    assert!(
+        dup.to_string()
+            .contains("['default-domain', 'p'] already exists with uuid"),
+        "{dup}"
+    );
+    let colon = e
+        .create("project", json!({"fq_name": ["default-domain", "a:b"]}))
+        .unwrap_err();
     assert_eq!(colon.status(), 400);
-    let orphan = e.create("virtual-network", json!({"fq_name": ["default-domain", "nope", "vn"]})).unwrap_err();
+    let orphan = e
+        .create(
+            "virtual-network",
+            json!({"fq_name": ["default-domain", "nope", "vn"]}),
+        )
+        .unwrap_err();
     assert_eq!(orphan.status(), 400);
     assert!(orphan.to_string().contains("does not exist"), "{orphan}");
-    let bad_prop = e.create("project", json!({"fq_name": ["default-domain", "q"], "quota": {"virtual_network": "many"}})).unwrap_err();
+    let bad_prop = e
+        .create(
+            "project",
+            json!({"fq_name": ["default-domain", "q"], "quota": {"virtual_network": "many"}}),
+        )
+        .unwrap_err();
     assert_eq!(bad_prop.status(), 400);
-    let bad_uuid = e.create("project", json!({"fq_name": ["default-domain", "r"], "uuid": "NOT-A-UUID"})).unwrap_err();
+    let bad_uuid = e
+        .create(
+            "project",
+            json!({"fq_name": ["default-domain", "r"], "uuid": "NOT-A-UUID"}),
+        )
+        .unwrap_err();
     assert_eq!(bad_uuid.status(), 400);
-    let bad_cidr = e.vn("p", "x", json!({"subnet": {"ip_prefix": "10.1.1.0", "ip_prefix_len": 33}})).unwrap_err();
+    let bad_cidr = e
+        .vn(
+            "p",
+            "x",
+            json!({"subnet": {"ip_prefix": "10.1.1.0", "ip_prefix_len": 33}}),
+        )
+        .unwrap_err();
     assert_eq!(bad_cidr.status(), 400);
-    let system = e.create("virtual-network", json!({"fq_name": ["default-domain", "p", "y"], "virtual_network_network_id": 7})).unwrap_err();
+    let system = e
+        .create(
+            "virtual-network",
+            json!({"fq_name": ["default-domain", "p", "y"], "virtual_network_network_id": 7}),
+        )
+        .unwrap_err();
     assert_eq!(system.status(), 400);
     // Nothing of the failed creates exists.
-    assert!(e.db.lookup(ty("project"), &["default-domain".into(), "q".into()]).is_none());
+    assert!(e
+        .db
+        .lookup(ty("project"), &["default-domain".into(), "q".into()])
+        .is_none());
 }
 
 #[test]
@@ -206,20 +337,38 @@ fn delete_is_refused_while_referenced_or_with_children() {
     let vn = e.vn("p", "a", sn24("10.1.1.0")).unwrap();
     let vmi = e.port("p", "port", &vn);
     let vdef = ty("virtual-network");
-    let err = e.run(|db, _| db.delete(vdef, &vn, BASE).map(|t| (t, ()))).unwrap_err();
+    let err = e
+        .run(|db, _| db.delete(vdef, &vn, BASE).map(|t| (t, ())))
+        .unwrap_err();
     assert_eq!(err.status(), 409);
-    assert!(err.to_string().starts_with("Delete when resource still referred"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Delete when resource still referred"),
+        "{err}"
+    );
     let pdef = ty("project");
-    let err = e.run(|db, _| db.delete(pdef, &p, BASE).map(|t| (t, ()))).unwrap_err();
-    assert!(err.to_string().starts_with("Delete when children still present"), "{err}");
+    let err = e
+        .run(|db, _| db.delete(pdef, &p, BASE).map(|t| (t, ())))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Delete when children still present"),
+        "{err}"
+    );
     let idef = ty("virtual-machine-interface");
-    e.run(|db, _| db.delete(idef, &vmi, BASE).map(|t| (t, ()))).unwrap();
+    e.run(|db, _| db.delete(idef, &vmi, BASE).map(|t| (t, ())))
+        .unwrap();
     // The VN goes with its system-created routing instance.
-    let ri = e.read(&vn)["routing_instances"][0]["uuid"].as_str().unwrap().to_string();
-    e.run(|db, _| db.delete(vdef, &vn, BASE).map(|t| (t, ()))).unwrap();
+    let ri = e.read(&vn)["routing_instances"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.run(|db, _| db.delete(vdef, &vn, BASE).map(|t| (t, ())))
+        .unwrap();
     assert!(e.db.get(&ri).is_none());
     // The project's default application-policy-set does not block its delete.
-    e.run(|db, _| db.delete(pdef, &p, BASE).map(|t| (t, ()))).unwrap();
+    e.run(|db, _| db.delete(pdef, &p, BASE).map(|t| (t, ())))
+        .unwrap();
     assert!(e.db.get(&p).is_none());
 }
 
@@ -228,19 +377,39 @@ fn ref_update_add_delete_and_relax() {
     let mut e = Env::new();
     e.project("p");
     let vn = e.vn("p", "a", sn24("10.1.1.0")).unwrap();
-    let pol = e.create("network-policy", json!({"fq_name": ["default-domain", "p", "pol"], "parent_type": "project"})).unwrap();
+    let pol = e
+        .create(
+            "network-policy",
+            json!({"fq_name": ["default-domain", "p", "pol"], "parent_type": "project"}),
+        )
+        .unwrap();
     let req = json!({"type": "virtual-network", "uuid": vn, "ref-type": "network-policy", "ref-uuid": pol,
                      "operation": "ADD", "attr": {"sequence": {"major": 0, "minor": 0}, "timer": null}});
     e.run(|db, ctx| db.ref_update(&req, ctx)).unwrap();
-    assert_eq!(e.read(&pol)["virtual_network_back_refs"][0]["uuid"], json!(vn));
+    assert_eq!(
+        e.read(&pol)["virtual_network_back_refs"][0]["uuid"],
+        json!(vn)
+    );
     let pdef = ty("network-policy");
-    assert_eq!(e.run(|db, _| db.delete(pdef, &pol, BASE).map(|t| (t, ()))).unwrap_err().status(), 409);
+    assert_eq!(
+        e.run(|db, _| db.delete(pdef, &pol, BASE).map(|t| (t, ())))
+            .unwrap_err()
+            .status(),
+        409
+    );
     let relax = json!({"uuid": vn, "ref-uuid": pol});
-    e.run(|db, _| db.ref_relax(&relax).map(|t| (t, ()))).unwrap();
-    e.run(|db, _| db.delete(pdef, &pol, BASE).map(|t| (t, ()))).unwrap();
+    e.run(|db, _| db.ref_relax(&relax).map(|t| (t, ())))
+        .unwrap();
+    e.run(|db, _| db.delete(pdef, &pol, BASE).map(|t| (t, ())))
+        .unwrap();
     assert!(e.read(&vn).get("network_policy_refs").is_none());
     let bad = json!({"type": "virtual-network", "uuid": vn, "ref-type": "network-policy", "ref-uuid": pol, "operation": "MERGE"});
-    assert_eq!(e.run(|db, ctx| db.ref_update(&bad, ctx)).unwrap_err().status(), 400);
+    assert_eq!(
+        e.run(|db, ctx| db.ref_update(&bad, ctx))
+            .unwrap_err()
+            .status(),
+        400
+    );
 }
 
 #[test]
@@ -251,13 +420,26 @@ fn prop_collections_edit_lists_and_maps() {
         {"field": "annotations", "operation": "set", "value": {"key": "k1", "value": "v1"}, "position": "k1"},
         {"field": "annotations", "operation": "set", "value": {"key": "k2", "value": "v2"}, "position": "k2"},
         {"field": "annotations", "operation": "set", "value": {"key": "k1", "value": "v1b"}, "position": "k1"}]});
-    e.run(|db, ctx| db.prop_collection_update(&up, ctx).map(|t| (t, ()))).unwrap();
+    e.run(|db, ctx| db.prop_collection_update(&up, ctx).map(|t| (t, ())))
+        .unwrap();
     let got = e.db.prop_collection_get(&p, "annotations", None).unwrap();
-    assert_eq!(got["annotations"], json!([[{"key": "k1", "value": "v1b"}, "k1"], [{"key": "k2", "value": "v2"}, "k2"]]));
+    assert_eq!(
+        got["annotations"],
+        json!([[{"key": "k1", "value": "v1b"}, "k1"], [{"key": "k2", "value": "v2"}, "k2"]])
+    );
     let del = json!({"uuid": p, "updates": [{"field": "annotations", "operation": "delete", "position": "k2"}]});
-    e.run(|db, ctx| db.prop_collection_update(&del, ctx).map(|t| (t, ()))).unwrap();
-    assert_eq!(e.db.prop_collection_get(&p, "annotations", None).unwrap()["annotations"].as_array().unwrap().len(), 1);
-    let not_coll = e.db.prop_collection_get(&p, "display_name", None).unwrap_err();
+    e.run(|db, ctx| db.prop_collection_update(&del, ctx).map(|t| (t, ())))
+        .unwrap();
+    assert_eq!(
+        e.db.prop_collection_get(&p, "annotations", None).unwrap()["annotations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let not_coll =
+        e.db.prop_collection_get(&p, "display_name", None)
+            .unwrap_err();
     assert_eq!(not_coll.status(), 400);
 }
 
@@ -271,22 +453,82 @@ fn lists_filter_by_parent_back_ref_and_field() {
     e.vn("q", "c", sn24("10.1.3.0")).unwrap();
     e.port("p", "port", &a);
     let vdef = ty("virtual-network");
-    let l = e.db.list(vdef, &ListOpts { parent_ids: Some(vec![p.clone()]), ..ListOpts::default() }, BASE).unwrap();
+    let l =
+        e.db.list(
+            vdef,
+            &ListOpts {
+                parent_ids: Some(vec![p.clone()]),
+                ..ListOpts::default()
+            },
+            BASE,
+        )
+        .unwrap();
     assert_eq!(l["virtual-networks"].as_array().unwrap().len(), 2);
-    let opts = ListOpts { parent_ids: Some(vec![p.clone()]), filters: filament_config::parse_filters("display_name==\"b\"").unwrap(), ..ListOpts::default() };
+    let opts = ListOpts {
+        parent_ids: Some(vec![p.clone()]),
+        filters: filament_config::parse_filters("display_name==\"b\"").unwrap(),
+        ..ListOpts::default()
+    };
     let l = e.db.list(vdef, &opts, BASE).unwrap();
-    assert_eq!(l["virtual-networks"][0]["fq_name"], json!(["default-domain", "p", "b"]));
-    let c = e.db.list(vdef, &ListOpts { count: true, parent_ids: Some(vec![p]), ..ListOpts::default() }, BASE).unwrap();
+    assert_eq!(
+        l["virtual-networks"][0]["fq_name"],
+        json!(["default-domain", "p", "b"])
+    );
+    let c =
+        e.db.list(
+            vdef,
+            &ListOpts {
+                count: true,
+                parent_ids: Some(vec![p]),
+                ..ListOpts::default()
+            },
+            BASE,
+        )
+        .unwrap();
     assert_eq!(c["virtual-networks"]["count"], 2);
     let idef = ty("virtual-machine-interface");
-    let l = e.db.list(idef, &ListOpts { back_ref_ids: Some(vec![a]), detail: true, ..ListOpts::default() }, BASE).unwrap();
-    assert_eq!(l["virtual-machine-interfaces"][0]["virtual-machine-interface"]["name"], "port");
-    let paged = e.db.list(vdef, &ListOpts { page_limit: Some(2), ..ListOpts::default() }, BASE).unwrap();
+    let l =
+        e.db.list(
+            idef,
+            &ListOpts {
+                back_ref_ids: Some(vec![a]),
+                detail: true,
+                ..ListOpts::default()
+            },
+            BASE,
+        )
+        .unwrap();
+    assert_eq!(
+        l["virtual-machine-interfaces"][0]["virtual-machine-interface"]["name"],
+        "port"
+    );
+    let paged =
+        e.db.list(
+            vdef,
+            &ListOpts {
+                page_limit: Some(2),
+                ..ListOpts::default()
+            },
+            BASE,
+        )
+        .unwrap();
     assert_eq!(paged["virtual-networks"].as_array().unwrap().len(), 2);
     let marker = paged["marker"].as_str().unwrap().parse().unwrap();
-    let rest = e.db.list(vdef, &ListOpts { page_marker: Some(marker), ..ListOpts::default() }, BASE).unwrap();
+    let rest =
+        e.db.list(
+            vdef,
+            &ListOpts {
+                page_marker: Some(marker),
+                ..ListOpts::default()
+            },
+            BASE,
+        )
+        .unwrap();
     let all = e.db.list(vdef, &ListOpts::default(), BASE).unwrap();
-    assert_eq!(rest["virtual-networks"].as_array().unwrap().len() + 2, all["virtual-networks"].as_array().unwrap().len());
+    assert_eq!(
+        rest["virtual-networks"].as_array().unwrap().len() + 2,
+        all["virtual-networks"].as_array().unwrap().len()
+    );
     assert!(filament_config::parse_filters("nonsense").is_err());
 }
 
@@ -317,10 +559,14 @@ fn subnet_in_use_cannot_be_removed() {
     let vdef = ty("virtual-network");
     let body = json!({"network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
                                               "attr": {"ipam_subnets": [sn24("10.9.9.0")]}}]});
-    let err = e.run(|db, ctx| db.update(vdef, &vn, &body, ctx).map(|t| (t, ()))).unwrap_err();
+    let err = e
+        .run(|db, ctx| db.update(vdef, &vn, &body, ctx).map(|t| (t, ())))
+        .unwrap_err();
     assert_eq!(err.status(), 409, "{err}");
     let overlap = json!({"network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
         "attr": {"ipam_subnets": [sn24("10.1.1.0"), {"subnet": {"ip_prefix": "10.1.0.0", "ip_prefix_len": 16}}]}}]});
-    let err = e.run(|db, ctx| db.update(vdef, &vn, &overlap, ctx).map(|t| (t, ()))).unwrap_err();
+    let err = e
+        .run(|db, ctx| db.update(vdef, &vn, &overlap, ctx).map(|t| (t, ())))
+        .unwrap_err();
     assert_eq!(err.status(), 400, "{err}");
 }

@@ -1,5 +1,7 @@
 //! Tests of the schema language, the generated metadata and codecs, and validation.
 
+#![allow(clippy::unwrap_used)]
+
 use filament_schema::{dsl, index, resources::VirtualNetwork, validate, Collection, Ty};
 use serde_json::json;
 

@@ -1,4 +1,6 @@
 //! Handler tests: the router over an in-memory store, driven request by
+
+#![allow(clippy::unwrap_used)]
 //! request (no socket). Status codes and bodies are what `vnc_api` expects.
 
 use std::sync::Arc;

@@ -280,7 +280,7 @@ async fn lists_count_detail_and_bulk() {
     let items = js(&body)["virtual-networks"].as_array().unwrap().clone();
     assert_eq!(items.len(), 30);
     assert_eq!(items[3]["display_name"], "vn3");
-    let (_, body, _) = call(&app, "GET", &format!("/virtual-networks?parent_fq_name_str=default-domain:p&parent_type=project&filters=display_name==%22vn7%22"), None).await;
+    let (_, body, _) = call(&app, "GET", "/virtual-networks?parent_fq_name_str=default-domain:p&parent_type=project&filters=display_name==%22vn7%22", None).await;
     assert_eq!(js(&body)["virtual-networks"][0]["uuid"], json!(ids[7]));
 }
 

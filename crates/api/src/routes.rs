@@ -189,7 +189,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let r = (|| {
+    let r: Result<Value, ApiError> = async {
         let ty = index().by_plural(&collection).ok_or_else(|| {
             ApiError::Config(ConfigError::NotFound(format!(
                 "Unknown collection {collection}"
@@ -203,10 +203,12 @@ async fn create(
             .get("X-Project-Id")
             .and_then(|h| h.to_str().ok())
             .map(|s| s.replace('-', ""));
-        let uuid = st.write(|db, ctx| {
-            ctx.owner = owner;
-            db.create(ty, inner, ctx)
-        })?;
+        let uuid = st
+            .write(|db, ctx| {
+                ctx.owner = owner;
+                db.create(ty, inner, ctx)
+            })
+            .await?;
         let base = base_url(&headers);
         let db = st.db.read();
         let o = db
@@ -220,7 +222,8 @@ async fn create(
             out["parent_href"] = json!(format!("{base}/{}/{pu}", pt.name));
         }
         Ok(json!({ ty.name: out }))
-    })();
+    }
+    .await;
     reply(r)
 }
 
@@ -277,17 +280,18 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let r = (|| {
+    let r: Result<Value, ApiError> = async {
         let ty = resource(&ty)?;
         let v = parse_body(&body)?;
         let inner = v
             .get(ty.name)
             .ok_or_else(|| bad(format!("Body must be {{\"{}\": {{...}}}}", ty.name)))?;
-        st.write(|db, ctx| Ok((db.update(ty, &uuid, inner, ctx)?, ())))?;
+        st.write(|db, ctx| Ok((db.update(ty, &uuid, inner, ctx)?, ()))).await?;
         Ok(
             json!({ ty.name: {"uuid": uuid, "href": format!("{}/{}/{uuid}", base_url(&headers), ty.name)} }),
         )
-    })();
+    }
+    .await;
     reply(r)
 }
 
@@ -296,11 +300,13 @@ async fn delete(
     Path((ty, uuid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let r = (|| {
+    let r: Result<(), ApiError> = async {
         let ty = resource(&ty)?;
         let base = base_url(&headers);
         st.write(|db, _| Ok((db.delete(ty, &uuid, &base)?, ())))
-    })();
+            .await
+    }
+    .await;
     match r {
         Ok(()) => (StatusCode::OK, Body::empty()).into_response(),
         Err(e) => e.into_response(),
@@ -435,17 +441,25 @@ async fn id_to_fq_name(State(st): St, body: Bytes) -> Response {
 }
 
 async fn ref_update(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| {
-        let u = st.write(|db, ctx| db.ref_update(&v, ctx))?;
-        Ok(json!({ "uuid": u }))
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            let u = st.write(|db, ctx| db.ref_update(&v, ctx)).await?;
+            Ok(json!({ "uuid": u }))
+        }
+        .await,
+    )
 }
 
 async fn ref_relax(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| {
-        st.write(|db, _| Ok((db.ref_relax(&v)?, ())))?;
-        Ok(json!({ "uuid": v.get("uuid").cloned().unwrap_or(Value::Null) }))
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            st.write(|db, _| Ok((db.ref_relax(&v)?, ()))).await?;
+            Ok(json!({ "uuid": v.get("uuid").cloned().unwrap_or(Value::Null) }))
+        }
+        .await,
+    )
 }
 
 async fn prop_collection_get(State(st): St, Query(q): Q) -> Response {
@@ -461,28 +475,47 @@ async fn prop_collection_get(State(st): St, Query(q): Q) -> Response {
 }
 
 async fn prop_collection_update(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| {
-        st.write(|db, ctx| Ok((db.prop_collection_update(&v, ctx)?, ())))?;
-        Ok(json!({}))
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            st.write(|db, ctx| Ok((db.prop_collection_update(&v, ctx)?, ())))
+                .await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 async fn useragent_kv(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| st.write(|db, _| db.useragent_kv(&v))))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            st.write(|db, _| db.useragent_kv(&v)).await
+        }
+        .await,
+    )
 }
 
 async fn chown(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| {
-        st.write(|db, ctx| Ok((db.chown(&v, ctx)?, ())))?;
-        Ok(json!({}))
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            st.write(|db, ctx| Ok((db.chown(&v, ctx)?, ()))).await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 async fn chmod(State(st): St, body: Bytes) -> Response {
-    reply(parse_body(&body).and_then(|v| {
-        st.write(|db, ctx| Ok((db.chmod(&v, ctx)?, ())))?;
-        Ok(json!({}))
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            st.write(|db, ctx| Ok((db.chmod(&v, ctx)?, ()))).await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 async fn obj_perms(State(st): St, Query(q): Q) -> Response {
@@ -509,13 +542,25 @@ async fn vn_action(
             format!("Unknown action {ty}/{action}"),
         );
     }
-    reply(parse_body(&body).and_then(|v| match action.as_str() {
-        // Address reservations are in-memory only: no transaction to commit.
-        "ip-alloc" => st.write(|db, _| Ok((Default::default(), db.vn_ip_alloc(&uuid, &v)?))),
-        "ip-free" => st.write(|db, _| Ok((Default::default(), db.vn_ip_free(&uuid, &v)?))),
-        "subnet-ip-count" => Ok(st.db.read().vn_subnet_ip_count(&uuid, &v)?),
-        _ => Err(ApiError::Config(ConfigError::NotFound(format!(
-            "Unknown action {action}"
-        )))),
-    }))
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            match action.as_str() {
+                // Address reservations are in-memory only: no transaction to commit.
+                "ip-alloc" => {
+                    st.write(|db, _| Ok((Default::default(), db.vn_ip_alloc(&uuid, &v)?)))
+                        .await
+                }
+                "ip-free" => {
+                    st.write(|db, _| Ok((Default::default(), db.vn_ip_free(&uuid, &v)?)))
+                        .await
+                }
+                "subnet-ip-count" => Ok(st.db.read().vn_subnet_ip_count(&uuid, &v)?),
+                _ => Err(ApiError::Config(ConfigError::NotFound(format!(
+                    "Unknown action {action}"
+                )))),
+            }
+        }
+        .await,
+    )
 }

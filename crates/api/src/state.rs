@@ -2,11 +2,11 @@
 //! persisted in. Writes are serialized: plan against the database, commit the
 //! transaction to the store (one revision), then apply it in memory.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use filament_config::{ConfigDb, ConfigError, Ctx, StoredObj, Txn};
-use filament_store::{Op, Store, StoreError};
+use filament_store::{Op, Revision, Store, StoreError};
 use parking_lot::{Mutex, RwLock};
 
 /// Key prefix of config objects: `/config/<type>/<uuid>`.
@@ -21,48 +21,107 @@ pub enum ApiError {
     Config(#[from] ConfigError),
     #[error("store error: {0}")]
     Store(#[from] StoreError),
+    #[error("commit failed: {0}")]
+    Commit(String),
     #[error("corrupt store: {0}")]
     Corrupt(String),
+}
+
+/// A planned write waiting for the committer.
+struct Pending {
+    ops: Vec<Op>,
+    done: tokio::sync::oneshot::Sender<Result<Revision, String>>,
 }
 
 /// Shared API state.
 pub struct ApiState {
     pub db: RwLock<ConfigDb>,
     pub store: Arc<dyn Store>,
-    write: Mutex<()>,
+    /// Serializes planning: plan, apply and enqueue happen in one order.
+    plan: Mutex<()>,
+    commits: Mutex<Option<mpsc::Sender<Pending>>>,
 }
+
+/// Most writes one group commit takes.
+const MAX_GROUP: usize = 512;
 
 impl ApiState {
     /// Load everything from the store; bootstrap a fresh system if it is empty.
     pub fn open(store: Arc<dyn Store>) -> Result<Arc<Self>, ApiError> {
-        let (_, objs) = store.snapshot(CONFIG_PREFIX)?;
-        let (_, kv) = store.snapshot(USERAGENT_PREFIX)?;
-        let mut stored = Vec::with_capacity(objs.len());
-        for (k, v) in objs {
-            let s: StoredObj =
-                serde_json::from_str(&v).map_err(|e| ApiError::Corrupt(format!("{k}: {e}")))?;
-            stored.push(s);
-        }
-        let kv = kv
-            .into_iter()
-            .map(|(k, v)| (k.trim_start_matches(USERAGENT_PREFIX).to_string(), v));
-        let db = ConfigDb::load(stored, kv).map_err(ApiError::Corrupt)?;
+        let db = load(&*store)?;
         let state = Arc::new(Self {
             db: RwLock::new(db),
             store,
-            write: Mutex::new(()),
+            plan: Mutex::new(()),
+            commits: Mutex::new(None),
         });
-        state.write(|db, ctx| Ok((db.bootstrap(ctx)?, ())))?;
+        state.write_now(|db, ctx| Ok((db.bootstrap(ctx)?, ())))?;
+        let (tx, rx) = mpsc::channel();
+        *state.commits.lock() = Some(tx);
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("filament-commit".into())
+            .spawn(move || committer(&weak, &rx))
+            .map_err(|e| ApiError::Commit(format!("cannot start the committer thread: {e}")))?;
         Ok(state)
     }
 
-    /// Run a write: plan with `f`, commit, apply. On any failure the
-    /// allocation state is recomputed so nothing leaks, and nothing is written.
-    pub fn write<R>(
+    /// Run a write: plan with `f` and apply it in memory (in request order),
+    /// then wait until the committer has made it durable. Writes that arrive
+    /// together are committed together (group commit), each with its own
+    /// revision. A refused request writes nothing and leaks no allocation.
+    ///
+    /// Other readers may see a write a few milliseconds before it is
+    /// durable; if the commit fails, every write not yet durable is answered
+    /// with an error and the database is reloaded from the store.
+    pub async fn write<R>(
         &self,
         f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
     ) -> Result<R, ApiError> {
-        let _w = self.write.lock();
+        let (rx, r) = {
+            let _plan = self.plan.lock();
+            let (ops, r) = {
+                let mut db = self.db.write();
+                let mut gen = || uuid::Uuid::new_v4().to_string();
+                let mut ctx = Ctx::new(iso_now(), &mut gen);
+                let (txn, r) = match f(&mut db, &mut ctx) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        db.rebuild_allocators();
+                        return Err(e.into());
+                    }
+                };
+                if txn.is_empty() {
+                    return Ok(r);
+                }
+                let ops = txn_ops(&txn);
+                db.apply(txn);
+                (ops, r)
+            };
+            let (done, rx) = tokio::sync::oneshot::channel();
+            let sent = match &*self.commits.lock() {
+                Some(tx) => tx.send(Pending { ops, done }).is_ok(),
+                None => false,
+            };
+            if !sent {
+                self.reload_or_log();
+                return Err(ApiError::Commit("the committer is not running".into()));
+            }
+            (rx, r)
+        };
+        match rx.await {
+            Ok(Ok(_rev)) => Ok(r),
+            Ok(Err(msg)) => Err(ApiError::Commit(msg)),
+            Err(_) => Err(ApiError::Commit("the committer stopped".into())),
+        }
+    }
+
+    /// Plan, commit and apply synchronously (startup, before the committer runs).
+    pub fn write_now<R>(
+        &self,
+        f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
+    ) -> Result<R, ApiError> {
+        let _plan = self.plan.lock();
         let mut gen = || uuid::Uuid::new_v4().to_string();
         let mut ctx = Ctx::new(iso_now(), &mut gen);
         let mut db = self.db.write();
@@ -82,6 +141,67 @@ impl ApiState {
         }
         db.apply(txn);
         Ok(r)
+    }
+
+    /// Replace the in-memory database with what the store holds.
+    fn reload_or_log(&self) {
+        match load(&*self.store) {
+            Ok(db) => *self.db.write() = db,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the config database from the store")
+            }
+        }
+    }
+}
+
+fn load(store: &dyn Store) -> Result<ConfigDb, ApiError> {
+    let (_, objs) = store.snapshot(CONFIG_PREFIX)?;
+    let (_, kv) = store.snapshot(USERAGENT_PREFIX)?;
+    let mut stored = Vec::with_capacity(objs.len());
+    for (k, v) in objs {
+        let s: StoredObj =
+            serde_json::from_str(&v).map_err(|e| ApiError::Corrupt(format!("{k}: {e}")))?;
+        stored.push(s);
+    }
+    let kv = kv
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches(USERAGENT_PREFIX).to_string(), v));
+    ConfigDb::load(stored, kv).map_err(ApiError::Corrupt)
+}
+
+/// The committer thread: takes every write waiting, commits them in one
+/// store call, answers each. Ends when the state is dropped.
+fn committer(state: &Weak<ApiState>, rx: &mpsc::Receiver<Pending>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let Some(st) = state.upgrade() else { return };
+        let (ops, waiters): (Vec<_>, Vec<_>) = group.into_iter().map(|p| (p.ops, p.done)).unzip();
+        match st.store.commit_many(ops) {
+            Ok(revs) => {
+                for (w, rev) in waiters.into_iter().zip(revs) {
+                    let _ = w.send(Ok(rev));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = waiters.len(), "group commit failed");
+                let msg = e.to_string();
+                // Everything planned after this group built on it: fail it too.
+                let _plan = st.plan.lock();
+                for w in waiters {
+                    let _ = w.send(Err(msg.clone()));
+                }
+                while let Ok(p) = rx.try_recv() {
+                    let _ = p.done.send(Err(format!("an earlier write failed: {msg}")));
+                }
+                st.reload_or_log();
+            }
+        }
     }
 }
 

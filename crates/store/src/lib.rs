@@ -155,6 +155,16 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::InvalidBatch`].
     fn commit(&self, ops: Vec<Op>) -> Result<Revision, StoreError>;
 
+    /// Commit several batches in order, each with its own revision (as if
+    /// [`Store::commit`] were called for each), returning their revisions.
+    /// Group commit: a backend that can makes the whole call one atomic,
+    /// durable write (all batches or none), which is much cheaper than one
+    /// write per batch. The default commits batch by batch and stops at the
+    /// first error.
+    fn commit_many(&self, batches: Vec<Vec<Op>>) -> Result<Vec<Revision>, StoreError> {
+        batches.into_iter().map(|b| self.commit(b)).collect()
+    }
+
     /// Live keys starting with `prefix` (sorted by key, byte-wise) with their
     /// values, and the revision this snapshot is at (consistent: taken in one
     /// read transaction).

@@ -98,6 +98,15 @@ impl Store for MemStore {
         Ok(rev)
     }
 
+    fn commit_many(&self, batches: Vec<Vec<Op>>) -> Result<Vec<Revision>, StoreError> {
+        // Validate everything first: after that nothing can fail, so the
+        // whole call is all or nothing, like the SQLite backend.
+        for ops in &batches {
+            validate_batch(ops)?;
+        }
+        batches.into_iter().map(|b| self.commit(b)).collect()
+    }
+
     fn snapshot(&self, prefix: &str) -> Result<(Revision, Vec<(String, String)>), StoreError> {
         let inner = self.inner.lock();
         let items = inner

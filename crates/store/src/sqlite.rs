@@ -209,53 +209,72 @@ fn meta_set(tx: &Transaction<'_>, name: &str, value: Revision) -> Result<(), Sto
     Ok(())
 }
 
-impl Store for SqliteStore {
-    fn commit(&self, ops: Vec<Op>) -> Result<Revision, StoreError> {
-        validate_batch(&ops)?;
-        if ops.is_empty() {
-            return Ok(self.revision());
-        }
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = meta_get(&tx, "revision")?;
-        let rev = current
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt("revision counter overflow".into()))?;
-        let mut seq: u64 = 0;
-        {
-            let mut kv_put = tx.prepare_cached(SQL_KV_PUT)?;
-            let mut kv_delete = tx.prepare_cached(SQL_KV_DELETE)?;
-            let mut log_insert = tx.prepare_cached(SQL_LOG_INSERT)?;
-            for op in &ops {
-                match op {
-                    Op::Put { key, value } => {
-                        kv_put.execute(params![key, value, rev])?;
-                        log_insert.execute(params![rev, seq, KIND_PUT, key, value])?;
-                        seq += 1;
-                    }
-                    Op::Delete { key } => {
-                        let old: Option<String> =
-                            kv_delete.query_row([key], |row| row.get(0)).optional()?;
-                        if let Some(old) = old {
-                            log_insert.execute(params![rev, seq, KIND_DELETE, key, old])?;
-                            seq += 1;
-                        }
-                    }
+/// Write one batch at revision `rev` inside `tx`; returns how many events it made.
+fn write_batch(tx: &Transaction<'_>, ops: &[Op], rev: Revision) -> Result<u64, StoreError> {
+    let mut seq: u64 = 0;
+    let mut kv_put = tx.prepare_cached(SQL_KV_PUT)?;
+    let mut kv_delete = tx.prepare_cached(SQL_KV_DELETE)?;
+    let mut log_insert = tx.prepare_cached(SQL_LOG_INSERT)?;
+    for op in ops {
+        match op {
+            Op::Put { key, value } => {
+                kv_put.execute(params![key, value, rev])?;
+                log_insert.execute(params![rev, seq, KIND_PUT, key, value])?;
+                seq += 1;
+            }
+            Op::Delete { key } => {
+                let old: Option<String> =
+                    kv_delete.query_row([key], |row| row.get(0)).optional()?;
+                if let Some(old) = old {
+                    log_insert.execute(params![rev, seq, KIND_DELETE, key, old])?;
+                    seq += 1;
                 }
             }
         }
-        if seq == 0 {
-            // Only deletes of missing keys: no revision. Dropping the
-            // transaction rolls it back (it changed nothing anyway).
-            drop(tx);
-            return Ok(current);
+    }
+    Ok(seq)
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, ops: Vec<Op>) -> Result<Revision, StoreError> {
+        let revs = self.commit_many(vec![ops])?;
+        Ok(revs.first().copied().unwrap_or_else(|| self.revision()))
+    }
+
+    fn commit_many(&self, batches: Vec<Vec<Op>>) -> Result<Vec<Revision>, StoreError> {
+        for ops in &batches {
+            validate_batch(ops)?;
         }
-        meta_set(&tx, "revision", rev)?;
+        if batches.iter().all(Vec::is_empty) {
+            let r = self.revision();
+            return Ok(batches.iter().map(|_| r).collect());
+        }
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let start = meta_get(&tx, "revision")?;
+        let mut current = start;
+        let mut revs = Vec::with_capacity(batches.len());
+        for ops in &batches {
+            let rev = current
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt("revision counter overflow".into()))?;
+            // A batch without events (only deletes of missing keys) makes no revision.
+            if write_batch(&tx, ops, rev)? > 0 {
+                current = rev;
+            }
+            revs.push(current);
+        }
+        if current == start {
+            // Dropping the transaction rolls it back (it changed nothing anyway).
+            drop(tx);
+            return Ok(revs);
+        }
+        meta_set(&tx, "revision", current)?;
         tx.commit()?;
         // Announce while still holding the connection, so announcements are
         // in commit order.
-        self.rev_tx.send_replace(rev);
-        Ok(rev)
+        self.rev_tx.send_replace(current);
+        Ok(revs)
     }
 
     fn snapshot(&self, prefix: &str) -> Result<(Revision, Vec<(String, String)>), StoreError> {

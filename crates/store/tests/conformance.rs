@@ -506,6 +506,39 @@ async fn watch_ends_with_compacted_error(s: Arc<dyn Store>) {
     assert_eq!(stream.next().await.unwrap().unwrap().revision, 4);
 }
 
+fn commit_many_gives_each_batch_its_revision(s: &dyn Store) {
+    s.commit(vec![put("a", "0")]).unwrap();
+    let revs = s
+        .commit_many(vec![
+            vec![put("a", "1"), put("b", "1")],
+            vec![del("missing")],
+            vec![],
+            vec![del("a")],
+            vec![put("c", "3")],
+        ])
+        .unwrap();
+    // Batches without events make no revision: they report the one before.
+    assert_eq!(revs, vec![2, 2, 2, 3, 4]);
+    assert_eq!(s.revision(), 4);
+    assert_eq!(
+        all_events(s)[1..].to_vec(),
+        vec![
+            ev(2, EventKind::Put, "a", "1"),
+            ev(2, EventKind::Put, "b", "1"),
+            ev(3, EventKind::Delete, "a", "1"),
+            ev(4, EventKind::Put, "c", "3"),
+        ]
+    );
+    // One invalid batch: nothing of the call is written.
+    let err = s.commit_many(vec![
+        vec![put("d", "x")],
+        vec![put("e", "1"), put("e", "2")],
+    ]);
+    assert!(matches!(err, Err(StoreError::InvalidBatch(_))), "{err:?}");
+    assert_eq!(s.revision(), 4);
+    assert_eq!(s.get("d").unwrap(), None);
+}
+
 macro_rules! backend_suite {
     ($backend:ident; sync: [$($sync:ident),* $(,)?]; async: [$($async:ident),* $(,)?]) => {
         mod $backend {
@@ -551,6 +584,7 @@ macro_rules! conformance {
                 compaction,
                 subscribe_sees_latest_revision,
                 keys_sort_bytewise_and_allow_any_text,
+                commit_many_gives_each_batch_its_revision,
             ];
             async: [
                 watch_sees_concurrent_commits,

@@ -77,7 +77,7 @@ impl ConfigDb {
             "ref",
         )?;
         let mut o = old.clone();
-        let links = o.refs.entry(def.field).or_default();
+        let links = o.refs.entry(def.field);
         if op == "ADD" {
             let attr = req.get("attr").cloned().unwrap_or(Value::Null);
             if let Some(a) = def.attr {

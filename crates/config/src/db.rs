@@ -7,7 +7,7 @@
 //! If the commit fails the shell calls [`ConfigDb::rebuild_allocators`], which
 //! recomputes allocation state from the objects, so nothing leaks.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use filament_ipam::{IdAllocator, SubnetAllocator, SubnetConfig};
@@ -78,9 +78,11 @@ pub struct ConfigDb {
     pub(crate) objects: HashMap<String, Obj>,
     pub(crate) by_fq: HashMap<(&'static str, String), String>,
     pub(crate) by_type: HashMap<&'static str, BTreeMap<u64, String>>,
-    pub(crate) children: HashMap<String, BTreeSet<(u64, String)>>,
+    /// Sorted by (seq, uuid), like `back_refs`.
+    pub(crate) children: HashMap<String, Vec<(u64, String)>>,
     /// Target uuid → (source seq, source uuid).
-    pub(crate) back_refs: HashMap<String, BTreeSet<(u64, String)>>,
+    /// Sorted by (seq, uuid); a vector because most targets have one or two referrers.
+    pub(crate) back_refs: HashMap<String, Vec<(u64, String)>>,
     pub(crate) kv: HashMap<String, String>,
     pub(crate) allocs: Allocs,
     pub(crate) next_seq: u64,
@@ -194,23 +196,24 @@ impl ConfigDb {
         }
     }
 
-    fn index(&mut self, o: Obj) {
+    fn index(&mut self, mut o: Obj) {
+        o.compact();
         self.by_fq.insert((o.ty.name, o.fq_str()), o.uuid.clone());
         self.by_type
             .entry(o.ty.name)
             .or_default()
             .insert(o.seq, o.uuid.clone());
         if let Some((_, p)) = &o.parent {
-            self.children
-                .entry(p.clone())
-                .or_default()
-                .insert((o.seq, o.uuid.clone()));
+            sorted_insert(
+                self.children.entry(p.clone()).or_default(),
+                (o.seq, o.uuid.clone()),
+            );
         }
         for (_, r) in o.ref_uuids() {
-            self.back_refs
-                .entry(r.uuid.clone())
-                .or_default()
-                .insert((o.seq, o.uuid.clone()));
+            sorted_insert(
+                self.back_refs.entry(r.uuid.clone()).or_default(),
+                (o.seq, o.uuid.clone()),
+            );
         }
         self.objects.insert(o.uuid.clone(), o);
     }
@@ -223,12 +226,15 @@ impl ConfigDb {
         }
         if let Some((_, p)) = &o.parent {
             if let Some(s) = self.children.get_mut(p) {
-                s.remove(&(o.seq, o.uuid.clone()));
+                sorted_remove(s, &(o.seq, o.uuid.clone()));
+                if s.is_empty() {
+                    self.children.remove(p);
+                }
             }
         }
         for (_, r) in o.ref_uuids() {
             if let Some(s) = self.back_refs.get_mut(&r.uuid) {
-                s.remove(&(o.seq, o.uuid.clone()));
+                sorted_remove(s, &(o.seq, o.uuid.clone()));
                 if s.is_empty() {
                     self.back_refs.remove(&r.uuid);
                 }
@@ -472,5 +478,19 @@ impl ConfigDb {
     /// Every object (any order); for tests and dumps.
     pub fn objects_for_test(&self) -> impl Iterator<Item = &Obj> {
         self.objects.values()
+    }
+}
+
+/// Insert into a sorted vector (no duplicate). Creation order makes this an
+/// append in the common case.
+fn sorted_insert(v: &mut Vec<(u64, String)>, key: (u64, String)) {
+    if let Err(i) = v.binary_search(&key) {
+        v.insert(i, key);
+    }
+}
+
+fn sorted_remove(v: &mut Vec<(u64, String)>, key: &(u64, String)) {
+    if let Ok(i) = v.binary_search(key) {
+        v.remove(i);
     }
 }

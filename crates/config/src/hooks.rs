@@ -105,7 +105,6 @@ pub(crate) fn after_create(
             let mut p = o.clone();
             p.refs
                 .entry("application_policy_set_refs")
-                .or_default()
                 .push(crate::obj::RefLink {
                     uuid: aps,
                     attr: Value::Null,

@@ -35,11 +35,65 @@ pub struct Obj {
     /// Other property values by JSON field name (display_name included).
     pub props: Map<String, Value>,
     /// References by JSON field name (`network_ipam_refs`), in the order given.
-    pub refs: BTreeMap<&'static str, Vec<RefLink>>,
+    pub refs: Refs,
     /// Referee uuids whose reference from this object does not block their deletion.
     pub relaxed: BTreeSet<String>,
     /// Creation order, used to list children and objects in the order they were made.
     pub seq: u64,
+}
+
+/// An object's reference lists by field, in the order fields were first set.
+/// A small vector: objects have few reference fields, and a map's node costs
+/// more memory than the lists themselves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refs(Vec<(&'static str, Vec<RefLink>)>);
+
+impl Refs {
+    pub fn get(&self, field: &str) -> Option<&Vec<RefLink>> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, l)| l)
+    }
+    pub fn get_mut(&mut self, field: &str) -> Option<&mut Vec<RefLink>> {
+        self.0.iter_mut().find(|(f, _)| *f == field).map(|(_, l)| l)
+    }
+    /// Replace the list of `field` (an empty list removes the field).
+    pub fn insert(&mut self, field: &'static str, links: Vec<RefLink>) {
+        match self.0.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, l)) => *l = links,
+            None => self.0.push((field, links)),
+        }
+        self.0.retain(|(_, l)| !l.is_empty());
+        self.0.shrink_to_fit();
+    }
+    /// The list of `field`, created empty if missing.
+    pub fn entry(&mut self, field: &'static str) -> &mut Vec<RefLink> {
+        let i = match self.0.iter().position(|(f, _)| *f == field) {
+            Some(i) => i,
+            None => {
+                self.0.push((field, Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Vec<RefLink>)> {
+        self.0.iter().map(|(f, l)| (*f, l))
+    }
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Vec<RefLink>> {
+        self.0.iter_mut().map(|(_, l)| l)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().map(|(f, _)| *f)
+    }
+}
+
+impl FromIterator<(&'static str, Vec<RefLink>)> for Refs {
+    fn from_iter<I: IntoIterator<Item = (&'static str, Vec<RefLink>)>>(it: I) -> Self {
+        let mut r = Refs::default();
+        for (f, l) in it {
+            r.insert(f, l);
+        }
+        r
+    }
 }
 
 /// The persisted JSON form of an [`Obj`] (also what the change feed carries).
@@ -84,7 +138,28 @@ impl Obj {
     pub fn ref_uuids(&self) -> impl Iterator<Item = (&'static str, &RefLink)> {
         self.refs
             .iter()
-            .flat_map(|(f, l)| l.iter().map(move |r| (*f, r)))
+            .flat_map(|(f, l)| l.iter().map(move |r| (f, r)))
+    }
+    /// Drop spare capacity of every map, list and string the object keeps:
+    /// objects live long and growth leaves 2-4x slack on small maps.
+    pub fn compact(&mut self) {
+        shrink_map(&mut self.props);
+        for v in self.props.values_mut() {
+            compact_value(v);
+        }
+        for links in self.refs.values_mut() {
+            links.shrink_to_fit();
+            for l in links.iter_mut() {
+                l.uuid.shrink_to_fit();
+                compact_value(&mut l.attr);
+            }
+        }
+        self.refs.0.shrink_to_fit();
+        self.fq_name.shrink_to_fit();
+        for n in &mut self.fq_name {
+            n.shrink_to_fit();
+        }
+        self.uuid.shrink_to_fit();
     }
     /// Objects the system made (derived state) never block a user's delete.
     pub fn is_system_created(&self) -> bool {
@@ -124,7 +199,7 @@ impl Obj {
             )),
             _ => None,
         };
-        let mut refs = BTreeMap::new();
+        let mut refs = Refs::default();
         for (field, links) in s.refs {
             let def = ty
                 .ref_def(&field)
@@ -179,14 +254,40 @@ impl Obj {
             id_perms: &self.id_perms,
             perms2: &self.perms2,
             props: &self.props,
-            refs: self
-                .refs
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (*k, v))
-                .collect(),
+            refs: self.refs.iter().filter(|(_, v)| !v.is_empty()).collect(),
             relaxed: &self.relaxed,
         };
         serde_json::to_string(&r).unwrap_or_default()
     }
+}
+
+fn compact_value(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            shrink_map(m);
+            for x in m.values_mut() {
+                compact_value(x);
+            }
+        }
+        Value::Array(a) => {
+            a.shrink_to_fit();
+            for x in a.iter_mut() {
+                compact_value(x);
+            }
+        }
+        Value::String(s) => s.shrink_to_fit(),
+        _ => {}
+    }
+}
+
+/// Rebuild a map with exactly the capacity it needs (serde_json's Map has no
+/// shrink_to_fit).
+fn shrink_map(m: &mut Map<String, Value>) {
+    let old = std::mem::take(m);
+    let mut new = Map::with_capacity(old.len());
+    for (mut k, v) in old {
+        k.shrink_to_fit();
+        new.insert(k, v);
+    }
+    *m = new;
 }

@@ -102,7 +102,7 @@ impl ConfigDb {
                 m.insert(k.clone(), v.clone());
             }
         }
-        for (field, links) in &o.refs {
+        for (field, links) in o.refs.iter() {
             if links.is_empty() || !want(field) {
                 continue;
             }

@@ -80,24 +80,14 @@ impl ApiState {
     ) -> Result<R, ApiError> {
         let (rx, r) = {
             let _plan = self.plan.lock();
-            let (ops, r) = {
-                let mut db = self.db.write();
-                let mut gen = || uuid::Uuid::new_v4().to_string();
-                let mut ctx = Ctx::new(iso_now(), &mut gen);
-                let (txn, r) = match f(&mut db, &mut ctx) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        db.rebuild_allocators();
-                        return Err(e.into());
-                    }
-                };
-                if txn.is_empty() {
-                    return Ok(r);
-                }
-                let ops = txn_ops(&txn);
-                db.apply(txn);
-                (ops, r)
-            };
+            let mut db = self.db.write();
+            let (txn, r) = plan(&mut db, f)?;
+            if txn.is_empty() {
+                return Ok(r);
+            }
+            let ops = txn_ops(&txn);
+            db.apply(txn);
+            drop(db);
             let (done, rx) = tokio::sync::oneshot::channel();
             let sent = match &*self.commits.lock() {
                 Some(tx) => tx.send(Pending { ops, done }).is_ok(),
@@ -122,16 +112,8 @@ impl ApiState {
         f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
     ) -> Result<R, ApiError> {
         let _plan = self.plan.lock();
-        let mut gen = || uuid::Uuid::new_v4().to_string();
-        let mut ctx = Ctx::new(iso_now(), &mut gen);
         let mut db = self.db.write();
-        let (txn, r) = match f(&mut db, &mut ctx) {
-            Ok(x) => x,
-            Err(e) => {
-                db.rebuild_allocators();
-                return Err(e.into());
-            }
-        };
+        let (txn, r) = plan(&mut db, f)?;
         if txn.is_empty() {
             return Ok(r);
         }
@@ -152,6 +134,20 @@ impl ApiState {
             }
         }
     }
+}
+
+/// Run one operation against the database with a fresh clock and uuid
+/// source. A refused operation may have taken allocations: recompute them.
+fn plan<R>(
+    db: &mut ConfigDb,
+    f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
+) -> Result<(Txn, R), ApiError> {
+    let mut gen = || uuid::Uuid::new_v4().to_string();
+    let mut ctx = Ctx::new(iso_now(), &mut gen);
+    f(db, &mut ctx).map_err(|e| {
+        db.rebuild_allocators();
+        e.into()
+    })
 }
 
 fn load(store: &dyn Store) -> Result<ConfigDb, ApiError> {

@@ -21,11 +21,7 @@ fn rss() -> usize {
 fn main() {
     sizes();
     let mut db = ConfigDb::new();
-    let mut n = 0u64;
-    let mut gen = || {
-        n += 1;
-        format!("00000000-0000-4000-8000-{n:012x}")
-    };
+    let mut gen = filament_config::seq_uuids();
     let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
     let t = db.bootstrap(&mut ctx).expect("bootstrap");
     db.apply(t);

@@ -59,3 +59,13 @@ impl<'a> Ctx<'a> {
         }
     }
 }
+
+/// A deterministic uuid source for tests, fuzzing and examples:
+/// `00000000-0000-4000-8000-000000000001`, `...002`, ...
+pub fn seq_uuids() -> impl FnMut() -> String {
+    let mut n = 0u64;
+    move || {
+        n += 1;
+        format!("00000000-0000-4000-8000-{n:012x}")
+    }
+}

@@ -119,18 +119,14 @@ fn value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn fresh() -> (ConfigDb, u64) {
+fn fresh() -> (ConfigDb, impl FnMut() -> String) {
     let mut db = ConfigDb::new();
-    let mut n = 0u64;
-    let mut gen = || {
-        n += 1;
-        format!("00000000-0000-4000-8000-{n:012x}")
-    };
+    let mut gen = filament_config::seq_uuids();
     let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
     let t = db.bootstrap(&mut ctx).expect("bootstrap");
     drop(ctx);
     db.apply(t);
-    (db, n)
+    (db, gen)
 }
 
 fn dump(db: &ConfigDb) -> Vec<String> {
@@ -144,14 +140,10 @@ proptest! {
 
     #[test]
     fn any_body_gets_a_result_or_a_4xx(sel in 0usize..1000, op in 0u8..6, body in value()) {
-        let (mut db, mut n) = fresh();
+        let (mut db, mut gen) = fresh();
         let before = dump(&db);
         let types = index().resources();
         let ty = &types[sel % types.len()];
-        let mut gen = || {
-            n += 1;
-            format!("00000000-0000-4000-8000-{n:012x}")
-        };
         let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
         let some_uuid = db.objects_for_test().nth(sel % 20).map(|o| o.uuid.clone()).unwrap_or_default();
         let r: Result<Txn, _> = match op {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::db::{ConfigDb, Txn};
 use crate::error::{bad, fq_repr, not_found, Result};
-use crate::input::{check_uuid, parse_fq_name, resolve_ref};
+use crate::input::{check_uuid, resolve_ref};
 use crate::obj::RefLink;
 use crate::write::{sync_is_shared, touch};
 use crate::{hooks, ConfigError, Ctx};
@@ -32,7 +32,7 @@ impl ConfigDb {
         let ty = index()
             .resource(&ty_name)
             .ok_or_else(|| ConfigError::NotFound(format!("Resource type '{ty_name}' not found")))?;
-        let fq = parse_fq_name(field(req, "fq_name")?)?;
+        let fq = crate::input::parse_fq_name_of(ty.name, field(req, "fq_name")?)?;
         match self.uuid_of(ty, &fq) {
             Some(u) => Ok(json!({ "uuid": u })),
             None => not_found(format!("Name {} not found", fq_repr(&fq))),

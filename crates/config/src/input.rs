@@ -37,6 +37,12 @@ pub fn check_uuid(s: &str) -> Result<()> {
 
 /// An fq_name given as JSON: a non-empty list of non-empty strings without ':'.
 pub fn parse_fq_name(v: &Value) -> Result<Vec<String>> {
+    parse_fq_name_of("", v)
+}
+
+/// [`parse_fq_name`] for a given type: route-target names are
+/// `target:<asn>:<n>`, the one kind of name where ':' belongs (TF does the same).
+pub fn parse_fq_name_of(ty: &str, v: &Value) -> Result<Vec<String>> {
     let Some(items) = v.as_array() else {
         return bad("fq_name must be a list of strings");
     };
@@ -48,10 +54,25 @@ pub fn parse_fq_name(v: &Value) -> Result<Vec<String>> {
         let Some(s) = it.as_str() else {
             return bad(format!("fq_name elements must be strings, got {it}"));
         };
-        check_name(s)?;
+        if ty == "route-target" && items.len() == 1 {
+            check_rt_name(s)?;
+        } else {
+            check_name(s)?;
+        }
         out.push(s.to_string());
     }
     Ok(out)
+}
+
+/// A route-target name: `target:<asn or ip>:<number>`.
+pub fn check_rt_name(s: &str) -> Result<()> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["target", a, n] if !a.is_empty() && n.parse::<u64>().is_ok() => Ok(()),
+        _ => bad(format!(
+            "Invalid route target {s:?}: expected target:<asn>:<number>"
+        )),
+    }
 }
 
 /// A name element: non-empty, no ':' (the fq_name separator), no control characters.
@@ -187,7 +208,7 @@ pub fn resolve_ref(
             }
         }
         (None, Some(to)) => {
-            let fq = parse_fq_name(to)?;
+            let fq = parse_fq_name_of(target.name, to)?;
             match db.uuid_of(target, &fq) {
                 Some(u) => Ok(u.to_string()),
                 None => not_found(format!(

@@ -15,6 +15,7 @@
 mod actions;
 mod bootstrap;
 mod db;
+mod derived;
 mod error;
 mod hooks;
 mod input;
@@ -24,6 +25,7 @@ mod write;
 
 pub use bootstrap::DEFAULT_ASN;
 pub use db::{Allocs, ConfigDb, SubnetState, Txn};
+pub use derived::{DerivedRef, DerivedWrite};
 pub use error::{fq_repr, ConfigError, Result};
 pub use input::{check_name, check_uuid, parse_fq_name};
 pub use obj::{Obj, RefLink, StoredObj};

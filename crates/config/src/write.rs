@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::db::{ConfigDb, Txn};
 use crate::error::{bad, conflict, fq_repr, not_found, Result};
-use crate::input::{check_uuid, parse_fields, parse_fq_name, Fields};
+use crate::input::{check_uuid, parse_fields, Fields};
 use crate::obj::Obj;
 use crate::{hooks, Ctx};
 
@@ -41,7 +41,7 @@ impl ConfigDb {
             return bad(format!("Body of {} create must be a JSON object", ty.name));
         };
         let fq = match body.get("fq_name") {
-            Some(v) if !v.is_null() => parse_fq_name(v)?,
+            Some(v) if !v.is_null() => crate::input::parse_fq_name_of(ty.name, v)?,
             _ => return bad("fq_name is required"),
         };
         if let Some(n) = body.get("name").and_then(Value::as_str) {
@@ -231,7 +231,7 @@ impl ConfigDb {
             }
         }
         if let Some(fq) = body.get("fq_name").filter(|v| !v.is_null()) {
-            if parse_fq_name(fq)? != old.fq_name {
+            if crate::input::parse_fq_name_of(ty.name, fq)? != old.fq_name {
                 return bad("fq_name cannot be changed");
             }
         }

@@ -65,7 +65,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.cmd {
-        Cmd::Up(a) | Cmd::Api(a) => rt.block_on(serve(a)),
+        Cmd::Up(a) => rt.block_on(serve(a, Roles { schema: true })),
+        Cmd::Api(a) => rt.block_on(serve(a, Roles { schema: false })),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
     }
 }
@@ -79,7 +80,12 @@ fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+/// Which roles run beside the API.
+struct Roles {
+    schema: bool,
+}
+
+async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let dir = a.data_dir.unwrap_or_else(default_data_dir);
     let store = open_store(&dir)?;
     let state =
@@ -94,12 +100,33 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         objects = state.db.read().len(),
         "config API ready"
     );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(filament_api::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let transformer = roles.schema.then(|| {
+        let (st, stop) = (state.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            let r = filament_transformer::shell::run(st, stop, |s| {
+                tracing::debug!(
+                    events = s.events,
+                    writes = s.writes,
+                    revision = s.revision,
+                    "schema transformer"
+                );
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "schema transformer stopped");
+            }
+        })
+    });
+    let server = tokio::spawn(filament_api::serve(listener, state, stopped(stop_rx)));
     shutdown_signal().await;
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
+    if let Some(t) = transformer {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), t).await;
+    }
     // Open change-feed streams never end by themselves: give requests in
     // flight a moment, then stop regardless. Every write is already durable.
     match tokio::time::timeout(std::time::Duration::from_secs(3), server).await {

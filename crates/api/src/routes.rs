@@ -72,6 +72,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/chmod", post(chmod))
         .route("/aaa-mode", get(aaa_mode))
         .route("/watch", get(watch_handler))
+        .route("/derived", post(derived))
         .route("/{collection}", get(list).post(create))
         .route("/{ty}/{uuid}", get(read).put(update).delete(delete))
         .route("/{ty}/{uuid}/{action}", post(vn_action))
@@ -524,6 +525,26 @@ async fn obj_perms(State(st): St, Query(q): Q) -> Response {
             .read()
             .obj_perms(q.get("uuid").map(String::as_str))
             .map_err(ApiError::from),
+    )
+}
+
+/// `POST /derived {"writes": [...]}`: derived-state writes from a schema
+/// transformer running in another process (one transaction).
+async fn derived(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+    reply(
+        async {
+            let v = parse_body(&body)?;
+            let writes: Vec<filament_config::DerivedWrite> =
+                serde_json::from_value(v.get("writes").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| bad(format!("writes must be a list of derived writes: {e}")))?;
+            let base = base_url(&headers);
+            let n = writes.len();
+            let ((), rev) = st
+                .write_revision(|db, ctx| Ok((db.apply_derived(&writes, ctx, &base)?, ())))
+                .await?;
+            Ok(json!({ "applied": n, "revision": rev }))
+        }
+        .await,
     )
 }
 

@@ -78,12 +78,21 @@ impl ApiState {
         &self,
         f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
     ) -> Result<R, ApiError> {
+        self.write_revision(f).await.map(|(r, _)| r)
+    }
+
+    /// [`ApiState::write`], also returning the revision the write committed
+    /// at (the current revision if there was nothing to write).
+    pub async fn write_revision<R>(
+        &self,
+        f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> Result<(Txn, R), ConfigError>,
+    ) -> Result<(R, Revision), ApiError> {
         let (rx, r) = {
             let _plan = self.plan.lock();
             let mut db = self.db.write();
             let (txn, r) = plan(&mut db, f)?;
             if txn.is_empty() {
-                return Ok(r);
+                return Ok((r, self.store.revision()));
             }
             let ops = txn_ops(&txn);
             db.apply(txn);
@@ -100,7 +109,7 @@ impl ApiState {
             (rx, r)
         };
         match rx.await {
-            Ok(Ok(_rev)) => Ok(r),
+            Ok(Ok(rev)) => Ok((r, rev)),
             Ok(Err(msg)) => Err(ApiError::Commit(msg)),
             Err(_) => Err(ApiError::Commit("the committer stopped".into())),
         }

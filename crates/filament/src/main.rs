@@ -1,10 +1,12 @@
 //! `filament`: one binary, one subcommand per role.
 //!
-//! - `filament up`   the all-in-one controller (today: the config API)
+//! - `filament up`   the all-in-one controller (config API + schema transformer)
 //! - `filament api`  only the config API (port 8082)
+//! - `filament schema run|check`  the schema transformer on its own, or a check
 //! - `filament bench api`  load figures against a running API
 
 mod bench;
+mod schema;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,9 @@ enum Cmd {
     Up(ServeArgs),
     /// Run only the config REST API.
     Api(ServeArgs),
+    /// The schema transformer as its own process (`run`), or a consistency check (`check`).
+    #[command(subcommand)]
+    Schema(schema::SchemaCmd),
     /// Measure a running Filament (prints figures).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -46,7 +51,7 @@ struct ServeArgs {
     listen: SocketAddr,
 }
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("filament")
@@ -68,10 +73,11 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up(a) => rt.block_on(serve(a, Roles { schema: true })),
         Cmd::Api(a) => rt.block_on(serve(a, Roles { schema: false })),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
+        Cmd::Schema(c) => rt.block_on(schema::run(c)),
     }
 }
 
-fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     let path = dir.join("config.db");

@@ -45,26 +45,32 @@ fn parse(key: &str, kind: EventKind, value: &str) -> Option<(String, Option<Stor
     }
 }
 
-/// Submit writes; on failure compile everything again on the next round.
+/// Submit writes; returns the revision they committed at (the transformer
+/// must see it in the feed before compiling again, or it would work from a
+/// snapshot without its own writes). On failure, compile everything again.
 async fn submit(
     state: &ApiState,
     t: &mut Transformer,
     writes: Vec<DerivedWrite>,
     stats: &mut Stats,
-) {
+) -> u64 {
     if writes.is_empty() {
-        return;
+        return 0;
     }
     let n = writes.len() as u64;
-    match state
-        .write(|db, ctx| db.apply_derived(&writes, ctx, BASE).map(|t| (t, ())))
-        .await
-    {
-        Ok(()) => stats.writes += n,
+    let r = state
+        .write_revision(|db, ctx| db.apply_derived(&writes, ctx, BASE).map(|t| (t, ())))
+        .await;
+    match r {
+        Ok(((), rev)) => {
+            stats.writes += n;
+            rev
+        }
         Err(e) => {
             tracing::warn!(error = %e, "schema transformer: derived writes failed; recompiling");
             t.mark_all();
             tokio::time::sleep(Duration::from_millis(200)).await;
+            0
         }
     }
 }
@@ -92,7 +98,7 @@ pub async fn run(
     );
     let writes = t.reconcile();
     stats.reconciles += 1;
-    submit(&state, &mut t, writes, &mut stats).await;
+    let mut wait_for = submit(&state, &mut t, writes, &mut stats).await;
     on_progress(stats);
     let mut feed = Box::pin(watch(store, rev));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -117,9 +123,13 @@ pub async fn run(
                 t.observe(&uuid, obj);
             }
         }
+        if stats.revision < wait_for {
+            // Our last writes are not in the snapshot yet: keep collecting.
+            continue;
+        }
         let writes = t.reconcile();
         stats.reconciles += 1;
-        submit(&state, &mut t, writes, &mut stats).await;
+        wait_for = submit(&state, &mut t, writes, &mut stats).await;
         on_progress(stats);
     }
     Ok(())

@@ -62,8 +62,9 @@ def _die_with_parent():
 class FilamentServer:
     """A ``filament up`` process on 127.0.0.1:<port> with its own data dir."""
 
-    def __init__(self, binary: Path, data_dir: Path, work_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, work_dir: Path, role: str = "up"):
         self.binary = binary
+        self.role = role
         self.data_dir = data_dir
         self.work_dir = work_dir
         self.log_path = work_dir / "filament.log"
@@ -84,7 +85,7 @@ class FilamentServer:
         log.flush()
         cmd = [
             str(self.binary),
-            "up",
+            self.role,
             "--data-dir",
             str(self.data_dir),
             "--listen",
@@ -154,6 +155,10 @@ class FilamentServer:
             proc.kill()
             proc.wait()
 
+    def kill(self):
+        """SIGKILL: the process dies wherever it is (no clean shutdown)."""
+        self._kill()
+
     def restart(self):
         """Clean shutdown (must exit 0), then start again on the same data
         directory and port."""
@@ -187,7 +192,7 @@ class FilamentServer:
         return f"--- last {lines} lines of {self.log_path} ---\n{tail}"
 
 
-def _launch(tmp_path_factory, name: str) -> FilamentServer:
+def _launch(tmp_path_factory, name: str, role: str = "up") -> FilamentServer:
     binary = filament_bin()
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         pytest.exit(
@@ -198,7 +203,7 @@ def _launch(tmp_path_factory, name: str) -> FilamentServer:
     work_dir = tmp_path_factory.mktemp(name)
     data_dir = work_dir / "data"
     data_dir.mkdir()
-    server = FilamentServer(binary, data_dir, work_dir)
+    server = FilamentServer(binary, data_dir, work_dir, role)
     server.start()
     return server
 
@@ -228,6 +233,14 @@ def module_server(tmp_path_factory):
 @pytest.fixture
 def fresh_server(tmp_path_factory):
     srv = _launch(tmp_path_factory, "filament-fresh")
+    yield srv
+    _shutdown(srv)
+
+
+@pytest.fixture
+def api_only_server(tmp_path_factory):
+    """``filament api``: the config API without the schema transformer."""
+    srv = _launch(tmp_path_factory, "filament-api-only", role="api")
     yield srv
     _shutdown(srv)
 

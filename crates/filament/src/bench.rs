@@ -16,6 +16,25 @@ use serde_json::{json, Value};
 pub enum BenchCmd {
     /// Creates/s and latency of VN and port (VMI + instance-ip) creation, and a 20k-port list.
     Api(ApiBench),
+    /// Schema transformer: full compile of VNs, policies and ports, then
+    /// incremental latency from API commit to derived objects committed.
+    Schema(SchemaBench),
+}
+
+#[derive(Args)]
+pub struct SchemaBench {
+    /// Virtual networks (a /24 each).
+    #[arg(long, default_value_t = 1000)]
+    pub vns: usize,
+    /// Policies; policy i connects VN i and VN i+1.
+    #[arg(long, default_value_t = 1000)]
+    pub policies: usize,
+    /// Ports (VMI + instance-ip).
+    #[arg(long, default_value_t = 20000)]
+    pub ports: usize,
+    /// Incremental changes to time (half port adds, half policy rule adds).
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
 }
 
 #[derive(Args)]
@@ -37,6 +56,7 @@ pub struct ApiBench {
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Api(a) => api(a).await,
+        BenchCmd::Schema(a) => crate::bench_schema::run(a).await,
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `filament bench api`  load figures against a running API
 
 mod bench;
+mod bench_schema;
 mod schema;
 
 use std::net::SocketAddr;

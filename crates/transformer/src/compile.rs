@@ -61,6 +61,9 @@ pub struct Desired {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scope {
     pub all: bool,
+    /// Route-target bookkeeping (allocation, orphans) must be redone:
+    /// networks, routing instances or route targets changed.
+    pub rts: bool,
     pub vns: BTreeSet<String>,
     pub sgs: BTreeSet<String>,
     pub vmis: BTreeSet<String>,
@@ -74,17 +77,31 @@ impl Scope {
         }
     }
     pub fn is_empty(&self) -> bool {
-        !self.all && self.vns.is_empty() && self.sgs.is_empty() && self.vmis.is_empty()
+        !self.all && !self.rts && self.vns.is_empty() && self.sgs.is_empty() && self.vmis.is_empty()
     }
     fn has_vn(&self, u: &str) -> bool {
         self.all || self.vns.contains(u)
     }
-    fn has_sg(&self, u: &str) -> bool {
-        self.all || self.sgs.contains(u)
+}
+
+/// Objects of `ty` in scope, in creation order: the whole type for a full
+/// compile, else just the listed uuids (no scan of every object).
+fn in_scope<'a>(
+    snap: &'a Snapshot,
+    ty: &str,
+    all: bool,
+    set: &'a BTreeSet<String>,
+) -> Vec<&'a StoredObj> {
+    if all {
+        return snap.of_type(ty).collect();
     }
-    fn has_vmi(&self, u: &str) -> bool {
-        self.all || self.vmis.contains(u)
-    }
+    let mut v: Vec<&StoredObj> = set
+        .iter()
+        .filter_map(|u| snap.get(u))
+        .filter(|o| o.ty == ty)
+        .collect();
+    v.sort_by_key(|o| o.seq);
+    v
 }
 
 /// The global ASN.
@@ -218,10 +235,11 @@ fn rt_ref(name: &str, import_export: Option<&str>) -> DerivedRef {
 pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
     let asn = asn(snap);
     let mut d = Desired::default();
+    let rt_work = scope.all || scope.rts || !scope.vns.is_empty();
     // Route-target numbers held by every instance (in scope or not).
     let mut used: BTreeSet<u64> = BTreeSet::new();
     let mut held: HashMap<String, u64> = HashMap::new();
-    for ri in snap.of_type("routing-instance") {
+    for ri in snap.of_type("routing-instance").filter(|_| rt_work) {
         if let Some(n) = held_rt(snap, ri) {
             used.insert(n);
             held.insert(ri.uuid.clone(), n);
@@ -229,7 +247,7 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
     }
     let mut next = RT_FIRST;
     let mut referenced: BTreeSet<Vec<String>> = BTreeSet::new();
-    for vn in snap.of_type("virtual-network") {
+    for vn in snap.of_type("virtual-network").filter(|_| rt_work) {
         let Some(ri) = primary_ri(snap, vn) else {
             continue;
         };
@@ -317,15 +335,12 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
                 .insert(("access-control-list".into(), fq), acl_obj(rules));
         }
     }
-    for rt in snap.of_type("route-target") {
+    for rt in snap.of_type("route-target").filter(|_| rt_work) {
         if rt.is_system() && !referenced.contains(&rt.fq_name) {
             d.orphans.insert(rt.fq_name.clone());
         }
     }
-    for sg in snap
-        .of_type("security-group")
-        .filter(|s| scope.has_sg(&s.uuid))
-    {
+    for sg in in_scope(snap, "security-group", scope.all, &scope.sgs) {
         let (ingress, egress) = acl::security_group_acls(snap, sg);
         for (name, rules) in [
             ("ingress-access-control-list", ingress),
@@ -337,10 +352,7 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
                 .insert(("access-control-list".into(), fq), acl_obj(rules));
         }
     }
-    for vmi in snap
-        .of_type("virtual-machine-interface")
-        .filter(|v| scope.has_vmi(&v.uuid))
-    {
+    for vmi in in_scope(snap, "virtual-machine-interface", scope.all, &scope.vmis) {
         let ri = vmi
             .refs_of("virtual_network_refs")
             .first()
@@ -396,9 +408,9 @@ pub fn current(snap: &Snapshot, scope: &Scope) -> Desired {
             })
             .collect()
     };
-    for vn in snap
-        .of_type("virtual-network")
-        .filter(|v| scope.has_vn(&v.uuid) && !is_infrastructure(v))
+    for vn in in_scope(snap, "virtual-network", scope.all, &scope.vns)
+        .into_iter()
+        .filter(|v| !is_infrastructure(v))
     {
         let Some(ri) = primary_ri(snap, vn) else {
             continue;
@@ -445,10 +457,7 @@ pub fn current(snap: &Snapshot, scope: &Scope) -> Desired {
             );
         }
     }
-    for sg in snap
-        .of_type("security-group")
-        .filter(|s| scope.has_sg(&s.uuid))
-    {
+    for sg in in_scope(snap, "security-group", scope.all, &scope.sgs) {
         for acl in snap
             .children(&sg.uuid)
             .filter(|c| c.ty == "access-control-list" && c.is_system())
@@ -459,10 +468,7 @@ pub fn current(snap: &Snapshot, scope: &Scope) -> Desired {
             );
         }
     }
-    for vmi in snap
-        .of_type("virtual-machine-interface")
-        .filter(|v| scope.has_vmi(&v.uuid))
-    {
+    for vmi in in_scope(snap, "virtual-machine-interface", scope.all, &scope.vmis) {
         d.objects.insert(
             ("virtual-machine-interface".into(), vmi.fq_name.clone()),
             DesiredObj {

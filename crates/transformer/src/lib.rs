@@ -141,6 +141,7 @@ pub fn affected(snap: &Snapshot, change: &Change, scope: &mut Scope) {
                 }
             }
             "virtual-network" => {
+                scope.rts = true;
                 scope.vns.insert(o.uuid.clone());
                 let fq = o.fq_name.join(":");
                 for p in snap.of_type("network-policy") {
@@ -157,7 +158,11 @@ pub fn affected(snap: &Snapshot, change: &Change, scope: &mut Scope) {
                     }
                 }
             }
+            "route-target" => scope.rts = true,
             "routing-instance" | "access-control-list" => {
+                if o.ty == "routing-instance" {
+                    scope.rts = true;
+                }
                 if let Some(p) = &o.parent_uuid {
                     match o.parent_type.as_deref() {
                         Some("virtual-network") => scope.vns.insert(p.clone()),

@@ -116,7 +116,11 @@ def test_refused_writes_produce_no_event(server, api):
         assert r.status_code == 400
         marker = make_vmi(api, project, vn)
         events = feed.until(lambda e: e["uuid"] == marker.uuid)
-        assert {e["type"] for e in events} == {"virtual-machine-interface"}, events
+        # The schema transformer may still be writing derived objects for
+        # `vn`; the refused creates themselves left no trace.
+        user = [e for e in events if e["type"] not in ("route-target", "routing-instance", "access-control-list")]
+        assert [e["type"] for e in user] == ["virtual-machine-interface"], events
+        assert not any(e["type"] == "virtual-network" for e in events), events
     finally:
         feed.close()
 

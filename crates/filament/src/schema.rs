@@ -107,7 +107,10 @@ async fn follow(api: &str) -> anyhow::Result<()> {
             if caught_up && last >= wait_for {
                 let writes = t.reconcile();
                 if !writes.is_empty() {
-                    wait_for = submit(&client, api, writes).await?;
+                    wait_for = submit(&client, api, &writes).await?;
+                    if wait_for > 0 {
+                        t.note_written(&writes);
+                    }
                 }
             }
             let Some(Ok(chunk)) = body.next().await else {
@@ -140,7 +143,7 @@ async fn follow(api: &str) -> anyhow::Result<()> {
 async fn submit(
     client: &reqwest::Client,
     api: &str,
-    writes: Vec<filament_config::DerivedWrite>,
+    writes: &[filament_config::DerivedWrite],
 ) -> anyhow::Result<u64> {
     let r = client
         .post(format!("{api}/derived"))

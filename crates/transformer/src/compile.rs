@@ -18,7 +18,7 @@
 //! Everything here is a pure function of the snapshot: same input, same
 //! output, in the same order.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use filament_config::{DerivedRef, DerivedWrite, StoredObj};
 use filament_schema::types::{
@@ -238,14 +238,17 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
     let rt_work = scope.all || scope.rts || !scope.vns.is_empty();
     // Route-target numbers held by every instance (in scope or not).
     let mut used: BTreeSet<u64> = BTreeSet::new();
-    let mut held: HashMap<String, u64> = HashMap::new();
+    let mut held: HashMap<&str, u64> = HashMap::new();
     for ri in snap.of_type("routing-instance").filter(|_| rt_work) {
         if let Some(n) = held_rt(snap, ri) {
             used.insert(n);
-            held.insert(ri.uuid.clone(), n);
+            held.insert(ri.uuid.as_str(), n);
         }
     }
     let mut next = RT_FIRST;
+    // Route targets still referenced: by uuid from instances out of scope,
+    // by name from the desired state of instances in scope.
+    let mut referenced_uuids: HashSet<&str> = HashSet::new();
     let mut referenced: BTreeSet<Vec<String>> = BTreeSet::new();
     for vn in snap.of_type("virtual-network").filter(|_| rt_work) {
         let Some(ri) = primary_ri(snap, vn) else {
@@ -256,14 +259,12 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
         }
         if !scope.has_vn(&vn.uuid) {
             for l in ri.refs_of("route_target_refs") {
-                if let Some(rt) = snap.get(&l.uuid) {
-                    referenced.insert(rt.fq_name.clone());
-                }
+                referenced_uuids.insert(l.uuid.as_str());
             }
             continue;
         }
         // System route target: the one held, else the lowest free number.
-        let n = match held.get(&ri.uuid) {
+        let n = match held.get(ri.uuid.as_str()) {
             Some(n) => *n,
             None => {
                 while used.contains(&next) {
@@ -336,7 +337,10 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
         }
     }
     for rt in snap.of_type("route-target").filter(|_| rt_work) {
-        if rt.is_system() && !referenced.contains(&rt.fq_name) {
+        if rt.is_system()
+            && !referenced_uuids.contains(rt.uuid.as_str())
+            && !referenced.contains(&rt.fq_name)
+        {
             d.orphans.insert(rt.fq_name.clone());
         }
     }

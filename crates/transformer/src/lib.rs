@@ -19,7 +19,7 @@ pub mod compile;
 pub mod shell;
 pub mod snapshot;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use filament_config::{DerivedWrite, StoredObj};
 use serde_json::Value;
@@ -34,11 +34,16 @@ pub struct Change {
     pub new: Option<StoredObj>,
 }
 
-/// The transformer state: the snapshot and the scope still to compile.
+/// The transformer state: the snapshot, the scope still to compile, and the
+/// derived writes it made that the feed has not shown yet.
 #[derive(Debug, Default)]
 pub struct Transformer {
     snap: Snapshot,
     pending: Scope,
+    /// `(type, fq_name)` → what we wrote (None: deleted). An event that shows
+    /// exactly that is our own echo and needs no recompile; anything else
+    /// (a user editing derived state) is compiled as usual and repaired.
+    written: HashMap<(String, Vec<String>), Option<DerivedWrite>>,
 }
 
 impl Transformer {
@@ -47,6 +52,52 @@ impl Transformer {
         Self {
             snap: Snapshot::from_objects(objs),
             pending: Scope::all(),
+            written: HashMap::new(),
+        }
+    }
+
+    /// Record writes that were committed, so their echo in the feed is
+    /// recognised.
+    pub fn note_written(&mut self, writes: &[DerivedWrite]) {
+        for w in writes {
+            match w {
+                DerivedWrite::Put { ty, fq_name, .. } => {
+                    self.written
+                        .insert((ty.clone(), fq_name.clone()), Some(w.clone()));
+                }
+                DerivedWrite::Delete { ty, fq_name } => {
+                    self.written.insert((ty.clone(), fq_name.clone()), None);
+                }
+            }
+        }
+    }
+
+    /// Whether a change is exactly the echo of a write of ours.
+    fn is_echo(&mut self, old: Option<&StoredObj>, new: Option<&StoredObj>) -> bool {
+        let Some(o) = new.or(old) else { return false };
+        if !matches!(
+            o.ty.as_str(),
+            "route-target" | "routing-instance" | "access-control-list"
+        ) {
+            return false;
+        }
+        let Some(w) = self.written.remove(&(o.ty.clone(), o.fq_name.clone())) else {
+            return false;
+        };
+        match (w, new) {
+            (None, None) => true,
+            (Some(DerivedWrite::Put { props, refs, .. }), Some(n)) => {
+                props.iter().all(|(k, v)| n.props.get(k) == Some(v))
+                    && refs.iter().all(|(field, want)| {
+                        let have = n.refs.get(field).map_or(&[][..], Vec::as_slice);
+                        have.len() == want.len()
+                            && have.iter().zip(want).all(|(h, w)| {
+                                h.attr == w.attr
+                                    && self.snap.get(&h.uuid).is_some_and(|t| t.fq_name == w.to)
+                            })
+                    })
+            }
+            _ => false,
         }
     }
 
@@ -60,6 +111,9 @@ impl Transformer {
             Some(o) => self.snap.put(o.clone()),
             None => self.snap.delete(uuid),
         };
+        if self.is_echo(old.as_ref(), new.as_ref()) {
+            return;
+        }
         let change = Change { old, new };
         let mut scope = std::mem::take(&mut self.pending);
         affected(&self.snap, &change, &mut scope);

@@ -64,6 +64,7 @@ async fn submit(
     match r {
         Ok(((), rev)) => {
             stats.writes += n;
+            t.note_written(&writes);
             rev
         }
         Err(e) => {

@@ -15,8 +15,8 @@ pub struct Snapshot {
     by_fq: HashMap<(String, String), String>,
     /// type → (creation seq → uuid), for deterministic iteration.
     by_type: HashMap<String, BTreeMap<u64, String>>,
-    /// parent uuid → child uuids.
-    children: HashMap<String, Vec<String>>,
+    /// parent uuid → (child seq → child uuid).
+    children: HashMap<String, BTreeMap<u64, String>>,
 }
 
 impl Snapshot {
@@ -52,7 +52,7 @@ impl Snapshot {
             self.children
                 .entry(p.clone())
                 .or_default()
-                .push(o.uuid.clone());
+                .insert(o.seq, o.uuid.clone());
         }
         self.objs.insert(o.uuid.clone(), o);
         old
@@ -67,7 +67,7 @@ impl Snapshot {
         }
         if let Some(p) = &o.parent_uuid {
             if let Some(c) = self.children.get_mut(p) {
-                c.retain(|u| u != uuid);
+                c.remove(&o.seq);
             }
         }
         Some(o)
@@ -102,7 +102,7 @@ impl Snapshot {
         self.children
             .get(uuid)
             .into_iter()
-            .flatten()
+            .flat_map(|c| c.values())
             .filter_map(|u| self.objs.get(u))
     }
 }

@@ -57,6 +57,7 @@ impl Sys {
                     .apply_derived(&writes, &mut ctx, BASE)
                     .map_err(|e| e.to_string())?
             };
+            self.t.note_written(&writes);
             self.commit(txn);
         }
         Err("transformer did not converge in 8 rounds".into())

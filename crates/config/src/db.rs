@@ -7,7 +7,7 @@
 //! If the commit fails the shell calls [`ConfigDb::rebuild_allocators`], which
 //! recomputes allocation state from the objects, so nothing leaks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use filament_ipam::{IdAllocator, SubnetAllocator, SubnetConfig};
@@ -76,13 +76,16 @@ impl Allocs {
 #[derive(Debug)]
 pub struct ConfigDb {
     pub(crate) objects: HashMap<String, Obj>,
-    pub(crate) by_fq: HashMap<(&'static str, String), String>,
-    pub(crate) by_type: HashMap<&'static str, BTreeMap<u64, String>>,
-    /// Sorted by (seq, uuid), like `back_refs`.
-    pub(crate) children: HashMap<String, Vec<(u64, String)>>,
-    /// Target uuid → (source seq, source uuid).
-    /// Sorted by (seq, uuid); a vector because most targets have one or two referrers.
-    pub(crate) back_refs: HashMap<String, Vec<(u64, String)>>,
+    /// Indexes refer to objects by creation seq: one u64 instead of another
+    /// copy of the uuid string per entry. `by_seq` resolves a seq.
+    pub(crate) by_seq: HashMap<u64, String>,
+    pub(crate) by_fq: HashMap<(&'static str, String), u64>,
+    pub(crate) by_type: HashMap<&'static str, BTreeSet<u64>>,
+    /// Parent uuid → children seqs, sorted (creation order).
+    pub(crate) children: HashMap<String, Vec<u64>>,
+    /// Target uuid → referrer seqs, sorted (creation order).
+    /// A vector: most targets have one or two referrers.
+    pub(crate) back_refs: HashMap<String, Vec<u64>>,
     pub(crate) kv: HashMap<String, String>,
     pub(crate) allocs: Allocs,
     pub(crate) next_seq: u64,
@@ -98,6 +101,7 @@ impl ConfigDb {
     pub fn new() -> Self {
         Self {
             objects: HashMap::new(),
+            by_seq: HashMap::new(),
             by_fq: HashMap::new(),
             by_type: HashMap::new(),
             children: HashMap::new(),
@@ -134,7 +138,10 @@ impl ConfigDb {
         self.objects.is_empty()
     }
     pub fn uuid_of(&self, ty: &ResourceDef, fq: &[String]) -> Option<&str> {
-        self.by_fq.get(&(ty.name, fq.join(":"))).map(String::as_str)
+        self.by_fq
+            .get(&(ty.name, fq.join(":")))
+            .and_then(|s| self.by_seq.get(s))
+            .map(String::as_str)
     }
     pub fn lookup(&self, ty: &ResourceDef, fq: &[String]) -> Option<&Obj> {
         self.uuid_of(ty, fq).and_then(|u| self.objects.get(u))
@@ -144,7 +151,8 @@ impl ConfigDb {
         self.by_type
             .get(ty.name)
             .into_iter()
-            .flat_map(|m| m.values())
+            .flat_map(|m| m.iter())
+            .filter_map(|s| self.by_seq.get(s))
             .filter_map(|u| self.objects.get(u))
     }
     /// Children of an object in creation order.
@@ -153,7 +161,8 @@ impl ConfigDb {
             .get(uuid)
             .into_iter()
             .flat_map(|s| s.iter())
-            .filter_map(|(_, u)| self.objects.get(u))
+            .filter_map(|s| self.by_seq.get(s))
+            .filter_map(|u| self.objects.get(u))
     }
     /// Objects referencing `uuid`, in creation order.
     pub fn referrers<'a>(&'a self, uuid: &str) -> impl Iterator<Item = &'a Obj> + 'a {
@@ -161,7 +170,8 @@ impl ConfigDb {
             .get(uuid)
             .into_iter()
             .flat_map(|s| s.iter())
-            .filter_map(|(_, u)| self.objects.get(u))
+            .filter_map(|s| self.by_seq.get(s))
+            .filter_map(|u| self.objects.get(u))
     }
     pub fn kv_get(&self, key: &str) -> Option<&str> {
         self.kv.get(key).map(String::as_str)
@@ -198,35 +208,28 @@ impl ConfigDb {
 
     fn index(&mut self, mut o: Obj) {
         o.compact();
-        self.by_fq.insert((o.ty.name, o.fq_str()), o.uuid.clone());
-        self.by_type
-            .entry(o.ty.name)
-            .or_default()
-            .insert(o.seq, o.uuid.clone());
+        self.by_seq.insert(o.seq, o.uuid.clone());
+        self.by_fq.insert((o.ty.name, o.fq_str()), o.seq);
+        self.by_type.entry(o.ty.name).or_default().insert(o.seq);
         if let Some((_, p)) = &o.parent {
-            sorted_insert(
-                self.children.entry(p.clone()).or_default(),
-                (o.seq, o.uuid.clone()),
-            );
+            sorted_insert(self.children.entry(p.clone()).or_default(), o.seq);
         }
         for (_, r) in o.ref_uuids() {
-            sorted_insert(
-                self.back_refs.entry(r.uuid.clone()).or_default(),
-                (o.seq, o.uuid.clone()),
-            );
+            sorted_insert(self.back_refs.entry(r.uuid.clone()).or_default(), o.seq);
         }
         self.objects.insert(o.uuid.clone(), o);
     }
 
     fn unindex(&mut self, uuid: &str) -> Option<Obj> {
         let o = self.objects.remove(uuid)?;
+        self.by_seq.remove(&o.seq);
         self.by_fq.remove(&(o.ty.name, o.fq_str()));
         if let Some(m) = self.by_type.get_mut(o.ty.name) {
             m.remove(&o.seq);
         }
         if let Some((_, p)) = &o.parent {
             if let Some(s) = self.children.get_mut(p) {
-                sorted_remove(s, &(o.seq, o.uuid.clone()));
+                sorted_remove(s, o.seq);
                 if s.is_empty() {
                     self.children.remove(p);
                 }
@@ -234,7 +237,7 @@ impl ConfigDb {
         }
         for (_, r) in o.ref_uuids() {
             if let Some(s) = self.back_refs.get_mut(&r.uuid) {
-                sorted_remove(s, &(o.seq, o.uuid.clone()));
+                sorted_remove(s, o.seq);
                 if s.is_empty() {
                     self.back_refs.remove(&r.uuid);
                 }
@@ -483,14 +486,14 @@ impl ConfigDb {
 
 /// Insert into a sorted vector (no duplicate). Creation order makes this an
 /// append in the common case.
-fn sorted_insert(v: &mut Vec<(u64, String)>, key: (u64, String)) {
+fn sorted_insert(v: &mut Vec<u64>, key: u64) {
     if let Err(i) = v.binary_search(&key) {
         v.insert(i, key);
     }
 }
 
-fn sorted_remove(v: &mut Vec<(u64, String)>, key: &(u64, String)) {
-    if let Ok(i) = v.binary_search(key) {
+fn sorted_remove(v: &mut Vec<u64>, key: u64) {
+    if let Ok(i) = v.binary_search(&key) {
         v.remove(i);
     }
 }

@@ -128,32 +128,23 @@ fn sg_rules(sg: &StoredObj) -> Vec<PolicyRuleType> {
             .map(|e| e.policy_rule)
             .unwrap_or_default();
     }
-    let local = AddressType {
-        security_group: Some("local".into()),
-        ..AddressType::default()
+    let rule = |id: String, eth: &str, dst: Value| -> PolicyRuleType {
+        serde_json::from_value(json!({
+            "rule_uuid": id, "direction": ">", "protocol": "any", "ethertype": eth,
+            "src_addresses": [{"security_group": "local"}], "dst_addresses": [dst],
+            "src_ports": [{"start_port": 0, "end_port": 65535}], "dst_ports": [{"start_port": 0, "end_port": 65535}],
+            "action_list": {"simple_action": "pass"}}))
+        .unwrap_or_default()
     };
     let mut v = Vec::new();
-    for (eth, cidr, len) in [("IPv4", "0.0.0.0", 0), ("IPv6", "::", 0)] {
-        let id = format!(
-            "default-{}-{}",
-            if eth == "IPv4" { "ingress" } else { "ingress6" },
-            sg.uuid
-        );
-        v.push(serde_json::from_value(json!({
-            "rule_uuid": id, "direction": ">", "protocol": "any", "ethertype": eth,
-            "src_addresses": [{"security_group": "local"}], "dst_addresses": [local],
-            "src_ports": [{"start_port": 0, "end_port": 65535}], "dst_ports": [{"start_port": 0, "end_port": 65535}],
-            "action_list": {"simple_action": "pass"}})).unwrap_or_default());
-        let id = format!(
-            "default-{}-{}",
-            if eth == "IPv4" { "egress" } else { "egress6" },
-            sg.uuid
-        );
-        v.push(serde_json::from_value(json!({
-            "rule_uuid": id, "direction": ">", "protocol": "any", "ethertype": eth,
-            "src_addresses": [{"security_group": "local"}], "dst_addresses": [{"subnet": {"ip_prefix": cidr, "ip_prefix_len": len}}],
-            "src_ports": [{"start_port": 0, "end_port": 65535}], "dst_ports": [{"start_port": 0, "end_port": 65535}],
-            "action_list": {"simple_action": "pass"}})).unwrap_or_default());
+    for (eth, cidr, six) in [("IPv4", "0.0.0.0", ""), ("IPv6", "::", "6")] {
+        v.push(rule(
+            format!("default-ingress{six}-{}", sg.uuid),
+            eth,
+            json!({"security_group": "local"}),
+        ));
+        let any = json!({"subnet": {"ip_prefix": cidr, "ip_prefix_len": 0}});
+        v.push(rule(format!("default-egress{six}-{}", sg.uuid), eth, any));
     }
     v
 }

@@ -142,18 +142,20 @@ pub fn reconcile(snap: &Snapshot, changes: &[Change]) -> Vec<DerivedWrite> {
     reconcile_scope(snap, &scope)
 }
 
-/// fq_name strings of networks named in a policy's rules.
-fn named_vns(policy: &StoredObj) -> BTreeSet<String> {
+/// Names in the `field` of the source and destination addresses of the
+/// rules in `entries` (`network_policy_entries` or `security_group_entries`),
+/// except the `skip` keywords.
+fn named_in_rules(o: &StoredObj, entries: &str, field: &str, skip: &[&str]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let rules = policy
-        .prop("network_policy_entries")
+    let rules = o
+        .prop(entries)
         .and_then(|e| e.get("policy_rule"))
         .and_then(Value::as_array);
     for r in rules.into_iter().flatten() {
         for side in ["src_addresses", "dst_addresses"] {
             for a in r.get(side).and_then(Value::as_array).into_iter().flatten() {
-                if let Some(v) = a.get("virtual_network").and_then(Value::as_str) {
-                    if v != "any" && v != "local" {
+                if let Some(v) = a.get(field).and_then(Value::as_str) {
+                    if !skip.contains(&v) {
                         out.insert(v.to_string());
                     }
                 }
@@ -163,22 +165,19 @@ fn named_vns(policy: &StoredObj) -> BTreeSet<String> {
     out
 }
 
+/// fq_name strings of networks named in a policy's rules.
+fn named_vns(policy: &StoredObj) -> BTreeSet<String> {
+    named_in_rules(
+        policy,
+        "network_policy_entries",
+        "virtual_network",
+        &["any", "local"],
+    )
+}
+
+/// Security groups named in a group's rules.
 fn named_sgs(sg: &StoredObj) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let rules = sg
-        .prop("security_group_entries")
-        .and_then(|e| e.get("policy_rule"))
-        .and_then(Value::as_array);
-    for r in rules.into_iter().flatten() {
-        for side in ["src_addresses", "dst_addresses"] {
-            for a in r.get(side).and_then(Value::as_array).into_iter().flatten() {
-                if let Some(v) = a.get("security_group").and_then(Value::as_str) {
-                    out.insert(v.to_string());
-                }
-            }
-        }
-    }
-    out
+    named_in_rules(sg, "security_group_entries", "security_group", &[])
 }
 
 /// Add to `scope` the intent objects whose derived state `change` can alter.

@@ -30,14 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the all-in-one controller in the foreground (config API on the embedded store).
+    /// Run the all-in-one controller in the foreground (config API + schema transformer, embedded store).
     Up(ServeArgs),
     /// Run only the config REST API.
     Api(ServeArgs),
     /// The schema transformer as its own process (`run`), or a consistency check (`check`).
     #[command(subcommand)]
     Schema(schema::SchemaCmd),
-    /// Measure a running Filament (prints figures).
+    /// Benchmarks that print figures (`api`, `schema`).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
 }

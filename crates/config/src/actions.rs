@@ -441,7 +441,8 @@ impl ConfigDb {
             match one {
                 Some(ip) => got.push(ip.to_string()),
                 None => {
-                    self.rebuild_allocators();
+                    // Addresses taken by this call are released by the
+                    // caller's rebuild after any refused write.
                     return Err(ConfigError::Conflict(format!(
                         "Virtual-Network({}) has exhausted subnet(s)",
                         fq_repr(&vn_fq)

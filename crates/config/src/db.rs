@@ -143,6 +143,15 @@ impl ConfigDb {
             .and_then(|s| self.by_seq.get(s))
             .map(String::as_str)
     }
+    /// The uuid of `ty` named `fq`, committed or created earlier in `txn`.
+    pub(crate) fn uuid_in(&self, txn: &Txn, ty: &ResourceDef, fq: &[String]) -> Option<String> {
+        self.uuid_of(ty, fq).map(str::to_string).or_else(|| {
+            txn.puts
+                .iter()
+                .find(|p| p.ty.name == ty.name && p.fq_name == fq)
+                .map(|p| p.uuid.clone())
+        })
+    }
     pub fn lookup(&self, ty: &ResourceDef, fq: &[String]) -> Option<&Obj> {
         self.uuid_of(ty, fq).and_then(|u| self.objects.get(u))
     }

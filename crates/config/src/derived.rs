@@ -89,13 +89,7 @@ impl ConfigDb {
             let def = index()
                 .resource(ty)
                 .ok_or_else(|| ConfigError::BadRequest(format!("unknown type {ty}")))?;
-            let existing = self.uuid_of(def, fq_name).map(str::to_string).or_else(|| {
-                txn.puts
-                    .iter()
-                    .find(|p| p.ty.name == def.name && &p.fq_name == fq_name)
-                    .map(|p| p.uuid.clone())
-            });
-            let uuid = match existing {
+            let uuid = match self.uuid_in(txn, def, fq_name) {
                 Some(u) => u,
                 // Only route targets and ACLs are made here; an instance or
                 // port that is gone (deleted since the transformer looked)
@@ -147,12 +141,7 @@ impl ConfigDb {
                 })?;
                 let mut links = Vec::with_capacity(list.len());
                 for r in list {
-                    let target = self.uuid_of(tdef, &r.to).map(str::to_string).or_else(|| {
-                        txn.puts
-                            .iter()
-                            .find(|p| p.ty.name == tdef.name && p.fq_name == r.to)
-                            .map(|p| p.uuid.clone())
-                    });
+                    let target = self.uuid_in(txn, tdef, &r.to);
                     // A target that does not exist (yet) is skipped: the next
                     // reconcile, after it appears, adds the reference.
                     if let Some(t) = target {

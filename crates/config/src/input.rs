@@ -117,7 +117,7 @@ pub fn parse_fields(
         if let Some(def) = ty.ref_def(k) {
             f.refs.push((
                 def.field,
-                parse_refs(db, ty, def.field, def.target, def.attr, v)?,
+                parse_refs(db, def.field, def.target, def.attr, v)?,
             ));
             continue;
         }
@@ -138,7 +138,6 @@ fn is_child_field(ty: &'static ResourceDef, k: &str) -> bool {
 /// Resolve a JSON list of `{"to": [...], "uuid": ..., "attr": ...}`.
 pub fn parse_refs(
     db: &ConfigDb,
-    ty: &ResourceDef,
     field: &str,
     target: &str,
     attr_ty: Option<usize>,
@@ -184,7 +183,6 @@ pub fn parse_refs(
         out.retain(|r| r.uuid != uuid);
         out.push(RefLink { uuid, attr });
     }
-    let _ = ty;
     Ok(out)
 }
 

@@ -165,25 +165,10 @@ impl Obj {
     pub fn is_system_created(&self) -> bool {
         self.id_perms.creator.as_deref() == Some(crate::SYSTEM_CREATOR)
     }
-    pub fn to_stored(&self) -> StoredObj {
-        StoredObj {
-            ty: self.ty.name.to_string(),
-            uuid: self.uuid.clone(),
-            fq_name: self.fq_name.clone(),
-            parent_type: self.parent.as_ref().map(|(t, _)| t.name.to_string()),
-            parent_uuid: self.parent.as_ref().map(|(_, u)| u.clone()),
-            seq: self.seq,
-            id_perms: self.id_perms.clone(),
-            perms2: self.perms2.clone(),
-            props: self.props.clone(),
-            refs: self
-                .refs
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            relaxed: self.relaxed.clone(),
-        }
+    /// The stored form as a value (tests, tools); the write path uses
+    /// [`Obj::to_stored_json`], which serializes without cloning.
+    pub fn to_stored(&self) -> Result<StoredObj, serde_json::Error> {
+        serde_json::from_str(&self.to_stored_json())
     }
     /// Rebuild from the stored form; `None` if it names an unknown type or field.
     pub fn from_stored(s: StoredObj) -> Result<Self, String> {

@@ -3,7 +3,7 @@
 //! perms2 defaults, delete refused while referenced or with children, and
 //! derived (system-created) objects cleaned up instead of blocking.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use filament_schema::types::{IdPermsType, PermType, PermType2, UuidType};
 use filament_schema::{index, ResourceDef};
@@ -64,15 +64,8 @@ impl ConfigDb {
             Some(other) => return bad(format!("uuid must be a string, got {other}")),
         };
         let parent = self.find_parent(ty, &fq, body, txn)?;
-        if let Some(u) = self.uuid_of(ty, &fq) {
+        if let Some(u) = self.uuid_in(txn, ty, &fq) {
             return conflict(format!("{} already exists with uuid: {u}", fq_repr(&fq)));
-        }
-        if txn
-            .puts
-            .iter()
-            .any(|p| p.ty.name == ty.name && p.fq_name == fq)
-        {
-            return conflict(format!("{} already exists", fq_repr(&fq)));
         }
         let Fields { mut props, refs } = parse_fields(self, ty, body)?;
         for p in ty.all_props() {
@@ -154,13 +147,7 @@ impl ConfigDb {
             let Some(pdef) = index().resource(c) else {
                 continue;
             };
-            let found = self.uuid_of(pdef, pfq).map(str::to_string).or_else(|| {
-                txn.puts
-                    .iter()
-                    .find(|p| p.ty.name == pdef.name && p.fq_name == pfq)
-                    .map(|p| p.uuid.clone())
-            });
-            if let Some(pu) = found {
+            if let Some(pu) = self.uuid_in(txn, pdef, pfq) {
                 if let Some(want) = body.get("parent_uuid").and_then(Value::as_str) {
                     if want != pu {
                         return bad(format!(
@@ -329,28 +316,25 @@ impl ConfigDb {
                 py_list(&blocking)
             ));
         }
-        let mut txn = Txn::default();
-        // System-created referrers lose their references to deleted objects.
-        let mut touched: Vec<Obj> = Vec::new();
+        // Referrers that stay (system-created ones, relaxed references) lose
+        // their references to what is deleted: each is rewritten once.
+        let mut remaining: BTreeMap<&str, &Obj> = BTreeMap::new();
         for d in &doomed {
             for r in self.referrers(&d.uuid) {
-                if doomed_set.contains(r.uuid.as_str()) {
-                    continue;
+                if !doomed_set.contains(r.uuid.as_str()) {
+                    remaining.insert(r.uuid.as_str(), r);
                 }
-                let mut r2 = touched
-                    .iter()
-                    .find(|t| t.uuid == r.uuid)
-                    .cloned()
-                    .unwrap_or_else(|| r.clone());
-                for links in r2.refs.values_mut() {
-                    links.retain(|l| !doomed_set.contains(l.uuid.as_str()));
-                }
-                r2.relaxed.retain(|u| !doomed_set.contains(u.as_str()));
-                touched.retain(|t| t.uuid != r2.uuid);
-                touched.push(r2);
             }
         }
-        txn.puts = touched;
+        let mut txn = Txn::default();
+        for r in remaining.into_values() {
+            let mut r = r.clone();
+            for links in r.refs.values_mut() {
+                links.retain(|l| !doomed_set.contains(l.uuid.as_str()));
+            }
+            r.relaxed.retain(|u| !doomed_set.contains(u.as_str()));
+            txn.puts.push(r);
+        }
         txn.deletes = doomed.into_iter().cloned().collect();
         Ok(txn)
     }

@@ -540,7 +540,10 @@ fn reload_from_stored_form_keeps_objects_and_allocations() {
     for i in 0..5 {
         e.iip(&format!("i{i}"), &vn, json!({})).unwrap();
     }
-    let stored: Vec<StoredObj> = e.db.objects_for_test().map(|o| o.to_stored()).collect();
+    let stored: Vec<StoredObj> =
+        e.db.objects_for_test()
+            .map(|o| o.to_stored().unwrap())
+            .collect();
     let json_text = serde_json::to_string(&stored).unwrap();
     let back: Vec<StoredObj> = serde_json::from_str(&json_text).unwrap();
     let db2 = ConfigDb::load(back, vec![]).unwrap();

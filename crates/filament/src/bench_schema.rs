@@ -91,7 +91,6 @@ pub async fn run(a: SchemaBench) -> anyhow::Result<()> {
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     let pdef = index().resource("network-policy").context("schema")?;
-    let vdef = index().resource("virtual-network").context("schema")?;
     let mut policies = Vec::new();
     for i in 0..a.policies {
         let (x, y) = (i % a.vns, (i + 1) % a.vns);
@@ -263,7 +262,6 @@ pub async fn run(a: SchemaBench) -> anyhow::Result<()> {
             rule_lat.push(d)
         }
     }
-    let _ = vdef;
     println!(
         "{:<60} p50 {:>6.2} ms  p99 {:>6.2} ms",
         "incremental, API commit -> derived committed: port add",

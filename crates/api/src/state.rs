@@ -242,6 +242,11 @@ pub fn object_key(ty: &str, uuid: &str) -> String {
     format!("{CONFIG_PREFIX}{ty}/{uuid}")
 }
 
+/// `(type, uuid)` of a config object key; `None` for other keys.
+pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(CONFIG_PREFIX)?.split_once('/')
+}
+
 /// Now as TF writes times: `2024-01-01T00:00:00.000000` (UTC).
 pub fn iso_now() -> String {
     let d = SystemTime::now()

@@ -18,12 +18,11 @@ use filament_store::{watch, Event, EventKind, StoreError};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::state::{ApiState, CONFIG_PREFIX};
+use crate::state::{parse_object_key, ApiState};
 
 /// One change-feed line for a store event, `None` for non-object keys.
 pub fn event_line(e: &Event) -> Option<Value> {
-    let rest = e.key.strip_prefix(CONFIG_PREFIX)?;
-    let (ty, uuid) = rest.split_once('/')?;
+    let (ty, uuid) = parse_object_key(&e.key)?;
     let object: Value = serde_json::from_str(&e.value).unwrap_or(Value::Null);
     let op = match e.kind {
         EventKind::Put => "put",

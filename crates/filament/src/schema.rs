@@ -73,9 +73,6 @@ async fn follow(api: &str) -> anyhow::Result<()> {
     // Last revision applied to the snapshot (the feed resumes after it).
     let mut last = 0u64;
     let mut caught_up = false;
-    // Revision of our last derived writes: compile again only once the feed
-    // has shown them, so we never work from a snapshot without them.
-    let mut wait_for = 0u64;
     loop {
         let resp = match client.get(format!("{api}/watch?since={last}")).send().await {
             Ok(r) if r.status().is_success() => r,
@@ -104,12 +101,12 @@ async fn follow(api: &str) -> anyhow::Result<()> {
             if !caught_up && last >= head {
                 caught_up = true;
             }
-            if caught_up && last >= wait_for {
+            if caught_up && t.due(last) {
                 let writes = t.reconcile();
                 if !writes.is_empty() {
-                    wait_for = submit(&client, api, &writes).await?;
-                    if wait_for > 0 {
-                        t.note_written(&writes);
+                    let rev = submit(&client, api, &writes).await?;
+                    if rev > 0 {
+                        t.committed(&writes, rev);
                     }
                 }
             }

@@ -44,6 +44,9 @@ pub struct Transformer {
     /// exactly that is our own echo and needs no recompile; anything else
     /// (a user editing derived state) is compiled as usual and repaired.
     written: HashMap<(String, Vec<String>), Option<DerivedWrite>>,
+    /// Revision of our last committed writes: compile again only once the
+    /// feed has shown it, or we would compile from a snapshot without them.
+    wait_for: u64,
 }
 
 impl Transformer {
@@ -53,12 +56,20 @@ impl Transformer {
             snap: Snapshot::from_objects(objs),
             pending: Scope::all(),
             written: HashMap::new(),
+            wait_for: 0,
         }
     }
 
-    /// Record writes that were committed, so their echo in the feed is
-    /// recognised.
-    pub fn note_written(&mut self, writes: &[DerivedWrite]) {
+    /// Whether a compile may run now that the feed has shown revision
+    /// `seen`: not before our own last writes are in the snapshot.
+    pub fn due(&self, seen: u64) -> bool {
+        seen >= self.wait_for
+    }
+
+    /// Our writes were committed at `revision`: wait for it in the feed
+    /// before compiling again, and recognise their echo when it comes.
+    pub fn committed(&mut self, writes: &[DerivedWrite], revision: u64) {
+        self.wait_for = self.wait_for.max(revision);
         for w in writes {
             match w {
                 DerivedWrite::Put { ty, fq_name, .. } => {

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use filament_api::state::CONFIG_PREFIX;
+use filament_api::state::{parse_object_key, CONFIG_PREFIX};
 use filament_api::ApiState;
 use filament_config::{DerivedWrite, StoredObj};
 use filament_store::{watch, EventKind};
@@ -35,8 +35,7 @@ pub struct Stats {
 
 /// Parse a change-feed key and value into `(uuid, object)`.
 fn parse(key: &str, kind: EventKind, value: &str) -> Option<(String, Option<StoredObj>)> {
-    let rest = key.strip_prefix(CONFIG_PREFIX)?;
-    let (_, uuid) = rest.split_once('/')?;
+    let (_, uuid) = parse_object_key(key)?;
     match kind {
         EventKind::Delete => Some((uuid.to_string(), None)),
         EventKind::Put => serde_json::from_str::<StoredObj>(value)
@@ -45,17 +44,16 @@ fn parse(key: &str, kind: EventKind, value: &str) -> Option<(String, Option<Stor
     }
 }
 
-/// Submit writes; returns the revision they committed at (the transformer
-/// must see it in the feed before compiling again, or it would work from a
-/// snapshot without its own writes). On failure, compile everything again.
+/// Submit writes and tell the transformer where they committed; on failure,
+/// compile everything again.
 async fn submit(
     state: &ApiState,
     t: &mut Transformer,
     writes: Vec<DerivedWrite>,
     stats: &mut Stats,
-) -> u64 {
+) {
     if writes.is_empty() {
-        return 0;
+        return;
     }
     let n = writes.len() as u64;
     let r = state
@@ -64,14 +62,12 @@ async fn submit(
     match r {
         Ok(((), rev)) => {
             stats.writes += n;
-            t.note_written(&writes);
-            rev
+            t.committed(&writes, rev);
         }
         Err(e) => {
             tracing::warn!(error = %e, "schema transformer: derived writes failed; recompiling");
             t.mark_all();
             tokio::time::sleep(Duration::from_millis(200)).await;
-            0
         }
     }
 }
@@ -99,7 +95,7 @@ pub async fn run(
     );
     let writes = t.reconcile();
     stats.reconciles += 1;
-    let mut wait_for = submit(&state, &mut t, writes, &mut stats).await;
+    submit(&state, &mut t, writes, &mut stats).await;
     on_progress(stats);
     let mut feed = Box::pin(watch(store, rev));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -124,13 +120,13 @@ pub async fn run(
                 t.observe(&uuid, obj);
             }
         }
-        if stats.revision < wait_for {
+        if !t.due(stats.revision) {
             // Our last writes are not in the snapshot yet: keep collecting.
             continue;
         }
         let writes = t.reconcile();
         stats.reconciles += 1;
-        wait_for = submit(&state, &mut t, writes, &mut stats).await;
+        submit(&state, &mut t, writes, &mut stats).await;
         on_progress(stats);
     }
     Ok(())

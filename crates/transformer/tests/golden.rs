@@ -12,9 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use filament_config::DerivedWrite;
 use filament_config::{ConfigDb, Ctx, Txn};
 use filament_schema::index;
-use filament_transformer::{reconcile_scope, Scope, Transformer};
+use filament_transformer::{reconcile, reconcile_scope, Change, Scope, Transformer};
 use serde_json::{json, Value};
 
 const BASE: &str = "http://h";
@@ -57,14 +58,14 @@ impl Sys {
                     .apply_derived(&writes, &mut ctx, BASE)
                     .map_err(|e| e.to_string())?
             };
-            self.t.note_written(&writes);
+            self.t.committed(&writes, 0);
             self.commit(txn);
         }
         Err("transformer did not converge in 8 rounds".into())
     }
 
     fn commit(&mut self, txn: Txn) {
-        let puts: Vec<_> = txn.puts.iter().map(|o| o.to_stored()).collect();
+        let puts: Vec<_> = txn.puts.iter().map(|o| o.to_stored().unwrap()).collect();
         let dels: Vec<_> = txn.deletes.iter().map(|o| o.uuid.clone()).collect();
         self.db.apply(txn);
         for u in dels {
@@ -202,7 +203,7 @@ fn run_scenario(dir: &Path) {
     let from_scratch = Transformer::new(
         sys.db
             .objects_for_test()
-            .map(|o| o.to_stored())
+            .map(|o| o.to_stored().unwrap())
             .collect::<Vec<_>>(),
     );
     let pending = reconcile_scope(from_scratch.snapshot(), &Scope::all());
@@ -211,6 +212,43 @@ fn run_scenario(dir: &Path) {
         "{}: incremental result differs from a full compile: {pending:#?}",
         dir.display()
     );
+    // The entry point `reconcile(snapshot, changes)`: with every object as
+    // changed it finds nothing to do on a converged snapshot, and it repairs
+    // a derived ACL deleted behind its back.
+    let mut snap = from_scratch.snapshot().clone();
+    let everything: Vec<Change> = sys
+        .db
+        .objects_for_test()
+        .map(|o| Change {
+            old: None,
+            new: Some(o.to_stored().unwrap()),
+        })
+        .collect();
+    assert!(
+        reconcile(&snap, &everything).is_empty(),
+        "{}: reconcile(all changed) is not empty",
+        dir.display()
+    );
+    let acl = sys
+        .db
+        .objects_for_test()
+        .find(|o| o.ty.name == "access-control-list" && o.is_system_created())
+        .map(|o| o.to_stored().unwrap());
+    if let Some(acl) = acl {
+        let gone = snap.delete(&acl.uuid);
+        let writes = reconcile(
+            &snap,
+            &[Change {
+                old: gone,
+                new: None,
+            }],
+        );
+        assert!(
+            writes.iter().any(|w| matches!(w, DerivedWrite::Put { ty, fq_name, .. } if ty == "access-control-list" && *fq_name == acl.fq_name)),
+            "{}: a deleted ACL is not put back: {writes:?}",
+            dir.display()
+        );
+    }
     let got = sys.dump();
     let path = dir.join("expected.json");
     if std::env::var_os("FILAMENT_UPDATE_GOLDEN").is_some() {

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use filament_ipam::{IpamError, Subnet, SubnetAllocator, SubnetConfig};
 
@@ -433,21 +432,16 @@ fn invalid_pools() {
 }
 
 #[test]
-fn twenty_thousand_allocations_in_a_slash_16_are_fast() {
+fn twenty_thousand_allocations_in_a_slash_16_go_top_down() {
+    // Speed is measured by `filament bench api`, not asserted here.
     let mut a = alloc(SubnetConfig::new("172.16.0.0", 16));
-    let started = Instant::now();
     let mut last = None;
     for _ in 0..20_000 {
         last = Some(a.allocate().unwrap());
     }
-    let elapsed = started.elapsed();
     assert_eq!(a.used_count(), 20_000);
     // 172.16.255.252 is first; 20,000 addresses down from there.
     assert_eq!(last, Some(ip("172.16.177.221")));
-    assert!(
-        elapsed.as_millis() < 1_000,
-        "20,000 allocations took {elapsed:?}"
-    );
     // Releasing and re-allocating keeps working without scans.
     for i in 0..1_000u32 {
         let addr = IpAddr::from([172, 16, 200, (i % 250) as u8 + 1]);

@@ -116,7 +116,15 @@ async fn start_server(client: &reqwest::Client) -> anyhow::Result<(String, Child
     bail!("filament api did not come up on {url}")
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
+/// The `p` percentile (0..=1) of latencies, in milliseconds.
+pub(crate) fn percentile_ms(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Resident memory of a process, from /proc (Linux).
+pub(crate) fn rss_mb(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = s
         .lines()
@@ -146,20 +154,14 @@ struct Stats {
 impl Stats {
     fn print(&self, what: &str, ops_per_item: usize) {
         let mut l = self.lat.clone();
-        l.sort();
-        let pct = |p: f64| {
-            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
         let n = l.len();
         let rate = n as f64 / self.wall.as_secs_f64();
         println!(
             "{what:<32} {n:>6} in {:>7.2} s  {rate:>8.0} /s ({:>8.0} requests/s)  p50 {:>6.2} ms  p99 {:>6.2} ms",
             self.wall.as_secs_f64(),
             rate * ops_per_item as f64,
-            pct(0.50).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3,
+            percentile_ms(&mut l, 0.50),
+            percentile_ms(&mut l, 0.99),
         );
     }
 }

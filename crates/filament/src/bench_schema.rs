@@ -22,25 +22,7 @@ use filament_transformer::{reconcile_scope, Scope, Transformer};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use crate::bench::SchemaBench;
-
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
-        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-}
+use crate::bench::{percentile_ms, rss_mb, SchemaBench};
 
 async fn create(st: &ApiState, ty: &'static str, body: Value) -> anyhow::Result<String> {
     let def = index().resource(ty).context("schema type")?;
@@ -165,8 +147,8 @@ pub async fn run(a: SchemaBench) -> anyhow::Result<()> {
         println!(
             "{:<44} p50 {:>6.2} ms  p99 {:>6.2} ms",
             "incremental compile of a port, sans-IO core",
-            pct(&mut lat, 0.5),
-            pct(&mut lat, 0.99)
+            percentile_ms(&mut lat, 0.5),
+            percentile_ms(&mut lat, 0.99)
         );
     }
     drop(t);
@@ -209,7 +191,7 @@ pub async fn run(a: SchemaBench) -> anyhow::Result<()> {
     println!(
         "{:<44} {:>8.1} MB",
         "RSS (API + transformer, whole data set)",
-        rss_mb()
+        rss_mb(std::process::id()).unwrap_or(0.0)
     );
 
     // 3. Incremental changes.
@@ -265,14 +247,14 @@ pub async fn run(a: SchemaBench) -> anyhow::Result<()> {
     println!(
         "{:<60} p50 {:>6.2} ms  p99 {:>6.2} ms",
         "incremental, API commit -> derived committed: port add",
-        pct(&mut port_lat, 0.5),
-        pct(&mut port_lat, 0.99)
+        percentile_ms(&mut port_lat, 0.5),
+        percentile_ms(&mut port_lat, 0.99)
     );
     println!(
         "{:<60} p50 {:>6.2} ms  p99 {:>6.2} ms",
         "incremental, API commit -> derived committed: policy rule add",
-        pct(&mut rule_lat, 0.5),
-        pct(&mut rule_lat, 0.99)
+        percentile_ms(&mut rule_lat, 0.5),
+        percentile_ms(&mut rule_lat, 0.99)
     );
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(3), shell).await;

@@ -235,7 +235,16 @@ fn rt_ref(name: &str, import_export: Option<&str>) -> DerivedRef {
 pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
     let asn = asn(snap);
     let mut d = Desired::default();
-    let rt_work = scope.all || scope.rts || !scope.vns.is_empty();
+    // The global route-target bookkeeping (numbers in use, orphans) is only
+    // needed when route targets may change: something RT-related changed,
+    // or a network in scope has none yet. A policy change compiles only the
+    // networks in scope.
+    let rt_work = scope.all
+        || scope.rts
+        || scope.vns.iter().filter_map(|u| snap.get(u)).any(|vn| {
+            !is_infrastructure(vn)
+                && primary_ri(snap, vn).is_some_and(|ri| held_rt(snap, ri).is_none())
+        });
     // Route-target numbers held by every instance (in scope or not).
     let mut used: BTreeSet<u64> = BTreeSet::new();
     let mut held: HashMap<&str, u64> = HashMap::new();
@@ -250,7 +259,12 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
     // by name from the desired state of instances in scope.
     let mut referenced_uuids: HashSet<&str> = HashSet::new();
     let mut referenced: BTreeSet<Vec<String>> = BTreeSet::new();
-    for vn in snap.of_type("virtual-network").filter(|_| rt_work) {
+    let vns = if rt_work {
+        snap.of_type("virtual-network").collect()
+    } else {
+        in_scope(snap, "virtual-network", false, &scope.vns)
+    };
+    for vn in vns {
         let Some(ri) = primary_ri(snap, vn) else {
             continue;
         };
@@ -264,8 +278,12 @@ pub fn compile(snap: &Snapshot, scope: &Scope) -> Desired {
             continue;
         }
         // System route target: the one held, else the lowest free number.
-        let n = match held.get(ri.uuid.as_str()) {
-            Some(n) => *n,
+        let n = match held
+            .get(ri.uuid.as_str())
+            .copied()
+            .or_else(|| held_rt(snap, ri))
+        {
+            Some(n) => n,
             None => {
                 while used.contains(&next) {
                     next += 1;

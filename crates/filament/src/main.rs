@@ -5,9 +5,12 @@
 //! - `filament schema run|check`  the schema transformer on its own, or a check
 //! - `filament bench api`  load figures against a running API
 
+mod agent;
 mod bench;
 mod bench_schema;
+mod control;
 mod schema;
+mod vrouter;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,24 @@ enum Cmd {
     /// Benchmarks that print figures (`api`, `schema`).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Run the control node alone (XMPP server for agents, BGP speaker).
+    Control(control::ControlArgs),
+    /// Routes held by a control node (`show`, `summary`).
+    #[command(subcommand)]
+    Route(control::RouteCmd),
+    /// BGP and XMPP peers of a control node.
+    Neighbors(control::NeighborsArgs),
+    /// Run the vRouter agent of this host (with its forwarder).
+    Agent(agent::AgentArgs),
+    /// Add, delete or list workload ports on the local agent.
+    #[command(subcommand)]
+    Port(agent::PortCmd),
+    /// Flows of the local vRouter.
+    #[command(subcommand)]
+    Flow(agent::FlowCmd),
+    /// The forwarder: run it standalone with static tables, or inspect its tables.
+    #[command(subcommand)]
+    Vrouter(vrouter::VrouterCmd),
 }
 
 #[derive(Args, Clone)]
@@ -75,6 +96,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Api(a) => rt.block_on(serve(a, Roles { schema: false })),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
         Cmd::Schema(c) => rt.block_on(schema::run(c)),
+        Cmd::Control(a) => rt.block_on(control::run(a)),
+        Cmd::Route(c) => rt.block_on(control::route(c)),
+        Cmd::Neighbors(a) => rt.block_on(control::neighbors(a)),
+        Cmd::Agent(a) => rt.block_on(agent::run(a)),
+        Cmd::Port(c) => rt.block_on(agent::port(c)),
+        Cmd::Flow(c) => rt.block_on(agent::flow(c)),
+        Cmd::Vrouter(c) => rt.block_on(vrouter::run(c)),
     }
 }
 

@@ -1,0 +1,1 @@
+//! Config objects as TF IFMap XML (node/link/metadata) and back, driven by the schema metadata.

@@ -9,7 +9,9 @@ mod agent;
 mod bench;
 mod bench_schema;
 mod control;
+mod demo;
 mod schema;
+mod status;
 mod vrouter;
 
 use std::net::SocketAddr;
@@ -61,6 +63,10 @@ enum Cmd {
     /// The forwarder: run it standalone with static tables, or inspect its tables.
     #[command(subcommand)]
     Vrouter(vrouter::VrouterCmd),
+    /// A lab on this machine: a controller and two compute hosts with workloads (root).
+    Demo(demo::DemoArgs),
+    /// One line per role and host: state, sessions, route and flow counts.
+    Status(status::StatusArgs),
 }
 
 #[derive(Args, Clone)]
@@ -103,6 +109,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::Port(c) => rt.block_on(agent::port(c)),
         Cmd::Flow(c) => rt.block_on(agent::flow(c)),
         Cmd::Vrouter(c) => rt.block_on(vrouter::run(c)),
+        Cmd::Demo(a) => rt.block_on(demo::run(a)),
+        Cmd::Status(a) => rt.block_on(status::run(a)),
     }
 }
 

@@ -54,6 +54,23 @@ if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; 
     PYTHON=/usr/bin/python3
     "$PYTHON" -c 'import venv, ensurepip' || die "$PYTHON cannot create virtual environments"
 fi
+# Real peers and tools of the namespace tests (forwarder, agent, control node, demo lab).
+# Installed when running as root (CI); elsewhere those tests skip and say why.
+need_pkgs=()
+for spec in ip:iproute2 iperf3:iperf3 tshark:tshark dhclient:isc-dhcp-client busybox:busybox \
+    /usr/lib/frr/bgpd:frr gobgpd:gobgpd bird:bird2 ethtool:ethtool tcpdump:tcpdump ping:iputils-ping; do
+    cmd="${spec%%:*}" pkg="${spec#*:}"
+    if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+        need_pkgs+=("$pkg")
+    fi
+done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt_install "${need_pkgs[@]}"
+    else
+        echo "not installing ${need_pkgs[*]} (not root): the namespace tests that need them will skip"
+    fi
+fi
 echo "cargo:  $(cargo --version)"
 echo "python: $("$PYTHON" --version 2>&1) ($PYTHON)"
 

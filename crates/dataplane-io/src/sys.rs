@@ -1,0 +1,286 @@
+//! Thin, safe wrappers over the Linux system calls the I/O shell needs: interface lookups
+//! (`if_nametoindex`, `SIOCGIFMTU`, `SIOCGIFHWADDR`), `eventfd(2)`, `epoll(7)`, `setsockopt(2)`
+//! and the fabric "listener" sockets (UDP 6635 / 4789 and raw IPPROTO_GRE) that stop the host
+//! kernel from answering overlay packets with ICMP unreachable.
+//!
+//! Every `unsafe` block carries a `// SAFETY:` comment; nothing here is `unsafe` to call.
+
+#![allow(unsafe_code)] // reason: the only module (with ring.rs) that talks to libc directly
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::IoError;
+
+/// Last OS error with the name of the call that failed.
+pub(crate) fn os_err(call: &'static str) -> IoError {
+    IoError::Sys {
+        call,
+        source: io::Error::last_os_error(),
+    }
+}
+
+/// Interface index of `ifname` in the current network namespace.
+pub fn if_index(ifname: &str) -> Result<u32, IoError> {
+    let c = CString::new(ifname).map_err(|_| IoError::BadIfName {
+        ifname: ifname.to_string(),
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(IoError::NoSuchInterface {
+            ifname: ifname.to_string(),
+        });
+    }
+    Ok(idx)
+}
+
+/// An `ifreq` for `ifname` (name copied, rest zeroed).
+fn ifreq(ifname: &str) -> Result<libc::ifreq, IoError> {
+    let bytes = ifname.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(IoError::BadIfName {
+            ifname: ifname.to_string(),
+        });
+    }
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// A throw-away datagram socket for interface ioctls.
+fn ioctl_sock() -> Result<OwnedFd, IoError> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(os_err("socket(AF_INET)"));
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// MTU of `ifname` (SIOCGIFMTU).
+pub fn if_mtu(ifname: &str) -> Result<u32, IoError> {
+    let s = ioctl_sock()?;
+    let mut req = ifreq(ifname)?;
+    // SAFETY: SIOCGIFMTU reads ifr_name and writes ifr_mtu inside `req`, which we own.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFMTU, &mut req) };
+    if r < 0 {
+        return Err(os_err("ioctl(SIOCGIFMTU)"));
+    }
+    // SAFETY: the kernel filled the `ifru_mtu` member of the union.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    Ok(u32::try_from(mtu).unwrap_or(1500))
+}
+
+/// Hardware (MAC) address of `ifname` (SIOCGIFHWADDR).
+pub fn if_mac(ifname: &str) -> Result<[u8; 6], IoError> {
+    let s = ioctl_sock()?;
+    let mut req = ifreq(ifname)?;
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes ifr_hwaddr inside `req`, which we own.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    if r < 0 {
+        return Err(os_err("ioctl(SIOCGIFHWADDR)"));
+    }
+    // SAFETY: the kernel filled the `ifru_hwaddr` member of the union.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(mac)
+}
+
+/// `setsockopt(fd, level, name, &value)` for any plain-old-data `value`.
+pub(crate) fn setsockopt<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+    call: &'static str,
+) -> Result<(), IoError> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` points to `len` readable bytes for the duration of the call.
+    let r = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
+    if r < 0 {
+        return Err(os_err(call));
+    }
+    Ok(())
+}
+
+/// A classic BPF program that accepts nothing (`ret #0`): attached to the fabric listener
+/// sockets so the kernel finds a socket (no ICMP unreachable) but queues nothing to it.
+fn attach_drop_all(fd: RawFd) -> Result<(), IoError> {
+    let mut insn = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: insn.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `insn`, which lives until after the call; the kernel copies it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(os_err("setsockopt(SO_ATTACH_FILTER)"));
+    }
+    Ok(())
+}
+
+/// The sockets that keep the host kernel quiet about overlay packets addressed to its fabric
+/// IP: AF_PACKET only copies frames, so the kernel also sees every MPLSoUDP / VXLAN / GRE packet
+/// and would answer "port (protocol) unreachable" without a matching socket. Each socket drops
+/// everything through a BPF filter.
+#[derive(Debug)]
+pub struct FabricListeners {
+    /// UDP sockets bound to 0.0.0.0:<port>.
+    _udp: Vec<std::net::UdpSocket>,
+    /// The raw IPPROTO_GRE socket, if it could be opened.
+    _gre: Option<OwnedFd>,
+}
+
+impl FabricListeners {
+    /// Open UDP listeners on `udp_ports` and a raw GRE socket in the current netns.
+    pub fn open(udp_ports: &[u16]) -> Result<Self, IoError> {
+        let mut udp = Vec::new();
+        for &port in udp_ports {
+            let s = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|source| {
+                IoError::FabricSocket {
+                    what: "udp",
+                    port,
+                    source,
+                }
+            })?;
+            attach_drop_all(s.as_raw_fd())?;
+            udp.push(s);
+        }
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_GRE,
+            )
+        };
+        if fd < 0 {
+            return Err(os_err("socket(SOCK_RAW, IPPROTO_GRE)"));
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        let gre = unsafe { OwnedFd::from_raw_fd(fd) };
+        attach_drop_all(gre.as_raw_fd())?;
+        Ok(Self {
+            _udp: udp,
+            _gre: Some(gre),
+        })
+    }
+}
+
+/// A non-blocking `eventfd(2)`: the command channel's doorbell for the run loop.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// A new eventfd, non-blocking, close-on-exec.
+    pub fn new() -> Result<Self, IoError> {
+        // SAFETY: plain eventfd(2) call; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(os_err("eventfd"));
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Ring the bell (adds 1 to the counter). Errors are ignored: a full counter still wakes.
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from `one`, which lives for the call.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Reset the counter (after a wakeup).
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `v`, which lives for the call.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+
+    /// The descriptor, for epoll registration.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// An epoll instance watching descriptors for readability, each tagged with a `u64`.
+#[derive(Debug)]
+pub struct Epoll(OwnedFd);
+
+impl Epoll {
+    /// A new epoll instance.
+    pub fn new() -> Result<Self, IoError> {
+        // SAFETY: plain epoll_create1(2) call; the result is checked before use.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(os_err("epoll_create1"));
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Watch `fd` for input, reporting `token`.
+    pub fn add(&self, fd: RawFd, token: u64) -> Result<(), IoError> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            return Err(os_err("epoll_ctl(ADD)"));
+        }
+        Ok(())
+    }
+
+    /// Stop watching `fd`.
+    pub fn delete(&self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `ev` is valid for the call (ignored by EPOLL_CTL_DEL on modern kernels).
+        let _ = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
+    /// Wait up to `timeout_ms` and push the tokens of ready descriptors into `out`.
+    pub fn wait(&self, timeout_ms: i32, out: &mut Vec<u64>) -> Result<(), IoError> {
+        out.clear();
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        // SAFETY: `evs` has room for 32 events; the kernel writes at most that many.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), evs.as_mut_ptr(), 32, timeout_ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(IoError::Sys {
+                call: "epoll_wait",
+                source: e,
+            });
+        }
+        for ev in evs.iter().take(usize::try_from(n).unwrap_or(0)) {
+            out.push(ev.u64);
+        }
+        Ok(())
+    }
+}

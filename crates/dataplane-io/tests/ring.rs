@@ -2,6 +2,8 @@
 //! otherwise): frames sent through one ring arrive intact on the other, our own transmissions
 //! are not received back, and a kernel-sent UDP datagram with a partial checksum is flagged.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

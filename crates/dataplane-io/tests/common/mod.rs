@@ -1,7 +1,7 @@
 //! Test helper: a throw-away network namespace that the calling thread enters, deleted on drop.
 
 #![allow(unsafe_code)] // reason: setns(2) for the test thread
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::os::fd::AsRawFd;
 use std::process::Command;

@@ -332,7 +332,14 @@ mod tests {
         let u = Udp::parse(ip.payload).unwrap();
         assert_eq!((u.sport, u.dport), (67, 68));
         assert_eq!(ip.src, Ipv4Addr::new(10, 1, 1, 253));
-        (Eth2 { dst: e.dst, src: e.src }, ip.dst, DhcpRepr::parse(u.payload).unwrap())
+        (
+            Eth2 {
+                dst: e.dst,
+                src: e.src,
+            },
+            ip.dst,
+            DhcpRepr::parse(u.payload).unwrap(),
+        )
     }
 
     #[test]

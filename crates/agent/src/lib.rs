@@ -5,6 +5,7 @@
 
 pub mod arp;
 pub mod dhcp;
+pub mod flow;
 pub mod pkt;
 
 /// The VRRP MAC that TF's vRouter puts on every VM-facing vif: the gateway and proxy-ARP MAC

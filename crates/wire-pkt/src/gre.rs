@@ -1,6 +1,6 @@
 //! GRE header (RFC 2784 §2, with the RFC 2890 key and sequence number
 //! extensions): C, K, S flags, version 0, protocol type, optional checksum
-//! + reserved, key, sequence number. MPLSoGRE (RFC 4023) uses protocol
+//! and reserved word, key, sequence number. MPLSoGRE (RFC 4023) uses protocol
 //! type 0x8847 and no options.
 //!
 //! RFC 2784 §2.5: "The Version Number field MUST contain the value zero."

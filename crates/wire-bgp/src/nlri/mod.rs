@@ -81,6 +81,14 @@ impl Nlri {
         self.len() == 0
     }
 
+    /// Encoded size in octets of these routes inside MP_(UN)REACH_NLRI,
+    /// so a sender can pack UPDATEs up to the message size limit.
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        let mut v = Vec::new();
+        self.encode(&mut v)?;
+        Ok(v.len())
+    }
+
     pub(crate) fn decode(afi: Afi, safi: Safi, buf: &[u8]) -> Result<Nlri, DecodeError> {
         Ok(match (afi, safi) {
             (Afi::Ipv4, Safi::Unicast) => Nlri::Ipv4Unicast(ip::decode_v4(buf)?),

@@ -1,0 +1,865 @@
+//! The sans-IO speaker: every peer, the Loc-RIB and the glue between them.
+//!
+//! Polling contract (quinn-style): feed [`Input`]s with [`Core::handle`],
+//! each with the current time; after every call drain [`Core::poll_output`]
+//! (bytes to send, connections to open or close, events for the RIB owner)
+//! and re-arm the timer with [`Core::poll_timeout`]; when that instant
+//! passes, call `handle(now, Input::Tick)`. The core never reads a clock or
+//! touches a socket, so tests drive it with a virtual clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use filament_wire_bgp::{CeaseSubcode, Message, Notification, MAX_LEN};
+
+use crate::codec;
+use crate::export::export;
+use crate::fsm::{Conn, ConnAction, ConnEvent, ConnId, State};
+use crate::peer::{Peer, PeerEvent, PeerStats};
+use crate::rib::{Cand, Rib, Source};
+use crate::types::{Attrs, Family, Path, PeerConfig, RouteKey, SpeakerConfig};
+
+/// One input to the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Configure (or reconfigure) a neighbour and start it.
+    AddPeer(PeerConfig),
+    /// Remove a neighbour (Cease / Peer De-configured).
+    RemovePeer(IpAddr),
+    /// A TCP connection is up (incoming or one we asked for).
+    Connected {
+        /// Shell-assigned id.
+        conn: ConnId,
+        /// The other end's address.
+        remote: IpAddr,
+        /// Our address on it.
+        local: IpAddr,
+        /// We initiated it.
+        outgoing: bool,
+    },
+    /// Our connection attempt to `peer` failed.
+    ConnectFailed {
+        /// The peer's address.
+        peer: IpAddr,
+    },
+    /// Bytes received on a connection.
+    Data {
+        /// Connection.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// The connection was closed by the other end or failed.
+    Closed {
+        /// Connection.
+        conn: ConnId,
+    },
+    /// The RIB owner originates (or replaces) a path.
+    Advertise(Path),
+    /// The RIB owner withdraws its path for a key.
+    Withdraw(RouteKey),
+    /// Timers: call when [`Core::poll_timeout`] has passed.
+    Tick,
+}
+
+/// Something for the shell to do, or to tell the RIB owner.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Open a TCP connection to the peer; answer with `Connected` or
+    /// `ConnectFailed`.
+    Connect {
+        /// The peer's address (its key).
+        peer: IpAddr,
+        /// Where to connect.
+        addr: SocketAddr,
+        /// Local address to bind, if configured.
+        local: Option<IpAddr>,
+    },
+    /// Write bytes on a connection.
+    Send {
+        /// Connection.
+        conn: ConnId,
+        /// Encoded messages.
+        bytes: Vec<u8>,
+    },
+    /// Close a connection (after writing what was queued).
+    Close {
+        /// Connection.
+        conn: ConnId,
+    },
+    /// An event for the RIB owner.
+    Event(Event),
+}
+
+/// What the RIB owner hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A peer changed state.
+    PeerState {
+        /// The peer's address.
+        peer: IpAddr,
+        /// Its new state.
+        state: State,
+    },
+    /// A peer advertised (or replaced) a path.
+    Learned {
+        /// The peer's address.
+        peer: IpAddr,
+        /// The path as received.
+        path: Path,
+    },
+    /// A peer withdrew its path for a key.
+    Withdrawn {
+        /// The peer's address.
+        peer: IpAddr,
+        /// The key.
+        key: RouteKey,
+    },
+}
+
+/// A peer's summary for `filament neighbors`.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    /// Address.
+    pub address: IpAddr,
+    /// Display name.
+    pub name: String,
+    /// Remote AS.
+    pub remote_as: u32,
+    /// FSM state.
+    pub state: State,
+    /// Negotiated families (empty unless Established).
+    pub families: Vec<Family>,
+    /// Paths in the Adj-RIB-In.
+    pub received: usize,
+    /// Paths in the Adj-RIB-Out.
+    pub sent: usize,
+    /// Seconds since the session came up.
+    pub uptime_secs: Option<u64>,
+    /// Counters.
+    pub stats: PeerStats,
+}
+
+/// The speaker core.
+#[derive(Debug)]
+pub struct Core {
+    cfg: SpeakerConfig,
+    peers: HashMap<IpAddr, Peer>,
+    conn_peer: HashMap<ConnId, IpAddr>,
+    reported: HashMap<IpAddr, State>,
+    rib: Rib,
+    out: VecDeque<Output>,
+    /// Incoming connections refused (unknown or disabled peer).
+    pub rejected_connections: u64,
+}
+
+impl Core {
+    /// A speaker with no peers.
+    pub fn new(cfg: SpeakerConfig) -> Core {
+        Core {
+            cfg,
+            peers: HashMap::new(),
+            conn_peer: HashMap::new(),
+            reported: HashMap::new(),
+            rib: Rib::default(),
+            out: VecDeque::new(),
+            rejected_connections: 0,
+        }
+    }
+
+    /// The speaker's configuration.
+    pub fn config(&self) -> &SpeakerConfig {
+        &self.cfg
+    }
+
+    /// The Loc-RIB.
+    pub fn rib(&self) -> &Rib {
+        &self.rib
+    }
+
+    /// One peer.
+    pub fn peer(&self, addr: &IpAddr) -> Option<&Peer> {
+        self.peers.get(addr)
+    }
+
+    /// Next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to call `handle(now, Input::Tick)` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .flat_map(|p| {
+                [p.retry_at, p.stale_until, p.rtc_wait_until]
+                    .into_iter()
+                    .chain(p.conns.iter().map(Conn::next_deadline))
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Summaries of every peer, sorted by address.
+    pub fn peer_status(&self, now: Instant) -> Vec<PeerStatus> {
+        let mut v: Vec<_> = self
+            .peers
+            .values()
+            .map(|p| PeerStatus {
+                address: p.cfg.address,
+                name: p.cfg.name.clone(),
+                remote_as: p.cfg.remote_as,
+                state: p.state(),
+                families: p
+                    .negotiated()
+                    .map(|n| n.families.clone())
+                    .unwrap_or_default(),
+                received: p.adj_in.len(),
+                sent: p.adj_out.len(),
+                uptime_secs: p
+                    .session()
+                    .and(p.stats.established_at)
+                    .map(|t| now.saturating_duration_since(t).as_secs()),
+                stats: p.stats.clone(),
+            })
+            .collect();
+        v.sort_by_key(|s| s.address);
+        v
+    }
+
+    /// Process one input.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::AddPeer(cfg) => self.add_peer(now, cfg),
+            Input::RemovePeer(addr) => self.remove_peer(now, addr),
+            Input::Connected {
+                conn,
+                remote,
+                local,
+                outgoing,
+            } => self.connected(now, conn, remote, local, outgoing),
+            Input::ConnectFailed { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.step(now, PeerEvent::ConnectFailed, self.cfg.connect_retry);
+                }
+            }
+            Input::Data { conn, bytes } => {
+                if let Some(&addr) = self.conn_peer.get(&conn) {
+                    let evs = match self.peers.get_mut(&addr).and_then(|p| p.conn_mut(conn)) {
+                        Some(c) => c.feed(&bytes),
+                        None => Vec::new(),
+                    };
+                    for ev in evs {
+                        if !self.conn_event(now, addr, conn, ev) {
+                            break;
+                        }
+                    }
+                }
+            }
+            Input::Closed { conn } => {
+                if let Some(&addr) = self.conn_peer.get(&conn) {
+                    self.conn_down(now, addr, conn, true);
+                }
+            }
+            Input::Advertise(path) => {
+                let key = path.key.clone();
+                let cand = Cand {
+                    src: Source::Local,
+                    path,
+                    ebgp: false,
+                    peer_id: self.cfg.router_id,
+                    from_client: false,
+                };
+                self.rib_set(&key, Source::Local, Some(cand));
+            }
+            Input::Withdraw(key) => self.rib_set(&key, Source::Local, None),
+            Input::Tick => self.timers(now),
+        }
+        self.flush();
+    }
+
+    fn add_peer(&mut self, now: Instant, cfg: PeerConfig) {
+        if let Some(p) = self.peers.get(&cfg.address) {
+            if p.cfg == cfg {
+                return;
+            }
+            self.remove_peer(now, cfg.address);
+        }
+        let addr = cfg.address;
+        let mut p = Peer::new(cfg);
+        let connect = p.step(now, PeerEvent::Start, self.cfg.connect_retry);
+        self.peers.insert(addr, p);
+        if connect {
+            self.push_connect(addr);
+        }
+    }
+
+    fn remove_peer(&mut self, now: Instant, addr: IpAddr) {
+        let ids: Vec<ConnId> = self
+            .peers
+            .get(&addr)
+            .map(|p| p.conns.iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.send_notification(
+                addr,
+                id,
+                Notification::cease(CeaseSubcode::PeerDeconfigured),
+            );
+            self.out.push_back(Output::Close { conn: id });
+            self.conn_down(now, addr, id, false);
+        }
+        let keys: Vec<RouteKey> = self
+            .peers
+            .get(&addr)
+            .map(|p| p.adj_in.keys().cloned().collect())
+            .unwrap_or_default();
+        for k in keys {
+            self.peer_withdraw(addr, &k);
+        }
+        self.peers.remove(&addr);
+        self.reported.remove(&addr);
+    }
+
+    fn push_connect(&mut self, addr: IpAddr) {
+        if let Some(p) = self.peers.get(&addr) {
+            self.out.push_back(Output::Connect {
+                peer: addr,
+                addr: SocketAddr::new(addr, p.cfg.port),
+                local: p.cfg.local_addr,
+            });
+        }
+    }
+
+    fn connected(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        remote: IpAddr,
+        local: IpAddr,
+        outgoing: bool,
+    ) {
+        let sc = &self.cfg;
+        let Some(p) = self.peers.get_mut(&remote).filter(|p| !p.cfg.admin_down) else {
+            self.rejected_connections += 1;
+            self.out.push_back(Output::Close { conn: id });
+            return;
+        };
+        let conn = Conn::new(id, outgoing, local, now);
+        let open = Message::Open(p.policy(sc).open());
+        let mut bytes = Vec::new();
+        if open.encode(&conn.ctx, &mut bytes).is_err() {
+            self.out.push_back(Output::Close { conn: id });
+            return;
+        }
+        p.conns.push(conn);
+        self.conn_peer.insert(id, remote);
+        self.out.push_back(Output::Send { conn: id, bytes });
+    }
+
+    /// Run one event on a connection; false once the connection is gone.
+    fn conn_event(&mut self, now: Instant, addr: IpAddr, id: ConnId, ev: ConnEvent) -> bool {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return false;
+        };
+        if let ConnEvent::Bad(_) = ev {
+            p.stats.malformed += 1;
+        }
+        let pol = p.policy(&self.cfg);
+        let Some(c) = p.conn_mut(id) else {
+            return false;
+        };
+        let actions = c.step(now, ev, &pol);
+        let mut alive = true;
+        for a in actions {
+            alive &= self.conn_action(now, addr, id, a);
+        }
+        alive
+    }
+
+    fn send_notification(&mut self, addr: IpAddr, id: ConnId, n: Notification) {
+        if let Some(p) = self.peers.get_mut(&addr) {
+            p.note_error(&n, true);
+            let ctx = p.conn_mut(id).map(|c| c.ctx).unwrap_or_default();
+            let mut bytes = Vec::new();
+            if Message::Notification(n).encode(&ctx, &mut bytes).is_ok() {
+                self.out.push_back(Output::Send { conn: id, bytes });
+            }
+        }
+    }
+
+    /// Apply one connection action; false when the connection closed.
+    fn conn_action(&mut self, now: Instant, addr: IpAddr, id: ConnId, a: ConnAction) -> bool {
+        match a {
+            ConnAction::Send(m) => {
+                let ctx = self
+                    .peers
+                    .get_mut(&addr)
+                    .and_then(|p| p.conn_mut(id))
+                    .map(|c| c.ctx)
+                    .unwrap_or_default();
+                let mut bytes = Vec::new();
+                if m.encode(&ctx, &mut bytes).is_ok() {
+                    self.out.push_back(Output::Send { conn: id, bytes });
+                }
+                true
+            }
+            ConnAction::Close { send, received } => {
+                if let (Some(n), Some(p)) = (&received, self.peers.get_mut(&addr)) {
+                    p.note_error(n, false);
+                }
+                let graceful = send.is_none() && received.is_none();
+                if let Some(n) = send {
+                    self.send_notification(addr, id, n);
+                }
+                self.out.push_back(Output::Close { conn: id });
+                self.conn_down(now, addr, id, graceful);
+                false
+            }
+            ConnAction::OpenReceived => self.resolve_collision(now, addr, id),
+            ConnAction::Established => {
+                self.established(now, addr);
+                true
+            }
+            ConnAction::Update(u) => {
+                if let Some(p) = self.peers.get_mut(&addr) {
+                    p.stats.updates_in += 1;
+                }
+                self.receive_update(now, addr, &u);
+                true
+            }
+            ConnAction::TreatAsWithdraw(u) => {
+                // RFC 7606 - Section 2: "In this approach, the malformed UPDATE
+                // message MUST be handled as though all contained routes had
+                // been withdrawn just as if they had been listed in the
+                // WITHDRAWN ROUTES field (or in the MP_UNREACH_NLRI
+                // attribute if appropriate) of the UPDATE message".
+                if let Some(p) = self.peers.get_mut(&addr) {
+                    p.stats.treat_as_withdraw += 1;
+                }
+                for k in codec::all_keys(&u) {
+                    self.peer_withdraw(addr, &k);
+                }
+                true
+            }
+            ConnAction::RouteRefresh(r) => {
+                let fam = Family::from_afi_safi(r.afi, r.safi);
+                let keys = fam.map(|f| self.rib.keys(Some(f))).unwrap_or_default();
+                if let (Some(f), Some(p)) = (fam, self.peers.get_mut(&addr)) {
+                    p.adj_out.retain(|k, _| k.family() != f);
+                    p.dirty.extend(keys);
+                }
+                true
+            }
+        }
+    }
+
+    /// RFC 4271 - Section 6.8: connection collision detection, run when an
+    /// OPEN is accepted on `id`. Returns whether `id` survives.
+    fn resolve_collision(&mut self, now: Instant, addr: IpAddr, id: ConnId) -> bool {
+        let router_id = self.cfg.router_id;
+        let Some(p) = self.peers.get(&addr) else {
+            return false;
+        };
+        let Some(this) = p.conns.iter().find(|c| c.id == id) else {
+            return false;
+        };
+        let Some(remote_id) = this.neg.as_ref().map(|n| n.remote_id) else {
+            return true;
+        };
+        let this_out = this.outgoing;
+        let other = p
+            .conns
+            .iter()
+            .find(|c| c.id != id && c.state != State::Idle);
+        let loser = other.map(|other| {
+            // "collision with existing BGP connection that is in the
+            // Established state causes closing of the newly created
+            // connection."
+            if other.state == State::Established {
+                return id;
+            }
+            // "If the value of the local BGP Identifier is less than the
+            // remote one, the local system closes the BGP connection that
+            // already exists ... and accepts the BGP connection initiated by
+            // the remote system." -- i.e. the connection initiated by the
+            // speaker with the higher identifier survives.
+            let keep_outgoing = router_id > remote_id;
+            if this_out == keep_outgoing {
+                other.id
+            } else {
+                id
+            }
+        });
+        let Some(l) = loser else {
+            return true;
+        };
+        self.send_notification(
+            addr,
+            l,
+            Notification::cease(CeaseSubcode::CollisionResolution),
+        );
+        self.out.push_back(Output::Close { conn: l });
+        self.conn_down(now, addr, l, false);
+        l != id
+    }
+
+    fn established(&mut self, now: Instant, addr: IpAddr) {
+        let wait = self.cfg.rtc_eor_wait;
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        let fams = p
+            .negotiated()
+            .map(|n| n.families.clone())
+            .unwrap_or_default();
+        p.stats.established_at = Some(now);
+        p.adj_out.clear();
+        p.eor_sent.clear();
+        p.rtc_ready = !fams.contains(&Family::RouteTarget);
+        p.rtc_wait_until = (!p.rtc_ready).then(|| now + wait);
+        for f in fams {
+            p.dirty.extend(self.rib.keys(Some(f)));
+        }
+    }
+
+    /// A connection is gone; `graceful` when no NOTIFICATION was exchanged
+    /// (RFC 4724 applies only then).
+    fn conn_down(&mut self, now: Instant, addr: IpAddr, id: ConnId, graceful: bool) {
+        self.conn_peer.remove(&id);
+        let retry = self.cfg.connect_retry;
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        let Some(pos) = p.conns.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let c = p.conns.remove(pos);
+        let mut drop_keys = Vec::new();
+        if c.state == State::Established {
+            p.stats.flaps += 1;
+            p.adj_out.clear();
+            p.dirty.clear();
+            p.eor_sent.clear();
+            // RFC 4724 - Section 4.2: "When the Receiving Speaker detects
+            // termination of the TCP session for a BGP session with a peer
+            // that has advertised the Graceful Restart Capability, it MUST
+            // retain the routes received from the peer for all the address
+            // families that were previously received in the Graceful Restart
+            // Capability and MUST mark them as stale routing information.
+            // ... the Receiving Speaker MUST delete all the stale routes from
+            // the peer that it is retaining" when the Restart Time expires.
+            let gr = c.neg.as_ref().and_then(|n| n.graceful_restart.clone());
+            match gr.filter(|(t, _)| graceful && *t > 0) {
+                Some((t, fams)) => {
+                    for k in p.adj_in.keys() {
+                        if fams.contains(&k.family()) {
+                            p.stale.insert(k.clone());
+                        } else {
+                            drop_keys.push(k.clone());
+                        }
+                    }
+                    p.stale_until = Some(now + std::time::Duration::from_secs(u64::from(t)));
+                }
+                None => drop_keys.extend(p.adj_in.keys().cloned()),
+            }
+        }
+        if p.conns.is_empty() {
+            p.step(now, PeerEvent::AllClosed, retry);
+        }
+        for k in drop_keys {
+            self.peer_withdraw(addr, &k);
+        }
+    }
+
+    fn receive_update(&mut self, now: Instant, addr: IpAddr, u: &filament_wire_bgp::Update) {
+        let asn = self.cfg.asn;
+        let router_id = self.cfg.router_id;
+        let cluster_id = self.cfg.cluster_id;
+        let Some(p) = self.peers.get(&addr) else {
+            return;
+        };
+        let Some(neg) = p.negotiated().cloned() else {
+            return;
+        };
+        let ebgp = !p.is_ibgp(asn);
+        let rx = codec::receive(u, neg.four_octet);
+        // RFC 4271 - Section 6.3: "If the UPDATE message is received from an
+        // external peer, the local system MAY check whether the leftmost ...
+        // AS in the AS_PATH attribute is equal to the autonomous system
+        // number of the peer that sent the message. If the check determines
+        // this is not the case, the Error Subcode MUST be set to Malformed
+        // AS_PATH." RFC 7606 - Section 7.2: such a path is treat-as-withdraw.
+        if ebgp
+            && rx
+                .announced
+                .iter()
+                .any(|p| p.attrs.first_as() != Some(neg.remote_as))
+        {
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.stats.treat_as_withdraw += 1;
+            }
+            for k in rx
+                .withdrawn
+                .iter()
+                .chain(rx.announced.iter().map(|p| &p.key))
+            {
+                self.peer_withdraw(addr, k);
+            }
+            return;
+        }
+        let mut rtc_changed = false;
+        let mut ignored = rx.unknown_families as u64;
+        for k in &rx.withdrawn {
+            rtc_changed |= k.family() == Family::RouteTarget;
+            if neg.families.contains(&k.family()) {
+                self.peer_withdraw(addr, k);
+            }
+        }
+        for path in rx.announced {
+            let fam = path.family();
+            if !neg.families.contains(&fam) {
+                ignored += 1;
+                continue;
+            }
+            rtc_changed |= fam == Family::RouteTarget;
+            let a = &path.attrs;
+            // RFC 4271 - Section 9.1.2: "If the AS_PATH attribute of a BGP
+            // route contains an AS loop, the BGP route should be excluded
+            // from the Phase 2 decision function." RFC 4456 - Section 8: "A
+            // router that recognizes the ORIGINATOR_ID attribute SHOULD
+            // ignore a route received with its BGP Identifier as the
+            // ORIGINATOR_ID." and "If the local CLUSTER_ID is found in the
+            // CLUSTER_LIST, the advertisement received SHOULD be ignored."
+            let looped = (ebgp && a.as_path_contains(asn))
+                || a.originator_id == Some(router_id)
+                || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
+            if looped {
+                ignored += 1;
+                self.peer_withdraw(addr, &path.key);
+            } else {
+                self.peer_learn(addr, ebgp, neg.remote_id, path);
+            }
+        }
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stats.ignored += ignored;
+        let mut stale_done = Vec::new();
+        for f in &rx.end_of_rib {
+            if *f == Family::RouteTarget && !p.rtc_ready {
+                p.rtc_ready = true;
+                p.rtc_wait_until = None;
+                rtc_changed = true;
+            }
+            // RFC 4724 - Section 4.2: "Once the End-of-RIB marker for an
+            // address family is received from the peer, it MUST immediately
+            // remove any routes from the peer that are still marked as stale
+            // for that address family."
+            stale_done.extend(p.stale.iter().filter(|k| k.family() == *f).cloned());
+        }
+        if rtc_changed && p.rtc_ready {
+            let vpn: Vec<RouteKey> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
+                .into_iter()
+                .flat_map(|f| self.rib.keys(Some(f)))
+                .collect();
+            p.dirty.extend(vpn);
+        }
+        for k in stale_done {
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.stale.remove(&k);
+            }
+            self.peer_withdraw(addr, &k);
+        }
+        let _ = now;
+    }
+
+    fn peer_learn(&mut self, addr: IpAddr, ebgp: bool, peer_id: std::net::Ipv4Addr, path: Path) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stale.remove(&path.key);
+        if p.adj_in.get(&path.key) == Some(&path) {
+            return;
+        }
+        p.adj_in.insert(path.key.clone(), path.clone());
+        let from_client = p.cfg.rr_client;
+        self.out.push_back(Output::Event(Event::Learned {
+            peer: addr,
+            path: path.clone(),
+        }));
+        let key = path.key.clone();
+        let cand = Cand {
+            src: Source::Peer(addr),
+            path,
+            ebgp,
+            peer_id,
+            from_client,
+        };
+        self.rib_set(&key, Source::Peer(addr), Some(cand));
+    }
+
+    fn peer_withdraw(&mut self, addr: IpAddr, key: &RouteKey) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stale.remove(key);
+        if p.adj_in.remove(key).is_none() {
+            return;
+        }
+        self.out.push_back(Output::Event(Event::Withdrawn {
+            peer: addr,
+            key: key.clone(),
+        }));
+        self.rib_set(key, Source::Peer(addr), None);
+    }
+
+    fn rib_set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) {
+        if self.rib.set(key, src, cand) {
+            for p in self.peers.values_mut() {
+                if p.session().is_some() {
+                    p.dirty.insert(key.clone());
+                }
+            }
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            let retry = self.cfg.connect_retry;
+            let Some(p) = self.peers.get_mut(&addr) else {
+                continue;
+            };
+            if p.retry_at.is_some_and(|t| t <= now) {
+                p.retry_at = None;
+                // A connection in progress makes the retry moot.
+                if p.conns.is_empty() && p.step(now, PeerEvent::RetryExpired, retry) {
+                    self.push_connect(addr);
+                }
+            }
+            let Some(p) = self.peers.get_mut(&addr) else {
+                continue;
+            };
+            if p.rtc_wait_until.is_some_and(|t| t <= now) {
+                p.rtc_wait_until = None;
+                p.rtc_ready = true;
+                let vpn: Vec<RouteKey> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
+                    .into_iter()
+                    .flat_map(|f| self.rib.keys(Some(f)))
+                    .collect();
+                p.dirty.extend(vpn);
+            }
+            if p.stale_until.is_some_and(|t| t <= now) {
+                p.stale_until = None;
+                let stale: Vec<RouteKey> = p.stale.drain().collect();
+                for k in stale {
+                    self.peer_withdraw(addr, &k);
+                }
+            }
+            let due: Vec<(ConnId, Vec<ConnEvent>)> = self
+                .peers
+                .get(&addr)
+                .map(|p| p.conns.iter().map(|c| (c.id, c.due(now))).collect())
+                .unwrap_or_default();
+            for (id, evs) in due {
+                for ev in evs {
+                    if !self.conn_event(now, addr, id, ev) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turn every peer's dirty keys into UPDATEs, then report state changes.
+    fn flush(&mut self) {
+        for (addr, p) in self.peers.iter_mut() {
+            let Some(c) = p.session() else {
+                continue;
+            };
+            let (id, ctx, local) = (c.id, c.ctx, c.local_addr);
+            let fams = c
+                .neg
+                .as_ref()
+                .map(|n| n.families.clone())
+                .unwrap_or_default();
+            let dirty: Vec<RouteKey> = p.dirty.drain().collect();
+            let mut withdraw = Vec::new();
+            let mut groups: HashMap<Arc<Attrs>, Vec<(RouteKey, Vec<u32>)>> = HashMap::new();
+            for k in dirty {
+                let want = self
+                    .rib
+                    .best(&k)
+                    .and_then(|b| export(&self.cfg, p, &fams, local, b));
+                match want {
+                    Some((labels, attrs)) => {
+                        if p.adj_out
+                            .get(&k)
+                            .is_some_and(|(l, a)| *l == labels && **a == attrs)
+                        {
+                            continue;
+                        }
+                        let attrs = match groups.get_key_value(&attrs) {
+                            Some((a, _)) => a.clone(),
+                            None => Arc::new(attrs),
+                        };
+                        p.adj_out.insert(k.clone(), (labels.clone(), attrs.clone()));
+                        groups.entry(attrs).or_default().push((k, labels));
+                    }
+                    None => {
+                        if p.adj_out.remove(&k).is_some() {
+                            withdraw.push(k);
+                        }
+                    }
+                }
+            }
+            let mut bytes = Vec::new();
+            let mut msgs = 0;
+            if !withdraw.is_empty() {
+                msgs +=
+                    codec::encode_withdrawals(&withdraw, &ctx, MAX_LEN, &mut bytes).unwrap_or(0);
+            }
+            for (attrs, routes) in &groups {
+                let mut by_fam: HashMap<Family, Vec<(&RouteKey, &[u32])>> = HashMap::new();
+                for (k, l) in routes {
+                    by_fam
+                        .entry(k.family())
+                        .or_default()
+                        .push((k, l.as_slice()));
+                }
+                for (f, rs) in by_fam {
+                    msgs += codec::encode_announcements(f, attrs, &rs, &ctx, MAX_LEN, &mut bytes)
+                        .unwrap_or(0);
+                }
+            }
+            // RFC 4724 - Section 2: "the End-of-RIB marker [is sent] ...
+            // to indicate to its peer the completion of the initial routing
+            // update after the session is established." VPN families wait for
+            // RT-constraint (RFC 4684 §6).
+            for f in fams {
+                if p.eor_sent.contains(&f) || (f.is_vpn() && !p.rtc_ready) {
+                    continue;
+                }
+                p.eor_sent.insert(f);
+                let _ = Message::Update(codec::end_of_rib(f)).encode(&ctx, &mut bytes);
+            }
+            p.stats.updates_out += msgs as u64;
+            if !bytes.is_empty() {
+                self.out.push_back(Output::Send { conn: id, bytes });
+            }
+            let _ = addr;
+        }
+        for (addr, p) in &self.peers {
+            let s = p.state();
+            if self.reported.insert(*addr, s) != Some(s) {
+                self.out.push_back(Output::Event(Event::PeerState {
+                    peer: *addr,
+                    state: s,
+                }));
+            }
+        }
+    }
+}

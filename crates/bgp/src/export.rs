@@ -1,0 +1,107 @@
+//! What each peer is sent: the export rules applied to the Loc-RIB's best
+//! path for one key.
+//!
+//! * iBGP split horizon (RFC 4271 §9.2.1) and route reflection with
+//!   ORIGINATOR_ID / CLUSTER_LIST (RFC 4456 §8) when a cluster id is set;
+//! * eBGP: own AS prepended (RFC 4271 §5.1.2), LOCAL_PREF, MED from other
+//!   ASes and reflection attributes removed, next hop set to self, except
+//!   for the RIB owner's paths that name their own next hop (TF: the
+//!   vRouter's address is the tunnel endpoint, so a gateway tunnels straight
+//!   to it);
+//! * RT-constraint (RFC 4684): VPN routes only to peers that asked for one
+//!   of their route targets, or to peers that did not negotiate the
+//!   route-target family (RFC 4684 §1: such peers receive every route).
+
+use std::net::IpAddr;
+
+use crate::peer::Peer;
+use crate::rib::{Cand, Source};
+use crate::types::{Attrs, Family, SpeakerConfig};
+
+/// The labels and attributes to send `peer` for best path `c`, or `None`
+/// when it must not be sent. `local` is our address on the session;
+/// `families` the negotiated families.
+pub fn export(
+    sc: &SpeakerConfig,
+    peer: &Peer,
+    families: &[Family],
+    local: IpAddr,
+    c: &Cand,
+) -> Option<(Vec<u32>, Attrs)> {
+    let fam = c.path.family();
+    if !families.contains(&fam) {
+        return None;
+    }
+    // Never back to where it came from.
+    if c.src == Source::Peer(peer.cfg.address) {
+        return None;
+    }
+    // RFC 4684 - Section 4: "a BGP speaker ... SHOULD NOT advertise a VPN
+    // route to a peer unless that peer has advertised a route target
+    // membership NLRI matching one of the route's route targets" and
+    // Section 6: VPN routes wait for the peer's route-target End-of-RIB.
+    if fam.is_vpn() && families.contains(&Family::RouteTarget) {
+        if !peer.rtc_ready {
+            return None;
+        }
+        let rts: Vec<_> = c.path.attrs.route_targets().collect();
+        if !peer.wants(&rts) {
+            return None;
+        }
+    }
+    let to_ibgp = peer.is_ibgp(sc.asn);
+    let from_ibgp = matches!(c.src, Source::Peer(_)) && !c.ebgp;
+    let mut a = (*c.path.attrs).clone();
+    if to_ibgp {
+        if from_ibgp {
+            // RFC 4271 - Section 9.2.1 (paraphrased): routes learned from an
+            // internal peer are not advertised to other internal peers
+            // (iBGP full mesh: split horizon) ...
+            let cluster_id = sc.cluster_id?;
+            // RFC 4456 - Section 6: "A route from a Non-Client IBGP peer:
+            // Reflect to all the Clients. A route from a Client: Reflect to
+            // all the Non-Client peers and also to the Client peers."
+            if !c.from_client && !peer.cfg.rr_client {
+                return None;
+            }
+            // RFC 4456 - Section 8: "ORIGINATOR_ID ... This attribute will be
+            // created by an RR in reflecting a route." and "When an RR
+            // reflects a route, it MUST prepend the local CLUSTER_ID to the
+            // CLUSTER_LIST."
+            a.originator_id.get_or_insert(c.peer_id);
+            a.cluster_list.insert(0, cluster_id);
+        }
+        a.local_pref.get_or_insert(100);
+        if a.next_hop.is_none() {
+            a.next_hop = Some(local);
+        }
+    } else {
+        // Sender-side loop prevention: the peer would drop it anyway.
+        if a.as_path_contains(peer.cfg.remote_as) {
+            return None;
+        }
+        // RFC 4271 - Section 5.1.4: "The MULTI_EXIT_DISC attribute received
+        // from a neighboring AS MUST NOT be propagated to other neighboring
+        // ASes." Section 5.1.5: "A BGP speaker MUST NOT include this
+        // [LOCAL_PREF] attribute in UPDATE messages it sends to external
+        // peers".
+        if c.ebgp {
+            a.med = None;
+        }
+        a.local_pref = None;
+        a.originator_id = None;
+        a.cluster_list.clear();
+        // RFC 4271 - Section 5.1.2: "When a given BGP speaker advertises the
+        // route to an external peer, the advertising speaker updates the
+        // AS_PATH attribute as follows: ... the local system prepends its own
+        // AS number as the last element of the sequence".
+        a.prepend(sc.asn);
+        if c.src != Source::Local || a.next_hop.is_none() {
+            a.next_hop = Some(local);
+        }
+    }
+    if fam == Family::RouteTarget {
+        a.next_hop = Some(local);
+    }
+    Some((c.path.labels.clone(), a))
+}

@@ -1,0 +1,323 @@
+//! The tokio shell around [`Core`]: a TCP listener, outgoing connections,
+//! one reader and one writer task per session, and the core task that owns
+//! the core and is the only one to touch it.
+//!
+//! ```text
+//!  listener ──Accepted──┐
+//!  connect task ─Accepted/ConnectFailed─┐
+//!  reader (per conn) ──Data/Closed──────┼──> core task (Core) ──Send──> writer (per conn) ──> TCP
+//!  Speaker handle ──Advertise/Withdraw/AddPeer/Status──┘      └──Event──> RIB owner's receiver
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::core::{Core, Event, Input, Output, PeerStatus};
+use crate::fsm::ConnId;
+use crate::rib::Source;
+use crate::types::{Path, PeerConfig, RouteKey, SpeakerConfig};
+
+/// Errors of the shell.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpeakerError {
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The core task is gone.
+    #[error("the BGP speaker has stopped")]
+    Stopped,
+}
+
+/// How long an outgoing TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Cmd {
+    Input(Input),
+    Accepted { stream: TcpStream, outgoing: bool },
+    Status(oneshot::Sender<Vec<PeerStatus>>),
+    Rib(oneshot::Sender<Vec<(Path, Option<IpAddr>)>>),
+    Shutdown,
+}
+
+/// A handle to a running speaker. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Speaker {
+    tx: mpsc::UnboundedSender<Cmd>,
+    local_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+impl Speaker {
+    /// Start a speaker; listen on `listen` if given (port 0 picks one; see
+    /// [`Speaker::local_addr`]). Events for the RIB owner arrive on the
+    /// returned receiver.
+    pub async fn start(
+        cfg: SpeakerConfig,
+        listen: Option<SocketAddr>,
+    ) -> Result<(Speaker, mpsc::UnboundedReceiver<Event>), SpeakerError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let mut local_addr = None;
+        if let Some(addr) = listen {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| SpeakerError::Listen { addr, source })?;
+            local_addr = l.local_addr().ok();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok((stream, _)) => {
+                            if tx
+                                .send(Cmd::Accepted {
+                                    stream,
+                                    outgoing: false,
+                                })
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "BGP accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        tokio::spawn(core_task(Core::new(cfg), tx.clone(), rx, ev_tx));
+        Ok((Speaker { tx, local_addr }, ev_rx))
+    }
+
+    /// The listener's address, if listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    fn input(&self, i: Input) -> Result<(), SpeakerError> {
+        self.tx
+            .send(Cmd::Input(i))
+            .map_err(|_| SpeakerError::Stopped)
+    }
+
+    /// Configure (or reconfigure) a neighbour.
+    pub fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        self.input(Input::AddPeer(cfg))
+    }
+
+    /// Remove a neighbour.
+    pub fn remove_peer(&self, addr: IpAddr) -> Result<(), SpeakerError> {
+        self.input(Input::RemovePeer(addr))
+    }
+
+    /// Originate (or replace) a path.
+    pub fn advertise(&self, path: Path) -> Result<(), SpeakerError> {
+        self.input(Input::Advertise(path))
+    }
+
+    /// Withdraw the path originated for `key`.
+    pub fn withdraw(&self, key: RouteKey) -> Result<(), SpeakerError> {
+        self.input(Input::Withdraw(key))
+    }
+
+    /// Every neighbour's status.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Status(tx))
+            .map_err(|_| SpeakerError::Stopped)?;
+        rx.await.map_err(|_| SpeakerError::Stopped)
+    }
+
+    /// Every best path in the Loc-RIB with the peer it came from (`None`
+    /// for the owner's own).
+    pub async fn best_paths(&self) -> Result<Vec<(Path, Option<IpAddr>)>, SpeakerError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Rib(tx))
+            .map_err(|_| SpeakerError::Stopped)?;
+        rx.await.map_err(|_| SpeakerError::Stopped)
+    }
+
+    /// Stop the speaker (connections are closed).
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Cmd::Shutdown);
+    }
+}
+
+struct ConnIo {
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    reader: JoinHandle<()>,
+}
+
+async fn core_task(
+    mut core: Core,
+    tx: mpsc::UnboundedSender<Cmd>,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
+    let mut next_id: ConnId = 1;
+    loop {
+        let deadline = core.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cmd = rx.recv() => {
+                let now = Instant::now();
+                match cmd {
+                    None | Some(Cmd::Shutdown) => break,
+                    Some(Cmd::Input(i)) => core.handle(now, i),
+                    Some(Cmd::Status(reply)) => {
+                        let _ = reply.send(core.peer_status(now));
+                    }
+                    Some(Cmd::Rib(reply)) => {
+                        let v = core
+                            .rib()
+                            .best_paths()
+                            .map(|c| {
+                                let src = match c.src {
+                                    Source::Local => None,
+                                    Source::Peer(a) => Some(a),
+                                };
+                                (c.path.clone(), src)
+                            })
+                            .collect();
+                        let _ = reply.send(v);
+                    }
+                    Some(Cmd::Accepted { stream, outgoing }) => {
+                        let (Ok(remote), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let id = next_id;
+                        next_id += 1;
+                        conns.insert(id, spawn_conn(id, stream, tx.clone()));
+                        core.handle(now, Input::Connected {
+                            conn: id,
+                            remote: remote.ip(),
+                            local: local.ip(),
+                            outgoing,
+                        });
+                    }
+                }
+            }
+            () = sleep => core.handle(Instant::now(), Input::Tick),
+        }
+        while let Some(o) = core.poll_output() {
+            match o {
+                Output::Send { conn, bytes } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.writer.send(bytes);
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(c) = conns.remove(&conn) {
+                        // The writer drains what is queued (a NOTIFICATION),
+                        // then drops its half; the reader stops now.
+                        c.reader.abort();
+                    }
+                }
+                Output::Connect { peer, addr, local } => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        match connect(addr, local).await {
+                            Ok(stream) => {
+                                let _ = tx.send(Cmd::Accepted {
+                                    stream,
+                                    outgoing: true,
+                                });
+                            }
+                            Err(e) => {
+                                tracing::debug!(%addr, error = %e, "BGP connect failed");
+                                let _ = tx.send(Cmd::Input(Input::ConnectFailed { peer }));
+                            }
+                        }
+                    });
+                }
+                Output::Event(e) => {
+                    let _ = events.send(e);
+                }
+            }
+        }
+    }
+    for (_, c) in conns {
+        c.reader.abort();
+    }
+}
+
+async fn connect(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let sock = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(l) = local {
+        sock.bind(SocketAddr::new(l, 0))?;
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(addr)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
+    }
+}
+
+fn spawn_conn(id: ConnId, stream: TcpStream, tx: mpsc::UnboundedSender<Cmd>) -> ConnIo {
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Cmd::Input(Input::Closed { conn: id }));
+                    break;
+                }
+                Ok(n) => {
+                    let bytes = buf[..n].to_vec();
+                    if tx
+                        .send(Cmd::Input(Input::Data { conn: id, bytes }))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    ConnIo {
+        writer: wtx,
+        reader,
+    }
+}

@@ -1,1 +1,41 @@
-//! The control node: config graph, per-instance RIBs, route-target replication, XMPP server for agents (core + shell).
+//! The control node: config graph, per-instance RIBs, route-target replication, XMPP server
+//! for agents (core + shell).  tf-facts §2 (XMPP), §3 (control node), §7 (introspect).
+//!
+//! Layers:
+//! * [`config`] — the config graph from the change feed; routing-instance targets;
+//! * [`subset`] — each agent's config subset as IFMap nodes/links, diffed into messages;
+//! * [`rib`] — tables, paths, best path + ECMP, replication by route targets;
+//! * [`convert`] — route items ⇄ paths, validation of agent items;
+//! * [`session`] — one XMPP session, sans-IO (stream, keepalive, hold timer);
+//! * [`node`] — the core: [`node::Input`] in, [`node::Output`] out, deterministic;
+//! * [`introspect`] — JSON views (`/status`, `/routes`, `/routes/summary`, `/neighbors`);
+//! * [`shell`] — tokio: XMPP listener, config-feed follower, introspect HTTP server.
+//!
+//! ## BGP hook (for the BGP speaker in `crates/bgp`)
+//! Paths have a source, [`rib::PeerId`]: `Xmpp(agent)`, `Bgp(peer)` or `Local`.  A BGP
+//! speaker plugs in as another source and sink of the VPN tables:
+//! * learned VPN routes: [`rib::Rib::add_vpn`]`(family, rd, prefix, PeerId::Bgp(..), attrs)`
+//!   with `attrs.route_targets` from the extended communities, and [`rib::Rib::del_vpn`];
+//!   [`rib::Rib::remove_peer`] when the session drops.  They are replicated into every
+//!   instance importing one of their targets and pushed to subscribed agents on the next
+//!   [`node::ControlNode::step`];
+//! * what to advertise: the tables `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` (keys
+//!   `RD:prefix`, paths with `route_targets` = the instance's export targets) and
+//!   `bgp.rtarget.0` (keys `<asn>:target:..`, this node's RT membership, RFC 4684), read through
+//!   [`node::ControlNode::rib`]; changed keys since the last call come from
+//!   [`node::ControlNode::take_bgp_changes`] (after [`node::ControlNode::enable_bgp_changes`]);
+//! * access from the shell: [`shell::Handle::with_node`] runs a closure on the core (and
+//!   pushes the resulting route changes to agents).
+//!
+//! `mod bgp_peers;` — reserved for the bgp engineer's module connecting the two (add on request).
+
+pub mod config;
+pub mod convert;
+pub mod introspect;
+pub mod node;
+pub mod rib;
+pub mod session;
+pub mod shell;
+pub mod subset;
+
+pub use node::{ConnId, ControlNode, Input, NodeConfig, Output};

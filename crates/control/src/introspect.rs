@@ -1,0 +1,140 @@
+//! Introspect views of the control node as JSON (tf-facts §7, in the spirit of
+//! `Snh_ShowRouteReq`, `Snh_ShowRouteSummaryReq`, `Snh_BgpNeighborReq`), served on 8083 by
+//! the shell as `GET /status`, `GET /routes?table=T&prefix=P`, `GET /routes/summary`,
+//! `GET /neighbors`.
+
+use serde_json::{json, Value};
+
+use crate::node::ControlNode;
+use crate::rib::{Origin, PeerId};
+use crate::session::SessionState;
+
+impl ControlNode {
+    /// `GET /status`: role, state, reason, sessions, route counts, counters.
+    pub fn status(&self) -> Value {
+        let established = self
+            .agents
+            .values()
+            .filter(|a| matches!(a.session.state(), SessionState::Established { .. }))
+            .count();
+        let summary = self.rib.summary();
+        let (state, reason) = match self.synced {
+            Some(_) => ("active", Value::Null),
+            None => ("initializing", json!("waiting for the config feed")),
+        };
+        json!({
+            "role": "control",
+            "name": self.cfg.name,
+            "state": state,
+            "reason": reason,
+            "config": {"objects": self.graph.len(), "events": self.config_events, "revision": self.synced,
+                       "routing_instances": self.instances.len()},
+            "xmpp": {"sessions": self.agents.len(), "established": established},
+            "routes": {
+                "tables": summary.len(),
+                "prefixes": summary.iter().map(|s| s.prefixes).sum::<usize>(),
+                "paths": summary.iter().map(|s| s.paths).sum::<usize>(),
+            },
+            "counters": self.counters,
+        })
+    }
+
+    /// `GET /routes/summary`: one row per table.
+    pub fn routes_summary(&self) -> Value {
+        json!({"tables": self.rib.summary()})
+    }
+
+    /// `GET /routes?table=T&prefix=P`: tables (all, or one) with their routes and paths.
+    pub fn routes(&self, table: Option<&str>, prefix: Option<&str>) -> Value {
+        let mut out = Vec::new();
+        for (name, t) in self.rib.tables() {
+            if table.is_some_and(|x| x != name) {
+                continue;
+            }
+            let mut routes = Vec::new();
+            let (mut paths, mut primary, mut secondary) = (0, 0, 0);
+            for (k, r) in t {
+                if prefix.is_some_and(|p| !k.ends_with(p) && k != p) {
+                    continue;
+                }
+                let best = r.best().len();
+                let ps: Vec<Value> = r
+                    .paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        paths += 1;
+                        let (protocol, primary_table) = match (&p.peer, &p.origin) {
+                            (PeerId::Xmpp(_), _) => ("XMPP", None),
+                            (PeerId::Bgp(_), _) => ("BGP", None),
+                            (PeerId::Local, _) => ("Local", None::<String>),
+                        };
+                        let primary_table = match &p.origin {
+                            Origin::Primary => {
+                                primary += 1;
+                                primary_table
+                            }
+                            Origin::Secondary { table } => {
+                                secondary += 1;
+                                Some(table.clone())
+                            }
+                        };
+                        let a = &p.attrs;
+                        json!({
+                            "protocol": protocol, "source": p.peer.to_string(), "rd": p.rd,
+                            "best": i < best, "local_pref": a.local_pref, "med": a.med,
+                            "next_hop": a.next_hop, "label": a.label, "encap": a.encap,
+                            "origin_vn": a.origin_vn, "security_groups": a.security_groups,
+                            "communities": a.communities, "route_targets": a.route_targets,
+                            "as_path_len": a.as_path_len,
+                            "secondary": primary_table.is_some(), "primary_table": primary_table,
+                        })
+                    })
+                    .collect();
+                routes.push(json!({"prefix": k, "paths": ps}));
+            }
+            if routes.is_empty() && prefix.is_some() {
+                continue;
+            }
+            out.push(json!({
+                "table": name, "destinations": routes.len(), "paths": paths,
+                "primary_paths": primary, "secondary_paths": secondary, "infeasible_paths": 0,
+                "routes": routes,
+            }));
+        }
+        json!({"tables": out})
+    }
+
+    /// `GET /neighbors`: XMPP peers (BGP peers are added by the BGP speaker's shell).
+    pub fn neighbors(&self) -> Value {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for a in self.agents.values() {
+            let Some(name) = &a.name else { continue };
+            seen.insert(name.clone());
+            let h = self.history.get(name).cloned().unwrap_or_default();
+            out.push(json!({
+                "peer": name, "peer_address": a.remote, "peer_asn": self.graph.asn(),
+                "encoding": "XMPP", "peer_type": "internal",
+                "state": match a.session.state() { SessionState::Established { .. } => "Established", SessionState::WaitOpen => "Active", SessionState::Closed { .. } => "Idle" },
+                "send_state": if a.eor_sent { "in sync" } else { "not advertising" },
+                "flap_count": h.flaps, "flap_time": h.last_flap,
+                "subscriptions": a.subs.len(), "prefixes": a.published.len(),
+                "eor_received": a.eor_received,
+                "up_since_secs": a.since.as_secs(),
+            }));
+        }
+        for (name, h) in &self.history {
+            if seen.contains(name) {
+                continue;
+            }
+            out.push(json!({
+                "peer": name, "peer_address": null, "peer_asn": self.graph.asn(),
+                "encoding": "XMPP", "peer_type": "internal", "state": "Idle",
+                "send_state": "not advertising", "flap_count": h.flaps, "flap_time": h.last_flap,
+                "last_reason": h.last_reason, "subscriptions": 0, "prefixes": 0,
+            }));
+        }
+        json!({"neighbors": out})
+    }
+}

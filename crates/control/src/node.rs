@@ -1,0 +1,638 @@
+//! The control node core: one input enum, outputs as values, no I/O (DESIGN layers 2).
+//!
+//! ```text
+//!  Input::Config ──> ConfigGraph ──(on the next non-config input)──> instances → Rib targets,
+//!                                                                    subsets → config messages
+//!  Input::Bytes ──> Session ──stanzas──> subscribe / publish+collection / EoR ──> Rib
+//!  Rib::take_dirty ──> items/retracts for every agent subscribed to the instance
+//!  Input::Tick ──> hold timers, keepalives, End-of-RIB to agents
+//! ```
+//! Config events only mark the graph dirty; derived work runs on the next other input (the
+//! shell sends a `Tick` after each batch of feed lines), so replaying a large feed costs one
+//! recompute, not one per object.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use filament_config::StoredObj;
+use filament_wire_xmpp::push::EOR_NODE;
+use filament_wire_xmpp::stream::RESOURCE_CONFIG;
+use filament_wire_xmpp::{
+    CollectionOp, ConfigIq, Element, EndOfRib, Entry, Envelope, ItemsNode, PushedItem, RouteNode,
+    RouteUpdate, Stanza, SubscribeAction, SubscribeIq,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigGraph, InstanceConfig};
+use crate::convert::{attrs_from_entry, entry_for, node_key, xmpp_family};
+use crate::rib::{split_vrf_table, Family, InstanceTargets, PeerId, Rib};
+use crate::session::{Session, SessionEvent, SessionState};
+use crate::subset::{self, Subset};
+
+/// A connection id chosen by the shell.
+pub type ConnId = u64;
+
+/// Everything that happens to the control node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Input {
+    /// A config change from the feed (`None` = deleted).
+    Config {
+        /// Object uuid.
+        uuid: String,
+        /// The stored object, or `None` when deleted.
+        object: Option<StoredObj>,
+    },
+    /// A TCP connection was accepted on the XMPP port.
+    Accepted {
+        /// Connection.
+        conn: ConnId,
+        /// Remote address.
+        remote: String,
+    },
+    /// Bytes from a connection.
+    Bytes {
+        /// Connection.
+        conn: ConnId,
+        /// Data.
+        data: Vec<u8>,
+    },
+    /// The connection ended (EOF or error).
+    Disconnected {
+        /// Connection.
+        conn: ConnId,
+    },
+    /// The config feed has caught up with the store at this revision.
+    ConfigSynced {
+        /// Store revision.
+        revision: u64,
+    },
+    /// Time passed.
+    Tick,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write bytes.
+    Send {
+        /// Connection.
+        conn: ConnId,
+        /// Data.
+        data: Vec<u8>,
+    },
+    /// Close the connection (after writing what was sent).
+    Close {
+        /// Connection.
+        conn: ConnId,
+    },
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's name.
+    pub name: String,
+    /// XMPP hold time.
+    pub hold: Duration,
+    /// Quiet time after the last subscription before End-of-RIB is sent to an agent.
+    pub eor_delay: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "control".into(),
+            hold: crate::session::DEFAULT_HOLD,
+            eor_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters of refused input.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counters {
+    /// Sessions closed for malformed XMPP.
+    pub malformed: u64,
+    /// Route items refused (validation).
+    pub rejected_items: u64,
+    /// Publishes into an instance the agent had not subscribed to.
+    pub unsubscribed_publish: u64,
+    /// Collection iqs that did not match the preceding publish.
+    pub unmatched_collection: u64,
+    /// Objects the IFMap encoder refused.
+    pub config_refused: u64,
+}
+
+/// One agent connection.
+#[derive(Debug)]
+pub(crate) struct Agent {
+    pub(crate) session: Session,
+    pub(crate) remote: String,
+    pub(crate) name: Option<String>,
+    /// Subscribed instance → instance id.
+    pub(crate) subs: BTreeMap<String, u32>,
+    config_vr: Option<String>,
+    config_vms: BTreeSet<String>,
+    sent: Subset,
+    pending: Option<(RouteNode, Entry)>,
+    pub(crate) eor_sent: bool,
+    pub(crate) eor_received: bool,
+    last_activity: Duration,
+    pub(crate) since: Duration,
+    /// Paths this agent contributed: (instance, family, key) → RD.
+    pub(crate) published: BTreeMap<(String, Family, String), Option<String>>,
+}
+
+/// Per-peer-name history for `neighbors`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PeerHistory {
+    /// Times the session went down.
+    pub flaps: u64,
+    /// When (node time, seconds) it last went down.
+    pub last_flap: Option<u64>,
+    /// Last close reason.
+    pub last_reason: Option<String>,
+}
+
+/// The control node.
+#[derive(Debug)]
+pub struct ControlNode {
+    pub(crate) cfg: NodeConfig,
+    pub(crate) graph: ConfigGraph,
+    pub(crate) rib: Rib,
+    pub(crate) agents: BTreeMap<ConnId, Agent>,
+    pub(crate) instances: BTreeMap<String, InstanceConfig>,
+    config_dirty: bool,
+    pub(crate) counters: Counters,
+    pub(crate) history: BTreeMap<String, PeerHistory>,
+    pub(crate) now: Duration,
+    out: Vec<Output>,
+    pub(crate) config_events: u64,
+    /// Revision the config feed caught up with (`None` while initializing).
+    pub(crate) synced: Option<u64>,
+    /// Changed keys of the global tables (VPN, rtarget) for a BGP speaker, once enabled.
+    bgp_changes: Option<BTreeSet<(String, String)>>,
+}
+
+impl ControlNode {
+    /// A node with no config.
+    pub fn new(cfg: NodeConfig) -> Self {
+        ControlNode {
+            cfg,
+            graph: ConfigGraph::new(),
+            rib: Rib::new(),
+            agents: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            config_dirty: false,
+            counters: Counters::default(),
+            history: BTreeMap::new(),
+            now: Duration::ZERO,
+            out: Vec::new(),
+            config_events: 0,
+            synced: None,
+            bgp_changes: None,
+        }
+    }
+
+    /// The config graph.
+    pub fn graph(&self) -> &ConfigGraph {
+        &self.graph
+    }
+
+    /// The RIB (read).
+    pub fn rib(&self) -> &Rib {
+        &self.rib
+    }
+
+    /// The RIB, for a BGP speaker adding or withdrawing VPN paths ([`Rib::add_vpn`]).  Call
+    /// [`ControlNode::step`] with [`Input::Tick`] afterwards so agents get the changes.
+    pub fn rib_mut(&mut self) -> &mut Rib {
+        &mut self.rib
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Routing instances with their targets, as last computed from config.
+    pub fn instances(&self) -> &BTreeMap<String, InstanceConfig> {
+        &self.instances
+    }
+
+    /// Start collecting changed keys of the global tables (`bgp.l3vpn.0`, ...).
+    pub fn enable_bgp_changes(&mut self) {
+        self.bgp_changes.get_or_insert_with(BTreeSet::new);
+    }
+
+    /// `(table, key)` of global-table routes changed since the last call (empty unless
+    /// [`ControlNode::enable_bgp_changes`] was called).
+    pub fn take_bgp_changes(&mut self) -> BTreeSet<(String, String)> {
+        self.bgp_changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Handle one input at `now` (time since an arbitrary start); returns what to do.
+    pub fn step(&mut self, now: Duration, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Config { uuid, object } => {
+                self.graph.apply(&uuid, object);
+                self.config_dirty = true;
+                self.config_events += 1;
+                return Vec::new();
+            }
+            Input::Accepted { conn, remote } => {
+                let a = Agent {
+                    session: Session::new(self.now, self.cfg.hold),
+                    remote,
+                    name: None,
+                    subs: BTreeMap::new(),
+                    config_vr: None,
+                    config_vms: BTreeSet::new(),
+                    sent: Subset::default(),
+                    pending: None,
+                    eor_sent: false,
+                    eor_received: false,
+                    last_activity: self.now,
+                    since: self.now,
+                    published: BTreeMap::new(),
+                };
+                self.agents.insert(conn, a);
+            }
+            Input::Bytes { conn, data } => {
+                let evs = match self.agents.get_mut(&conn) {
+                    Some(a) => a.session.on_bytes(self.now, &data),
+                    None => Vec::new(),
+                };
+                for ev in evs {
+                    self.session_event(conn, ev);
+                }
+            }
+            Input::Disconnected { conn } => {
+                if let Some(a) = self.agents.get_mut(&conn) {
+                    if !a.session.is_closed() {
+                        let ev = a.session.close("connection lost");
+                        self.session_event(conn, ev);
+                    }
+                }
+                self.agents.remove(&conn);
+            }
+            Input::ConfigSynced { revision } => {
+                self.synced = Some(revision);
+            }
+            Input::Tick => {
+                let conns: Vec<ConnId> = self.agents.keys().copied().collect();
+                for c in conns {
+                    let ev = self
+                        .agents
+                        .get_mut(&c)
+                        .and_then(|a| a.session.on_tick(self.now));
+                    if let Some(ev) = ev {
+                        self.session_event(c, ev);
+                    }
+                }
+                self.send_eors();
+            }
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Vec<Output> {
+        if self.config_dirty {
+            self.config_dirty = false;
+            self.recompute_config();
+        }
+        self.push_routes();
+        for (conn, a) in self.agents.iter_mut() {
+            let data = a.session.take_output();
+            if !data.is_empty() {
+                self.out.push(Output::Send { conn: *conn, data });
+            }
+            if a.session.is_closed() {
+                self.out.push(Output::Close { conn: *conn });
+            }
+        }
+        self.agents.retain(|_, a| !a.session.is_closed());
+        std::mem::take(&mut self.out)
+    }
+
+    /// Instances → RIB targets, RT membership, every agent's config subset.
+    fn recompute_config(&mut self) {
+        let new = self.graph.instances();
+        for (name, ic) in &new {
+            self.rib.set_instance(
+                name,
+                Some(InstanceTargets {
+                    import: ic.import.clone(),
+                    export: ic.export.clone(),
+                }),
+            );
+        }
+        for name in self.instances.keys() {
+            if !new.contains_key(name) {
+                self.rib.set_instance(name, None);
+            }
+        }
+        self.instances = new;
+        self.update_rtarget();
+        let conns: Vec<ConnId> = self.agents.keys().copied().collect();
+        for c in conns {
+            self.sync_config(c);
+        }
+    }
+
+    /// Route-target membership for every instance some agent subscribed to.
+    fn update_rtarget(&mut self) {
+        let mut rts = BTreeSet::new();
+        for a in self.agents.values() {
+            for ri in a.subs.keys() {
+                if let Some(ic) = self.instances.get(ri) {
+                    rts.extend(ic.import.iter().cloned());
+                }
+            }
+        }
+        let asn = self.graph.asn();
+        self.rib.set_rtarget_membership(asn, &rts);
+    }
+
+    /// Send an agent what changed in its config subset.
+    fn sync_config(&mut self, conn: ConnId) {
+        let Some(a) = self.agents.get(&conn) else {
+            return;
+        };
+        let (Some(name), Some(vr)) = (a.name.clone(), a.config_vr.clone()) else {
+            return;
+        };
+        let uuids = subset::reachable(&self.graph, &vr, &a.config_vms);
+        let (new, refused) = subset::encode(&self.graph, &uuids);
+        self.counters.config_refused += refused as u64;
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        for ops in subset::diff(&a.sent, &new) {
+            let iq = ConfigIq::to_agent(&name, ops);
+            a.session.send_xml(&iq.to_element().to_xml());
+        }
+        a.sent = new;
+    }
+
+    fn session_event(&mut self, conn: ConnId, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Opened { peer } => {
+                // a second session of the same agent replaces the first (TF closes the old one)
+                let dup: Vec<ConnId> = self
+                    .agents
+                    .iter()
+                    .filter(|(c, a)| **c != conn && a.name.as_deref() == Some(peer.as_str()))
+                    .map(|(c, _)| *c)
+                    .collect();
+                for d in dup {
+                    if let Some(ev) = self
+                        .agents
+                        .get_mut(&d)
+                        .map(|a| a.session.close("replaced by a new session"))
+                    {
+                        self.session_event(d, ev);
+                    }
+                }
+                if let Some(a) = self.agents.get_mut(&conn) {
+                    a.name = Some(peer);
+                    a.since = self.now;
+                    a.last_activity = self.now;
+                }
+            }
+            SessionEvent::Stanza(e) => self.stanza(conn, &e),
+            SessionEvent::Closed { reason } => {
+                let Some(a) = self.agents.get_mut(&conn) else {
+                    return;
+                };
+                let name = a.name.clone();
+                a.subs.clear();
+                a.published.clear();
+                if let Some(n) = name {
+                    self.rib.remove_peer(&PeerId::Xmpp(n.clone()));
+                    let h = self.history.entry(n).or_default();
+                    h.flaps += 1;
+                    h.last_flap = Some(self.now.as_secs());
+                    h.last_reason = Some(reason.clone());
+                }
+                if reason.starts_with("malformed") || reason.starts_with("stream error") {
+                    self.counters.malformed += 1;
+                }
+                self.update_rtarget();
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: String) {
+        if let Some(ev) = self.agents.get_mut(&conn).map(|a| a.session.close(reason)) {
+            self.session_event(conn, ev);
+        }
+    }
+
+    fn stanza(&mut self, conn: ConnId, e: &Element) {
+        let st = match Stanza::parse(e) {
+            Ok(s) => s,
+            Err(err) => return self.close(conn, format!("malformed XMPP stanza: {err}")),
+        };
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        a.last_activity = self.now;
+        match st {
+            Stanza::Subscribe(s) => self.subscribe(conn, s),
+            Stanza::Publish(p) => match p.entry {
+                // a publish without item is End-of-RIB (tf-facts §2.3)
+                None => a.eor_received = true,
+                Some(entry) => a.pending = Some((p.node, *entry)),
+            },
+            Stanza::Collection(c) => {
+                let pending = a.pending.take();
+                let Some((node, entry)) = pending.filter(|(n, _)| *n == c.node) else {
+                    // tf-facts §2.3: the associate node must equal the preceding publish
+                    self.counters.unmatched_collection += 1;
+                    return;
+                };
+                self.route(conn, &c.collection, &node, &entry, c.op);
+            }
+            Stanza::EndOfRib(_) => a.eor_received = true,
+            _ => {}
+        }
+    }
+
+    fn subscribe(&mut self, conn: ConnId, s: SubscribeIq) {
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        let to_config = s
+            .env
+            .to
+            .as_deref()
+            .is_some_and(|t| t.ends_with(&format!("/{RESOURCE_CONFIG}")))
+            || s.node.starts_with("virtual-router:")
+            || s.node.starts_with("virtual-machine:");
+        let sub = s.action == SubscribeAction::Subscribe;
+        if to_config {
+            if let Some(vr) = s.node.strip_prefix("virtual-router:") {
+                let name = vr.rsplit(':').next().unwrap_or(vr).to_string();
+                a.config_vr = sub.then_some(name);
+            } else if let Some(vm) = s.node.strip_prefix("virtual-machine:") {
+                if sub {
+                    a.config_vms.insert(vm.to_string());
+                } else {
+                    a.config_vms.remove(vm);
+                }
+            }
+            self.sync_config(conn);
+            return;
+        }
+        if sub {
+            a.subs.insert(s.node.clone(), s.instance_id.unwrap_or(0));
+            // full sync of the instance's tables to this agent
+            let name = a.name.clone().unwrap_or_default();
+            for fam in Family::ALL {
+                let table = crate::rib::vrf_table(&s.node, fam);
+                let Some(t) = self.rib.table(&table) else {
+                    continue;
+                };
+                let items: Vec<PushedItem> = t
+                    .iter()
+                    .map(|(k, r)| PushedItem::Item {
+                        id: k.clone(),
+                        entry: Box::new(entry_for(fam, k, r.best())),
+                    })
+                    .collect();
+                send_items(&mut a.session, &name, fam, &s.node, items);
+            }
+        } else {
+            a.subs.remove(&s.node);
+            let mine: Vec<_> = a
+                .published
+                .iter()
+                .filter(|((ri, _, _), _)| *ri == s.node)
+                .map(|(k, rd)| (k.clone(), rd.clone()))
+                .collect();
+            let peer = PeerId::Xmpp(a.name.clone().unwrap_or_default());
+            for ((ri, fam, key), rd) in mine {
+                a.published.remove(&(ri.clone(), fam, key.clone()));
+                self.rib.del_local(&ri, fam, &key, &peer, &rd);
+            }
+        }
+        self.update_rtarget();
+    }
+
+    fn route(
+        &mut self,
+        conn: ConnId,
+        vrf: &str,
+        node: &RouteNode,
+        entry: &Entry,
+        op: CollectionOp,
+    ) {
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        // tf-facts §2.2: publishing into a VRF the agent has not subscribed to closes the channel
+        let Some(&instance_id) = a.subs.get(vrf) else {
+            self.counters.unsubscribed_publish += 1;
+            return self.close(conn, format!("publish into unsubscribed instance {vrf}"));
+        };
+        let (fam, key) = match node_key(node) {
+            Ok(k) => k,
+            Err(_) => {
+                self.counters.rejected_items += 1;
+                return;
+            }
+        };
+        let peer = PeerId::Xmpp(a.name.clone().unwrap_or_default());
+        match op {
+            CollectionOp::Associate => match attrs_from_entry(vrf, fam, &key, entry) {
+                Ok((attrs, rd_ip)) => {
+                    let rd = Some(format!("{rd_ip}:{instance_id}"));
+                    a.published
+                        .insert((vrf.to_string(), fam, key.clone()), rd.clone());
+                    self.rib.add_local(vrf, fam, &key, peer, rd, attrs);
+                }
+                Err(_) => self.counters.rejected_items += 1,
+            },
+            CollectionOp::Dissociate => {
+                if let Some(rd) = a.published.remove(&(vrf.to_string(), fam, key.clone())) {
+                    self.rib.del_local(vrf, fam, &key, &peer, &rd);
+                }
+            }
+        }
+    }
+
+    /// Changed routes of instance tables → items / retracts to subscribed agents.
+    fn push_routes(&mut self) {
+        let dirty = self.rib.take_dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        // (instance, family) → items
+        let mut by_table: BTreeMap<(String, Family), Vec<PushedItem>> = BTreeMap::new();
+        for (table, key) in dirty {
+            let Some((ri, fam)) = split_vrf_table(&table) else {
+                if let Some(c) = self.bgp_changes.as_mut() {
+                    c.insert((table, key));
+                }
+                continue;
+            };
+            let item = match self.rib.table(&table).and_then(|t| t.get(&key)) {
+                Some(r) if !r.best().is_empty() => PushedItem::Item {
+                    id: key.clone(),
+                    entry: Box::new(entry_for(fam, &key, r.best())),
+                },
+                _ => PushedItem::Retract { id: key.clone() },
+            };
+            by_table.entry((ri, fam)).or_default().push(item);
+        }
+        for a in self.agents.values_mut() {
+            let Some(name) = a.name.clone() else { continue };
+            for ((ri, fam), items) in &by_table {
+                if a.subs.contains_key(ri) {
+                    send_items(&mut a.session, &name, *fam, ri, items.clone());
+                }
+            }
+        }
+    }
+
+    fn send_eors(&mut self) {
+        for a in self.agents.values_mut() {
+            let Some(name) = a.name.clone() else { continue };
+            if !a.eor_sent
+                && matches!(a.session.state(), SessionState::Established { .. })
+                && self.now.saturating_sub(a.last_activity) >= self.cfg.eor_delay
+            {
+                a.eor_sent = true;
+                a.session.send_xml(&EndOfRib::from_control(&name).to_xml());
+            }
+        }
+    }
+}
+
+/// Push items for one instance table, chunked.
+fn send_items(s: &mut Session, agent: &str, fam: Family, ri: &str, items: Vec<PushedItem>) {
+    let (afi, safi) = xmpp_family(fam);
+    for chunk in items.chunks(crate::subset::MAX_ITEMS_PER_MESSAGE) {
+        let u = RouteUpdate {
+            env: Envelope::control_to_agent(agent, filament_wire_xmpp::stream::RESOURCE_BGP),
+            node: ItemsNode {
+                afi,
+                safi,
+                vrf: ri.to_string(),
+            },
+            items: chunk.to_vec(),
+        };
+        debug_assert_ne!(u.node.to_string(), EOR_NODE);
+        s.send_xml(&u.to_element().to_xml());
+    }
+}

@@ -1,0 +1,665 @@
+//! Routing tables of the control node and replication between them by route targets
+//! (tf-facts §3): per routing instance `<ri>.inet.0`, `<ri>.inet6.0`, `<ri>.evpn.0`; global
+//! `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0`, `bgp.rtarget.0`.
+//!
+//! ```text
+//!  agent (XMPP) ──add_local──> <ri>.inet.0 (primary) ──export RTs──> bgp.l3vpn.0 (key RD:prefix)
+//!  BGP peer ─────add_vpn────────────────────────────────────────────> bgp.l3vpn.0
+//!                                   bgp.l3vpn.0 ──import RTs──> <other ri>.inet.0 (secondary)
+//! ```
+//! Every path has a source ([`PeerId`]): an XMPP agent, a BGP peer, or the node itself.  A
+//! BGP speaker plugs in through [`Rib::add_vpn`] / [`Rib::del_vpn`] (paths it learned) and
+//! reads what to advertise from the VPN tables after [`Rib::take_dirty`].
+//!
+//! Best path: highest local-pref, then shortest AS path, then lowest MED, then XMPP/local
+//! before BGP, then source and RD.  Paths equal on (local-pref, AS path length, MED) are
+//! ECMP and all are pushed as next hops of one item.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Address family of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Family {
+    /// IPv4 unicast (XMPP 1/1, BGP inet-vpn 1/128).
+    Inet,
+    /// IPv6 unicast (XMPP 2/1, BGP inet6-vpn 2/128).
+    Inet6,
+    /// EVPN (XMPP 25/242, BGP e-vpn 25/70).
+    Evpn,
+}
+
+impl Family {
+    /// Suffix of the per-instance table (`inet.0`).
+    pub fn vrf_suffix(self) -> &'static str {
+        match self {
+            Family::Inet => "inet.0",
+            Family::Inet6 => "inet6.0",
+            Family::Evpn => "evpn.0",
+        }
+    }
+    /// The global VPN table.
+    pub fn vpn_table(self) -> &'static str {
+        match self {
+            Family::Inet => "bgp.l3vpn.0",
+            Family::Inet6 => "bgp.l3vpn-inet6.0",
+            Family::Evpn => "bgp.evpn.0",
+        }
+    }
+    /// Every family.
+    pub const ALL: [Family; 3] = [Family::Inet, Family::Inet6, Family::Evpn];
+}
+
+/// The route-target membership table (RFC 4684).
+pub const RTARGET_TABLE: &str = "bgp.rtarget.0";
+
+/// Name of an instance's table.
+pub fn vrf_table(ri: &str, f: Family) -> String {
+    format!("{ri}.{}", f.vrf_suffix())
+}
+
+/// Who contributed a path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum PeerId {
+    /// This control node (route-target membership, static routes).
+    Local,
+    /// A vRouter agent over XMPP, by name.
+    Xmpp(String),
+    /// A BGP peer, by its address or name.
+    Bgp(String),
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerId::Local => f.write_str("Local"),
+            PeerId::Xmpp(n) => write!(f, "{n}"),
+            PeerId::Bgp(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Path attributes as TF carries them (tf-facts §2.4, §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PathAttrs {
+    /// Next-hop (compute node / router) address.
+    pub next_hop: String,
+    /// MPLS label or VNI.
+    pub label: u32,
+    /// Tunnel encapsulations (`gre`, `udp`, `vxlan`, ...).
+    pub encap: Vec<String>,
+    /// Router MAC (EVPN).
+    pub mac: Option<String>,
+    /// Origin virtual network (fq name).
+    pub origin_vn: Option<String>,
+    /// Security group ids.
+    pub security_groups: Vec<u32>,
+    /// Community tags.
+    pub communities: Vec<String>,
+    /// Tag ids of the next hop.
+    pub tags: Vec<u32>,
+    /// Local preference (100 low, 200 high).
+    pub local_pref: u32,
+    /// MED (derived from local-pref for agent paths).
+    pub med: u32,
+    /// MAC mobility `(seqno, sticky)`.
+    pub mobility: Option<(u32, bool)>,
+    /// `sub-protocol` (`interface`, ...).
+    pub sub_protocol: Option<String>,
+    /// AS path length (0 for agent paths).
+    pub as_path_len: u32,
+    /// Route targets (extended communities) the path carries in VPN tables.
+    pub route_targets: BTreeSet<String>,
+}
+
+/// Whether a path is the original or a copy made by replication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// Learned in this table.
+    Primary,
+    /// Replicated from `table`.
+    Secondary {
+        /// The primary table.
+        table: String,
+    },
+}
+
+/// One path of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// Source.
+    pub peer: PeerId,
+    /// Route distinguisher (`<agent-ip>:<instance-id>`), when known.
+    pub rd: Option<String>,
+    /// Attributes (shared between replicas).
+    pub attrs: Arc<PathAttrs>,
+    /// Primary or secondary.
+    pub origin: Origin,
+    /// For VPN paths learned from an instance: that instance.
+    pub vrf: Option<String>,
+}
+
+impl Path {
+    fn rank(
+        &self,
+    ) -> (
+        std::cmp::Reverse<u32>,
+        u32,
+        u32,
+        u8,
+        &PeerId,
+        &Option<String>,
+    ) {
+        let a = &self.attrs;
+        let kind = match self.peer {
+            PeerId::Local | PeerId::Xmpp(_) => 0,
+            PeerId::Bgp(_) => 1,
+        };
+        (
+            std::cmp::Reverse(a.local_pref),
+            a.as_path_len,
+            a.med,
+            kind,
+            &self.peer,
+            &self.rd,
+        )
+    }
+    fn ecmp_key(&self) -> (u32, u32, u32) {
+        (
+            self.attrs.local_pref,
+            self.attrs.as_path_len,
+            self.attrs.med,
+        )
+    }
+}
+
+/// All paths to one destination, best first.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// Paths, best first.
+    pub paths: Vec<Path>,
+}
+
+impl Route {
+    /// The best path and every path ECMP with it.
+    pub fn best(&self) -> &[Path] {
+        let Some(first) = self.paths.first() else {
+            return &[];
+        };
+        let n = self
+            .paths
+            .iter()
+            .take_while(|p| p.ecmp_key() == first.ecmp_key())
+            .count();
+        &self.paths[..n]
+    }
+
+    fn upsert(&mut self, p: Path) {
+        self.paths.retain(|q| !(q.peer == p.peer && q.rd == p.rd));
+        self.paths.push(p);
+        self.paths.sort_by(|a, b| a.rank().cmp(&b.rank()));
+    }
+
+    fn remove(&mut self, peer: &PeerId, rd: &Option<String>) -> Option<Path> {
+        let i = self
+            .paths
+            .iter()
+            .position(|q| q.peer == *peer && q.rd == *rd)?;
+        Some(self.paths.remove(i))
+    }
+}
+
+/// One table: routes by key (prefix, EVPN key, or `RD:prefix` in VPN tables).
+pub type Table = BTreeMap<String, Route>;
+
+/// Import / export targets of an instance as the RIB uses them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceTargets {
+    /// Imported targets.
+    pub import: BTreeSet<String>,
+    /// Exported targets.
+    pub export: BTreeSet<String>,
+}
+
+/// All tables plus replication state.
+#[derive(Debug, Default)]
+pub struct Rib {
+    tables: BTreeMap<String, Table>,
+    instances: BTreeMap<String, InstanceTargets>,
+    /// route target → instances importing it.
+    importers: BTreeMap<String, BTreeSet<String>>,
+    /// `(family, vpn key)` → `(instance, peer, rd)` of the secondaries made from it.
+    replicas: BTreeMap<(Family, String), BTreeSet<(String, PeerId, Option<String>)>>,
+    dirty: BTreeSet<(String, String)>,
+}
+
+/// The VPN key of a prefix: `RD:prefix` (RD `0:0` when there is none).
+pub fn vpn_key(rd: &Option<String>, prefix: &str) -> String {
+    format!("{}:{prefix}", rd.as_deref().unwrap_or("0:0"))
+}
+
+impl Rib {
+    /// Empty RIB.
+    pub fn new() -> Self {
+        Rib::default()
+    }
+
+    /// Table by name.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)
+    }
+
+    /// Every table, by name.
+    pub fn tables(&self) -> &BTreeMap<String, Table> {
+        &self.tables
+    }
+
+    /// Targets of an instance (if configured).
+    pub fn instance(&self, ri: &str) -> Option<&InstanceTargets> {
+        self.instances.get(ri)
+    }
+
+    /// `(table, key)` of every route changed since the last call, sorted.
+    pub fn take_dirty(&mut self) -> BTreeSet<(String, String)> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    fn upsert(&mut self, table: String, key: &str, p: Path) {
+        self.tables
+            .entry(table.clone())
+            .or_default()
+            .entry(key.to_string())
+            .or_default()
+            .upsert(p);
+        self.dirty.insert((table, key.to_string()));
+    }
+
+    fn remove(
+        &mut self,
+        table: &str,
+        key: &str,
+        peer: &PeerId,
+        rd: &Option<String>,
+    ) -> Option<Path> {
+        let t = self.tables.get_mut(table)?;
+        let r = t.get_mut(key)?;
+        let p = r.remove(peer, rd);
+        if r.paths.is_empty() {
+            t.remove(key);
+        }
+        if t.is_empty() {
+            self.tables.remove(table);
+        }
+        if p.is_some() {
+            self.dirty.insert((table.to_string(), key.to_string()));
+        }
+        p
+    }
+
+    /// A path learned in an instance (from an agent): installed as primary in the
+    /// instance's table, exported to the VPN table with the instance's export targets, and
+    /// replicated to every instance importing one of them.
+    pub fn add_local(
+        &mut self,
+        ri: &str,
+        fam: Family,
+        prefix: &str,
+        peer: PeerId,
+        rd: Option<String>,
+        mut attrs: PathAttrs,
+    ) {
+        attrs.route_targets = self
+            .instances
+            .get(ri)
+            .map(|i| i.export.clone())
+            .unwrap_or_default();
+        let attrs = Arc::new(attrs);
+        let table = vrf_table(ri, fam);
+        // replace a path of the same source under another RD (instance id changed)
+        let old_rd = self
+            .tables
+            .get(&table)
+            .and_then(|t| t.get(prefix))
+            .and_then(|r| {
+                r.paths
+                    .iter()
+                    .find(|p| p.peer == peer && p.origin == Origin::Primary)
+            })
+            .map(|p| p.rd.clone());
+        if let Some(old) = old_rd.filter(|o| *o != rd) {
+            self.del_local(ri, fam, prefix, &peer, &old);
+        }
+        self.upsert(
+            table.clone(),
+            prefix,
+            Path {
+                peer: peer.clone(),
+                rd: rd.clone(),
+                attrs: attrs.clone(),
+                origin: Origin::Primary,
+                vrf: None,
+            },
+        );
+        let key = vpn_key(&rd, prefix);
+        self.upsert(
+            fam.vpn_table().to_string(),
+            &key,
+            Path {
+                peer,
+                rd,
+                attrs,
+                origin: Origin::Secondary { table },
+                vrf: Some(ri.to_string()),
+            },
+        );
+        self.replicate(fam, &key);
+    }
+
+    /// Withdraw a path learned in an instance.
+    pub fn del_local(
+        &mut self,
+        ri: &str,
+        fam: Family,
+        prefix: &str,
+        peer: &PeerId,
+        rd: &Option<String>,
+    ) {
+        let table = vrf_table(ri, fam);
+        if self.remove(&table, prefix, peer, rd).is_some() {
+            let key = vpn_key(rd, prefix);
+            self.remove(fam.vpn_table(), &key, peer, rd);
+            self.replicate(fam, &key);
+        }
+    }
+
+    /// A VPN path learned from a BGP peer (`prefix` without the RD; `attrs.route_targets`
+    /// from its extended communities): replicated into every importing instance.
+    pub fn add_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: PeerId, attrs: PathAttrs) {
+        let rd = Some(rd.to_string());
+        let key = vpn_key(&rd, prefix);
+        self.upsert(
+            fam.vpn_table().to_string(),
+            &key,
+            Path {
+                peer,
+                rd,
+                attrs: Arc::new(attrs),
+                origin: Origin::Primary,
+                vrf: None,
+            },
+        );
+        self.replicate(fam, &key);
+    }
+
+    /// Withdraw a VPN path learned from a BGP peer.
+    pub fn del_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: &PeerId) {
+        let rd = Some(rd.to_string());
+        let key = vpn_key(&rd, prefix);
+        if self.remove(fam.vpn_table(), &key, peer, &rd).is_some() {
+            self.replicate(fam, &key);
+        }
+    }
+
+    /// Every path of `peer` goes (session down): primaries, their VPN copies and replicas.
+    pub fn remove_peer(&mut self, peer: &PeerId) {
+        let mut locals = Vec::new();
+        let mut vpns = Vec::new();
+        for (tname, t) in &self.tables {
+            for (k, r) in t {
+                for p in r
+                    .paths
+                    .iter()
+                    .filter(|p| p.peer == *peer && p.origin == Origin::Primary)
+                {
+                    match Family::ALL.iter().find(|f| f.vpn_table() == tname) {
+                        Some(f) => vpns.push((*f, k.clone(), p.rd.clone())),
+                        None => locals.push((tname.clone(), k.clone(), p.rd.clone())),
+                    }
+                }
+            }
+        }
+        for (tname, k, rd) in locals {
+            if let Some((ri, fam)) = split_vrf_table(&tname) {
+                self.del_local(&ri, fam, &k, peer, &rd);
+            } else {
+                self.remove(&tname, &k, peer, &rd);
+            }
+        }
+        for (f, key, rd) in vpns {
+            if self.remove(f.vpn_table(), &key, peer, &rd).is_some() {
+                self.replicate(f, &key);
+            }
+        }
+    }
+
+    /// Set (or with `None` remove) an instance's targets; re-exports its paths and
+    /// re-replicates every VPN route when they changed.
+    pub fn set_instance(&mut self, ri: &str, t: Option<InstanceTargets>) {
+        if self.instances.get(ri) == t.as_ref() {
+            return;
+        }
+        match t {
+            Some(t) => {
+                self.instances.insert(ri.to_string(), t);
+            }
+            None => {
+                self.instances.remove(ri);
+            }
+        }
+        self.importers.clear();
+        for (name, it) in &self.instances {
+            for rt in &it.import {
+                self.importers
+                    .entry(rt.clone())
+                    .or_default()
+                    .insert(name.clone());
+            }
+        }
+        let export = self
+            .instances
+            .get(ri)
+            .map(|i| i.export.clone())
+            .unwrap_or_default();
+        for fam in Family::ALL {
+            let vt = fam.vpn_table();
+            let keys: Vec<String> = self
+                .tables
+                .get(vt)
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default();
+            for key in keys {
+                let mut changed = false;
+                if let Some(r) = self.tables.get_mut(vt).and_then(|t| t.get_mut(&key)) {
+                    for p in r.paths.iter_mut().filter(|p| p.vrf.as_deref() == Some(ri)) {
+                        if p.attrs.route_targets != export {
+                            let mut a = (*p.attrs).clone();
+                            a.route_targets = export.clone();
+                            p.attrs = Arc::new(a);
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    self.dirty.insert((vt.to_string(), key.clone()));
+                }
+                self.replicate(fam, &key);
+            }
+        }
+    }
+
+    /// Make the secondaries of one VPN route match the import targets of every instance.
+    fn replicate(&mut self, fam: Family, key: &str) {
+        let vt = fam.vpn_table();
+        let prefix = key_prefix(key);
+        let mut want: BTreeMap<(String, PeerId, Option<String>), Path> = BTreeMap::new();
+        if let Some(r) = self.tables.get(vt).and_then(|t| t.get(key)) {
+            for p in &r.paths {
+                let mut dest: BTreeSet<&String> = BTreeSet::new();
+                for rt in &p.attrs.route_targets {
+                    if let Some(ris) = self.importers.get(rt) {
+                        dest.extend(ris.iter());
+                    }
+                }
+                for ri in dest {
+                    if p.vrf.as_deref() == Some(ri.as_str()) {
+                        continue;
+                    }
+                    want.insert(
+                        (ri.clone(), p.peer.clone(), p.rd.clone()),
+                        Path {
+                            peer: p.peer.clone(),
+                            rd: p.rd.clone(),
+                            attrs: p.attrs.clone(),
+                            origin: Origin::Secondary {
+                                table: p
+                                    .vrf
+                                    .as_deref()
+                                    .map_or_else(|| vt.to_string(), |v| vrf_table(v, fam)),
+                            },
+                            vrf: None,
+                        },
+                    );
+                }
+            }
+        }
+        let slot = (fam, key.to_string());
+        let have = self.replicas.remove(&slot).unwrap_or_default();
+        for (ri, peer, rd) in &have {
+            if !want.contains_key(&(ri.clone(), peer.clone(), rd.clone())) {
+                self.remove(&vrf_table(ri, fam), prefix, peer, rd);
+            }
+        }
+        let mut now = BTreeSet::new();
+        for ((ri, peer, rd), p) in want {
+            let table = vrf_table(&ri, fam);
+            let same = self
+                .tables
+                .get(&table)
+                .and_then(|t| t.get(prefix))
+                .and_then(|r| r.paths.iter().find(|q| q.peer == peer && q.rd == rd))
+                .is_some_and(|q| *q == p);
+            if !same {
+                self.upsert(table, prefix, p);
+            }
+            now.insert((ri, peer, rd));
+        }
+        if !now.is_empty() {
+            self.replicas.insert(slot, now);
+        }
+    }
+
+    /// Set the route-target membership routes this node originates (RFC 4684; tf-facts §3
+    /// "RT filtering with agents"): key `<asn>:<target>`.
+    pub fn set_rtarget_membership(&mut self, asn: u32, targets: &BTreeSet<String>) {
+        let want: BTreeSet<String> = targets.iter().map(|t| format!("{asn}:{t}")).collect();
+        let have: Vec<String> = self
+            .tables
+            .get(RTARGET_TABLE)
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, r)| r.paths.iter().any(|p| p.peer == PeerId::Local))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for k in &have {
+            if !want.contains(k) {
+                self.remove(RTARGET_TABLE, k, &PeerId::Local, &None);
+            }
+        }
+        for k in want {
+            if !have.contains(&k) {
+                let attrs = PathAttrs {
+                    local_pref: 100,
+                    ..PathAttrs::default()
+                };
+                self.upsert(
+                    RTARGET_TABLE.to_string(),
+                    &k,
+                    Path {
+                        peer: PeerId::Local,
+                        rd: None,
+                        attrs: Arc::new(attrs),
+                        origin: Origin::Primary,
+                        vrf: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// `(tables, prefixes, paths, primary, secondary)` per table.
+    pub fn summary(&self) -> Vec<TableSummary> {
+        self.tables
+            .iter()
+            .map(|(name, t)| {
+                let mut s = TableSummary {
+                    name: name.clone(),
+                    ..TableSummary::default()
+                };
+                s.prefixes = t.len();
+                for r in t.values() {
+                    for p in &r.paths {
+                        s.paths += 1;
+                        match p.origin {
+                            Origin::Primary => s.primary_paths += 1,
+                            Origin::Secondary { .. } => s.secondary_paths += 1,
+                        }
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+}
+
+/// One row of `route summary` (tf-facts §7 `ShowRouteSummaryReq`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableSummary {
+    /// Table name.
+    pub name: String,
+    /// Destinations.
+    pub prefixes: usize,
+    /// Paths.
+    pub paths: usize,
+    /// Primary paths.
+    pub primary_paths: usize,
+    /// Secondary (replicated) paths.
+    pub secondary_paths: usize,
+    /// Infeasible paths (none are kept).
+    pub infeasible_paths: usize,
+}
+
+/// `<ri>.inet.0` → `(ri, Inet)`.
+pub fn split_vrf_table(name: &str) -> Option<(String, Family)> {
+    for f in Family::ALL {
+        if let Some(ri) = name.strip_suffix(&format!(".{}", f.vrf_suffix())) {
+            if !ri.is_empty() && !name.starts_with("bgp.") {
+                return Some((ri.to_string(), f));
+            }
+        }
+    }
+    None
+}
+
+/// The prefix part of a VPN key (`RD:prefix` where RD is `a:b`).
+fn key_prefix(key: &str) -> &str {
+    // RD is `<ip or asn>:<number>`: skip two colons when the third part exists
+    let mut it = key.splitn(3, ':');
+    match (it.next(), it.next(), it.next()) {
+        (Some(_), Some(_), Some(rest)) => rest,
+        _ => key,
+    }
+}
+
+/// Derived MED of an agent path (tf-facts §2.4): local-pref 100 → 200, 200 → 100, else
+/// 2^32 − 1 − local-pref.
+pub fn med_from_local_pref(lp: u32) -> u32 {
+    match lp {
+        100 => 200,
+        200 => 100,
+        lp => u32::MAX - lp,
+    }
+}

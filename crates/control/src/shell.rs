@@ -1,0 +1,448 @@
+//! The control node's I/O shell (tokio): XMPP listener, config-feed follower, introspect
+//! HTTP server, and one task that owns the [`ControlNode`] core.
+//!
+//! ```text
+//!  TCP :5269 accept ──> reader task ──Input::Bytes──┐
+//!  GET /watch (api) ──> follower  ──Input::Config───┼──> core task: ControlNode::step ──Output──> writer tasks
+//!  interval 100 ms ──────────────────Input::Tick────┘        ^
+//!  HTTP :8083 (/status, /routes, ...) ──Handle::with_node────┘
+//! ```
+//! Every input goes through one channel, so the core sees one ordered stream of events.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::node::{ConnId, ControlNode, Input, NodeConfig, Output};
+
+/// Shell errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShellError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The core task is gone.
+    #[error("control node core stopped")]
+    CoreGone,
+}
+
+/// Settings of a running control node.
+#[derive(Debug, Clone)]
+pub struct ShellConfig {
+    /// Config API base URL.
+    pub api: String,
+    /// XMPP listen address.
+    pub xmpp_listen: SocketAddr,
+    /// Introspect listen address.
+    pub introspect: SocketAddr,
+    /// Address registered in this node's bgp-router object (`None`: do not register).
+    pub bgp_address: Option<String>,
+    /// Core settings.
+    pub node: NodeConfig,
+}
+
+type Job = Box<dyn FnOnce(&mut ControlNode) + Send>;
+
+enum Msg {
+    Input(Input),
+    Register(ConnId, mpsc::UnboundedSender<Output>),
+    With(Job),
+}
+
+/// A handle to the running core.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Handle {
+    /// Run `f` on the core (then push whatever route changes it made to agents).
+    pub async fn with_node<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ControlNode) -> R + Send + 'static,
+    ) -> Result<R, ShellError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |n| {
+            let _ = tx.send(f(n));
+        });
+        self.tx
+            .send(Msg::With(job))
+            .map_err(|_| ShellError::CoreGone)?;
+        rx.await.map_err(|_| ShellError::CoreGone)
+    }
+
+    /// Feed one input to the core.
+    pub fn input(&self, i: Input) -> Result<(), ShellError> {
+        self.tx
+            .send(Msg::Input(i))
+            .map_err(|_| ShellError::CoreGone)
+    }
+}
+
+/// Bound listeners, so callers (tests) can learn the ports before running.
+pub struct Listeners {
+    /// XMPP.
+    pub xmpp: TcpListener,
+    /// Introspect HTTP.
+    pub introspect: TcpListener,
+}
+
+impl Listeners {
+    /// Bind both.
+    pub async fn bind(cfg: &ShellConfig) -> Result<Self, ShellError> {
+        let b = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ShellError::Bind { addr, source })
+        };
+        Ok(Listeners {
+            xmpp: b(cfg.xmpp_listen).await?,
+            introspect: b(cfg.introspect).await?,
+        })
+    }
+}
+
+/// Start the core and every task; returns a handle.  Tasks stop when `stop` resolves.
+pub fn start(
+    cfg: ShellConfig,
+    l: Listeners,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Handle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = Handle { tx };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut r = stop_rx.clone();
+        async move {
+            let _ = r.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(core_task(ControlNode::new(cfg.node.clone()), rx));
+    let h = handle.clone();
+    let st = stopped();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = st => {}
+            () = ticker(h) => {}
+        }
+    });
+    let h = handle.clone();
+    let st = stopped();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = st => {}
+            () = accept_loop(l.xmpp, h) => {}
+        }
+    });
+    let h = handle.clone();
+    let st = stopped();
+    let c = cfg.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = st => {}
+            () = follow(c, h) => {}
+        }
+    });
+    let app = introspect_router(handle.clone());
+    let st = stopped();
+    tokio::spawn(async move {
+        let _ = axum::serve(l.introspect, app)
+            .with_graceful_shutdown(st)
+            .await;
+    });
+    handle
+}
+
+async fn core_task(mut node: ControlNode, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let t0 = Instant::now();
+    let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
+    while let Some(m) = rx.recv().await {
+        let now = t0.elapsed();
+        let outs = match m {
+            Msg::Register(c, w) => {
+                writers.insert(c, w);
+                continue;
+            }
+            Msg::Input(i) => node.step(now, i),
+            Msg::With(job) => {
+                job(&mut node);
+                node.step(now, Input::Tick)
+            }
+        };
+        for o in outs {
+            let c = match &o {
+                Output::Send { conn, .. } | Output::Close { conn } => *conn,
+            };
+            let close = matches!(o, Output::Close { .. });
+            if let Some(w) = writers.get(&c) {
+                let _ = w.send(o);
+            }
+            if close {
+                writers.remove(&c);
+            }
+        }
+    }
+}
+
+async fn ticker(h: Handle) {
+    let mut iv = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        iv.tick().await;
+        if h.input(Input::Tick).is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(l: TcpListener, h: Handle) {
+    let mut next: ConnId = 1;
+    loop {
+        let Ok((sock, remote)) = l.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let conn = next;
+        next += 1;
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        if h.tx.send(Msg::Register(conn, wtx)).is_err()
+            || h.input(Input::Accepted {
+                conn,
+                remote: remote.ip().to_string(),
+            })
+            .is_err()
+        {
+            return;
+        }
+        tokio::spawn(connection(sock, conn, h.clone(), wrx));
+    }
+}
+
+async fn connection(
+    sock: TcpStream,
+    conn: ConnId,
+    h: Handle,
+    mut wrx: mpsc::UnboundedReceiver<Output>,
+) {
+    let (mut rd, mut wr) = sock.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(o) = wrx.recv().await {
+            match o {
+                Output::Send { data, .. } => {
+                    if wr.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Output::Close { .. } => break,
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if h.input(Input::Bytes { conn, data: buf[..n].to_vec() }).is_err() {
+                        break;
+                    }
+                }
+            },
+            _ = writer_done(&writer) => break,
+        }
+    }
+    let _ = h.input(Input::Disconnected { conn });
+}
+
+async fn writer_done(w: &tokio::task::JoinHandle<()>) {
+    while !w.is_finished() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Follow `GET /watch?since=R` forever, resuming after the last revision applied.
+async fn follow(cfg: ShellConfig, h: Handle) {
+    let client = reqwest::Client::new();
+    let api = cfg.api.trim_end_matches('/').to_string();
+    let mut last = 0u64;
+    let mut registered = cfg.bgp_address.is_none();
+    loop {
+        let resp = match client.get(format!("{api}/watch?since={last}")).send().await {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), since = last, "control: change feed refused; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control: cannot reach {api}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let head: u64 = resp
+            .headers()
+            .get("X-Filament-Revision")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        tracing::info!(since = last, head, "control node following {api}");
+        let mut synced = false;
+        let mut body = resp.bytes_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            if !synced && last >= head {
+                synced = true;
+                let _ = h.input(Input::ConfigSynced { revision: last });
+                let _ = h.input(Input::Tick);
+                if !registered {
+                    registered = register(&client, &api, &cfg, &h).await;
+                }
+            }
+            let Some(Ok(chunk)) = body.next().await else {
+                break;
+            };
+            buf.extend_from_slice(&chunk);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                    continue;
+                };
+                let (Some(rev), Some(uuid)) = (ev["revision"].as_u64(), ev["uuid"].as_str()) else {
+                    continue;
+                };
+                let object = if ev["op"] == "delete" {
+                    None
+                } else {
+                    serde_json::from_value(ev["object"].clone()).ok()
+                };
+                let _ = h.input(Input::Config {
+                    uuid: uuid.to_string(),
+                    object,
+                });
+                last = rev;
+            }
+            let _ = h.input(Input::Tick);
+        }
+        tracing::warn!("control: change feed closed; reconnecting");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Create this node's bgp-router (router_type control-node, under ip-fabric's
+/// `__default__`) unless a bgp-router with its name exists, as TF's provisioning does.
+async fn register(client: &reqwest::Client, api: &str, cfg: &ShellConfig, h: &Handle) -> bool {
+    let name = cfg.node.name.clone();
+    let Some(address) = cfg.bgp_address.clone() else {
+        return true;
+    };
+    let fq: Vec<String> = [
+        "default-domain",
+        "default-project",
+        "ip-fabric",
+        "__default__",
+        name.as_str(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let probe = fq.clone();
+    let (exists, asn) = match h
+        .with_node(move |n| {
+            (
+                n.graph().lookup("bgp-router", &probe).is_some(),
+                n.graph().asn(),
+            )
+        })
+        .await
+    {
+        Ok(x) => x,
+        Err(_) => return false,
+    };
+    if exists {
+        return true;
+    }
+    let body = json!({"bgp-router": {
+        "fq_name": fq, "parent_type": "routing-instance",
+        "bgp_router_parameters": {
+            "router_type": "control-node", "vendor": "contrail", "address": address, "identifier": address,
+            "autonomous_system": asn, "port": 179, "hold_time": 90,
+            "address_families": {"family": ["route-target", "inet-vpn", "e-vpn", "erm-vpn", "inet6-vpn"]},
+        }
+    }});
+    match client
+        .post(format!("{api}/bgp-routers"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(name, address, asn, "control node registered its bgp-router");
+            true
+        }
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "control node: bgp-router registration refused");
+            r.status().as_u16() == 409
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "control node: bgp-router registration failed");
+            false
+        }
+    }
+}
+
+fn introspect_router(h: Handle) -> Router {
+    async fn status(State(h): State<Arc<Handle>>) -> Json<Value> {
+        Json(h.with_node(|n| n.status()).await.unwrap_or(Value::Null))
+    }
+    async fn routes(
+        State(h): State<Arc<Handle>>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Json<Value> {
+        let t = q.get("table").cloned().filter(|s| !s.is_empty());
+        let p = q.get("prefix").cloned().filter(|s| !s.is_empty());
+        Json(
+            h.with_node(move |n| n.routes(t.as_deref(), p.as_deref()))
+                .await
+                .unwrap_or(Value::Null),
+        )
+    }
+    async fn summary(State(h): State<Arc<Handle>>) -> Json<Value> {
+        Json(
+            h.with_node(|n| n.routes_summary())
+                .await
+                .unwrap_or(Value::Null),
+        )
+    }
+    async fn neighbors(State(h): State<Arc<Handle>>) -> Json<Value> {
+        Json(h.with_node(|n| n.neighbors()).await.unwrap_or(Value::Null))
+    }
+    Router::new()
+        .route("/status", get(status))
+        .route("/routes", get(routes))
+        .route("/routes/summary", get(summary))
+        .route("/neighbors", get(neighbors))
+        .with_state(Arc::new(h))
+}

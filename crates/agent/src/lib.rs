@@ -1,12 +1,25 @@
 //! The vRouter agent: XMPP client, port API, DHCP/ARP proxy, route import/export, flow decisions (core + shell).
 //!
-//! Cores (sans-IO, deterministic): `dhcp` (DHCP server for the ports), `arp` (ARP proxy),
-//! `pkt` (the frame layouts they read and write).
+//! Cores (sans-IO, deterministic, `now` passed in):
+//! * `core` — the agent model: ports, config graph, VRFs, learnt routes; `Input` in, forwarder
+//!   `Op`s and XMPP bytes out (`Agent::handle` / `poll_output` / `poll_timeout`);
+//! * `xmpp` — one control-node channel (stream open, keepalive, hold timer);
+//! * `model` — typed reads of the IFMap config graph (VMI, VN, IPAM subnets, SG, ACL, global);
+//! * `routes` — route items published and the paths of pushed routes;
+//! * `dhcp`, `arp` — the DHCP server and ARP proxy for ports; `pkt` — their frame layouts;
+//! * `flow` — flow decisions over network-policy and security-group ACLs; `query` — the
+//!   questions the punt loop asks the model; `port` — port API requests.
 
 pub mod arp;
+pub mod core;
 pub mod dhcp;
 pub mod flow;
+pub mod model;
 pub mod pkt;
+pub mod port;
+pub mod query;
+pub mod routes;
+pub mod xmpp;
 
 /// The VRRP MAC that TF's vRouter puts on every VM-facing vif: the gateway and proxy-ARP MAC
 /// workloads see (tf-facts §5.1).

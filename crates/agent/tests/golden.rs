@@ -1,0 +1,252 @@
+//! Golden test of the agent core: recorded XMPP input (the config a control node sends,
+//! encoded by `filament-ifmap` from objects made by the config core; route pushes in TF's
+//! format) → the forwarder `Op`s and XMPP stanzas the agent produces, step by step.
+//! `FILAMENT_UPDATE_GOLDEN=1` rewrites `tests/golden/*/{input.xml,expected.json}`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use filament_agent::core::{Agent, AgentCfg, Input, Output};
+use filament_agent::port::PortReq;
+use filament_config::{ConfigDb, Ctx, ReadOpts};
+use filament_dataplane::VifId;
+use filament_ifmap::encode_object;
+use filament_schema::index;
+use filament_wire_xmpp::{ConfigIq, ConfigItem, ConfigOp, ConfigOpKind, StreamHeader};
+use serde_json::{json, Value};
+
+struct Env {
+    db: ConfigDb,
+    n: u64,
+}
+
+impl Env {
+    fn create(&mut self, t: &str, body: Value) -> String {
+        let mut n = self.n;
+        let mut gen = || {
+            n += 1;
+            format!("00000000-0000-4000-8000-{n:012x}")
+        };
+        let d = index().resource(t).unwrap();
+        let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
+        let (txn, u) = self.db.create(d, &body, &mut ctx).unwrap();
+        drop(ctx);
+        self.n = n;
+        self.db.apply(txn);
+        u
+    }
+}
+
+const VM: &str = "c0ffee00-0000-4000-8000-000000000001";
+
+/// The config a control node delivers for host1 with one port (objects as the API renders them).
+fn config_xml() -> (String, String) {
+    let mut e = Env {
+        db: ConfigDb::new(),
+        n: 0,
+    };
+    let mut n = 0u64;
+    let mut gen = || {
+        n += 1;
+        format!("00000000-0000-4000-8000-{:012x}", 0xb000 + n)
+    };
+    let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
+    let boot = e.db.bootstrap(&mut ctx).unwrap();
+    drop(ctx);
+    e.db.apply(boot);
+    e.create(
+        "project",
+        json!({"fq_name": ["default-domain", "admin"], "parent_type": "domain"}),
+    );
+    e.create(
+        "network-ipam",
+        json!({"fq_name": ["default-domain", "admin", "ipam1"], "parent_type": "project"}),
+    );
+    let vn = e.create("virtual-network", json!({"fq_name": ["default-domain", "admin", "vn1"], "parent_type": "project",
+        "network_ipam_refs": [{"to": ["default-domain", "admin", "ipam1"],
+            "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": "10.1.1.0", "ip_prefix_len": 24}}]}}]}));
+    let sg = e.create(
+        "security-group",
+        json!({"fq_name": ["default-domain", "admin", "sg1"], "parent_type": "project"}),
+    );
+    let vm = e.create("virtual-machine", json!({"fq_name": [VM], "uuid": VM}));
+    let vmi = e.create("virtual-machine-interface", json!({"fq_name": ["default-domain", "admin", "port1"], "parent_type": "project",
+        "virtual_network_refs": [{"uuid": vn, "to": []}], "virtual_machine_refs": [{"uuid": vm, "to": []}],
+        "security_group_refs": [{"uuid": sg, "to": []}],
+        "virtual_machine_interface_mac_addresses": {"mac_address": ["02:00:00:00:00:01"]}}));
+    e.create(
+        "instance-ip",
+        json!({"fq_name": ["iip1"], "virtual_network_refs": [{"uuid": vn, "to": []}],
+        "virtual_machine_interface_refs": [{"uuid": vmi, "to": []}]}),
+    );
+    e.create(
+        "virtual-router",
+        json!({"fq_name": ["default-global-system-config", "host1"],
+        "parent_type": "global-system-config", "virtual_router_ip_address": "192.168.0.1",
+        "virtual_machine_refs": [{"uuid": vm, "to": []}]}),
+    );
+    let gvc =
+        e.db.objects_for_test()
+            .find(|o| o.ty.name == "global-vrouter-config")
+            .unwrap()
+            .uuid
+            .clone();
+    let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
+    let d = index().resource("global-vrouter-config").unwrap();
+    let txn = e.db.update(d, &gvc, &json!({"encapsulation_priorities": {"encapsulation": ["MPLSoUDP", "MPLSoGRE", "VXLAN"]}}), &mut ctx).unwrap();
+    drop(ctx);
+    e.db.apply(txn);
+    let opts = ReadOpts {
+        exclude_back_refs: true,
+        exclude_children: true,
+        exclude_hrefs: true,
+        fields: None,
+    };
+    let mut items = Vec::new();
+    let mut objs: Vec<_> = e.db.objects_for_test().collect();
+    objs.sort_by(|a, b| (a.ty.name, &a.uuid).cmp(&(b.ty.name, &b.uuid)));
+    for o in objs {
+        let json = e.db.render(o, &opts, "");
+        let (node, links) = encode_object(o.ty.name, json.as_object().unwrap()).unwrap();
+        items.push(ConfigItem::Node(node));
+        items.extend(links.into_iter().map(ConfigItem::Link));
+    }
+    let iq = ConfigIq::to_agent(
+        "host1",
+        vec![ConfigOp {
+            kind: ConfigOpKind::Update,
+            items,
+        }],
+    );
+    (iq.to_element().to_xml(), vmi)
+}
+
+fn route_push(items: &str) -> String {
+    format!(
+        "<message from=\"network-control@contrailsystems.com\" to=\"host1/bgp-peer\"><event xmlns=\"http://jabber.org/protocol/pubsub\">{items}</event></message>"
+    )
+}
+
+fn nh(addr: &str, label: u32, encaps: &str) -> String {
+    format!("<next-hop><af>1</af><address>{addr}</address><label>{label}</label><tunnel-encapsulation-list>{encaps}</tunnel-encapsulation-list></next-hop>")
+}
+
+fn inet_item(prefix: &str, nhs: &str) -> String {
+    format!("<item id=\"{prefix}\"><entry><nlri><af>1</af><safi>1</safi><address>{prefix}</address></nlri><next-hops>{nhs}</next-hops><virtual-network>default-domain:admin:vn1</virtual-network><security-group-list><security-group>8000009</security-group></security-group-list><local-preference>200</local-preference></entry></item>")
+}
+
+fn render(outs: Vec<Output>) -> Vec<Value> {
+    outs.into_iter()
+        .map(|o| match o {
+            Output::Op(op) => serde_json::to_value(op).unwrap(),
+            Output::Xmpp(n, b) => json!({"xmpp": n, "text": String::from_utf8_lossy(&b)}),
+            Output::Close(n) => json!({"close": n}),
+        })
+        .collect()
+}
+
+fn golden_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn check(name: &str, file: &str, got: &str) {
+    let path = golden_dir(name).join(file);
+    if std::env::var_os("FILAMENT_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{path:?} missing: run with FILAMENT_UPDATE_GOLDEN=1"));
+    assert_eq!(
+        got, want,
+        "{name}/{file} differs (FILAMENT_UPDATE_GOLDEN=1 to accept)"
+    );
+}
+
+#[test]
+fn port_lifecycle_routes_in_and_headless() {
+    let (config, vmi) = config_xml();
+    let mut a = Agent::new(AgentCfg {
+        name: "host1".into(),
+        fabric_ip: "192.168.0.1".parse().unwrap(),
+        fabric_vif: VifId(1),
+        fabric_mtu: 1500,
+        channels: 1,
+    });
+    let header = StreamHeader::control_to_agent("host1")
+        .to_xml()
+        .into_bytes();
+    let port = PortReq::parse(
+        &json!({"id": vmi, "instance-id": VM, "mac-address": "02:00:00:00:00:01",
+        "system-name": "tap-port1", "ip-address": "10.1.1.250"}),
+    )
+    .unwrap();
+    let steps: Vec<(&str, Vec<Input>)> = vec![
+        ("01-connect", vec![Input::Connected(0), Input::Bytes(0, header.clone())]),
+        ("02-port-add-waits-for-config", vec![Input::PortAdd(port, VifId(3))]),
+        ("03-config-programs-and-exports", vec![Input::Bytes(0, config.clone().into_bytes())]),
+        (
+            "04-remote-route-and-own-reflection",
+            vec![Input::Bytes(
+                0,
+                route_push(&format!(
+                    "<items node=\"1/1/default-domain:admin:vn1:vn1\">{}{}</items>",
+                    inet_item("10.1.1.9/32", &nh("192.168.0.2", 20, "<tunnel-encapsulation>gre</tunnel-encapsulation><tunnel-encapsulation>udp</tunnel-encapsulation>")),
+                    inet_item("10.1.1.252/32", &nh("192.168.0.1", 16, "<tunnel-encapsulation>udp</tunnel-encapsulation>")),
+                ))
+                .into_bytes(),
+            )],
+        ),
+        (
+            "05-ecmp",
+            vec![Input::Bytes(
+                0,
+                route_push(&format!(
+                    "<items node=\"1/1/default-domain:admin:vn1:vn1\">{}</items>",
+                    inet_item("10.1.1.9/32", &format!("{}{}", nh("192.168.0.2", 20, "<tunnel-encapsulation>udp</tunnel-encapsulation>"), nh("192.168.0.3", 30, "<tunnel-encapsulation>udp</tunnel-encapsulation>"))),
+                ))
+                .into_bytes(),
+            )],
+        ),
+        (
+            "06-evpn-mac",
+            vec![Input::Bytes(
+                0,
+                route_push(&format!(
+                    "<items node=\"25/242/default-domain:admin:vn1:vn1\"><item id=\"02:00:00:00:00:09,10.1.1.9/32\"><entry><nlri><af>25</af><safi>242</safi><mac>02:00:00:00:00:09</mac><address>10.1.1.9/32</address></nlri><next-hops>{}</next-hops></entry></item></items>",
+                    nh("192.168.0.2", 21, "<tunnel-encapsulation>udp</tunnel-encapsulation>")
+                ))
+                .into_bytes(),
+            )],
+        ),
+        ("07-control-node-lost-keeps-state", vec![Input::Disconnected(0)]),
+        ("08-reconnect-resyncs", vec![Input::Connected(0), Input::Bytes(0, header)]),
+        (
+            "09-retract",
+            vec![Input::Bytes(0, route_push("<items node=\"1/1/default-domain:admin:vn1:vn1\"><retract id=\"10.1.1.9/32\"/></items>").into_bytes())],
+        ),
+        ("10-port-delete", vec![Input::PortDelete(vmi.clone())]),
+    ];
+    let mut out = Vec::new();
+    let mut now = 0;
+    for (name, inputs) in steps {
+        let mut got = Vec::new();
+        for i in inputs {
+            now += 10;
+            a.handle(now, i);
+            got.extend(render(a.poll_output()));
+        }
+        out.push(json!({"step": name, "out": got}));
+    }
+    assert!(a.ports.is_empty());
+    check("01-port-lifecycle", "input-config.xml", &config);
+    check(
+        "01-port-lifecycle",
+        "expected.json",
+        &(serde_json::to_string_pretty(&out).unwrap() + "\n"),
+    );
+}

@@ -39,8 +39,8 @@ pub enum Input {
     Config {
         /// Object uuid.
         uuid: String,
-        /// The stored object, or `None` when deleted.
-        object: Option<StoredObj>,
+        /// The stored object, or `None` when deleted (boxed: it is large).
+        object: Option<Box<StoredObj>>,
     },
     /// A TCP connection was accepted on the XMPP port.
     Accepted {
@@ -244,7 +244,7 @@ impl ControlNode {
         self.now = self.now.max(now);
         match input {
             Input::Config { uuid, object } => {
-                self.graph.apply(&uuid, object);
+                self.graph.apply(&uuid, object.map(|o| *o));
                 self.config_dirty = true;
                 self.config_events += 1;
                 return Vec::new();

@@ -223,6 +223,9 @@ pub struct InstanceTargets {
     pub export: BTreeSet<String>,
 }
 
+/// A secondary path made by replication: `(instance, source, RD)`.
+type ReplicaId = (String, PeerId, Option<String>);
+
 /// All tables plus replication state.
 #[derive(Debug, Default)]
 pub struct Rib {
@@ -231,7 +234,7 @@ pub struct Rib {
     /// route target → instances importing it.
     importers: BTreeMap<String, BTreeSet<String>>,
     /// `(family, vpn key)` → `(instance, peer, rd)` of the secondaries made from it.
-    replicas: BTreeMap<(Family, String), BTreeSet<(String, PeerId, Option<String>)>>,
+    replicas: BTreeMap<(Family, String), BTreeSet<ReplicaId>>,
     dirty: BTreeSet<(String, String)>,
 }
 

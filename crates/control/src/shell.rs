@@ -336,7 +336,9 @@ async fn follow(cfg: ShellConfig, h: Handle) {
                 let object = if ev["op"] == "delete" {
                     None
                 } else {
-                    serde_json::from_value(ev["object"].clone()).ok()
+                    serde_json::from_value(ev["object"].clone())
+                        .ok()
+                        .map(Box::new)
                 };
                 let _ = h.input(Input::Config {
                     uuid: uuid.to_string(),

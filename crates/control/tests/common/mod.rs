@@ -1,0 +1,388 @@
+//! In-process lab: a config database (the real config core + schema transformer), the
+//! control node core, and test agents speaking TF's XMPP through the wire crate.  No
+//! sockets, a virtual clock.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::too_many_arguments)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use filament_config::{ConfigDb, Ctx, StoredObj};
+use filament_control::{ConnId, ControlNode, Input, NodeConfig, Output};
+use filament_ifmap::IfmapGraph;
+use filament_schema::index;
+use filament_wire_xmpp::{
+    route_iqs, CollectionOp, Entry, NextHop, NhLabel, Nlri, PushedItem, RouteNode, Stanza,
+    StreamEvent, StreamHeader, StreamParser, SubscribeAction, SubscribeIq, TunnelEncap,
+};
+use serde_json::{json, Value};
+
+/// Config through the real config core and transformer.
+pub struct ConfigEnv {
+    pub db: ConfigDb,
+    n: u64,
+}
+
+impl ConfigEnv {
+    pub fn new() -> Self {
+        let mut e = ConfigEnv {
+            db: ConfigDb::new(),
+            n: 0,
+        };
+        e.run(|db, ctx| db.bootstrap(ctx));
+        e
+    }
+    fn run(
+        &mut self,
+        f: impl FnOnce(&mut ConfigDb, &mut Ctx<'_>) -> filament_config::Result<filament_config::Txn>,
+    ) {
+        let mut n = self.n;
+        let mut gen = || {
+            n += 1;
+            format!("00000000-0000-4000-8000-{n:012x}")
+        };
+        let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
+        let txn = f(&mut self.db, &mut ctx).unwrap();
+        drop(ctx);
+        self.n = n;
+        self.db.apply(txn);
+    }
+    pub fn create(&mut self, ty: &str, body: Value) -> String {
+        let d = index().resource(ty).unwrap();
+        let mut out = String::new();
+        self.run(|db, ctx| {
+            let (t, u) = db.create(d, &body, ctx)?;
+            out = u;
+            Ok(t)
+        });
+        out
+    }
+    pub fn ref_update(&mut self, body: Value) {
+        self.run(|db, ctx| db.ref_update(&body, ctx).map(|(t, _)| t));
+    }
+    /// Run the schema transformer to a fixed point.
+    pub fn derive(&mut self) {
+        for _ in 0..4 {
+            let mut t = filament_transformer::Transformer::new(self.objects());
+            let writes = t.reconcile();
+            if writes.is_empty() {
+                return;
+            }
+            self.run(|db, ctx| db.apply_derived(&writes, ctx, "http://test"));
+        }
+    }
+    pub fn objects(&self) -> Vec<StoredObj> {
+        self.db
+            .objects_for_test()
+            .map(|o| o.to_stored().unwrap())
+            .collect()
+    }
+    pub fn project(&mut self, name: &str) -> String {
+        self.create(
+            "project",
+            json!({"fq_name": ["default-domain", name], "parent_type": "domain"}),
+        )
+    }
+    pub fn vn(&mut self, proj: &str, name: &str, prefix: &str) -> String {
+        self.create("virtual-network", json!({"fq_name": ["default-domain", proj, name], "parent_type": "project",
+            "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
+                "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": prefix, "ip_prefix_len": 24}}]}}]}))
+    }
+    pub fn vrouter(&mut self, name: &str, ip: &str) -> String {
+        self.create(
+            "virtual-router",
+            json!({"fq_name": ["default-global-system-config", name],
+            "parent_type": "global-system-config", "virtual_router_ip_address": ip}),
+        )
+    }
+    /// A VM on a vrouter with one port in a VN and an instance IP.
+    pub fn workload(
+        &mut self,
+        vrouter: &str,
+        proj: &str,
+        vn: &str,
+        vm_name: &str,
+    ) -> (String, String) {
+        let vm = self.create("virtual-machine", json!({"fq_name": [vm_name]}));
+        let vmi = self.create(
+            "virtual-machine-interface",
+            json!({"fq_name": ["default-domain", proj, format!("{vm_name}-port")],
+            "parent_type": "project", "virtual_network_refs": [{"uuid": vn, "to": []}],
+            "virtual_machine_refs": [{"uuid": vm, "to": []}]}),
+        );
+        self.create("instance-ip", json!({"fq_name": [format!("{vm_name}-ip")], "virtual_network_refs": [{"uuid": vn, "to": []}],
+            "virtual_machine_interface_refs": [{"uuid": vmi, "to": []}]}));
+        let vr = self
+            .db
+            .uuid_of(
+                index().resource("virtual-router").unwrap(),
+                &[
+                    "default-global-system-config".to_string(),
+                    vrouter.to_string(),
+                ],
+            )
+            .unwrap()
+            .to_string();
+        self.ref_update(
+            json!({"type": "virtual-router", "uuid": vr, "ref-type": "virtual-machine",
+            "ref-uuid": vm, "operation": "ADD", "attr": null}),
+        );
+        (vm, vmi)
+    }
+    pub fn policy_between(&mut self, proj: &str, a: &str, b: &str) {
+        let fa = format!("default-domain:{proj}:{a}");
+        let fb = format!("default-domain:{proj}:{b}");
+        self.create("network-policy", json!({"fq_name": ["default-domain", proj, "pol"], "parent_type": "project",
+            "network_policy_entries": {"policy_rule": [{"direction": "<>", "protocol": "any",
+                "action_list": {"simple_action": "pass"},
+                "src_addresses": [{"virtual_network": fa}], "dst_addresses": [{"virtual_network": fb}],
+                "src_ports": [{"start_port": -1, "end_port": -1}], "dst_ports": [{"start_port": -1, "end_port": -1}]}]}}));
+        for vn in [a, b] {
+            let u = self
+                .db
+                .uuid_of(
+                    index().resource("virtual-network").unwrap(),
+                    &[
+                        "default-domain".to_string(),
+                        proj.to_string(),
+                        vn.to_string(),
+                    ],
+                )
+                .unwrap()
+                .to_string();
+            self.ref_update(json!({"type": "virtual-network", "uuid": u,
+                "ref-type": "network-policy", "ref-fq-name": ["default-domain", proj, "pol"], "operation": "ADD",
+                "attr": {"sequence": {"major": 0, "minor": 0}, "timer": null}}));
+        }
+    }
+}
+
+/// What a test agent has received.
+#[derive(Default)]
+pub struct TestAgent {
+    pub name: String,
+    parser: StreamParser,
+    pub opened: bool,
+    /// (vrf, item id) → entry.
+    pub routes: BTreeMap<(String, String), Entry>,
+    pub config: IfmapGraph,
+    pub config_messages: usize,
+    pub eor: bool,
+    pub closed: bool,
+    pub keepalives: usize,
+    seq: u64,
+}
+
+impl TestAgent {
+    fn feed(&mut self, data: &[u8]) {
+        self.parser.feed(data).unwrap();
+        while let Some(ev) = self.parser.next_event().unwrap() {
+            match ev {
+                StreamEvent::Open(_) => self.opened = true,
+                StreamEvent::Keepalive => self.keepalives += 1,
+                StreamEvent::Close => self.closed = true,
+                StreamEvent::Stanza(e) => match Stanza::parse(&e).unwrap() {
+                    Stanza::RouteUpdate(u) => {
+                        for it in u.items {
+                            match it {
+                                PushedItem::Item { id, entry } => {
+                                    self.routes.insert((u.node.vrf.clone(), id), *entry);
+                                }
+                                PushedItem::Retract { id } => {
+                                    self.routes.remove(&(u.node.vrf.clone(), id));
+                                }
+                            }
+                        }
+                    }
+                    Stanza::Config(c) => {
+                        self.config_messages += 1;
+                        self.config.apply(&c).unwrap();
+                    }
+                    Stanza::EndOfRib(_) => self.eor = true,
+                    _ => {}
+                },
+            }
+        }
+    }
+    pub fn route(&self, vrf: &str, id: &str) -> Option<&Entry> {
+        self.routes.get(&(vrf.to_string(), id.to_string()))
+    }
+}
+
+/// The control node core with agents attached by connection id.
+pub struct Lab {
+    pub node: ControlNode,
+    pub now: Duration,
+    pub agents: HashMap<ConnId, TestAgent>,
+    fed: HashMap<String, StoredObj>,
+    next: ConnId,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        let cfg = NodeConfig {
+            name: "ctl1".into(),
+            hold: Duration::from_secs(9),
+            eor_delay: Duration::from_secs(1),
+        };
+        Lab {
+            node: ControlNode::new(cfg),
+            now: Duration::ZERO,
+            agents: HashMap::new(),
+            fed: HashMap::new(),
+            next: 1,
+        }
+    }
+    fn dispatch(&mut self, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                Output::Send { conn, data } => {
+                    if let Some(a) = self.agents.get_mut(&conn) {
+                        a.feed(&data);
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(a) = self.agents.get_mut(&conn) {
+                        a.closed = true;
+                    }
+                }
+            }
+        }
+    }
+    pub fn step(&mut self, i: Input) {
+        let outs = self.node.step(self.now, i);
+        self.dispatch(outs);
+    }
+    /// Feed the config changes since the last call, then a tick.
+    pub fn sync(&mut self, env: &ConfigEnv) {
+        let now: HashMap<String, StoredObj> = env
+            .objects()
+            .into_iter()
+            .map(|o| (o.uuid.clone(), o))
+            .collect();
+        let gone: Vec<String> = self
+            .fed
+            .keys()
+            .filter(|u| !now.contains_key(*u))
+            .cloned()
+            .collect();
+        for u in gone {
+            self.step(Input::Config {
+                uuid: u,
+                object: None,
+            });
+        }
+        for (u, o) in &now {
+            if self.fed.get(u) != Some(o) {
+                self.step(Input::Config {
+                    uuid: u.clone(),
+                    object: Some(Box::new(o.clone())),
+                });
+            }
+        }
+        self.fed = now;
+        self.step(Input::ConfigSynced { revision: 1 });
+        self.step(Input::Tick);
+    }
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.step(Input::Tick);
+    }
+    pub fn connect(&mut self, name: &str) -> ConnId {
+        let c = self.next;
+        self.next += 1;
+        self.agents.insert(
+            c,
+            TestAgent {
+                name: name.into(),
+                ..TestAgent::default()
+            },
+        );
+        self.step(Input::Accepted {
+            conn: c,
+            remote: "127.0.0.1".into(),
+        });
+        self.send(c, &StreamHeader::agent_to_control(name).to_xml());
+        c
+    }
+    pub fn send(&mut self, c: ConnId, xml: &str) {
+        self.step(Input::Bytes {
+            conn: c,
+            data: xml.as_bytes().to_vec(),
+        });
+    }
+    pub fn agent(&self, c: ConnId) -> &TestAgent {
+        &self.agents[&c]
+    }
+    fn seq(&mut self, c: ConnId) -> u64 {
+        let a = self.agents.get_mut(&c).unwrap();
+        a.seq += 1;
+        a.seq
+    }
+    pub fn subscribe(&mut self, c: ConnId, vrf: &str, instance_id: u32) {
+        let name = self.agents[&c].name.clone();
+        let s = self.seq(c);
+        self.send(
+            c,
+            &SubscribeIq::routing(&name, s, SubscribeAction::Subscribe, vrf, instance_id).to_xml(),
+        );
+    }
+    pub fn unsubscribe(&mut self, c: ConnId, vrf: &str) {
+        let name = self.agents[&c].name.clone();
+        let s = self.seq(c);
+        self.send(
+            c,
+            &SubscribeIq::routing(&name, s, SubscribeAction::Unsubscribe, vrf, 0).to_xml(),
+        );
+    }
+    pub fn subscribe_config(&mut self, c: ConnId, node: &str) {
+        let name = self.agents[&c].name.clone();
+        let s = self.seq(c);
+        self.send(
+            c,
+            &SubscribeIq::config(&name, s, SubscribeAction::Subscribe, node).to_xml(),
+        );
+    }
+    /// Publish an inet route `ip/32` with a label from the agent at `nh`.
+    pub fn publish(
+        &mut self,
+        c: ConnId,
+        vrf: &str,
+        vn: &str,
+        ip: &str,
+        nh: &str,
+        label: u32,
+        op: CollectionOp,
+    ) {
+        let name = self.agents[&c].name.clone();
+        let s = self.seq(c);
+        let node = RouteNode::parse(&format!("1/1/{vrf}/{ip}/32")).unwrap();
+        let entry = inet_entry(ip, nh, label, vn);
+        let (p, col) = route_iqs(&name, s, vrf, node, entry, op);
+        self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
+    }
+}
+
+pub fn inet_entry(ip: &str, nh: &str, label: u32, vn: &str) -> Entry {
+    Entry {
+        nlri: Nlri {
+            af: 1,
+            safi: 1,
+            address: Some(format!("{ip}/32")),
+            ..Nlri::default()
+        },
+        next_hops: vec![NextHop {
+            af: 1,
+            address: nh.into(),
+            label: Some(NhLabel::Value(label)),
+            tunnel_encapsulation: vec![TunnelEncap::Gre, TunnelEncap::Udp],
+            virtual_network: Some(vn.into()),
+            ..NextHop::default()
+        }],
+        version: Some(1),
+        virtual_network: Some(vn.into()),
+        local_preference: Some(200),
+        med: Some(0),
+        ..Entry::default()
+    }
+}

@@ -108,6 +108,20 @@ impl PacketBuf {
         }
     }
 
+    /// Bytes from absolute offset `start` (a headroom value seen earlier) to
+    /// the end: the frame as it was before later `pull_front`s.
+    pub(crate) fn bytes_from(&self, start: usize) -> &[u8] {
+        self.data.get(start..).unwrap_or(&[])
+    }
+
+    /// Move the frame start back to absolute offset `start` (undo
+    /// `pull_front`s; the bytes in between were not modified).
+    pub(crate) fn rewind(&mut self, start: usize) {
+        if start <= self.data.len() {
+            self.start = start;
+        }
+    }
+
     /// The frame as an owned vector.
     pub fn to_vec(&self) -> Vec<u8> {
         self.frame().to_vec()

@@ -240,8 +240,9 @@ impl Vrf {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.v4.len() == 0 && self.v6.len() == 0 && self.bridge.is_empty()
+    /// Routes (both families).
+    pub(crate) fn route_count(&self) -> usize {
+        self.v4.len() + self.v6.len()
     }
 }
 

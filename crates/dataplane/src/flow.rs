@@ -129,7 +129,12 @@ impl FlowTable {
 
     /// Remove pairs idle for longer than `timeout` (HOLD entries: longer than
     /// `hold_timeout`). Returns how many entries were removed.
-    pub(crate) fn age(&mut self, now: Duration, timeout: Duration, hold_timeout: Duration) -> usize {
+    pub(crate) fn age(
+        &mut self,
+        now: Duration,
+        timeout: Duration,
+        hold_timeout: Duration,
+    ) -> usize {
         let mut expired = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(e) = slot else { continue };
@@ -265,9 +270,23 @@ mod tests {
         t.insert(entry(key(2), 0)).unwrap();
         assert!(t.insert(entry(key(3), 0)).is_none(), "full at capacity 3");
         // At 150 s: key(2) idle 150 > 120 expires; the pair is kept alive by b.
-        assert_eq!(t.age(Duration::from_secs(150), Duration::from_secs(120), Duration::from_secs(5)), 1);
+        assert_eq!(
+            t.age(
+                Duration::from_secs(150),
+                Duration::from_secs(120),
+                Duration::from_secs(5)
+            ),
+            1
+        );
         assert_eq!(t.find(&key(1)), Some(a));
-        assert_eq!(t.age(Duration::from_secs(221), Duration::from_secs(120), Duration::from_secs(5)), 2);
+        assert_eq!(
+            t.age(
+                Duration::from_secs(221),
+                Duration::from_secs(120),
+                Duration::from_secs(5)
+            ),
+            2
+        );
         assert_eq!(t.len(), 0);
         assert!(t.insert(entry(key(3), 0)).is_some());
     }
@@ -284,7 +303,9 @@ mod tests {
         assert_eq!(r.src, k.dst);
         assert_eq!(r.dst, "192.0.2.1".parse::<std::net::IpAddr>().unwrap());
         assert_eq!((r.sport, r.dport), (80, 40000));
-        let FlowAction::Nat(ra) = reverse_action(&k, &nat) else { panic!() };
+        let FlowAction::Nat(ra) = reverse_action(&k, &nat) else {
+            panic!()
+        };
         assert_eq!(ra.dst_ip, Some(k.src));
         assert_eq!(ra.dst_port, Some(1000));
         assert_eq!(ra.src_ip, None);

@@ -99,6 +99,8 @@ pub struct Forwarder {
     pub(crate) punts: [u64; PUNT_REASONS],
     /// Latest `now` seen.
     pub(crate) now: Duration,
+    /// Identification of the next outer IPv4 header.
+    pub(crate) ip_ident: u16,
 }
 
 pub(crate) const DROP_REASONS: usize = DropReason::Fragment as usize + 1;
@@ -165,6 +167,7 @@ impl Forwarder {
             drops: [0; DROP_REASONS],
             punts: [0; PUNT_REASONS],
             now: Duration::ZERO,
+            ip_ident: 0,
         }
     }
 
@@ -197,7 +200,12 @@ impl Forwarder {
                 *slot(&mut self.nhs, nh.id.0) = Some(nh.kind);
             }
             Op::DelNexthop { nh } => {
-                if self.nhs.get_mut(nh.0 as usize).and_then(Option::take).is_none() {
+                if self
+                    .nhs
+                    .get_mut(nh.0 as usize)
+                    .and_then(Option::take)
+                    .is_none()
+                {
                     return Err(OpError::UnknownNexthop { nh });
                 }
             }
@@ -229,7 +237,12 @@ impl Forwarder {
                 *slot(&mut self.labels, label) = Some(LabelEntry { nh, payload });
             }
             Op::DelLabel { label } => {
-                if self.labels.get_mut(label as usize).and_then(Option::take).is_none() {
+                if self
+                    .labels
+                    .get_mut(label as usize)
+                    .and_then(Option::take)
+                    .is_none()
+                {
                     return Err(not_found(format!("label {label}")));
                 }
             }
@@ -247,7 +260,13 @@ impl Forwarder {
             }
             Op::AddNeighbor { vif, ip, mac } => {
                 self.check_fabric_vif(vif, NhId(0))?;
-                self.neighbors.insert((vif, ip), Neighbor { mac, learned: false });
+                self.neighbors.insert(
+                    (vif, ip),
+                    Neighbor {
+                        mac,
+                        learned: false,
+                    },
+                );
             }
             Op::DelNeighbor { vif, ip } => {
                 if self.neighbors.remove(&(vif, ip)).is_none() {
@@ -289,7 +308,12 @@ impl Forwarder {
         match &nh.kind {
             NexthopKind::Discard | NexthopKind::Receive => Ok(()),
             NexthopKind::Encap { vif, .. } => {
-                if self.vifs.get(vif.0 as usize).and_then(Option::as_ref).is_none() {
+                if self
+                    .vifs
+                    .get(vif.0 as usize)
+                    .and_then(Option::as_ref)
+                    .is_none()
+                {
                     return Err(OpError::UnknownVif { vif: *vif });
                 }
                 Ok(())
@@ -311,11 +335,17 @@ impl Forwarder {
             NexthopKind::Ecmp { members } | NexthopKind::Flood { members } => {
                 for m in members {
                     if *m == nh.id {
-                        return Err(OpError::NestedComposite { nh: nh.id, member: *m });
+                        return Err(OpError::NestedComposite {
+                            nh: nh.id,
+                            member: *m,
+                        });
                     }
                     match self.check_nh_exists(*m)? {
                         NexthopKind::Ecmp { .. } | NexthopKind::Flood { .. } => {
-                            return Err(OpError::NestedComposite { nh: nh.id, member: *m })
+                            return Err(OpError::NestedComposite {
+                                nh: nh.id,
+                                member: *m,
+                            })
                         }
                         _ => {}
                     }
@@ -342,12 +372,16 @@ impl Forwarder {
         let key = spec.key;
         if let FlowAction::Nat(n) = &spec.action {
             let fam = key.src.is_ipv4();
-            if n.src_ip.is_some_and(|a| a.is_ipv4() != fam) || n.dst_ip.is_some_and(|a| a.is_ipv4() != fam) {
+            if n.src_ip.is_some_and(|a| a.is_ipv4() != fam)
+                || n.dst_ip.is_some_and(|a| a.is_ipv4() != fam)
+            {
                 return Err(OpError::NatFamily { key });
             }
         }
         let rkey = reverse_key(&key, &spec.action);
-        let raction = spec.reverse_action.unwrap_or_else(|| reverse_action(&key, &spec.action));
+        let raction = spec
+            .reverse_action
+            .unwrap_or_else(|| reverse_action(&key, &spec.action));
         // Entries that already exist (HOLD, or an older verdict) are replaced.
         let mut held = Vec::new();
         let mut needed = 2;
@@ -360,11 +394,18 @@ impl Forwarder {
             }
         }
         if self.flows.len() + needed > self.flows.capacity() {
-            return Err(OpError::FlowTableFull { capacity: self.flows.capacity(), key });
+            return Err(OpError::FlowTableFull {
+                capacity: self.flows.capacity(),
+                key,
+            });
         }
         let now = self.now;
         let fwd = self.upsert_flow(key, spec.action, spec.mirror, now);
-        let rev = if rkey == key { fwd } else { self.upsert_flow(rkey, raction, spec.mirror, now) };
+        let rev = if rkey == key {
+            fwd
+        } else {
+            self.upsert_flow(rkey, raction, spec.mirror, now)
+        };
         if let Some(e) = self.flows.get_mut(fwd) {
             e.reverse = Some(rev);
         }
@@ -375,12 +416,22 @@ impl Forwarder {
         for h in held {
             let mut buf = h.buf;
             let verdict = self.process(now, h.vif_in, &mut buf, h.meta);
-            applied.released.push(Released { vif_in: h.vif_in, buf, verdict });
+            applied.released.push(Released {
+                vif_in: h.vif_in,
+                buf,
+                verdict,
+            });
         }
         Ok(applied)
     }
 
-    fn upsert_flow(&mut self, key: FlowKey, action: FlowAction, mirror: Option<NhId>, now: Duration) -> u32 {
+    fn upsert_flow(
+        &mut self,
+        key: FlowKey,
+        action: FlowAction,
+        mirror: Option<NhId>,
+        now: Duration,
+    ) -> u32 {
         if let Some(i) = self.flows.find(&key) {
             if let Some(e) = self.flows.get_mut(i) {
                 e.state = FlowState::Active;
@@ -413,7 +464,8 @@ impl Forwarder {
         self.now = self.now.max(now);
         self.arp_pending
             .retain(|_, t| now.saturating_sub(*t) < Duration::from_secs(60));
-        self.flows.age(now, self.cfg.flow_timeout, self.cfg.hold_timeout)
+        self.flows
+            .age(now, self.cfg.flow_timeout, self.cfg.hold_timeout)
     }
 
     /// Next frame the forwarder itself originates (ARP requests for fabric
@@ -421,6 +473,11 @@ impl Forwarder {
     /// until it returns None.
     pub fn poll_transmit(&mut self) -> Option<Tx> {
         self.tx_queue.pop_front()
+    }
+
+    /// Number of routes over all VRFs.
+    pub fn route_count(&self) -> usize {
+        self.vrfs.iter().flatten().map(Vrf::route_count).sum()
     }
 
     /// Number of flow entries.
@@ -445,7 +502,10 @@ impl Forwarder {
         self.vifs
             .iter()
             .flatten()
-            .map(|e| VifDump { vif: e.vif.clone(), stats: e.stats })
+            .map(|e| VifDump {
+                vif: e.vif.clone(),
+                stats: e.stats,
+            })
             .collect()
     }
 
@@ -454,7 +514,12 @@ impl Forwarder {
         self.nhs
             .iter()
             .enumerate()
-            .filter_map(|(i, k)| k.as_ref().map(|k| Nexthop { id: NhId(i as u32), kind: k.clone() }))
+            .filter_map(|(i, k)| {
+                k.as_ref().map(|k| Nexthop {
+                    id: NhId(i as u32),
+                    kind: k.clone(),
+                })
+            })
             .collect()
     }
 
@@ -464,25 +529,39 @@ impl Forwarder {
         for (i, v) in self.vrfs.iter().enumerate() {
             let Some(v) = v else { continue };
             let vrf = VrfId(i as u32);
-            let mut routes: Vec<RouteDump> = v
-                .v4
-                .iter()
-                .filter_map(|(a, l, nh)| {
-                    ipnet::Ipv4Net::new(Ipv4Addr::from(a), l)
-                        .ok()
-                        .map(|p| RouteDump { vrf, prefix: Some(p.into()), mac: None, nh })
-                })
-                .chain(v.v6.iter().filter_map(|(a, l, nh)| {
-                    ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(a), l)
-                        .ok()
-                        .map(|p| RouteDump { vrf, prefix: Some(p.into()), mac: None, nh })
-                }))
-                .collect();
+            let mut routes: Vec<RouteDump> =
+                v.v4.iter()
+                    .filter_map(|(a, l, nh)| {
+                        ipnet::Ipv4Net::new(Ipv4Addr::from(a), l)
+                            .ok()
+                            .map(|p| RouteDump {
+                                vrf,
+                                prefix: Some(p.into()),
+                                mac: None,
+                                nh,
+                            })
+                    })
+                    .chain(v.v6.iter().filter_map(|(a, l, nh)| {
+                        ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(a), l)
+                            .ok()
+                            .map(|p| RouteDump {
+                                vrf,
+                                prefix: Some(p.into()),
+                                mac: None,
+                                nh,
+                            })
+                    }))
+                    .collect();
             routes.sort_by_key(|r| r.prefix);
             let mut macs: Vec<RouteDump> = v
                 .bridge
                 .iter()
-                .map(|(m, nh)| RouteDump { vrf, prefix: None, mac: Some(*m), nh: *nh })
+                .map(|(m, nh)| RouteDump {
+                    vrf,
+                    prefix: None,
+                    mac: Some(*m),
+                    nh: *nh,
+                })
                 .collect();
             macs.sort_by_key(|r| r.mac);
             out.extend(routes);
@@ -497,9 +576,19 @@ impl Forwarder {
             .labels
             .iter()
             .enumerate()
-            .filter_map(|(l, e)| e.map(|e| LabelDump { label: l as u32, nh: e.nh, payload: e.payload }))
+            .filter_map(|(l, e)| {
+                e.map(|e| LabelDump {
+                    label: l as u32,
+                    nh: e.nh,
+                    payload: e.payload,
+                })
+            })
             .collect();
-        let mut vnis: Vec<VniDump> = self.vnis.iter().map(|(v, r)| VniDump { vni: *v, vrf: *r }).collect();
+        let mut vnis: Vec<VniDump> = self
+            .vnis
+            .iter()
+            .map(|(v, r)| VniDump { vni: *v, vrf: *r })
+            .collect();
         vnis.sort_by_key(|v| v.vni);
         LabelsDump { labels, vnis }
     }
@@ -509,7 +598,12 @@ impl Forwarder {
         let mut out: Vec<NeighborDump> = self
             .neighbors
             .iter()
-            .map(|((vif, ip), n)| NeighborDump { vif: *vif, ip: *ip, mac: n.mac, learned: n.learned })
+            .map(|((vif, ip), n)| NeighborDump {
+                vif: *vif,
+                ip: *ip,
+                mac: n.mac,
+                learned: n.learned,
+            })
             .collect();
         out.sort_by_key(|n| (n.vif, n.ip));
         out

@@ -65,6 +65,7 @@
 #![warn(missing_docs)]
 
 mod buf;
+mod encap;
 mod error;
 mod fib;
 mod flow;

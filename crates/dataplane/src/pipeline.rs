@@ -1,18 +1,794 @@
-//! The per-packet pipeline (`Forwarder::process`).
+//! The per-packet pipeline, `Forwarder::process` (TF dp-core/vr_datapath.c,
+//! vr_bridge.c, vr_flow.c, vr_mpls.c in one place):
+//!
+//! ```text
+//!  workload vif ──> ARP? punt ─ DHCP? punt
+//!       │  dst MAC == 00:00:5e:00:01:00 ?
+//!       ├─ yes: L3 ─ flow stage (policy vifs) ─ FIB LPM ─ nexthop ─┬─ Encap: L2 rewrite ─> vif
+//!       │                                                          ├─ Tunnel: MPLSoUDP/GRE (inner IP) / VXLAN ─> fabric
+//!       │                                                          └─ Receive: punt / Discard: drop
+//!       └─ no:  L2 ─ flow stage (IP on policy vifs) ─ MAC table (miss: ff:ff.. flood entry)
+//!                  ─ Encap ─> vif unchanged / Tunnel: MPLS (inner Ethernet) / VXLAN / Flood: copies
+//!  fabric vif ──> to our fabric IP and MPLSoUDP / MPLSoGRE / VXLAN ?  no: Host (the kernel has it)
+//!       ├─ MPLS: label table ─> nexthop (L3 label: inner IP; L2 label: inner Ethernet)
+//!       └─ VXLAN: VNI table ─> VRF ─> inner dst MAC gateway? L3 : L2   (never back to the fabric)
+//! ```
 
 use std::time::Duration;
 
+use filament_wire_pkt::{ethernet, ip_proto, ports};
+
 use crate::buf::PacketBuf;
+use crate::encap::{self, IpInfo, Outer, Overlay};
+use crate::flow::{FlowEntry, HeldPkt};
 use crate::forwarder::Forwarder;
-use crate::types::{DropReason, RxMeta, Verdict, VifId};
+use crate::types::*;
+
+/// Per-packet context.
+struct Ctx {
+    vif_in: VifId,
+    from_fabric: bool,
+    /// Input vif has POLICY_ENABLED.
+    policy_in: bool,
+    /// Absolute buffer offset of the frame as received (for hold / punt).
+    orig: usize,
+    meta: RxMeta,
+    /// Copy of the received frame for a mirror nexthop.
+    mirror: Option<(NhId, Vec<u8>)>,
+}
+
+/// A nexthop resolved to what the output stage needs (ECMP member chosen).
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    Encap {
+        vif: VifId,
+        dst_mac: MacAddr,
+        src_mac: MacAddr,
+    },
+    Tunnel {
+        vif: VifId,
+        src_ip: std::net::Ipv4Addr,
+        dst_ip: std::net::Ipv4Addr,
+        encap: TunnelEncap,
+    },
+    Flood(NhId),
+    Receive,
+    Discard,
+}
+
+/// Result of the flow stage.
+enum FlowStep {
+    /// Go on, in this VRF (NAT may change it), with this flow entry.
+    Continue {
+        vrf: VrfId,
+        flow: Option<u32>,
+        nat: bool,
+    },
+    /// Stop with this verdict (held, punted).
+    Done(Verdict),
+}
+
+type Step<T> = Result<T, DropReason>;
 
 impl Forwarder {
     /// Run one frame received on `vif_in` through the pipeline. The buffer
     /// is rewritten in place (encapsulation, L2 rewrite, NAT, checksum
-    /// completion); the verdict says what to do with it.
-    pub fn process(&mut self, now: Duration, vif_in: VifId, buf: &mut PacketBuf, meta: RxMeta) -> Verdict {
+    /// completion); the verdict says what to do with it. Never panics.
+    pub fn process(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+    ) -> Verdict {
         self.now = self.now.max(now);
-        let _ = (buf, meta);
-        self.drop_pkt(vif_in, DropReason::Unsupported)
+        let len = buf.len() as u64;
+        let Some(Some(vin)) = self.vifs.get_mut(vif_in.0 as usize) else {
+            return self.drop_pkt(vif_in, DropReason::UnknownVif);
+        };
+        vin.stats.rx_packets += 1;
+        vin.stats.rx_bytes += len;
+        let kind = vin.vif.kind;
+        let mut ctx = Ctx {
+            vif_in,
+            from_fabric: kind == VifKind::Fabric,
+            policy_in: vin.vif.policy,
+            orig: buf.headroom(),
+            meta,
+            mirror: None,
+        };
+        let res = if ctx.from_fabric {
+            self.fabric_rx(&mut ctx, buf)
+        } else {
+            self.workload_rx(&mut ctx, buf)
+        };
+        let verdict = match res {
+            Ok(v) => v,
+            Err(reason) => return self.drop_pkt(vif_in, reason),
+        };
+        let verdict = match ctx.mirror.take() {
+            Some((nh, frame)) => self.add_mirror(verdict, buf, nh, frame),
+            None => verdict,
+        };
+        match &verdict {
+            Verdict::Transmit(out) => self.count_tx(*out, buf.len()),
+            Verdict::Replicate(txs) => {
+                for t in txs {
+                    self.count_tx(t.vif, t.frame.len());
+                }
+            }
+            Verdict::Punt { reason, .. } => self.punts[*reason as usize] += 1,
+            _ => {}
+        }
+        verdict
+    }
+
+    fn count_tx(&mut self, vif: VifId, len: usize) {
+        if let Some(Some(e)) = self.vifs.get_mut(vif.0 as usize) {
+            e.stats.tx_packets += 1;
+            e.stats.tx_bytes += len as u64;
+        }
+    }
+
+    // ===== ingress =====
+
+    fn workload_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Step<Verdict> {
+        let (vrf, vif_mac) = match self.vifs.get(ctx.vif_in.0 as usize) {
+            Some(Some(e)) => (e.vif.vrf, e.vif.mac),
+            _ => return Err(DropReason::UnknownVif),
+        };
+        let frame = buf.frame();
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
+        let ethertype = eth.ethertype();
+        let dst = MacAddr(eth.dst());
+        let vrf = vrf.ok_or(DropReason::NoVrf)?;
+        if ethertype == ethernet::ethertype::ARP {
+            // tf-facts §5.7: ARP from a VM is answered by the agent's proxy.
+            return Ok(Verdict::Punt {
+                reason: PuntReason::Arp,
+                key: None,
+            });
+        }
+        let ip = match ethertype {
+            ethernet::ethertype::IPV4 | ethernet::ethertype::IPV6 => {
+                let (info, total) = encap::parse_ip(frame, ethernet::HEADER_LEN)?;
+                if info.proto == ip_proto::UDP
+                    && !info.later_fragment
+                    && matches!(info.dport, ports::DHCP_SERVER | 547)
+                {
+                    return Ok(Verdict::Punt {
+                        reason: PuntReason::Dhcp,
+                        key: None,
+                    });
+                }
+                buf.truncate(ethernet::HEADER_LEN + total);
+                if ctx.meta.csum_partial {
+                    encap::complete_l4_checksum(buf.frame_mut(), &info);
+                }
+                Some(info)
+            }
+            ethernet::ethertype::VLAN => return Err(DropReason::Unsupported),
+            _ => None,
+        };
+        if dst == GATEWAY_MAC || dst == vif_mac {
+            let mut info = ip.ok_or(DropReason::Unsupported)?;
+            buf.pull_front(ethernet::HEADER_LEN);
+            info.shift(ethernet::HEADER_LEN);
+            self.l3_forward(ctx, buf, vrf, info, None)
+        } else {
+            self.l2_forward(ctx, buf, vrf, ip)
+        }
+    }
+
+    fn fabric_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Step<Verdict> {
+        let our_ip = match self.vifs.get(ctx.vif_in.0 as usize) {
+            Some(Some(e)) => match e.vif.ip {
+                Some(std::net::IpAddr::V4(a)) => Some(a),
+                _ => None,
+            },
+            _ => None,
+        };
+        let frame = buf.frame();
+        let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+            return Ok(Verdict::Host);
+        };
+        match eth.ethertype() {
+            ethernet::ethertype::ARP => {
+                encap::learn_arp(self, ctx.vif_in, frame);
+                return Ok(Verdict::Host);
+            }
+            ethernet::ethertype::IPV4 => {}
+            _ => return Ok(Verdict::Host),
+        }
+        match encap::classify_fabric(frame, our_ip)? {
+            Overlay::NotOurs => Ok(Verdict::Host),
+            Overlay::Mpls(off) => {
+                let m = encap::parse_mpls(frame, off)?;
+                if !m.bottom {
+                    return Err(DropReason::Unsupported);
+                }
+                let entry = self
+                    .labels
+                    .get(m.label as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or(DropReason::UnknownLabel)?;
+                buf.pull_front(off + 4);
+                match entry.payload {
+                    LabelPayload::Ip => {
+                        let (info, total) = encap::parse_ip(buf.frame(), 0)?;
+                        buf.truncate(total);
+                        let vrf = self.nh_vrf(entry.nh).unwrap_or_default();
+                        self.l3_forward(ctx, buf, vrf, info, Some(entry.nh))
+                    }
+                    LabelPayload::Ethernet => {
+                        if !buf.pull_front(encap::L2_CONTROL_WORD_LEN) {
+                            return Err(DropReason::Truncated);
+                        }
+                        let vrf = self.nh_vrf(entry.nh).unwrap_or_default();
+                        let ip = self.inner_ip(buf)?;
+                        self.l2_output_nh(ctx, buf, vrf, ip, entry.nh)
+                    }
+                }
+            }
+            Overlay::Vxlan(off) => {
+                let vni = encap::parse_vxlan(frame, off)?;
+                let vrf = *self.vnis.get(&vni).ok_or(DropReason::UnknownVni)?;
+                buf.pull_front(off + 8);
+                let eth =
+                    ethernet::Frame::new_checked(buf.frame()).map_err(|_| DropReason::Truncated)?;
+                let dst = MacAddr(eth.dst());
+                let ip = self.inner_ip(buf)?;
+                if dst == GATEWAY_MAC {
+                    let mut info = ip.ok_or(DropReason::Unsupported)?;
+                    buf.pull_front(ethernet::HEADER_LEN);
+                    info.shift(ethernet::HEADER_LEN);
+                    self.l3_forward(ctx, buf, vrf, info, None)
+                } else {
+                    self.l2_forward(ctx, buf, vrf, ip)
+                }
+            }
+        }
+    }
+
+    /// Parse the IP packet inside an inner Ethernet frame (None: not IP).
+    fn inner_ip(&self, buf: &mut PacketBuf) -> Step<Option<IpInfo>> {
+        let frame = buf.frame();
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
+        match eth.ethertype() {
+            ethernet::ethertype::IPV4 | ethernet::ethertype::IPV6 => {
+                let (info, total) = encap::parse_ip(frame, ethernet::HEADER_LEN)?;
+                buf.truncate(ethernet::HEADER_LEN + total);
+                Ok(Some(info))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// VRF of the interface an Encap nexthop points at.
+    fn nh_vrf(&self, nh: NhId) -> Option<VrfId> {
+        match self.nhs.get(nh.0 as usize)?.as_ref()? {
+            NexthopKind::Encap { vif, .. } => self.vifs.get(vif.0 as usize)?.as_ref()?.vif.vrf,
+            _ => None,
+        }
+    }
+
+    fn vif_policy(&self, vif: VifId) -> bool {
+        matches!(self.vifs.get(vif.0 as usize), Some(Some(e)) if e.vif.policy)
+    }
+
+    // ===== flow stage =====
+
+    fn flow_stage(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        key: FlowKey,
+        info: &mut IpInfo,
+    ) -> Step<FlowStep> {
+        if info.later_fragment {
+            return Err(DropReason::Fragment);
+        }
+        let now = self.now;
+        let len = buf.len() as u64;
+        let hold_max = self.cfg.hold_max;
+        match self.flows.find(&key) {
+            Some(i) => {
+                let Some(e) = self.flows.get_mut(i) else {
+                    return Err(DropReason::FlowLimit);
+                };
+                match (e.state, e.action) {
+                    // Awaiting the verdict: queue up to hold_max packets.
+                    (FlowState::Hold, _) | (_, None) => {
+                        if e.held.len() >= hold_max {
+                            return Err(DropReason::FlowHoldLimit);
+                        }
+                        e.held.push(HeldPkt {
+                            vif_in: ctx.vif_in,
+                            buf: PacketBuf::from_frame(buf.bytes_from(ctx.orig)),
+                            meta: ctx.meta,
+                        });
+                        Ok(FlowStep::Done(Verdict::Held))
+                    }
+                    (FlowState::Active, Some(action)) => {
+                        e.packets += 1;
+                        e.bytes += len;
+                        e.last_used = now;
+                        if let Some(m) = e.mirror {
+                            ctx.mirror = Some((m, buf.bytes_from(ctx.orig).to_vec()));
+                        }
+                        match action {
+                            FlowAction::Drop => Err(DropReason::Policy),
+                            FlowAction::Forward => Ok(FlowStep::Continue {
+                                vrf: key.vrf,
+                                flow: Some(i),
+                                nat: false,
+                            }),
+                            FlowAction::Nat(rw) => {
+                                encap::apply_nat(buf.frame_mut(), info, &rw);
+                                let vrf = rw.dst_vrf.unwrap_or(key.vrf);
+                                Ok(FlowStep::Continue {
+                                    vrf,
+                                    flow: Some(i),
+                                    nat: true,
+                                })
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                // tf-facts §5.5: "the flow is created in HOLD state and up to
+                // 3 packets are queued"; the packet is trapped to the agent.
+                let entry = FlowEntry {
+                    key,
+                    state: FlowState::Hold,
+                    action: None,
+                    reverse: None,
+                    mirror: None,
+                    ecmp_index: None,
+                    udp_src_port: 0,
+                    packets: 0,
+                    bytes: 0,
+                    last_used: now,
+                    held: if hold_max > 0 {
+                        vec![HeldPkt {
+                            vif_in: ctx.vif_in,
+                            buf: PacketBuf::from_frame(buf.bytes_from(ctx.orig)),
+                            meta: ctx.meta,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                };
+                self.flows.insert(entry).ok_or(DropReason::FlowLimit)?;
+                buf.rewind(ctx.orig);
+                Ok(FlowStep::Done(Verdict::Punt {
+                    reason: PuntReason::FlowMiss,
+                    key: Some(key),
+                }))
+            }
+        }
+    }
+
+    // ===== L3 =====
+
+    /// Route an IP packet (the buffer starts at the IP header). `fixed_nh`:
+    /// the nexthop of an MPLS label (no FIB lookup unless NAT changed the
+    /// destination).
+    fn l3_forward(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        vrf: VrfId,
+        mut info: IpInfo,
+        fixed_nh: Option<NhId>,
+    ) -> Step<Verdict> {
+        let mut vrf = vrf;
+        let mut flow = None;
+        if ctx.policy_in && !ctx.from_fabric {
+            match self.flow_stage(ctx, buf, info.key(vrf), &mut info)? {
+                FlowStep::Done(v) => return Ok(v),
+                FlowStep::Continue {
+                    vrf: v, flow: f, ..
+                } => (vrf, flow) = (v, f),
+            }
+        }
+        let lookup = |fwd: &Self, vrf: VrfId, info: &IpInfo| -> Step<NhId> {
+            fwd.vrfs
+                .get(vrf.0 as usize)
+                .and_then(Option::as_ref)
+                .and_then(|v| v.lookup(info.dst))
+                .ok_or(DropReason::NoRoute)
+        };
+        let mut nh = match fixed_nh {
+            Some(n) => n,
+            None => lookup(self, vrf, &info)?,
+        };
+        let mut hash = encap::flow_hash(self.cfg.hash_seed, &info.key(vrf));
+        let mut out = self.resolve(nh, hash, flow)?;
+        if ctx.from_fabric {
+            // Egress policy: the destination interface needs a flow entry.
+            if let Out::Encap { vif, .. } = out {
+                if self.vif_policy(vif) {
+                    let fvrf = self
+                        .vifs
+                        .get(vif.0 as usize)
+                        .and_then(|e| e.as_ref())
+                        .and_then(|e| e.vif.vrf)
+                        .unwrap_or(vrf);
+                    match self.flow_stage(ctx, buf, info.key(fvrf), &mut info)? {
+                        FlowStep::Done(v) => return Ok(v),
+                        FlowStep::Continue {
+                            vrf: v,
+                            flow: f,
+                            nat: n,
+                        } => {
+                            flow = f;
+                            if n {
+                                nh = lookup(self, v, &info)?;
+                                hash = encap::flow_hash(self.cfg.hash_seed, &info.key(v));
+                                out = self.resolve(nh, hash, flow)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        match out {
+            Out::Encap {
+                vif,
+                dst_mac,
+                src_mac,
+            } => {
+                if !ctx.from_fabric && !encap::decrement_ttl(buf.frame_mut(), &info) {
+                    return Err(DropReason::Ttl);
+                }
+                encap::push_ethernet(buf, dst_mac, src_mac, info.v6);
+                Ok(Verdict::Transmit(vif))
+            }
+            Out::Tunnel {
+                vif,
+                src_ip,
+                dst_ip,
+                encap,
+            } => {
+                if ctx.from_fabric {
+                    return Err(DropReason::Loop);
+                }
+                if !encap::decrement_ttl(buf.frame_mut(), &info) {
+                    return Err(DropReason::Ttl);
+                }
+                if let TunnelEncap::Vxlan { .. } = encap {
+                    // VXLAN carries Ethernet: address the remote IRB so the
+                    // receiver routes it in the VNI's VRF.
+                    encap::push_ethernet(buf, GATEWAY_MAC, GATEWAY_MAC, info.v6);
+                }
+                self.tunnel_out(buf, vif, src_ip, dst_ip, &encap, hash, flow, false)
+            }
+            Out::Receive => {
+                buf.rewind(ctx.orig);
+                Ok(Verdict::Punt {
+                    reason: PuntReason::Receive,
+                    key: Some(info.key(vrf)),
+                })
+            }
+            Out::Discard => Err(DropReason::Discard),
+            Out::Flood(_) => Err(DropReason::InvalidNexthop),
+        }
+    }
+
+    /// Resolve a nexthop; ECMP picks a member by the flow's pinned index or
+    /// the 5-tuple hash, and pins it in the flow.
+    fn resolve(&mut self, nh: NhId, hash: u64, flow: Option<u32>) -> Step<Out> {
+        let kind = self
+            .nhs
+            .get(nh.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::InvalidNexthop)?;
+        let member = match kind {
+            NexthopKind::Ecmp { members } => {
+                if members.is_empty() {
+                    return Err(DropReason::InvalidNexthop);
+                }
+                let pinned = flow
+                    .and_then(|i| self.flows.get(i))
+                    .and_then(|e| e.ecmp_index)
+                    .map(usize::from)
+                    .filter(|i| *i < members.len());
+                let idx = pinned.unwrap_or((hash % members.len() as u64) as usize);
+                let m = members[idx];
+                if pinned.is_none() {
+                    if let Some(e) = flow.and_then(|i| self.flows.get_mut(i)) {
+                        e.ecmp_index = u16::try_from(idx).ok();
+                    }
+                }
+                m
+            }
+            _ => nh,
+        };
+        let kind = self
+            .nhs
+            .get(member.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::InvalidNexthop)?;
+        Ok(match kind {
+            NexthopKind::Encap {
+                vif,
+                dst_mac,
+                src_mac,
+            } => Out::Encap {
+                vif: *vif,
+                dst_mac: *dst_mac,
+                src_mac: *src_mac,
+            },
+            NexthopKind::Tunnel {
+                vif,
+                src_ip,
+                dst_ip,
+                encap,
+            } => Out::Tunnel {
+                vif: *vif,
+                src_ip: *src_ip,
+                dst_ip: *dst_ip,
+                encap: *encap,
+            },
+            NexthopKind::Flood { .. } => Out::Flood(member),
+            NexthopKind::Receive => Out::Receive,
+            NexthopKind::Discard => Out::Discard,
+            NexthopKind::Ecmp { .. } => return Err(DropReason::InvalidNexthop),
+        })
+    }
+
+    /// Encapsulate toward a remote fabric IP; a neighbour miss queues an ARP
+    /// request (rate-limited) and drops.
+    #[allow(clippy::too_many_arguments)] // the tunnel's fields, unpacked
+    fn tunnel_out(
+        &mut self,
+        buf: &mut PacketBuf,
+        vif: VifId,
+        src_ip: std::net::Ipv4Addr,
+        dst_ip: std::net::Ipv4Addr,
+        encap: &TunnelEncap,
+        hash: u64,
+        flow: Option<u32>,
+        l2: bool,
+    ) -> Step<Verdict> {
+        let (fmac, mtu) = match self.vifs.get(vif.0 as usize) {
+            Some(Some(e)) => (e.vif.mac, e.vif.mtu),
+            _ => return Err(DropReason::InvalidNexthop),
+        };
+        let Some(n) = self.neighbors.get(&(vif, dst_ip)) else {
+            let now = self.now;
+            let last = self.arp_pending.get(&(vif, dst_ip)).copied();
+            if last.is_none_or(|t| now.saturating_sub(t) >= self.cfg.arp_retry) {
+                self.arp_pending.insert((vif, dst_ip), now);
+                self.tx_queue.push_back(Tx {
+                    vif,
+                    frame: encap::arp_request(fmac, src_ip, dst_ip),
+                });
+            }
+            return Err(DropReason::NoNeighbor);
+        };
+        let entropy = encap::entropy_port(hash);
+        if let Some(e) = flow.and_then(|i| self.flows.get_mut(i)) {
+            e.udp_src_port = entropy;
+        }
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let o = Outer {
+            src_mac: fmac,
+            dst_mac: n.mac,
+            src_ip,
+            dst_ip,
+            ident: self.ip_ident,
+            entropy,
+        };
+        encap::encapsulate(buf, encap, &o, l2);
+        if buf.len() > usize::from(mtu) + ethernet::HEADER_LEN {
+            return Err(DropReason::TooBig);
+        }
+        Ok(Verdict::Transmit(vif))
+    }
+
+    // ===== L2 =====
+
+    /// Bridge a frame (the buffer starts at its Ethernet header) in `vrf`.
+    fn l2_forward(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        vrf: VrfId,
+        ip: Option<IpInfo>,
+    ) -> Step<Verdict> {
+        let mut flow = None;
+        let mut ip = ip;
+        if let Some(info) = ip.as_mut() {
+            if ctx.policy_in && !ctx.from_fabric {
+                match self.flow_stage(ctx, buf, info.key(vrf), info)? {
+                    FlowStep::Done(v) => return Ok(v),
+                    FlowStep::Continue { flow: f, .. } => flow = f,
+                }
+            }
+        }
+        let dst = ethernet::Frame::new_checked(buf.frame())
+            .map(|f| MacAddr(f.dst()))
+            .map_err(|_| DropReason::Truncated)?;
+        let table = self
+            .vrfs
+            .get(vrf.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::NoBridgeEntry)?;
+        let nh = if dst.is_multicast() {
+            None
+        } else {
+            table.bridge.get(&dst).copied()
+        }
+        .or_else(|| table.bridge.get(&MacAddr::BROADCAST).copied())
+        .ok_or(DropReason::NoBridgeEntry)?;
+        self.l2_send(ctx, buf, vrf, ip, nh, flow)
+    }
+
+    /// Output a bridged frame through a label's nexthop (MPLS L2 label).
+    fn l2_output_nh(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        vrf: VrfId,
+        ip: Option<IpInfo>,
+        nh: NhId,
+    ) -> Step<Verdict> {
+        self.l2_send(ctx, buf, vrf, ip, nh, None)
+    }
+
+    fn l2_send(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        vrf: VrfId,
+        ip: Option<IpInfo>,
+        nh: NhId,
+        flow: Option<u32>,
+    ) -> Step<Verdict> {
+        let hash = self.l2_hash(buf, vrf, ip.as_ref());
+        match self.resolve(nh, hash, flow)? {
+            Out::Encap { vif, .. } => {
+                if vif == ctx.vif_in {
+                    return Err(DropReason::Loop);
+                }
+                Ok(Verdict::Transmit(vif))
+            }
+            Out::Tunnel {
+                vif,
+                src_ip,
+                dst_ip,
+                encap,
+            } => {
+                if ctx.from_fabric {
+                    return Err(DropReason::Loop);
+                }
+                self.tunnel_out(buf, vif, src_ip, dst_ip, &encap, hash, flow, true)
+            }
+            Out::Flood(f) => self.flood(ctx, buf, f, hash),
+            Out::Receive => {
+                buf.rewind(ctx.orig);
+                Ok(Verdict::Punt {
+                    reason: PuntReason::Receive,
+                    key: None,
+                })
+            }
+            Out::Discard => Err(DropReason::Discard),
+        }
+    }
+
+    fn l2_hash(&self, buf: &PacketBuf, vrf: VrfId, ip: Option<&IpInfo>) -> u64 {
+        match ip {
+            Some(i) => encap::flow_hash(self.cfg.hash_seed, &i.key(vrf)),
+            None => {
+                let f = buf.frame();
+                let mut k = [0u8; 12];
+                if let Some(m) = f.get(..12) {
+                    k.copy_from_slice(m);
+                }
+                let a = u128::from_be_bytes([
+                    0, 0, 0, 0, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10],
+                    k[11],
+                ]);
+                let key = FlowKey {
+                    vrf,
+                    proto: 0,
+                    src: std::net::IpAddr::V6(a.into()),
+                    dst: std::net::IpAddr::V6(0u128.into()),
+                    sport: 0,
+                    dport: 0,
+                };
+                encap::flow_hash(self.cfg.hash_seed, &key)
+            }
+        }
+    }
+
+    /// Copies to every flood member except the input (and, for frames from
+    /// the fabric, except other tunnels: split horizon).
+    fn flood(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut PacketBuf,
+        flood_nh: NhId,
+        hash: u64,
+    ) -> Step<Verdict> {
+        let members = match self.nhs.get(flood_nh.0 as usize).and_then(Option::as_ref) {
+            Some(NexthopKind::Flood { members }) => members.clone(),
+            _ => return Err(DropReason::InvalidNexthop),
+        };
+        let frame = buf.to_vec();
+        let mut txs = Vec::with_capacity(members.len());
+        for m in members {
+            match self.resolve(m, hash, None) {
+                Ok(Out::Encap { vif, .. }) if vif != ctx.vif_in => txs.push(Tx {
+                    vif,
+                    frame: frame.clone(),
+                }),
+                Ok(Out::Tunnel {
+                    vif,
+                    src_ip,
+                    dst_ip,
+                    encap,
+                }) if !ctx.from_fabric => {
+                    let mut copy = PacketBuf::from_frame(&frame);
+                    match self.tunnel_out(&mut copy, vif, src_ip, dst_ip, &encap, hash, None, true)
+                    {
+                        Ok(_) => txs.push(Tx {
+                            vif,
+                            frame: copy.to_vec(),
+                        }),
+                        Err(r) => self.drops[r as usize] += 1,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Verdict::Replicate(txs))
+    }
+
+    /// Add a mirror copy (the frame as received, sent through the mirror
+    /// nexthop) to a forwarding verdict.
+    fn add_mirror(
+        &mut self,
+        verdict: Verdict,
+        buf: &PacketBuf,
+        nh: NhId,
+        frame: Vec<u8>,
+    ) -> Verdict {
+        let copy = match self.resolve(nh, 0, None) {
+            Ok(Out::Encap { vif, .. }) => Some(Tx { vif, frame }),
+            Ok(Out::Tunnel {
+                vif,
+                src_ip,
+                dst_ip,
+                encap,
+            }) => {
+                let mut b = PacketBuf::from_frame(&frame);
+                self.tunnel_out(&mut b, vif, src_ip, dst_ip, &encap, 0, None, true)
+                    .ok()
+                    .map(|_| Tx {
+                        vif,
+                        frame: b.to_vec(),
+                    })
+            }
+            _ => None,
+        };
+        match (verdict, copy) {
+            (Verdict::Transmit(v), Some(c)) => Verdict::Replicate(vec![
+                Tx {
+                    vif: v,
+                    frame: buf.to_vec(),
+                },
+                c,
+            ]),
+            (Verdict::Replicate(mut txs), Some(c)) => {
+                txs.push(c);
+                Verdict::Replicate(txs)
+            }
+            (v, _) => v,
+        }
     }
 }

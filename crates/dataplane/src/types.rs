@@ -105,7 +105,9 @@ pub struct MacParseError {
 impl FromStr for MacAddr {
     type Err = MacParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || MacParseError { text: s.to_string() };
+        let err = || MacParseError {
+            text: s.to_string(),
+        };
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in out.iter_mut() {

@@ -229,8 +229,16 @@ impl Core {
         v
     }
 
-    /// Process one input.
+    /// Process one input, then [`Core::flush`].
     pub fn handle(&mut self, now: Instant, input: Input) {
+        self.apply(now, input);
+        self.flush();
+    }
+
+    /// Process one input without encoding UPDATEs yet: a batch of inputs
+    /// followed by one [`Core::flush`] packs routes into fewer messages.
+    /// Call `flush` before polling output.
+    pub fn apply(&mut self, now: Instant, input: Input) {
         match input {
             Input::AddPeer(cfg) => self.add_peer(now, cfg),
             Input::RemovePeer(addr) => self.remove_peer(now, addr),
@@ -247,11 +255,15 @@ impl Core {
             }
             Input::Data { conn, bytes } => {
                 if let Some(&addr) = self.conn_peer.get(&conn) {
-                    let evs = match self.peers.get_mut(&addr).and_then(|p| p.conn_mut(conn)) {
-                        Some(c) => c.feed(&bytes),
-                        None => Vec::new(),
-                    };
-                    for ev in evs {
+                    if let Some(c) = self.peers.get_mut(&addr).and_then(|p| p.conn_mut(conn)) {
+                        c.feed(&bytes);
+                    }
+                    while let Some(ev) = self
+                        .peers
+                        .get_mut(&addr)
+                        .and_then(|p| p.conn_mut(conn))
+                        .and_then(Conn::next_event)
+                    {
                         if !self.conn_event(now, addr, conn, ev) {
                             break;
                         }
@@ -277,7 +289,6 @@ impl Core {
             Input::Withdraw(key) => self.rib_set(&key, Source::Local, None),
             Input::Tick => self.timers(now),
         }
-        self.flush();
     }
 
     fn add_peer(&mut self, now: Instant, cfg: PeerConfig) {
@@ -538,7 +549,7 @@ impl Core {
         };
         let c = p.conns.remove(pos);
         let mut drop_keys = Vec::new();
-        if c.state == State::Established {
+        if c.was_established {
             p.stats.flaps += 1;
             p.adj_out.clear();
             p.dirty.clear();
@@ -775,7 +786,7 @@ impl Core {
     }
 
     /// Turn every peer's dirty keys into UPDATEs, then report state changes.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         for (addr, p) in self.peers.iter_mut() {
             let Some(c) = p.session() else {
                 continue;

@@ -251,6 +251,8 @@ pub struct Conn {
     pub local_addr: IpAddr,
     /// Negotiated session parameters, once the OPEN was accepted.
     pub neg: Option<Negotiated>,
+    /// The connection reached Established (stays true once closed).
+    pub was_established: bool,
     /// Decoder settings for this session.
     pub ctx: DecodeCtx,
     /// Bytes received but not yet decoded.
@@ -274,6 +276,7 @@ impl Conn {
             state: State::OpenSent,
             local_addr,
             neg: None,
+            was_established: false,
             ctx: DecodeCtx {
                 rfc7606: true,
                 ..DecodeCtx::default()
@@ -284,33 +287,24 @@ impl Conn {
         }
     }
 
-    /// Split received bytes into events (complete messages only).
-    pub fn feed(&mut self, data: &[u8]) -> Vec<ConnEvent> {
+    /// Buffer received bytes; take events with [`Conn::next_event`].
+    pub fn feed(&mut self, data: &[u8]) {
         self.rx.extend_from_slice(data);
-        let mut out = Vec::new();
-        let mut at = 0;
-        loop {
-            match Message::decode(&self.rx[at..], &self.ctx) {
-                Ok((m, used)) => {
-                    at += used;
-                    out.push(ConnEvent::Msg(m));
-                }
-                Err(DecodeError::Incomplete { .. }) => break,
-                Err(DecodeError::TreatAsWithdraw {
-                    msg_len, update, ..
-                }) => {
-                    at += msg_len;
-                    out.push(ConnEvent::TreatAsWithdraw(*update));
-                }
-                Err(e) => {
-                    out.push(ConnEvent::Bad(e));
-                    at = self.rx.len();
-                    break;
-                }
-            }
-        }
-        self.rx.drain(..at);
-        out
+    }
+
+    /// Decode the next complete message, if any. One at a time, because
+    /// an OPEN changes how the messages after it decode (4-octet AS).
+    pub fn next_event(&mut self) -> Option<ConnEvent> {
+        let (ev, used) = match Message::decode(&self.rx, &self.ctx) {
+            Ok((m, used)) => (ConnEvent::Msg(m), used),
+            Err(DecodeError::Incomplete { .. }) => return None,
+            Err(DecodeError::TreatAsWithdraw {
+                msg_len, update, ..
+            }) => (ConnEvent::TreatAsWithdraw(*update), msg_len),
+            Err(e) => (ConnEvent::Bad(e), self.rx.len()),
+        };
+        self.rx.drain(..used);
+        Some(ev)
     }
 
     fn restart_hold(&mut self, now: Instant) {
@@ -364,6 +358,7 @@ impl Conn {
             // OpenConfirm: the KEEPALIVE completes the handshake.
             (State::OpenConfirm, ConnEvent::Msg(Message::Keepalive)) => {
                 self.state = State::Established;
+                self.was_established = true;
                 self.restart_hold(now);
                 vec![ConnAction::Established]
             }

@@ -187,13 +187,33 @@ async fn core_task(
         tokio::select! {
             cmd = rx.recv() => {
                 let now = Instant::now();
+                let Some(mut cmd) = cmd else { break };
+                // Batch what is already queued (route bursts, several reads)
+                // so one flush packs many routes per UPDATE.
+                let mut batch = 0;
+                while let Cmd::Input(i) = cmd {
+                    core.apply(now, i);
+                    batch += 1;
+                    match rx.try_recv() {
+                        Ok(next) if batch < 4096 => cmd = next,
+                        Ok(next) => {
+                            cmd = next;
+                            break;
+                        }
+                        Err(_) => {
+                            cmd = Cmd::Input(Input::Tick);
+                            break;
+                        }
+                    }
+                }
+                core.flush();
                 match cmd {
-                    None | Some(Cmd::Shutdown) => break,
-                    Some(Cmd::Input(i)) => core.handle(now, i),
-                    Some(Cmd::Status(reply)) => {
+                    Cmd::Shutdown => break,
+                    Cmd::Input(i) => core.handle(now, i),
+                    Cmd::Status(reply) => {
                         let _ = reply.send(core.peer_status(now));
                     }
-                    Some(Cmd::Rib(reply)) => {
+                    Cmd::Rib(reply) => {
                         let v = core
                             .rib()
                             .best_paths()
@@ -207,7 +227,7 @@ async fn core_task(
                             .collect();
                         let _ = reply.send(v);
                     }
-                    Some(Cmd::Accepted { stream, outgoing }) => {
+                    Cmd::Accepted { stream, outgoing } => {
                         let (Ok(remote), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
                             continue;
                         };

@@ -1,6 +1,6 @@
 //! `filament`: one binary, one subcommand per role.
 //!
-//! - `filament up`   the all-in-one controller (config API + schema transformer)
+//! - `filament up`   the all-in-one controller (config API + schema transformer + control node)
 //! - `filament api`  only the config API (port 8082)
 //! - `filament schema run|check`  the schema transformer on its own, or a check
 //! - `filament bench api`  load figures against a running API
@@ -35,8 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the all-in-one controller in the foreground (config API + schema transformer, embedded store).
-    Up(ServeArgs),
+    /// Run the all-in-one controller in the foreground (config API + schema transformer + control node, embedded store).
+    Up(UpArgs),
     /// Run only the config REST API.
     Api(ServeArgs),
     /// The schema transformer as its own process (`run`), or a consistency check (`check`).
@@ -79,6 +79,17 @@ struct ServeArgs {
     listen: SocketAddr,
 }
 
+#[derive(Args, Clone)]
+struct UpArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Do not run the control node (XMPP, introspect) inside `up`.
+    #[arg(long)]
+    no_control: bool,
+    #[command(flatten)]
+    control: control::ControlListen,
+}
+
 pub(crate) fn default_data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
@@ -98,8 +109,20 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.cmd {
-        Cmd::Up(a) => rt.block_on(serve(a, Roles { schema: true })),
-        Cmd::Api(a) => rt.block_on(serve(a, Roles { schema: false })),
+        Cmd::Up(a) => rt.block_on(serve(
+            a.serve,
+            Roles {
+                schema: true,
+                control: (!a.no_control).then_some(a.control),
+            },
+        )),
+        Cmd::Api(a) => rt.block_on(serve(
+            a,
+            Roles {
+                schema: false,
+                control: None,
+            },
+        )),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
         Cmd::Schema(c) => rt.block_on(schema::run(c)),
         Cmd::Control(a) => rt.block_on(control::run(a)),
@@ -126,6 +149,8 @@ pub(crate) fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
 /// Which roles run beside the API.
 struct Roles {
     schema: bool,
+    /// The control node's flags, when it runs in this process.
+    control: Option<control::ControlListen>,
 }
 
 async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
@@ -164,7 +189,32 @@ async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             }
         })
     });
-    let server = tokio::spawn(filament_api::serve(listener, state, stopped(stop_rx)));
+    let server = tokio::spawn(filament_api::serve(
+        listener,
+        state,
+        stopped(stop_rx.clone()),
+    ));
+    // The control node follows this API's change feed over HTTP, like a separate process
+    // would. A port already taken (another `up` on this machine) leaves the API running.
+    let _control = match roles.control {
+        Some(c) => {
+            let host = if a.listen.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                a.listen.ip()
+            };
+            let api = format!("http://{}", SocketAddr::new(host, a.listen.port()));
+            let cfg = control::shell_config(api, &c, false);
+            match control::start(cfg, stopped(stop_rx)).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "control node not started");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     if let Some(t) = transformer {
@@ -183,7 +233,7 @@ async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

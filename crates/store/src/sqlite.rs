@@ -1,14 +1,28 @@
 //! [`SqliteStore`]: the embedded, durable [`Store`] backend (SQLite through
 //! rusqlite, bundled library).
 //!
-//! Layout (schema version 1, kept in `PRAGMA user_version`):
-//! - `kv(key TEXT PRIMARY KEY, value TEXT, mod_rev INTEGER)`: live keys;
-//! - `log(rev, seq, kind, key, value, PRIMARY KEY(rev, seq)) WITHOUT ROWID`:
-//!   the change log, clustered by revision so `changes_after` of a recent
-//!   revision is one short range scan; `kind` 0 is a put, 1 a delete (whose
-//!   `value` is the value before the delete);
+//! Layout (schema version 2, kept in `PRAGMA user_version`). Each value is
+//! stored once, in the change log; the live keys point at their log entry:
+//! - `log(id INTEGER PRIMARY KEY, rev, kind, key, value)` with an index on
+//!   `rev`: the change log, one row per event, ordered by `(rev, id)` (ids
+//!   grow within a revision, so that is batch order); `kind` 0 is a put, 1 a
+//!   delete (whose `value` is the value before the delete, copied from the
+//!   put it removes, so a delete event outlives that put's compaction). A
+//!   rowid table, so a value of a few KB stays on its leaf page;
+//! - `kv(key TEXT PRIMARY KEY, log_id) WITHOUT ROWID`: live keys, each
+//!   pointing at the put event that holds its current value;
 //! - `meta(name, value)`: `revision` (the current revision) and `compacted`
 //!   (the compaction point). The revision is recovered from it on open.
+//!
+//! Compaction drops the events of revisions `<= compacted` except the puts
+//! that live keys still point at: those stay as the keys' values but are
+//! never returned by `changes_after` (which only serves `rev > compacted`).
+//!
+//! Version 1 (until the issue 2 speed-up) kept every value twice: in
+//! `kv(key, value, mod_rev)` and in `log(rev, seq, kind, key, value)`
+//! (a WITHOUT ROWID table, where values over ~1 KB spilled to overflow
+//! pages). [`SqliteStore::open`] migrates a version-1 file in place, in one
+//! transaction (see [`migrate_v1`]).
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A
 //! commit is one `BEGIN IMMEDIATE` transaction, so it is atomic: after any
@@ -17,7 +31,8 @@
 //! Once [`Store::commit`] returns, the commit is in the WAL file (written,
 //! not fsynced): it survives a crash of the process (panic, kill -9, OOM),
 //! but a power loss or OS crash may lose the most recent commits (back to the
-//! last WAL checkpoint sync). So after a power loss the store's revision may
+//! last WAL checkpoint sync; a checkpoint runs every
+//! [`WAL_AUTOCHECKPOINT_PAGES`] WAL pages, about 32 MB). So after a power loss the store's revision may
 //! be lower than one a consumer already saw; a consumer that keeps revisions
 //! across such an event must re-snapshot when it finds
 //! `store.revision() < its revision`.
@@ -38,29 +53,39 @@ use tokio::sync::watch;
 use crate::{validate_batch, Event, EventBatch, EventKind, Op, Revision, Store, StoreError};
 
 /// The schema version this build writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// The previous schema version, which [`migrate_v1`] upgrades on open.
+const SCHEMA_V1: i64 = 1;
 /// How long a statement waits on a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cap on the WAL file size kept after a checkpoint.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// WAL pages after which a commit checkpoints the WAL into the database
+/// (SQLite's default is 1000). A page written by many commits between two
+/// checkpoints is copied to the database once, so a longer interval saves
+/// most checkpoint writes under a steady stream of small commits.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
 const KIND_PUT: i64 = 0;
 const KIND_DELETE: i64 = 1;
 
-const SCHEMA: &str = "
-CREATE TABLE kv (
-    key     TEXT PRIMARY KEY NOT NULL,
-    value   TEXT NOT NULL,
-    mod_rev INTEGER NOT NULL
-);
+/// The tables of schema version 2 (`log` and `kv`), without `meta`.
+const SCHEMA_TABLES: &str = "
 CREATE TABLE log (
+    id    INTEGER PRIMARY KEY,
     rev   INTEGER NOT NULL,
-    seq   INTEGER NOT NULL,
     kind  INTEGER NOT NULL CHECK (kind IN (0, 1)),
     key   TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (rev, seq)
+    value TEXT NOT NULL
+);
+CREATE INDEX log_rev ON log (rev);
+CREATE TABLE kv (
+    key    TEXT PRIMARY KEY NOT NULL,
+    log_id INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+const SCHEMA_META: &str = "
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY NOT NULL,
     value INTEGER NOT NULL
@@ -70,16 +95,53 @@ INSERT INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
 
 const SQL_META_GET: &str = "SELECT value FROM meta WHERE name = ?1";
 const SQL_META_SET: &str = "UPDATE meta SET value = ?2 WHERE name = ?1";
-const SQL_KV_PUT: &str = "INSERT INTO kv (key, value, mod_rev) VALUES (?1, ?2, ?3)
-     ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev";
-const SQL_KV_DELETE: &str = "DELETE FROM kv WHERE key = ?1 RETURNING value";
-const SQL_KV_GET: &str = "SELECT value FROM kv WHERE key = ?1";
-const SQL_KV_RANGE: &str = "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key";
-const SQL_LOG_INSERT: &str =
-    "INSERT INTO log (rev, seq, kind, key, value) VALUES (?1, ?2, ?3, ?4, ?5)";
-const SQL_LOG_AFTER: &str =
-    "SELECT rev, kind, key, value FROM log WHERE rev > ?1 ORDER BY rev, seq";
-const SQL_LOG_COMPACT: &str = "DELETE FROM log WHERE rev <= ?1";
+const SQL_LOG_PUT: &str = "INSERT INTO log (rev, kind, key, value) VALUES (?1, 0, ?2, ?3)";
+/// The delete event copies the value of the put it removes.
+const SQL_LOG_DELETE: &str =
+    "INSERT INTO log (rev, kind, key, value) SELECT ?1, 1, key, value FROM log WHERE id = ?2";
+const SQL_KV_PUT: &str = "INSERT INTO kv (key, log_id) VALUES (?1, ?2)
+     ON CONFLICT (key) DO UPDATE SET log_id = excluded.log_id";
+const SQL_KV_DELETE: &str = "DELETE FROM kv WHERE key = ?1 RETURNING log_id";
+const SQL_KV_GET: &str =
+    "SELECT log.value FROM kv CROSS JOIN log ON log.id = kv.log_id WHERE kv.key = ?1";
+const SQL_KV_RANGE: &str = "SELECT kv.key, log.value FROM kv CROSS JOIN log ON log.id = kv.log_id
+     WHERE kv.key >= ?1 ORDER BY kv.key";
+const SQL_LOG_AFTER: &str = "SELECT rev, kind, key, value FROM log WHERE rev > ?1 ORDER BY rev, id";
+/// Drop history up to a revision, keeping the puts live keys point at.
+const SQL_LOG_COMPACT: &str =
+    "DELETE FROM log WHERE rev <= ?1 AND id NOT IN (SELECT log_id FROM kv)";
+
+/// Upgrade a version-1 file (values in both `kv` and `log`) to version 2,
+/// inside the caller's transaction. Every v1 log row is copied in `(rev,
+/// seq)` order; a live key whose put was compacted away gets one put row at
+/// its `mod_rev` (at or below the compaction point, so never served as an
+/// event); then each key points at the put of its `mod_rev`.
+const MIGRATE_V1: &str = "
+ALTER TABLE log RENAME TO log_v1;
+ALTER TABLE kv RENAME TO kv_v1;
+DROP INDEX IF EXISTS log_rev;
+CREATE TABLE log (
+    id    INTEGER PRIMARY KEY,
+    rev   INTEGER NOT NULL,
+    kind  INTEGER NOT NULL CHECK (kind IN (0, 1)),
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX log_rev ON log (rev);
+INSERT INTO log (rev, kind, key, value)
+    SELECT rev, kind, key, value FROM log_v1 ORDER BY rev, seq;
+INSERT INTO log (rev, kind, key, value)
+    SELECT mod_rev, 0, key, value FROM kv_v1
+    WHERE mod_rev <= (SELECT value FROM meta WHERE name = 'compacted')
+    ORDER BY mod_rev, key;
+CREATE TABLE kv (
+    key    TEXT PRIMARY KEY NOT NULL,
+    log_id INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO kv (key, log_id)
+    SELECT k.key, l.id FROM kv_v1 k JOIN log l
+    ON l.rev = k.mod_rev AND l.key = k.key AND l.kind = 0 AND l.value = k.value;
+";
 
 /// The SQLite backend. See the module doc for layout and durability.
 pub struct SqliteStore {
@@ -113,6 +175,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         init_schema(&mut conn, path)?;
         let (revision, compacted) = check_meta(&mut conn)?;
         tracing::debug!(path = %path.display(), revision, compacted, "opened sqlite store");
@@ -140,7 +203,8 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Create the schema in a fresh file, or check the version of an existing one.
+/// Create the schema in a fresh file, migrate a version-1 file, or check
+/// the version of an existing one.
 fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -148,18 +212,46 @@ fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         0 => {
             // Plain CREATE TABLE: a file holding someone else's tables fails
             // here instead of being adopted.
-            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(SCHEMA_TABLES)?;
+            tx.execute_batch(SCHEMA_META)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             tracing::info!(path = %path.display(), "created sqlite store");
             Ok(())
         }
+        SCHEMA_V1 => {
+            let keys = migrate_v1(&tx)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            tracing::info!(path = %path.display(), keys, "migrated sqlite store from schema version 1 to 2");
+            Ok(())
+        }
         SCHEMA_VERSION => Ok(()),
         other => Err(StoreError::Unsupported(format!(
-            "{}: schema version {other}, this build knows version {SCHEMA_VERSION}",
+            "{}: schema version {other}, this build knows versions {SCHEMA_V1} and {SCHEMA_VERSION}",
             path.display()
         ))),
     }
+}
+
+/// Rewrite a version-1 store as version 2 inside `tx` (see [`MIGRATE_V1`]);
+/// returns the number of live keys. Nothing is kept if any step fails: the
+/// caller's transaction is rolled back and the file stays at version 1.
+fn migrate_v1(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    tx.execute_batch(MIGRATE_V1)?;
+    let (before, after): (usize, usize) = tx.query_row(
+        "SELECT (SELECT count(*) FROM kv_v1), (SELECT count(*) FROM kv)",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if before != after {
+        return Err(StoreError::Corrupt(format!(
+            "schema version 1 store: {} of {before} live keys have no put event at their mod_rev",
+            before.saturating_sub(after)
+        )));
+    }
+    tx.execute_batch("DROP TABLE kv_v1; DROP TABLE log_v1;")?;
+    Ok(after)
 }
 
 /// Read `revision` and `compacted` and check they agree with the log.
@@ -172,18 +264,25 @@ fn check_meta(conn: &mut Connection) -> Result<(Revision, Revision), StoreError>
             "compaction point {compacted} is past the revision {revision}"
         )));
     }
-    let (min, max): (Option<u64>, Option<u64>) =
-        tx.query_row("SELECT min(rev), max(rev) FROM log", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    if let (Some(min), Some(max)) = (min, max) {
-        if min <= compacted || max > revision {
-            return Err(StoreError::Corrupt(format!(
-                "log holds revisions {min}..={max}, expected ({compacted}, {revision}]"
-            )));
-        }
+    let max: Option<u64> = tx.query_row("SELECT max(rev) FROM log", [], |row| row.get(0))?;
+    if let Some(max) = max.filter(|&m| m > revision) {
+        return Err(StoreError::Corrupt(format!(
+            "the log holds revision {max}, past the revision {revision}"
+        )));
     }
-    let max_mod: Option<u64> = tx.query_row("SELECT max(mod_rev) FROM kv", [], |row| row.get(0))?;
+    // Every live key points at a put event at or below the revision.
+    let (keys, found, deletes, max_mod): (u64, u64, Option<u64>, Option<u64>) = tx.query_row(
+        "SELECT count(*), count(log.id), sum(log.kind = 1), max(log.rev)
+         FROM kv LEFT JOIN log ON log.id = kv.log_id",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+    )?;
+    if found != keys || deletes.unwrap_or(0) > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{} of {keys} live keys do not point at a put event",
+            keys - found + deletes.unwrap_or(0)
+        )));
+    }
     if max_mod.is_some_and(|m| m > revision) {
         return Err(StoreError::Corrupt(format!(
             "a key was modified at revision {max_mod:?}, past the revision {revision}"
@@ -211,28 +310,32 @@ fn meta_set(tx: &Transaction<'_>, name: &str, value: Revision) -> Result<(), Sto
 
 /// Write one batch at revision `rev` inside `tx`; returns how many events it made.
 fn write_batch(tx: &Transaction<'_>, ops: &[Op], rev: Revision) -> Result<u64, StoreError> {
-    let mut seq: u64 = 0;
+    let mut events: u64 = 0;
+    let mut log_put = tx.prepare_cached(SQL_LOG_PUT)?;
+    let mut log_delete = tx.prepare_cached(SQL_LOG_DELETE)?;
     let mut kv_put = tx.prepare_cached(SQL_KV_PUT)?;
     let mut kv_delete = tx.prepare_cached(SQL_KV_DELETE)?;
-    let mut log_insert = tx.prepare_cached(SQL_LOG_INSERT)?;
     for op in ops {
         match op {
             Op::Put { key, value } => {
-                kv_put.execute(params![key, value, rev])?;
-                log_insert.execute(params![rev, seq, KIND_PUT, key, value])?;
-                seq += 1;
+                log_put.execute(params![rev, key, value])?;
+                kv_put.execute(params![key, tx.last_insert_rowid()])?;
+                events += 1;
             }
             Op::Delete { key } => {
-                let old: Option<String> =
-                    kv_delete.query_row([key], |row| row.get(0)).optional()?;
+                let old: Option<i64> = kv_delete.query_row([key], |row| row.get(0)).optional()?;
                 if let Some(old) = old {
-                    log_insert.execute(params![rev, seq, KIND_DELETE, key, old])?;
-                    seq += 1;
+                    if log_delete.execute(params![rev, old])? != 1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "key {key:?} points at log entry {old}, which does not exist"
+                        )));
+                    }
+                    events += 1;
                 }
             }
         }
     }
-    Ok(seq)
+    Ok(events)
 }
 
 impl Store for SqliteStore {

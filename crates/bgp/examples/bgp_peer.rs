@@ -3,7 +3,8 @@
 //! ```text
 //! bgp_peer --asn 64512 --router-id 10.0.0.1 --listen 10.0.0.1:179 \
 //!          --peer 10.0.0.2,65001[,port=179][,passive][,rr-client][,local=IP][,families=inet-vpn+e-vpn] \
-//!          [--cluster-id 1.1.1.1] [--hold-time 90] [--connect-retry 5] [--routes routes.json]
+//!          [--cluster-id 1.1.1.1] [--hold-time 90] [--connect-retry 5] [--rtc-wait 30]
+//!          [--routes routes.json]
 //! ```
 //!
 //! `--routes` is a JSON array of paths (see `filament_bgp::json`) announced
@@ -35,8 +36,14 @@ fn bad(s: &str) -> ArgError {
 
 fn parse_peer(s: &str) -> Result<PeerConfig, ArgError> {
     let mut it = s.split(',');
-    let addr: IpAddr = it.next().and_then(|a| a.parse().ok()).ok_or_else(|| bad(s))?;
-    let asn: u32 = it.next().and_then(|a| a.parse().ok()).ok_or_else(|| bad(s))?;
+    let addr: IpAddr = it
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| bad(s))?;
+    let asn: u32 = it
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| bad(s))?;
     let mut p = PeerConfig::new(addr, asn);
     for opt in it {
         match opt.split_once('=') {
@@ -72,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cluster = None;
     let mut hold = 90;
     let mut retry = 5;
+    let mut rtc_wait = 30;
     let mut i = 0;
     while i < args.len() {
         let v = args.get(i + 1).cloned().ok_or_else(|| bad(&args[i]))?;
@@ -84,6 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cluster-id" => cluster = Some(v.parse().map_err(|_| bad("--cluster-id"))?),
             "--hold-time" => hold = v.parse().map_err(|_| bad("--hold-time"))?,
             "--connect-retry" => retry = v.parse().map_err(|_| bad("--connect-retry"))?,
+            "--rtc-wait" => rtc_wait = v.parse().map_err(|_| bad("--rtc-wait"))?,
             other => return Err(bad(other).into()),
         }
         i += 2;
@@ -95,6 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.cluster_id = cluster;
     cfg.hold_time = hold;
     cfg.connect_retry = Duration::from_secs(retry);
+    cfg.rtc_eor_wait = Duration::from_secs(rtc_wait);
     let (speaker, mut events) = Speaker::start(cfg, listen).await?;
     if let Some(file) = routes {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;

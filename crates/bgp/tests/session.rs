@@ -24,10 +24,23 @@ fn two_speakers_reach_established_and_keep_it_with_keepalives() {
     // Hold time 90 s: keepalives every 30 s keep the session up for hours.
     net.advance(Duration::from_secs(3 * 3600));
     assert_eq!(net.state(a, b), State::Established);
-    let fams = net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap().negotiated().unwrap().families.clone();
+    let fams = net.nodes[a]
+        .core
+        .peer(&ip("10.0.0.2"))
+        .unwrap()
+        .negotiated()
+        .unwrap()
+        .families
+        .clone();
     assert_eq!(
         fams,
-        vec![Family::Inet, Family::InetVpn, Family::Inet6Vpn, Family::Evpn, Family::RouteTarget]
+        vec![
+            Family::Inet,
+            Family::InetVpn,
+            Family::Inet6Vpn,
+            Family::Evpn,
+            Family::RouteTarget
+        ]
     );
     assert!(net.nodes[a].events.contains(&Event::PeerState {
         peer: ip("10.0.0.2"),
@@ -47,7 +60,12 @@ fn hold_timer_expiry_sends_notification_and_session_recovers() {
     let pa = net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap();
     assert_ne!(pa.state(), State::Established);
     assert_eq!(pa.stats.flaps, 1);
-    assert!(pa.stats.last_error.as_deref().unwrap().contains("HoldTimerExpired"));
+    assert!(pa
+        .stats
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("HoldTimerExpired"));
     // b talks again: a reconnects after ConnectRetry and the session is back.
     net.nodes[b].mute = false;
     net.advance(Duration::from_secs(100));
@@ -116,13 +134,21 @@ fn open_from_the_wrong_as_gets_bad_peer_as() {
     let (mut core, ctx) = raw_core();
     let mut ev = Vec::new();
     let s = sent(&mut core, 7, &ctx, &mut ev);
-    let Message::Open(ours) = &s.msgs[0] else { panic!("expected OPEN") };
+    let Message::Open(ours) = &s.msgs[0] else {
+        panic!("expected OPEN")
+    };
     assert_eq!(ours.asn(), 64512);
     assert_eq!(ours.hold_time, 90);
     assert!(ours.capabilities.contains(&Capability::RouteRefresh));
     // RFC 4271 §6.2: Bad Peer AS, data = the 2-octet AS field.
     let open = Open::new(65002, 90, v4("10.0.0.9"), vec![]);
-    core.handle(common_now(), Input::Data { conn: 7, bytes: enc(&[Message::Open(open)], &ctx) });
+    core.handle(
+        common_now(),
+        Input::Data {
+            conn: 7,
+            bytes: enc(&[Message::Open(open)], &ctx),
+        },
+    );
     let s = sent(&mut core, 7, &ctx, &mut ev);
     assert_eq!(
         s.msgs,
@@ -142,10 +168,22 @@ fn hold_time_is_the_smaller_one_and_keepalive_a_third() {
     sent(&mut core, 7, &ctx, &mut ev);
     let t0 = common_now();
     let open = Open::new(65001, 9, v4("10.0.0.9"), vec![]);
-    core.handle(t0, Input::Data { conn: 7, bytes: enc(&[Message::Open(open)], &ctx) });
+    core.handle(
+        t0,
+        Input::Data {
+            conn: 7,
+            bytes: enc(&[Message::Open(open)], &ctx),
+        },
+    );
     let s = sent(&mut core, 7, &ctx, &mut ev);
     assert_eq!(s.msgs, vec![Message::Keepalive]);
-    core.handle(t0, Input::Data { conn: 7, bytes: enc(&[Message::Keepalive], &ctx) });
+    core.handle(
+        t0,
+        Input::Data {
+            conn: 7,
+            bytes: enc(&[Message::Keepalive], &ctx),
+        },
+    );
     let p = core.peer(&ip("10.0.0.9")).unwrap();
     assert_eq!(p.state(), State::Established);
     assert_eq!(p.negotiated().unwrap().hold_time, 9);
@@ -161,7 +199,10 @@ fn hold_time_is_the_smaller_one_and_keepalive_a_third() {
     core.handle(t0 + Duration::from_secs(9), Input::Tick);
     let s = sent(&mut core, 7, &ctx, &mut ev);
     assert!(s.closed);
-    assert!(s.msgs.iter().any(|m| matches!(m, Message::Notification(n) if n.code == ErrorCode::HoldTimerExpired)));
+    assert!(s
+        .msgs
+        .iter()
+        .any(|m| matches!(m, Message::Notification(n) if n.code == ErrorCode::HoldTimerExpired)));
 }
 
 #[test]
@@ -171,7 +212,13 @@ fn update_in_open_confirm_is_an_fsm_error() {
     sent(&mut core, 7, &ctx, &mut ev);
     let open = Open::new(65001, 90, v4("10.0.0.9"), vec![]);
     let upd = Message::Update(Default::default());
-    core.handle(common_now(), Input::Data { conn: 7, bytes: enc(&[Message::Open(open), upd], &ctx) });
+    core.handle(
+        common_now(),
+        Input::Data {
+            conn: 7,
+            bytes: enc(&[Message::Open(open), upd], &ctx),
+        },
+    );
     let s = sent(&mut core, 7, &ctx, &mut ev);
     // RFC 6608: FSM error, subcode 2 = unexpected message in OpenConfirm.
     assert!(s.msgs.contains(&Message::Notification(Notification {
@@ -193,7 +240,11 @@ fn bad_marker_gets_connection_not_synchronized() {
     let s = sent(&mut core, 7, &ctx, &mut ev);
     assert_eq!(
         s.msgs,
-        vec![Message::Notification(Notification { code: ErrorCode::MessageHeader, subcode: 1, data: vec![] })]
+        vec![Message::Notification(Notification {
+            code: ErrorCode::MessageHeader,
+            subcode: 1,
+            data: vec![]
+        })]
     );
     assert_eq!(core.peer(&ip("10.0.0.9")).unwrap().stats.malformed, 1);
 }
@@ -208,6 +259,13 @@ fn removing_a_peer_sends_cease_deconfigured() {
     net.run();
     let pb = net.nodes[b].core.peer(&ip("10.0.0.1")).unwrap();
     assert_ne!(pb.state(), State::Established);
-    let want = format!("received Cease/{}", u8::from(CeaseSubcode::PeerDeconfigured));
-    assert!(pb.stats.last_error.as_deref().unwrap().contains(&want), "{:?}", pb.stats.last_error);
+    let want = format!(
+        "received Cease/{}",
+        u8::from(CeaseSubcode::PeerDeconfigured)
+    );
+    assert!(
+        pb.stats.last_error.as_deref().unwrap().contains(&want),
+        "{:?}",
+        pb.stats.last_error
+    );
 }

@@ -113,27 +113,37 @@ impl Net {
                     self.links.insert((i, ci), (j, cj));
                     self.links.insert((j, cj), (i, ci));
                     let (ai, aj) = (self.nodes[i].addr, self.nodes[j].addr);
-                    self.nodes[i].core.handle(now, Input::Connected {
-                        conn: ci,
-                        remote: aj,
-                        local: ai,
-                        outgoing: true,
-                    });
-                    self.nodes[j].core.handle(now, Input::Connected {
-                        conn: cj,
-                        remote: ai,
-                        local: aj,
-                        outgoing: false,
-                    });
+                    self.nodes[i].core.handle(
+                        now,
+                        Input::Connected {
+                            conn: ci,
+                            remote: aj,
+                            local: ai,
+                            outgoing: true,
+                        },
+                    );
+                    self.nodes[j].core.handle(
+                        now,
+                        Input::Connected {
+                            conn: cj,
+                            remote: ai,
+                            local: aj,
+                            outgoing: false,
+                        },
+                    );
                 }
-                None => self.nodes[i].core.handle(now, Input::ConnectFailed { peer }),
+                None => self.nodes[i]
+                    .core
+                    .handle(now, Input::ConnectFailed { peer }),
             },
             Output::Send { conn, bytes } => {
                 if self.nodes[i].mute {
                     return;
                 }
                 if let Some(&(j, cj)) = self.links.get(&(i, conn)) {
-                    self.nodes[j].core.handle(now, Input::Data { conn: cj, bytes });
+                    self.nodes[j]
+                        .core
+                        .handle(now, Input::Data { conn: cj, bytes });
                 }
             }
             Output::Close { conn } => {
@@ -177,7 +187,11 @@ impl Net {
             let Some(t) = next else { break };
             self.now = t.max(self.now);
             for i in 0..self.nodes.len() {
-                if self.nodes[i].core.poll_timeout().is_some_and(|x| x <= self.now) {
+                if self.nodes[i]
+                    .core
+                    .poll_timeout()
+                    .is_some_and(|x| x <= self.now)
+                {
                     let now = self.now;
                     self.nodes[i].core.handle(now, Input::Tick);
                 }

@@ -1,0 +1,224 @@
+"""BGP interop against real speakers (issue 4): our speaker (the bgp_peer
+example over crates/bgp) with FRR bgpd and GoBGP, all in one private netns.
+
+* FRR (eBGP, AS 65001): VPNv4 and EVPN routes cross both ways with the right
+  RD, route target, label and next hop; a withdrawal reaches FRR.
+* GoBGP (iBGP, route-target family): it is sent only the VPN routes whose
+  targets its VRFs import (RFC 4684), learned from the membership routes it
+  originates.
+
+Needs root, FRR and GoBGP; skips otherwise.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from bgp_helpers import (
+    FRR, GOBGP, OURS, Frr, GoBgp, Netns, OurSpeaker, bgp_peer_bin, frr_config,
+    missing_tools, wait_until,
+)
+
+RT_X = "target:64512:8000001"
+RT_Y = "target:64512:8000002"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    pytest.mark.skipif(bool(missing_tools()), reason=f"missing tools: {missing_tools()}"),
+]
+
+
+@pytest.fixture
+def lab():
+    binary = bgp_peer_bin()
+    work = Path(tempfile.mkdtemp(prefix="fbgp-"))
+    os.chmod(work, 0o755)
+    ns = Netns()
+    procs = []
+    try:
+        yield ns, work, binary, procs
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        ns.delete()
+        for p in procs:
+            tail = Path(p.log_path).read_text(errors="replace")[-3000:] if Path(p.log_path).exists() else ""
+            print(f"--- {p.log_path.name} ---\n{tail}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+FRR_CONF = f"""frr defaults traditional
+hostname frr
+log file {{work}}/frr-debug.log
+route-map SETRT permit 10
+ set extcommunity rt 64512:8000001
+exit
+router bgp 65001
+ bgp router-id {FRR}
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor {OURS} remote-as 64512
+ neighbor {OURS} update-source {FRR}
+ neighbor {OURS} timers connect 1
+ address-family ipv4 vpn
+  neighbor {OURS} activate
+  network 10.200.1.0/24 rd 65001:7 label 1007 route-map SETRT
+ exit-address-family
+ address-family l2vpn evpn
+  neighbor {OURS} activate
+  network 10.201.0.0/24 rd 65001:8 ethtag 0 label 2001 esi 00:00:00:00:00:00:00:00:00:00 gwip 0.0.0.0 routermac 02:00:00:00:00:aa route-map SETRT
+ exit-address-family
+exit
+"""
+
+OUR_VPN = {
+    "family": "inet-vpn", "rd": f"{OURS}:2", "prefix": "10.1.1.3/32", "labels": [17],
+    "next_hop": OURS, "route_targets": [RT_X], "encapsulation": ["mpls-o-udp"],
+}
+# EVPN label fields are raw 3-octet values: MPLS label 18 is 18 << 4 | 1.
+OUR_MAC = {
+    "family": "e-vpn", "route_type": 2, "rd": f"{OURS}:2", "mac": "02:00:00:00:00:01",
+    "ip": "10.1.1.3", "labels": [18 << 4 | 1], "next_hop": OURS, "route_targets": [RT_X],
+}
+
+
+def find_paths(tree, key):
+    """Every list of paths stored under `key` anywhere in FRR's JSON."""
+    out = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if k == key:
+                out.append(v)
+            out.extend(find_paths(v, key))
+    elif isinstance(tree, list):
+        for v in tree:
+            out.extend(find_paths(v, key))
+    return out
+
+
+def frr_vpn_path(frr, rd, prefix):
+    table = frr.show("show bgp ipv4 vpn json")
+    rds = table.get("routes", {}).get("routeDistinguishers", {})
+    paths = rds.get(rd, {}).get(prefix, [])
+    return paths[0] if paths else None
+
+
+def test_frr_exchanges_vpnv4_and_evpn_both_ways(lab):
+    ns, work, binary, procs = lab
+    conf = frr_config(work, FRR_CONF.replace("{work}", str(work)))
+    frr = Frr(ns, work, conf)
+    procs.append(frr)
+    ours = OurSpeaker(ns, binary, work, [f"{FRR},65001,local={OURS}"], [OUR_VPN, OUR_MAC])
+    procs.append(ours)
+    ours.wait_for(lambda e: e.get("event") == "state" and e.get("state") == "Established",
+                  what="session with FRR")
+
+    # FRR -> us: its static VPNv4 route with the route-map's target.
+    vpn = ours.learned(FRR, family="inet-vpn", rd="65001:7", prefix="10.200.1.0/24")
+    assert vpn["labels"] == [1007]
+    assert vpn["next_hop"] == FRR
+    assert vpn["route_targets"] == [RT_X]
+    assert vpn["as_path"] == [65001]
+    # FRR -> us: EVPN type 5 (label 2001 in the high 20 bits of the field).
+    t5 = ours.learned(FRR, family="e-vpn", route_type=5, rd="65001:8")
+    assert t5["prefix"] == "10.201.0.0/24"
+    assert t5["labels"] == [2001 << 4 | 1]
+    assert t5["next_hop"] == FRR
+
+    # us -> FRR: VPNv4 with RD, label, next hop, target, encapsulation.
+    path = wait_until(lambda: frr_vpn_path(frr, f"{OURS}:2", "10.1.1.3/32"),
+                      what="our VPNv4 route in FRR")
+    detail = frr.show(f"show bgp ipv4 vpn rd {OURS}:2 10.1.1.3/32 json")
+    path = detail[f"{OURS}:2"]["paths"][0]
+    text = json.dumps(path)
+    assert path.get("remoteLabel") == 17, text
+    assert any(n.get("ip") == OURS for n in path.get("nexthops", [])), text
+    ext = path.get("extendedCommunity", {}).get("string", "")
+    assert "RT:64512:8000001" in ext and "ET:13" in ext, text
+    assert path.get("aspath", {}).get("string") == "64512", text
+    assert path.get("peer", {}).get("type") == "external", text
+
+    # us -> FRR: EVPN type 2 for the MAC/IP.
+    def frr_mac():
+        t = frr.show("show bgp l2vpn evpn route type macip json")
+        return [p for p in find_paths(t, "paths") if "02:00:00:00:00:01" in json.dumps(p)]
+    macs = wait_until(frr_mac, what="our EVPN type-2 route in FRR")
+    mac = macs[0][0][0]  # "paths": [[path, ...]]
+    text = json.dumps(mac)
+    assert mac["ip"] == "10.1.1.3", text
+    assert mac["extendedCommunity"]["string"] == "RT:64512:8000001", text
+    assert mac["nexthops"][0]["ip"] == OURS, text
+    assert mac["path"] == "64512", text
+
+    # A withdrawal reaches FRR.
+    ours.command({"op": "withdraw", **OUR_VPN})
+    wait_until(lambda: frr_vpn_path(frr, f"{OURS}:2", "10.1.1.3/32") is None,
+               what="withdrawal in FRR")
+
+
+GOBGP_TOML = f"""[global.config]
+  as = 64512
+  router-id = "{GOBGP}"
+  port = 179
+  local-address-list = ["{GOBGP}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{OURS}"
+    peer-as = 64512
+  [neighbors.transport.config]
+    local-address = "{GOBGP}"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l3vpn-ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "rtc"
+"""
+
+
+def test_gobgp_gets_only_the_targets_it_asked_for(lab):
+    ns, work, binary, procs = lab
+    gobgp = GoBgp(ns, work, GOBGP_TOML)
+    procs.append(gobgp)
+    x = dict(OUR_VPN)
+    y = dict(OUR_VPN, rd=f"{OURS}:3", prefix="10.2.2.3/32", labels=[19], route_targets=[RT_Y])
+    ours = OurSpeaker(ns, binary, work, [f"{GOBGP},64512,local={OURS}"], [x, y])
+    procs.append(ours)
+    ours.wait_for(lambda e: e.get("event") == "state" and e.get("state") == "Established",
+                  what="session with GoBGP")
+
+    def adj_in():
+        out = gobgp.cli("neighbor", OURS, "adj-in", "-a", "vpnv4", check=False).stdout
+        return out
+
+    # No VRF yet: GoBGP asked for no target and gets no VPN route, even after
+    # our wait for its route-target End-of-RIB has run out.
+    time.sleep(3)
+    assert "10.1.1.3/32" not in adj_in()
+    assert "10.2.2.3/32" not in adj_in()
+
+    # A VRF importing X makes GoBGP originate membership for X.
+    gobgp.cli("vrf", "add", "red", "id", "1", "rd", "64512:100", "rt", "import", "64512:8000001",
+              "export", "64512:8000001")
+    rtc = ours.learned(GOBGP, family="route-target")
+    assert rtc["route_target"] == RT_X
+    assert rtc["origin_as"] == 64512
+    wait_until(lambda: "10.1.1.3/32" in adj_in(), what="route X at GoBGP")
+    time.sleep(1)
+    assert "10.2.2.3/32" not in adj_in(), "route Y was not asked for"
+    assert "[17]" in adj_in()
+
+    # A second VRF importing Y brings Y.
+    gobgp.cli("vrf", "add", "blue", "id", "2", "rd", "64512:200", "rt", "import", "64512:8000002",
+              "export", "64512:8000002")
+    wait_until(lambda: "10.2.2.3/32" in adj_in(), what="route Y at GoBGP")
+
+    # Deleting the first VRF withdraws its membership, and we withdraw X.
+    gobgp.cli("vrf", "del", "red")
+    wait_until(lambda: "10.1.1.3/32" not in adj_in(), what="route X withdrawn from GoBGP")
+    assert "10.2.2.3/32" in adj_in()

@@ -240,14 +240,26 @@ impl ControlNode {
     }
 
     /// Handle one input at `now` (time since an arbitrary start); returns what to do.
+    /// Same as [`ControlNode::handle`] followed by [`ControlNode::flush`].
     pub fn step(&mut self, now: Duration, input: Input) -> Vec<Output> {
+        let config_only = matches!(input, Input::Config { .. });
+        self.handle(now, input);
+        if config_only {
+            return Vec::new();
+        }
+        self.flush()
+    }
+
+    /// Handle one input without computing its consequences for other agents yet: a shell
+    /// may handle a burst of inputs and [`ControlNode::flush`] once (one push per changed
+    /// route instead of one per input).
+    pub fn handle(&mut self, now: Duration, input: Input) {
         self.now = self.now.max(now);
         match input {
             Input::Config { uuid, object } => {
                 self.graph.apply(&uuid, object.map(|o| *o));
                 self.config_dirty = true;
                 self.config_events += 1;
-                return Vec::new();
             }
             Input::Accepted { conn, remote } => {
                 let a = Agent {
@@ -302,10 +314,11 @@ impl ControlNode {
                 self.send_eors();
             }
         }
-        self.flush()
     }
 
-    fn flush(&mut self) -> Vec<Output> {
+    /// Derived work of the inputs handled so far (config recompute, route pushes) and the
+    /// bytes to write.
+    pub fn flush(&mut self) -> Vec<Output> {
         if self.config_dirty {
             self.config_dirty = false;
             self.recompute_config();
@@ -595,11 +608,18 @@ impl ControlNode {
             };
             by_table.entry((ri, fam)).or_default().push(item);
         }
+        let rendered: Vec<(String, Vec<String>)> = by_table
+            .into_iter()
+            .map(|((ri, fam), items)| {
+                let r = render_items(fam, &ri, &items);
+                (ri, r)
+            })
+            .collect();
         for a in self.agents.values_mut() {
             let Some(name) = a.name.clone() else { continue };
-            for ((ri, fam), items) in &by_table {
+            for (ri, fragments) in &rendered {
                 if a.subs.contains_key(ri) {
-                    send_items(&mut a.session, &name, *fam, ri, items.clone());
+                    send_rendered(&mut a.session, &name, fragments);
                 }
             }
         }
@@ -619,20 +639,57 @@ impl ControlNode {
     }
 }
 
+/// Route pushes for one instance table, rendered once and addressed per agent: the
+/// `<items>` fragments of each chunk (tf-facts §2.5 message shape).
+pub(crate) fn render_items(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<String> {
+    let (afi, safi) = xmpp_family(fam);
+    items
+        .chunks(crate::subset::MAX_ITEMS_PER_MESSAGE)
+        .map(|chunk| {
+            let u = RouteUpdate {
+                env: Envelope::default(),
+                node: ItemsNode {
+                    afi,
+                    safi,
+                    vrf: ri.to_string(),
+                },
+                items: chunk.to_vec(),
+            };
+            debug_assert_ne!(u.node.to_string(), EOR_NODE);
+            let msg = u.to_element();
+            // <message><event xmlns=…><items …>…</items></event></message>: keep <items>
+            msg.child("event")
+                .and_then(|e| e.child("items"))
+                .map(Element::to_xml)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// Send pre-rendered `<items>` fragments to one agent.
+pub(crate) fn send_rendered(s: &mut Session, agent: &str, fragments: &[String]) {
+    let to = escape_attr(&format!(
+        "{agent}/{}",
+        filament_wire_xmpp::stream::RESOURCE_BGP
+    ));
+    for f in fragments {
+        s.send_xml(&format!(
+            "<message from=\"{}\" to=\"{to}\"><event xmlns=\"{}\">{f}</event></message>",
+            filament_wire_xmpp::stream::CONTROL_JID,
+            filament_wire_xmpp::NS_PUBSUB
+        ));
+    }
+}
+
 /// Push items for one instance table, chunked.
 fn send_items(s: &mut Session, agent: &str, fam: Family, ri: &str, items: Vec<PushedItem>) {
-    let (afi, safi) = xmpp_family(fam);
-    for chunk in items.chunks(crate::subset::MAX_ITEMS_PER_MESSAGE) {
-        let u = RouteUpdate {
-            env: Envelope::control_to_agent(agent, filament_wire_xmpp::stream::RESOURCE_BGP),
-            node: ItemsNode {
-                afi,
-                safi,
-                vrf: ri.to_string(),
-            },
-            items: chunk.to_vec(),
-        };
-        debug_assert_ne!(u.node.to_string(), EOR_NODE);
-        s.send_xml(&u.to_element().to_xml());
-    }
+    send_rendered(s, agent, &render_items(fam, ri, &items));
 }

@@ -46,7 +46,7 @@ pub enum ShellError {
 /// Settings of a running control node.
 #[derive(Debug, Clone)]
 pub struct ShellConfig {
-    /// Config API base URL.
+    /// Config API base URL (empty: no config feed, e.g. benchmarks).
     pub api: String,
     /// XMPP listen address.
     pub xmpp_listen: SocketAddr,
@@ -177,20 +177,25 @@ pub fn start(
 async fn core_task(mut node: ControlNode, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let t0 = Instant::now();
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
-    while let Some(m) = rx.recv().await {
-        let now = t0.elapsed();
-        let outs = match m {
-            Msg::Register(c, w) => {
-                writers.insert(c, w);
-                continue;
+    while let Some(first) = rx.recv().await {
+        // handle a burst of queued inputs, then flush once
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(m) = next.take() {
+            let now = t0.elapsed();
+            match m {
+                Msg::Register(c, w) => {
+                    writers.insert(c, w);
+                }
+                Msg::Input(i) => node.handle(now, i),
+                Msg::With(job) => job(&mut node),
             }
-            Msg::Input(i) => node.step(now, i),
-            Msg::With(job) => {
-                job(&mut node);
-                node.step(now, Input::Tick)
+            n += 1;
+            if n < 1024 {
+                next = rx.try_recv().ok();
             }
-        };
-        for o in outs {
+        }
+        for o in node.flush() {
             let c = match &o {
                 Output::Send { conn, .. } | Output::Close { conn } => *conn,
             };
@@ -284,6 +289,10 @@ async fn writer_done(w: &tokio::task::JoinHandle<()>) {
 
 /// Follow `GET /watch?since=R` forever, resuming after the last revision applied.
 async fn follow(cfg: ShellConfig, h: Handle) {
+    if cfg.api.is_empty() {
+        let _ = h.input(Input::ConfigSynced { revision: 0 });
+        return futures::future::pending().await;
+    }
     let client = reqwest::Client::new();
     let api = cfg.api.trim_end_matches('/').to_string();
     let mut last = 0u64;

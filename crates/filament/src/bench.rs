@@ -19,6 +19,9 @@ pub enum BenchCmd {
     /// Schema transformer: full compile of VNs, policies and ports, then
     /// incremental latency from API commit to derived objects committed.
     Schema(SchemaBench),
+    /// Control node XMPP: N simulated agents x VRFs: full sync, new-route fan-out p50/p99,
+    /// silent-agent detection.
+    Xmpp(crate::bench_xmpp::XmppBench),
 }
 
 #[derive(Args)]
@@ -57,6 +60,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Api(a) => api(a).await,
         BenchCmd::Schema(a) => crate::bench_schema::run(a).await,
+        BenchCmd::Xmpp(a) => crate::bench_xmpp::run(a).await,
     }
 }
 

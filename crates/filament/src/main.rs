@@ -8,6 +8,7 @@
 mod agent;
 mod bench;
 mod bench_schema;
+mod bench_xmpp;
 mod control;
 mod demo;
 mod schema;

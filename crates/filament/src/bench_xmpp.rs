@@ -1,0 +1,404 @@
+//! `filament bench xmpp`: the control node's XMPP side under load (issue 4 benchmarks).
+//!
+//! One process: the control node shell (no config feed) on a loopback port, and N simulated
+//! agents, each a TCP connection speaking TF's XMPP (tf-facts §2), subscribed to some VRFs.
+//! Prints: full-sync time (every agent has every route of its VRFs), new-route fan-out
+//! latency p50/p99 over all subscribed agents, and how long a silent agent takes to be
+//! detected and its route withdrawn with a low hold time.  It asserts nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use filament_control::shell::{self, Listeners, ShellConfig};
+use filament_control::NodeConfig;
+use filament_wire_xmpp::{
+    route_iqs, CollectionOp, Entry, NextHop, NhLabel, Nlri, RouteNode, StreamHeader,
+    SubscribeAction, SubscribeIq, TunnelEncap,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+#[derive(Args)]
+pub struct XmppBench {
+    /// Simulated agents (connections).
+    #[arg(long, default_value_t = 200)]
+    pub agents: usize,
+    /// VRFs; agent i subscribes to VRF i mod vrfs (and the next ones, see --vrfs-per-agent).
+    #[arg(long, default_value_t = 10)]
+    pub vrfs: usize,
+    /// VRFs each agent subscribes to.
+    #[arg(long, default_value_t = 1)]
+    pub vrfs_per_agent: usize,
+    /// Routes published in total (spread over the VRFs and their agents).
+    #[arg(long, default_value_t = 20000)]
+    pub routes: usize,
+    /// New routes published one at a time to time the fan-out.
+    #[arg(long, default_value_t = 50)]
+    pub samples: usize,
+    /// Hold time in seconds for the silent-agent measurement.
+    #[arg(long, default_value_t = 2)]
+    pub hold: u64,
+}
+
+const PROBE_PREFIX: &[u8] = b"<item id=\"172.16.";
+const ITEM: &[u8] = b"<item id=\"";
+
+fn vrf(i: usize) -> String {
+    format!("default-domain:bench:vn{i}:vn{i}")
+}
+
+fn entry(ip: &str, nh: &str, label: u32, vn: &str) -> Entry {
+    Entry {
+        nlri: Nlri {
+            af: 1,
+            safi: 1,
+            address: Some(format!("{ip}/32")),
+            ..Nlri::default()
+        },
+        next_hops: vec![NextHop {
+            af: 1,
+            address: nh.into(),
+            label: Some(NhLabel::Value(label)),
+            tunnel_encapsulation: vec![TunnelEncap::Udp],
+            virtual_network: Some(vn.into()),
+            ..NextHop::default()
+        }],
+        version: Some(1),
+        virtual_network: Some(vn.into()),
+        local_preference: Some(200),
+        ..Entry::default()
+    }
+}
+
+fn publish_xml(
+    agent: &str,
+    seq: u64,
+    vrf_name: &str,
+    ip: &str,
+    nh: &str,
+    label: u32,
+    op: CollectionOp,
+) -> String {
+    let node = RouteNode::Inet {
+        vrf: vrf_name.into(),
+        prefix: ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        plen: 32,
+        primary_instance: None,
+    };
+    let vn = vrf_name.rsplit_once(':').map_or(vrf_name, |(v, _)| v);
+    let (p, c) = route_iqs(agent, seq, vrf_name, node, entry(ip, nh, label, vn), op);
+    p.to_element().to_xml() + &c.to_element().to_xml()
+}
+
+enum Report {
+    Synced(Instant),
+    Probe(u32, Instant),
+    Retract(Instant),
+    Closed,
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// One simulated agent: reads and counts; its writer is fed by the bench.
+async fn agent(
+    i: usize,
+    addr: SocketAddr,
+    vrfs: Vec<String>,
+    expected: usize,
+    silent_marker: Option<Vec<u8>>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> anyhow::Result<mpsc::UnboundedSender<Vec<u8>>> {
+    let name = format!("bench-agent-{i}");
+    let mut sock = TcpStream::connect(addr).await?;
+    sock.set_nodelay(true)?;
+    sock.write_all(StreamHeader::agent_to_control(&name).to_xml().as_bytes())
+        .await?;
+    let mut hdr = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(14).any(|w| w == b"<stream:stream") {
+        let n = sock.read(&mut hdr).await?;
+        anyhow::ensure!(n > 0, "closed during stream open");
+        got.extend_from_slice(&hdr[..n]);
+    }
+    let mut sub = String::new();
+    for (k, v) in vrfs.iter().enumerate() {
+        sub += &SubscribeIq::routing(&name, k as u64, SubscribeAction::Subscribe, v, k as u32 + 1)
+            .to_xml();
+    }
+    sock.write_all(sub.as_bytes()).await?;
+    let (mut rd, mut wr) = sock.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if b.is_empty() {
+                // the bench asked this agent to go silent: keep the socket, send nothing
+                futures::future::pending::<()>().await;
+            }
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut tail: Vec<u8> = Vec::new();
+        let mut items = 0usize;
+        let mut synced = expected == 0;
+        if synced {
+            let _ = reports.send(Report::Synced(Instant::now()));
+        }
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = reports.send(Report::Closed);
+                    return;
+                }
+                Ok(n) => n,
+            };
+            let now = Instant::now();
+            let keep = tail.len();
+            tail.extend_from_slice(&buf[..n]);
+            // count needles that end in the new bytes only
+            let scan_from = keep.saturating_sub(ITEM.len() + 16);
+            let window = &tail[scan_from..];
+            items += count(window, ITEM) - count(&tail[scan_from..keep], ITEM);
+            if !synced && items >= expected {
+                synced = true;
+                let _ = reports.send(Report::Synced(now));
+            }
+            if synced {
+                let mut from = 0;
+                while let Some(p) = tail[from..]
+                    .windows(PROBE_PREFIX.len())
+                    .position(|w| w == PROBE_PREFIX)
+                {
+                    let start = from + p + PROBE_PREFIX.len();
+                    let digits: Vec<u8> = tail[start..]
+                        .iter()
+                        .take_while(|c| **c != b'/')
+                        .copied()
+                        .collect();
+                    if start + digits.len() >= tail.len() {
+                        break; // incomplete; next read
+                    }
+                    let s = String::from_utf8_lossy(&digits);
+                    if let Some((a, b)) = s.split_once('.') {
+                        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                            let _ = reports.send(Report::Probe(a * 256 + b, now));
+                        }
+                    }
+                    from = start;
+                }
+                tail.drain(..from.min(tail.len()));
+            }
+            if let Some(m) = &silent_marker {
+                if tail.windows(m.len()).any(|w| w == m.as_slice()) {
+                    let _ = reports.send(Report::Retract(now));
+                }
+            }
+            let cut = tail.len().saturating_sub(64);
+            tail.drain(..cut);
+        }
+    });
+    Ok(tx)
+}
+
+pub async fn run(a: XmppBench) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.agents >= a.vrfs && a.vrfs > 0,
+        "need at least as many agents as VRFs"
+    );
+    let cfg = ShellConfig {
+        api: String::new(),
+        xmpp_listen: "127.0.0.1:0".parse()?,
+        introspect: "127.0.0.1:0".parse()?,
+        bgp_address: None,
+        node: NodeConfig {
+            name: "bench".into(),
+            hold: Duration::from_secs(a.hold),
+            eor_delay: Duration::from_secs(1),
+        },
+    };
+    let l = Listeners::bind(&cfg).await.context("bind")?;
+    let addr = l.xmpp.local_addr()?;
+    let _h = shell::start(cfg, l, futures::future::pending());
+    let per_vrf_agents = a.agents / a.vrfs;
+    // routes per VRF and who publishes them
+    let mut per_vrf = vec![0usize; a.vrfs];
+    for j in 0..a.routes {
+        per_vrf[j % a.vrfs] += 1;
+    }
+    let vrfs_of = |i: usize| -> Vec<usize> {
+        (0..a.vrfs_per_agent.min(a.vrfs))
+            .map(|k| (i + k) % a.vrfs)
+            .collect()
+    };
+    let (rtx, mut rrx) = mpsc::unbounded_channel();
+    let silent = a.vrfs.min(2) - 1; // an agent of VRF 1 (or 0) goes silent later
+    let witness = silent + a.vrfs; // another agent subscribed to the same VRF
+    let marker = b"<retract id=\"172.17.0.1/32\"".to_vec();
+    let t_connect = Instant::now();
+    let mut writers = Vec::new();
+    for i in 0..a.agents {
+        let names: Vec<String> = vrfs_of(i).into_iter().map(vrf).collect();
+        let expected: usize = vrfs_of(i).iter().map(|v| per_vrf[*v]).sum();
+        let m = (i == witness).then(|| marker.clone());
+        writers.push(agent(i, addr, names, expected, m, rtx.clone()).await?);
+    }
+    let connect = t_connect.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // keepalives from everyone but the silent agent, every hold/3
+    let ka_writers = writers.clone();
+    let ka_every = Duration::from_millis(a.hold * 1000 / 3).max(Duration::from_millis(100));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ka_every).await;
+            for w in &ka_writers {
+                let _ = w.send(vec![0xC8, 0x80]);
+            }
+        }
+    });
+    // full sync: every route published once by an agent of its VRF
+    let t0 = Instant::now();
+    let mut seq = 0u64;
+    let mut batches: BTreeMap<usize, String> = BTreeMap::new();
+    for j in 0..a.routes {
+        let v = j % a.vrfs;
+        let i = v + a.vrfs * ((j / a.vrfs) % per_vrf_agents);
+        let ip = format!("10.{}.{}.{}", (j >> 16) & 255, (j >> 8) & 255, j & 255);
+        seq += 1;
+        let x = publish_xml(
+            &format!("bench-agent-{i}"),
+            seq,
+            &vrf(v),
+            &ip,
+            &format!("192.168.{}.{}", (i >> 8) & 255, i & 255),
+            16 + (j as u32 % 100_000),
+            CollectionOp::Associate,
+        );
+        batches.entry(i).or_default().push_str(&x);
+        if batches[&i].len() > 64 * 1024 {
+            if let Some(b) = batches.remove(&i) {
+                let _ = writers[i].send(b.into_bytes());
+            }
+        }
+    }
+    for (i, b) in batches {
+        let _ = writers[i].send(b.into_bytes());
+    }
+    let mut synced = 0;
+    let mut last = t0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while synced < a.agents {
+        match tokio::time::timeout_at(deadline.into(), rrx.recv()).await {
+            Ok(Some(Report::Synced(t))) => {
+                synced += 1;
+                last = last.max(t);
+            }
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    let full_sync = last.duration_since(t0);
+    let delivered: usize = (0..a.agents)
+        .map(|i| vrfs_of(i).iter().map(|v| per_vrf[*v]).sum::<usize>())
+        .sum();
+    // fan-out: a new route in VRF 0 from agent 0, one at a time
+    let subscribed0 = (0..a.agents).filter(|i| vrfs_of(*i).contains(&0)).count();
+    let mut lat = Vec::new();
+    for k in 0..a.samples as u32 {
+        let ip = format!("172.16.{}.{}", k / 256, k % 256);
+        seq += 1;
+        let sent = Instant::now();
+        let _ = writers[0].send(
+            publish_xml(
+                "bench-agent-0",
+                seq,
+                &vrf(0),
+                &ip,
+                "192.168.0.0",
+                99,
+                CollectionOp::Associate,
+            )
+            .into_bytes(),
+        );
+        let mut seen = 0;
+        let dl = Instant::now() + Duration::from_secs(10);
+        while seen < subscribed0 {
+            match tokio::time::timeout_at(dl.into(), rrx.recv()).await {
+                Ok(Some(Report::Probe(p, t))) if p == k => {
+                    seen += 1;
+                    lat.push(t.duration_since(sent));
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    // hold time: the silent agent publishes a marker route, then stops sending anything
+    seq += 1;
+    let _ = writers[silent].send(
+        publish_xml(
+            &format!("bench-agent-{silent}"),
+            seq,
+            &vrf(silent % a.vrfs),
+            "172.17.0.1",
+            "192.168.99.1",
+            77,
+            CollectionOp::Associate,
+        )
+        .into_bytes(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let silent_at = Instant::now();
+    let _ = writers[silent].send(Vec::new());
+    let mut detect = None;
+    let dl = Instant::now() + Duration::from_secs(a.hold * 3 + 10);
+    while detect.is_none() {
+        match tokio::time::timeout_at(dl.into(), rrx.recv()).await {
+            Ok(Some(Report::Retract(t))) => detect = Some(t.duration_since(silent_at)),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    let rss = crate::bench::rss_mb(std::process::id()).unwrap_or(0.0);
+    println!(
+        "filament bench xmpp: {} agents, {} VRFs ({} per agent), {} routes",
+        a.agents, a.vrfs, a.vrfs_per_agent, a.routes
+    );
+    println!(
+        "  connect + subscribe        {:>9.1} ms",
+        connect.as_secs_f64() * 1e3
+    );
+    println!(
+        "  full sync                  {:>9.1} ms  ({synced}/{} agents synced, {delivered} route items delivered, {:.0} items/s)",
+        full_sync.as_secs_f64() * 1e3,
+        a.agents,
+        delivered as f64 / full_sync.as_secs_f64().max(1e-9)
+    );
+    let n = lat.len();
+    println!(
+        "  new-route fan-out          p50 {:.2} ms  p99 {:.2} ms  ({} samples x {} subscribed agents, {} deliveries)",
+        crate::bench::percentile_ms(&mut lat, 0.5),
+        crate::bench::percentile_ms(&mut lat, 0.99),
+        a.samples,
+        subscribed0,
+        n
+    );
+    match detect {
+        Some(d) => println!(
+            "  silent agent detected and its route withdrawn in {:.2} s (hold time {} s)",
+            d.as_secs_f64(),
+            a.hold
+        ),
+        None => println!("  silent agent: not detected within {} s", a.hold * 3 + 10),
+    }
+    println!("  RSS (control node + simulated agents, one process)  {rss:.0} MB");
+    Ok(())
+}

@@ -11,3 +11,10 @@ pub mod sys;
 
 pub use error::IoError;
 pub use ring::{PacketRing, RingCfg, RingStats, RxFrame};
+pub mod datapath;
+pub mod introspect;
+pub mod tables;
+
+pub use datapath::{AttachCfg, Datapath, DatapathCfg, DatapathHandle, Punt, OVERLAY_UDP_PORTS};
+pub use introspect::router;
+pub use tables::Tables;

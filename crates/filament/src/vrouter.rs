@@ -1,14 +1,308 @@
-//! `filament vrouter`: the forwarder run standalone with static tables, and table
-//! inspection (work in progress: issue 5).
+//! `filament vrouter`: the forwarder run standalone with static tables (no agent), and table
+//! inspection printed like TF's `vif --list`, `nh --list`, `rt --dump`, `flow -l` and
+//! `dropstats` tools (tf-facts §5, §7).
+//!
+//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091]` attaches the
+//!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
+//!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
+//!   The file format (`{"interfaces": [AttachCfg..], "ops": [Op..]}`) is described in
+//!   `docs/vrouter-tables.md` and `filament_dataplane_io::tables`. Without an agent, punted
+//!   packets (flow misses, ARP, DHCP) are counted and dropped: give workloads static
+//!   neighbour entries and keep `policy` off.
+//! - `filament vrouter dump interfaces|nexthops|routes|flows|labels|neighbors [--json]` and
+//!   `filament vrouter dropstats [--json]` read those routes from `--agent URL` (default
+//!   `http://127.0.0.1:9091`, the agent's port-API server, or a standalone `vrouter run`).
 
-use clap::Subcommand;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use filament_dataplane_io::{Datapath, DatapathCfg, Tables};
+use serde_json::Value;
 
 #[derive(Subcommand)]
 pub(crate) enum VrouterCmd {
-    /// Dump a forwarder table.
-    Dump,
+    /// Run the forwarder standalone with static tables (no agent).
+    Run(RunArgs),
+    /// Print a forwarder table (interfaces, nexthops, routes, flows, labels, neighbors).
+    Dump(DumpArgs),
+    /// Print drop counters per reason.
+    Dropstats(DropArgs),
 }
 
-pub(crate) async fn run(_c: VrouterCmd) -> anyhow::Result<()> {
-    anyhow::bail!("filament vrouter: not built yet")
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Tables file: `{"interfaces": [...], "ops": [...]}` (docs/vrouter-tables.md).
+    #[arg(long)]
+    tables: String,
+    /// Address of the introspect server (`GET /vrouter/...`).
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    listen: SocketAddr,
+    /// Do not open the UDP 6635/4789 and raw GRE listener sockets on the host.
+    #[arg(long)]
+    no_fabric_listeners: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DumpArgs {
+    /// interfaces | nexthops | routes | flows | labels | neighbors
+    table: String,
+    /// Agent (or standalone forwarder) introspect URL.
+    #[arg(long, default_value = "http://127.0.0.1:9091")]
+    agent: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DropArgs {
+    /// Agent (or standalone forwarder) introspect URL.
+    #[arg(long, default_value = "http://127.0.0.1:9091")]
+    agent: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(c: VrouterCmd) -> anyhow::Result<()> {
+    match c {
+        VrouterCmd::Run(a) => run_standalone(a).await,
+        VrouterCmd::Dump(a) => {
+            let v = fetch(&a.agent, &a.table).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", render(&a.table, &v));
+            }
+            Ok(())
+        }
+        VrouterCmd::Dropstats(a) => {
+            let v = fetch(&a.agent, "dropstats").await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", render("dropstats", &v));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
+    let tables = Tables::load(&a.tables)?;
+    let mut dp = Datapath::spawn(DatapathCfg {
+        no_fabric_listeners: a.no_fabric_listeners,
+        ..DatapathCfg::default()
+    })
+    .context("cannot start the datapath")?;
+    let h = dp.handle();
+    tables
+        .install(&h)
+        .await
+        .context("cannot install the tables")?;
+    // No agent: count what would have gone to it.
+    if let Some(mut punts) = dp.take_punts() {
+        tokio::spawn(async move {
+            let mut n: u64 = 0;
+            while let Some(p) = punts.recv().await {
+                n += 1;
+                tracing::debug!(vif = p.vif.0, reason = ?p.reason, punted = n, "punt (no agent)");
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    tracing::info!(
+        listen = %a.listen,
+        interfaces = tables.interfaces.len(),
+        ops = tables.ops.len(),
+        "vrouter running (standalone, static tables)"
+    );
+    let app = filament_dataplane_io::router(h);
+    let server = axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal());
+    server.await.context("introspect server")?;
+    drop(dp);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn fetch(base: &str, table: &str) -> anyhow::Result<Value> {
+    let url = format!("{}/vrouter/{table}", base.trim_end_matches('/'));
+    let resp = reqwest::get(&url)
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url}: not JSON"))?;
+    if !status.is_success() {
+        anyhow::bail!("{url}: {status}: {v}");
+    }
+    Ok(v)
+}
+
+// ===== table rendering =====
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(x)) => x.clone(),
+        Some(x) => x.to_string(),
+    }
+}
+
+fn n(v: &Value, path: &[&str]) -> u64 {
+    let mut cur = v;
+    for p in path {
+        match cur.get(p) {
+            Some(x) => cur = x,
+            None => return 0,
+        }
+    }
+    cur.as_u64().unwrap_or(0)
+}
+
+/// Text rendering of a dump, one row per entry (columns after TF's tools).
+fn render(table: &str, v: &Value) -> String {
+    let mut out = String::new();
+    let rows = v.as_array().cloned().unwrap_or_default();
+    match table {
+        "interfaces" => {
+            out.push_str("Vrouter Interface Table\n");
+            out.push_str(&format!(
+                "{:<6} {:<14} {:<9} {:<5} {:<18} {:<16} {:<5} {:<6} {:>10} {:>10} {:>8}\n",
+                "vif",
+                "OS",
+                "Type",
+                "Vrf",
+                "Mac",
+                "IP",
+                "Mtu",
+                "Policy",
+                "RX pkts",
+                "TX pkts",
+                "Drops"
+            ));
+            for r in &rows {
+                out.push_str(&format!(
+                    "{:<6} {:<14} {:<9} {:<5} {:<18} {:<16} {:<5} {:<6} {:>10} {:>10} {:>8}\n",
+                    format!("vif0/{}", s(r, "id")),
+                    s(r, "name"),
+                    s(r, "kind"),
+                    s(r, "vrf"),
+                    s(r, "mac"),
+                    s(r, "ip"),
+                    s(r, "mtu"),
+                    if r.get("policy").and_then(Value::as_bool) == Some(true) {
+                        "on"
+                    } else {
+                        "off"
+                    },
+                    n(r, &["stats", "rx_packets"]),
+                    n(r, &["stats", "tx_packets"]),
+                    n(r, &["stats", "drops"]),
+                ));
+            }
+        }
+        "nexthops" => {
+            out.push_str(&format!("{:<6} {:<8} Details\n", "Id", "Type"));
+            for r in &rows {
+                let mut d = r.clone();
+                if let Some(o) = d.as_object_mut() {
+                    o.remove("id");
+                    o.remove("type");
+                }
+                out.push_str(&format!("{:<6} {:<8} {}\n", s(r, "id"), s(r, "type"), d));
+            }
+        }
+        "routes" => {
+            out.push_str(&format!("{:<5} {:<44} Nexthop\n", "Vrf", "Destination"));
+            for r in &rows {
+                let dest = if r.get("prefix").is_some() {
+                    s(r, "prefix")
+                } else {
+                    format!("mac {}", s(r, "mac"))
+                };
+                out.push_str(&format!("{:<5} {:<44} {}\n", s(r, "vrf"), dest, s(r, "nh")));
+            }
+        }
+        "flows" => {
+            out.push_str(&format!(
+                "{:<7} {:<5} {:<5} {:<45} {:<7} {:<8} {:<7} {:>8} {:>10}\n",
+                "Index",
+                "Vrf",
+                "Proto",
+                "Source:Port -> Destination:Port",
+                "State",
+                "Action",
+                "Rflow",
+                "Pkts",
+                "Bytes"
+            ));
+            for r in &rows {
+                let k = r.get("key").cloned().unwrap_or_default();
+                let tuple = format!(
+                    "{}:{} -> {}:{}",
+                    s(&k, "src"),
+                    s(&k, "sport"),
+                    s(&k, "dst"),
+                    s(&k, "dport")
+                );
+                let action = r
+                    .get("action")
+                    .and_then(|a| a.get("action"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("hold")
+                    .to_string();
+                out.push_str(&format!(
+                    "{:<7} {:<5} {:<5} {:<45} {:<7} {:<8} {:<7} {:>8} {:>10}\n",
+                    s(r, "index"),
+                    s(&k, "vrf"),
+                    s(&k, "proto"),
+                    tuple,
+                    s(r, "state"),
+                    action,
+                    s(r, "reverse"),
+                    n(r, &["packets"]),
+                    n(r, &["bytes"]),
+                ));
+            }
+        }
+        "dropstats" => {
+            let section = |title: &str, m: Option<&Value>, out: &mut String| {
+                out.push_str(title);
+                out.push('\n');
+                if let Some(o) = m.and_then(Value::as_object) {
+                    for (k, c) in o {
+                        out.push_str(&format!("  {:<28} {:>12}\n", k, c));
+                    }
+                }
+            };
+            section("Drops", v.get("drops"), &mut out);
+            out.push_str(&format!("  {:<28} {:>12}\n", "total", n(v, &["total"])));
+            section("Punts to agent", v.get("punts"), &mut out);
+            if let Some(rings) = v.get("rings").and_then(Value::as_object) {
+                out.push_str("Rings (AF_PACKET)\n");
+                for (ifname, r) in rings {
+                    out.push_str(&format!(
+                        "  {:<14} rx {:>10} tx {:>10} kernel_drops {:>8} ring_full {:>8} truncated {:>6}\n",
+                        ifname,
+                        n(r, &["rx_frames"]),
+                        n(r, &["tx_frames"]),
+                        n(r, &["kernel_drops"]),
+                        n(r, &["tx_ring_full"]),
+                        n(r, &["rx_truncated"]),
+                    ));
+                }
+            }
+        }
+        _ => {
+            out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+    out
 }

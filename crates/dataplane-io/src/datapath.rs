@@ -1,0 +1,549 @@
+//! `Datapath`: the forwarder core driven by one event-driven run-loop thread over the
+//! AF_PACKET rings of every attached interface, and `DatapathHandle`, the cloneable async
+//! handle the agent (or `filament vrouter run`) programs it through.
+//!
+//! ```text
+//!  DatapathHandle (any task) ──Cmd──> std mpsc ──┐  eventfd doorbell
+//!                                               v
+//!   run loop thread:  epoll_wait( eventfd, ring fd of each vif )
+//!     ├─ eventfd  -> drain commands: attach / detach / apply(Op) / inject / dump / stop
+//!     ├─ ring fd  -> rx_burst: copy frame into a pooled PacketBuf -> Forwarder::process(now, ..)
+//!     │               Transmit(v) -> tx ring of v  (one sendto kick per ring per burst)
+//!     │               Punt        -> punt channel (tokio mpsc) -> the agent
+//!     └─ every AGE_TICK: Forwarder::age_flows(now); core-originated frames (fabric ARP) sent
+//! ```
+//!
+//! The core never sees a socket or a clock: `now` is the time since the loop started. The loop
+//! owns the Forwarder outright (no lock on the packet path); reads (`dump`) go through the
+//! command channel like writes, so they see a consistent table.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use filament_dataplane::{
+    DumpKind, Forwarder, ForwarderCfg, MacAddr, Op, PacketBuf, PuntReason, RxMeta, Verdict, Vif,
+    VifId, VifKind, VrfId, GATEWAY_MAC,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::IoError;
+use crate::ring::{PacketRing, RingCfg, RingStats};
+use crate::sys::{self, Epoll, EventFd, FabricListeners};
+
+/// Overlay UDP ports the fabric listeners hold (MPLSoUDP 6635, VXLAN 4789; tf-facts §5.4).
+pub const OVERLAY_UDP_PORTS: [u16; 2] = [6635, 4789];
+/// How often the loop ages flows when idle.
+const AGE_TICK: Duration = Duration::from_millis(500);
+/// epoll token of the command doorbell.
+const CMD_TOKEN: u64 = u64::MAX;
+/// Receive blocks handled per ring per wakeup before looking at the others (fairness).
+const BLOCKS_PER_TURN: usize = 8;
+/// Queue depth of the punt channel; beyond it punts are dropped and counted.
+const PUNT_QUEUE: usize = 4096;
+
+/// How to attach an interface (`DatapathHandle::attach`, and the `interfaces` list of a
+/// tables file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachCfg {
+    /// OS interface name (host end of a workload veth/tap, or the fabric NIC).
+    pub ifname: String,
+    /// vif index; the next free index when absent.
+    #[serde(default)]
+    pub id: Option<VifId>,
+    /// Workload or fabric.
+    pub kind: VifKind,
+    /// VRF of a workload interface.
+    #[serde(default)]
+    pub vrf: Option<VrfId>,
+    /// Flow lookup required (POLICY_ENABLED).
+    #[serde(default)]
+    pub policy: bool,
+    /// vif MAC; default: the gateway MAC for workloads, the NIC's MAC for the fabric.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// Fabric: our fabric IP (outer source, decap filter). Workload: informational.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+}
+
+/// A packet handed to the agent (TF's pkt0 with its `agent_hdr`).
+#[derive(Debug, Clone)]
+pub struct Punt {
+    /// Interface the packet arrived on.
+    pub vif: VifId,
+    /// Why it was punted.
+    pub reason: PuntReason,
+    /// Flow key to answer with `Op::AddFlow` (flow misses).
+    pub key: Option<filament_dataplane::FlowKey>,
+    /// The frame as the pipeline left it.
+    pub frame: Vec<u8>,
+}
+
+/// Run-loop settings.
+#[derive(Debug, Clone, Default)]
+pub struct DatapathCfg {
+    /// Forwarder core settings (flow table size, ...).
+    pub forwarder: ForwarderCfg,
+    /// Ring geometry (the TX frame size follows each interface's MTU).
+    pub ring: RingCfg,
+    /// Do not open the fabric listener sockets (tests running several forwarders in one netns).
+    pub no_fabric_listeners: bool,
+}
+
+/// Counters of the shell itself (beside the core's drop statistics).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct ShellStats {
+    /// Punts dropped because the agent's queue was full or gone.
+    pub punt_queue_drops: u64,
+    /// Frames for a vif with no attached ring (core said Transmit to an unattached vif).
+    pub tx_unattached: u64,
+    /// Loop iterations (epoll wakeups).
+    pub wakeups: u64,
+}
+
+/// Commands from handles to the loop.
+enum Cmd {
+    Attach(AttachCfg, oneshot::Sender<Result<VifId, IoError>>),
+    Detach(VifId, oneshot::Sender<Result<(), IoError>>),
+    Apply(Op, oneshot::Sender<Result<(), IoError>>),
+    Inject(VifId, Vec<u8>),
+    Dump(DumpKind, oneshot::Sender<serde_json::Value>),
+    Stop,
+}
+
+/// A cloneable handle on a running datapath (send + sync; every call is async).
+#[derive(Clone, Debug)]
+pub struct DatapathHandle {
+    tx: std_mpsc::Sender<Cmd>,
+    bell: Arc<EventFd>,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+impl DatapathHandle {
+    fn send(&self, c: Cmd) -> Result<(), IoError> {
+        self.tx.send(c).map_err(|_| IoError::Stopped)?;
+        self.bell.notify();
+        Ok(())
+    }
+
+    /// Attach an interface: open its rings, program it as a vif; returns its index.
+    pub async fn attach(&self, cfg: AttachCfg) -> Result<VifId, IoError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Attach(cfg, tx))?;
+        rx.await.map_err(|_| IoError::Stopped)?
+    }
+
+    /// Detach an interface: close its rings and remove the vif.
+    pub async fn detach(&self, vif: VifId) -> Result<(), IoError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Detach(vif, tx))?;
+        rx.await.map_err(|_| IoError::Stopped)?
+    }
+
+    /// Apply one table operation (packets released by a flow verdict are sent at once).
+    pub async fn apply(&self, op: Op) -> Result<(), IoError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Apply(op, tx))?;
+        rx.await.map_err(|_| IoError::Stopped)?
+    }
+
+    /// Send a frame built by the agent (ARP / DHCP reply) out of `vif`.
+    pub fn inject(&self, vif: VifId, frame: Vec<u8>) -> Result<(), IoError> {
+        self.send(Cmd::Inject(vif, frame))
+    }
+
+    /// A table as JSON (the core's dump, plus ring counters for interfaces and dropstats).
+    pub async fn dump(&self, kind: DumpKind) -> Result<serde_json::Value, IoError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Dump(kind, tx))?;
+        rx.await.map_err(|_| IoError::Stopped)
+    }
+}
+
+/// The running datapath: owns the run-loop thread (stopped and joined on drop).
+#[derive(Debug)]
+pub struct Datapath {
+    handle: DatapathHandle,
+    punts: Option<mpsc::Receiver<Punt>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Datapath {
+    /// Start the run loop with an empty forwarder.
+    pub fn spawn(cfg: DatapathCfg) -> Result<Self, IoError> {
+        let epoll = Epoll::new()?;
+        let bell = Arc::new(EventFd::new()?);
+        epoll.add(bell.raw(), CMD_TOKEN)?;
+        let (tx, rx) = std_mpsc::channel();
+        let (punt_tx, punt_rx) = mpsc::channel(PUNT_QUEUE);
+        let mut lp = Loop {
+            fwd: Forwarder::new(cfg.forwarder.clone()),
+            ring_cfg: cfg.ring,
+            listeners_wanted: !cfg.no_fabric_listeners,
+            listeners: None,
+            ports: HashMap::new(),
+            epoll,
+            bell: bell.clone(),
+            cmds: rx,
+            punt_tx,
+            pool: Vec::new(),
+            out: Vec::new(),
+            start: Instant::now(),
+            stats: ShellStats::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("filament-datapath".into())
+            .spawn(move || lp.run())
+            .map_err(|source| IoError::Sys {
+                call: "spawn(run loop)",
+                source,
+            })?;
+        Ok(Self {
+            handle: DatapathHandle { tx, bell },
+            punts: Some(punt_rx),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for programming and inspecting the datapath.
+    pub fn handle(&self) -> DatapathHandle {
+        self.handle.clone()
+    }
+
+    /// The receiver of punted packets (flow miss, ARP, DHCP); once only.
+    pub fn take_punts(&mut self) -> Option<mpsc::Receiver<Punt>> {
+        self.punts.take()
+    }
+}
+
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        let _ = self.handle.send(Cmd::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One attached interface.
+struct Port {
+    ring: PacketRing,
+}
+
+/// The run loop's state (lives on the loop thread only).
+struct Loop {
+    fwd: Forwarder,
+    ring_cfg: RingCfg,
+    listeners_wanted: bool,
+    listeners: Option<FabricListeners>,
+    ports: HashMap<VifId, Port>,
+    epoll: Epoll,
+    bell: Arc<EventFd>,
+    cmds: std_mpsc::Receiver<Cmd>,
+    punt_tx: mpsc::Sender<Punt>,
+    /// Reusable packet buffers.
+    pool: Vec<PacketBuf>,
+    /// Frames to transmit after the current receive burst.
+    out: Vec<(VifId, PacketBuf)>,
+    start: Instant,
+    stats: ShellStats,
+}
+
+impl Loop {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn run(&mut self) {
+        let mut ready = Vec::with_capacity(32);
+        let mut last_age = Duration::ZERO;
+        loop {
+            if let Err(e) = self.epoll.wait(AGE_TICK.as_millis() as i32, &mut ready) {
+                tracing::error!(error = %e, "datapath: epoll failed, stopping");
+                return;
+            }
+            self.stats.wakeups += 1;
+            for &token in &ready {
+                if token == CMD_TOKEN {
+                    self.bell.drain();
+                    if !self.commands() {
+                        return;
+                    }
+                } else {
+                    self.receive(VifId(token as u32));
+                }
+            }
+            let now = self.now();
+            if now.saturating_sub(last_age) >= AGE_TICK {
+                last_age = now;
+                self.fwd.age_flows(now);
+            }
+            self.core_frames();
+            self.flush();
+        }
+    }
+
+    /// Drain the command queue; false on Stop (or when every handle is gone).
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.cmds.try_recv() {
+                Ok(Cmd::Attach(cfg, reply)) => {
+                    let _ = reply.send(self.attach(cfg));
+                }
+                Ok(Cmd::Detach(vif, reply)) => {
+                    let _ = reply.send(self.detach(vif));
+                }
+                Ok(Cmd::Apply(op, reply)) => {
+                    let _ = reply.send(self.apply(op));
+                }
+                Ok(Cmd::Inject(vif, frame)) => self.transmit_raw(vif, &frame),
+                Ok(Cmd::Dump(kind, reply)) => {
+                    let _ = reply.send(self.dump(kind));
+                }
+                Ok(Cmd::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => return false,
+                Err(std_mpsc::TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn attach(&mut self, cfg: AttachCfg) -> Result<VifId, IoError> {
+        if self.ports.values().any(|p| p.ring.ifname() == cfg.ifname) {
+            return Err(IoError::AlreadyAttached { ifname: cfg.ifname });
+        }
+        let id = cfg.id.unwrap_or_else(|| {
+            VifId(
+                (0..)
+                    .find(|i| !self.ports.contains_key(&VifId(*i)))
+                    .unwrap_or(0),
+            )
+        });
+        sys::if_index(&cfg.ifname)?; // a clear "no such interface" first
+        let mtu = sys::if_mtu(&cfg.ifname)?;
+        let mac = match (cfg.mac, cfg.kind) {
+            (Some(m), _) => m,
+            (None, VifKind::Workload) => GATEWAY_MAC,
+            (None, _) => MacAddr(sys::if_mac(&cfg.ifname)?),
+        };
+        let ring_cfg = RingCfg {
+            max_frame: mtu + 18,
+            ..self.ring_cfg
+        };
+        let ring = PacketRing::open(&cfg.ifname, ring_cfg)?;
+        let vif = Vif {
+            id,
+            kind: cfg.kind,
+            name: cfg.ifname.clone(),
+            mac,
+            vrf: cfg.vrf,
+            policy: cfg.policy,
+            mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+            ip: cfg.ip,
+        };
+        self.apply(Op::AddVif(vif))?;
+        if cfg.kind == VifKind::Fabric && self.listeners_wanted && self.listeners.is_none() {
+            match FabricListeners::open(&OVERLAY_UDP_PORTS) {
+                Ok(l) => self.listeners = Some(l),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "fabric listener sockets not opened: the host may answer overlay packets \
+                     with ICMP unreachable"
+                ),
+            }
+        }
+        self.epoll.add(ring.raw_fd(), u64::from(id.0))?;
+        tracing::info!(ifname = %cfg.ifname, vif = id.0, kind = ?cfg.kind, mtu, "attached");
+        self.ports.insert(id, Port { ring });
+        Ok(id)
+    }
+
+    fn detach(&mut self, vif: VifId) -> Result<(), IoError> {
+        let port = self
+            .ports
+            .remove(&vif)
+            .ok_or(IoError::NotAttached { vif: vif.0 })?;
+        self.epoll.delete(port.ring.raw_fd());
+        let _ = self.fwd.apply(Op::DelVif { vif });
+        Ok(())
+    }
+
+    fn apply(&mut self, op: Op) -> Result<(), IoError> {
+        let applied = self.fwd.apply(op).map_err(|e| IoError::Op {
+            reason: e.to_string(),
+        })?;
+        for r in applied.released {
+            self.verdict(r.vif_in, r.buf, r.verdict);
+        }
+        Ok(())
+    }
+
+    fn dump(&mut self, kind: DumpKind) -> serde_json::Value {
+        let mut v = core_dump(&self.fwd, kind);
+        match kind {
+            DumpKind::Interfaces => {
+                // Ring counters beside each vif that has a ring.
+                if let Some(list) = v.as_array_mut() {
+                    for item in list {
+                        let id = item.get("id").and_then(|x| x.as_u64());
+                        let ring = id
+                            .and_then(|i| u32::try_from(i).ok())
+                            .and_then(|i| self.ports.get_mut(&VifId(i)))
+                            .map(|p| p.ring.stats());
+                        if let (Some(obj), Some(r)) = (item.as_object_mut(), ring) {
+                            obj.insert("ring".into(), ring_json(&r));
+                        }
+                    }
+                }
+            }
+            DumpKind::Dropstats => {
+                let rings: serde_json::Map<String, serde_json::Value> = self
+                    .ports
+                    .values_mut()
+                    .map(|p| (p.ring.ifname().to_string(), ring_json(&p.ring.stats())))
+                    .collect();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("rings".into(), rings.into());
+                    obj.insert(
+                        "shell".into(),
+                        serde_json::to_value(self.stats).unwrap_or_default(),
+                    );
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// Receive a burst on `vif`'s ring and run every frame through the pipeline.
+    fn receive(&mut self, vif: VifId) {
+        let Some(port) = self.ports.get_mut(&vif) else {
+            return;
+        };
+        let now = self.start.elapsed();
+        let (fwd, pool, out, punt_tx, stats) = (
+            &mut self.fwd,
+            &mut self.pool,
+            &mut self.out,
+            &self.punt_tx,
+            &mut self.stats,
+        );
+        port.ring.rx_burst(BLOCKS_PER_TURN, |f| {
+            let mut buf = pool.pop().unwrap_or_else(|| PacketBuf::with_capacity(2048));
+            buf.load(f.data);
+            let meta = RxMeta {
+                csum_partial: f.csum_partial,
+                vlan_tci: f.vlan_tci,
+            };
+            let verdict = fwd.process(now, vif, &mut buf, meta);
+            dispatch(vif, buf, verdict, pool, out, punt_tx, stats);
+        });
+        self.flush();
+    }
+
+    /// What to do with a packet after the pipeline (also for released held packets).
+    fn verdict(&mut self, vif_in: VifId, buf: PacketBuf, verdict: Verdict) {
+        dispatch(
+            vif_in,
+            buf,
+            verdict,
+            &mut self.pool,
+            &mut self.out,
+            &self.punt_tx,
+            &mut self.stats,
+        );
+    }
+
+    /// Frames the core originated (ARP requests for fabric neighbours, ...).
+    fn core_frames(&mut self) {
+        while let Some(tx) = self.fwd.poll_transmit() {
+            self.transmit_raw(tx.vif, &tx.frame);
+        }
+    }
+
+    fn transmit_raw(&mut self, vif: VifId, frame: &[u8]) {
+        match self.ports.get_mut(&vif) {
+            Some(p) => {
+                p.ring.tx_push(frame);
+            }
+            None => self.stats.tx_unattached += 1,
+        }
+    }
+
+    /// Move queued output into the TX rings, then kick each ring once.
+    fn flush(&mut self) {
+        for (vif, buf) in self.out.drain(..) {
+            match self.ports.get_mut(&vif) {
+                Some(p) => {
+                    p.ring.tx_push(buf.frame());
+                }
+                None => self.stats.tx_unattached += 1,
+            }
+            self.pool.push(buf);
+        }
+        for p in self.ports.values_mut() {
+            p.ring.tx_flush();
+        }
+    }
+}
+
+/// Route one verdict: queue for transmit, hand to the agent, or recycle the buffer.
+fn dispatch(
+    vif_in: VifId,
+    buf: PacketBuf,
+    verdict: Verdict,
+    pool: &mut Vec<PacketBuf>,
+    out: &mut Vec<(VifId, PacketBuf)>,
+    punt_tx: &mpsc::Sender<Punt>,
+    stats: &mut ShellStats,
+) {
+    match verdict {
+        Verdict::Transmit(v) => out.push((v, buf)),
+        Verdict::Replicate(copies) => {
+            for c in copies {
+                let mut b = pool.pop().unwrap_or_default();
+                b.load(&c.frame);
+                out.push((c.vif, b));
+            }
+            pool.push(buf);
+        }
+        Verdict::Punt { reason, key } => {
+            let p = Punt {
+                vif: vif_in,
+                reason,
+                key,
+                frame: buf.to_vec(),
+            };
+            if punt_tx.try_send(p).is_err() {
+                stats.punt_queue_drops += 1;
+            }
+            pool.push(buf);
+        }
+        Verdict::Held | Verdict::Host | Verdict::Drop(_) => pool.push(buf),
+    }
+}
+
+fn ring_json(r: &RingStats) -> serde_json::Value {
+    serde_json::to_value(r).unwrap_or_default()
+}
+
+/// The core's typed dump of one table, as JSON.
+fn core_dump(fwd: &Forwarder, kind: DumpKind) -> serde_json::Value {
+    let v = match kind {
+        DumpKind::Interfaces => serde_json::to_value(fwd.dump_interfaces()),
+        DumpKind::Nexthops => serde_json::to_value(fwd.dump_nexthops()),
+        DumpKind::Routes => serde_json::to_value(fwd.dump_routes()),
+        DumpKind::Labels => serde_json::to_value(fwd.dump_labels()),
+        DumpKind::Flows => serde_json::to_value(fwd.dump_flows()),
+        DumpKind::Neighbors => serde_json::to_value(fwd.dump_neighbors()),
+        DumpKind::Dropstats => serde_json::to_value(fwd.dropstats()),
+    };
+    v.unwrap_or_default()
+}

@@ -58,7 +58,8 @@ pub struct RingCfg {
     pub tx_frame_nr: u32,
     /// Largest frame (L2, without FCS) this interface sends; sets the TX frame size.
     pub max_frame: u32,
-    /// Bypass the qdisc layer on transmit (`PACKET_QDISC_BYPASS`).
+    /// Bypass the qdisc layer on transmit (`PACKET_QDISC_BYPASS`); faster, but packet
+    /// captures on the interface then miss our transmissions.
     pub qdisc_bypass: bool,
 }
 
@@ -70,7 +71,9 @@ impl Default for RingCfg {
             rx_retire_ms: 1,
             tx_frame_nr: 1024,
             max_frame: 1518,
-            qdisc_bypass: true,
+            // Off: with the bypass, tcpdump on the interface no longer sees what we send
+            // (packet_direct_xmit skips the taps), and operators capture on the fabric.
+            qdisc_bypass: false,
         }
     }
 }

@@ -1,0 +1,161 @@
+"""The forwarder end to end (issue 5, namespace tests): two hosts joined by a veth
+fabric, each running ``filament vrouter run`` with static tables (no agent, no
+policy); for each encapsulation (MPLSoUDP, MPLSoGRE, VXLAN) ping and a short
+iperf3 TCP transfer cross the overlay, and tshark decodes the fabric capture
+with the expected label / VNI, outer UDP source ports in 49152-65535, no
+malformed packets and no ICMP unreachable from the hosts.
+
+Root only (network namespaces); skips with a message otherwise or when a tool
+is missing. Every namespace and process created is removed, also on failure.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import filament_bin
+from dataplane_lab import LABEL, VNI, WL_IP, Lab, nsrun, run
+
+TOOLS = ("ip", "tshark", "tcpdump", "iperf3", "ethtool")
+# iputils ping, else busybox's.
+PING = ["ping"] if shutil.which("ping") else ["busybox", "ping"]
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    pytest.mark.skipif(
+        any(shutil.which(t) is None for t in TOOLS) or shutil.which(PING[0]) is None,
+        reason=f"needs {', '.join(TOOLS)}",
+    ),
+]
+
+# tshark decode arguments and the display filter selecting overlay packets.
+DECODE = {
+    "mpls_over_udp": (["-d", "udp.port==6635,mpls"], "udp.dstport==6635 && mpls"),
+    "mpls_over_gre": ([], "gre && mpls"),
+    "vxlan": ([], "vxlan"),
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    binary = filament_bin()
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.skip(f"FILAMENT_BIN {binary} not built")
+    lab = Lab(binary, tmp_path_factory.mktemp("dataplane"))
+    try:
+        lab.build()
+        yield lab
+    finally:
+        lab.close()
+
+
+class Capture:
+    """tcpdump on a fabric interface, written to a pcap for tshark to decode."""
+
+    def __init__(self, lab, ns, ifname, path):
+        self.path = path
+        self.err = path.with_suffix(".err")
+        errf = open(self.err, "wb")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "tcpdump", "-i", ifname, "-n", "-U", "-s", "512",
+             "-w", str(path)],
+            stdout=subprocess.DEVNULL, stderr=errf, start_new_session=True)
+        errf.close()
+        lab.procs.append(self.proc)
+        deadline = time.monotonic() + 10
+        while b"listening on" not in self.err.read_bytes():
+            assert self.proc.poll() is None and time.monotonic() < deadline, (
+                "tcpdump did not start: " + self.err.read_text(errors="replace"))
+            time.sleep(0.05)
+
+    def stop(self):
+        time.sleep(0.3)
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(timeout=10)
+
+
+def tshark(pcap, decode, display, fields):
+    args = ["tshark", "-n", "-r", str(pcap), *decode, "-Y", display, "-T", "fields",
+            "-E", "occurrence=a", "-E", "separator=|"]
+    for f in fields:
+        args += ["-e", f]
+    out = run(*args).stdout
+    return [line.split("|") for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("encap", ["mpls_over_udp", "mpls_over_gre", "vxlan"])
+def test_overlay_ping_tcp_and_fabric_decode(lab, encap):
+    routed = encap != "vxlan"  # MPLS: L3 label, routed via the gateway MAC; VXLAN: bridged
+    lab.set_workload_neighbors(routed)
+    lab.start_vrouters(encap)
+    try:
+        cap = Capture(lab, lab.h[2], "f2", lab.work / f"fabric-{encap}.pcap")
+        ping = nsrun(lab.w[1], *PING, "-c", "3", "-W", "2", WL_IP[2],
+                     check=False)
+        assert ping.returncode == 0, (
+            f"ping over {encap} failed:\n{ping.stdout}{ping.stderr}\n{lab.log_tails()}")
+
+        server, _ = lab.spawn(lab.w[2], ["iperf3", "-s", "-1", "-p", "5201"],
+                              f"iperf3-server-{encap}")
+        time.sleep(0.3)
+        client = nsrun(lab.w[1], "iperf3", "-c", WL_IP[2], "-p", "5201", "-t", "2", "-J",
+                       check=False, timeout=30)
+        lab._stop(server)
+        assert client.returncode == 0, (
+            f"iperf3 over {encap} failed:\n{client.stdout[-2000:]}{client.stderr}\n"
+            f"{lab.log_tails()}")
+        result = json.loads(client.stdout)
+        received = result["end"]["sum_received"]["bytes"]
+        assert received > 1_000_000, f"TCP moved only {received} bytes over {encap}"
+        gbps = result["end"]["sum_received"]["bits_per_second"] / 1e9
+        print(f"\n{encap}: iperf3 1 stream {gbps:.2f} Gbit/s (functional run, not a benchmark)")
+        cap.stop()
+
+        decode, display = DECODE[encap]
+        pcap = cap.path
+        if encap == "vxlan":
+            rows = tshark(pcap, decode, display, ["vxlan.vni", "udp.srcport", "ip.src"])
+            assert rows, "no VXLAN packets decoded on the fabric"
+            for vni, sport, ips in rows:
+                assert vni == str(VNI)
+                assert 49152 <= int(sport.split(",")[0]) <= 65535
+            inner = {r[2].split(",")[-1] for r in rows}
+            assert {WL_IP[1], WL_IP[2]} <= inner, f"inner sources {inner}"
+        else:
+            fields = ["mpls.label", "ip.src"]
+            if encap == "mpls_over_udp":
+                fields.append("udp.srcport")
+            else:
+                fields.append("gre.proto")
+            rows = tshark(pcap, decode, display, fields)
+            assert rows, f"no {encap} packets decoded on the fabric"
+            labels = {r[0] for r in rows}
+            assert labels == {str(LABEL[1]), str(LABEL[2])}, f"labels {labels}"
+            inner = {r[1].split(",")[-1] for r in rows}
+            assert {WL_IP[1], WL_IP[2]} <= inner, f"inner sources {inner}"
+            for r in rows:
+                if encap == "mpls_over_udp":
+                    assert 49152 <= int(r[2].split(",")[0]) <= 65535, r
+                else:
+                    assert r[2] == "0x8847", r
+        malformed = tshark(pcap, decode, "_ws.malformed", ["frame.number"])
+        assert not malformed, f"malformed packets in the capture: {malformed[:5]}"
+        unreachable = tshark(pcap, decode, "icmp.type==3", ["frame.number"])
+        assert not unreachable, "a host answered overlay packets with ICMP unreachable"
+
+        # The introspect CLI sees the tables and counters.
+        vifs = lab.vrouter_cli(1, "dump", "interfaces")
+        assert "tap1" in vifs and "f1" in vifs, vifs
+        raw = json.loads(lab.vrouter_cli(1, "dump", "interfaces", "--json"))
+        tap = next(v for v in raw if v["name"] == "tap1")
+        assert tap["stats"]["rx_packets"] > 0 and tap["ring"]["rx_frames"] > 0, tap
+        routes = lab.vrouter_cli(1, "dump", "routes")
+        assert f"{WL_IP[2]}/32" in routes, routes
+        assert "Drops" in lab.vrouter_cli(1, "dropstats")
+    finally:
+        lab.stop_vrouters()

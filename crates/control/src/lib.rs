@@ -29,6 +29,7 @@
 //!
 //! `mod bgp_peers;` — reserved for the bgp engineer's module connecting the two (add on request).
 
+pub mod bgp_peers;
 pub mod config;
 pub mod convert;
 pub mod introspect;

@@ -1,0 +1,618 @@
+//! The control node's BGP side: the `filament-bgp` speaker wired to this node's RIB
+//! (tf-facts §3).
+//!
+//! * Peers come from config: this node's `bgp-router` (fq name
+//!   `default-domain:default-project:ip-fabric:__default__:<name>`) and the bgp-routers it
+//!   references or is referenced by (`bgp_router_refs`); each one's
+//!   `bgp_router_parameters` give address, port, AS (default: the global ASN from
+//!   global-system-config), hold time, address families and `admin_down`. This node's own
+//!   parameters give its identifier and `cluster_id` (route reflection when set).
+//! * What goes out: every route of `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` whose
+//!   best non-BGP path exists (agent routes exported by their instances' targets) is
+//!   advertised as a VPN route (RD, label, next hop = the vRouter, route targets,
+//!   encapsulation, security groups, MAC mobility); `bgp.rtarget.0` membership (RFC 4684)
+//!   goes out as route-target routes, so peers send only what subscribed instances import.
+//! * What comes in: VPN routes learned from peers go into the same global tables through
+//!   [`crate::rib::Rib::add_vpn`] (source `PeerId::Bgp(<address>)`), from where the RIB
+//!   replicates them into every instance importing one of their targets and pushes them
+//!   to subscribed agents.
+//!
+//! The link runs as one task beside the node's core task: it polls the node for changed
+//! global-table keys (and the peer list) every [`BgpPeersConfig::poll`], and applies
+//! speaker events to the node in batches.
+//!
+//! TODO(control): hooks this module would like from the control node, if you agree:
+//!  1. a wake-up (e.g. a `tokio::sync::Notify` in `shell::Handle`) when
+//!     `take_bgp_changes` becomes non-empty, instead of polling;
+//!  2. the VN id beside `PathAttrs::origin_vn` (TF's `origin-vn:<asn>:<vn id>`
+//!     community needs the number; today the fq name only, so it is not sent);
+//!  3. a `neighbors()` entry per BGP peer: call [`peer_summaries`] from introspect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use filament_bgp::{
+    Attrs, Event, EvpnKey as BgpEvpnKey, Family as BgpFamily, Path as BgpPath, PeerConfig,
+    PeerStatus, RouteKey, Speaker, SpeakerConfig,
+};
+use filament_wire_bgp::{
+    Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, RouteTarget, RtcRoute, TunnelType,
+};
+use filament_wire_xmpp::EvpnKey;
+use serde_json::{json, Value};
+
+use crate::config::ConfigGraph;
+use crate::rib::{Family, PathAttrs, PeerId, Route, RTARGET_TABLE};
+use crate::shell::Handle;
+use crate::ControlNode;
+
+/// Where this node's bgp-routers live (tf-facts §3).
+const FABRIC_RI: [&str; 4] = [
+    "default-domain",
+    "default-project",
+    "ip-fabric",
+    "__default__",
+];
+
+/// Settings of the BGP link.
+#[derive(Debug, Clone)]
+pub struct BgpPeersConfig {
+    /// BGP listen address (`--bgp-listen`, default 0.0.0.0:179).
+    pub listen: SocketAddr,
+    /// This node's name (its bgp-router's name).
+    pub name: String,
+    /// This node's BGP address (`--bgp-address`): identifier and next hop.
+    pub address: Option<Ipv4Addr>,
+    /// How often changed routes and peers are read from the node.
+    pub poll: Duration,
+}
+
+/// Errors of the BGP link.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BgpPeersError {
+    /// The speaker could not start.
+    #[error("BGP speaker: {0}")]
+    Speaker(#[from] filament_bgp::SpeakerError),
+    /// The control node's core is gone.
+    #[error("control node core stopped")]
+    CoreGone,
+}
+
+/// What the node's config says about BGP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpConfig {
+    /// Local AS.
+    pub asn: u32,
+    /// Local identifier.
+    pub router_id: Option<Ipv4Addr>,
+    /// Route-reflector cluster id.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Configured peers.
+    pub peers: Vec<PeerConfig>,
+}
+
+fn params(o: &filament_config::StoredObj) -> Option<&serde_json::Map<String, Value>> {
+    o.props
+        .get("bgp_router_parameters")
+        .and_then(Value::as_object)
+}
+
+/// BGP settings from the config graph for the node called `name`.
+pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
+    let asn = g.asn();
+    let mut fq: Vec<String> = FABRIC_RI.iter().map(|s| s.to_string()).collect();
+    fq.push(name.to_string());
+    let Some(me) = g.lookup("bgp-router", &fq) else {
+        return BgpConfig {
+            asn,
+            router_id: None,
+            cluster_id: None,
+            peers: Vec::new(),
+        };
+    };
+    let mine = params(me);
+    let ip = |m: Option<&serde_json::Map<String, Value>>, f: &str| {
+        m.and_then(|p| p.get(f))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Ipv4Addr>().ok())
+    };
+    let router_id = ip(mine, "identifier").or_else(|| ip(mine, "address"));
+    let cluster_id = mine
+        .and_then(|p| p.get("cluster_id"))
+        .and_then(Value::as_u64)
+        .filter(|c| *c != 0)
+        .and_then(|c| u32::try_from(c).ok())
+        .map(Ipv4Addr::from);
+    let local_asn = mine
+        .and_then(|p| p.get("autonomous_system"))
+        .and_then(Value::as_u64)
+        .and_then(|a| u32::try_from(a).ok())
+        .filter(|a| *a != 0)
+        .unwrap_or(asn);
+    // Peerings are refs between bgp-routers, in either direction.
+    let mut others: BTreeMap<String, &filament_config::StoredObj> = BTreeMap::new();
+    for (o, _) in g.targets(me, "bgp_router_refs") {
+        others.insert(o.uuid.clone(), o);
+    }
+    for o in g.referrers(&me.uuid, "bgp-router") {
+        others.insert(o.uuid.clone(), o);
+    }
+    let mut peers = Vec::new();
+    for o in others.values() {
+        let p = params(o);
+        let Some(addr) = p
+            .and_then(|p| p.get("address"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<IpAddr>().ok())
+        else {
+            continue;
+        };
+        let remote_as = p
+            .and_then(|p| p.get("autonomous_system"))
+            .and_then(Value::as_u64)
+            .and_then(|a| u32::try_from(a).ok())
+            .filter(|a| *a != 0)
+            .unwrap_or(local_asn);
+        let mut pc = PeerConfig::new(addr, remote_as);
+        pc.name = o.fq_name.last().cloned().unwrap_or_default();
+        if let Some(port) = p
+            .and_then(|p| p.get("port"))
+            .and_then(Value::as_u64)
+            .and_then(|x| u16::try_from(x).ok())
+            .filter(|x| *x != 0)
+        {
+            pc.port = port;
+        }
+        pc.hold_time = p
+            .and_then(|p| p.get("hold_time"))
+            .and_then(Value::as_u64)
+            .and_then(|x| u16::try_from(x).ok())
+            .filter(|x| *x != 0);
+        pc.admin_down = p
+            .and_then(|p| p.get("admin_down"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let fams: Vec<BgpFamily> = p
+            .and_then(|p| p.get("address_families"))
+            .and_then(|a| a.get("family"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(BgpFamily::from_name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !fams.is_empty() {
+            pc.families = fams;
+        }
+        peers.push(pc);
+    }
+    BgpConfig {
+        asn: local_asn,
+        router_id,
+        cluster_id,
+        peers,
+    }
+}
+
+/// Split a global-table key `RD:rest` (the RD has exactly one colon).
+fn split_rd(key: &str) -> Option<(&str, &str)> {
+    let first = key.find(':')?;
+    let second = first + 1 + key[first + 1..].find(':')?;
+    Some((&key[..second], &key[second + 1..]))
+}
+
+fn encap_type(s: &str) -> Option<TunnelType> {
+    match s {
+        "gre" => Some(TunnelType::MplsInGre),
+        "udp" => Some(TunnelType::MplsInUdp),
+        "vxlan" => Some(TunnelType::Vxlan),
+        _ => None,
+    }
+}
+
+fn encap_name(t: TunnelType) -> Option<&'static str> {
+    match t {
+        TunnelType::MplsInGre | TunnelType::Gre => Some("gre"),
+        TunnelType::MplsInUdp => Some("udp"),
+        TunnelType::Vxlan => Some("vxlan"),
+        _ => None,
+    }
+}
+
+/// The BGP key of a global-table key.
+pub fn route_key(table: &str, key: &str) -> Option<RouteKey> {
+    if table == RTARGET_TABLE {
+        // `<asn>:target:<..>:<..>`
+        let (asn, rt) = key.split_once(':')?;
+        let rt: RouteTarget = rt.parse().ok()?;
+        return Some(RouteKey::Rtc(RtcRoute::new(asn.parse().ok()?, rt)));
+    }
+    let fam = Family::ALL.into_iter().find(|f| f.vpn_table() == table)?;
+    let (rd, rest) = split_rd(key)?;
+    let rd = rd.parse().ok()?;
+    match fam {
+        Family::Inet | Family::Inet6 => Some(RouteKey::Vpn(rd, rest.parse().ok()?)),
+        Family::Evpn => {
+            let k: EvpnKey = rest.parse().ok()?;
+            if k.group_source.is_some() {
+                return None;
+            }
+            let mac = MacAddr(k.mac.0);
+            let zero = LabelField::new(0)?;
+            let route = if mac.0 == [0xff; 6] {
+                EvpnRoute::InclusiveMulticast {
+                    rd,
+                    eth_tag: k.ethernet_tag.unwrap_or(0),
+                    orig_ip: k.ip,
+                }
+            } else {
+                EvpnRoute::MacIp {
+                    rd,
+                    esi: Esi::ZERO,
+                    eth_tag: k.ethernet_tag.unwrap_or(0),
+                    mac,
+                    ip: (!k.ip.is_unspecified()).then_some(k.ip),
+                    label1: zero,
+                    label2: None,
+                }
+            };
+            Some(RouteKey::Evpn(BgpEvpnKey(route)))
+        }
+    }
+}
+
+/// What to advertise for one global-table route: the best path not learned over BGP, or
+/// `None` (withdraw).
+pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> Option<BgpPath> {
+    let p = route?
+        .paths
+        .iter()
+        .find(|p| !matches!(p.peer, PeerId::Bgp(_)))?;
+    let a = &p.attrs;
+    let mut attrs = Attrs {
+        next_hop: a.next_hop.parse().ok(),
+        med: Some(a.med),
+        local_pref: Some(a.local_pref),
+        ..Attrs::default()
+    };
+    for rt in &a.route_targets {
+        if let Ok(rt) = rt.parse::<RouteTarget>() {
+            attrs.ext_communities.push(rt.into());
+        }
+    }
+    for e in &a.encap {
+        if let Some(t) = encap_type(e) {
+            attrs
+                .ext_communities
+                .push(ExtCommunity::new_encapsulation(t));
+        }
+    }
+    for sg in &a.security_groups {
+        attrs
+            .ext_communities
+            .extend(ExtCommunity::new_security_group(asn, *sg));
+    }
+    if let Some((seq, sticky)) = a.mobility {
+        attrs
+            .ext_communities
+            .push(ExtCommunity::new_mac_mobility(sticky, seq));
+    }
+    let vxlan = a.encap.iter().any(|e| e == "vxlan");
+    let labels = match key {
+        RouteKey::Vpn(..) => vec![a.label],
+        // EVPN label fields: the VNI for VXLAN, else an MPLS label (RFC 8365 §5.1.3).
+        RouteKey::Evpn(_) if vxlan => vec![a.label],
+        RouteKey::Evpn(_) => vec![(a.label << 4) | 1],
+        _ => Vec::new(),
+    };
+    if table == RTARGET_TABLE {
+        attrs.med = None;
+    }
+    Some(BgpPath {
+        key: key.clone(),
+        labels,
+        attrs: Arc::new(attrs),
+    })
+}
+
+/// A learned BGP path as `(family, rd, key without RD, attributes)` for
+/// [`crate::rib::Rib::add_vpn`]; `None` for what the RIB does not carry.
+pub fn learned(path: &BgpPath) -> Option<(Family, String, String, PathAttrs)> {
+    let a = &path.attrs;
+    let encap: Vec<String> = a
+        .ext_communities
+        .iter()
+        .filter_map(|c| c.encapsulation().and_then(encap_name))
+        .map(str::to_string)
+        .collect();
+    let vxlan = encap.iter().any(|e| e == "vxlan");
+    let (fam, rd, rest, label) = match &path.key {
+        RouteKey::Vpn(rd, p) => {
+            let fam = match p {
+                ipnet::IpNet::V4(_) => Family::Inet,
+                ipnet::IpNet::V6(_) => Family::Inet6,
+            };
+            (
+                fam,
+                rd.to_string(),
+                p.to_string(),
+                path.labels.first().copied()?,
+            )
+        }
+        RouteKey::Evpn(k) => match &k.0 {
+            EvpnRoute::MacIp {
+                rd,
+                eth_tag,
+                mac,
+                ip,
+                ..
+            } => {
+                let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                let key = EvpnKey {
+                    ethernet_tag: (*eth_tag != 0).then_some(*eth_tag),
+                    mac: filament_wire_xmpp::MacAddr(mac.0),
+                    ip,
+                    plen: if ip.is_ipv4() { 32 } else { 128 },
+                    group_source: None,
+                };
+                let raw = path.labels.first().copied()?;
+                let label = if vxlan { raw } else { raw >> 4 };
+                (Family::Evpn, rd.to_string(), key.to_string(), label)
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let attrs = PathAttrs {
+        next_hop: a.next_hop.map(|n| n.to_string()).unwrap_or_default(),
+        label,
+        encap,
+        security_groups: a
+            .ext_communities
+            .iter()
+            .filter_map(|c| c.security_group().map(|(_, id)| id))
+            .collect(),
+        local_pref: a.local_pref.unwrap_or(100),
+        med: a.med.unwrap_or(0),
+        mobility: a
+            .ext_communities
+            .iter()
+            .find_map(|c| c.mac_mobility())
+            .map(|(sticky, seq)| (seq, sticky)),
+        as_path_len: u32::try_from(a.as_path_len()).unwrap_or(u32::MAX),
+        route_targets: a.route_targets().map(|t| t.to_string()).collect(),
+        ..PathAttrs::default()
+    };
+    Some((fam, rd, rest, attrs))
+}
+
+/// Peer summaries as JSON for `filament neighbors`.
+pub fn peer_summaries(peers: &[PeerStatus]) -> Value {
+    Value::Array(
+        peers
+            .iter()
+            .map(|p| {
+                json!({
+                    "peer": p.address.to_string(), "name": p.name, "type": "bgp",
+                    "asn": p.remote_as, "state": p.state.name(), "flaps": p.stats.flaps,
+                    "received": p.received, "sent": p.sent,
+                    "families": p.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                    "last_error": p.stats.last_error,
+                })
+            })
+            .collect(),
+    )
+}
+
+const GLOBAL_TABLES: [&str; 4] = [
+    "bgp.l3vpn.0",
+    "bgp.l3vpn-inet6.0",
+    "bgp.evpn.0",
+    RTARGET_TABLE,
+];
+
+/// Adverts / withdrawals for `keys` (all keys of the global tables when `None`).
+fn collect(n: &mut ControlNode, all: bool, asn: u32) -> Vec<Result<BgpPath, RouteKey>> {
+    let keys: BTreeSet<(String, String)> = if all {
+        n.enable_bgp_changes();
+        let _ = n.take_bgp_changes();
+        GLOBAL_TABLES
+            .iter()
+            .flat_map(|t| {
+                n.rib()
+                    .table(t)
+                    .into_iter()
+                    .flat_map(|tb| tb.keys().map(|k| (t.to_string(), k.clone())))
+            })
+            .collect()
+    } else {
+        n.take_bgp_changes()
+    };
+    keys.into_iter()
+        .filter(|(t, _)| GLOBAL_TABLES.contains(&t.as_str()))
+        .filter_map(|(t, k)| {
+            let key = route_key(&t, &k)?;
+            let route = n.rib().table(&t).and_then(|tb| tb.get(&k));
+            Some(advert(&t, &key, route, asn).ok_or(key))
+        })
+        .collect()
+}
+
+/// Run the BGP link until the node's core goes away.
+pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersError> {
+    let name = cfg.name.clone();
+    // Wait for the ASN / identifier to be known (this node's bgp-router, or --bgp-address).
+    let bc = loop {
+        let n2 = name.clone();
+        let bc = handle
+            .with_node(move |n| bgp_config(n.graph(), &n2))
+            .await
+            .map_err(|_| BgpPeersError::CoreGone)?;
+        if bc.router_id.is_some() || cfg.address.is_some() {
+            break bc;
+        }
+        tokio::time::sleep(cfg.poll).await;
+    };
+    let router_id = bc
+        .router_id
+        .or(cfg.address)
+        .unwrap_or(Ipv4Addr::new(127, 0, 0, 1));
+    let mut sc = SpeakerConfig::new(bc.asn, router_id);
+    sc.cluster_id = bc.cluster_id;
+    let (speaker, mut events) = Speaker::start(sc, Some(cfg.listen)).await?;
+    tracing::info!(listen = %cfg.listen, asn = bc.asn, %router_id, "BGP speaker started");
+    let mut peers: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
+    let mut first = true;
+    let mut tick = tokio::time::interval(cfg.poll);
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                let mut batch = vec![ev];
+                while let Ok(e) = events.try_recv() {
+                    batch.push(e);
+                    if batch.len() >= 4096 {
+                        break;
+                    }
+                }
+                handle
+                    .with_node(move |n| apply_events(n, batch))
+                    .await
+                    .map_err(|_| BgpPeersError::CoreGone)?;
+            }
+            _ = tick.tick() => {
+                let n2 = name.clone();
+                let all = first;
+                let asn = bc.asn;
+                let (want, adverts) = handle
+                    .with_node(move |n| (bgp_config(n.graph(), &n2).peers, collect(n, all, asn)))
+                    .await
+                    .map_err(|_| BgpPeersError::CoreGone)?;
+                first = false;
+                let want: BTreeMap<IpAddr, PeerConfig> =
+                    want.into_iter().map(|p| (p.address, p)).collect();
+                for a in peers.keys().filter(|a| !want.contains_key(a)) {
+                    speaker.remove_peer(*a)?;
+                }
+                for (a, p) in &want {
+                    if peers.get(a) != Some(p) {
+                        speaker.add_peer(p.clone())?;
+                    }
+                }
+                peers = want;
+                for a in adverts {
+                    match a {
+                        Ok(p) => speaker.advertise(p)?,
+                        Err(k) => speaker.withdraw(k)?,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Speaker events into the node's RIB.
+fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
+    for ev in batch {
+        match ev {
+            Event::Learned { peer, path } => {
+                if let Some((fam, rd, rest, attrs)) = learned(&path) {
+                    n.rib_mut()
+                        .add_vpn(fam, &rd, &rest, PeerId::Bgp(peer.to_string()), attrs);
+                }
+            }
+            Event::Withdrawn { peer, key } => {
+                let probe = BgpPath {
+                    key,
+                    labels: vec![0],
+                    attrs: Arc::new(Attrs::default()),
+                };
+                if let Some((fam, rd, rest, _)) = learned(&probe) {
+                    n.rib_mut()
+                        .del_vpn(fam, &rd, &rest, &PeerId::Bgp(peer.to_string()));
+                }
+            }
+            Event::PeerState { peer, state } => {
+                tracing::info!(%peer, state = state.name(), "BGP peer");
+            }
+        }
+    }
+}
+
+/// Start the link as its own task.
+pub fn spawn(handle: Handle, cfg: BgpPeersConfig) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = run(handle, cfg).await {
+            tracing::warn!(error = %e, "BGP link stopped");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vpn_keys_and_adverts_round_trip_through_bgp_paths() {
+        let key = route_key("bgp.l3vpn.0", "192.0.2.1:2:10.1.1.3/32").unwrap();
+        assert_eq!(
+            key,
+            RouteKey::Vpn(
+                "192.0.2.1:2".parse().unwrap(),
+                "10.1.1.3/32".parse().unwrap()
+            )
+        );
+        let attrs = PathAttrs {
+            next_hop: "192.0.2.1".into(),
+            label: 17,
+            encap: vec!["gre".into(), "udp".into()],
+            local_pref: 100,
+            med: 100,
+            route_targets: ["target:64512:8000001".to_string()].into(),
+            security_groups: vec![8000002],
+            ..PathAttrs::default()
+        };
+        let route = Route {
+            paths: vec![crate::rib::Path {
+                peer: PeerId::Xmpp("vr1".into()),
+                rd: Some("192.0.2.1:2".into()),
+                attrs: Arc::new(attrs.clone()),
+                origin: crate::rib::Origin::Primary,
+                vrf: None,
+            }],
+        };
+        let p = advert("bgp.l3vpn.0", &key, Some(&route), 64512).unwrap();
+        assert_eq!(p.labels, vec![17]);
+        assert_eq!(p.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
+        let (fam, rd, rest, back) = learned(&p).unwrap();
+        assert_eq!(
+            (fam, rd.as_str(), rest.as_str()),
+            (Family::Inet, "192.0.2.1:2", "10.1.1.3/32")
+        );
+        assert_eq!(back.label, 17);
+        assert_eq!(back.encap, vec!["gre".to_string(), "udp".to_string()]);
+        assert_eq!(back.route_targets, attrs.route_targets);
+        assert_eq!(back.security_groups, vec![8000002]);
+        // Paths learned over BGP are never re-advertised by the link.
+        let mut bgp_only = route.clone();
+        bgp_only.paths[0].peer = PeerId::Bgp("10.0.0.9".into());
+        assert!(advert("bgp.l3vpn.0", &key, Some(&bgp_only), 64512).is_none());
+    }
+
+    #[test]
+    fn evpn_and_rtarget_keys() {
+        let k = route_key("bgp.evpn.0", "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32").unwrap();
+        let RouteKey::Evpn(BgpEvpnKey(EvpnRoute::MacIp { mac, ip, .. })) = &k else {
+            panic!("{k:?}");
+        };
+        assert_eq!(mac.to_string(), "02:00:00:00:00:01");
+        assert_eq!(*ip, Some("10.1.1.3".parse().unwrap()));
+        let r = route_key(RTARGET_TABLE, "64512:target:64512:8000001").unwrap();
+        assert_eq!(r.to_string(), "64512:target:64512:8000001");
+    }
+}

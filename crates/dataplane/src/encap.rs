@@ -153,12 +153,13 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
 /// Hash of a flow key with the forwarder's seed (ECMP member, entropy port).
 #[inline]
 pub(crate) fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
-    let mut h = SeededState { seed }.build_hasher();
-    key.proto.hash(&mut h);
-    key.src.hash(&mut h);
-    key.dst.hash(&mut h);
-    key.sport.hash(&mut h);
-    key.dport.hash(&mut h);
+    // The VRF is part of the key's hash; both directions of a flow still
+    // hash independently (ECMP is pinned per direction in the flow).
+    let mut h = SeededState {
+        seed: seed ^ 0x5bd1_e995,
+    }
+    .build_hasher();
+    key.hash(&mut h);
     h.finish()
 }
 

@@ -292,7 +292,7 @@ pub enum LabelPayload {
 /// A flow key (tf-facts §5.5): VRF + 5-tuple. For ICMP echo both ports are
 /// the echo identifier (so the key of the reply is the swapped key); other
 /// ICMP and non-TCP/UDP protocols use port 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowKey {
     /// VRF the packet was looked up in.
     pub vrf: VrfId,
@@ -306,6 +306,25 @@ pub struct FlowKey {
     pub sport: u16,
     /// Destination port (or ICMP echo id).
     pub dport: u16,
+}
+
+/// Hashes whole words (the flow table's hot path): VRF, protocol and ports
+/// in one word, each address as one or two words.
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ports = (u64::from(self.vrf.0) << 40)
+            | (u64::from(self.proto) << 32)
+            | (u64::from(self.sport) << 16)
+            | u64::from(self.dport);
+        state.write_u64(ports);
+        for a in [&self.src, &self.dst] {
+            match a {
+                IpAddr::V4(v4) => state.write_u32(u32::from(*v4)),
+                IpAddr::V6(v6) => state.write_u128(u128::from(*v6)),
+            }
+        }
+    }
 }
 
 impl FlowKey {

@@ -262,6 +262,12 @@ fn agent_gets_the_config_of_its_vms_only() {
     assert!(!g.contains("virtual-machine", "vm1"));
     assert!(!g.contains("virtual-machine-interface", "default-domain:p:vm1-port"));
     assert!(g.contains("virtual-router", "default-global-system-config:host1"));
+    // a per-VM subscription (by uuid, as our agent sends it) brings the subgraph back
+    lab.subscribe_config(a, &format!("virtual-machine:{vm1}"));
+    let g = &lab.agent(a).config;
+    assert!(g.contains("virtual-machine", "vm1"));
+    assert!(g.contains("virtual-machine-interface", "default-domain:p:vm1-port"));
+    assert!(!g.contains("virtual-machine", "vm2"));
 }
 
 #[test]

@@ -1,0 +1,113 @@
+//! The RIB's replication by route targets and the BGP hook (tf-facts §3).
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use filament_control::rib::{Family, InstanceTargets, Origin, PathAttrs, PeerId, Rib};
+
+fn targets(import: &[&str], export: &[&str]) -> Option<InstanceTargets> {
+    Some(InstanceTargets {
+        import: import.iter().map(|s| s.to_string()).collect(),
+        export: export.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+fn attrs(nh: &str, rts: &[&str]) -> PathAttrs {
+    PathAttrs {
+        next_hop: nh.into(),
+        label: 100,
+        local_pref: 100,
+        route_targets: rts.iter().map(|s| s.to_string()).collect(),
+        ..PathAttrs::default()
+    }
+}
+
+#[test]
+fn bgp_vpn_route_lands_in_importing_instances_only() {
+    let mut rib = Rib::new();
+    rib.set_instance("red", targets(&["target:64512:1"], &["target:64512:1"]));
+    rib.set_instance("blue", targets(&["target:64512:2"], &["target:64512:2"]));
+    let peer = PeerId::Bgp("10.0.0.9".into());
+    rib.add_vpn(
+        Family::Inet,
+        "10.0.0.9:5",
+        "172.20.0.0/16",
+        peer.clone(),
+        attrs("10.0.0.9", &["target:64512:1"]),
+    );
+    let red = rib.table("red.inet.0").unwrap();
+    assert_eq!(red["172.20.0.0/16"].paths[0].peer, peer);
+    assert!(matches!(
+        red["172.20.0.0/16"].paths[0].origin,
+        Origin::Secondary { .. }
+    ));
+    assert!(rib.table("blue.inet.0").is_none());
+    // blue starts importing red's target: the route follows
+    rib.set_instance(
+        "blue",
+        targets(&["target:64512:2", "target:64512:1"], &["target:64512:2"]),
+    );
+    assert!(rib
+        .table("blue.inet.0")
+        .unwrap()
+        .contains_key("172.20.0.0/16"));
+    let dirty = rib.take_dirty();
+    assert!(dirty.contains(&("blue.inet.0".to_string(), "172.20.0.0/16".to_string())));
+    rib.del_vpn(Family::Inet, "10.0.0.9:5", "172.20.0.0/16", &peer);
+    assert!(rib.table("red.inet.0").is_none() && rib.table("blue.inet.0").is_none());
+    assert!(rib.table("bgp.l3vpn.0").is_none());
+}
+
+#[test]
+fn local_paths_export_with_instance_targets_and_prefer_xmpp_on_tie() {
+    let mut rib = Rib::new();
+    rib.set_instance("red", targets(&["target:64512:1"], &["target:64512:1"]));
+    let agent = PeerId::Xmpp("host1".into());
+    rib.add_local(
+        "red",
+        Family::Inet,
+        "10.1.1.3/32",
+        agent.clone(),
+        Some("192.168.0.1:1".into()),
+        attrs("192.168.0.1", &[]),
+    );
+    let vpn = rib.table("bgp.l3vpn.0").unwrap();
+    let p = &vpn["192.168.0.1:1:10.1.1.3/32"].paths[0];
+    assert_eq!(
+        p.attrs.route_targets,
+        BTreeSet::from(["target:64512:1".to_string()])
+    );
+    // a BGP path with equal attributes for the same prefix: ECMP, XMPP first
+    rib.add_vpn(
+        Family::Inet,
+        "10.0.0.9:1",
+        "10.1.1.3/32",
+        PeerId::Bgp("10.0.0.9".into()),
+        attrs("10.0.0.9", &["target:64512:1"]),
+    );
+    let r = &rib.table("red.inet.0").unwrap()["10.1.1.3/32"];
+    assert_eq!(r.best().len(), 2);
+    assert_eq!(r.paths[0].peer, agent);
+    // a higher local-pref wins alone
+    let mut better = attrs("10.0.0.10", &["target:64512:1"]);
+    better.local_pref = 200;
+    rib.add_vpn(
+        Family::Inet,
+        "10.0.0.10:1",
+        "10.1.1.3/32",
+        PeerId::Bgp("10.0.0.10".into()),
+        better,
+    );
+    let r = &rib.table("red.inet.0").unwrap()["10.1.1.3/32"];
+    assert_eq!(r.best().len(), 1);
+    assert_eq!(r.best()[0].attrs.next_hop, "10.0.0.10");
+    // the agent goes away: its primary and VPN copy go, the BGP paths stay
+    rib.remove_peer(&agent);
+    let r = &rib.table("red.inet.0").unwrap()["10.1.1.3/32"];
+    assert!(r.paths.iter().all(|p| matches!(p.peer, PeerId::Bgp(_))));
+    assert!(!rib
+        .table("bgp.l3vpn.0")
+        .unwrap()
+        .contains_key("192.168.0.1:1:10.1.1.3/32"));
+}

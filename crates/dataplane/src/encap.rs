@@ -5,7 +5,7 @@
 //! incremental checksum updates (RFC 1624), software completion of partial
 //! L4 checksums, and the fabric ARP request.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
 
 use filament_wire_pkt::{
@@ -155,12 +155,10 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
 pub(crate) fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
     // The VRF is part of the key's hash; both directions of a flow still
     // hash independently (ECMP is pinned per direction in the flow).
-    let mut h = SeededState {
+    SeededState {
         seed: seed ^ 0x5bd1_e995,
     }
-    .build_hasher();
-    key.hash(&mut h);
-    h.finish()
+    .hash_one(key)
 }
 
 /// tf-facts §5.4: the outer UDP source port is "computed from a hash of the

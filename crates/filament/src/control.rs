@@ -120,14 +120,27 @@ pub(crate) async fn start(
     Ok(shell::start(cfg, l, stop))
 }
 
+/// Start the BGP speaker linked to a running control node (`--bgp-listen`).
+pub(crate) fn start_bgp(h: &shell::Handle, l: &ControlListen, cfg: &ShellConfig) {
+    filament_control::bgp_peers::spawn(
+        h.clone(),
+        filament_control::bgp_peers::BgpPeersConfig {
+            listen: l.bgp_listen,
+            name: cfg.node.name.clone(),
+            address: cfg.bgp_address.as_deref().and_then(|a| a.parse().ok()),
+            poll: Duration::from_millis(300),
+        },
+    );
+}
+
 pub(crate) async fn run(a: ControlArgs) -> anyhow::Result<()> {
-    tracing::info!(bgp_listen = %a.listen.bgp_listen, "BGP speaker: handed to crates/bgp when present");
     let cfg = shell_config(a.api, &a.listen, true);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let _h = start(cfg, async move {
+    let h = start(cfg.clone(), async move {
         let _ = rx.await;
     })
     .await?;
+    start_bgp(&h, &a.listen, &cfg);
     crate::shutdown_signal().await;
     let _ = tx.send(());
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -116,6 +116,7 @@ pub fn attrs_from_entry(
             .virtual_network
             .clone()
             .or_else(|| nh.virtual_network.clone()),
+        origin_vn_id: None,
         security_groups: e.security_groups.clone(),
         communities: e.community_tags.clone(),
         tags: nh.tag_list.clone(),

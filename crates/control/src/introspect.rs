@@ -135,6 +135,7 @@ impl ControlNode {
                 "last_reason": h.last_reason, "subscriptions": 0, "prefixes": 0,
             }));
         }
+        out.extend(self.bgp_neighbors.iter().cloned());
         json!({"neighbors": out})
     }
 }

@@ -27,7 +27,11 @@
 //! * access from the shell: [`shell::Handle::with_node`] runs a closure on the core (and
 //!   pushes the resulting route changes to agents).
 //!
-//! `mod bgp_peers;` — reserved for the bgp engineer's module connecting the two (add on request).
+//! * wake-up: [`shell::Handle::bgp_changed`] is notified when changed keys wait; BGP peers
+//!   for `GET /neighbors`: [`node::ControlNode::set_bgp_neighbors`]; agent paths carry the
+//!   origin VN's id in [`rib::PathAttrs::origin_vn_id`].
+//!
+//! [`bgp_peers`] (the bgp engineer's module) connects the two.
 
 pub mod bgp_peers;
 pub mod config;

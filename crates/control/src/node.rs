@@ -168,6 +168,8 @@ pub struct ControlNode {
     pub(crate) now: Duration,
     out: Vec<Output>,
     pub(crate) config_events: u64,
+    /// BGP peers as the BGP link last reported them (for `neighbors`).
+    pub(crate) bgp_neighbors: Vec<serde_json::Value>,
     /// Revision the config feed caught up with (`None` while initializing).
     pub(crate) synced: Option<u64>,
     /// Changed keys of the global tables (VPN, rtarget) for a BGP speaker, once enabled.
@@ -191,6 +193,7 @@ impl ControlNode {
             config_events: 0,
             synced: None,
             bgp_changes: None,
+            bgp_neighbors: Vec::new(),
         }
     }
 
@@ -237,6 +240,21 @@ impl ControlNode {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// Whether changed global-table keys wait for the BGP link.
+    pub fn has_bgp_changes(&self) -> bool {
+        self.bgp_changes.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// The BGP link's peer list (JSON rows, e.g. `bgp_peers::peer_summaries`), shown by
+    /// `GET /neighbors` beside the XMPP peers.
+    pub fn set_bgp_neighbors(&mut self, rows: serde_json::Value) {
+        self.bgp_neighbors = match rows {
+            serde_json::Value::Array(a) => a,
+            serde_json::Value::Null => Vec::new(),
+            other => vec![other],
+        };
     }
 
     /// Handle one input at `now` (time since an arbitrary start); returns what to do.
@@ -568,7 +586,14 @@ impl ControlNode {
         let peer = PeerId::Xmpp(a.name.clone().unwrap_or_default());
         match op {
             CollectionOp::Associate => match attrs_from_entry(vrf, fam, &key, entry) {
-                Ok((attrs, rd_ip)) => {
+                Ok((mut attrs, rd_ip)) => {
+                    attrs.origin_vn_id = attrs
+                        .origin_vn
+                        .as_deref()
+                        .and_then(|vn| self.graph.lookup_name("virtual-network", vn))
+                        .and_then(|v| v.props.get("virtual_network_network_id"))
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|n| u32::try_from(n).ok());
                     let rd = Some(format!("{rd_ip}:{instance_id}"));
                     a.published
                         .insert((vrf.to_string(), fam, key.clone()), rd.clone());

@@ -94,6 +94,8 @@ pub struct PathAttrs {
     pub mac: Option<String>,
     /// Origin virtual network (fq name).
     pub origin_vn: Option<String>,
+    /// Its `virtual_network_network_id` (TF's `origin-vn:<asn>:<vn id>` community), when known.
+    pub origin_vn_id: Option<u32>,
     /// Security group ids.
     pub security_groups: Vec<u32>,
     /// Community tags.

@@ -70,6 +70,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Msg>,
+    bgp_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Handle {
@@ -86,6 +87,12 @@ impl Handle {
             .send(Msg::With(job))
             .map_err(|_| ShellError::CoreGone)?;
         rx.await.map_err(|_| ShellError::CoreGone)
+    }
+
+    /// Notified when changed global-table keys are waiting
+    /// ([`ControlNode::take_bgp_changes`], once enabled): the BGP link's wake-up.
+    pub fn bgp_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.bgp_changed.clone()
     }
 
     /// Feed one input to the core.
@@ -126,7 +133,11 @@ pub fn start(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Handle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = Handle { tx };
+    let bgp_changed = Arc::new(tokio::sync::Notify::new());
+    let handle = Handle {
+        tx,
+        bgp_changed: bgp_changed.clone(),
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         stop.await;
@@ -138,7 +149,11 @@ pub fn start(
             let _ = r.wait_for(|s| *s).await;
         }
     };
-    tokio::spawn(core_task(ControlNode::new(cfg.node.clone()), rx));
+    tokio::spawn(core_task(
+        ControlNode::new(cfg.node.clone()),
+        rx,
+        bgp_changed,
+    ));
     let h = handle.clone();
     let st = stopped();
     tokio::spawn(async move {
@@ -174,7 +189,11 @@ pub fn start(
     handle
 }
 
-async fn core_task(mut node: ControlNode, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn core_task(
+    mut node: ControlNode,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    bgp_changed: Arc<tokio::sync::Notify>,
+) {
     let t0 = Instant::now();
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
     while let Some(first) = rx.recv().await {
@@ -195,7 +214,11 @@ async fn core_task(mut node: ControlNode, mut rx: mpsc::UnboundedReceiver<Msg>) 
                 next = rx.try_recv().ok();
             }
         }
-        for o in node.flush() {
+        let outs = node.flush();
+        if node.has_bgp_changes() {
+            bgp_changed.notify_one();
+        }
+        for o in outs {
             let c = match &o {
                 Output::Send { conn, .. } | Output::Close { conn } => *conn,
             };

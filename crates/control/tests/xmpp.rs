@@ -438,3 +438,79 @@ fn bad_label_is_rejected_not_installed() {
     assert_eq!(lab.node.counters().rejected_items, 1);
     assert!(!lab.agent(a).closed);
 }
+
+#[test]
+fn evpn_and_inet6_routes_flow_between_agents() {
+    use filament_wire_xmpp::{route_iqs, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap};
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = lab.connect("host1");
+    let b = lab.connect("host2");
+    lab.subscribe(a, VRF1, 1);
+    lab.subscribe(b, VRF1, 2);
+    let nh = NextHop {
+        af: 1,
+        address: "192.168.0.1".into(),
+        label: Some(NhLabel::Value(5001)),
+        tunnel_encapsulation: vec![TunnelEncap::Vxlan],
+        ..NextHop::default()
+    };
+    let evpn = RouteNode::parse("25/242/02:00:00:00:00:01,10.1.1.3/32").unwrap();
+    let e = Entry {
+        nlri: Nlri {
+            af: 25,
+            safi: 242,
+            mac: Some("02:00:00:00:00:01".into()),
+            address: Some("10.1.1.3/32".into()),
+            ..Nlri::default()
+        },
+        next_hops: vec![nh.clone()],
+        virtual_network: Some(VN1.into()),
+        ..Entry::default()
+    };
+    let (p, c) = route_iqs("host1", 1, VRF1, evpn, e, CollectionOp::Associate);
+    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    let v6 = RouteNode::parse(&format!("2/1/{VRF1}/fd00::3/128")).unwrap();
+    let e6 = Entry {
+        nlri: Nlri {
+            af: 2,
+            safi: 1,
+            address: Some("fd00::3/128".into()),
+            ..Nlri::default()
+        },
+        next_hops: vec![NextHop {
+            tunnel_encapsulation: vec![TunnelEncap::Udp],
+            ..nh
+        }],
+        virtual_network: Some(VN1.into()),
+        ..Entry::default()
+    };
+    let (p, c) = route_iqs("host1", 2, VRF1, v6, e6, CollectionOp::Associate);
+    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    let r = lab
+        .agent(b)
+        .route(VRF1, "02:00:00:00:00:01,10.1.1.3/32")
+        .expect("EVPN item");
+    assert_eq!(r.nlri.mac.as_deref(), Some("02:00:00:00:00:01"));
+    assert_eq!(
+        r.next_hops[0].tunnel_encapsulation,
+        vec![TunnelEncap::Vxlan]
+    );
+    assert!(
+        lab.agent(b).route(VRF1, "fd00::3/128").is_some(),
+        "inet6 item"
+    );
+    assert!(lab
+        .node
+        .rib()
+        .table("bgp.evpn.0")
+        .unwrap()
+        .contains_key("192.168.0.1:1:02:00:00:00:00:01,10.1.1.3/32"));
+    assert!(lab
+        .node
+        .rib()
+        .table("bgp.l3vpn-inet6.0")
+        .unwrap()
+        .contains_key("192.168.0.1:1:fd00::3/128"));
+}

@@ -222,3 +222,83 @@ def test_gobgp_gets_only_the_targets_it_asked_for(lab):
     gobgp.cli("vrf", "del", "red")
     wait_until(lambda: "10.1.1.3/32" not in adj_in(), what="route X withdrawn from GoBGP")
     assert "10.2.2.3/32" in adj_in()
+
+
+# ===== the control node's BGP side (crates/control/src/bgp_peers.rs) =====
+
+
+def ns_http(ns, method, url, body=None):
+    """HTTP inside the namespace (the API and introspect listen on its loopback)."""
+    args = ["curl", "-s", "-X", method, url, "-H", "Content-Type: application/json"]
+    if body is not None:
+        args += ["-d", json.dumps(body)]
+    out = ns.run(*args, check=False).stdout
+    try:
+        return json.loads(out or "null")
+    except ValueError:
+        return None
+
+
+def filament_bin():
+    return Path(os.environ.get("FILAMENT_BIN", Path(__file__).resolve().parents[2] / "target/debug/filament"))
+
+
+@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
+def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
+    """FRR announces a VPNv4 route with a VN's route target; the control node's speaker
+    learns it (peering from bgp-router objects) and the RIB imports it into the VN's table."""
+    from bgp_helpers import Proc
+
+    ns, work, _binary, procs = lab
+    api, intro = "http://127.0.0.1:18082", "http://127.0.0.1:18083"
+    procs.append(Proc(ns.cmd(str(filament_bin()), "up", "--no-control", "--data-dir", str(work / "data"),
+                             "--listen", "127.0.0.1:18082"), work / "up.log"))
+    wait_until(lambda: ns_http(ns, "GET", f"{api}/") is not None, what="config API")
+    procs.append(Proc(ns.cmd(str(filament_bin()), "control", "--api", api, "--name", "cn1",
+                             "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18083",
+                             "--bgp-listen", f"{OURS}:179", "--bgp-address", OURS), work / "control.log"))
+    cn1 = ["default-domain", "default-project", "ip-fabric", "__default__", "cn1"]
+    wait_until(lambda: (ns_http(ns, "POST", f"{api}/fqname-to-id", {"type": "bgp-router", "fq_name": cn1})
+                        or {}).get("uuid"), what="the control node's bgp-router")
+
+    # A VN: the transformer gives its routing instance a route target.
+    vn = ns_http(ns, "POST", f"{api}/virtual-networks", {"virtual-network": {
+        "fq_name": ["default-domain", "default-project", "vnb"], "parent_type": "project"}})
+    assert vn and "virtual-network" in vn, vn
+    ri_fq = ["default-domain", "default-project", "vnb", "vnb"]
+
+    def target():
+        ri = ns_http(ns, "POST", f"{api}/fqname-to-id", {"type": "routing-instance", "fq_name": ri_fq}) or {}
+        if not ri.get("uuid"):
+            return None
+        obj = ns_http(ns, "GET", f"{api}/routing-instance/{ri['uuid']}") or {}
+        refs = obj.get("routing-instance", {}).get("route_target_refs", [])
+        return refs[0]["to"][0] if refs else None
+    rt = wait_until(target, what="the VN's route target")
+    assert rt.startswith("target:64512:"), rt
+
+    # FRR as an external router peered with cn1 through a bgp-router ref.
+    frr_router = ns_http(ns, "POST", f"{api}/bgp-routers", {"bgp-router": {
+        "fq_name": ["default-domain", "default-project", "ip-fabric", "__default__", "frr"],
+        "parent_type": "routing-instance",
+        "bgp_router_parameters": {"address": FRR, "identifier": FRR, "autonomous_system": 65001,
+                                  "port": 179, "router_type": "router",
+                                  "address_families": {"family": ["inet-vpn", "e-vpn"]}},
+        "bgp_router_refs": [{"to": cn1, "attr": {}}]}})
+    assert frr_router and "bgp-router" in frr_router, frr_router
+    conf = FRR_CONF.replace("{work}", str(work)).replace("64512:8000001", rt.removeprefix("target:"))
+    frr = Frr(ns, work, frr_config(work, conf))
+    procs.append(frr)
+
+    def peer_up():
+        s = frr.show("show bgp summary json")
+        return "Established" in json.dumps(s)
+    wait_until(peer_up, timeout=60, what="FRR session with the control node")
+    table = "default-domain:default-project:vnb:vnb.inet.0"
+
+    def in_vn():
+        r = ns_http(ns, "GET", f"{intro}/routes?table={table}") or {}
+        return "10.200.1.0/24" in json.dumps(r) and r
+    r = wait_until(in_vn, timeout=30, what="FRR's route in the VN's table")
+    text = json.dumps(r)
+    assert '"BGP"' in text and FRR in text and "1007" in text, text

@@ -13,7 +13,9 @@
 //! event is printed on stdout as one JSON line:
 //! `{"event":"state","peer":..,"state":"Established"}`,
 //! `{"event":"learned","peer":..,"path":{..}}`,
-//! `{"event":"withdrawn","peer":..,"key":{..}}`.
+//! `{"event":"withdrawn","peer":..,"key":{..}}`,
+//! `{"event":"eor","peer":..,"family":..,"learned":N,"elapsed_ms":..,"rss_kb":..}`.
+//! `--quiet` counts learned paths instead of printing them (benchmarks).
 #![allow(clippy::print_stdout)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -80,8 +82,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut hold = 90;
     let mut retry = 5;
     let mut rtc_wait = 30;
+    let mut quiet = false;
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--quiet" {
+            quiet = true;
+            i += 1;
+            continue;
+        }
         let v = args.get(i + 1).cloned().ok_or_else(|| bad(&args[i]))?;
         match args[i].as_str() {
             "--asn" => asn = Some(v.parse().map_err(|_| bad("--asn"))?),
@@ -118,16 +126,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print(json!({"event": "ready", "listen": speaker.local_addr().map(|a| a.to_string())}));
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
+    let start = std::time::Instant::now();
+    let mut learned = 0u64;
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 None => break,
                 Some(Event::PeerState { peer, state }) => print(json!({
-                    "event": "state", "peer": peer.to_string(), "state": state.name()})),
+                    "event": "state", "peer": peer.to_string(), "state": state.name(),
+                    "elapsed_ms": start.elapsed().as_millis() as u64})),
+                Some(Event::Learned { .. }) if quiet => learned += 1,
+                Some(Event::Withdrawn { .. }) if quiet => {}
                 Some(Event::Learned { peer, path }) => print(json!({
                     "event": "learned", "peer": peer.to_string(), "path": path_to_json(&path)})),
                 Some(Event::Withdrawn { peer, key }) => print(json!({
                     "event": "withdrawn", "peer": peer.to_string(), "key": key_to_json(&key)})),
+                Some(Event::EndOfRib { peer, family }) => print(json!({
+                    "event": "eor", "peer": peer.to_string(), "family": family.name(),
+                    "learned": learned, "elapsed_ms": start.elapsed().as_millis() as u64,
+                    "rss_kb": rss_kb()})),
             },
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(l)) if !l.trim().is_empty() => {
@@ -142,6 +159,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// Resident set size of this process (Linux), for benchmarks.
+fn rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 async fn command(speaker: &Speaker, line: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -117,6 +117,13 @@ pub enum Event {
         /// The key.
         key: RouteKey,
     },
+    /// A peer finished its initial update of a family (RFC 4724 End-of-RIB).
+    EndOfRib {
+        /// The peer's address.
+        peer: IpAddr,
+        /// The family.
+        family: Family,
+    },
 }
 
 /// A peer's summary for `filament neighbors`.
@@ -660,6 +667,10 @@ impl Core {
         p.stats.ignored += ignored;
         let mut stale_done = Vec::new();
         for f in &rx.end_of_rib {
+            self.out.push_back(Output::Event(Event::EndOfRib {
+                peer: addr,
+                family: *f,
+            }));
             if *f == Family::RouteTarget && !p.rtc_ready {
                 p.rtc_ready = true;
                 p.rtc_wait_until = None;

@@ -540,6 +540,7 @@ fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
             Event::PeerState { peer, state } => {
                 tracing::info!(%peer, state = state.name(), "BGP peer");
             }
+            Event::EndOfRib { .. } => {}
         }
     }
 }

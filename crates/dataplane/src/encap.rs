@@ -526,7 +526,7 @@ pub(crate) fn learn_arp(fwd: &mut Forwarder, vif: VifId, frame: &[u8]) {
         return;
     };
     let Ok(r) = arp::Repr::parse(&p) else { return };
-    let key = (vif, r.sender_ip);
+    let key = crate::forwarder::NeighborKey::new(vif, r.sender_ip);
     let asked = fwd.arp_pending.contains_key(&key);
     match fwd.neighbors.get(&key) {
         Some(n) if !n.learned => {}

@@ -12,6 +12,39 @@ use crate::buf::PacketBuf;
 use crate::fib::{fast_map, FastMap};
 use crate::types::{FlowAction, FlowDump, FlowKey, FlowState, NatRewrite, NhId, RxMeta, VifId};
 
+/// The flow key as five machine words (family bit, VRF, protocol, ports;
+/// addresses as 128-bit values): cheap to hash and to compare in the hot
+/// path's hash probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedKey([u64; 5]);
+
+impl std::hash::Hash for PackedKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for w in self.0 {
+            state.write_u64(w);
+        }
+    }
+}
+
+impl PackedKey {
+    #[inline]
+    pub(crate) fn new(k: &FlowKey) -> Self {
+        let addr = |a: &std::net::IpAddr| match a {
+            std::net::IpAddr::V4(v4) => u128::from(u32::from(*v4)),
+            std::net::IpAddr::V6(v6) => u128::from(*v6),
+        };
+        let v6 = u64::from(k.src.is_ipv6()) << 63;
+        let w0 = v6
+            | (u64::from(k.vrf.0) << 40)
+            | (u64::from(k.proto) << 32)
+            | (u64::from(k.sport) << 16)
+            | u64::from(k.dport);
+        let (s, d) = (addr(&k.src), addr(&k.dst));
+        PackedKey([w0, (s >> 64) as u64, s as u64, (d >> 64) as u64, d as u64])
+    }
+}
+
 /// A packet queued on a HOLD flow.
 #[derive(Debug, Clone)]
 pub(crate) struct HeldPkt {
@@ -41,7 +74,7 @@ pub(crate) struct FlowEntry {
 /// The table.
 #[derive(Debug)]
 pub(crate) struct FlowTable {
-    index: FastMap<FlowKey, u32>,
+    index: FastMap<PackedKey, u32>,
     slots: Vec<Option<FlowEntry>>,
     free: Vec<u32>,
     capacity: usize,
@@ -67,7 +100,7 @@ impl FlowTable {
 
     #[inline]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<u32> {
-        self.index.get(key).copied()
+        self.index.get(&PackedKey::new(key)).copied()
     }
 
     #[inline]
@@ -99,14 +132,14 @@ impl FlowTable {
                 i
             }
         };
-        self.index.insert(key, idx);
+        self.index.insert(PackedKey::new(&key), idx);
         Some(idx)
     }
 
     /// Remove one entry; returns it.
     pub(crate) fn remove(&mut self, idx: u32) -> Option<FlowEntry> {
         let e = self.slots.get_mut(idx as usize)?.take()?;
-        self.index.remove(&e.key);
+        self.index.remove(&PackedKey::new(&e.key));
         self.free.push(idx);
         Some(e)
     }

@@ -72,6 +72,23 @@ pub(crate) struct LabelEntry {
     pub(crate) payload: LabelPayload,
 }
 
+/// Key of the neighbour table: (vif, IPv4) in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct NeighborKey(pub(crate) u64);
+
+impl NeighborKey {
+    #[inline]
+    pub(crate) fn new(vif: VifId, ip: Ipv4Addr) -> Self {
+        NeighborKey((u64::from(vif.0) << 32) | u64::from(u32::from(ip)))
+    }
+    pub(crate) fn vif(self) -> VifId {
+        VifId((self.0 >> 32) as u32)
+    }
+    pub(crate) fn ip(self) -> Ipv4Addr {
+        Ipv4Addr::from(self.0 as u32)
+    }
+}
+
 /// A fabric neighbour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Neighbor {
@@ -88,9 +105,9 @@ pub struct Forwarder {
     pub(crate) vrfs: Vec<Option<Vrf>>,
     pub(crate) labels: Vec<Option<LabelEntry>>,
     pub(crate) vnis: FastMap<u32, VrfId>,
-    pub(crate) neighbors: FastMap<(VifId, Ipv4Addr), Neighbor>,
+    pub(crate) neighbors: FastMap<NeighborKey, Neighbor>,
     /// Last ARP request sent per neighbour (rate limit).
-    pub(crate) arp_pending: FastMap<(VifId, Ipv4Addr), Duration>,
+    pub(crate) arp_pending: FastMap<NeighborKey, Duration>,
     pub(crate) flows: FlowTable,
     /// Frames the forwarder originates (ARP requests), drained by
     /// [`Forwarder::poll_transmit`].
@@ -193,7 +210,7 @@ impl Forwarder {
                 if s.is_none() {
                     return Err(OpError::UnknownVif { vif });
                 }
-                self.neighbors.retain(|(v, _), _| *v != vif);
+                self.neighbors.retain(|k, _| k.vif() != vif);
             }
             Op::AddNexthop(nh) => {
                 self.check_nexthop(&nh)?;
@@ -261,7 +278,7 @@ impl Forwarder {
             Op::AddNeighbor { vif, ip, mac } => {
                 self.check_fabric_vif(vif, NhId(0))?;
                 self.neighbors.insert(
-                    (vif, ip),
+                    NeighborKey::new(vif, ip),
                     Neighbor {
                         mac,
                         learned: false,
@@ -269,7 +286,7 @@ impl Forwarder {
                 );
             }
             Op::DelNeighbor { vif, ip } => {
-                if self.neighbors.remove(&(vif, ip)).is_none() {
+                if self.neighbors.remove(&NeighborKey::new(vif, ip)).is_none() {
                     return Err(not_found(format!("neighbor {ip} on vif {vif}")));
                 }
             }
@@ -598,9 +615,9 @@ impl Forwarder {
         let mut out: Vec<NeighborDump> = self
             .neighbors
             .iter()
-            .map(|((vif, ip), n)| NeighborDump {
-                vif: *vif,
-                ip: *ip,
+            .map(|(k, n)| NeighborDump {
+                vif: k.vif(),
+                ip: k.ip(),
                 mac: n.mac,
                 learned: n.learned,
             })

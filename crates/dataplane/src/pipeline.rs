@@ -21,7 +21,7 @@ use filament_wire_pkt::{ethernet, ip_proto, ports};
 use crate::buf::PacketBuf;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::flow::{FlowEntry, HeldPkt};
-use crate::forwarder::Forwarder;
+use crate::forwarder::{Forwarder, NeighborKey};
 use crate::types::*;
 
 /// Per-packet context.
@@ -558,11 +558,14 @@ impl Forwarder {
             Some(Some(e)) => (e.vif.mac, e.vif.mtu),
             _ => return Err(DropReason::InvalidNexthop),
         };
-        let Some(n) = self.neighbors.get(&(vif, dst_ip)) else {
+        let Some(n) = self.neighbors.get(&NeighborKey::new(vif, dst_ip)) else {
             let now = self.now;
-            let last = self.arp_pending.get(&(vif, dst_ip)).copied();
+            let last = self
+                .arp_pending
+                .get(&NeighborKey::new(vif, dst_ip))
+                .copied();
             if last.is_none_or(|t| now.saturating_sub(t) >= self.cfg.arp_retry) {
-                self.arp_pending.insert((vif, dst_ip), now);
+                self.arp_pending.insert(NeighborKey::new(vif, dst_ip), now);
                 self.tx_queue.push_back(Tx {
                     vif,
                     frame: encap::arp_request(fmac, src_ip, dst_ip),

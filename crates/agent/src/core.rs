@@ -448,8 +448,19 @@ impl Agent {
         let g = crate::model::global(&self.graph);
         let vni = vn.vni(&g);
         if let Some(pr) = &p.programmed {
-            if pr.vrf == vn.vrf && pr.ip == ip && pr.mac == mac_s && pr.vni == vni && pr.sgs == sgs
-            {
+            if pr.vrf == vn.vrf && pr.ip == ip && pr.mac == mac_s && pr.vni == vni {
+                // only the security groups changed: same forwarding state, routes re-published
+                // with the new security-group list
+                if pr.sgs != sgs {
+                    if let Some(pr) = self.ports.get_mut(id).and_then(|p| p.programmed.as_mut()) {
+                        pr.sgs = sgs;
+                    }
+                    if let Some(x) = self.ports.get(id).and_then(|p| self.export_of(p)) {
+                        for st in self.route_stanzas(&x, CollectionOp::Associate) {
+                            self.send_all(&st);
+                        }
+                    }
+                }
                 return;
             }
             self.unprogram(&p, pr);
@@ -617,7 +628,7 @@ impl Agent {
                 // inet unicast add/replace
                 (1, 1, PushedItem::Item { id, entry }) => {
                     let ps = paths(entry, &prio, self.cfg.fabric_ip);
-                    let (vn, sgs) = (entry.virtual_network.clone(), entry.security_groups.clone());
+                    let (vn, sgs) = (entry_vn(entry), entry.security_groups.clone());
                     let Ok(prefix) = id.parse::<ipnet::IpNet>() else {
                         continue;
                     };
@@ -648,11 +659,7 @@ impl Agent {
                         continue;
                     };
                     let ps = paths(entry, &prio, self.cfg.fabric_ip);
-                    match self.install_paths(
-                        &ps,
-                        entry.virtual_network.clone(),
-                        entry.security_groups.clone(),
-                    ) {
+                    match self.install_paths(&ps, entry_vn(entry), entry.security_groups.clone()) {
                         Some(l) => {
                             self.op(Op::AddBridge {
                                 vrf: VrfId(vrf_id),
@@ -779,6 +786,13 @@ impl Agent {
             reverse_action: None,
         })
     }
+}
+
+/// The route's network: the entry's `virtual-network`, else its first next hop's.
+fn entry_vn(e: &filament_wire_xmpp::Entry) -> Option<String> {
+    e.virtual_network
+        .clone()
+        .or_else(|| e.next_hops.iter().find_map(|n| n.virtual_network.clone()))
 }
 
 fn host(ip: Ipv4Addr) -> ipnet::IpNet {

@@ -9,7 +9,11 @@
 //! * `dhcp`, `arp` — the DHCP server and ARP proxy for ports; `pkt` — their frame layouts;
 //! * `flow` — flow decisions over network-policy and security-group ACLs; `query` — the
 //!   questions the punt loop asks the model; `port` — port API requests.
+//!
+//! Shell (tokio): `shell` (tasks: XMPP connections, timer, punts, forwarder ops) and `api`
+//! (the port API on 9091 with the forwarder's `/vrouter/*` routes).
 
+pub mod api;
 pub mod arp;
 pub mod core;
 pub mod dhcp;
@@ -19,6 +23,7 @@ pub mod pkt;
 pub mod port;
 pub mod query;
 pub mod routes;
+pub mod shell;
 pub mod xmpp;
 
 /// The VRRP MAC that TF's vRouter puts on every VM-facing vif: the gateway and proxy-ARP MAC

@@ -1,0 +1,315 @@
+//! The agent's I/O shell (tokio): drives the `core::Agent` with real sockets, the forwarder
+//! runtime (`filament_dataplane_io::Datapath`) and the port API.
+//!
+//! ```text
+//!  xmpp task (1 per control node) ──Input::Connected/Bytes/Disconnected──┐
+//!  port API (axum, :9091) ───────────Input::PortAdd/PortDelete ──────────┼─> Shared (Mutex<Agent>)
+//!  timer task ──────────────────────Input::Tick ─────────────────────────┘        │ outputs
+//!  punt task <── Datapath punts: DHCP/ARP -> reply via inject;                      ├─ Op  -> op task -> DatapathHandle::apply (in order)
+//!                                 flow miss -> decide -> Op::AddFlow               └─ XMPP bytes -> the channel's writer
+//! ```
+//! Every state change goes through `Shared::input`, which runs the core under the lock and
+//! forwards its outputs in order (ops to one applier task, bytes to the channel's writer).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use filament_dataplane::{FlowKey, Op, PuntReason, VifId};
+use filament_dataplane_io::{DatapathHandle, Punt};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::arp::ArpStats;
+use crate::core::{Agent, Input, Output};
+use crate::dhcp::DhcpStats;
+
+/// A flow decision the agent made, kept for `GET /flows`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowRecord {
+    /// forward (true) or drop
+    pub allow: bool,
+    /// the rule that decided
+    pub rule: String,
+    /// whether this is the reverse entry of a decided flow
+    pub reverse: bool,
+}
+
+/// Counters of the shell.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ShellCounters {
+    /// DHCP server
+    pub dhcp: DhcpStats,
+    /// ARP proxy
+    pub arp: ArpStats,
+    /// flows allowed
+    pub flows_allowed: u64,
+    /// flows denied
+    pub flows_denied: u64,
+    /// forwarder ops that failed
+    pub op_errors: u64,
+    /// punts without a use (unknown vif, no key)
+    pub punts_ignored: u64,
+}
+
+/// State shared by the shell's tasks.
+pub struct Shared {
+    /// the agent core
+    pub agent: Mutex<Agent>,
+    /// flow decisions by forward and reverse key
+    pub flows: Mutex<HashMap<FlowKey, FlowRecord>>,
+    /// counters
+    pub counters: Mutex<ShellCounters>,
+    /// the forwarder
+    pub dp: DatapathHandle,
+    ops: mpsc::UnboundedSender<Op>,
+    chans: Vec<mpsc::UnboundedSender<ChanMsg>>,
+    start: Instant,
+}
+
+/// To a channel's connection task.
+pub enum ChanMsg {
+    /// bytes to write
+    Bytes(Vec<u8>),
+    /// close the connection (the core declared the channel down)
+    Close,
+}
+
+impl Shared {
+    /// Milliseconds since start (the core's clock).
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Run one input through the core and forward its outputs.
+    pub fn input(&self, input: Input) {
+        let mut a = self.agent.lock();
+        a.handle(self.now(), input);
+        for o in a.poll_output() {
+            match o {
+                Output::Op(op) => {
+                    let _ = self.ops.send(op);
+                }
+                Output::Xmpp(n, b) => {
+                    if let Some(c) = self.chans.get(n) {
+                        let _ = c.send(ChanMsg::Bytes(b));
+                    }
+                }
+                Output::Close(n) => {
+                    if let Some(c) = self.chans.get(n) {
+                        let _ = c.send(ChanMsg::Close);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queue a forwarder op behind the core's.
+    pub fn apply(&self, op: Op) {
+        let _ = self.ops.send(op);
+    }
+}
+
+/// Start the shell's tasks over an agent core and a running datapath; returns the shared
+/// state (for the port API) once the tasks are spawned.
+pub fn start(
+    agent: Agent,
+    dp: DatapathHandle,
+    punts: mpsc::Receiver<Punt>,
+    controls: Vec<SocketAddr>,
+) -> Arc<Shared> {
+    let (op_tx, op_rx) = mpsc::unbounded_channel();
+    let mut chan_rx = Vec::new();
+    let mut chans = Vec::new();
+    for _ in &controls {
+        let (tx, rx) = mpsc::unbounded_channel();
+        chans.push(tx);
+        chan_rx.push(rx);
+    }
+    let shared = Arc::new(Shared {
+        agent: Mutex::new(agent),
+        flows: Mutex::new(HashMap::new()),
+        counters: Mutex::new(ShellCounters::default()),
+        dp: dp.clone(),
+        ops: op_tx,
+        chans,
+        start: Instant::now(),
+    });
+    tokio::spawn(op_task(shared.clone(), op_rx));
+    for (n, (addr, rx)) in controls.into_iter().zip(chan_rx).enumerate() {
+        tokio::spawn(xmpp_task(shared.clone(), n, addr, rx));
+    }
+    tokio::spawn(timer_task(shared.clone()));
+    tokio::spawn(punt_task(shared.clone(), punts));
+    shared
+}
+
+async fn op_task(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Op>) {
+    while let Some(op) = rx.recv().await {
+        if let Err(e) = s.dp.apply(op.clone()).await {
+            s.counters.lock().op_errors += 1;
+            tracing::warn!(error = %e, ?op, "forwarder op failed");
+        }
+    }
+}
+
+async fn timer_task(s: Arc<Shared>) {
+    loop {
+        let due = s.agent.lock().poll_timeout();
+        let wait = due.map_or(1000, |t| t.saturating_sub(s.now()).clamp(10, 1000));
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        s.input(Input::Tick);
+    }
+}
+
+/// One control node: connect, feed bytes to the core, write what it sends; reconnect with
+/// backoff (TF: connect retry ≤ 30 s).
+async fn xmpp_task(
+    s: Arc<Shared>,
+    n: usize,
+    addr: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<ChanMsg>,
+) {
+    let mut backoff = 1u64;
+    loop {
+        let conn = TcpStream::connect(addr).await;
+        let Ok(stream) = conn else {
+            tokio::time::sleep(Duration::from_secs(backoff)).await;
+            backoff = (backoff * 2).min(8);
+            continue;
+        };
+        backoff = 1;
+        tracing::info!(%addr, "xmpp connected");
+        // drop anything queued for the previous connection
+        while rx.try_recv().is_ok() {}
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        s.input(Input::Connected(n));
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => s.input(Input::Bytes(n, buf[..k].to_vec())),
+                },
+                m = rx.recv() => match m {
+                    Some(ChanMsg::Bytes(b)) => {
+                        if wr.write_all(&b).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(ChanMsg::Close) | None => break,
+                },
+            }
+        }
+        tracing::info!(%addr, "xmpp disconnected");
+        s.input(Input::Disconnected(n));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn punt_task(s: Arc<Shared>, mut rx: mpsc::Receiver<Punt>) {
+    while let Some(p) = rx.recv().await {
+        handle_punt(&s, p);
+    }
+}
+
+/// One punted packet.
+pub fn handle_punt(s: &Shared, p: Punt) {
+    match p.reason {
+        PuntReason::Dhcp => {
+            let params = s.agent.lock().dhcp_params(p.vif.0);
+            let Some(params) = params else {
+                s.counters.lock().punts_ignored += 1;
+                return;
+            };
+            let r = {
+                let mut c = s.counters.lock();
+                crate::dhcp::handle(&params, &p.frame, &mut c.dhcp)
+            };
+            match r {
+                Ok(Some(reply)) => {
+                    let _ = s.dp.inject(p.vif, reply);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, vif = p.vif.0, "dhcp dropped"),
+            }
+        }
+        PuntReason::Arp => {
+            let a = s.agent.lock();
+            let r = {
+                let mut c = s.counters.lock();
+                crate::arp::handle(&p.frame, |t| a.arp_target(p.vif.0, t), &mut c.arp)
+            };
+            drop(a);
+            if let Ok(Some(reply)) = r {
+                let _ = s.dp.inject(p.vif, reply);
+            }
+        }
+        PuntReason::FlowMiss => {
+            let Some(key) = p.key else {
+                s.counters.lock().punts_ignored += 1;
+                return;
+            };
+            // A reply seen first (the opener's packets reached us on a path without a flow
+            // stage) is judged as the connection it answers: the reversed tuple.
+            let d = if crate::pkt::is_reply(&p.frame) {
+                s.agent.lock().decide_flow(&key.reversed())
+            } else {
+                s.agent.lock().decide_flow(&key)
+            };
+            {
+                let mut c = s.counters.lock();
+                if d.allow {
+                    c.flows_allowed += 1;
+                } else {
+                    c.flows_denied += 1;
+                }
+            }
+            {
+                let mut f = s.flows.lock();
+                f.insert(
+                    key,
+                    FlowRecord {
+                        allow: d.allow,
+                        rule: d.rule.clone(),
+                        reverse: false,
+                    },
+                );
+                f.insert(
+                    key.reversed(),
+                    FlowRecord {
+                        allow: d.allow,
+                        rule: d.rule,
+                        reverse: true,
+                    },
+                );
+            }
+            s.apply(Agent::flow_op(key, d.allow));
+        }
+        PuntReason::Receive => s.counters.lock().punts_ignored += 1,
+    }
+}
+
+/// The fabric interface's first IPv4 address with its prefix length and its MTU, read from
+/// the system (`ip -j addr show`, sysfs).
+pub fn fabric_addr(ifname: &str) -> Option<(Ipv4Addr, u8, u16)> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "-4", "addr", "show", "dev", ifname])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let a = v.get(0)?.get("addr_info")?.get(0)?;
+    let ip = a.get("local")?.as_str()?.parse().ok()?;
+    let plen = u8::try_from(a.get("prefixlen")?.as_u64()?).ok()?;
+    let mtu = u16::try_from(v.get(0)?.get("mtu")?.as_u64()?).ok()?;
+    Some((ip, plen, mtu))
+}
+
+/// The vif of a port, if attached.
+pub fn port_vif(s: &Shared, id: &str) -> Option<VifId> {
+    s.agent.lock().ports.get(id).map(|p| VifId(p.vif))
+}

@@ -1,0 +1,343 @@
+"""The vRouter agent end to end (issue 6): ``filament up`` (config API + transformer +
+control node) in its own namespace, two compute hosts each running ``filament agent``
+(XMPP to the control node, forwarder on AF_PACKET, port API on 9091), workloads in their own
+namespaces plugged through the port API (the agent creates the veth pairs)::
+
+    root ns ──veth── ctl [filament up]  br0 192.168.90.254
+                                          ├──veth── h1 [filament agent] fab0 192.168.90.1 ─ tap ─ w1 (vn1), w4 (vn1)
+                                          └──veth── h2 [filament agent] fab0 192.168.90.2 ─ tap ─ w2 (vn1), w3 (vn2)
+
+Checked, in order: dhclient gets the right lease; ping across hosts in one VN; two VNs
+without a policy cannot talk; after a ``<>`` pass policy they can; a security group allowing
+only TCP/22 blocks ping and lets TCP/22 through; stopping the controller keeps an existing
+flow working (headless). Root only; everything created is removed afterwards.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import filament_bin
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, AF_PACKET)")
+
+FAB = "192.168.90"
+API_LINK = "192.168.91"
+
+
+def run(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+
+
+def nsrun(ns, *args, check=True, timeout=60):
+    return run("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
+
+
+def wait_for(pred, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} ({last})")
+
+
+DHCLIENT_SCRIPT = """#!/bin/sh
+# configure the address dhclient got, and nothing else (no resolv.conf)
+case "$reason" in BOUND|RENEW|REBIND|REBOOT)
+  ip addr flush dev "$interface"
+  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+  [ -n "$new_interface_mtu" ] && ip link set "$interface" mtu "$new_interface_mtu"
+  set -- $new_routers; [ -n "$1" ] && ip route replace default via "$1"
+  env | grep '^new_' > "$LEASE_ENV";;
+esac
+exit 0
+"""
+
+
+class AgentLab:
+    def __init__(self, work: Path):
+        self.work = work
+        self.bin = str(filament_bin())
+        t = uuid.uuid4().hex[:5]
+        self.ctl, self.h = f"fa-ctl-{t}", {1: f"fa-h1-{t}", 2: f"fa-h2-{t}"}
+        self.w = {}
+        self.rootif = f"fa-r{t}"
+        self.procs = {}
+        self.api = f"http://{API_LINK}.2:8082"
+
+    # -- topology ------------------------------------------------------------
+    def build(self):
+        for ns in (self.ctl, *self.h.values()):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "-n", self.ctl, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", self.ctl, "addr", "add", f"{FAB}.254/24", "dev", "br0")
+        run("ip", "-n", self.ctl, "link", "set", "br0", "up")
+        for i, ns in self.h.items():
+            run("ip", "-n", self.ctl, "link", "add", f"p{i}", "type", "veth", "peer", "name", "fab0", "netns", ns)
+            run("ip", "-n", self.ctl, "link", "set", f"p{i}", "master", "br0", "up")
+            run("ip", "-n", ns, "addr", "add", f"{FAB}.{i}/24", "dev", "fab0")
+            run("ip", "-n", ns, "link", "set", "fab0", "up")
+            nsrun(ns, "ethtool", "-K", "fab0", "tso", "off", "gso", "off", "gro", "off", check=False)
+        run("ip", "link", "add", self.rootif, "type", "veth", "peer", "name", "api0", "netns", self.ctl)
+        run("ip", "addr", "add", f"{API_LINK}.1/30", "dev", self.rootif)
+        run("ip", "link", "set", self.rootif, "up")
+        run("ip", "-n", self.ctl, "addr", "add", f"{API_LINK}.2/30", "dev", "api0")
+        run("ip", "-n", self.ctl, "link", "set", "api0", "up")
+
+    def spawn(self, ns, name, args):
+        log = self.work / f"{name}.log"
+        f = open(log, "ab")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=f, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        f.close()
+        self.procs[name] = (p, log)
+        return p
+
+    def start_controller(self):
+        self.spawn(self.ctl, "ctl", [self.bin, "up", "--data-dir", str(self.work / "data"),
+                                     "--listen", "0.0.0.0:8082", "--xmpp-listen", "0.0.0.0:5269",
+                                     "--introspect", "0.0.0.0:8083", "--bgp-listen", "127.0.0.1:1179",
+                                     "--name", "ctl", "--bgp-address", f"{FAB}.254", "--hold-time", "6"])
+        wait_for(lambda: requests.get(self.api + "/", timeout=2).status_code == 200, what="config API")
+
+    def stop(self, name):
+        p, _ = self.procs.pop(name)
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def start_agents(self):
+        for i, ns in self.h.items():
+            self.spawn(ns, f"agent-h{i}", [self.bin, "agent", "--name", f"h{i}", "--fabric-if", "fab0",
+                                           "--control", f"{FAB}.254", "--port-api", "127.0.0.1:9091"])
+        for i in self.h:
+            wait_for(lambda i=i: self.agent_status(i)["state"] == "active", what=f"agent h{i} connected")
+
+    def agent_status(self, i):
+        out = nsrun(self.h[i], "curl", "-s", "http://127.0.0.1:9091/status", timeout=10).stdout
+        return json.loads(out)
+
+    def cli(self, i, *args, check=True):
+        return nsrun(self.h[i], self.bin, *args, check=check, timeout=30)
+
+    def logs(self, lines=40):
+        out = []
+        for name, (_, log) in self.procs.items():
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {name} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def close(self):
+        for name in list(self.procs):
+            self.stop(name)
+        for ns in (*self.w.values(), *self.h.values(), self.ctl):
+            for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run("ip", "netns", "del", ns, check=False)
+        run("ip", "link", "del", self.rootif, check=False)
+
+    # -- config API (raw JSON, as vnc_api sends it) ------------------------------
+    def create(self, ty, body):
+        r = requests.post(f"{self.api}/{ty}s", json={ty: body}, timeout=30)
+        assert r.status_code == 200, f"create {ty}: {r.status_code} {r.text}"
+        return r.json()[ty]["uuid"]
+
+    def read(self, ty, u):
+        r = requests.get(f"{self.api}/{ty}/{u}", timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()[ty]
+
+    def update(self, ty, u, body):
+        r = requests.put(f"{self.api}/{ty}/{u}", json={ty: body}, timeout=30)
+        assert r.status_code == 200, f"update {ty}: {r.status_code} {r.text}"
+
+    def setup_config(self):
+        gvc = requests.get(f"{self.api}/global-vrouter-configs", timeout=30).json()["global-vrouter-configs"][0]["uuid"]
+        self.update("global-vrouter-config", gvc,
+                    {"encapsulation_priorities": {"encapsulation": ["MPLSoUDP", "MPLSoGRE", "VXLAN"]}})
+        self.project = ["default-domain", "fa-" + uuid.uuid4().hex[:6]]
+        self.create("project", {"fq_name": self.project, "parent_type": "domain"})
+        self.vn = {}
+        for n, cidr in (("vn1", "10.70.1.0"), ("vn2", "10.70.2.0")):
+            self.vn[n] = self.create("virtual-network", {
+                "fq_name": self.project + [n], "parent_type": "project",
+                "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
+                                       "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": cidr, "ip_prefix_len": 24}}]}}]})
+        for i in self.h:
+            self.create("virtual-router", {"fq_name": ["default-global-system-config", f"h{i}"],
+                                           "parent_type": "global-system-config",
+                                           "virtual_router_ip_address": f"{FAB}.{i}"})
+
+    def workload(self, name, host, vn):
+        """VM + VMI + instance-ip in the API, then `filament port add` on the host's agent."""
+        vm = str(uuid.uuid4())
+        self.create("virtual-machine", {"fq_name": [vm], "uuid": vm})
+        vmi = self.create("virtual-machine-interface", {
+            "fq_name": self.project + [name], "parent_type": "project",
+            "virtual_network_refs": [{"uuid": self.vn[vn], "to": self.project + [vn]}],
+            "virtual_machine_refs": [{"uuid": vm, "to": [vm]}]})
+        iip = self.create("instance-ip", {"fq_name": [f"{name}-{vm[:8]}"],
+                                          "virtual_network_refs": [{"uuid": self.vn[vn], "to": self.project + [vn]}],
+                                          "virtual_machine_interface_refs": [{"uuid": vmi, "to": self.project + [name]}]})
+        ip = self.read("instance-ip", iip)["instance_ip_address"]
+        mac = self.read("virtual-machine-interface", vmi)["virtual_machine_interface_mac_addresses"]["mac_address"][0]
+        ns = f"{self.ctl.replace('ctl', name)}"
+        run("ip", "netns", "add", ns)
+        self.w[name] = ns
+        self.cli(host, "port", "add", "--vmi", vmi, "--vm", vm, "--vn", self.vn[vn], "--mac", mac,
+                 "--ip", ip, "--ifname", f"tap{name}", "--netns", ns)
+        wait_for(lambda: json.loads(nsrun(self.h[host], "curl", "-s",
+                                          f"http://127.0.0.1:9091/port/{vmi}").stdout)["state"] == "active",
+                 what=f"port {name} programmed")
+        return {"ns": ns, "vmi": vmi, "vm": vm, "ip": ip, "mac": mac, "host": host}
+
+    def dhclient(self, w):
+        env_file = self.work / f"lease-{w['ns']}.env"
+        script = self.work / f"dhclient-script-{w['ns']}.sh"
+        # dhclient runs its script with an environment of its own: the path goes in the text
+        script.write_text(DHCLIENT_SCRIPT.replace("$LEASE_ENV", str(env_file)))
+        script.chmod(0o755)
+        r = run("timeout", "30", "ip", "netns", "exec", w["ns"],
+                "dhclient", "-1", "-4", "-sf", str(script), "-lf", str(self.work / f"{w['ns']}.leases"),
+                "-pf", str(self.work / f"{w['ns']}.pid"), "eth0", check=False)
+        assert r.returncode == 0, f"dhclient: {r.stderr}\n{self.logs()}"
+        lease = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        return lease
+
+    def ping(self, src, dst_ip, count=2):
+        r = nsrun(src["ns"], "busybox", "ping", "-c", str(count), "-W", "2", dst_ip, check=False)
+        return r.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = AgentLab(tmp_path_factory.mktemp("agent-lab"))
+    try:
+        lab.build()
+        lab.start_controller()
+        lab.setup_config()
+        lab.start_agents()
+        lab.wl = {
+            "w1": lab.workload("w1", 1, "vn1"),
+            "w2": lab.workload("w2", 2, "vn1"),
+            "w3": lab.workload("w3", 2, "vn2"),
+        }
+        for w in lab.wl.values():
+            w["lease"] = lab.dhclient(w)
+        yield lab
+    except Exception:
+        print(lab.logs())
+        raise
+    finally:
+        lab.close()
+
+
+def test_dhclient_lease_is_the_ports_config(lab):
+    w1 = lab.wl["w1"]
+    lease = w1["lease"]
+    assert lease["new_ip_address"] == w1["ip"]
+    assert lease["new_subnet_mask"] == "255.255.255.0"
+    assert lease["new_routers"] == "10.70.1.254"  # subnet default gateway (last - 1)
+    assert lease["new_domain_name_servers"] == "10.70.1.253"  # service address (last - 2)
+    assert lease["new_dhcp_server_identifier"] == "10.70.1.253"
+    assert int(lease["new_interface_mtu"]) == 1500 - 32  # fabric MTU - MPLSoUDP overhead
+    addr = nsrun(w1["ns"], "ip", "-4", "-o", "addr", "show", "eth0").stdout
+    assert f"{w1['ip']}/24" in addr
+
+
+def test_ping_across_hosts_same_vn(lab):
+    assert wait_for(lambda: lab.ping(lab.wl["w1"], lab.wl["w2"]["ip"]), what="w1 -> w2 ping"), lab.logs()
+    flows = lab.cli(1, "flow", "list").stdout
+    assert lab.wl["w2"]["ip"] in flows and "implicit-allow-same-network" in flows, flows
+    # the remote workload's route came from the control node as a tunnel nexthop
+    nhs = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/vrouter/nexthops").stdout)
+    assert any(n.get("type") == "tunnel" and n.get("dst_ip") == f"{FAB}.2" for n in nhs), nhs
+
+
+def test_two_vns_need_a_policy(lab):
+    w1, w3 = lab.wl["w1"], lab.wl["w3"]
+    assert not lab.ping(w1, w3["ip"], count=1)
+    rule = {"direction": "<>", "protocol": "any", "ethertype": "IPv4",
+            "src_addresses": [{"virtual_network": ":".join(lab.project + ["vn1"])}],
+            "dst_addresses": [{"virtual_network": ":".join(lab.project + ["vn2"])}],
+            "src_ports": [{"start_port": -1, "end_port": -1}], "dst_ports": [{"start_port": -1, "end_port": -1}],
+            "action_list": {"simple_action": "pass"}}
+    pol = lab.create("network-policy", {"fq_name": lab.project + ["allow-1-2"], "parent_type": "project",
+                                        "network_policy_entries": {"policy_rule": [rule]}})
+    for vn in ("vn1", "vn2"):
+        lab.update("virtual-network", lab.vn[vn], {"network_policy_refs": [
+            {"uuid": pol, "to": lab.project + ["allow-1-2"], "attr": {"sequence": {"major": 0, "minor": 0}}}]})
+    assert wait_for(lambda: lab.ping(w1, w3["ip"], count=1), timeout=40, what="w1 -> w3 ping after policy"), lab.logs()
+
+
+def test_security_group_only_ssh_blocks_ping(lab):
+    w1, w2 = lab.wl["w1"], lab.wl["w2"]
+    any4 = {"subnet": {"ip_prefix": "0.0.0.0", "ip_prefix_len": 0}}
+    rules = [
+        {"direction": ">", "protocol": "tcp", "ethertype": "IPv4", "src_addresses": [any4],
+         "dst_addresses": [{"security_group": "local"}], "src_ports": [{"start_port": 0, "end_port": 65535}],
+         "dst_ports": [{"start_port": 22, "end_port": 22}], "action_list": {"simple_action": "pass"}},
+        {"direction": ">", "protocol": "any", "ethertype": "IPv4", "src_addresses": [{"security_group": "local"}],
+         "dst_addresses": [any4], "src_ports": [{"start_port": 0, "end_port": 65535}],
+         "dst_ports": [{"start_port": 0, "end_port": 65535}], "action_list": {"simple_action": "pass"}},
+    ]
+    denied_before = lab.agent_status(2)["counters"]["flows_denied"]
+    sg = lab.create("security-group", {"fq_name": lab.project + ["ssh-only"], "parent_type": "project",
+                                       "security_group_entries": {"policy_rule": rules}})
+    lab.update("virtual-machine-interface", w2["vmi"],
+               {"security_group_refs": [{"uuid": sg, "to": lab.project + ["ssh-only"]}]})
+    wait_for(lambda: not lab.ping(w1, w2["ip"], count=1), timeout=40, what="ping blocked by the SG")
+    server = subprocess.Popen(["ip", "netns", "exec", w2["ns"], "busybox", "nc", "-l", "-p", "22"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        nsrun(w1["ns"], "sh", "-c", f"echo hello-ssh | busybox nc -w 3 {w2['ip']} 22", check=False)
+        try:
+            out, _ = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            out = b""
+        assert b"hello-ssh" in out, (lab.cli(1, "flow", "list").stdout + lab.cli(2, "flow", "list").stdout
+                                     + json.dumps(lab.agent_status(2)) + lab.logs(400))
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert lab.agent_status(2)["counters"]["flows_denied"] > denied_before
+    lab.update("virtual-machine-interface", w2["vmi"], {"security_group_refs": []})
+
+
+def test_controller_down_keeps_flows(lab):
+    w1, w2 = lab.wl["w1"], lab.wl["w2"]
+    assert wait_for(lambda: lab.ping(w1, w2["ip"], count=1), timeout=40, what="ping before stop"), lab.logs()
+    p = subprocess.Popen(["ip", "netns", "exec", w1["ns"], "busybox", "ping", "-c", "30", "-i", "0.2", w2["ip"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1.0)
+    lab.stop("ctl")
+    out, _ = p.communicate(timeout=30)
+    text = out.decode(errors="replace")
+    received = int(text.split(" packets received")[0].rsplit(" ", 1)[-1])
+    assert received >= 28, text
+    st = lab.agent_status(1)
+    # after the hold time the agent notices; its state is kept either way
+    assert st["ports_active"] == 1 and st["routes_learnt"] >= 1, st
+    assert lab.ping(w1, w2["ip"], count=1), "new flow while headless"

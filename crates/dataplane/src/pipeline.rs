@@ -513,6 +513,12 @@ impl Forwarder {
             .and_then(Option::as_ref)
             .ok_or(DropReason::InvalidNexthop)?;
         Ok(match kind {
+            NexthopKind::Encap { vif, .. }
+                if !matches!(self.vifs.get(vif.0 as usize), Some(Some(_))) =>
+            {
+                // The interface was deleted under the nexthop.
+                return Err(DropReason::InvalidNexthop);
+            }
             NexthopKind::Encap {
                 vif,
                 dst_mac,

@@ -134,7 +134,14 @@ async fn up() -> anyhow::Result<()> {
     println!("READY");
 
     stop_signal().await;
-    p.say("stopping: removing the lab");
+    let rss: Vec<String> = lab::peak_rss(&state)
+        .iter()
+        .map(|(r, mb)| format!("{r} {mb:.1} MB"))
+        .collect();
+    p.say(&format!(
+        "stopping (peak RSS: {}): removing the lab",
+        rss.join(", ")
+    ));
     teardown(&state);
     p.say("lab removed");
     Ok(())

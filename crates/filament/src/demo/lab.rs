@@ -511,6 +511,34 @@ pub(crate) fn host_url(state: &Value, w: &Value) -> String {
         .to_string()
 }
 
+/// Peak RSS (VmHWM, MB) of each role process of the lab: (role, MB).
+pub(crate) fn peak_rss(state: &Value) -> Vec<(String, f64)> {
+    let mut roles = vec![(
+        "controller".to_string(),
+        state["controller"]["pid"].as_i64(),
+    )];
+    for h in state["hosts"].as_array().into_iter().flatten() {
+        roles.push((
+            format!("agent {}", h["name"].as_str().unwrap_or("?")),
+            h["pid"].as_i64(),
+        ));
+    }
+    roles
+        .into_iter()
+        .filter_map(|(role, pid)| {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+            let kb: f64 = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((role, kb / 1024.0))
+        })
+        .collect()
+}
+
 /// The picture of the lab.
 pub(crate) fn print_picture(state: &Value) {
     let s = |v: &Value| v.as_str().unwrap_or("?").to_string();

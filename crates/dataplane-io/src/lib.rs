@@ -6,6 +6,7 @@
 //! `// SAFETY:` comment).
 
 pub mod error;
+pub mod gso;
 pub mod ring;
 pub mod sys;
 

@@ -42,6 +42,8 @@ const PKT_LEN: usize = 16;
 const PKT_STATUS: usize = 20;
 const PKT_MAC: usize = 24;
 const PKT_VLAN_TCI: usize = 32;
+/// `struct virtio_net_hdr` (10 bytes, little-endian) precedes each frame with PACKET_VNET_HDR.
+const VNET_HDR_LEN: usize = 10;
 /// `sockaddr_ll` follows the header at TPACKET_ALIGN(48) = 48; `sll_pkttype` is its byte 10.
 const PKT_SLL_PKTTYPE: usize = 48 + 10;
 
@@ -61,6 +63,9 @@ pub struct RingCfg {
     /// Bypass the qdisc layer on transmit (`PACKET_QDISC_BYPASS`); faster, but packet
     /// captures on the interface then miss our transmissions.
     pub qdisc_bypass: bool,
+    /// Ask for a `virtio_net_hdr` per frame (`PACKET_VNET_HDR`): the segment size of GSO
+    /// super-frames from workloads with TSO on, so the shell can segment them.
+    pub vnet_hdr: bool,
 }
 
 impl Default for RingCfg {
@@ -74,6 +79,7 @@ impl Default for RingCfg {
             // Off: with the bypass, tcpdump on the interface no longer sees what we send
             // (packet_direct_xmit skips the taps), and operators capture on the fabric.
             qdisc_bypass: false,
+            vnet_hdr: true,
         }
     }
 }
@@ -89,6 +95,10 @@ pub struct RxFrame<'a> {
     pub csum_partial: bool,
     /// VLAN TCI the kernel stripped from the frame (`TP_STATUS_VLAN_VALID`).
     pub vlan_tci: Option<u16>,
+    /// GSO super-frame: `virtio_net_hdr.gso_type` (0 = a single packet).
+    pub gso_type: u8,
+    /// GSO super-frame: payload bytes per segment.
+    pub gso_size: u16,
 }
 
 /// Counters kept by the ring itself.
@@ -149,6 +159,8 @@ pub struct PacketRing {
     tx_frame_nr: usize,
     tx_head: usize,
     tx_pending: usize,
+    /// Frames carry a virtio_net_hdr (rx: before tp_mac; tx: first 10 bytes of the slot data).
+    vnet: usize,
     stats: RingStats,
 }
 
@@ -187,6 +199,16 @@ impl PacketRing {
             &one,
             "PACKET_IGNORE_OUTGOING",
         );
+        if cfg.vnet_hdr {
+            // Must precede the rings (the kernel refuses it once they exist).
+            setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_VNET_HDR,
+                &one,
+                "PACKET_VNET_HDR",
+            )?;
+        }
         if cfg.qdisc_bypass {
             setsockopt(
                 s,
@@ -328,6 +350,7 @@ impl PacketRing {
             tx_frame_nr,
             tx_head: 0,
             tx_pending: 0,
+            vnet: if cfg.vnet_hdr { VNET_HDR_LEN } else { 0 },
             stats: RingStats::default(),
         })
     }
@@ -399,6 +422,17 @@ impl PacketRing {
                 } else {
                     let vlan_tci = (st & libc::TP_STATUS_VLAN_VALID != 0)
                         .then(|| (self.read_u32(p + PKT_VLAN_TCI) & 0xffff) as u16);
+                    // The virtio_net_hdr sits just before the frame (inside the header area).
+                    let (gso_type, gso_size) =
+                        if self.vnet > 0 && mac >= PKT_SLL_PKTTYPE + 1 + self.vnet {
+                            let v = p + mac - self.vnet;
+                            (
+                                self.byte(v + 1),
+                                u16::from_le_bytes([self.byte(v + 4), self.byte(v + 5)]),
+                            )
+                        } else {
+                            (0, 0)
+                        };
                     // SAFETY: `[p + mac, p + mac + snaplen)` is inside this block (checked
                     // above); the block belongs to us until we store TP_STATUS_KERNEL below,
                     // after the last use of the slice.
@@ -411,6 +445,8 @@ impl PacketRing {
                         wire_len,
                         csum_partial: st & libc::TP_STATUS_CSUMNOTREADY != 0,
                         vlan_tci,
+                        gso_type,
+                        gso_size,
                     });
                 }
                 if next == 0 {
@@ -432,7 +468,7 @@ impl PacketRing {
 
     /// Largest frame a TX slot holds.
     pub fn tx_capacity(&self) -> usize {
-        self.tx_frame_size - TX_DATA_OFF
+        self.tx_frame_size - TX_DATA_OFF - self.vnet
     }
 
     /// Queue one frame for transmit (copied into the next free TX slot). The frame leaves on
@@ -457,18 +493,20 @@ impl PacketRing {
                 return false;
             }
         }
+        let len = (frame.len() + self.vnet) as u32;
         // SAFETY: the slot `[slot, slot + tx_frame_size)` is inside the TX ring and is ours
-        // (status AVAILABLE) until we publish SEND_REQUEST; `frame.len()` fits (checked).
+        // (status AVAILABLE) until we publish SEND_REQUEST; the zeroed virtio_net_hdr (no GSO,
+        // no checksum offload) plus `frame` fit (checked against tx_capacity).
         unsafe {
             let hdr = self.map.ptr.add(slot);
-            std::ptr::write_bytes(hdr, 0, TX_DATA_OFF);
-            hdr.add(PKT_LEN)
-                .cast::<u32>()
-                .write_unaligned(frame.len() as u32);
-            hdr.add(PKT_SNAPLEN)
-                .cast::<u32>()
-                .write_unaligned(frame.len() as u32);
-            std::ptr::copy_nonoverlapping(frame.as_ptr(), hdr.add(TX_DATA_OFF), frame.len());
+            std::ptr::write_bytes(hdr, 0, TX_DATA_OFF + self.vnet);
+            hdr.add(PKT_LEN).cast::<u32>().write_unaligned(len);
+            hdr.add(PKT_SNAPLEN).cast::<u32>().write_unaligned(len);
+            std::ptr::copy_nonoverlapping(
+                frame.as_ptr(),
+                hdr.add(TX_DATA_OFF + self.vnet),
+                frame.len(),
+            );
         }
         self.status_at(slot + PKT_STATUS)
             .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);

@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use crate::buf::PacketBuf;
+use crate::dump::{FlowDump, FlowState};
 use crate::fib::{fast_map, FastMap};
-use crate::types::{FlowAction, FlowDump, FlowKey, FlowState, NatRewrite, NhId, RxMeta, VifId};
+use crate::types::{FlowAction, FlowKey, NatRewrite, NhId, RxMeta, VifId};
 
 /// The flow key as five machine words (family bit, VRF, protocol, ports;
 /// addresses as 128-bit values): cheap to hash and to compare in the hot

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dump::*;
 use crate::error::OpError;
 use crate::fib::{fast_map, FastMap, Vrf};
 use crate::flow::{reverse_action, reverse_key, FlowEntry, FlowTable};
@@ -646,5 +647,20 @@ impl Forwarder {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_tables_follow_the_enum_order() {
+        for (i, r) in ALL_DROPS.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        for (i, r) in ALL_PUNTS.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
     }
 }

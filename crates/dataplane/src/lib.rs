@@ -64,7 +64,9 @@
 
 #![warn(missing_docs)]
 
+mod bridge;
 mod buf;
+mod dump;
 mod encap;
 mod error;
 mod fib;
@@ -74,6 +76,7 @@ mod pipeline;
 mod types;
 
 pub use buf::{PacketBuf, DEFAULT_HEADROOM};
+pub use dump::*;
 pub use error::OpError;
 pub use forwarder::{Forwarder, ForwarderCfg, MAX_NEXTHOPS, MAX_VIFS, MAX_VRFS};
 pub use types::*;

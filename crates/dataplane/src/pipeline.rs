@@ -19,27 +19,28 @@ use std::time::Duration;
 use filament_wire_pkt::{ethernet, ip_proto, ports};
 
 use crate::buf::PacketBuf;
+use crate::dump::*;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::flow::{FlowEntry, HeldPkt};
 use crate::forwarder::{Forwarder, NeighborKey};
 use crate::types::*;
 
 /// Per-packet context.
-struct Ctx {
-    vif_in: VifId,
-    from_fabric: bool,
+pub(crate) struct Ctx {
+    pub(crate) vif_in: VifId,
+    pub(crate) from_fabric: bool,
     /// Input vif has POLICY_ENABLED.
-    policy_in: bool,
+    pub(crate) policy_in: bool,
     /// Absolute buffer offset of the frame as received (for hold / punt).
-    orig: usize,
-    meta: RxMeta,
+    pub(crate) orig: usize,
+    pub(crate) meta: RxMeta,
     /// Copy of the received frame for a mirror nexthop.
-    mirror: Option<(NhId, Vec<u8>)>,
+    pub(crate) mirror: Option<(NhId, Vec<u8>)>,
 }
 
 /// A nexthop resolved to what the output stage needs (ECMP member chosen).
 #[derive(Debug, Clone, Copy)]
-enum Out {
+pub(crate) enum Out {
     Encap {
         vif: VifId,
         dst_mac: MacAddr,
@@ -57,7 +58,7 @@ enum Out {
 }
 
 /// Result of the flow stage.
-enum FlowStep {
+pub(crate) enum FlowStep {
     /// Go on, in this VRF (NAT may change it), with this flow entry.
     Continue {
         vrf: VrfId,
@@ -68,7 +69,7 @@ enum FlowStep {
     Done(Verdict),
 }
 
-type Step<T> = Result<T, DropReason>;
+pub(crate) type Step<T> = Result<T, DropReason>;
 
 impl Forwarder {
     /// Run one frame received on `vif_in` through the pipeline. The buffer
@@ -279,7 +280,7 @@ impl Forwarder {
 
     // ===== flow stage =====
 
-    fn flow_stage(
+    pub(crate) fn flow_stage(
         &mut self,
         ctx: &mut Ctx,
         buf: &mut PacketBuf,
@@ -480,7 +481,7 @@ impl Forwarder {
 
     /// Resolve a nexthop; ECMP picks a member by the flow's pinned index or
     /// the 5-tuple hash, and pins it in the flow.
-    fn resolve(&mut self, nh: NhId, hash: u64, flow: Option<u32>) -> Step<Out> {
+    pub(crate) fn resolve(&mut self, nh: NhId, hash: u64, flow: Option<u32>) -> Step<Out> {
         let kind = self
             .nhs
             .get(nh.0 as usize)
@@ -549,7 +550,7 @@ impl Forwarder {
     /// Encapsulate toward a remote fabric IP; a neighbour miss queues an ARP
     /// request (rate-limited) and drops.
     #[allow(clippy::too_many_arguments)] // the tunnel's fields, unpacked
-    fn tunnel_out(
+    pub(crate) fn tunnel_out(
         &mut self,
         buf: &mut PacketBuf,
         vif: VifId,
@@ -597,207 +598,5 @@ impl Forwarder {
             return Err(DropReason::TooBig);
         }
         Ok(Verdict::Transmit(vif))
-    }
-
-    // ===== L2 =====
-
-    /// Bridge a frame (the buffer starts at its Ethernet header) in `vrf`.
-    fn l2_forward(
-        &mut self,
-        ctx: &mut Ctx,
-        buf: &mut PacketBuf,
-        vrf: VrfId,
-        ip: Option<IpInfo>,
-    ) -> Step<Verdict> {
-        let mut flow = None;
-        let mut ip = ip;
-        if let Some(info) = ip.as_mut() {
-            if ctx.policy_in && !ctx.from_fabric {
-                match self.flow_stage(ctx, buf, info.key(vrf), info)? {
-                    FlowStep::Done(v) => return Ok(v),
-                    FlowStep::Continue { flow: f, .. } => flow = f,
-                }
-            }
-        }
-        let dst = ethernet::Frame::new_checked(buf.frame())
-            .map(|f| MacAddr(f.dst()))
-            .map_err(|_| DropReason::Truncated)?;
-        let table = self
-            .vrfs
-            .get(vrf.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or(DropReason::NoBridgeEntry)?;
-        let nh = if dst.is_multicast() {
-            None
-        } else {
-            table.bridge.get(&dst).copied()
-        }
-        .or_else(|| table.bridge.get(&MacAddr::BROADCAST).copied())
-        .ok_or(DropReason::NoBridgeEntry)?;
-        self.l2_send(ctx, buf, vrf, ip, nh, flow)
-    }
-
-    /// Output a bridged frame through a label's nexthop (MPLS L2 label).
-    fn l2_output_nh(
-        &mut self,
-        ctx: &mut Ctx,
-        buf: &mut PacketBuf,
-        vrf: VrfId,
-        ip: Option<IpInfo>,
-        nh: NhId,
-    ) -> Step<Verdict> {
-        self.l2_send(ctx, buf, vrf, ip, nh, None)
-    }
-
-    fn l2_send(
-        &mut self,
-        ctx: &mut Ctx,
-        buf: &mut PacketBuf,
-        vrf: VrfId,
-        ip: Option<IpInfo>,
-        nh: NhId,
-        flow: Option<u32>,
-    ) -> Step<Verdict> {
-        let hash = self.l2_hash(buf, vrf, ip.as_ref());
-        match self.resolve(nh, hash, flow)? {
-            Out::Encap { vif, .. } => {
-                if vif == ctx.vif_in {
-                    return Err(DropReason::Loop);
-                }
-                Ok(Verdict::Transmit(vif))
-            }
-            Out::Tunnel {
-                vif,
-                src_ip,
-                dst_ip,
-                encap,
-            } => {
-                if ctx.from_fabric {
-                    return Err(DropReason::Loop);
-                }
-                self.tunnel_out(buf, vif, src_ip, dst_ip, &encap, hash, flow, true)
-            }
-            Out::Flood(f) => self.flood(ctx, buf, f, hash),
-            Out::Receive => {
-                buf.rewind(ctx.orig);
-                Ok(Verdict::Punt {
-                    reason: PuntReason::Receive,
-                    key: None,
-                })
-            }
-            Out::Discard => Err(DropReason::Discard),
-        }
-    }
-
-    fn l2_hash(&self, buf: &PacketBuf, vrf: VrfId, ip: Option<&IpInfo>) -> u64 {
-        match ip {
-            Some(i) => encap::flow_hash(self.cfg.hash_seed, &i.key(vrf)),
-            None => {
-                let f = buf.frame();
-                let mut k = [0u8; 12];
-                if let Some(m) = f.get(..12) {
-                    k.copy_from_slice(m);
-                }
-                let a = u128::from_be_bytes([
-                    0, 0, 0, 0, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10],
-                    k[11],
-                ]);
-                let key = FlowKey {
-                    vrf,
-                    proto: 0,
-                    src: std::net::IpAddr::V6(a.into()),
-                    dst: std::net::IpAddr::V6(0u128.into()),
-                    sport: 0,
-                    dport: 0,
-                };
-                encap::flow_hash(self.cfg.hash_seed, &key)
-            }
-        }
-    }
-
-    /// Copies to every flood member except the input (and, for frames from
-    /// the fabric, except other tunnels: split horizon).
-    fn flood(
-        &mut self,
-        ctx: &mut Ctx,
-        buf: &mut PacketBuf,
-        flood_nh: NhId,
-        hash: u64,
-    ) -> Step<Verdict> {
-        let members = match self.nhs.get(flood_nh.0 as usize).and_then(Option::as_ref) {
-            Some(NexthopKind::Flood { members }) => members.clone(),
-            _ => return Err(DropReason::InvalidNexthop),
-        };
-        let frame = buf.to_vec();
-        let mut txs = Vec::with_capacity(members.len());
-        for m in members {
-            match self.resolve(m, hash, None) {
-                Ok(Out::Encap { vif, .. }) if vif != ctx.vif_in => txs.push(Tx {
-                    vif,
-                    frame: frame.clone(),
-                }),
-                Ok(Out::Tunnel {
-                    vif,
-                    src_ip,
-                    dst_ip,
-                    encap,
-                }) if !ctx.from_fabric => {
-                    let mut copy = PacketBuf::from_frame(&frame);
-                    match self.tunnel_out(&mut copy, vif, src_ip, dst_ip, &encap, hash, None, true)
-                    {
-                        Ok(_) => txs.push(Tx {
-                            vif,
-                            frame: copy.to_vec(),
-                        }),
-                        Err(r) => self.drops[r as usize] += 1,
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(Verdict::Replicate(txs))
-    }
-
-    /// Add a mirror copy (the frame as received, sent through the mirror
-    /// nexthop) to a forwarding verdict.
-    fn add_mirror(
-        &mut self,
-        verdict: Verdict,
-        buf: &PacketBuf,
-        nh: NhId,
-        frame: Vec<u8>,
-    ) -> Verdict {
-        let copy = match self.resolve(nh, 0, None) {
-            Ok(Out::Encap { vif, .. }) => Some(Tx { vif, frame }),
-            Ok(Out::Tunnel {
-                vif,
-                src_ip,
-                dst_ip,
-                encap,
-            }) => {
-                let mut b = PacketBuf::from_frame(&frame);
-                self.tunnel_out(&mut b, vif, src_ip, dst_ip, &encap, 0, None, true)
-                    .ok()
-                    .map(|_| Tx {
-                        vif,
-                        frame: b.to_vec(),
-                    })
-            }
-            _ => None,
-        };
-        match (verdict, copy) {
-            (Verdict::Transmit(v), Some(c)) => Verdict::Replicate(vec![
-                Tx {
-                    vif: v,
-                    frame: buf.to_vec(),
-                },
-                c,
-            ]),
-            (Verdict::Replicate(mut txs), Some(c)) => {
-                txs.push(c);
-                Verdict::Replicate(txs)
-            }
-            (v, _) => v,
-        }
     }
 }

@@ -128,6 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut stdin_open = true;
     let start = std::time::Instant::now();
     let mut learned = 0u64;
+    let mut last_ms = 0u64;
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -135,7 +136,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(Event::PeerState { peer, state }) => print(json!({
                     "event": "state", "peer": peer.to_string(), "state": state.name(),
                     "elapsed_ms": start.elapsed().as_millis() as u64})),
-                Some(Event::Learned { .. }) if quiet => learned += 1,
+                Some(Event::Learned { .. }) if quiet => {
+                    learned += 1;
+                    last_ms = start.elapsed().as_millis() as u64;
+                }
                 Some(Event::Withdrawn { .. }) if quiet => {}
                 Some(Event::Learned { peer, path }) => print(json!({
                     "event": "learned", "peer": peer.to_string(), "path": path_to_json(&path)})),
@@ -144,6 +148,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(Event::EndOfRib { peer, family }) => print(json!({
                     "event": "eor", "peer": peer.to_string(), "family": family.name(),
                     "learned": learned, "elapsed_ms": start.elapsed().as_millis() as u64,
+                    "last_learned_ms": last_ms,
                     "rss_kb": rss_kb()})),
             },
             line = stdin.next_line(), if stdin_open => match line {

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""BGP ingest benchmark (issue 4): N VPNv4 routes over R route distinguishers from
+one eBGP feed (BIRD 2 as the generator) into a device under test; prints the
+time from session up to the last route and the DUT's RSS.
+
+DUTs, one after the other, same feed: ours (crates/bgp, the bgp_peer example in
+release mode), BIRD 2, FRR bgpd, GoBGP. Each runs in a fresh network namespace
+(generator 10.77.0.5 AS 65010, DUT 10.77.0.1 AS 64512). Needs root.
+
+    bench/bgp/ingest.sh [--routes 1000000] [--rds 100] [--duts ours,bird,frr,gobgp]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GEN, DUT = "10.77.0.5", "10.77.0.1"
+
+
+def rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Lab:
+    def __init__(self):
+        self.ns = "fbgpb-" + uuid.uuid4().hex[:6]
+        self.work = Path(tempfile.mkdtemp(prefix="fbgpb-"))
+        os.chmod(self.work, 0o755)
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        self.run("ip", "link", "set", "lo", "up")
+        for a in (GEN, DUT):
+            self.run("ip", "addr", "add", f"{a}/32", "dev", "lo")
+        self.procs = []
+
+    def cmd(self, *a):
+        return ["ip", "netns", "exec", self.ns, *a]
+
+    def run(self, *a, check=True):
+        return subprocess.run(self.cmd(*a), check=check, capture_output=True, text=True)
+
+    def spawn(self, argv, log, **kw):
+        p = subprocess.Popen(self.cmd(*argv), stderr=open(self.work / log, "w"), **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        subprocess.run(["ip", "netns", "del", self.ns], check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def generator_conf(lab, n, rds):
+    """BIRD config with n static VPNv4 routes over `rds` RDs, BGP feed disabled."""
+    per = n // rds
+    lines = [
+        f"router id {GEN};",
+        "vpn4 table vpntab;",
+        "protocol device {}",
+        "protocol static gen {",
+        "  vpn4 { table vpntab; import filter { bgp_ext_community.add((rt, 64512, 8000001)); accept; }; };",
+    ]
+    for r in range(rds):
+        for i in range(per):
+            lines.append(f"  route 100:{r + 1} 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32 blackhole;")
+    lines += [
+        "}",
+        "protocol bgp feed {",
+        "  disabled;",
+        f"  local {GEN} as 65010; neighbor {DUT} as 64512; multihop; strict bind yes;",
+        "  vpn4 mpls { table vpntab; import none; export all; next hop self; };",
+        "}",
+    ]
+    conf = lab.work / "gen.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    return per * rds
+
+
+def start_generator(lab, n, rds):
+    total = generator_conf(lab, n, rds)
+    ctl = lab.work / "gen.ctl"
+    lab.spawn(["bird", "-f", "-c", str(lab.work / "gen.conf"), "-s", str(ctl)], "gen.log")
+    # Wait until every static route is in the table.
+    while True:
+        out = lab.run("birdc", "-s", str(ctl), "show", "route", "count", "table", "vpntab", check=False).stdout
+        if f"{total} of {total} routes" in out:
+            return total, ctl
+        time.sleep(0.5)
+
+
+def enable_feed(lab, ctl):
+    lab.run("birdc", "-s", str(ctl), "enable", "feed")
+    return time.monotonic()
+
+
+def wait_count(fn, total, timeout=600):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (fn() or 0) >= total:
+            return time.monotonic()
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {total} routes")
+
+
+def dut_ours(lab, total, ctl):
+    binary = REPO / "target/release/examples/bgp_peer"
+    p = lab.spawn([str(binary), "--asn", "64512", "--router-id", DUT, "--listen", f"{DUT}:179",
+                   "--peer", f"{GEN},65010,passive,families=inet-vpn", "--quiet"], "ours.log",
+                  stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    time.sleep(0.5)
+    enable_feed(lab, ctl)
+    up = None
+    for line in p.stdout:
+        e = json.loads(line)
+        if e.get("event") == "state" and e.get("state") == "Established":
+            up = e["elapsed_ms"]
+        if e.get("event") == "eor":
+            assert e["learned"] >= total, e
+            print(f"  (ours: established at {up} ms, last route at {e['last_learned_ms']} ms, "
+                  f"End-of-RIB at {e['elapsed_ms']} ms)", flush=True)
+            return (e["last_learned_ms"] - up) / 1000.0, e["rss_kb"]
+    raise SystemExit("our speaker exited")
+
+
+def dut_bird(lab, total, ctl):
+    conf = lab.work / "dut.conf"
+    conf.write_text(f"""router id {DUT};
+vpn4 table vpntab;
+protocol device {{}}
+protocol bgp dut {{
+  local {DUT} as 64512; neighbor {GEN} as 65010; multihop; strict bind yes; passive;
+  vpn4 mpls {{ table vpntab; import all; export none; }};
+}}
+""")
+    dctl = lab.work / "dut.ctl"
+    p = lab.spawn(["bird", "-f", "-c", str(conf), "-s", str(dctl)], "dut.log")
+    time.sleep(0.5)
+    t0 = enable_feed(lab, ctl)
+
+    def count():
+        out = lab.run("birdc", "-s", str(dctl), "show", "route", "count", "table", "vpntab", check=False).stdout
+        for w in out.split():
+            if w.isdigit():
+                return int(w)
+        return 0
+    t1 = wait_count(count, total)
+    return t1 - t0, rss_kb(p.pid)
+
+
+def dut_frr(lab, total, ctl):
+    conf = lab.work / "frr.conf"
+    conf.write_text(f"""frr defaults traditional
+router bgp 64512
+ bgp router-id {DUT}
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor {GEN} remote-as 65010
+ neighbor {GEN} update-source {DUT}
+ neighbor {GEN} ebgp-multihop 2
+ address-family ipv4 vpn
+  neighbor {GEN} activate
+ exit-address-family
+""")
+    shutil.chown(lab.work, "frr", "frr")
+    shutil.chown(conf, "frr", "frr")
+    p = lab.spawn(["/usr/lib/frr/bgpd", "-f", str(conf), "-i", str(lab.work / "bgpd.pid"),
+                   "--vty_socket", str(lab.work), "-Z", "-n", "-l", DUT, "-p", "179"], "frr.log")
+    time.sleep(1)
+    t0 = enable_feed(lab, ctl)
+
+    def count():
+        out = lab.run("vtysh", "--vty_socket", str(lab.work), "-c", "show bgp ipv4 vpn summary json",
+                      check=False).stdout
+        try:
+            peers = json.loads(out).get("peers", {})
+            return peers.get(GEN, {}).get("pfxRcd", 0)
+        except ValueError:
+            return 0
+    t1 = wait_count(count, total)
+    return t1 - t0, rss_kb(p.pid)
+
+
+def dut_gobgp(lab, total, ctl):
+    conf = lab.work / "gobgpd.toml"
+    conf.write_text(f"""[global.config]
+  as = 64512
+  router-id = "{DUT}"
+  port = 179
+  local-address-list = ["{DUT}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{GEN}"
+    peer-as = 65010
+  [neighbors.transport.config]
+    local-address = "{DUT}"
+    passive-mode = true
+  [neighbors.ebgp-multihop.config]
+    enabled = true
+    multihop-ttl = 2
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l3vpn-ipv4-unicast"
+""")
+    p = lab.spawn(["gobgpd", "-f", str(conf), "-t", "toml", "--api-hosts", "127.0.0.1:50051"],
+                  "gobgpd.log", stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    t0 = enable_feed(lab, ctl)
+
+    def count():
+        out = lab.run("gobgp", "neighbor", GEN, "-j", check=False).stdout
+        try:
+            st = json.loads(out).get("afi_safis", [])
+            return sum(a.get("state", {}).get("received", 0) for a in st)
+        except (ValueError, AttributeError):
+            return 0
+    t1 = wait_count(count, total)
+    return t1 - t0, rss_kb(p.pid)
+
+
+DUTS = {"ours": dut_ours, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routes", type=int, default=1_000_000)
+    ap.add_argument("--rds", type=int, default=100)
+    ap.add_argument("--duts", default="ours,bird,frr,gobgp")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (network namespaces)")
+    print(f"BGP ingest: {a.routes} VPNv4 routes over {a.rds} RDs, BIRD {GEN} (AS 65010) -> DUT {DUT}")
+    print(f"{'DUT':<8} {'time (s)':>10} {'routes/s':>12} {'RSS (MB)':>10}")
+    for name in a.duts.split(","):
+        lab = Lab()
+        try:
+            total, ctl = start_generator(lab, a.routes, a.rds)
+            secs, rss = DUTS[name](lab, total, ctl)
+            rss_mb = f"{rss / 1024:.0f}" if rss else "?"
+            print(f"{name:<8} {secs:>10.2f} {total / secs:>12.0f} {rss_mb:>10}", flush=True)
+        finally:
+            lab.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,9 +14,7 @@ use filament_wire_pkt::ip_proto;
 
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
-    for w in [0xa1b2_c3d4u32] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     for w in [0u32, 0, 65535, 1] {

@@ -78,6 +78,15 @@ impl Forwarder {
                 if vif == ctx.vif_in {
                     return Err(DropReason::Loop);
                 }
+                // Egress policy for bridged IP arriving from the fabric (the
+                // sender's vrouter did the ingress side).
+                if let (true, Some(mut info)) = (ctx.from_fabric && self.vif_policy(vif), ip) {
+                    if let FlowStep::Done(v) =
+                        self.flow_stage(ctx, buf, info.key(vrf), &mut info)?
+                    {
+                        return Ok(v);
+                    }
+                }
                 Ok(Verdict::Transmit(vif))
             }
             Out::Tunnel {

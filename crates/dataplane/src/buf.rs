@@ -45,8 +45,13 @@ impl PacketBuf {
     /// Replace the contents with a copy of `frame`, restoring the default
     /// headroom (reuses the allocation: the shell's per-packet path).
     pub fn load(&mut self, frame: &[u8]) {
-        self.data.clear();
-        self.data.resize(DEFAULT_HEADROOM, 0);
+        // The headroom's old bytes need no zeroing: they are overwritten
+        // before they become part of a frame.
+        if self.data.len() >= DEFAULT_HEADROOM {
+            self.data.truncate(DEFAULT_HEADROOM);
+        } else {
+            self.data.resize(DEFAULT_HEADROOM, 0);
+        }
         self.data.extend_from_slice(frame);
         self.start = DEFAULT_HEADROOM;
     }

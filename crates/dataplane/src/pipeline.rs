@@ -274,7 +274,7 @@ impl Forwarder {
         }
     }
 
-    fn vif_policy(&self, vif: VifId) -> bool {
+    pub(crate) fn vif_policy(&self, vif: VifId) -> bool {
         matches!(self.vifs.get(vif.0 as usize), Some(Some(e)) if e.vif.policy)
     }
 

@@ -295,3 +295,46 @@ fn receive_nexthop_punts_and_bad_ops_are_errors() {
     let (v, _) = run(&mut a, 1, &vm_udp_routed(3, vm_ip(4), 1, 2));
     assert_eq!(v, Verdict::Drop(DropReason::InvalidNexthop));
 }
+
+#[test]
+fn bridged_vxlan_to_a_policy_vif_needs_a_flow() {
+    let mut a = host_a(TunnelEncap::Vxlan { vni: 5001 }, false);
+    let mut b = host_b();
+    b.apply(vif(
+        1,
+        VifKind::Workload,
+        GATEWAY_MAC,
+        Some(1),
+        true,
+        Some(vm_ip(5)),
+    ))
+    .unwrap();
+    let f = frame_v4(
+        vm_mac(5),
+        vm_mac(3),
+        vm_ip(3),
+        vm_ip(5),
+        ip_proto::UDP,
+        64,
+        &udp_l4(5, 6, b"l2"),
+    );
+    let (_, wire) = run(&mut a, 1, &f);
+    let (v, _) = run(&mut b, 0, &wire);
+    let Verdict::Punt {
+        reason: PuntReason::FlowMiss,
+        key: Some(key),
+    } = v
+    else {
+        panic!("{v:?}")
+    };
+    let rel = b
+        .apply(Op::AddFlow(FlowSpec {
+            key,
+            action: FlowAction::Forward,
+            mirror: None,
+            reverse_action: None,
+        }))
+        .unwrap();
+    assert_eq!(rel.released[0].verdict, Verdict::Transmit(VifId(1)));
+    assert_eq!(rel.released[0].buf.frame(), &f[..]);
+}

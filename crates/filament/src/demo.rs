@@ -64,7 +64,12 @@ pub(crate) fn read_state() -> anyhow::Result<Value> {
 
 fn need_root(what: &str) -> anyhow::Result<()> {
     if !net::is_root() {
-        bail!("filament demo {what} needs root (it creates network namespaces, veth links and a bridge); run it with sudo");
+        let cmd = if what.is_empty() {
+            "filament demo".to_string()
+        } else {
+            format!("filament demo {what}")
+        };
+        bail!("{cmd} needs root (it creates network namespaces, veth links and a bridge); run it with sudo");
     }
     Ok(())
 }

@@ -61,6 +61,29 @@
 //!
 //! Time is a `Duration` since any fixed origin the shell chooses
 //! (monotonic); [`Forwarder::age_flows`] ages flows against it.
+//!
+//! Semantics worth knowing (TF's, unless said otherwise):
+//! * MPLS (over UDP 6635 or GRE 0x8847) carries the inner IP packet for an
+//!   L3 label ([`LabelPayload::Ip`]; the label's Encap nexthop adds L2) and
+//!   a zero control word + Ethernet frame for an L2 label
+//!   ([`LabelPayload::Ethernet`], TF's `VR_L2_CTRL_DATA`). VXLAN always
+//!   carries Ethernet: VNI -> VRF -> bridge lookup; routed traffic sent over
+//!   VXLAN is addressed to [`GATEWAY_MAC`] so the receiver routes it (ours).
+//! * The outer UDP source port is 49152 + (inner 5-tuple hash mod 16384).
+//! * On the fabric only overlay packets addressed to the fabric vif's `ip`
+//!   are claimed; the rest (and every ARP, after learning neighbours from
+//!   replies we asked for) is [`Verdict::Host`].
+//! * TTL is decremented once, by the sending forwarder; the receiving one
+//!   only adds L2. The outer IPv4 TTL is 64, DF clear, UDP checksum zero.
+//! * Flows: a policy vif's packets need an entry (ingress side for traffic
+//!   from workloads; egress side for overlay traffic to a policy vif). A miss
+//!   creates a HOLD entry keeping up to `hold_max` packets (the first one
+//!   included) and returns [`Verdict::Punt`] once; [`Op::AddFlow`] installs
+//!   both directions and returns the held packets already processed.
+//! * Encapsulated frames longer than the fabric vif's MTU + 14 are dropped
+//!   ([`DropReason::TooBig`]): give workloads an MTU at least 50 bytes
+//!   below the fabric's (VXLAN and L2 MPLSoUDP add 50; L3 MPLSoUDP 32, L3
+//!   MPLSoGRE 28), or raise the fabric MTU.
 
 #![warn(missing_docs)]
 

@@ -332,7 +332,7 @@ impl Core {
         let keys: Vec<RouteKey> = self
             .peers
             .get(&addr)
-            .map(|p| p.adj_in.keys().cloned().collect())
+            .map(|p| p.adj_in.iter().cloned().collect())
             .unwrap_or_default();
         for k in keys {
             self.peer_withdraw(addr, &k);
@@ -572,7 +572,7 @@ impl Core {
             let gr = c.neg.as_ref().and_then(|n| n.graceful_restart.clone());
             match gr.filter(|(t, _)| graceful && *t > 0) {
                 Some((t, fams)) => {
-                    for k in p.adj_in.keys() {
+                    for k in p.adj_in.iter() {
                         if fams.contains(&k.family()) {
                             p.stale.insert(k.clone());
                         } else {
@@ -581,7 +581,7 @@ impl Core {
                     }
                     p.stale_until = Some(now + std::time::Duration::from_secs(u64::from(t)));
                 }
-                None => drop_keys.extend(p.adj_in.keys().cloned()),
+                None => drop_keys.extend(p.adj_in.iter().cloned()),
             }
         }
         if p.conns.is_empty() {
@@ -703,10 +703,16 @@ impl Core {
             return;
         };
         p.stale.remove(&path.key);
-        if p.adj_in.get(&path.key) == Some(&path) {
+        let src = Source::Peer(addr);
+        let same = self
+            .rib
+            .candidates(&path.key)
+            .iter()
+            .any(|c| c.src == src && c.path == path);
+        if same {
             return;
         }
-        p.adj_in.insert(path.key.clone(), path.clone());
+        p.adj_in.insert(path.key.clone());
         let from_client = p.cfg.rr_client;
         self.out.push_back(Output::Event(Event::Learned {
             peer: addr,
@@ -728,7 +734,7 @@ impl Core {
             return;
         };
         p.stale.remove(key);
-        if p.adj_in.remove(key).is_none() {
+        if !p.adj_in.remove(key) {
             return;
         }
         self.out.push_back(Output::Event(Event::Withdrawn {

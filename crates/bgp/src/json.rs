@@ -252,7 +252,7 @@ pub fn key_from_json(v: &Value) -> Result<RouteKey, JsonError> {
     Ok(match family {
         Family::Inet => RouteKey::Inet(parse(v, "prefix")?),
         Family::InetVpn | Family::Inet6Vpn => RouteKey::Vpn(parse(v, "rd")?, parse(v, "prefix")?),
-        Family::Evpn => RouteKey::Evpn(EvpnKey(evpn_split(&evpn_from_json(v)?).0)),
+        Family::Evpn => RouteKey::Evpn(Box::new(EvpnKey(evpn_split(&evpn_from_json(v)?).0))),
         Family::RouteTarget => {
             if v.get("default").and_then(Value::as_bool) == Some(true) {
                 RouteKey::Rtc(RtcRoute::DEFAULT)

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use filament_wire_bgp::{Notification, RouteTarget, RtcRoute};
 
 use crate::fsm::{Conn, ConnId, Negotiated, OpenPolicy, State};
-use crate::types::{Attrs, Family, Path, PeerConfig, RouteKey, SpeakerConfig};
+use crate::types::{Attrs, Family, PeerConfig, RouteKey, SpeakerConfig};
 
 /// Inputs to the connection-less part of a peer's state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +67,9 @@ pub struct Peer {
     pub retry_at: Option<Instant>,
     /// Open connections (two during a collision).
     pub conns: Vec<Conn>,
-    /// Paths received, by key.
-    pub adj_in: HashMap<RouteKey, Path>,
+    /// Keys of the paths received (the paths themselves are the Loc-RIB's
+    /// candidates of this peer, so they are stored once).
+    pub adj_in: HashSet<RouteKey>,
     /// Paths sent: key -> (labels, attributes as sent).
     pub adj_out: HashMap<RouteKey, (Vec<u32>, Arc<Attrs>)>,
     /// Keys whose advertisement to this peer must be recomputed.
@@ -96,7 +97,7 @@ impl Peer {
             base: State::Idle,
             retry_at: None,
             conns: Vec::new(),
-            adj_in: HashMap::new(),
+            adj_in: HashSet::new(),
             adj_out: HashMap::new(),
             dirty: HashSet::new(),
             eor_sent: HashSet::new(),
@@ -214,7 +215,7 @@ impl Peer {
 
     /// The RT-membership routes the peer advertised.
     pub fn rtc_routes(&self) -> impl Iterator<Item = &RtcRoute> {
-        self.adj_in.keys().filter_map(|k| match k {
+        self.adj_in.iter().filter_map(|k| match k {
             RouteKey::Rtc(r) => Some(r),
             _ => None,
         })

@@ -54,7 +54,7 @@ impl Rib {
     /// Returns whether the best path changed.
     pub fn set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) -> bool {
         let d = self.dests.entry(key.clone()).or_default();
-        let before = d.best.map(|i| (d.cands[i].src, d.cands[i].path.clone()));
+        let before = d.best.map(|i| d.cands[i].src);
         let pos = d.cands.iter().position(|c| c.src == src);
         match (pos, cand) {
             (Some(i), Some(c)) => d.cands[i] = c,
@@ -65,11 +65,12 @@ impl Rib {
             (None, None) => {}
         }
         d.best = (0..d.cands.len()).min_by(|&a, &b| compare(&d.cands[a], &d.cands[b]));
-        let after = d.best.map(|i| (d.cands[i].src, d.cands[i].path.clone()));
+        let after = d.best.map(|i| d.cands[i].src);
         if d.cands.is_empty() {
             self.dests.remove(key);
         }
-        before != after
+        // The best changed source, or the best source's path was replaced.
+        before != after || after == Some(src)
     }
 
     /// The best path for `key`.

@@ -40,6 +40,9 @@ pub enum SpeakerError {
     Stopped,
 }
 
+/// Events queued for the RIB owner before the core waits for it.
+const EVENT_QUEUE: usize = 16 * 1024;
+
 /// How long an outgoing TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,9 +74,11 @@ impl Speaker {
     pub async fn start(
         cfg: SpeakerConfig,
         listen: Option<SocketAddr>,
-    ) -> Result<(Speaker, mpsc::UnboundedReceiver<Event>), SpeakerError> {
+    ) -> Result<(Speaker, mpsc::Receiver<Event>), SpeakerError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        // Bounded: a RIB owner slower than the peers slows the core down
+        // (and TCP slows the peers) instead of queueing every path.
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let mut local_addr = None;
         if let Some(addr) = listen {
             let l = TcpListener::bind(addr)
@@ -172,7 +177,7 @@ async fn core_task(
     mut core: Core,
     tx: mpsc::UnboundedSender<Cmd>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
 ) {
     let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
     let mut next_id: ConnId = 1;
@@ -278,7 +283,7 @@ async fn core_task(
                     });
                 }
                 Output::Event(e) => {
-                    let _ = events.send(e);
+                    let _ = events.send(e).await;
                 }
             }
         }

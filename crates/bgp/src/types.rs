@@ -92,8 +92,9 @@ pub enum RouteKey {
     /// VPN route: RD and an IPv4 (inet-vpn) or IPv6 (inet6-vpn) prefix.
     Vpn(filament_wire_bgp::RouteDistinguisher, IpNet),
     /// EVPN route with its label fields zeroed (RFC 7432 §7: labels are not
-    /// part of the route key).
-    Evpn(EvpnKey),
+    /// part of the route key). Boxed: it is the largest key and the rarest,
+    /// and every key is stored several times.
+    Evpn(Box<EvpnKey>),
     /// Route-target membership route.
     Rtc(RtcRoute),
 }
@@ -254,7 +255,7 @@ impl Path {
     pub fn from_evpn(r: &EvpnRoute, attrs: Arc<Attrs>) -> Path {
         let (key, labels) = evpn_split(r);
         Path {
-            key: RouteKey::Evpn(EvpnKey(key)),
+            key: RouteKey::Evpn(Box::new(EvpnKey(key))),
             labels,
             attrs,
         }

@@ -123,7 +123,7 @@ fn route_reflector_sets_originator_and_cluster_list() {
         .peer(&ip("10.0.0.2"))
         .unwrap()
         .adj_in
-        .contains_key(&p.key));
+        .contains(&p.key));
 }
 
 #[test]

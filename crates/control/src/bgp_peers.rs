@@ -261,7 +261,7 @@ pub fn route_key(table: &str, key: &str) -> Option<RouteKey> {
                     label2: None,
                 }
             };
-            Some(RouteKey::Evpn(BgpEvpnKey(route)))
+            Some(RouteKey::Evpn(Box::new(BgpEvpnKey(route))))
         }
     }
 }
@@ -608,7 +608,10 @@ mod tests {
     #[test]
     fn evpn_and_rtarget_keys() {
         let k = route_key("bgp.evpn.0", "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32").unwrap();
-        let RouteKey::Evpn(BgpEvpnKey(EvpnRoute::MacIp { mac, ip, .. })) = &k else {
+        let RouteKey::Evpn(b) = &k else {
+            panic!("{k:?}");
+        };
+        let EvpnRoute::MacIp { mac, ip, .. } = &b.0 else {
             panic!("{k:?}");
         };
         assert_eq!(mac.to_string(), "02:00:00:00:00:01");

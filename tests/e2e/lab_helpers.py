@@ -59,8 +59,9 @@ class Lab:
     def cli(self, *args, check=True, timeout=60):
         return run(self.bin, *args, check=check, timeout=timeout)
 
-    def up(self):
-        self.cli("demo", "down", check=False)
+    def up(self, clean_first=True):
+        if clean_first:
+            self.cli("demo", "down", check=False)
         out = open(self.log, "wb")
         self.proc = subprocess.Popen([self.bin, "demo"], stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

@@ -195,6 +195,7 @@ def test_security_group_allows_only_tcp_22(lab):
 def test_overlapping_subnets_in_two_tenants(lab):
     tenants = {}
     for t in ("ta", "tb"):
+        t0 = time.monotonic()
         fq = ["default-domain", f"fil-{t}"]
         lab.create("project", {"fq_name": fq, "parent_type": "domain"})
         vn = lab.create("virtual-network", {"fq_name": fq + ["net"], "parent_type": "project",
@@ -204,6 +205,9 @@ def test_overlapping_subnets_in_two_tenants(lab):
         for w in ws:
             lease = lab.dhcp(w["netns"])
             assert lease.get("fixed-address") == w["ip"]
+        took = wait_until(lambda: ping(ws[0]["netns"], ws[1]["ip"]), 10)
+        print(f"tenant {t}: project+VN+2 ports created, plugged, DHCP, first cross-host ping: "
+              f"{time.monotonic() - t0:.2f}s (ping {took}s after DHCP)")
         tenants[t] = ws
     # Same addresses in both tenants (same subnet, same allocation order).
     assert [w["ip"] for w in tenants["ta"]] == [w["ip"] for w in tenants["tb"]]
@@ -317,3 +321,29 @@ def _reachable(url):
         return True
     except requests.RequestException:
         return False
+
+
+def test_rerun_after_a_crash_cleans_up_first(lab):
+    """SIGKILL the demo (its roles and namespaces stay behind), run it again: it removes the
+    leftovers first and builds a working lab."""
+    lab.proc.kill()
+    lab.proc.wait()
+    old = {ns: run("ip", "netns", "pids", ns).stdout.split() for ns in ("fil-ctl", "fil-h1", "fil-h2")}
+    assert all(old.values()), f"expected the crashed lab's roles to be left running: {old}"
+    started = {p: _start_time(p) for pids in old.values() for p in pids}
+    lab.up(clean_first=False)
+    text = lab.log.read_text(errors="replace")
+    assert "removed leftovers of an earlier lab" in text, text[:2000]
+    survivors = [p for p, t in started.items() if t is not None and _start_time(p) == t]
+    assert not survivors, f"processes of the crashed lab survived: {survivors}"
+    a, b = lab.w("blue1"), lab.w("blue2")
+    assert ping(a["netns"], b["ip"], count=2)
+
+
+def _start_time(pid):
+    """A process's start time (clock ticks since boot), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None

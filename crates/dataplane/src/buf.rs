@@ -85,15 +85,21 @@ impl PacketBuf {
     /// Grow the frame by `n` bytes at the front (for a new outer header) and
     /// return them. When the headroom is too small the buffer is shifted
     /// (one copy) to make room.
+    #[inline]
     pub fn push_front(&mut self, n: usize) -> &mut [u8] {
         if n > self.start {
-            let extra = n - self.start + DEFAULT_HEADROOM;
-            self.data.splice(0..0, std::iter::repeat_n(0u8, extra));
-            self.start += extra;
+            self.grow_headroom(n);
         }
         self.start -= n;
         let start = self.start;
         &mut self.data[start..start + n]
+    }
+
+    #[cold]
+    fn grow_headroom(&mut self, n: usize) {
+        let extra = n - self.start + DEFAULT_HEADROOM;
+        self.data.splice(0..0, std::iter::repeat_n(0u8, extra));
+        self.start += extra;
     }
 
     /// Remove `n` bytes from the front of the frame (decapsulation). Returns

@@ -348,13 +348,50 @@ pub(crate) const L2_CONTROL_WORD_LEN: usize = 4;
 /// Ethernet for MPLS L2 — `l2`, with a zero control word — and VXLAN) for
 /// `encap`, adding MPLS/GRE/UDP/VXLAN, outer IPv4 and outer Ethernet headers.
 pub(crate) fn encapsulate(buf: &mut PacketBuf, encap: &TunnelEncap, o: &Outer, l2: bool) {
-    let (proto, dport) = match *encap {
+    const ETH: usize = ethernet::HEADER_LEN;
+    const IP: usize = ipv4::HEADER_LEN;
+    let cw = if l2 { L2_CONTROL_WORD_LEN } else { 0 };
+    let (proto, tunnel_len) = match encap {
+        TunnelEncap::MplsOverUdp { .. } => (ip_proto::UDP, udp::HEADER_LEN + mpls::ENTRY_LEN + cw),
+        TunnelEncap::MplsOverGre { .. } => (ip_proto::GRE, gre::BASE_LEN + mpls::ENTRY_LEN + cw),
+        TunnelEncap::Vxlan { .. } => (ip_proto::UDP, udp::HEADER_LEN + vxlan::HEADER_LEN),
+    };
+    let inner_len = buf.len();
+    // One push for all outer headers, written front to back.
+    let hdr = buf.push_front(ETH + IP + tunnel_len);
+    let (eth, rest) = hdr.split_at_mut(ETH);
+    let (ip, t) = rest.split_at_mut(IP);
+    ethernet::Repr {
+        dst: o.dst_mac.0,
+        src: o.src_mac.0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV4,
+    }
+    .emit(eth);
+    ipv4::Repr {
+        src: o.src_ip,
+        dst: o.dst_ip,
+        protocol: proto,
+        payload_len: tunnel_len + inner_len,
+        ttl: 64,
+        tos: 0,
+        ident: o.ident,
+        dont_frag: false,
+    }
+    .emit(ip);
+    let (label, mpls_at) = match *encap {
         TunnelEncap::MplsOverUdp { label } => {
-            push_mpls(buf, label, l2);
-            (ip_proto::UDP, ports::MPLS_OVER_UDP)
+            // RFC 7510 §3 allows a zero UDP checksum over IPv4 for MPLS-in-UDP.
+            let payload_len = tunnel_len - udp::HEADER_LEN + inner_len;
+            udp::Repr {
+                src_port: o.entropy,
+                dst_port: ports::MPLS_OVER_UDP,
+                payload_len,
+            }
+            .emit(t);
+            (label, udp::HEADER_LEN)
         }
         TunnelEncap::MplsOverGre { label } => {
-            push_mpls(buf, label, l2);
             // RFC 4023 §4.1: the GRE Protocol Type is 0x8847 for MPLS unicast.
             gre::Repr {
                 protocol: ethernet::ethertype::MPLS,
@@ -362,57 +399,31 @@ pub(crate) fn encapsulate(buf: &mut PacketBuf, encap: &TunnelEncap, o: &Outer, l
                 key: None,
                 seq: None,
             }
-            .emit(buf.push_front(gre::BASE_LEN));
-            (ip_proto::GRE, 0)
+            .emit(t);
+            (label, gre::BASE_LEN)
         }
         TunnelEncap::Vxlan { vni } => {
-            vxlan::Repr { vni }.emit(buf.push_front(vxlan::HEADER_LEN));
-            (ip_proto::UDP, ports::VXLAN)
+            // RFC 7348 §5: "UDP Checksum: It SHOULD be transmitted as zero".
+            let payload_len = vxlan::HEADER_LEN + inner_len;
+            udp::Repr {
+                src_port: o.entropy,
+                dst_port: ports::VXLAN,
+                payload_len,
+            }
+            .emit(t);
+            vxlan::Repr { vni }.emit(&mut t[udp::HEADER_LEN..]);
+            return;
         }
     };
-    if proto == ip_proto::UDP {
-        let payload_len = buf.len();
-        // RFC 7348 §5: "UDP Checksum: It SHOULD be transmitted as zero";
-        // RFC 7510 §3 allows a zero checksum over IPv4 for MPLS-in-UDP.
-        udp::Repr {
-            src_port: o.entropy,
-            dst_port: dport,
-            payload_len,
-        }
-        .emit(buf.push_front(udp::HEADER_LEN));
-    }
-    let payload_len = buf.len();
-    ipv4::Repr {
-        src: o.src_ip,
-        dst: o.dst_ip,
-        protocol: proto,
-        payload_len,
-        ttl: 64,
-        tos: 0,
-        ident: o.ident,
-        dont_frag: false,
-    }
-    .emit(buf.push_front(ipv4::HEADER_LEN));
-    ethernet::Repr {
-        dst: o.dst_mac.0,
-        src: o.src_mac.0,
-        vlan_tci: None,
-        ethertype: ethernet::ethertype::IPV4,
-    }
-    .emit(buf.push_front(ethernet::HEADER_LEN));
-}
-
-fn push_mpls(buf: &mut PacketBuf, label: u32, l2: bool) {
-    if l2 {
-        buf.push_front(L2_CONTROL_WORD_LEN).fill(0);
-    }
     mpls::Repr {
         label,
         tc: 0,
         bottom: true,
         ttl: 64,
     }
-    .emit(buf.push_front(mpls::ENTRY_LEN));
+    .emit(&mut t[mpls_at..]);
+    // The L2 control word (all zero) follows the label.
+    t[mpls_at + mpls::ENTRY_LEN..].fill(0);
 }
 
 /// Push an Ethernet header in front of an IP packet.

@@ -24,56 +24,69 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking the length.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("arp", buffer.as_ref().len(), PACKET_LEN)?;
         Ok(Packet { buffer })
     }
     /// Hardware type (1 = Ethernet).
+    #[inline]
     pub fn htype(&self) -> u16 {
         get16(self.buffer.as_ref(), 0)
     }
     /// Protocol type (0x0800 = IPv4).
+    #[inline]
     pub fn ptype(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Hardware address length.
+    #[inline]
     pub fn hlen(&self) -> u8 {
         self.buffer.as_ref()[4]
     }
     /// Protocol address length.
+    #[inline]
     pub fn plen(&self) -> u8 {
         self.buffer.as_ref()[5]
     }
     /// Operation.
+    #[inline]
     pub fn operation(&self) -> u16 {
         get16(self.buffer.as_ref(), 6)
     }
+    #[inline]
     fn mac(&self, at: usize) -> [u8; 6] {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[at..at + 6]);
         m
     }
+    #[inline]
     fn ip(&self, at: usize) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
     }
     /// Sender hardware address.
+    #[inline]
     pub fn sender_mac(&self) -> [u8; 6] {
         self.mac(8)
     }
     /// Sender protocol address.
+    #[inline]
     pub fn sender_ip(&self) -> Ipv4Addr {
         self.ip(14)
     }
     /// Target hardware address.
+    #[inline]
     pub fn target_mac(&self) -> [u8; 6] {
         self.mac(18)
     }
     /// Target protocol address.
+    #[inline]
     pub fn target_ip(&self) -> Ipv4Addr {
         self.ip(24)
     }
@@ -96,6 +109,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse; only Ethernet/IPv4 ARP is accepted.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if p.htype() != 1 || p.hlen() != 6 {
             return Err(Error::Malformed {
@@ -118,10 +132,12 @@ impl Repr {
         })
     }
     /// 28.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         PACKET_LEN
     }
     /// Write into the first 28 bytes of `b`.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         put16(b, 0, 1);
         put16(b, 2, 0x0800);

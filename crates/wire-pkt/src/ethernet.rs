@@ -39,17 +39,20 @@ pub struct Frame<T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> Frame<T> {
     /// Wrap without checking (emit into a buffer of at least
     /// [`HEADER_LEN`] bytes).
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Frame { buffer }
     }
 
     /// Wrap after checking the header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("ethernet", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(Frame { buffer })
     }
 
     /// Destination MAC.
+    #[inline]
     pub fn dst(&self) -> [u8; 6] {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::DST]);
@@ -57,6 +60,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Source MAC.
+    #[inline]
     pub fn src(&self) -> [u8; 6] {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
@@ -64,16 +68,19 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// EtherType (0x8100 when a VLAN tag follows).
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         get16(self.buffer.as_ref(), field::TYPE)
     }
 
     /// Bytes after the 14-byte header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
 
     /// The underlying buffer.
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -81,14 +88,17 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     /// Set the destination MAC.
+    #[inline]
     pub fn set_dst(&mut self, m: [u8; 6]) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&m);
     }
     /// Set the source MAC.
+    #[inline]
     pub fn set_src(&mut self, m: [u8; 6]) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&m);
     }
     /// Set the EtherType.
+    #[inline]
     pub fn set_ethertype(&mut self, t: u16) {
         put16(self.buffer.as_mut(), field::TYPE, t);
     }
@@ -109,6 +119,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse, following one 802.1Q tag.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Repr> {
         let b = frame.buffer.as_ref();
         let t = frame.ethertype();
@@ -130,6 +141,7 @@ impl Repr {
     }
 
     /// Header length (14, or 18 with a tag).
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
             + if self.vlan_tci.is_some() {
@@ -140,6 +152,7 @@ impl Repr {
     }
 
     /// Write the header into the first `buffer_len()` bytes.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         let mut f = Frame::new_unchecked(&mut *buf);
         f.set_dst(self.dst);

@@ -23,40 +23,49 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking the header with its optional fields fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("gre", buffer.as_ref().len(), BASE_LEN)?;
         let p = Packet { buffer };
         need("gre", p.buffer.as_ref().len(), p.header_len())?;
         Ok(p)
     }
+    #[inline]
     fn flags(&self) -> u16 {
         get16(self.buffer.as_ref(), 0)
     }
     /// Checksum present.
+    #[inline]
     pub fn has_checksum(&self) -> bool {
         self.flags() & FLAG_C != 0
     }
     /// Key present.
+    #[inline]
     pub fn has_key(&self) -> bool {
         self.flags() & FLAG_K != 0
     }
     /// Sequence number present.
+    #[inline]
     pub fn has_seq(&self) -> bool {
         self.flags() & FLAG_S != 0
     }
     /// Version (must be 0).
+    #[inline]
     pub fn version(&self) -> u8 {
         (self.flags() & 7) as u8
     }
     /// Protocol type (EtherType of the payload).
+    #[inline]
     pub fn protocol(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Header length including optional fields.
+    #[inline]
     pub fn header_len(&self) -> usize {
         BASE_LEN
             + 4 * (usize::from(self.has_checksum())
@@ -64,16 +73,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 + usize::from(self.has_seq()))
     }
     /// Key, when present.
+    #[inline]
     pub fn key(&self) -> Option<u32> {
         let at = BASE_LEN + if self.has_checksum() { 4 } else { 0 };
         self.has_key().then(|| get32(self.buffer.as_ref(), at))
     }
     /// Sequence number, when present.
+    #[inline]
     pub fn seq(&self) -> Option<u32> {
         let at = BASE_LEN + 4 * (usize::from(self.has_checksum()) + usize::from(self.has_key()));
         self.has_seq().then(|| get32(self.buffer.as_ref(), at))
     }
     /// Bytes after the header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
@@ -94,6 +106,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse: version must be 0; a present checksum must verify.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if p.version() != 0 {
             return Err(Error::Malformed {
@@ -115,6 +128,7 @@ impl Repr {
         })
     }
     /// Header length.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         BASE_LEN
             + 4 * (usize::from(self.checksum)
@@ -123,6 +137,7 @@ impl Repr {
     }
     /// Write the header at the front of `b`, which holds header + payload
     /// (the checksum, when requested, covers all of `b`).
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         let mut flags = 0u16;
         if self.checksum {

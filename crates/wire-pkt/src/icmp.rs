@@ -36,43 +36,53 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking the 8-byte header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("icmp", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(Packet { buffer })
     }
     /// Type.
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
     /// Code.
+    #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
     /// Checksum.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Echo identifier (bytes 4..6).
+    #[inline]
     pub fn echo_ident(&self) -> u16 {
         get16(self.buffer.as_ref(), 4)
     }
     /// Echo sequence number (bytes 6..8).
+    #[inline]
     pub fn echo_seq(&self) -> u16 {
         get16(self.buffer.as_ref(), 6)
     }
     /// Data after the 8-byte header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
     /// Verify an ICMPv4 checksum.
+    #[inline]
     pub fn verify_checksum_v4(&self) -> bool {
         checksum::fold(checksum::sum(self.buffer.as_ref())) == 0xffff
     }
     /// Verify an ICMPv6 checksum (with pseudo-header).
+    #[inline]
     pub fn verify_checksum_v6(&self, src: &IpAddr, dst: &IpAddr) -> bool {
         let b = self.buffer.as_ref();
         let ph = checksum::pseudo_header(src, dst, ip_proto::ICMPV6, b.len() as u32);
@@ -83,20 +93,24 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the echo identifier (checksum not updated).
+    #[inline]
     pub fn set_echo_ident(&mut self, id: u16) {
         put16(self.buffer.as_mut(), 4, id);
     }
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 2, c);
     }
     /// Compute an ICMPv4 checksum.
+    #[inline]
     pub fn fill_checksum_v4(&mut self) {
         self.set_checksum(0);
         let c = checksum::checksum(self.buffer.as_ref());
         self.set_checksum(c);
     }
     /// Compute an ICMPv6 checksum.
+    #[inline]
     pub fn fill_checksum_v6(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
         let c = checksum::l4_checksum(src, dst, ip_proto::ICMPV6, self.buffer.as_ref());
@@ -117,6 +131,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse a checked message.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             msg_type: p.msg_type(),
@@ -125,10 +140,12 @@ impl Repr {
         })
     }
     /// 8.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
     /// Write the header with a zero checksum.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         b[0] = self.msg_type;
         b[1] = self.code;

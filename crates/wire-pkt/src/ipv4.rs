@@ -17,12 +17,14 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Wrap after checking: version 4, IHL >= 5, header and Total Length fit
     /// in the buffer, Total Length >= header length.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let b = buffer.as_ref();
         need("ipv4", b.len(), HEADER_LEN)?;
@@ -51,65 +53,80 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
     /// Version (4).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[0] >> 4
     }
     /// Header length in bytes (IHL * 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[0] & 0x0f) * 4
     }
     /// DSCP/ECN byte.
+    #[inline]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
     /// Total Length.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Identification.
+    #[inline]
     pub fn ident(&self) -> u16 {
         get16(self.buffer.as_ref(), 4)
     }
     /// Don't Fragment flag.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.buffer.as_ref()[6] & 0x40 != 0
     }
     /// More Fragments flag.
+    #[inline]
     pub fn more_frags(&self) -> bool {
         self.buffer.as_ref()[6] & 0x20 != 0
     }
     /// Fragment offset in bytes.
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         (get16(self.buffer.as_ref(), 6) & 0x1fff) * 8
     }
     /// TTL.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[8]
     }
     /// Protocol.
+    #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[9]
     }
     /// Header checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get16(self.buffer.as_ref(), 10)
     }
     /// Source.
+    #[inline]
     pub fn src(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[12], b[13], b[14], b[15])
     }
     /// Destination.
+    #[inline]
     pub fn dst(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[16], b[17], b[18], b[19])
     }
     /// RFC 791: "The checksum field is the 16 bit one's complement of the
     /// one's complement sum of all 16 bit words in the header."
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         checksum::fold(checksum::sum(&self.buffer.as_ref()[..self.header_len()])) == 0xffff
     }
     /// The payload, bounded by Total Length.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
     }
@@ -117,22 +134,27 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set TTL (checksum not updated).
+    #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
         self.buffer.as_mut()[8] = ttl;
     }
     /// Set the source (checksum not updated).
+    #[inline]
     pub fn set_src(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[12..16].copy_from_slice(&a.octets());
     }
     /// Set the destination (checksum not updated).
+    #[inline]
     pub fn set_dst(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[16..20].copy_from_slice(&a.octets());
     }
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 10, c);
     }
     /// Recompute the header checksum.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
@@ -141,6 +163,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
     /// Decrement TTL and patch the checksum incrementally (RFC 1624); the
     /// caller checks TTL > 1 first.
+    #[inline]
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();
         let old = get16(b, 8);
@@ -150,6 +173,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, 10, c);
     }
     /// The payload, writable.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (hl, tl) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buffer.as_mut()[hl..tl]
@@ -179,6 +203,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse a checked packet; the header checksum must verify.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if !p.verify_checksum() {
             return Err(Error::Malformed {
@@ -198,10 +223,12 @@ impl Repr {
         })
     }
     /// 20.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
     /// Write a 20-byte header with checksum into `b`.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         b[0] = 0x45;
         b[1] = self.tos;

@@ -14,34 +14,42 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking 4 bytes are present.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("mpls", buffer.as_ref().len(), ENTRY_LEN)?;
         Ok(Packet { buffer })
     }
+    #[inline]
     fn word(&self) -> u32 {
         get32(self.buffer.as_ref(), 0)
     }
     /// Label.
+    #[inline]
     pub fn label(&self) -> u32 {
         self.word() >> 12
     }
     /// Traffic class.
+    #[inline]
     pub fn tc(&self) -> u8 {
         ((self.word() >> 9) & 7) as u8
     }
     /// Bottom of stack.
+    #[inline]
     pub fn bottom(&self) -> bool {
         self.word() & 0x100 != 0
     }
     /// TTL.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.word() as u8
     }
     /// Bytes after this entry.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[ENTRY_LEN..]
     }
@@ -62,6 +70,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             label: p.label(),
@@ -71,10 +80,12 @@ impl Repr {
         })
     }
     /// 4.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         ENTRY_LEN
     }
     /// Write the entry (label and TC masked to their widths).
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         let w = ((self.label & 0xf_ffff) << 12)
             | (u32::from(self.tc & 7) << 9)

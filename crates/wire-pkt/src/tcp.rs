@@ -31,10 +31,12 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking that the header (with options) fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("tcp", buffer.as_ref().len(), HEADER_LEN)?;
         let p = Packet { buffer };
@@ -49,46 +51,57 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         get16(self.buffer.as_ref(), 0)
     }
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Sequence number.
+    #[inline]
     pub fn seq(&self) -> u32 {
         get32(self.buffer.as_ref(), 4)
     }
     /// Acknowledgment number.
+    #[inline]
     pub fn ack(&self) -> u32 {
         get32(self.buffer.as_ref(), 8)
     }
     /// Header length (data offset * 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[12] >> 4) * 4
     }
     /// Flags byte (CWR..FIN).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[13]
     }
     /// Window.
+    #[inline]
     pub fn window(&self) -> u16 {
         get16(self.buffer.as_ref(), 14)
     }
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get16(self.buffer.as_ref(), 16)
     }
     /// Urgent pointer.
+    #[inline]
     pub fn urgent(&self) -> u16 {
         get16(self.buffer.as_ref(), 18)
     }
     /// Data after the header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
     /// Verify the checksum over the whole buffer as the segment.
+    #[inline]
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
         let seg = self.buffer.as_ref();
         let ph = checksum::pseudo_header(src, dst, ip_proto::TCP, seg.len() as u32);
@@ -99,18 +112,22 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the source port.
+    #[inline]
     pub fn set_src_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 0, p);
     }
     /// Set the destination port.
+    #[inline]
     pub fn set_dst_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 2, p);
     }
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 16, c);
     }
     /// Compute the checksum (the whole buffer is the segment).
+    #[inline]
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
         let c = checksum::l4_checksum(src, dst, ip_proto::TCP, self.buffer.as_ref());
@@ -137,6 +154,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse a checked segment.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             src_port: p.src_port(),
@@ -148,10 +166,12 @@ impl Repr {
         })
     }
     /// 20.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
     /// Write a 20-byte header with a zero checksum.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         put16(b, 0, self.src_port);
         put16(b, 2, self.dst_port);

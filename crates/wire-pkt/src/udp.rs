@@ -19,10 +19,12 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking the header and Length field fit.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let have = buffer.as_ref().len();
         need("udp", have, HEADER_LEN)?;
@@ -38,30 +40,37 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         get16(self.buffer.as_ref(), 0)
     }
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         get16(self.buffer.as_ref(), 2)
     }
     /// Length (header + data).
+    #[inline]
     pub fn len(&self) -> u16 {
         get16(self.buffer.as_ref(), 4)
     }
     /// Length is zero (never valid once checked).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get16(self.buffer.as_ref(), 6)
     }
     /// Data bounded by Length.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
     }
     /// Verify the checksum (a zero checksum over IPv4 passes).
+    #[inline]
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
         if self.checksum() == 0 && src.is_ipv4() {
             return true;
@@ -75,24 +84,29 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the source port.
+    #[inline]
     pub fn set_src_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 0, p);
     }
     /// Set the destination port.
+    #[inline]
     pub fn set_dst_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 2, p);
     }
     /// Set Length.
+    #[inline]
     pub fn set_len(&mut self, l: u16) {
         put16(self.buffer.as_mut(), 4, l);
     }
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 6, c);
     }
     /// Compute the checksum over the pseudo-header and the datagram.
     /// RFC 768: "If the computed checksum is zero, it is transmitted as all
     /// ones".
+    #[inline]
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
         let len = usize::from(self.len());
@@ -115,6 +129,7 @@ pub struct Repr {
 impl Repr {
     /// Parse a checked datagram (checksum not verified: see
     /// [`Packet::verify_checksum`]).
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             src_port: p.src_port(),
@@ -123,10 +138,12 @@ impl Repr {
         })
     }
     /// 8.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
     /// Write the header with a zero checksum.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         put16(b, 0, self.src_port);
         put16(b, 2, self.dst_port);

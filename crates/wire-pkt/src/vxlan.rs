@@ -20,23 +20,28 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wrap without checking.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
     /// Wrap after checking the 8-byte header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need("vxlan", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(Packet { buffer })
     }
     /// Flags byte.
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
     /// VNI.
+    #[inline]
     pub fn vni(&self) -> u32 {
         get32(self.buffer.as_ref(), 4) >> 8
     }
     /// The inner Ethernet frame.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
@@ -51,6 +56,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parse: the I flag must be set; reserved bits are ignored.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if p.flags() & FLAG_I == 0 {
             return Err(Error::Malformed {
@@ -61,10 +67,12 @@ impl Repr {
         Ok(Repr { vni: p.vni() })
     }
     /// 8.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
     /// Write the header: I flag set, reserved bits zero.
+    #[inline]
     pub fn emit(&self, b: &mut [u8]) {
         put32(b, 0, u32::from(FLAG_I) << 24);
         put32(b, 4, (self.vni & 0xff_ffff) << 8);

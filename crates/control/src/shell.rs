@@ -61,7 +61,9 @@ pub struct ShellConfig {
 type Job = Box<dyn FnOnce(&mut ControlNode) + Send>;
 
 enum Msg {
-    Input(Input),
+    /// An input and when it happened (stamped at the sender, so a backlog in the core does
+    /// not age it: hold timers measure the peer, not our queue).
+    Input(Input, Instant),
     Register(ConnId, mpsc::UnboundedSender<Output>),
     With(Job),
 }
@@ -98,7 +100,7 @@ impl Handle {
     /// Feed one input to the core.
     pub fn input(&self, i: Input) -> Result<(), ShellError> {
         self.tx
-            .send(Msg::Input(i))
+            .send(Msg::Input(i, Instant::now()))
             .map_err(|_| ShellError::CoreGone)
     }
 }
@@ -201,12 +203,11 @@ async fn core_task(
         let mut next = Some(first);
         let mut n = 0;
         while let Some(m) = next.take() {
-            let now = t0.elapsed();
             match m {
                 Msg::Register(c, w) => {
                     writers.insert(c, w);
                 }
-                Msg::Input(i) => node.handle(now, i),
+                Msg::Input(i, at) => node.handle(at.saturating_duration_since(t0), i),
                 Msg::With(job) => job(&mut node),
             }
             n += 1;

@@ -367,6 +367,12 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
             _ => break,
         }
     }
+    let mut closed = 0;
+    while let Ok(r) = rrx.try_recv() {
+        if matches!(r, Report::Closed) {
+            closed += 1;
+        }
+    }
     let rss = crate::bench::rss_mb(std::process::id()).unwrap_or(0.0);
     println!(
         "filament bench xmpp: {} agents, {} VRFs ({} per agent), {} routes",
@@ -399,6 +405,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         ),
         None => println!("  silent agent: not detected within {} s", a.hold * 3 + 10),
     }
+    println!("  sessions closed by the control node after the silent one: {closed}");
     println!("  RSS (control node + simulated agents, one process)  {rss:.0} MB");
     Ok(())
 }

@@ -108,9 +108,16 @@ async fn up() -> anyhow::Result<()> {
     lab::save(&state)?;
 
     let built = tokio::select! {
-        r = lab::build(&p, &mut state) => r,
-        _ = stop_signal() => Err(anyhow::anyhow!("interrupted")),
+        r = lab::build(&p, &mut state) => r.map(|()| true),
+        _ = stop_signal() => Ok(false),
     };
+    if let Ok(false) = built {
+        println!();
+        p.say("interrupted: removing what was built");
+        teardown(&state);
+        p.say("lab removed");
+        return Ok(());
+    }
     if let Err(e) = built {
         eprintln!("filament demo: {e:#}");
         eprintln!(
@@ -167,8 +174,8 @@ async fn stop_signal() {
     }
 }
 
-/// Kill the roles, remove namespaces and links, the state file and the data dir (logs stay
-/// until the next run).
+/// Kill the roles, remove namespaces and links, the state file, the controller's data dir and
+/// the DHCP files (logs stay until the next run).
 fn teardown(state: &Value) {
     let mut pids: Vec<i32> = Vec::new();
     if let Some(p) = state["controller"]["pid"].as_i64() {
@@ -180,8 +187,19 @@ fn teardown(state: &Value) {
         }
     }
     net::sweep(&pids);
-    let _ = std::fs::remove_file(lab::state_path());
-    let _ = std::fs::remove_dir_all(format!("{}/controller-data", lab::RUN_DIR));
+    // Everything under the run dir but the logs (kept for a look after a failure).
+    if let Ok(rd) = std::fs::read_dir(lab::RUN_DIR) {
+        for e in rd.flatten() {
+            if e.file_name() != "logs" {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
 }
 
 fn down() -> anyhow::Result<()> {

@@ -70,6 +70,9 @@ pub(crate) struct FlowEntry {
     pub(crate) bytes: u64,
     pub(crate) last_used: Duration,
     pub(crate) held: Vec<HeldPkt>,
+    /// Resolved output of this direction, valid while the forwarder's table
+    /// generation is unchanged (saves the FIB lookup and nexthop walk).
+    pub(crate) route_cache: Option<(u64, crate::pipeline::Out)>,
 }
 
 /// The table.
@@ -291,6 +294,7 @@ mod tests {
             bytes: 0,
             last_used: Duration::from_secs(at),
             held: Vec::new(),
+            route_cache: None,
         }
     }
 

@@ -119,6 +119,10 @@ pub struct Forwarder {
     pub(crate) now: Duration,
     /// Identification of the next outer IPv4 header.
     pub(crate) ip_ident: u16,
+    /// Table generation: bumped by every operation that can change where a
+    /// packet goes (everything but flow operations); flow route caches from
+    /// an older generation are ignored.
+    pub(crate) gen: u64,
 }
 
 pub(crate) const DROP_REASONS: usize = DropReason::Fragment as usize + 1;
@@ -186,6 +190,7 @@ impl Forwarder {
             punts: [0; PUNT_REASONS],
             now: Duration::ZERO,
             ip_ident: 0,
+            gen: 0,
         }
     }
 
@@ -197,6 +202,9 @@ impl Forwarder {
     /// Apply one table operation. An [`Op::AddFlow`] returns the packets it
     /// released, already processed; the caller transmits them.
     pub fn apply(&mut self, op: Op) -> Result<Applied, OpError> {
+        if !matches!(op, Op::AddFlow(_) | Op::DelFlow { .. } | Op::FlushFlows) {
+            self.gen = self.gen.wrapping_add(1);
+        }
         match op {
             Op::AddVif(vif) => {
                 if vif.id.0 >= MAX_VIFS {
@@ -471,6 +479,7 @@ impl Forwarder {
             bytes: 0,
             last_used: now,
             held: Vec::new(),
+            route_cache: None,
         };
         // Capacity was checked by the caller.
         self.flows.insert(entry).unwrap_or(u32::MAX)

@@ -352,6 +352,7 @@ impl Forwarder {
                     packets: 0,
                     bytes: 0,
                     last_used: now,
+                    route_cache: None,
                     held: if hold_max > 0 {
                         vec![HeldPkt {
                             vif_in: ctx.vif_in,
@@ -402,12 +403,30 @@ impl Forwarder {
                 .and_then(|v| v.lookup(info.dst))
                 .ok_or(DropReason::NoRoute)
         };
-        let mut nh = match fixed_nh {
-            Some(n) => n,
-            None => lookup(self, vrf, &info)?,
-        };
         let mut hash = encap::flow_hash(self.cfg.hash_seed, &info.key(vrf));
-        let mut out = self.resolve(nh, hash, flow)?;
+        let gen = self.gen;
+        let cached = match (fixed_nh, flow) {
+            (None, Some(i)) => self
+                .flows
+                .get(i)
+                .and_then(|e| e.route_cache)
+                .filter(|(g, _)| *g == gen),
+            _ => None,
+        };
+        let mut out = match cached {
+            Some((_, out)) => out,
+            None => {
+                let nh = match fixed_nh {
+                    Some(n) => n,
+                    None => lookup(self, vrf, &info)?,
+                };
+                let out = self.resolve(nh, hash, flow)?;
+                if let (None, Some(e)) = (fixed_nh, flow.and_then(|i| self.flows.get_mut(i))) {
+                    e.route_cache = Some((gen, out));
+                }
+                out
+            }
+        };
         if ctx.from_fabric {
             // Egress policy: the destination interface needs a flow entry.
             if let Out::Encap { vif, .. } = out {
@@ -427,7 +446,7 @@ impl Forwarder {
                         } => {
                             flow = f;
                             if n {
-                                nh = lookup(self, v, &info)?;
+                                let nh = lookup(self, v, &info)?;
                                 hash = encap::flow_hash(self.cfg.hash_seed, &info.key(v));
                                 out = self.resolve(nh, hash, flow)?;
                             }

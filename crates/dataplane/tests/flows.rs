@@ -471,3 +471,35 @@ fn ops_round_trip_through_json() {
     assert_eq!(nh["type"], "ecmp");
     assert_eq!(dumps["routes"].as_array().unwrap().len(), 4 + 3);
 }
+
+#[test]
+fn route_changes_reach_established_flows() {
+    // A flow's cached route must follow table changes.
+    let mut a = host_a(encap(), true);
+    let f = vm_udp_routed(3, vm_ip(5), 1, 2);
+    let Verdict::Punt { key: Some(key), .. } = run(&mut a, 1, &f).0 else {
+        panic!()
+    };
+    a.apply(Op::AddFlow(FlowSpec {
+        key,
+        action: FlowAction::Forward,
+        mirror: None,
+        reverse_action: None,
+    }))
+    .unwrap();
+    assert_eq!(run(&mut a, 1, &f).0, Verdict::Transmit(VifId(0)));
+    // VM3 moves to this host (vif 2's nexthop).
+    a.apply(Op::AddRoute {
+        vrf: VrfId(1),
+        prefix: "10.1.1.5/32".parse().unwrap(),
+        nh: NhId(2),
+    })
+    .unwrap();
+    assert_eq!(run(&mut a, 1, &f).0, Verdict::Transmit(VifId(2)));
+    a.apply(Op::DelRoute {
+        vrf: VrfId(1),
+        prefix: "10.1.1.5/32".parse().unwrap(),
+    })
+    .unwrap();
+    assert_eq!(run(&mut a, 1, &f).0, Verdict::Drop(DropReason::NoRoute));
+}

@@ -70,7 +70,7 @@ fn print(v: Value) {
     println!("{v}");
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut asn = None;

@@ -223,7 +223,7 @@ impl Core {
                     .negotiated()
                     .map(|n| n.families.clone())
                     .unwrap_or_default(),
-                received: p.adj_in.len(),
+                received: p.received,
                 sent: p.adj_out.len(),
                 uptime_secs: p
                     .session()
@@ -329,11 +329,7 @@ impl Core {
             self.out.push_back(Output::Close { conn: id });
             self.conn_down(now, addr, id, false);
         }
-        let keys: Vec<RouteKey> = self
-            .peers
-            .get(&addr)
-            .map(|p| p.adj_in.iter().cloned().collect())
-            .unwrap_or_default();
+        let keys = self.rib.keys_from(Source::Peer(addr));
         for k in keys {
             self.peer_withdraw(addr, &k);
         }
@@ -555,6 +551,11 @@ impl Core {
             return;
         };
         let c = p.conns.remove(pos);
+        let adj_in = if c.was_established {
+            self.rib.keys_from(Source::Peer(addr))
+        } else {
+            Vec::new()
+        };
         let mut drop_keys = Vec::new();
         if c.was_established {
             p.stats.flaps += 1;
@@ -572,16 +573,16 @@ impl Core {
             let gr = c.neg.as_ref().and_then(|n| n.graceful_restart.clone());
             match gr.filter(|(t, _)| graceful && *t > 0) {
                 Some((t, fams)) => {
-                    for k in p.adj_in.iter() {
+                    for k in adj_in {
                         if fams.contains(&k.family()) {
-                            p.stale.insert(k.clone());
+                            p.stale.insert(k);
                         } else {
-                            drop_keys.push(k.clone());
+                            drop_keys.push(k);
                         }
                     }
                     p.stale_until = Some(now + std::time::Duration::from_secs(u64::from(t)));
                 }
-                None => drop_keys.extend(p.adj_in.iter().cloned()),
+                None => drop_keys.extend(adj_in),
             }
         }
         if p.conns.is_empty() {
@@ -712,7 +713,12 @@ impl Core {
         if same {
             return;
         }
-        p.adj_in.insert(path.key.clone());
+        if !self.rib.has(&path.key, src) {
+            p.received += 1;
+        }
+        if let RouteKey::Rtc(r) = &path.key {
+            p.rtc_in.insert(*r);
+        }
         let from_client = p.cfg.rr_client;
         self.out.push_back(Output::Event(Event::Learned {
             peer: addr,
@@ -734,8 +740,12 @@ impl Core {
             return;
         };
         p.stale.remove(key);
-        if !p.adj_in.remove(key) {
+        if !self.rib.has(key, Source::Peer(addr)) {
             return;
+        }
+        p.received -= 1;
+        if let RouteKey::Rtc(r) = key {
+            p.rtc_in.remove(r);
         }
         self.out.push_back(Output::Event(Event::Withdrawn {
             peer: addr,

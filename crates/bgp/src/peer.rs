@@ -67,9 +67,12 @@ pub struct Peer {
     pub retry_at: Option<Instant>,
     /// Open connections (two during a collision).
     pub conns: Vec<Conn>,
-    /// Keys of the paths received (the paths themselves are the Loc-RIB's
-    /// candidates of this peer, so they are stored once).
-    pub adj_in: HashSet<RouteKey>,
+    /// Number of paths received. The Adj-RIB-In itself is the set of this
+    /// peer's candidates in the Loc-RIB (every path is stored once; nothing
+    /// is filtered on import), see [`crate::rib::Rib::keys_from`].
+    pub received: usize,
+    /// The RT-membership routes the peer advertised (RFC 4684).
+    pub rtc_in: HashSet<RtcRoute>,
     /// Paths sent: key -> (labels, attributes as sent).
     pub adj_out: HashMap<RouteKey, (Vec<u32>, Arc<Attrs>)>,
     /// Keys whose advertisement to this peer must be recomputed.
@@ -97,7 +100,8 @@ impl Peer {
             base: State::Idle,
             retry_at: None,
             conns: Vec::new(),
-            adj_in: HashSet::new(),
+            received: 0,
+            rtc_in: HashSet::new(),
             adj_out: HashMap::new(),
             dirty: HashSet::new(),
             eor_sent: HashSet::new(),
@@ -215,10 +219,7 @@ impl Peer {
 
     /// The RT-membership routes the peer advertised.
     pub fn rtc_routes(&self) -> impl Iterator<Item = &RtcRoute> {
-        self.adj_in.iter().filter_map(|k| match k {
-            RouteKey::Rtc(r) => Some(r),
-            _ => None,
-        })
+        self.rtc_in.iter()
     }
 
     /// RFC 4684 - Section 4: whether the peer's membership routes ask for

@@ -84,6 +84,21 @@ impl Rib {
         self.dests.get(key).map_or(&[], |d| &d.cands)
     }
 
+    /// Keys that have a candidate from `src` (a scan: for session resets,
+    /// not for the per-route path).
+    pub fn keys_from(&self, src: Source) -> Vec<RouteKey> {
+        self.dests
+            .iter()
+            .filter(|(_, d)| d.cands.iter().any(|c| c.src == src))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Whether `src` has a candidate for `key`.
+    pub fn has(&self, key: &RouteKey, src: Source) -> bool {
+        self.candidates(key).iter().any(|c| c.src == src)
+    }
+
     /// Keys of one family (all families when `None`).
     pub fn keys(&self, family: Option<Family>) -> Vec<RouteKey> {
         self.dests

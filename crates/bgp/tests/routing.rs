@@ -118,12 +118,8 @@ fn route_reflector_sets_originator_and_cluster_list() {
         "reflection keeps the next hop"
     );
     // Not reflected back to the originator (its ORIGINATOR_ID would drop it).
-    assert!(!net.nodes[a]
-        .core
-        .peer(&ip("10.0.0.2"))
-        .unwrap()
-        .adj_in
-        .contains(&p.key));
+    let from_b = filament_bgp::rib::Source::Peer(ip("10.0.0.2"));
+    assert!(!net.nodes[a].core.rib().has(&p.key, from_b));
 }
 
 #[test]

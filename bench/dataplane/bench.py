@@ -23,6 +23,8 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from dataplane_lab import FABRIC_NET, WL_IP, Lab, nsrun, run  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+# Extra `filament vrouter run` arguments, e.g. "--ring-block-kb 32".
+VROUTER_ARGS = os.environ.get("VROUTER_ARGS", "").split()
 UDP_PAYLOAD = 18  # 14 Ethernet + 20 IPv4 + 8 UDP + 18 = 64-byte frames (without FCS)
 
 
@@ -92,10 +94,11 @@ def main():
     try:
         lab.build()
         offloads_off(lab)
-        print(f"forwarder: {binary}; {SECONDS} s per run; nproc {os.cpu_count()}")
+        print(f"forwarder: {binary} {' '.join(VROUTER_ARGS)}; {SECONDS} s per run; "
+              f"nproc {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
         for encap, routed in (("mpls_over_udp", True), ("vxlan", False)):
             lab.set_workload_neighbors(routed)
-            lab.start_vrouters(encap)
+            lab.start_vrouters(encap, VROUTER_ARGS)
             measure(lab, f"filament {encap}")
             lab.stop_vrouters()
         lab.set_workload_neighbors(False)

@@ -133,13 +133,13 @@ class Lab:
         self.logs.append(log)
         return p, log
 
-    def start_vrouters(self, encap):
+    def start_vrouters(self, encap, extra=()):
         self.vrouters = {}
         for i in (1, 2):
             path = self.work / f"tables-h{i}-{encap}.json"
             path.write_text(json.dumps(self.tables(i, encap), indent=1))
             p, log = self.spawn(self.h[i], [str(self.binary), "vrouter", "run", "--tables",
-                                            str(path), "--listen", "127.0.0.1:9091"],
+                                            str(path), "--listen", "127.0.0.1:9091", *extra],
                                 f"vrouter-h{i}-{encap}")
             self.vrouters[i] = (p, log)
         for i, (p, log) in self.vrouters.items():

@@ -38,6 +38,25 @@ def ping(ns, ip, count=1, wait=1):
     return nsrun(ns, *cmd, "-c", str(count), "-W", str(wait), ip, check=False, timeout=30).returncode == 0
 
 
+def first_reply_after(ns, ip, action, interval=0.1, limit=10):
+    """Ping `ip` from `ns` every `interval` s while `action()` runs; returns the seconds from the
+    end of `action` to the first echo reply (0 if one came before it ended), None if none came
+    within `limit` s."""
+    import re
+
+    cmd = ["ping"] if subprocess.run(["which", "ping"], capture_output=True).returncode == 0 else ["busybox", "ping"]
+    p = subprocess.Popen(["ip", "netns", "exec", ns, *cmd, "-i", str(interval), "-w", str(limit), ip],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    t_start = time.monotonic()
+    action()
+    done = time.monotonic() - t_start
+    out = p.communicate(timeout=limit + 10)[0]
+    seqs = [int(m) for m in re.findall(r"seq=(\d+)", out)]
+    if not seqs:
+        return None
+    return max(0.0, min(seqs) * interval - done)
+
+
 def wait_until(pred, timeout, step=0.1):
     """Poll `pred` until true; returns the seconds it took, or None on timeout."""
     t0 = time.monotonic()

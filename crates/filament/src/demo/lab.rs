@@ -585,5 +585,12 @@ pub(crate) fn print_picture(state: &Value) {
             s(&n["uuid"])
         );
     }
+    let rss: Vec<String> = peak_rss(state)
+        .iter()
+        .map(|(r, mb)| format!("{r} {mb:.1} MB"))
+        .collect();
+    if !rss.is_empty() {
+        println!("peak RSS so far: {}", rss.join(", "));
+    }
     println!();
 }

@@ -154,6 +154,8 @@ pub struct Agent {
     out: Vec<Output>,
     /// config items that failed to decode (dropped, counted)
     pub config_errors: u64,
+    /// parsed ACLs for flow decisions (emptied on config changes)
+    pub(crate) policy: std::cell::RefCell<crate::query::PolicyCache>,
 }
 
 impl Agent {
@@ -175,6 +177,7 @@ impl Agent {
             free_nh: Vec::new(),
             out: Vec::new(),
             config_errors: 0,
+            policy: std::cell::RefCell::default(),
         }
     }
 
@@ -303,10 +306,13 @@ impl Agent {
         match ev {
             // a control node is (back): config subscriptions, VRF subscriptions, routes, EoR
             ChanEvent::Up => self.resync(n),
-            ChanEvent::Stanza(Stanza::Config(iq)) => match self.graph.apply(&iq) {
-                Ok(_) => self.reconcile_ports(),
-                Err(_) => self.config_errors += 1,
-            },
+            ChanEvent::Stanza(Stanza::Config(iq)) => {
+                *self.policy.get_mut() = crate::query::PolicyCache::default();
+                match self.graph.apply(&iq) {
+                    Ok(_) => self.reconcile_ports(),
+                    Err(_) => self.config_errors += 1,
+                }
+            }
             ChanEvent::Stanza(Stanza::RouteUpdate(u)) => self.routes_in(&u),
             ChanEvent::Stanza(_) => {}
             // headless: nothing is removed; the shell reconnects

@@ -14,6 +14,7 @@
 //! agent has them (the remote agent checks its side).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -70,11 +71,11 @@ pub struct Endpoint {
     /// the endpoint is a local port (its SGs are enforced here)
     pub local: bool,
     /// network ACL of its VN, if the agent has one (`None`: the VN has no policy)
-    pub vn_acl: Option<Vec<AclRule>>,
-    /// ingress SG rules of the port (local only), empty with `sg_enforced=false`
-    pub sg_ingress: Vec<AclRule>,
-    /// egress SG rules of the port (local only)
-    pub sg_egress: Vec<AclRule>,
+    pub vn_acl: Option<Arc<[AclRule]>>,
+    /// ingress SG rules of the port, one list per group (local only)
+    pub sg_ingress: Vec<Arc<[AclRule]>>,
+    /// egress SG rules of the port, one list per group (local only)
+    pub sg_egress: Vec<Arc<[AclRule]>>,
     /// the port has security groups (else SG checks are skipped)
     pub sg_enforced: bool,
 }
@@ -254,7 +255,7 @@ pub fn decide(t: &Tuple, src: &Endpoint, dst: &Endpoint) -> Decision {
     let mut last_pass = String::new();
     // Network policy: each endpoint's VN ACL that the agent has.
     let same_vn = src.vn.is_some() && src.vn == dst.vn;
-    let acls: Vec<&Vec<AclRule>> = [&src.vn_acl, &dst.vn_acl].into_iter().flatten().collect();
+    let acls: Vec<&Arc<[AclRule]>> = [&src.vn_acl, &dst.vn_acl].into_iter().flatten().collect();
     if acls.is_empty() {
         if !same_vn {
             return deny(DEFAULT_DENY);
@@ -276,6 +277,7 @@ pub fn decide(t: &Tuple, src: &Endpoint, dst: &Endpoint) -> Decision {
         }
         match rules
             .iter()
+            .flat_map(|g| g.iter())
             .find(|r| r.pass && rule_matches(r, t, src, dst))
         {
             Some(r) => last_pass.clone_from(&r.uuid),
@@ -375,8 +377,8 @@ mod tests {
         ]));
         let mut a = ep("10.1.1.3", "d:p:vn1", vec![]);
         let mut b = ep("10.2.2.3", "d:p:vn2", vec![]);
-        a.vn_acl = Some(acl.clone());
-        b.vn_acl = Some(acl);
+        a.vn_acl = Some(acl.clone().into());
+        b.vn_acl = Some(acl.into());
         assert_eq!(
             decide(&tuple(1, 0), &a, &b),
             Decision {
@@ -397,23 +399,25 @@ mod tests {
         let mut a = ep("10.1.1.3", "d:p:vn1", vec![8000001]);
         let mut b = ep("10.1.1.4", "d:p:vn1", vec![8000002]);
         a.sg_enforced = true;
-        a.sg_egress = vn_acl(json!([rule(
+        a.sg_egress = vec![vn_acl(json!([rule(
             "e1",
             "any",
             json!({"security_group": "8000001"}),
             json!({"subnet": {"ip_prefix": "0.0.0.0", "ip_prefix_len": 0}}),
             (-1, -1),
             "pass"
-        )]));
+        )]))
+        .into()];
         b.sg_enforced = true;
-        b.sg_ingress = vn_acl(json!([rule(
+        b.sg_ingress = vec![vn_acl(json!([rule(
             "ssh",
             "tcp",
             json!({"subnet": {"ip_prefix": "0.0.0.0", "ip_prefix_len": 0}}),
             json!({"security_group": "8000002"}),
             (22, 22),
             "pass"
-        )]));
+        )]))
+        .into()];
         let mut t = tuple(1, 0);
         t.dst = "10.1.1.4".parse().unwrap();
         assert_eq!(

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod arp;
+pub mod bench;
 pub mod core;
 pub mod dhcp;
 pub mod flow;

@@ -1,15 +1,33 @@
 //! Read-only questions the punt loop asks the agent model (sans-IO): the DHCP parameters of a
 //! port, what the ARP proxy answers in a VRF, and the endpoints and decision of a new flow.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use filament_dataplane::FlowKey;
 
 use crate::arp::ArpTarget;
 use crate::core::{Agent, Port};
 use crate::dhcp::DhcpParams;
-use crate::flow::{decide, Decision, Endpoint, Tuple};
+use crate::flow::{decide, AclRule, Decision, Endpoint, Tuple};
 use crate::model::Encap;
+
+/// The security-group rules of one port, one list per group.
+#[derive(Debug, Default)]
+pub struct PortSgs {
+    /// ingress rules
+    pub ingress: Vec<Arc<[AclRule]>>,
+    /// egress rules
+    pub egress: Vec<Arc<[AclRule]>>,
+}
+
+/// Parsed policy, per network and per port; emptied on every config change.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    vn_acl: HashMap<String, Option<Arc<[AclRule]>>>,
+    port_sgs: HashMap<String, Arc<PortSgs>>,
+}
 
 /// Overhead of an encapsulation on the fabric (outer IPv4 + UDP/GRE + label or VXLAN +
 /// inner Ethernet for VXLAN).
@@ -86,7 +104,41 @@ impl Agent {
         ArpTarget::Unknown
     }
 
-    /// An endpoint of a flow in VRF `vrf_id`: a local port, or what the routes say.
+    fn vn_acl_cached(&self, vn: &str) -> Option<Arc<[AclRule]>> {
+        let mut c = self.policy.borrow_mut();
+        c.vn_acl
+            .entry(vn.to_string())
+            .or_insert_with(|| {
+                crate::model::vn(&self.graph, vn)
+                    .and_then(|v| v.acl)
+                    .map(Arc::from)
+            })
+            .clone()
+    }
+
+    fn port_sgs_cached(&self, vmi: &str) -> Arc<PortSgs> {
+        let mut c = self.policy.borrow_mut();
+        c.port_sgs
+            .entry(vmi.to_string())
+            .or_insert_with(|| {
+                let sgs: Vec<crate::model::SgCfg> = crate::model::vmi(&self.graph, vmi)
+                    .map(|v| {
+                        v.sgs
+                            .iter()
+                            .filter_map(|n| crate::model::sg(&self.graph, n))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Arc::new(PortSgs {
+                    ingress: sgs.iter().map(|s| Arc::from(s.ingress.clone())).collect(),
+                    egress: sgs.iter().map(|s| Arc::from(s.egress.clone())).collect(),
+                })
+            })
+            .clone()
+    }
+
+    /// An endpoint of a flow in VRF `vrf_id`: a local port, or what the routes say. Parsed
+    /// ACLs come from a cache that every config change empties.
     pub fn endpoint(&self, vrf_id: u32, ip: IpAddr) -> Endpoint {
         let IpAddr::V4(v4) = ip else {
             return Endpoint {
@@ -94,35 +146,21 @@ impl Agent {
                 ..Endpoint::default()
             };
         };
-        if let Some(pr) = self
-            .ports
-            .values()
-            .filter_map(|p| p.programmed.as_ref())
-            .find(|o| o.vrf_id == vrf_id && o.ip == v4)
-        {
-            let vn = crate::model::vn(&self.graph, &pr.vn);
-            let vmi = self
-                .ports
-                .values()
-                .find(|p| p.programmed.as_ref() == Some(pr))
-                .and_then(|p| crate::model::vmi(&self.graph, &p.req.id));
-            let sgs: Vec<crate::model::SgCfg> = vmi
-                .map(|v| {
-                    v.sgs
-                        .iter()
-                        .filter_map(|n| crate::model::sg(&self.graph, n))
-                        .collect()
-                })
-                .unwrap_or_default();
+        let local = self.ports.values().find_map(|p| {
+            let pr = p.programmed.as_ref()?;
+            (pr.vrf_id == vrf_id && pr.ip == v4).then_some((p, pr))
+        });
+        if let Some((p, pr)) = local {
+            let sgs = self.port_sgs_cached(&p.req.id);
             return Endpoint {
                 ip: Some(ip),
                 vn: Some(pr.vn.clone()),
                 sgs: pr.sgs.clone(),
                 local: true,
-                vn_acl: vn.and_then(|v| v.acl),
-                sg_ingress: sgs.iter().flat_map(|s| s.ingress.iter().cloned()).collect(),
-                sg_egress: sgs.iter().flat_map(|s| s.egress.iter().cloned()).collect(),
-                sg_enforced: !sgs.is_empty(),
+                vn_acl: self.vn_acl_cached(&pr.vn),
+                sg_ingress: sgs.ingress.clone(),
+                sg_egress: sgs.egress.clone(),
+                sg_enforced: !sgs.ingress.is_empty(),
             };
         }
         let Some(vrf) = self.vrfs.values().find(|v| v.id == vrf_id) else {
@@ -131,25 +169,23 @@ impl Agent {
                 ..Endpoint::default()
             };
         };
-        // longest matching learnt route
-        let best = vrf
-            .routes
-            .iter()
-            .filter(|(p, _)| prefix_contains(p, v4))
-            .max_by_key(|(p, _)| {
-                p.rsplit('/')
-                    .next()
-                    .and_then(|l| l.parse::<u8>().ok())
-                    .unwrap_or(0)
-            });
+        // the host route first, else the longest matching learnt route
+        let best = vrf.routes.get(&format!("{v4}/32")).or_else(|| {
+            vrf.routes
+                .iter()
+                .filter(|(p, _)| prefix_contains(p, v4))
+                .max_by_key(|(p, _)| {
+                    p.rsplit('/')
+                        .next()
+                        .and_then(|l| l.parse::<u8>().ok())
+                        .unwrap_or(0)
+                })
+                .map(|(_, l)| l)
+        });
         match best {
-            Some((_, l)) => Endpoint {
+            Some(l) => Endpoint {
                 ip: Some(ip),
-                vn_acl: l
-                    .vn
-                    .as_ref()
-                    .and_then(|n| crate::model::vn(&self.graph, n))
-                    .and_then(|v| v.acl),
+                vn_acl: l.vn.as_deref().and_then(|n| self.vn_acl_cached(n)),
                 vn: l.vn.clone(),
                 sgs: l.sgs.clone(),
                 ..Endpoint::default()

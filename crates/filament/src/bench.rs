@@ -22,6 +22,8 @@ pub enum BenchCmd {
     /// Control node XMPP: N simulated agents x VRFs: full sync, new-route fan-out p50/p99,
     /// silent-agent detection.
     Xmpp(crate::bench_xmpp::XmppBench),
+    /// vRouter agent: flow setups/s through the slow path with an N-rule network ACL.
+    Agent(crate::bench_agent::AgentBench),
 }
 
 #[derive(Args)]
@@ -61,6 +63,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Api(a) => api(a).await,
         BenchCmd::Schema(a) => crate::bench_schema::run(a).await,
         BenchCmd::Xmpp(a) => crate::bench_xmpp::run(a).await,
+        BenchCmd::Agent(a) => crate::bench_agent::run(a).await,
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod agent;
 mod bench;
+mod bench_agent;
 mod bench_schema;
 mod bench_xmpp;
 mod control;

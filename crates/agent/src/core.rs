@@ -123,6 +123,9 @@ pub struct Learnt {
     pub vn: Option<String>,
     /// security-group ids of the route
     pub sgs: Vec<u32>,
+    /// learnt before the control nodes went away and not pushed again since (flushed at the
+    /// next End-of-RIB from a control node)
+    pub stale: bool,
 }
 
 /// One VRF.
@@ -305,7 +308,25 @@ impl Agent {
     fn chan_event(&mut self, n: usize, ev: ChanEvent) {
         match ev {
             // a control node is (back): config subscriptions, VRF subscriptions, routes, EoR
-            ChanEvent::Up => self.resync(n),
+            ChanEvent::Up => {
+                // back from headless: what we learnt is stale until pushed again (tf-facts
+                // §2.6 headless mode: kept, marked stale, flushed after the resync)
+                if self
+                    .chans
+                    .iter()
+                    .filter(|c| c.state() == ChanState::Established)
+                    .count()
+                    == 1
+                {
+                    for v in self.vrfs.values_mut() {
+                        v.routes.values_mut().for_each(|l| l.stale = true);
+                        v.macs.values_mut().for_each(|(_, l)| l.stale = true);
+                    }
+                }
+                self.resync(n)
+            }
+            // the control node has sent everything: flush what it did not push again
+            ChanEvent::Stanza(Stanza::EndOfRib(_)) => self.flush_stale(),
             ChanEvent::Stanza(Stanza::Config(iq)) => {
                 *self.policy.get_mut() = crate::query::PolicyCache::default();
                 match self.graph.apply(&iq) {
@@ -735,7 +756,33 @@ impl Agent {
             members,
             vn,
             sgs,
+            stale: false,
         })
+    }
+
+    fn flush_stale(&mut self) {
+        let mut routes = Vec::new();
+        let mut macs = Vec::new();
+        for (name, v) in &self.vrfs {
+            routes.extend(
+                v.routes
+                    .iter()
+                    .filter(|(_, l)| l.stale)
+                    .map(|(p, _)| (name.clone(), p.clone())),
+            );
+            macs.extend(
+                v.macs
+                    .iter()
+                    .filter(|(_, (_, l))| l.stale)
+                    .map(|(ip, _)| (name.clone(), *ip)),
+            );
+        }
+        for (vrf, p) in routes {
+            self.drop_learnt_route(&vrf, &p);
+        }
+        for (vrf, ip) in macs {
+            self.drop_learnt_mac(&vrf, ip);
+        }
     }
 
     fn release(&mut self, l: &Learnt) {

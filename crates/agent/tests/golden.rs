@@ -120,6 +120,21 @@ fn port_lifecycle_routes_in_and_headless() {
         ("07-control-node-lost-keeps-state", vec![Input::Disconnected(0)]),
         ("08-reconnect-resyncs", vec![Input::Connected(0), Input::Bytes(0, header)]),
         (
+            "08b-route-pushed-again-is-fresh",
+            vec![Input::Bytes(
+                0,
+                route_push(&format!(
+                    "<items node=\"1/1/default-domain:admin:vn1:vn1\">{}</items>",
+                    inet_item("10.1.1.9/32", &nh("192.168.0.2", 20, "<tunnel-encapsulation>udp</tunnel-encapsulation>")),
+                ))
+                .into_bytes(),
+            )],
+        ),
+        (
+            "08c-end-of-rib-flushes-stale-evpn-mac",
+            vec![Input::Bytes(0, filament_wire_xmpp::EndOfRib::from_control("host1").to_xml().into_bytes())],
+        ),
+        (
             "09-retract",
             vec![Input::Bytes(0, route_push("<items node=\"1/1/default-domain:admin:vn1:vn1\"><retract id=\"10.1.1.9/32\"/></items>").into_bytes())],
         ),

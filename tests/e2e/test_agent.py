@@ -341,3 +341,18 @@ def test_controller_down_keeps_flows(lab):
     # after the hold time the agent notices; its state is kept either way
     assert st["ports_active"] == 1 and st["routes_learnt"] >= 1, st
     assert lab.ping(w1, w2["ip"], count=1), "new flow while headless"
+
+
+def test_controller_returns_and_agents_resync(lab):
+    """After the headless test: the controller restarts on the same store; both agents
+    reconnect, re-subscribe and re-publish, and traffic keeps flowing (learnt routes that the
+    control node pushes again stay; stale ones are flushed at its End-of-RIB)."""
+    w1, w2 = lab.wl["w1"], lab.wl["w2"]
+    if "ctl" not in lab.procs:
+        lab.start_controller()
+    for i in lab.h:
+        wait_for(lambda i=i: lab.agent_status(i)["state"] == "active", timeout=40, what=f"h{i} reconnected")
+    wait_for(lambda: lab.agent_status(1)["routes_learnt"] >= 1, timeout=20, what="routes learnt again")
+    assert wait_for(lambda: lab.ping(w1, w2["ip"], count=1), timeout=30, what="ping after resync"), lab.logs()
+    st = lab.agent_status(1)
+    assert st["xmpp"][0]["stats"]["flaps"] >= 2, st

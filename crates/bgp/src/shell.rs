@@ -40,6 +40,10 @@ pub enum SpeakerError {
     Stopped,
 }
 
+/// Inputs applied before one flush: enough to pack route bursts into full
+/// UPDATEs, few enough that the outputs they produce stay small.
+const MAX_BATCH: usize = 64;
+
 /// Events queued for the RIB owner before the core waits for it.
 const EVENT_QUEUE: usize = 16 * 1024;
 
@@ -200,7 +204,7 @@ async fn core_task(
                     core.apply(now, i);
                     batch += 1;
                     match rx.try_recv() {
-                        Ok(next) if batch < 4096 => cmd = next,
+                        Ok(next) if batch < MAX_BATCH => cmd = next,
                         Ok(next) => {
                             cmd = next;
                             break;

@@ -326,6 +326,33 @@ def test_security_group_only_ssh_blocks_ping(lab):
     lab.update("virtual-machine-interface", w2["vmi"], {"security_group_refs": []})
 
 
+def test_bad_port_requests_change_nothing(lab):
+    def call(method, path, body=None):
+        cmd = ["curl", "-s", "-o", "/dev/stderr", "-w", "%{http_code}", "-X", method,
+               f"http://127.0.0.1:9091{path}"]
+        if body is not None:
+            cmd += ["-H", "content-type: application/json", "-d", json.dumps(body)]
+        r = nsrun(lab.h[1], *cmd, check=False)
+        return int(r.stdout), r.stderr
+    before = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/ports").stdout)
+    good = {"id": str(uuid.uuid4()), "instance-id": str(uuid.uuid4()), "mac-address": "02:00:00:00:99:01",
+            "system-name": "tapbad"}
+    for key, value in (("mac-address", "not-a-mac"), ("id", "123"), ("system-name", "x" * 20),
+                       ("ip-address", "10.1")):
+        code, text = call("POST", "/port", {**good, key: value})
+        assert code == 400 and key in text, (key, code, text)
+    code, text = call("POST", "/port", {**good, "system-name": "no-such-if0"})
+    assert code == 400 and "no-such-if0" in text, text
+    code, _ = call("POST", "/port", "{not json")
+    assert 400 <= code < 500
+    code, _ = call("DELETE", f"/port/{uuid.uuid4()}")
+    assert code == 404
+    code, _ = call("POST", "/port", {**good, "id": lab.wl["w1"]["vmi"]})
+    assert code == 409
+    after = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/ports").stdout)
+    assert after == before
+
+
 def test_controller_down_keeps_flows(lab):
     w1, w2 = lab.wl["w1"], lab.wl["w2"]
     assert wait_for(lambda: lab.ping(w1, w2["ip"], count=1), timeout=40, what="ping before stop"), lab.logs()
@@ -356,3 +383,16 @@ def test_controller_returns_and_agents_resync(lab):
     assert wait_for(lambda: lab.ping(w1, w2["ip"], count=1), timeout=30, what="ping after resync"), lab.logs()
     st = lab.agent_status(1)
     assert st["xmpp"][0]["stats"]["flaps"] >= 2, st
+
+
+def test_port_delete_withdraws_the_route(lab):
+    w3 = lab.wl["w3"]
+    def h1_has_w3():
+        routes = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/vrouter/routes").stdout)
+        return any(str(r.get("prefix", "")).startswith(w3["ip"] + "/") for r in routes)
+    assert wait_for(h1_has_w3, what="w3 route on h1 (policy leaks it)")
+    lab.cli(2, "port", "delete", w3["vmi"])
+    wait_for(lambda: not h1_has_w3(), what="w3 route withdrawn from h1")
+    listed = lab.cli(2, "port", "list").stdout
+    assert w3["vmi"] not in listed and lab.wl["w2"]["vmi"] in listed
+    assert run("ip", "-n", lab.h[2], "link", "show", "tapw3", check=False).returncode != 0

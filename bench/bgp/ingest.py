@@ -128,13 +128,18 @@ def wait_count(fn, total, timeout=600):
 
 def dut_ours(lab, total, ctl):
     binary = REPO / "target/release/examples/bgp_peer"
-    p = lab.spawn([str(binary), "--asn", "64512", "--router-id", DUT, "--listen", f"{DUT}:179",
+    # FILAMENT_BENCH_WRAP="heaptrack -o /tmp/x" profiles our speaker.
+    wrap = os.environ.get("FILAMENT_BENCH_WRAP", "").split()
+    p = lab.spawn([*wrap, str(binary), "--asn", "64512", "--router-id", DUT, "--listen", f"{DUT}:179",
                    "--peer", f"{GEN},65010,passive,families=inet-vpn", "--quiet"], "ours.log",
                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     time.sleep(0.5)
     t0 = enable_feed(lab, ctl)
     for line in p.stdout:
-        e = json.loads(line)
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
         if e.get("event") == "eor":
             t1 = time.monotonic()
             assert e["learned"] >= total, e

@@ -58,7 +58,12 @@ impl Rib {
         let pos = d.cands.iter().position(|c| c.src == src);
         match (pos, cand) {
             (Some(i), Some(c)) => d.cands[i] = c,
-            (None, Some(c)) => d.cands.push(c),
+            (None, Some(c)) => {
+                // Most destinations have one candidate: grow one at a time
+                // (a first push would reserve room for four).
+                d.cands.reserve_exact(1);
+                d.cands.push(c);
+            }
             (Some(i), None) => {
                 d.cands.swap_remove(i);
             }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  TCP :5269 accept ──> reader task ──Input::Bytes──┐
-//!  GET /watch (api) ──> follower  ──Input::Config───┼──> core task: ControlNode::step ──Output──> writer tasks
+//!  GET /watch (api) ──> follower  ──Input::Config───┼──> core thread: handle* + flush ──Output──> writer tasks
 //!  interval 100 ms ──────────────────Input::Tick────┘        ^
 //!  HTTP :8083 (/status, /routes, ...) ──Handle::with_node────┘
 //! ```
@@ -151,11 +151,15 @@ pub fn start(
             let _ = r.wait_for(|s| *s).await;
         }
     };
-    tokio::spawn(core_task(
-        ControlNode::new(cfg.node.clone()),
-        rx,
-        bgp_changed,
-    ));
+    // The core is CPU-bound and synchronous: its own thread, so a long flush never stalls
+    // the tokio workers that read sockets (and stamp inputs for the hold timers).
+    let node = ControlNode::new(cfg.node.clone());
+    let spawned = std::thread::Builder::new()
+        .name("control-core".into())
+        .spawn(move || core_task(node, rx, bgp_changed));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the control node core thread");
+    }
     let h = handle.clone();
     let st = stopped();
     tokio::spawn(async move {
@@ -191,14 +195,14 @@ pub fn start(
     handle
 }
 
-async fn core_task(
+fn core_task(
     mut node: ControlNode,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     bgp_changed: Arc<tokio::sync::Notify>,
 ) {
     let t0 = Instant::now();
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         // handle a burst of queued inputs, then flush once
         let mut next = Some(first);
         let mut n = 0;

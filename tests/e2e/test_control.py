@@ -32,6 +32,7 @@ class ControlServer(FilamentServer):
                "--listen", f"127.0.0.1:{self.port}",
                "--xmpp-listen", f"127.0.0.1:{self.xmpp_port}",
                "--introspect", f"127.0.0.1:{self.introspect_port}",
+               "--bgp-listen", f"127.0.0.1:{free_port()}",
                "--bgp-address", "127.0.0.1", "--name", "ctl-e2e", "--hold-time", "3"]
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,

@@ -207,8 +207,15 @@ async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             };
             let api = format!("http://{}", SocketAddr::new(host, a.listen.port()));
             let cfg = control::shell_config(api, &c, false);
-            match control::start(cfg, stopped(stop_rx)).await {
-                Ok(h) => Some(h),
+            match control::start(cfg.clone(), stopped(stop_rx)).await {
+                Ok(h) => {
+                    // BGP inside `up` only when asked for (an address to speak from):
+                    // several `up`s on one machine (tests) must not fight over port 179.
+                    if c.bgp_address.is_some() {
+                        control::start_bgp(&h, &c, &cfg);
+                    }
+                    Some(h)
+                }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "control node not started");
                     None

@@ -1,0 +1,186 @@
+//! Received UPDATEs: RFC 4271 §6.3 / RFC 7606 checks that need the session
+//! (eBGP first AS), loop detection (RFC 4271 §9.1.2, RFC 4456 §8), the
+//! Adj-RIB-In (this peer's Loc-RIB candidates), End-of-RIB handling for
+//! RT-constraint (RFC 4684 §6) and graceful restart (RFC 4724 §4.2).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::{Core, Event, Output};
+use crate::codec;
+use crate::rib::{Cand, Source};
+use crate::types::{Family, Path, RouteKey};
+
+impl Core {
+    pub(super) fn receive_update(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        u: &filament_wire_bgp::Update,
+    ) {
+        let asn = self.cfg.asn;
+        let router_id = self.cfg.router_id;
+        let cluster_id = self.cfg.cluster_id;
+        let Some(p) = self.peers.get(&addr) else {
+            return;
+        };
+        let Some(neg) = p.negotiated().cloned() else {
+            return;
+        };
+        let ebgp = !p.is_ibgp(asn);
+        let rx = codec::receive(u, neg.four_octet);
+        // RFC 4271 - Section 6.3: "If the UPDATE message is received from an
+        // external peer, the local system MAY check whether the leftmost ...
+        // AS in the AS_PATH attribute is equal to the autonomous system
+        // number of the peer that sent the message. If the check determines
+        // this is not the case, the Error Subcode MUST be set to Malformed
+        // AS_PATH." RFC 7606 - Section 7.2: such a path is treat-as-withdraw.
+        if ebgp
+            && rx
+                .announced
+                .iter()
+                .any(|p| p.attrs.first_as() != Some(neg.remote_as))
+        {
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.stats.treat_as_withdraw += 1;
+            }
+            for k in rx
+                .withdrawn
+                .iter()
+                .chain(rx.announced.iter().map(|p| &p.key))
+            {
+                self.peer_withdraw(addr, k);
+            }
+            return;
+        }
+        let mut rtc_changed = false;
+        let mut ignored = rx.unknown_families as u64;
+        for k in &rx.withdrawn {
+            rtc_changed |= k.family() == Family::RouteTarget;
+            if neg.families.contains(&k.family()) {
+                self.peer_withdraw(addr, k);
+            }
+        }
+        for path in rx.announced {
+            let fam = path.family();
+            if !neg.families.contains(&fam) {
+                ignored += 1;
+                continue;
+            }
+            rtc_changed |= fam == Family::RouteTarget;
+            let a = &path.attrs;
+            // RFC 4271 - Section 9.1.2: "If the AS_PATH attribute of a BGP
+            // route contains an AS loop, the BGP route should be excluded
+            // from the Phase 2 decision function." RFC 4456 - Section 8: "A
+            // router that recognizes the ORIGINATOR_ID attribute SHOULD
+            // ignore a route received with its BGP Identifier as the
+            // ORIGINATOR_ID." and "If the local CLUSTER_ID is found in the
+            // CLUSTER_LIST, the advertisement received SHOULD be ignored."
+            let looped = (ebgp && a.as_path_contains(asn))
+                || a.originator_id == Some(router_id)
+                || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
+            if looped {
+                ignored += 1;
+                self.peer_withdraw(addr, &path.key);
+            } else {
+                self.peer_learn(addr, ebgp, neg.remote_id, path);
+            }
+        }
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stats.ignored += ignored;
+        let mut stale_done = Vec::new();
+        for f in &rx.end_of_rib {
+            self.out.push_back(Output::Event(Event::EndOfRib {
+                peer: addr,
+                family: *f,
+            }));
+            if *f == Family::RouteTarget && !p.rtc_ready {
+                p.rtc_ready = true;
+                p.rtc_wait_until = None;
+                rtc_changed = true;
+            }
+            // RFC 4724 - Section 4.2: "Once the End-of-RIB marker for an
+            // address family is received from the peer, it MUST immediately
+            // remove any routes from the peer that are still marked as stale
+            // for that address family."
+            stale_done.extend(p.stale.iter().filter(|k| k.family() == *f).cloned());
+        }
+        if rtc_changed && p.rtc_ready {
+            let vpn: Vec<RouteKey> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
+                .into_iter()
+                .flat_map(|f| self.rib.keys(Some(f)))
+                .collect();
+            p.dirty.extend(vpn);
+        }
+        for k in stale_done {
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.stale.remove(&k);
+            }
+            self.peer_withdraw(addr, &k);
+        }
+        let _ = now;
+    }
+
+    pub(super) fn peer_learn(
+        &mut self,
+        addr: IpAddr,
+        ebgp: bool,
+        peer_id: std::net::Ipv4Addr,
+        path: Path,
+    ) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stale.remove(&path.key);
+        let src = Source::Peer(addr);
+        let same = self
+            .rib
+            .candidates(&path.key)
+            .iter()
+            .any(|c| c.src == src && c.path == path);
+        if same {
+            return;
+        }
+        if !self.rib.has(&path.key, src) {
+            p.received += 1;
+        }
+        if let RouteKey::Rtc(r) = &path.key {
+            p.rtc_in.insert(*r);
+        }
+        let from_client = p.cfg.rr_client;
+        self.out.push_back(Output::Event(Event::Learned {
+            peer: addr,
+            path: path.clone(),
+        }));
+        let key = path.key.clone();
+        let cand = Cand {
+            src: Source::Peer(addr),
+            path,
+            ebgp,
+            peer_id,
+            from_client,
+        };
+        self.rib_set(&key, Source::Peer(addr), Some(cand));
+    }
+
+    pub(super) fn peer_withdraw(&mut self, addr: IpAddr, key: &RouteKey) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.stale.remove(key);
+        if !self.rib.has(key, Source::Peer(addr)) {
+            return;
+        }
+        p.received -= 1;
+        if let RouteKey::Rtc(r) = key {
+            p.rtc_in.remove(r);
+        }
+        self.out.push_back(Output::Event(Event::Withdrawn {
+            peer: addr,
+            key: key.clone(),
+        }));
+        self.rib_set(key, Source::Peer(addr), None);
+    }
+}

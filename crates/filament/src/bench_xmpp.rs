@@ -371,6 +371,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
             _ => break,
         }
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     while let Ok(r) = rrx.try_recv() {
         if matches!(r, Report::Closed) {
             closed += 1;

@@ -159,6 +159,8 @@ pub struct Agent {
     pub config_errors: u64,
     /// parsed ACLs for flow decisions (emptied on config changes)
     pub(crate) policy: std::cell::RefCell<crate::query::PolicyCache>,
+    /// VMI uuid -> its IFMap node name
+    vmi_names: BTreeMap<String, String>,
 }
 
 impl Agent {
@@ -181,6 +183,7 @@ impl Agent {
             out: Vec::new(),
             config_errors: 0,
             policy: std::cell::RefCell::default(),
+            vmi_names: BTreeMap::new(),
         }
     }
 
@@ -452,7 +455,19 @@ impl Agent {
         &mut self,
         p: &Port,
     ) -> Option<(String, crate::model::VnCfg, Ipv4Addr, String, Vec<u32>)> {
-        let vmi = crate::model::vmi(&self.graph, &p.req.id)?;
+        // the VMI's node name is remembered: no scan of every VMI per config message
+        let cached = self
+            .vmi_names
+            .get(&p.req.id)
+            .and_then(|n| crate::model::vmi_named(&self.graph, &p.req.id, n));
+        let vmi = match cached {
+            Some(v) => v,
+            None => {
+                let v = crate::model::vmi(&self.graph, &p.req.id)?;
+                self.vmi_names.insert(p.req.id.clone(), v.name.clone());
+                v
+            }
+        };
         let vn_name = vmi.vn.clone()?;
         let vn = crate::model::vn(&self.graph, &vn_name)?;
         let ip = vmi.ips.first().copied().or(p.req.ip)?;

@@ -284,6 +284,20 @@ pub fn vmi(g: &IfmapGraph, uuid: &str) -> Option<VmiCfg> {
         .keys_of("virtual-machine-interface")
         .filter_map(|(t, n)| Some((n.clone(), g.object(t, n)?)))
         .find(|(_, o)| o.get("uuid").and_then(Value::as_str) == Some(uuid))?;
+    vmi_of(g, uuid, name, &o)
+}
+
+/// A port by uuid when its node name is known (no scan); `None` if that node is gone or now
+/// carries another uuid.
+pub fn vmi_named(g: &IfmapGraph, uuid: &str, name: &str) -> Option<VmiCfg> {
+    let o = g.object("virtual-machine-interface", name)?;
+    if o.get("uuid").and_then(Value::as_str) != Some(uuid) {
+        return None;
+    }
+    vmi_of(g, uuid, name.to_string(), &o)
+}
+
+fn vmi_of(g: &IfmapGraph, uuid: &str, name: String, o: &Value) -> Option<VmiCfg> {
     let ips = g
         .referrers("virtual-machine-interface", &name)
         .into_iter()

@@ -308,8 +308,8 @@ fn vmi_of(g: &IfmapGraph, uuid: &str, name: String, o: &Value) -> Option<VmiCfg>
         .pointer("/virtual_machine_interface_mac_addresses/mac_address/0")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let vn = refs(&o, "virtual_network_refs").find_map(ref_name);
-    let sgs = refs(&o, "security_group_refs")
+    let vn = refs(o, "virtual_network_refs").find_map(ref_name);
+    let sgs = refs(o, "security_group_refs")
         .filter_map(ref_name)
         .collect();
     Some(VmiCfg {

@@ -25,13 +25,14 @@ use filament_dataplane::{
 };
 use filament_ifmap::IfmapGraph;
 use filament_wire_xmpp::{
-    route_iqs, CollectionOp, EndOfRib, EvpnKey, PushedItem, RouteNode, RouteUpdate, Stanza,
-    SubscribeAction, SubscribeIq,
+    route_iqs, CollectionOp, EndOfRib, EvpnKey, RouteNode, Stanza, SubscribeAction, SubscribeIq,
 };
 
 pub use crate::port::PortReq;
-use crate::routes::{evpn_entry, inet_entry, paths, Export, Path};
+use crate::routes::{evpn_entry, inet_entry, Export};
 use crate::xmpp::{ChanEvent, ChanState, Channel};
+
+mod routes_in;
 
 /// Static settings of an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -658,189 +659,6 @@ impl Agent {
         out
     }
 
-    // ===== routes in =====
-
-    fn routes_in(&mut self, u: &RouteUpdate) {
-        let Some(vrf_id) = self.vrfs.get(&u.node.vrf).map(|v| v.id) else {
-            return;
-        };
-        let prio = crate::model::global(&self.graph).encaps;
-        for item in &u.items {
-            match (u.node.afi, u.node.safi, item) {
-                // inet unicast add/replace
-                (1, 1, PushedItem::Item { id, entry }) => {
-                    let ps = paths(entry, &prio, self.cfg.fabric_ip);
-                    let (vn, sgs) = (entry_vn(entry), entry.security_groups.clone());
-                    let Ok(prefix) = id.parse::<ipnet::IpNet>() else {
-                        continue;
-                    };
-                    // make before break: new nexthops, the route replaced, then the old ones go
-                    match self.install_paths(&ps, vn, sgs) {
-                        Some(l) => {
-                            self.op(Op::AddRoute {
-                                vrf: VrfId(vrf_id),
-                                prefix,
-                                nh: NhId(l.nh),
-                            });
-                            let old = self
-                                .vrfs
-                                .get_mut(&u.node.vrf)
-                                .and_then(|v| v.routes.insert(id.clone(), l));
-                            if let Some(old) = old {
-                                self.release(&old);
-                            }
-                        }
-                        None => self.drop_learnt_route(&u.node.vrf, id),
-                    }
-                }
-                // inet unicast withdraw
-                (1, 1, PushedItem::Retract { id }) => self.drop_learnt_route(&u.node.vrf, id),
-                // EVPN mac+ip: bridge entry and the ARP proxy's MAC
-                (25, 242, PushedItem::Item { id, entry }) => {
-                    let Some((mac, ip)) = evpn_id(id) else {
-                        continue;
-                    };
-                    let ps = paths(entry, &prio, self.cfg.fabric_ip);
-                    match self.install_paths(&ps, entry_vn(entry), entry.security_groups.clone()) {
-                        Some(l) => {
-                            self.op(Op::AddBridge {
-                                vrf: VrfId(vrf_id),
-                                mac: MacAddr(mac),
-                                nh: NhId(l.nh),
-                            });
-                            let old = self
-                                .vrfs
-                                .get_mut(&u.node.vrf)
-                                .and_then(|v| v.macs.insert(ip, (mac, l)));
-                            if let Some((old_mac, old)) = old {
-                                if old_mac != mac {
-                                    self.op(Op::DelBridge {
-                                        vrf: VrfId(vrf_id),
-                                        mac: MacAddr(old_mac),
-                                    });
-                                }
-                                self.release(&old);
-                            }
-                        }
-                        None => self.drop_learnt_mac(&u.node.vrf, ip),
-                    }
-                }
-                (25, 242, PushedItem::Retract { id }) => {
-                    if let Some((_, ip)) = evpn_id(id) {
-                        self.drop_learnt_mac(&u.node.vrf, ip);
-                    }
-                }
-                // other families (multicast, inet6): not programmed yet
-                _ => {}
-            }
-        }
-    }
-
-    fn install_paths(&mut self, ps: &[Path], vn: Option<String>, sgs: Vec<u32>) -> Option<Learnt> {
-        if ps.is_empty() {
-            return None;
-        }
-        let mut members = Vec::new();
-        for p in ps {
-            let id = self.alloc_nh();
-            self.op(Op::AddNexthop(Nexthop {
-                id: NhId(id),
-                kind: NexthopKind::Tunnel {
-                    vif: self.cfg.fabric_vif,
-                    src_ip: self.cfg.fabric_ip,
-                    dst_ip: p.dst,
-                    encap: p.encap,
-                },
-            }));
-            members.push(id);
-        }
-        let nh = if members.len() == 1 {
-            members[0]
-        } else {
-            let id = self.alloc_nh();
-            self.op(Op::AddNexthop(Nexthop {
-                id: NhId(id),
-                kind: NexthopKind::Ecmp {
-                    members: members.iter().map(|m| NhId(*m)).collect(),
-                },
-            }));
-            id
-        };
-        Some(Learnt {
-            nh,
-            members,
-            vn,
-            sgs,
-            stale: false,
-        })
-    }
-
-    fn flush_stale(&mut self) {
-        let mut routes = Vec::new();
-        let mut macs = Vec::new();
-        for (name, v) in &self.vrfs {
-            routes.extend(
-                v.routes
-                    .iter()
-                    .filter(|(_, l)| l.stale)
-                    .map(|(p, _)| (name.clone(), p.clone())),
-            );
-            macs.extend(
-                v.macs
-                    .iter()
-                    .filter(|(_, (_, l))| l.stale)
-                    .map(|(ip, _)| (name.clone(), *ip)),
-            );
-        }
-        for (vrf, p) in routes {
-            self.drop_learnt_route(&vrf, &p);
-        }
-        for (vrf, ip) in macs {
-            self.drop_learnt_mac(&vrf, ip);
-        }
-    }
-
-    fn release(&mut self, l: &Learnt) {
-        if l.members.len() > 1 {
-            self.op(Op::DelNexthop { nh: NhId(l.nh) });
-            self.free_nh.push(l.nh);
-        }
-        for m in &l.members {
-            self.op(Op::DelNexthop { nh: NhId(*m) });
-            self.free_nh.push(*m);
-        }
-    }
-
-    fn drop_learnt_route(&mut self, vrf: &str, id: &str) {
-        let Some(v) = self.vrfs.get_mut(vrf) else {
-            return;
-        };
-        let vrf_id = v.id;
-        let Some(l) = v.routes.remove(id) else { return };
-        if let Ok(prefix) = id.parse() {
-            self.op(Op::DelRoute {
-                vrf: VrfId(vrf_id),
-                prefix,
-            });
-        }
-        self.release(&l);
-    }
-
-    fn drop_learnt_mac(&mut self, vrf: &str, ip: Ipv4Addr) {
-        let Some(v) = self.vrfs.get_mut(vrf) else {
-            return;
-        };
-        let vrf_id = v.id;
-        let Some((mac, l)) = v.macs.remove(&ip) else {
-            return;
-        };
-        self.op(Op::DelBridge {
-            vrf: VrfId(vrf_id),
-            mac: MacAddr(mac),
-        });
-        self.release(&l);
-    }
-
     /// A flow-miss verdict (see `crate::decide`) as the forwarder op.
     pub fn flow_op(key: FlowKey, allow: bool) -> Op {
         Op::AddFlow(FlowSpec {
@@ -856,22 +674,6 @@ impl Agent {
     }
 }
 
-/// The route's network: the entry's `virtual-network`, else its first next hop's.
-fn entry_vn(e: &filament_wire_xmpp::Entry) -> Option<String> {
-    e.virtual_network
-        .clone()
-        .or_else(|| e.next_hops.iter().find_map(|n| n.virtual_network.clone()))
-}
-
 fn host(ip: Ipv4Addr) -> ipnet::IpNet {
     ipnet::IpNet::V4(ipnet::Ipv4Net::from(ip))
-}
-
-/// `[<tag>-]<mac>,<ip>/<plen>` → (mac, ip).
-fn evpn_id(id: &str) -> Option<([u8; 6], Ipv4Addr)> {
-    let (mac, rest) = id.split_once(',')?;
-    let mac = mac.rsplit('-').next()?;
-    let m: filament_wire_xmpp::MacAddr = mac.parse().ok()?;
-    let ip = rest.split(['/', ',']).next()?.parse().ok()?;
-    Some((m.0, ip))
 }

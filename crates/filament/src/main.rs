@@ -44,7 +44,7 @@ enum Cmd {
     /// The schema transformer as its own process (`run`), or a consistency check (`check`).
     #[command(subcommand)]
     Schema(schema::SchemaCmd),
-    /// Benchmarks that print figures (`api`, `schema`).
+    /// Benchmarks that print figures (`api`, `schema`, `xmpp`, `agent`).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
     /// Run the control node alone (XMPP server for agents, BGP speaker).

@@ -95,7 +95,7 @@ async fn add_port(State(s): State<Arc<Shared>>, body: Option<Json<Value>>) -> Re
     let Some(Json(body)) = body else {
         return err(StatusCode::BAD_REQUEST, "body must be JSON");
     };
-    let req = match PortReq::parse(&body) {
+    let mut req = match PortReq::parse(&body) {
         Ok(r) => r,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
@@ -133,6 +133,10 @@ async fn add_port(State(s): State<Arc<Shared>>, body: Option<Json<Value>>) -> Re
             );
         }
     };
+    // the host-side interface's MTU bounds the MTU DHCP offers (and the vif's own limit)
+    req.mtu = filament_dataplane_io::sys::if_mtu(&req.system_name)
+        .ok()
+        .map(|m| u16::try_from(m).unwrap_or(u16::MAX));
     s.input(Input::PortAdd(req.clone(), vif));
     (StatusCode::OK, Json(port_json(&s, &req.id))).into_response()
 }

@@ -34,6 +34,9 @@ pub struct PortReq {
     pub netns: Option<String>,
     /// workload-side interface name
     pub vm_ifname: String,
+    /// MTU of the host-side interface, read by the shell when it attaches the port (not a
+    /// request key); the DHCP MTU never exceeds it
+    pub mtu: Option<u16>,
 }
 
 fn ser_mac<S: serde::Serializer>(m: &MacAddr, s: S) -> Result<S::Ok, S::Error> {
@@ -168,6 +171,7 @@ impl PortReq {
             system_name,
             netns,
             vm_ifname,
+            mtu: None,
         })
     }
 }

@@ -29,14 +29,29 @@ pub struct PolicyCache {
     port_sgs: HashMap<String, Arc<PortSgs>>,
 }
 
-/// Overhead of an encapsulation on the fabric (outer IPv4 + UDP/GRE + label or VXLAN +
-/// inner Ethernet for VXLAN).
-fn overhead(e: Option<&Encap>) -> u16 {
+/// Worst-case overhead of an encapsulation on the fabric: outer IPv4 (20), UDP (8) or GRE
+/// (4), then an MPLS label (4) or the VXLAN header (8), and, since the same tunnel also
+/// carries bridged traffic, the inner Ethernet header (14) plus, for MPLS, the L2 control
+/// word (4; RFC 4448 §4.6, as the forwarder adds it): MPLSoUDP 50, VXLAN 50, MPLSoGRE 46.
+fn overhead(e: &Encap) -> u16 {
+    const L2: u16 = 14;
     match e {
-        Some(Encap::MplsOverUdp) => 20 + 8 + 4,
-        Some(Encap::Vxlan) => 20 + 8 + 8 + 14,
-        Some(Encap::MplsOverGre) | None => 20 + 4 + 4,
+        Encap::MplsOverUdp => 20 + 8 + 4 + 4 + L2,
+        Encap::Vxlan => 20 + 8 + 8 + L2,
+        Encap::MplsOverGre => 20 + 4 + 4 + 4 + L2,
     }
+}
+
+/// The MTU a workload is offered: the largest inner frame every allowed encapsulation fits
+/// into the fabric (`fabric_mtu` minus the worst overhead among `encaps`, all three when the
+/// list is empty), and never more than the port's own interface MTU `port_mtu` (the
+/// forwarder drops frames longer than a vif's MTU + 14).
+pub fn workload_mtu(fabric_mtu: u16, encaps: &[Encap], port_mtu: Option<u16>) -> u16 {
+    let all = [Encap::MplsOverGre, Encap::MplsOverUdp, Encap::Vxlan];
+    let list = if encaps.is_empty() { &all[..] } else { encaps };
+    let worst = list.iter().map(overhead).max().unwrap_or(50);
+    let fab = fabric_mtu.saturating_sub(worst);
+    port_mtu.map_or(fab, |p| p.min(fab))
 }
 
 impl Agent {
@@ -58,11 +73,11 @@ impl Agent {
             service: sn.service.or(sn.gateway)?,
             dns: sn.dns.clone(),
             domain: sn.domain.clone(),
-            mtu: Some(
-                self.cfg()
-                    .fabric_mtu
-                    .saturating_sub(overhead(g.encaps.first())),
-            ),
+            mtu: Some(workload_mtu(
+                self.cfg().fabric_mtu,
+                &g.encaps,
+                self.port_by_vif(vif).and_then(|p| p.req.mtu),
+            )),
             host_routes: sn.host_routes.clone(),
             lease: sn.lease,
         })
@@ -223,4 +238,23 @@ fn prefix_contains(p: &str, ip: Ipv4Addr) -> bool {
     };
     let m = u32::MAX.checked_shl(32 - u32::from(l.min(32))).unwrap_or(0);
     u32::from(ip) & m == u32::from(a) & m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_mtu_covers_the_worst_allowed_encapsulation_and_the_port() {
+        // VXLAN and MPLSoUDP carrying Ethernet both cost 50 bytes; MPLSoGRE 46
+        assert_eq!(workload_mtu(9000, &[], None), 8950);
+        assert_eq!(workload_mtu(9000, &[Encap::MplsOverGre], None), 8954);
+        assert_eq!(
+            workload_mtu(9000, &[Encap::MplsOverGre, Encap::Vxlan], None),
+            8950
+        );
+        // the port's own interface MTU caps it
+        assert_eq!(workload_mtu(9000, &[], Some(1500)), 1500);
+        assert_eq!(workload_mtu(1500, &[Encap::MplsOverUdp], Some(1500)), 1450);
+    }
 }

@@ -202,7 +202,7 @@ async fn dhclient_and_udhcpc_get_the_port_lease_and_gateway_arp() {
         "option routers 10.1.1.254;",
         "option domain-name-servers 10.1.1.253;",
         "option dhcp-server-identifier 10.1.1.253;",
-        "option interface-mtu 1468;",
+        "option interface-mtu 1450;",
     ] {
         assert!(
             leases.contains(want),
@@ -269,7 +269,7 @@ async fn dhclient_and_udhcpc_get_the_port_lease_and_gateway_arp() {
         "router=10.1.1.254",
         "dns=10.1.1.253",
         "serverid=10.1.1.253",
-        "mtu=1468",
+        "mtu=1450",
     ] {
         assert!(
             env.lines().any(|l| l == want),

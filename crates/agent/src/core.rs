@@ -162,6 +162,10 @@ pub struct Agent {
     pub(crate) policy: std::cell::RefCell<crate::query::PolicyCache>,
     /// VMI uuid -> its IFMap node name
     vmi_names: BTreeMap<String, String>,
+    /// route items the control node pushed, by (VRF, AFI, SAFI, item id)
+    pushed: BTreeMap<(String, u16, u16, String), Box<filament_wire_xmpp::Entry>>,
+    /// the encapsulation priority the tunnels and published routes were made with
+    encaps: Vec<crate::model::Encap>,
 }
 
 impl Agent {
@@ -185,6 +189,8 @@ impl Agent {
             config_errors: 0,
             policy: std::cell::RefCell::default(),
             vmi_names: BTreeMap::new(),
+            pushed: BTreeMap::new(),
+            encaps: Vec::new(),
         }
     }
 
@@ -334,7 +340,10 @@ impl Agent {
             ChanEvent::Stanza(Stanza::Config(iq)) => {
                 *self.policy.get_mut() = crate::query::PolicyCache::default();
                 match self.graph.apply(&iq) {
-                    Ok(_) => self.reconcile_ports(),
+                    Ok(_) => {
+                        self.reconcile_ports();
+                        self.encaps_changed();
+                    }
                     Err(_) => self.config_errors += 1,
                 }
             }
@@ -342,6 +351,32 @@ impl Agent {
             ChanEvent::Stanza(_) => {}
             // headless: nothing is removed; the shell reconnects
             ChanEvent::Down(_) => self.out.push(Output::Close(n)),
+        }
+    }
+
+    /// global-vrouter-config's encapsulation priority changed: tunnel nexthops re-made with
+    /// the new preferred encapsulation both ends support, and our routes published again
+    /// with the new list (tf-facts §5.3).
+    fn encaps_changed(&mut self) {
+        let now = crate::model::global(&self.graph).encaps;
+        if now == self.encaps {
+            return;
+        }
+        let first = self.encaps.is_empty() && self.pushed.is_empty();
+        self.encaps = now;
+        if first {
+            return;
+        }
+        self.reapply_pushed();
+        let exports: Vec<Export> = self
+            .ports
+            .values()
+            .filter_map(|p| self.export_of(p))
+            .collect();
+        for x in exports {
+            for st in self.route_stanzas(&x, CollectionOp::Associate) {
+                self.send_all(&st);
+            }
         }
     }
 
@@ -524,7 +559,7 @@ impl Agent {
             mac: GATEWAY_MAC,
             vrf: Some(vrf),
             policy: true,
-            mtu: 1500,
+            mtu: p.req.mtu.unwrap_or(1500),
             ip: Some(IpAddr::V4(ip)),
         }));
         self.op(Op::AddNexthop(Nexthop {

@@ -6,19 +6,70 @@
 use std::net::Ipv4Addr;
 
 use filament_dataplane::{MacAddr, Nexthop, NexthopKind, NhId, Op, VrfId};
-use filament_wire_xmpp::{PushedItem, RouteUpdate};
+use filament_wire_xmpp::{ItemsNode, PushedItem, RouteUpdate};
 
 use super::{Agent, Learnt};
 use crate::routes::{paths, Path};
 
 impl Agent {
     pub(super) fn routes_in(&mut self, u: &RouteUpdate) {
-        let Some(vrf_id) = self.vrfs.get(&u.node.vrf).map(|v| v.id) else {
+        // remembered so that an encapsulation-priority change can re-decide every path
+        for item in &u.items {
+            let n = &u.node;
+            match item {
+                PushedItem::Item { id, entry } => {
+                    let k = (n.vrf.clone(), n.afi, n.safi, id.clone());
+                    self.pushed.insert(k, entry.clone());
+                }
+                PushedItem::Retract { id } => {
+                    self.pushed
+                        .remove(&(n.vrf.clone(), n.afi, n.safi, id.clone()));
+                }
+            }
+        }
+        self.apply_items(&u.node, &u.items);
+    }
+
+    /// The global encapsulation priority changed (tf-facts §5.3): every learnt route's
+    /// tunnel nexthops are re-decided from the entries the control node pushed (make before
+    /// break, as for a replaced item).
+    pub(super) fn reapply_pushed(&mut self) {
+        // entries flushed since (stale after a resync) are forgotten here
+        let vrfs = &self.vrfs;
+        self.pushed.retain(|(vrf, afi, _, id), _| {
+            vrfs.get(vrf).is_some_and(|v| match afi {
+                1 => v.routes.contains_key(id),
+                _ => evpn_id(id).is_some_and(|(_, ip)| v.macs.contains_key(&ip)),
+            })
+        });
+        // stale ones (awaiting a resync) keep their nexthops until pushed again or flushed
+        let stale = |(vrf, afi, _, id): &(String, u16, u16, String)| {
+            self.vrfs.get(vrf).is_some_and(|v| match afi {
+                1 => v.routes.get(id).is_some_and(|l| l.stale),
+                _ => evpn_id(id)
+                    .and_then(|(_, ip)| v.macs.get(&ip))
+                    .is_some_and(|(_, l)| l.stale),
+            })
+        };
+        let all: Vec<_> = self
+            .pushed
+            .iter()
+            .filter(|(k, _)| !stale(k))
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        for ((vrf, afi, safi, id), entry) in all {
+            let node = ItemsNode { afi, safi, vrf };
+            self.apply_items(&node, &[PushedItem::Item { id, entry }]);
+        }
+    }
+
+    fn apply_items(&mut self, node: &ItemsNode, items: &[PushedItem]) {
+        let Some(vrf_id) = self.vrfs.get(&node.vrf).map(|v| v.id) else {
             return;
         };
         let prio = crate::model::global(&self.graph).encaps;
-        for item in &u.items {
-            match (u.node.afi, u.node.safi, item) {
+        for item in items {
+            match (node.afi, node.safi, item) {
                 // inet unicast add/replace
                 (1, 1, PushedItem::Item { id, entry }) => {
                     let ps = paths(entry, &prio, self.cfg.fabric_ip);
@@ -36,17 +87,17 @@ impl Agent {
                             });
                             let old = self
                                 .vrfs
-                                .get_mut(&u.node.vrf)
+                                .get_mut(&node.vrf)
                                 .and_then(|v| v.routes.insert(id.clone(), l));
                             if let Some(old) = old {
                                 self.release(&old);
                             }
                         }
-                        None => self.drop_learnt_route(&u.node.vrf, id),
+                        None => self.drop_learnt_route(&node.vrf, id),
                     }
                 }
                 // inet unicast withdraw
-                (1, 1, PushedItem::Retract { id }) => self.drop_learnt_route(&u.node.vrf, id),
+                (1, 1, PushedItem::Retract { id }) => self.drop_learnt_route(&node.vrf, id),
                 // EVPN mac+ip: bridge entry and the ARP proxy's MAC
                 (25, 242, PushedItem::Item { id, entry }) => {
                     let Some((mac, ip)) = evpn_id(id) else {
@@ -62,7 +113,7 @@ impl Agent {
                             });
                             let old = self
                                 .vrfs
-                                .get_mut(&u.node.vrf)
+                                .get_mut(&node.vrf)
                                 .and_then(|v| v.macs.insert(ip, (mac, l)));
                             if let Some((old_mac, old)) = old {
                                 if old_mac != mac {
@@ -74,12 +125,12 @@ impl Agent {
                                 self.release(&old);
                             }
                         }
-                        None => self.drop_learnt_mac(&u.node.vrf, ip),
+                        None => self.drop_learnt_mac(&node.vrf, ip),
                     }
                 }
                 (25, 242, PushedItem::Retract { id }) => {
                     if let Some((_, ip)) = evpn_id(id) {
-                        self.drop_learnt_mac(&u.node.vrf, ip);
+                        self.drop_learnt_mac(&node.vrf, ip);
                     }
                 }
                 // other families (multicast, inet6): not programmed yet

@@ -275,3 +275,118 @@ def test_config_delivery_and_bad_input(ctl):
     finally:
         agent.close()
         bad.close()
+
+
+class IbgpPair:
+    """One config API (``filament up --no-control``) and two ``filament control`` nodes,
+    cn1 on 127.0.0.2 and cn2 on 127.0.0.3 (same BGP port, each speaking from its own address)."""
+
+    def __init__(self, work):
+        self.work = work
+        data = work / "data"
+        data.mkdir()
+        self.api = FilamentServer(filament_bin(), data, work)
+        self.bgp_port = free_port()
+        self.nodes = {}
+        self.procs = []
+
+    def start(self):
+        log = open(self.work / "api.log", "ab")
+        p = subprocess.Popen([str(self.api.binary), "up", "--no-control", "--data-dir", str(self.api.data_dir),
+                              "--listen", f"127.0.0.1:{self.api.port}"], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        log.close()
+        self.procs.append(p)
+        wait_for(lambda: requests.get(self.api.url("/"), timeout=2).status_code == 200, 30, "config API")
+        for name, ip in (("cn1", "127.0.0.2"), ("cn2", "127.0.0.3")):
+            xmpp, intro = free_port(), free_port()
+            log = open(self.work / f"{name}.log", "ab")
+            p = subprocess.Popen([str(self.api.binary), "control", "--api", self.api.base_url, "--name", name,
+                                  "--xmpp-listen", f"127.0.0.1:{xmpp}", "--introspect", f"127.0.0.1:{intro}",
+                                  "--bgp-listen", f"{ip}:{self.bgp_port}", "--bgp-address", ip],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=_die_with_parent)
+            log.close()
+            self.procs.append(p)
+            self.nodes[name] = (xmpp, f"http://127.0.0.1:{intro}")
+        for name, (_, url) in self.nodes.items():
+            wait_for(lambda: requests.get(url + "/status", timeout=2).json()["state"] == "active", 30,
+                     f"{name} active")
+
+    def logs(self):
+        return "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}"
+                         for p in sorted(self.work.glob("*.log")))
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def ibgp(tmp_path):
+    pair = IbgpPair(tmp_path)
+    try:
+        pair.start()
+        yield pair
+    finally:
+        pair.stop()
+        print(pair.logs())
+
+
+def test_two_control_nodes_in_ibgp_routes_cross(ibgp):
+    """Two control nodes on one config, peered by a bgp-router ref (tf-facts §3: iBGP full
+    mesh between control nodes); an agent on each; a route published at cn1 reaches cn2's
+    agent with its next hop and label, and its withdrawal follows."""
+    api = ibgp.api
+    fq = lambda n: ["default-domain", "default-project", "ip-fabric", "__default__", n]  # noqa: E731
+
+    def router(name):
+        r = requests.post(api.url("/fqname-to-id"), json={"type": "bgp-router", "fq_name": fq(name)}, timeout=5)
+        if r.status_code != 200:
+            return None
+        return requests.get(api.url(f"/bgp-router/{r.json()['uuid']}"), timeout=5).json()["bgp-router"]
+    wait_for(lambda: router("cn1") and router("cn2"), 30, "both control nodes' bgp-routers")
+    cn1, cn2 = router("cn1"), router("cn2")
+    # each registered the address and port it listens on
+    assert cn1["bgp_router_parameters"]["address"] == "127.0.0.2"
+    assert cn1["bgp_router_parameters"]["port"] == ibgp.bgp_port
+    r = requests.post(api.url("/ref-update"), json={
+        "type": "bgp-router", "uuid": cn1["uuid"], "ref-type": "bgp-router", "ref-uuid": cn2["uuid"],
+        "operation": "ADD", "attr": {}}, timeout=5)
+    assert r.status_code == 200, r.text
+
+    def established(url, peer):
+        nei = requests.get(url + "/neighbors", timeout=5).json()["neighbors"]
+        return any(n["peer"] == peer and n.get("state") == "Established" for n in nei)
+    wait_for(lambda: established(ibgp.nodes["cn1"][1], "127.0.0.3")
+             and established(ibgp.nodes["cn2"][1], "127.0.0.2"), 60, "iBGP session cn1 <-> cn2")
+
+    post(api, "projects", "project", {"fq_name": ["default-domain", "pib"], "parent_type": "domain"})
+    vrf = make_vn(api, "pib", "red", "10.31.1.0")
+    a = Agent(ibgp.nodes["cn1"][0], "ib-a")
+    b = Agent(ibgp.nodes["cn2"][0], "ib-b")
+    try:
+        b.subscribe(vrf, 1)
+        a.subscribe(vrf, 1)
+        a.publish(vrf, "default-domain:pib:red", "10.31.1.3", "192.168.70.1", 23)
+        b.wait(b'<item id="10.31.1.3/32">', timeout=30, keepalive=True)
+        item = b.buf[b.buf.index(b'<item id="10.31.1.3/32">'):]
+        assert b"<address>192.168.70.1</address>" in item and b"<label>23</label>" in item, item[:1500]
+        # cn2 holds it as a BGP path from cn1, RD <agent-ip>:<instance-id>
+        vpn = requests.get(ibgp.nodes["cn2"][1] + "/routes", params={"table": "bgp.l3vpn.0"}, timeout=5).json()
+        text = str(vpn)
+        assert "192.168.70.1:1:10.31.1.3/32" in text and "127.0.0.2" in text, text
+        # and back: cn2's agent publishes, cn1's agent receives
+        b.publish(vrf, "default-domain:pib:red", "10.31.1.4", "192.168.70.2", 24)
+        a.wait(b'<item id="10.31.1.4/32">', timeout=30, keepalive=True)
+        # withdrawal crosses too
+        a.publish(vrf, "default-domain:pib:red", "10.31.1.3", "192.168.70.1", 23, op="dissociate")
+        b.wait(b'<retract id="10.31.1.3/32"', timeout=30, keepalive=True)
+    finally:
+        a.close()
+        b.close()

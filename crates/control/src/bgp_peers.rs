@@ -26,7 +26,6 @@
 //!     `take_bgp_changes` becomes non-empty, instead of polling;
 //!  2. the VN id beside `PathAttrs::origin_vn` (TF's `origin-vn:<asn>:<vn id>`
 //!     community needs the number; today the fq name only, so it is not sent);
-//!  3. a `neighbors()` entry per BGP peer: call [`peer_summaries`] from introspect.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -494,8 +493,16 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
                 first = false;
-                let want: BTreeMap<IpAddr, PeerConfig> =
-                    want.into_iter().map(|p| (p.address, p)).collect();
+                // A node listening on one address talks from it, so a peer that knows it
+                // by that address recognises its connections (several nodes on one host).
+                let local = (!cfg.listen.ip().is_unspecified()).then_some(cfg.listen.ip());
+                let want: BTreeMap<IpAddr, PeerConfig> = want
+                    .into_iter()
+                    .map(|mut p| {
+                        p.local_addr = p.local_addr.or(local);
+                        (p.address, p)
+                    })
+                    .collect();
                 for a in peers.keys().filter(|a| !want.contains_key(a)) {
                     speaker.remove_peer(*a)?;
                 }
@@ -505,6 +512,12 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     }
                 }
                 peers = want;
+                // `GET /neighbors` shows the BGP peers beside the XMPP ones.
+                let rows = peer_summaries(&speaker.peers().await?);
+                handle
+                    .with_node(move |n| n.set_bgp_neighbors(rows))
+                    .await
+                    .map_err(|_| BgpPeersError::CoreGone)?;
                 for a in adverts {
                     match a {
                         Ok(p) => speaker.advertise(p)?,

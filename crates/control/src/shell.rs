@@ -54,6 +54,8 @@ pub struct ShellConfig {
     pub introspect: SocketAddr,
     /// Address registered in this node's bgp-router object (`None`: do not register).
     pub bgp_address: Option<String>,
+    /// BGP port registered beside that address (the port of `--bgp-listen`; TF: 179).
+    pub bgp_port: u16,
     /// Core settings.
     pub node: NodeConfig,
 }
@@ -427,7 +429,7 @@ async fn register(client: &reqwest::Client, api: &str, cfg: &ShellConfig, h: &Ha
         "fq_name": fq, "parent_type": "routing-instance",
         "bgp_router_parameters": {
             "router_type": "control-node", "vendor": "contrail", "address": address, "identifier": address,
-            "autonomous_system": asn, "port": 179, "hold_time": 90,
+            "autonomous_system": asn, "port": cfg.bgp_port, "hold_time": 90,
             "address_families": {"family": ["route-target", "inet-vpn", "e-vpn", "erm-vpn", "inet6-vpn"]},
         }
     }});

@@ -219,6 +219,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         xmpp_listen: "127.0.0.1:0".parse()?,
         introspect: "127.0.0.1:0".parse()?,
         bgp_address: None,
+        bgp_port: 179,
         node: NodeConfig {
             name: "bench".into(),
             hold: Duration::from_secs(a.hold),

@@ -96,6 +96,7 @@ pub(crate) fn shell_config(api: String, l: &ControlListen, register: bool) -> Sh
         xmpp_listen: l.xmpp_listen,
         introspect: l.introspect,
         bgp_address,
+        bgp_port: l.bgp_listen.port(),
         node: NodeConfig {
             name: l.name.clone().unwrap_or_else(hostname),
             hold: Duration::from_secs(l.hold_time),

@@ -9,6 +9,8 @@ announces a JSON list of paths, takes more commands on stdin and prints every
 event as a JSON line.
 """
 
+import contextlib
+import ctypes
 import json
 import os
 import queue
@@ -57,6 +59,27 @@ class Netns:
 
     def delete(self):
         subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+@contextlib.contextmanager
+def in_netns(name: str):
+    """Run the body with this thread in netns `name` (setns(2)); sockets created inside stay
+    in that namespace after it returns (an in-test XMPP agent reaching a control node there)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    clone_newnet = 0x40000000
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, clone_newnet) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name}")
+        try:
+            yield
+        finally:
+            if libc.setns(own, clone_newnet) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
 
 
 class Proc:

@@ -21,8 +21,9 @@ import pytest
 
 from bgp_helpers import (
     FRR, GOBGP, OURS, Frr, GoBgp, Netns, OurSpeaker, bgp_peer_bin, frr_config,
-    missing_tools, wait_until,
+    in_netns, missing_tools, wait_until,
 )
+from test_control import Agent
 
 RT_X = "target:64512:8000001"
 RT_Y = "target:64512:8000002"
@@ -246,7 +247,9 @@ def filament_bin():
 @pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
 def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
     """FRR announces a VPNv4 route with a VN's route target; the control node's speaker
-    learns it (peering from bgp-router objects) and the RIB imports it into the VN's table."""
+    learns it (peering from bgp-router objects), the RIB imports it into the VN's table and
+    pushes it to a subscribed XMPP agent; the agent's route reaches FRR as VPNv4 with the
+    right RD, target, label and next hop, and so does its withdrawal."""
     from bgp_helpers import Proc
 
     ns, work, _binary, procs = lab
@@ -302,3 +305,37 @@ def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
     r = wait_until(in_vn, timeout=30, what="FRR's route in the VN's table")
     text = json.dumps(r)
     assert '"BGP"' in text and FRR in text and "1007" in text, text
+
+    # An XMPP agent (TF's protocol, tf-facts §2) on the control node, inside the namespace.
+    with in_netns(ns.name):
+        agent = Agent(15269, "vr-frr")
+    try:
+        vrf = ":".join(ri_fq)
+        agent.subscribe(vrf, 3)
+        # FRR's VPNv4 route, carrying the VN's target, is pushed to the subscribed agent.
+        agent.wait(b'<item id="10.200.1.0/24">', timeout=30, keepalive=True)
+        item = agent.buf[agent.buf.index(b'<item id="10.200.1.0/24">'):].split(b"</item>")[0]
+        assert f"<address>{FRR}</address>".encode() in item and b"<label>1007</label>" in item, item
+
+        # The agent's route goes out to FRR as VPNv4: RD <agent-ip>:<instance-id>, the VN's
+        # target, the agent's label and next hop (the vRouter), TF's encapsulations.
+        vr = "10.77.0.9"
+        agent.publish(vrf, "default-domain:default-project:vnb", "10.50.0.5", vr, 29)
+        rd = f"{vr}:3"
+        wait_until(lambda: frr_vpn_path(frr, rd, "10.50.0.5/32"), timeout=30,
+                   what="the agent's route in FRR")
+        path = frr.show(f"show bgp ipv4 vpn rd {rd} 10.50.0.5/32 json")[rd]["paths"][0]
+        ptext = json.dumps(path)
+        assert path.get("remoteLabel") == 29, ptext
+        assert any(n.get("ip") == vr for n in path.get("nexthops", [])), ptext
+        ext = path.get("extendedCommunity", {}).get("string", "")
+        assert f"RT:{rt.removeprefix('target:')}" in ext, ptext
+        assert "ET:11" in ext and "ET:13" in ext, ptext  # the agent offered gre + udp
+        assert path.get("aspath", {}).get("string") == "64512", ptext
+
+        # Its withdrawal (collection dissociate) reaches FRR.
+        agent.publish(vrf, "default-domain:default-project:vnb", "10.50.0.5", vr, 29, op="dissociate")
+        wait_until(lambda: frr_vpn_path(frr, rd, "10.50.0.5/32") is None, timeout=30,
+                   what="the withdrawal in FRR")
+    finally:
+        agent.close()

@@ -227,7 +227,16 @@ impl ConfigGraph {
     /// Route targets of every routing instance: `instance-target` links (attr
     /// `import_export` null = both), plus, for each `connection` (RI → RI reference), the
     /// peer's export targets imported (tf-facts §3, `BgpIfmapInstanceConfig::Update`).
+    ///
+    /// tf-facts §3: "plus two targets are always imported: the VRF-import target
+    /// `target:<control bgp-identifier IP>:<RI index>` (used by MVPN ...) and the EVPN ES
+    /// import target `target:<ASN>:7999999` (2-byte ASN) / `target:<ASN>:7999` (4-byte)".
+    /// The ES import target is added to every instance but the fabric master
+    /// (`ip-fabric:__default__`, which holds no VPN routes). The VRF-import target is not:
+    /// its RI index is a number each TF control node allocates locally, and it serves only
+    /// MVPN, which we do not carry.
     pub fn instances(&self) -> BTreeMap<String, InstanceConfig> {
+        let asn = self.asn();
         let mut out = BTreeMap::new();
         for ri in self.of_type("routing-instance") {
             let name = ri.fq_name.join(":");
@@ -241,6 +250,9 @@ impl ConfigGraph {
             }
             for (peer, _) in self.targets(ri, "routing_instance_refs") {
                 import.extend(self.export_of(peer));
+            }
+            if !is_master(&ri.fq_name) {
+                import.insert(es_import_target(asn));
             }
             let vn = ri
                 .parent_uuid
@@ -261,5 +273,25 @@ impl ConfigGraph {
             );
         }
         out
+    }
+}
+
+/// The fabric's master instance (`default-domain:default-project:ip-fabric:__default__`).
+fn is_master(fq: &[String]) -> bool {
+    fq == [
+        "default-domain",
+        "default-project",
+        "ip-fabric",
+        "__default__",
+    ]
+}
+
+/// TF's EVPN ES import target, imported by every instance (tf-facts §3):
+/// `target:<ASN>:7999999` for a 2-byte ASN, `target:<ASN>:7999` for a 4-byte one.
+pub fn es_import_target(asn: u32) -> String {
+    if asn <= 0xffff {
+        format!("target:{asn}:7999999")
+    } else {
+        format!("target:{asn}:7999")
     }
 }

@@ -7,6 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{ConfigEnv, Lab};
+use filament_control::rib::{Family, PathAttrs, PeerId};
+use filament_control::Input;
 use filament_wire_xmpp::CollectionOp;
 
 const VRF1: &str = "default-domain:p:vn1:vn1";
@@ -513,4 +515,42 @@ fn evpn_and_inet6_routes_flow_between_agents() {
         .table("bgp.l3vpn-inet6.0")
         .unwrap()
         .contains_key("192.168.0.1:1:fd00::3/128"));
+}
+
+#[test]
+fn every_instance_imports_tf_es_import_target() {
+    // tf-facts §3: every instance also imports `target:<ASN>:7999999` (EVPN ES import).
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = lab.connect("host1");
+    lab.subscribe(a, VRF1, 1);
+    let rt = lab.node.rib().table("bgp.rtarget.0").unwrap();
+    assert!(
+        rt.contains_key("64512:target:64512:7999999"),
+        "{:?}",
+        rt.keys().collect::<Vec<_>>()
+    );
+    // a BGP route carrying only that target lands in both instances and reaches the agent
+    let es = filament_control::config::es_import_target(64512);
+    lab.node.rib_mut().add_vpn(
+        Family::Inet,
+        "10.9.9.9:1",
+        "10.5.5.5/32",
+        PeerId::Bgp("10.9.9.9".into()),
+        PathAttrs {
+            next_hop: "10.9.9.9".into(),
+            label: 100,
+            route_targets: [es].into(),
+            ..PathAttrs::default()
+        },
+    );
+    lab.step(Input::Tick);
+    assert!(lab.agent(a).route(VRF1, "10.5.5.5/32").is_some());
+    assert!(lab.node.rib().table(&format!("{VRF2}.inet.0")).is_some());
+    // 4-byte ASNs use the short form
+    assert_eq!(
+        filament_control::config::es_import_target(4_200_000_000),
+        "target:4200000000:7999"
+    );
 }

@@ -265,10 +265,14 @@ pub fn sg(g: &IfmapGraph, name: &str) -> Option<SgCfg> {
         else {
             continue;
         };
-        let rules = a
+        // A security group is an allow list: every entry passes (TF's schema transformer
+        // writes `simple_action: pass` into SG ACLs; ours leaves the SG rule's empty
+        // `action_list` as is, so the action is not read from the entry).
+        let mut rules = a
             .get("access_control_list_entries")
             .map(parse_acl)
             .unwrap_or_default();
+        rules.iter_mut().for_each(|r| r.pass = true);
         if n.ends_with(":ingress-access-control-list") {
             out.ingress = rules;
         } else if n.ends_with(":egress-access-control-list") {

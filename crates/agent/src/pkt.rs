@@ -284,29 +284,6 @@ pub fn udp_frame(
     eth_frame(dst_mac, src_mac, ETH_IPV4, &ip)
 }
 
-/// Whether the first packet of a new flow answers a connection the other side opened: a TCP
-/// SYN+ACK (RFC 9293 §3.5 three-way handshake) or an ICMP echo / timestamp reply (RFC 792).
-/// The forwarder asks about a flow at the first packet it sees on a policy interface, which
-/// is the answer when the opener sits behind a path without a flow stage.
-pub fn is_reply(frame: &[u8]) -> bool {
-    let Ok(e) = Eth::parse(frame) else {
-        return false;
-    };
-    if e.ethertype != ETH_IPV4 {
-        return false;
-    }
-    let Ok(ip) = Ip4::parse(e.payload) else {
-        return false;
-    };
-    match (ip.proto, ip.payload) {
-        // TCP flags at byte 13: SYN 0x02, ACK 0x10
-        (6, p) if p.len() >= 14 => p[13] & 0x12 == 0x12,
-        // ICMP type 0 echo reply, 14 timestamp reply
-        (1, [t, ..]) => *t == 0 || *t == 14,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,29 +312,6 @@ mod tests {
         sum = csum_add(sum, &ip.dst.octets());
         sum += u32::from(PROTO_UDP) + ip.payload.len() as u32;
         assert_eq!(csum_fold(csum_add(sum, ip.payload)), 0);
-    }
-
-    fn ip_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
-        let mut ip = vec![
-            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
-        ip.extend_from_slice(l4);
-        let total = ip.len() as u16;
-        ip[2..4].copy_from_slice(&total.to_be_bytes());
-        eth_frame([2; 6], [4; 6], ETH_IPV4, &ip)
-    }
-
-    #[test]
-    fn replies_are_recognised() {
-        let mut tcp = [0u8; 20];
-        tcp[13] = 0x12; // SYN+ACK
-        assert!(is_reply(&ip_frame(6, &tcp)));
-        tcp[13] = 0x02; // SYN
-        assert!(!is_reply(&ip_frame(6, &tcp)));
-        assert!(is_reply(&ip_frame(1, &[0, 0, 0, 0])));
-        assert!(!is_reply(&ip_frame(1, &[8, 0, 0, 0])));
-        assert!(!is_reply(&ip_frame(17, &[0; 8])));
-        assert!(!is_reply(&[0u8; 10]));
     }
 
     #[test]

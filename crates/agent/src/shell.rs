@@ -254,13 +254,10 @@ pub fn handle_punt(s: &Shared, p: Punt) {
                 s.counters.lock().punts_ignored += 1;
                 return;
             };
-            // A reply seen first (the opener's packets reached us on a path without a flow
-            // stage) is judged as the connection it answers: the reversed tuple.
-            let d = if crate::pkt::is_reply(&p.frame) {
-                s.agent.lock().decide_flow(&key.reversed())
-            } else {
-                s.agent.lock().decide_flow(&key)
-            };
+            // The forwarder runs the flow stage for a policy vif on every path (routed or
+            // bridged, from a workload or the fabric), so the first packet of a flow is its
+            // request and the reply matches the reverse entry installed with this verdict.
+            let d = s.agent.lock().decide_flow(&key);
             {
                 let mut c = s.counters.lock();
                 if d.allow {

@@ -376,7 +376,10 @@ def test_two_control_nodes_in_ibgp_routes_cross(ibgp):
         a.publish(vrf, "default-domain:pib:red", "10.31.1.3", "192.168.70.1", 23)
         b.wait(b'<item id="10.31.1.3/32">', timeout=30, keepalive=True)
         item = b.buf[b.buf.index(b'<item id="10.31.1.3/32">'):]
-        assert b"<address>192.168.70.1</address>" in item and b"<label>23</label>" in item, item[:1500]
+        item = item.split(b"</item>")[0]
+        assert b"<address>192.168.70.1</address>" in item and b"<label>23</label>" in item, item
+        # the origin VN crossed as TF's origin-vn community and came back as the VN's name
+        assert b"<virtual-network>default-domain:pib:red</virtual-network>" in item, item
         # cn2 holds it as a BGP path from cn1, RD <agent-ip>:<instance-id>
         vpn = requests.get(ibgp.nodes["cn2"][1] + "/routes", params={"table": "bgp.l3vpn.0"}, timeout=5).json()
         text = str(vpn)

@@ -24,8 +24,6 @@
 //! TODO(control): hooks this module would like from the control node, if you agree:
 //!  1. a wake-up (e.g. a `tokio::sync::Notify` in `shell::Handle`) when
 //!     `take_bgp_changes` becomes non-empty, instead of polling;
-//!  2. the VN id beside `PathAttrs::origin_vn` (TF's `origin-vn:<asn>:<vn id>`
-//!     community needs the number; today the fq name only, so it is not sent);
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -301,6 +299,12 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
             .ext_communities
             .push(ExtCommunity::new_mac_mobility(sticky, seq));
     }
+    if let Some(id) = a.origin_vn_id {
+        // TF's `origin-vn:<asn>:<vn id>` (tf-facts §3), so peers know the source network.
+        attrs
+            .ext_communities
+            .extend(ExtCommunity::new_origin_vn(asn, id));
+    }
     let vxlan = a.encap.iter().any(|e| e == "vxlan");
     let labels = match key {
         RouteKey::Vpn(..) => vec![a.label],
@@ -385,6 +389,11 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, PathAttrs)> {
             .map(|(sticky, seq)| (seq, sticky)),
         as_path_len: u32::try_from(a.as_path_len()).unwrap_or(u32::MAX),
         route_targets: a.route_targets().map(|t| t.to_string()).collect(),
+        origin_vn_id: a
+            .ext_communities
+            .iter()
+            .find_map(|c| c.origin_vn())
+            .map(|(_, id)| id),
         ..PathAttrs::default()
     };
     Some((fam, rd, rest, attrs))
@@ -529,12 +538,31 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     }
 }
 
+/// The fq name of the virtual network with this `virtual_network_network_id`.
+fn vn_name(n: &ControlNode, id: u32) -> Option<String> {
+    n.graph()
+        .of_type("virtual-network")
+        .find(|v| {
+            v.props
+                .get("virtual_network_network_id")
+                .and_then(Value::as_u64)
+                == Some(u64::from(id))
+        })
+        .map(|v| v.fq_name.join(":"))
+}
+
 /// Speaker events into the node's RIB.
 fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
+    let mut vn_names: BTreeMap<u32, Option<String>> = BTreeMap::new();
     for ev in batch {
         match ev {
             Event::Learned { peer, path } => {
-                if let Some((fam, rd, rest, attrs)) = learned(&path) {
+                if let Some((fam, rd, rest, mut attrs)) = learned(&path) {
+                    // origin-vn id -> the VN's name, which agents get as `<virtual-network>`
+                    if let Some(id) = attrs.origin_vn_id {
+                        attrs.origin_vn =
+                            vn_names.entry(id).or_insert_with(|| vn_name(n, id)).clone();
+                    }
                     n.rib_mut()
                         .add_vpn(fam, &rd, &rest, PeerId::Bgp(peer.to_string()), attrs);
                 }
@@ -589,6 +617,7 @@ mod tests {
             med: 100,
             route_targets: ["target:64512:8000001".to_string()].into(),
             security_groups: vec![8000002],
+            origin_vn_id: Some(5),
             ..PathAttrs::default()
         };
         let route = Route {
@@ -612,6 +641,7 @@ mod tests {
         assert_eq!(back.encap, vec!["gre".to_string(), "udp".to_string()]);
         assert_eq!(back.route_targets, attrs.route_targets);
         assert_eq!(back.security_groups, vec![8000002]);
+        assert_eq!(back.origin_vn_id, Some(5));
         // Paths learned over BGP are never re-advertised by the link.
         let mut bgp_only = route.clone();
         bgp_only.paths[0].peer = PeerId::Bgp("10.0.0.9".into());

@@ -166,6 +166,8 @@ pub struct Agent {
     pushed: BTreeMap<(String, u16, u16, String), Box<filament_wire_xmpp::Entry>>,
     /// the encapsulation priority the tunnels and published routes were made with
     encaps: Vec<crate::model::Encap>,
+    /// bumped by every config change applied (flow decisions may have changed)
+    config_gen: u64,
 }
 
 impl Agent {
@@ -191,7 +193,14 @@ impl Agent {
             vmi_names: BTreeMap::new(),
             pushed: BTreeMap::new(),
             encaps: Vec::new(),
+            config_gen: 0,
         }
+    }
+
+    /// Generation of the config graph: changes whenever a config message was applied, so a
+    /// shell can re-decide its flows (tf-facts §5.5: a policy change re-evaluates flows).
+    pub fn config_gen(&self) -> u64 {
+        self.config_gen
     }
 
     /// Settings.
@@ -341,6 +350,7 @@ impl Agent {
                 *self.policy.get_mut() = crate::query::PolicyCache::default();
                 match self.graph.apply(&iq) {
                     Ok(_) => {
+                        self.config_gen += 1;
                         self.reconcile_ports();
                         self.encaps_changed();
                     }

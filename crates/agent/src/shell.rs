@@ -53,6 +53,8 @@ pub struct ShellCounters {
     pub op_errors: u64,
     /// punts without a use (unknown vif, no key)
     pub punts_ignored: u64,
+    /// established flows whose verdict a config (policy, SG, ACL) change reversed
+    pub flows_redecided: u64,
 }
 
 /// State shared by the shell's tasks.
@@ -87,7 +89,11 @@ impl Shared {
     /// Run one input through the core and forward its outputs.
     pub fn input(&self, input: Input) {
         let mut a = self.agent.lock();
+        let gen = a.config_gen();
         a.handle(self.now(), input);
+        if a.config_gen() != gen {
+            self.redecide_flows(&a);
+        }
         for o in a.poll_output() {
             match o {
                 Output::Op(op) => {
@@ -104,6 +110,32 @@ impl Shared {
                     }
                 }
             }
+        }
+    }
+
+    /// A policy, security group or ACL may have changed: decide every recorded flow again
+    /// (as TF's agent re-evaluates flows on a policy change) and re-install those whose verdict
+    /// changed; the forwarder replaces both directions in place, releasing nothing and keeping
+    /// the flows' counters, so a running connection is cut or let through at its next packet.
+    fn redecide_flows(&self, a: &Agent) {
+        let mut recs = self.flows.lock();
+        let keys: Vec<FlowKey> = recs
+            .iter()
+            .filter(|(_, r)| !r.reverse)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut changed = 0;
+        for key in keys {
+            let d = a.decide_flow(&key);
+            if recs.get(&key).is_some_and(|r| r.allow != d.allow) {
+                changed += 1;
+                let _ = self.ops.send(Agent::flow_op(key, d.allow));
+            }
+            record(&mut recs, key, d.allow, d.rule);
+        }
+        if changed > 0 {
+            self.counters.lock().flows_redecided += changed;
+            tracing::info!(changed, "flows re-decided after a config change");
         }
     }
 
@@ -266,29 +298,31 @@ pub fn handle_punt(s: &Shared, p: Punt) {
                     c.flows_denied += 1;
                 }
             }
-            {
-                let mut f = s.flows.lock();
-                f.insert(
-                    key,
-                    FlowRecord {
-                        allow: d.allow,
-                        rule: d.rule.clone(),
-                        reverse: false,
-                    },
-                );
-                f.insert(
-                    key.reversed(),
-                    FlowRecord {
-                        allow: d.allow,
-                        rule: d.rule,
-                        reverse: true,
-                    },
-                );
-            }
+            record(&mut s.flows.lock(), key, d.allow, d.rule);
             s.apply(Agent::flow_op(key, d.allow));
         }
         PuntReason::Receive => s.counters.lock().punts_ignored += 1,
     }
+}
+
+/// Remember a flow verdict under its forward and reverse keys.
+fn record(recs: &mut HashMap<FlowKey, FlowRecord>, key: FlowKey, allow: bool, rule: String) {
+    recs.insert(
+        key.reversed(),
+        FlowRecord {
+            allow,
+            rule: rule.clone(),
+            reverse: true,
+        },
+    );
+    recs.insert(
+        key,
+        FlowRecord {
+            allow,
+            rule,
+            reverse: false,
+        },
+    );
 }
 
 /// The fabric interface's first IPv4 address with its prefix length and its MTU, read from

@@ -114,7 +114,7 @@ cargo build --workspace --all-targets
 # ---------------------------------------------------------------------------
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run"
-    cargo nextest run --workspace --no-tests=warn
+    cargo nextest run --workspace --no-tests=warn --no-fail-fast
     step "cargo test --doc"
     cargo test --workspace --doc
 else

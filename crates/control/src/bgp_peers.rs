@@ -17,13 +17,10 @@
 //!   replicates them into every instance importing one of their targets and pushes them
 //!   to subscribed agents.
 //!
-//! The link runs as one task beside the node's core task: it polls the node for changed
-//! global-table keys (and the peer list) every [`BgpPeersConfig::poll`], and applies
-//! speaker events to the node in batches.
-//!
-//! TODO(control): hooks this module would like from the control node, if you agree:
-//!  1. a wake-up (e.g. a `tokio::sync::Notify` in `shell::Handle`) when
-//!     `take_bgp_changes` becomes non-empty, instead of polling;
+//! The link runs as one task beside the node's core task: it reads changed global-table
+//! keys when the node signals them ([`Handle::bgp_changed`]), re-reads the peer list (and
+//! anything missed) every [`BgpPeersConfig::poll`], and applies speaker events to the node
+//! in batches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -477,6 +474,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     let mut peers: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
     let mut first = true;
     let mut tick = tokio::time::interval(cfg.poll);
+    let changed = handle.bgp_changed();
     loop {
         tokio::select! {
             ev = events.recv() => {
@@ -527,15 +525,30 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     .with_node(move |n| n.set_bgp_neighbors(rows))
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
-                for a in adverts {
-                    match a {
-                        Ok(p) => speaker.advertise(p)?,
-                        Err(k) => speaker.withdraw(k)?,
-                    }
-                }
+                send(&speaker, adverts)?;
+            }
+            // Changed keys wait in the node: advertise them now, not at the next poll.
+            _ = changed.notified(), if !first => {
+                let asn = bc.asn;
+                let adverts = handle
+                    .with_node(move |n| collect(n, false, asn))
+                    .await
+                    .map_err(|_| BgpPeersError::CoreGone)?;
+                send(&speaker, adverts)?;
             }
         }
     }
+}
+
+/// Hand adverts / withdrawals to the speaker.
+fn send(speaker: &Speaker, adverts: Vec<Result<BgpPath, RouteKey>>) -> Result<(), BgpPeersError> {
+    for a in adverts {
+        match a {
+            Ok(p) => speaker.advertise(p)?,
+            Err(k) => speaker.withdraw(k)?,
+        }
+    }
+    Ok(())
 }
 
 /// The fq name of the virtual network with this `virtual_network_network_id`.

@@ -261,7 +261,8 @@ def test_dhclient_lease_is_the_ports_config(lab):
     assert lease["new_routers"] == "10.70.1.254"  # subnet default gateway (last - 1)
     assert lease["new_domain_name_servers"] == "10.70.1.253"  # service address (last - 2)
     assert lease["new_dhcp_server_identifier"] == "10.70.1.253"
-    assert int(lease["new_interface_mtu"]) == 1500 - 32  # fabric MTU - MPLSoUDP overhead
+    # min(port MTU 1500, fabric MTU 1500 - 50): VXLAN and MPLSoUDP carrying Ethernet cost 50
+    assert int(lease["new_interface_mtu"]) == 1500 - 50
     addr = nsrun(w1["ns"], "ip", "-4", "-o", "addr", "show", "eth0").stdout
     assert f"{w1['ip']}/24" in addr
 
@@ -289,6 +290,32 @@ def test_two_vns_need_a_policy(lab):
         lab.update("virtual-network", lab.vn[vn], {"network_policy_refs": [
             {"uuid": pol, "to": lab.project + ["allow-1-2"], "attr": {"sequence": {"major": 0, "minor": 0}}}]})
     assert wait_for(lambda: lab.ping(w1, w3["ip"], count=1), timeout=40, what="w1 -> w3 ping after policy"), lab.logs()
+
+
+def test_policy_detach_cuts_a_running_ping(lab):
+    # One ping process = one ICMP id = one flow, allowed by the policy attached above; after the
+    # policy is detached the agent re-decides its flows and that same flow is dropped.
+    w1, w3 = lab.wl["w1"], lab.wl["w3"]
+    refs = {vn: lab.read("virtual-network", lab.vn[vn]).get("network_policy_refs", [])
+            for vn in ("vn1", "vn2")}
+    assert all(refs.values()), "test_two_vns_need_a_policy attaches the policy first"
+    p = subprocess.Popen(["ip", "netns", "exec", w1["ns"], "ping", "-n", "-D", "-i", "0.2", "-w", "8", w3["ip"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        time.sleep(2.5)
+        detached = time.time()
+        for vn in ("vn1", "vn2"):
+            lab.update("virtual-network", lab.vn[vn], {"network_policy_refs": []})
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    times = [float(line.split("]")[0].lstrip("[")) for line in out.splitlines() if "bytes from" in line]
+    assert any(t < detached for t in times), out
+    late = [t for t in times if t > detached + 2]
+    assert not late, f"the running ping still got replies {[t - detached for t in late]} s after the detach"
+    for vn in ("vn1", "vn2"):
+        lab.update("virtual-network", lab.vn[vn], {"network_policy_refs": refs[vn]})
 
 
 def test_security_group_only_ssh_blocks_ping(lab):

@@ -28,7 +28,8 @@ fn policy_host_b(encap: TunnelEncap) -> Forwarder {
         Some(vm_ip(5)),
     ))
     .unwrap();
-    b.apply(tunnel(10, B_FABRIC_IP, A_FABRIC_IP, encap)).unwrap();
+    b.apply(tunnel(10, B_FABRIC_IP, A_FABRIC_IP, encap))
+        .unwrap();
     b.apply(Op::AddBridge {
         vrf: VrfId(1),
         mac: vm_mac(3),
@@ -58,7 +59,11 @@ fn syn_to_b(a_encap: TunnelEncap, b: &mut Forwarder) -> (Verdict, Vec<u8>) {
         &tcp_l4(40000, 22, SYN, b""),
     );
     let (v, wire) = run(&mut a, 1, &syn);
-    assert_eq!(v, Verdict::Transmit(VifId(0)), "A bridges the SYN into the tunnel");
+    assert_eq!(
+        v,
+        Verdict::Transmit(VifId(0)),
+        "A bridges the SYN into the tunnel"
+    );
     (run(b, 0, &wire).0, syn)
 }
 
@@ -109,7 +114,11 @@ fn check_request_then_reply(a_encap: TunnelEncap, b_encap: TunnelEncap) {
     assert_eq!(rel.released[0].buf.frame(), &syn[..], "delivered unchanged");
     // The reply from VM5 matches the reverse entry: tunnelled, not punted again.
     let (v, _) = run(&mut b, 1, &syn_ack_from_vm5());
-    assert_eq!(v, Verdict::Transmit(VifId(0)), "reply did not use the reverse flow");
+    assert_eq!(
+        v,
+        Verdict::Transmit(VifId(0)),
+        "reply did not use the reverse flow"
+    );
     // A second request packet uses the forward entry directly.
     let (v2, _) = syn_to_b(a_encap, &mut b);
     assert_eq!(v2, Verdict::Transmit(VifId(1)));
@@ -136,10 +145,7 @@ fn bridged_vxlan_request_is_decided_on_the_receiving_host_and_reply_matches() {
 fn bridged_request_denied_on_the_receiving_host_drops_both_directions() {
     let mut b = policy_host_b(TunnelEncap::MplsOverUdp { label: 16 });
     let (v, _) = syn_to_b(TunnelEncap::MplsOverUdp { label: 18 }, &mut b);
-    let Verdict::Punt {
-        key: Some(key), ..
-    } = v
-    else {
+    let Verdict::Punt { key: Some(key), .. } = v else {
         panic!("{v:?}")
     };
     let rel = b

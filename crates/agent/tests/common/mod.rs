@@ -35,6 +35,11 @@ pub const VM: &str = "c0ffee00-0000-4000-8000-000000000001";
 
 /// The config a control node delivers for host1 with one port (objects as the API renders them).
 pub fn config_xml() -> (String, String) {
+    config_xml_with(&["MPLSoUDP", "MPLSoGRE", "VXLAN"])
+}
+
+/// As [`config_xml`], with this global encapsulation priority.
+pub fn config_xml_with(encaps: &[&str]) -> (String, String) {
     let mut e = Env {
         db: ConfigDb::new(),
         n: 0,
@@ -87,7 +92,14 @@ pub fn config_xml() -> (String, String) {
             .clone();
     let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
     let d = index().resource("global-vrouter-config").unwrap();
-    let txn = e.db.update(d, &gvc, &json!({"encapsulation_priorities": {"encapsulation": ["MPLSoUDP", "MPLSoGRE", "VXLAN"]}}), &mut ctx).unwrap();
+    let txn =
+        e.db.update(
+            d,
+            &gvc,
+            &json!({"encapsulation_priorities": {"encapsulation": encaps}}),
+            &mut ctx,
+        )
+        .unwrap();
     drop(ctx);
     e.db.apply(txn);
     let opts = ReadOpts {

@@ -16,6 +16,11 @@ struct Env {
 
 impl Env {
     fn create(&mut self, t: &str, body: Value) -> String {
+        self.create_as(t, body, false)
+    }
+
+    /// `system`: a derived object (may set system-assigned fields, as the transformer does).
+    fn create_as(&mut self, t: &str, body: Value, system: bool) -> String {
         let mut n = self.n;
         let mut gen = || {
             n += 1;
@@ -23,6 +28,7 @@ impl Env {
         };
         let d = index().resource(t).unwrap();
         let mut ctx = Ctx::new("2026-01-01T00:00:00.000000", &mut gen);
+        ctx.system = system;
         let (txn, u) = self.db.create(d, &body, &mut ctx).unwrap();
         drop(ctx);
         self.n = n;
@@ -40,6 +46,12 @@ pub fn config_xml() -> (String, String) {
 
 /// As [`config_xml`], with this global encapsulation priority.
 pub fn config_xml_with(encaps: &[&str]) -> (String, String) {
+    config_xml_full(encaps, None)
+}
+
+/// As [`config_xml_with`], plus, when given, an ingress ACL of `sg1` with these entries (as
+/// our transformer writes them: `AclRuleType` JSON).
+pub fn config_xml_full(encaps: &[&str], sg1_ingress: Option<Value>) -> (String, String) {
     let mut e = Env {
         db: ConfigDb::new(),
         n: 0,
@@ -68,6 +80,15 @@ pub fn config_xml_with(encaps: &[&str]) -> (String, String) {
         "security-group",
         json!({"fq_name": ["default-domain", "admin", "sg1"], "parent_type": "project"}),
     );
+    if let Some(rules) = sg1_ingress {
+        e.create_as(
+            "access-control-list",
+            json!({"fq_name": ["default-domain", "admin", "sg1", "ingress-access-control-list"],
+                "parent_type": "security-group",
+                "access_control_list_entries": {"dynamic": false, "acl_rule": rules}}),
+            true,
+        );
+    }
     let vm = e.create("virtual-machine", json!({"fq_name": [VM], "uuid": VM}));
     let vmi = e.create("virtual-machine-interface", json!({"fq_name": ["default-domain", "admin", "port1"], "parent_type": "project",
         "virtual_network_refs": [{"uuid": vn, "to": []}], "virtual_machine_refs": [{"uuid": vm, "to": []}],

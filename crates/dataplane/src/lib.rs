@@ -76,10 +76,12 @@
 //! * TTL is decremented once, by the sending forwarder; the receiving one
 //!   only adds L2. The outer IPv4 TTL is 64, DF clear, UDP checksum zero.
 //! * Flows: a policy vif's packets need an entry (ingress side for traffic
-//!   from workloads; egress side for overlay traffic to a policy vif). A miss
-//!   creates a HOLD entry keeping up to `hold_max` packets (the first one
-//!   included) and returns [`Verdict::Punt`] once; [`Op::AddFlow`] installs
-//!   both directions and returns the held packets already processed.
+//!   from workloads; egress side for overlay traffic to a policy vif, routed
+//!   or bridged; flooded copies are not flow-checked). A miss creates a HOLD
+//!   entry keeping up to `hold_max` packets (the first one included) and
+//!   returns [`Verdict::Punt`] once; [`Op::AddFlow`] installs both directions
+//!   (replacing an existing verdict in place) and returns the held packets
+//!   already processed.
 //! * Encapsulated frames longer than the fabric vif's MTU + 14 are dropped
 //!   ([`DropReason::TooBig`]): give workloads an MTU at least 50 bytes
 //!   below the fabric's (VXLAN and L2 MPLSoUDP add 50; L3 MPLSoUDP 32, L3

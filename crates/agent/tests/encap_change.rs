@@ -112,4 +112,16 @@ fn vxlan_first_remakes_tunnels_and_republishes_routes() {
         .find("<tunnel-encapsulation>udp</tunnel-encapsulation>")
         .unwrap_or(usize::MAX);
     assert!(v < u, "VXLAN not first in the republished route:\n{text}");
+    // Only MPLSoGRE, which the remote next hop does not offer: the route goes ...
+    let (gre_only, _) = config_xml_with(&["MPLSoGRE"]);
+    let gone = step(&mut a, vec![Input::Bytes(0, gre_only.into_bytes())]);
+    assert!(tunnels(&gone).is_empty());
+    assert!(
+        gone.iter().any(|o| matches!(o, Output::Op(Op::DelRoute { prefix, .. }) if prefix.to_string() == "10.1.1.9/32")),
+        "unusable route kept"
+    );
+    // ... and comes back when an encapsulation it offers is allowed again.
+    let (udp_again, _) = config_xml_with(&["MPLSoUDP"]);
+    let back = step(&mut a, vec![Input::Bytes(0, udp_again.into_bytes())]);
+    assert_eq!(tunnels(&back), vec![TunnelEncap::MplsOverUdp { label: 20 }]);
 }

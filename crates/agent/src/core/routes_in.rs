@@ -34,14 +34,10 @@ impl Agent {
     /// tunnel nexthops are re-decided from the entries the control node pushed (make before
     /// break, as for a replaced item).
     pub(super) fn reapply_pushed(&mut self) {
-        // entries flushed since (stale after a resync) are forgotten here
+        // entries of VRFs we left are forgotten; an entry none of whose encapsulations the
+        // old priority allowed is kept and may become usable now
         let vrfs = &self.vrfs;
-        self.pushed.retain(|(vrf, afi, _, id), _| {
-            vrfs.get(vrf).is_some_and(|v| match afi {
-                1 => v.routes.contains_key(id),
-                _ => evpn_id(id).is_some_and(|(_, ip)| v.macs.contains_key(&ip)),
-            })
-        });
+        self.pushed.retain(|(vrf, ..), _| vrfs.contains_key(vrf));
         // stale ones (awaiting a resync) keep their nexthops until pushed again or flushed
         let stale = |(vrf, afi, _, id): &(String, u16, u16, String)| {
             self.vrfs.get(vrf).is_some_and(|v| match afi {
@@ -195,6 +191,11 @@ impl Agent {
                     .map(|(ip, _)| (name.clone(), *ip)),
             );
         }
+        // not pushed again: forgotten (an encapsulation change must not bring them back)
+        self.pushed.retain(|(vrf, afi, _, id), _| match afi {
+            1 => !routes.iter().any(|(v, p)| v == vrf && p == id),
+            _ => !evpn_id(id).is_some_and(|(_, ip)| macs.iter().any(|(v, m)| v == vrf && *m == ip)),
+        });
         for (vrf, p) in routes {
             self.drop_learnt_route(&vrf, &p);
         }

@@ -124,9 +124,20 @@ pub fn network_acl(me: &str, policies: &[(&StoredObj, Vec<PolicyRuleType>)]) -> 
 /// same group, egress anywhere (IPv4 and IPv6).
 fn sg_rules(sg: &StoredObj) -> Vec<PolicyRuleType> {
     if let Some(e) = sg.prop("security_group_entries") {
+        // Security-group rules carry no action; TF's transformer writes each
+        // entry as an explicit `pass` (a group is an allow list).
+        let pass = serde_json::from_value(json!({"simple_action": "pass"})).ok();
         return serde_json::from_value::<PolicyEntriesType>(e.clone())
             .map(|e| e.policy_rule)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut r| {
+                if r.action_list.is_none() {
+                    r.action_list.clone_from(&pass);
+                }
+                r
+            })
+            .collect();
     }
     let rule = |id: String, eth: &str, dst: Value| -> PolicyRuleType {
         serde_json::from_value(json!({

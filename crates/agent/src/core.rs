@@ -32,6 +32,7 @@ pub use crate::port::PortReq;
 use crate::routes::{evpn_entry, inet_entry, Export};
 use crate::xmpp::{ChanEvent, ChanState, Channel};
 
+mod affected;
 mod routes_in;
 
 /// Static settings of an agent.
@@ -168,6 +169,8 @@ pub struct Agent {
     encaps: Vec<crate::model::Encap>,
     /// bumped by every config change applied (flow decisions may have changed)
     config_gen: u64,
+    /// what the ports' desired states depend on (which ports a config message affects)
+    deps: affected::Deps,
 }
 
 impl Agent {
@@ -194,6 +197,7 @@ impl Agent {
             pushed: BTreeMap::new(),
             encaps: Vec::new(),
             config_gen: 0,
+            deps: affected::Deps::default(),
         }
     }
 
@@ -349,12 +353,16 @@ impl Agent {
             ChanEvent::Stanza(Stanza::Config(iq)) => {
                 *self.policy.get_mut() = crate::query::PolicyCache::default();
                 match self.graph.apply(&iq) {
-                    Ok(_) => {
+                    Ok(touched) => {
                         self.config_gen += 1;
-                        self.reconcile_ports();
+                        self.reconcile_affected(&touched);
                         self.encaps_changed();
                     }
-                    Err(_) => self.config_errors += 1,
+                    Err(_) => {
+                        // applied in part: the next message reconciles every port
+                        self.deps.invalidate();
+                        self.config_errors += 1;
+                    }
                 }
             }
             ChanEvent::Stanza(Stanza::RouteUpdate(u)) => self.routes_in(&u),
@@ -473,6 +481,7 @@ impl Agent {
         let Some(p) = self.ports.remove(id) else {
             return;
         };
+        self.deps.ports.remove(id);
         if let Some(pr) = &p.programmed {
             self.unprogram(&p, pr);
         }
@@ -515,6 +524,9 @@ impl Agent {
             }
         };
         let vn_name = vmi.vn.clone()?;
+        self.deps
+            .ports
+            .insert(p.req.id.clone(), (vn_name.clone(), vmi.sgs.clone()));
         let vn = crate::model::vn(&self.graph, &vn_name)?;
         let ip = vmi.ips.first().copied().or(p.req.ip)?;
         let mac = vmi.mac.clone().unwrap_or_else(|| p.req.mac.to_string());

@@ -5,9 +5,13 @@
 //! `(type, fq_name) → uuid`, back-references and children.  Rendering an object in the API
 //! shape (references with `to` fq names) is what the IFMap encoder consumes.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use filament_config::StoredObj;
+use filament_ifmap::encode_object;
+use filament_wire_xmpp::{ConfigLink, ConfigNode};
 use serde_json::{json, Map, Value};
 
 /// The default global-system-config ASN when none is set (TF's 64512).
@@ -29,6 +33,10 @@ pub struct InstanceConfig {
     pub export: BTreeSet<String>,
 }
 
+/// An object's IFMap node and links (what [`filament_ifmap::encode_object`] makes of its
+/// rendering); `None` when the encoder refused it.
+pub type Encoded = Option<Arc<(ConfigNode, Vec<ConfigLink>)>>;
+
 /// All config objects by uuid, with indexes.
 #[derive(Debug, Default)]
 pub struct ConfigGraph {
@@ -38,6 +46,10 @@ pub struct ConfigGraph {
     back: HashMap<String, BTreeSet<String>>,
     /// parent uuid → child uuids.
     children: HashMap<String, BTreeSet<String>>,
+    /// IFMap encodings by uuid, made on first use; an object's entry goes when it or an
+    /// object it references is put or deleted (its rendering reads only those), so an agent's
+    /// config subset is not re-encoded whole on every change.
+    encoded: RefCell<HashMap<String, Encoded>>,
 }
 
 impl ConfigGraph {
@@ -58,6 +70,11 @@ impl ConfigGraph {
 
     /// Put (`Some`) or delete (`None`) one object.
     pub fn apply(&mut self, uuid: &str, obj: Option<StoredObj>) {
+        let enc = self.encoded.get_mut();
+        enc.remove(uuid);
+        for r in self.back.get(uuid).into_iter().flatten() {
+            enc.remove(r);
+        }
         if let Some(old) = self.objs.remove(uuid) {
             self.by_fq.remove(&(old.ty.clone(), old.fq_name.clone()));
             for links in old.refs.values() {
@@ -192,6 +209,16 @@ impl ConfigGraph {
         m
     }
 
+    /// The object's IFMap encoding (cached; see the `encoded` field).
+    pub fn encoded(&self, o: &StoredObj) -> Encoded {
+        if let Some(e) = self.encoded.borrow().get(&o.uuid) {
+            return e.clone();
+        }
+        let e = encode_object(&o.ty, &self.render(o)).ok().map(Arc::new);
+        self.encoded.borrow_mut().insert(o.uuid.clone(), e.clone());
+        e
+    }
+
     /// The global ASN (`global-system-config.autonomous_system`).
     pub fn asn(&self) -> u32 {
         self.lookup(
@@ -293,5 +320,58 @@ pub fn es_import_target(asn: u32) -> String {
         format!("target:{asn}:7999999")
     } else {
         format!("target:{asn}:7999")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn obj(v: Value) -> StoredObj {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn vmi(mac: &str) -> StoredObj {
+        obj(json!({"type": "virtual-machine-interface", "uuid": "u-vmi",
+            "fq_name": ["default-domain", "p", "port1"], "seq": 1,
+            "props": {"virtual_machine_interface_mac_addresses": {"mac_address": [mac]}},
+            "refs": {"virtual_network_refs": [{"uuid": "u-vn", "attr": null}]}}))
+    }
+
+    fn vn_links(g: &ConfigGraph) -> usize {
+        let o = g.get("u-vmi").unwrap();
+        let e = g.encoded(o).unwrap();
+        assert_eq!(*e, encode_object(&o.ty, &g.render(o)).unwrap());
+        e.1.iter()
+            .filter(|l| {
+                l.right.type_name == "virtual-network" || l.left.type_name == "virtual-network"
+            })
+            .count()
+    }
+
+    /// The cached encoding follows the object and the objects it references.
+    #[test]
+    fn encoding_cache_follows_the_object_and_its_targets() {
+        let mut g = ConfigGraph::new();
+        g.apply("u-vmi", Some(vmi("02:00:00:00:00:01")));
+        assert_eq!(vn_links(&g), 0, "reference to a missing network encoded");
+        let vn = obj(json!({"type": "virtual-network", "uuid": "u-vn",
+            "fq_name": ["default-domain", "p", "vn1"], "seq": 1}));
+        g.apply("u-vn", Some(vn));
+        assert_eq!(
+            vn_links(&g),
+            1,
+            "network's arrival not seen by its referrer"
+        );
+        g.apply("u-vmi", Some(vmi("02:00:00:00:00:02")));
+        let e = g.encoded(g.get("u-vmi").unwrap()).unwrap();
+        assert!(format!("{:?}", e.0).contains("02:00:00:00:00:02"));
+        g.apply("u-vn", None);
+        assert_eq!(
+            vn_links(&g),
+            0,
+            "network's deletion not seen by its referrer"
+        );
     }
 }

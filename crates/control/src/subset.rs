@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use filament_config::StoredObj;
-use filament_ifmap::{encode_object, node_name};
+use filament_ifmap::node_name;
 use filament_wire_xmpp::{ConfigItem, ConfigLink, ConfigNode, ConfigOp, ConfigOpKind};
 
 use crate::config::ConfigGraph;
@@ -119,19 +119,22 @@ pub fn encode(g: &ConfigGraph, uuids: &BTreeSet<String>) -> (Subset, usize) {
         .collect();
     for u in uuids {
         let Some(o) = g.get(u) else { continue };
-        match encode_object(&o.ty, &g.render(o)) {
-            Ok((node, links)) => {
-                s.nodes
-                    .insert((node.id.type_name.clone(), node.id.name.clone()), node);
+        match g.encoded(o) {
+            Some(e) => {
+                let (node, links) = &*e;
+                s.nodes.insert(
+                    (node.id.type_name.clone(), node.id.name.clone()),
+                    node.clone(),
+                );
                 for l in links {
                     let other_ok = names.contains(&(l.left.type_name.clone(), l.left.name.clone()))
                         && names.contains(&(l.right.type_name.clone(), l.right.name.clone()));
                     if other_ok {
-                        s.links.insert(link_key(&l), l);
+                        s.links.insert(link_key(l), l.clone());
                     }
                 }
             }
-            Err(_) => refused += 1,
+            None => refused += 1,
         }
     }
     (s, refused)

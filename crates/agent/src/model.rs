@@ -284,11 +284,15 @@ pub fn sg(g: &IfmapGraph, name: &str) -> Option<SgCfg> {
 
 /// A port by uuid (scans the VMIs the agent received; an agent has few).
 pub fn vmi(g: &IfmapGraph, uuid: &str) -> Option<VmiCfg> {
-    let (name, o) = g
-        .keys_of("virtual-machine-interface")
-        .filter_map(|(t, n)| Some((n.clone(), g.object(t, n)?)))
-        .find(|(_, o)| o.get("uuid").and_then(Value::as_str) == Some(uuid))?;
-    vmi_of(g, uuid, name, &o)
+    // the uuid is read from the node's own properties: no VMI is copied but the one found
+    let (t, name) = g.keys_of("virtual-machine-interface").find(|(t, n)| {
+        g.props(t, n)
+            .and_then(|p| p.get("uuid"))
+            .and_then(Value::as_str)
+            == Some(uuid)
+    })?;
+    let o = g.object(t, name)?;
+    vmi_of(g, uuid, name.clone(), &o)
 }
 
 /// A port by uuid when its node name is known (no scan); `None` if that node is gone or now

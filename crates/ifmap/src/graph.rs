@@ -126,6 +126,11 @@ impl IfmapGraph {
         self.nodes.is_empty()
     }
 
+    /// A node's own properties (no parent or references; no copy).
+    pub fn props(&self, ty: &str, name: &str) -> Option<&Map<String, Value>> {
+        self.nodes.get(&(ty.to_string(), name.to_string()))
+    }
+
     /// Keys of every node of a type.
     pub fn keys_of<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = &'a Key> + 'a {
         self.nodes.keys().filter(move |(t, _)| t == ty)

@@ -14,6 +14,7 @@
 //! is sent only when both of its nodes are in the subset (as TF does).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use filament_config::StoredObj;
 use filament_ifmap::node_name;
@@ -29,13 +30,46 @@ pub type LinkKey = (String, String, String, String, String);
 /// Most items in one config message.
 pub const MAX_ITEMS_PER_MESSAGE: usize = 256;
 
+/// One object's encoding, shared with the graph's cache (no copy per agent and change).
+type Shared = Arc<(ConfigNode, Vec<ConfigLink>)>;
+
 /// What one agent has been sent.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 pub struct Subset {
-    /// Nodes by key.
-    pub nodes: BTreeMap<NodeKey, ConfigNode>,
-    /// Links by key.
-    pub links: BTreeMap<LinkKey, ConfigLink>,
+    /// Nodes by key: the encoding holding the node.
+    nodes: BTreeMap<NodeKey, Shared>,
+    /// Links by key: the encoding holding the link, and its index in the links.
+    links: BTreeMap<LinkKey, (Shared, usize)>,
+}
+
+impl Subset {
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of links.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+}
+
+fn node_of(e: &Shared) -> &ConfigNode {
+    &e.0
+}
+
+fn link_of((e, i): &(Shared, usize)) -> Option<&ConfigLink> {
+    e.1.get(*i)
+}
+
+/// The same node: the same encoding (pointer), or equal.
+fn same_node(a: &Shared, b: &Shared) -> bool {
+    Arc::ptr_eq(a, b) || node_of(a) == node_of(b)
+}
+
+/// The same link: the same encoding and index, or equal.
+fn same_link(a: &(Shared, usize), b: &(Shared, usize)) -> bool {
+    (Arc::ptr_eq(&a.0, &b.0) && a.1 == b.1) || link_of(a) == link_of(b)
 }
 
 /// Uuids reachable for an agent.
@@ -121,18 +155,16 @@ pub fn encode(g: &ConfigGraph, uuids: &BTreeSet<String>) -> (Subset, usize) {
         let Some(o) = g.get(u) else { continue };
         match g.encoded(o) {
             Some(e) => {
-                let (node, links) = &*e;
-                s.nodes.insert(
-                    (node.id.type_name.clone(), node.id.name.clone()),
-                    node.clone(),
-                );
-                for l in links {
+                for (i, l) in e.1.iter().enumerate() {
                     let other_ok = names.contains(&(l.left.type_name.clone(), l.left.name.clone()))
                         && names.contains(&(l.right.type_name.clone(), l.right.name.clone()));
                     if other_ok {
-                        s.links.insert(link_key(l), l.clone());
+                        s.links.insert(link_key(l), (e.clone(), i));
                     }
                 }
+                let node = &e.0;
+                s.nodes
+                    .insert((node.id.type_name.clone(), node.id.name.clone()), e);
             }
             None => refused += 1,
         }
@@ -159,17 +191,18 @@ fn link_key(l: &ConfigLink) -> LinkKey {
 pub fn diff(old: &Subset, new: &Subset) -> Vec<Vec<ConfigOp>> {
     let mut upd: Vec<ConfigItem> = Vec::new();
     for (k, n) in &new.nodes {
-        if old.nodes.get(k) != Some(n) {
-            upd.push(ConfigItem::Node(n.clone()));
+        if !old.nodes.get(k).is_some_and(|o| same_node(o, n)) {
+            upd.push(ConfigItem::Node(node_of(n).clone()));
         }
     }
     for (k, l) in &new.links {
-        if old.links.get(k) != Some(l) {
-            upd.push(ConfigItem::Link(l.clone()));
+        if !old.links.get(k).is_some_and(|o| same_link(o, l)) {
+            upd.extend(link_of(l).cloned().map(ConfigItem::Link));
         }
     }
     let mut del: Vec<ConfigItem> = Vec::new();
     for (k, l) in &old.links {
+        let Some(l) = link_of(l) else { continue };
         if !new.links.contains_key(k) {
             del.push(ConfigItem::Link(ConfigLink {
                 metadata: l.metadata.clone(),
@@ -178,6 +211,7 @@ pub fn diff(old: &Subset, new: &Subset) -> Vec<Vec<ConfigOp>> {
         }
     }
     for (k, n) in &old.nodes {
+        let n = node_of(n);
         if !new.nodes.contains_key(k) {
             del.push(ConfigItem::Node(ConfigNode {
                 id: n.id.clone(),

@@ -253,6 +253,20 @@ pub(crate) async fn flow(c: FlowCmd) -> anyhow::Result<()> {
         "{:<6} {:<4} {:<5} {:<22} {:<22} {:<8} {:<8} rule",
         "index", "vrf", "proto", "source", "destination", "action", "packets"
     );
+    // `Value`'s Display ignores width: format every cell as a string first.
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let endpoint = |ip: &serde_json::Value, port: &serde_json::Value| {
+        let ip = ip.as_str().unwrap_or("");
+        if ip.contains(':') {
+            format!("[{ip}]:{}", cell(port))
+        } else {
+            format!("{ip}:{}", cell(port))
+        }
+    };
     for f in v.as_array().cloned().unwrap_or_default() {
         let k = &f["key"];
         let action = f["action"]["action"]
@@ -261,13 +275,13 @@ pub(crate) async fn flow(c: FlowCmd) -> anyhow::Result<()> {
             .unwrap_or("-");
         println!(
             "{:<6} {:<4} {:<5} {:<22} {:<22} {:<8} {:<8} {}",
-            f["index"],
-            k["vrf"],
-            k["proto"],
-            format!("{}:{}", k["src"].as_str().unwrap_or(""), k["sport"]),
-            format!("{}:{}", k["dst"].as_str().unwrap_or(""), k["dport"]),
+            cell(&f["index"]),
+            cell(&k["vrf"]),
+            cell(&k["proto"]),
+            endpoint(&k["src"], &k["sport"]),
+            endpoint(&k["dst"], &k["dport"]),
             action,
-            f["packets"],
+            cell(&f["packets"]),
             f["rule"].as_str().unwrap_or("-"),
         );
     }

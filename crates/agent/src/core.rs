@@ -518,7 +518,10 @@ impl Agent {
         let vmi = match cached {
             Some(v) => v,
             None => {
-                let v = crate::model::vmi(&self.graph, &p.req.id)?;
+                let v = match self.deps.vmi_name(&p.req.id) {
+                    Some(name) => crate::model::vmi_named(&self.graph, &p.req.id, name?)?,
+                    None => crate::model::vmi(&self.graph, &p.req.id)?,
+                };
                 self.vmi_names.insert(p.req.id.clone(), v.name.clone());
                 v
             }

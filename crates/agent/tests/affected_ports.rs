@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 const VMI1: &str = "00000000-0000-4000-8000-0000000000a1";
 const VMI2: &str = "00000000-0000-4000-8000-0000000000a2";
+const VMI3: &str = "00000000-0000-4000-8000-0000000000a3";
 const VM2: &str = "00000000-0000-4000-8000-0000000000b2";
 const VN: [&str; 3] = ["default-domain", "bench", "vn1"];
 
@@ -102,4 +103,17 @@ fn config_messages_reprogram_exactly_the_affected_ports() {
         );
     }
     assert!(touches_vif1(&outs));
+    // a port whose VMI config came first is programmed at once when added
+    let vmi3 = (
+        "virtual-machine-interface",
+        json!({"fq_name": ["default-domain", "bench", "port3"],
+        "uuid": VMI3, "virtual_network_refs": [{"to": VN, "attr": null}],
+        "virtual_machine_interface_mac_addresses": {"mac_address": ["02:00:00:00:00:03"]}}),
+    );
+    step(&mut a, 14, Input::Bytes(0, iq(&[vmi3], true)));
+    let req = PortReq::parse(&json!({"id": VMI3, "instance-id": VM2,
+        "mac-address": "02:00:00:00:00:03", "system-name": "tap3", "ip-address": "10.0.0.7"}))
+    .unwrap();
+    step(&mut a, 15, Input::PortAdd(req, VifId(3)));
+    assert_eq!(ip(&a, VMI3).as_deref(), Some("10.0.0.7"));
 }

@@ -34,22 +34,72 @@ pub(crate) struct Deps {
     vns: BTreeMap<String, Option<VnCfg>>,
     /// security-group ids by name
     sgs: BTreeMap<String, Option<u32>>,
+    /// VMI node names by uuid, and uuids by node name, of every VMI node in the graph
+    /// (`None`: not known, rebuilt at the next message), so a new port finds its VMI
+    /// without a scan of every VMI
+    vmis: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+}
+
+const VMI: &str = "virtual-machine-interface";
+
+fn uuid_of(g: &filament_ifmap::IfmapGraph, name: &str) -> Option<String> {
+    g.props(VMI, name)?
+        .get("uuid")?
+        .as_str()
+        .map(str::to_string)
 }
 
 impl Deps {
     /// Forget the cached values: the next config message reconciles every port.
     pub(crate) fn invalidate(&mut self) {
         self.global = None;
+        self.vmis = None;
+    }
+
+    /// The node name of the VMI with this uuid: `Some(None)` when there is none, `None` when
+    /// not known (the caller scans).
+    pub(crate) fn vmi_name(&self, uuid: &str) -> Option<Option<&String>> {
+        self.vmis.as_ref().map(|(by_uuid, _)| by_uuid.get(uuid))
     }
 }
 
 impl Agent {
     /// Reconcile the ports a config message that touched `touched` may have changed.
     pub(super) fn reconcile_affected(&mut self, touched: &[Key]) {
+        self.index_vmis(touched);
         if self.deps_changed() || !self.reconcile_touched(touched) {
             self.reconcile_ports();
         }
         self.refresh_deps();
+    }
+
+    /// Bring the uuid -> VMI name index up to date with the touched keys (whole, when not
+    /// known).
+    fn index_vmis(&mut self, touched: &[Key]) {
+        let g = &self.graph;
+        let Some((by_uuid, by_name)) = self.deps.vmis.as_mut() else {
+            let mut by_uuid = BTreeMap::new();
+            let mut by_name = BTreeMap::new();
+            for (_, n) in g.keys_of(VMI) {
+                if let Some(u) = uuid_of(g, n) {
+                    by_uuid.entry(u.clone()).or_insert_with(|| n.clone());
+                    by_name.insert(n.clone(), u);
+                }
+            }
+            self.deps.vmis = Some((by_uuid, by_name));
+            return;
+        };
+        for (t, n) in touched.iter().filter(|(t, _)| t == VMI) {
+            if let Some(old) = by_name.remove(n) {
+                if by_uuid.get(&old) == Some(n) {
+                    by_uuid.remove(&old);
+                }
+            }
+            if let Some(u) = uuid_of(g, n).filter(|_| g.contains(t, n)) {
+                by_uuid.insert(u.clone(), n.clone());
+                by_name.insert(n.clone(), u);
+            }
+        }
     }
 
     /// Did the global config or a used network / security group change?

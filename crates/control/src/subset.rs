@@ -146,18 +146,22 @@ pub fn reachable(g: &ConfigGraph, vrouter: &str, vms: &BTreeSet<String>) -> BTre
 pub fn encode(g: &ConfigGraph, uuids: &BTreeSet<String>) -> (Subset, usize) {
     let mut s = Subset::default();
     let mut refused = 0;
-    let names: BTreeSet<NodeKey> = uuids
-        .iter()
-        .filter_map(|u| g.get(u))
-        .map(|o| (o.ty.clone(), node_name(&o.fq_name)))
-        .collect();
+    // node names by type (looked up without building a key per link end)
+    let mut names: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for o in uuids.iter().filter_map(|u| g.get(u)) {
+        names
+            .entry(o.ty.as_str())
+            .or_default()
+            .insert(node_name(&o.fq_name));
+    }
+    let has = |ty: &str, name: &str| names.get(ty).is_some_and(|s| s.contains(name));
     for u in uuids {
         let Some(o) = g.get(u) else { continue };
         match g.encoded(o) {
             Some(e) => {
                 for (i, l) in e.1.iter().enumerate() {
-                    let other_ok = names.contains(&(l.left.type_name.clone(), l.left.name.clone()))
-                        && names.contains(&(l.right.type_name.clone(), l.right.name.clone()));
+                    let other_ok = has(&l.left.type_name, &l.left.name)
+                        && has(&l.right.type_name, &l.right.name);
                     if other_ok {
                         s.links.insert(link_key(l), (e.clone(), i));
                     }

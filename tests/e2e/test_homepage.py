@@ -104,3 +104,16 @@ def test_client_parses_homepage_into_uris(api):
 def test_homepage_is_json(server):
     resp = http_get(server, "/")
     assert resp.headers["Content-Type"].startswith("application/json")
+
+
+def test_status_reports_the_api_role_and_follows_revisions(server, api):
+    """`GET /status` is the role-status document `filament status` reads."""
+    before = http_get(server, "/status")
+    assert before.status_code == 200
+    doc = before.json()
+    assert doc["role"] == "api" and doc["state"] == "active", doc
+    assert doc["objects"] > 0, "a fresh system has its bootstrap objects"
+    api.project_create(Project(f"status-{doc['revision']}"))
+    after = http_get(server, "/status").json()
+    assert after["revision"] > doc["revision"], (doc, after)
+    assert after["objects"] > doc["objects"], (doc, after)

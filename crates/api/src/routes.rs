@@ -71,6 +71,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/chown", post(chown))
         .route("/chmod", post(chmod))
         .route("/aaa-mode", get(aaa_mode))
+        .route("/status", get(status))
         .route("/watch", get(watch_handler))
         .route("/derived", post(derived))
         .route("/{collection}", get(list).post(create))
@@ -546,6 +547,18 @@ async fn derived(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
         }
         .await,
     )
+}
+
+/// `GET /status`: the role-status document every Filament role serves (`filament status`).
+async fn status(State(st): St) -> Response {
+    let objects = st.db.read().len();
+    json_ok(json!({
+        "role": "api",
+        "state": "active",
+        "reason": "",
+        "revision": st.store.revision(),
+        "objects": objects,
+    }))
 }
 
 async fn aaa_mode() -> Response {

@@ -1,9 +1,8 @@
 //! `filament status`: one line per role and per host, in the spirit of `contrail-status`
 //! (seed 004): state (active / initializing with the reason, or unreachable), XMPP and BGP
 //! session states, route and flow counts. It reads each role's `GET /status` (the contract of
-//! every role); the config API has no `/status` yet, so the API line comes from `GET /` and
-//! object counts, and the schema transformer line from whether route targets were allocated
-//! (its visible work). URLs come from the demo lab's state file by default, or from flags.
+//! every role; an older API without it is still shown from `GET /`) plus object counts, and
+//! the schema transformer line from whether route targets were allocated (its visible work). URLs come from the demo lab's state file by default, or from flags.
 
 use anyhow::bail;
 use clap::Args;

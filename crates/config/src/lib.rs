@@ -17,6 +17,7 @@ mod bootstrap;
 mod db;
 mod derived;
 mod error;
+pub mod feed;
 mod hooks;
 mod input;
 mod obj;

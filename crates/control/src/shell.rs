@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use filament_config::feed::FeedLines;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -350,7 +351,7 @@ async fn follow(cfg: ShellConfig, h: Handle) {
         tracing::info!(since = last, head, "control node following {api}");
         let mut synced = false;
         let mut body = resp.bytes_stream();
-        let mut buf: Vec<u8> = Vec::new();
+        let mut lines = FeedLines::default();
         loop {
             if !synced && last >= head {
                 synced = true;
@@ -363,27 +364,13 @@ async fn follow(cfg: ShellConfig, h: Handle) {
             let Some(Ok(chunk)) = body.next().await else {
                 break;
             };
-            buf.extend_from_slice(&chunk);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let (Some(rev), Some(uuid)) = (ev["revision"].as_u64(), ev["uuid"].as_str()) else {
-                    continue;
-                };
-                let object = if ev["op"] == "delete" {
-                    None
-                } else {
-                    serde_json::from_value(ev["object"].clone())
-                        .ok()
-                        .map(Box::new)
-                };
+            lines.push(&chunk);
+            while let Some(ev) = lines.next_event() {
                 let _ = h.input(Input::Config {
-                    uuid: uuid.to_string(),
-                    object,
+                    uuid: ev.uuid,
+                    object: ev.object.map(Box::new),
                 });
-                last = rev;
+                last = ev.revision;
             }
             let _ = h.input(Input::Tick);
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
+use filament_config::feed::FeedLines;
 use filament_config::StoredObj;
 use filament_transformer::{reconcile_scope, Scope, Transformer};
 use futures::StreamExt;
@@ -96,7 +97,7 @@ async fn follow(api: &str) -> anyhow::Result<()> {
             .unwrap_or(0);
         tracing::info!(since = last, head, "schema transformer following {api}");
         let mut body = resp.bytes_stream();
-        let mut buf: Vec<u8> = Vec::new();
+        let mut lines = FeedLines::default();
         loop {
             if !caught_up && last >= head {
                 caught_up = true;
@@ -113,22 +114,10 @@ async fn follow(api: &str) -> anyhow::Result<()> {
             let Some(Ok(chunk)) = body.next().await else {
                 break;
             };
-            buf.extend_from_slice(&chunk);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let (Some(rev), Some(uuid)) = (ev["revision"].as_u64(), ev["uuid"].as_str()) else {
-                    continue;
-                };
-                let obj = if ev["op"] == "delete" {
-                    None
-                } else {
-                    serde_json::from_value::<StoredObj>(ev["object"].clone()).ok()
-                };
-                t.observe(uuid, obj);
-                last = rev;
+            lines.push(&chunk);
+            while let Some(ev) = lines.next_event() {
+                t.observe(&ev.uuid, ev.object);
+                last = ev.revision;
             }
         }
         tracing::warn!("change feed closed; reconnecting");

@@ -265,9 +265,9 @@ pub fn sg(g: &IfmapGraph, name: &str) -> Option<SgCfg> {
         else {
             continue;
         };
-        // A security group is an allow list: every entry passes (TF's schema transformer
-        // writes `simple_action: pass` into SG ACLs; ours leaves the SG rule's empty
-        // `action_list` as is, so the action is not read from the entry).
+        // A security group is an allow list: every entry passes. The transformers (TF's
+        // and ours) write `simple_action: pass`; entries without an action are read
+        // the same way, so the action is not read from the entry.
         let mut rules = a
             .get("access_control_list_entries")
             .map(parse_acl)

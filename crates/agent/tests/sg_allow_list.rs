@@ -1,6 +1,6 @@
 //! Security groups are allow lists: the entries of a group's ACLs pass whatever their
-//! `action_list` says (our transformer copies the SG rule's empty action list, TF's writes
-//! `pass`), so an "ingress TCP 22 only" group lets SSH in and nothing else.
+//! `action_list` says (the transformers write `pass`; this test gives none), so an
+//! "ingress TCP 22 only" group lets SSH in and nothing else.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

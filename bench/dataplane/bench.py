@@ -2,11 +2,17 @@
 hosts joined by a veth fabric, 64-byte UDP delivered pps and 1-stream TCP Gbit/s, through
 
 * ``filament vrouter run`` (static tables; MPLSoUDP and VXLAN), and
-* Linux kernel VXLAN (vxlan device + bridge per host) in the same topology.
+* Linux kernel VXLAN (vxlan device + bridge per host) in the same topology, and
+* Open vSwitch's userspace (netdev) datapath with a VXLAN tunnel port (bench/dataplane/ovs.py;
+  its own ovsdb-server / ovs-vswitchd per host namespace), when ovs-vswitchd is installed
+  (run.sh installs openvswitch-switch).
 
-Open vSwitch is not installed on this machine, so its userspace (netdev) datapath is not
-measured (said in the output). Tx offloads are turned off on every veth in both setups for
-fairness. Figures are printed, never asserted. Run as root through ``run.sh``.
+Tx offloads are turned off on every veth in all setups for fairness. Figures are printed as one
+table at the end, never asserted. Run as root through ``run.sh``.
+
+Environment: ``BENCH_SECONDS`` (per iperf3 run), ``VROUTER_ARGS`` (extra ``vrouter run``
+arguments for every filament row), ``BENCH_IO`` (space-separated I/O modes to measure, default
+"af-packet af-xdp"), ``BENCH_ENCAPS`` (default "mpls_over_udp vxlan").
 """
 
 import json
@@ -22,9 +28,14 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from dataplane_lab import FABRIC_NET, WL_IP, Lab, nsrun, run  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ovs import Ovs  # noqa: E402
+
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 # Extra `filament vrouter run` arguments, e.g. "--ring-block-kb 32".
 VROUTER_ARGS = os.environ.get("VROUTER_ARGS", "").split()
+IO_MODES = os.environ.get("BENCH_IO", "af-packet af-xdp").split()
+ENCAPS = os.environ.get("BENCH_ENCAPS", "mpls_over_udp vxlan").split()
 UDP_PAYLOAD = 18  # 14 Ethernet + 20 IPv4 + 8 UDP + 18 = 64-byte frames (without FCS)
 
 
@@ -64,16 +75,44 @@ def iperf(lab, udp):
     return end["sum_received"]["bits_per_second"] / 1e9
 
 
-def measure(lab, name):
+ROWS = []
+
+
+def cpu_seconds(pids):
+    """utime + stime (seconds) of the given processes and their threads."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+def measure(lab, name, pids=()):
+    c0 = cpu_seconds(pids)
+    t0 = time.monotonic()
     pps = iperf(lab, udp=True)
     gbps = iperf(lab, udp=False)
-    if pps is None:
-        pps_s = "failed"
-    else:
-        pps_s = (f"{pps[0] / 1e3:6.1f} kpps to iperf3, {pps[2] / 1e3:6.1f} kpps into w2's "
-                 f"stack ({pps[1] / 1e3:.1f} offered)")
-    gbps_s = "failed" if gbps is None else f"{gbps:6.2f} Gbit/s"
-    print(f"{name:<24} 64B UDP {pps_s:<62} TCP 1 stream {gbps_s}", flush=True)
+    cpu = (cpu_seconds(pids) - c0) / (time.monotonic() - t0) if pids else None
+    ROWS.append((name, pps, gbps, cpu, os.getloadavg()[0]))
+    print(f"  measured {name}", flush=True)
+
+
+def print_table():
+    print()
+    print(f"{'datapath':<30} {'UDP 64B to iperf3':>17} {'into w2':>9} {'offered':>9} "
+          f"{'TCP 1 stream':>13} {'dp CPU':>7} {'load':>5}")
+    for name, pps, gbps, cpu, load in ROWS:
+        if pps is None:
+            p = f"{'failed':>17} {'':>9} {'':>9}"
+        else:
+            p = f"{pps[0] / 1e3:>12.1f} kpps {pps[2] / 1e3:>9.1f} {pps[1] / 1e3:>9.1f}"
+        g = f"{'failed':>13}" if gbps is None else f"{gbps:>6.2f} Gbit/s"
+        c = f"{'-':>7}" if cpu is None else f"{cpu * 100:>6.0f}%"
+        print(f"{name:<30} {p} {g} {c} {load:>5.1f}")
 
 
 def kernel_vxlan(lab, up):
@@ -105,20 +144,41 @@ def main():
         offloads_off(lab)
         print(f"forwarder: {binary} {' '.join(VROUTER_ARGS)}; {SECONDS} s per run; "
               f"nproc {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
-        for encap, routed in (("mpls_over_udp", True), ("vxlan", False)):
-            lab.set_workload_neighbors(routed)
-            lab.start_vrouters(encap, VROUTER_ARGS)
-            measure(lab, f"filament {encap}")
-            lab.stop_vrouters()
+        for io in IO_MODES:
+            for encap in ENCAPS:
+                lab.set_workload_neighbors(encap != "vxlan")
+                # "default": no --io argument (binaries from before the flag).
+                extra = [*VROUTER_ARGS, *([] if io == "default" else ["--io", io])]
+                try:
+                    lab.start_vrouters(encap, extra)
+                except AssertionError as e:
+                    print(f"  filament {io} {encap}: did not start: {str(e)[-300:]}")
+                    ROWS.append((f"filament {io} {encap}", None, None, None,
+                                 os.getloadavg()[0]))
+                    continue
+                pids = [p.pid for p, _ in lab.vrouters.values()]
+                measure(lab, f"filament {io} {encap}", pids)
+                lab.stop_vrouters()
         lab.set_workload_neighbors(False)
         kernel_vxlan(lab, True)
         measure(lab, "kernel vxlan (bridge)")
         kernel_vxlan(lab, False)
         if shutil.which("ovs-vswitchd") is None:
-            print("open vswitch (netdev)    not installed on this machine: not measured")
-        print("'to iperf3' is what the receiving iperf3 read; 'into w2's stack' counts frames "
-              "the datapath handed to workload 2 (the rest overflowed its socket buffer: on a "
-              "2-core machine the receiver competes with both forwarder threads for CPU)")
+            print("open vswitch (netdev): not installed: not measured (run.sh installs it)")
+        else:
+            ovs = Ovs(lab)
+            try:
+                ovs.up()
+                pids = [p.pid for p in ovs.procs]
+                measure(lab, "open vswitch netdev vxlan", pids)
+            finally:
+                ovs.close()
+        print_table()
+        print("'to iperf3' is what the receiving iperf3 read; 'into w2' counts frames the "
+              "datapath handed to workload 2 (the rest overflowed its socket buffer: on a "
+              "2-core machine the receiver competes with the forwarders for CPU); 'offered' is "
+              "what the sender's iperf3 wrote. 'dp CPU' is the datapath processes' CPU time "
+              "(both hosts) over the UDP + TCP runs, in % of one core.")
     finally:
         lab.close()
 

@@ -94,6 +94,7 @@ impl Forwarder {
                 src_ip,
                 dst_ip,
                 encap,
+                ..
             } => {
                 if ctx.from_fabric {
                     return Err(DropReason::Loop);
@@ -164,6 +165,7 @@ impl Forwarder {
                     src_ip,
                     dst_ip,
                     encap,
+                    ..
                 }) if !ctx.from_fabric => {
                     let mut copy = PacketBuf::from_frame(&frame);
                     match self.tunnel_out(&mut copy, vif, src_ip, dst_ip, &encap, hash, None, true)
@@ -197,6 +199,7 @@ impl Forwarder {
                 src_ip,
                 dst_ip,
                 encap,
+                ..
             }) => {
                 let mut b = PacketBuf::from_frame(&frame);
                 self.tunnel_out(&mut b, vif, src_ip, dst_ip, &encap, 0, None, true)

@@ -541,7 +541,11 @@ pub(crate) fn learn_arp(fwd: &mut Forwarder, vif: VifId, frame: &[u8]) {
     let asked = fwd.arp_pending.contains_key(&key);
     match fwd.neighbors.get(&key) {
         Some(n) if !n.learned => {}
-        Some(_) => {
+        Some(n) => {
+            if n.mac.0 != r.sender_mac {
+                // Cached routes and tunnel headers carry the old MAC.
+                fwd.gen = fwd.gen.wrapping_add(1);
+            }
             fwd.neighbors.insert(
                 key,
                 crate::forwarder::Neighbor {

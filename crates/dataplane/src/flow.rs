@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::buf::PacketBuf;
 use crate::dump::{FlowDump, FlowState};
 use crate::fib::{fast_map, FastMap};
-use crate::types::{FlowAction, FlowKey, NatRewrite, NhId, RxMeta, VifId};
+use crate::types::{FlowAction, FlowKey, NatRewrite, NhId, RxMeta, VifId, VrfId};
 
 /// The flow key as five machine words (family bit, VRF, protocol, ports;
 /// addresses as 128-bit values): cheap to hash and to compare in the hot
@@ -43,6 +43,17 @@ impl PackedKey {
             | u64::from(k.dport);
         let (s, d) = (addr(&k.src), addr(&k.dst));
         PackedKey([w0, (s >> 64) as u64, s as u64, (d >> 64) as u64, d as u64])
+    }
+
+    /// The key of an IPv4 packet from its header fields (equal to
+    /// `PackedKey::new` of the same [`FlowKey`]).
+    #[inline]
+    pub(crate) fn v4(vrf: VrfId, proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> Self {
+        let w0 = (u64::from(vrf.0) << 40)
+            | (u64::from(proto) << 32)
+            | (u64::from(sport) << 16)
+            | u64::from(dport);
+        PackedKey([w0, 0, u64::from(src), 0, u64::from(dst)])
     }
 }
 
@@ -105,6 +116,11 @@ impl FlowTable {
     #[inline]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<u32> {
         self.index.get(&PackedKey::new(key)).copied()
+    }
+
+    #[inline]
+    pub(crate) fn find_packed(&self, key: &PackedKey) -> Option<u32> {
+        self.index.get(key).copied()
     }
 
     #[inline]
@@ -268,7 +284,6 @@ pub(crate) fn reverse_action(key: &FlowKey, action: &FlowAction) -> FlowAction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::VrfId;
 
     fn key(sport: u16) -> FlowKey {
         FlowKey {

@@ -123,6 +123,12 @@ pub struct Forwarder {
     /// packet goes (everything but flow operations); flow route caches from
     /// an older generation are ignored.
     pub(crate) gen: u64,
+    /// Prebuilt outer headers per tunnel nexthop (the fast path's).
+    pub(crate) tmpls: Vec<Option<crate::fastpath::TunnelTmpl>>,
+    /// The flow-cached fast path is used (tests turn it off to compare).
+    pub(crate) fast_path_on: bool,
+    /// Packets the fast path handled.
+    pub(crate) fast_hits: u64,
 }
 
 pub(crate) const DROP_REASONS: usize = DropReason::Fragment as usize + 1;
@@ -191,6 +197,9 @@ impl Forwarder {
             now: Duration::ZERO,
             ip_ident: 0,
             gen: 0,
+            tmpls: Vec::new(),
+            fast_path_on: true,
+            fast_hits: 0,
         }
     }
 

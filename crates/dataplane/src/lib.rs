@@ -94,6 +94,7 @@ mod buf;
 mod dump;
 mod encap;
 mod error;
+mod fastpath;
 mod fib;
 mod flow;
 mod forwarder;

@@ -47,6 +47,8 @@ pub(crate) enum Out {
         src_mac: MacAddr,
     },
     Tunnel {
+        /// The tunnel nexthop (the ECMP member), key of its header template.
+        nh: NhId,
         vif: VifId,
         src_ip: std::net::Ipv4Addr,
         dst_ip: std::net::Ipv4Addr,
@@ -82,6 +84,11 @@ impl Forwarder {
         buf: &mut PacketBuf,
         meta: RxMeta,
     ) -> Verdict {
+        if self.fast_path_on {
+            if let Some(v) = self.fast_path(now, vif_in, buf, meta) {
+                return v;
+            }
+        }
         self.now = self.now.max(now);
         let len = buf.len() as u64;
         let Some(Some(vin)) = self.vifs.get_mut(vif_in.0 as usize) else {
@@ -472,6 +479,7 @@ impl Forwarder {
                 src_ip,
                 dst_ip,
                 encap,
+                ..
             } => {
                 if ctx.from_fabric {
                     return Err(DropReason::Loop);
@@ -554,6 +562,7 @@ impl Forwarder {
                 dst_ip,
                 encap,
             } => Out::Tunnel {
+                nh: member,
                 vif: *vif,
                 src_ip: *src_ip,
                 dst_ip: *dst_ip,

@@ -1,0 +1,101 @@
+//! Instruction-count driver for the forwarder's hot paths (issue 5): the
+//! same tables and frames as the criterion bench (`benches/setup`), pushed
+//! through `Forwarder::process` `N` times inside one `measured_*` function
+//! so a profiler can count just that part:
+//!
+//! ```text
+//! cargo build --release -p filament-dataplane --example fwd_profile
+//! valgrind --tool=callgrind --toggle-collect='*measured_*' \
+//!     target/release/examples/fwd_profile empty 100000
+//! valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*measured_*' \
+//!     target/release/examples/fwd_profile big 100000
+//! target/release/examples/fwd_profile setup 65536
+//! ```
+//!
+//! Modes: `empty` (one flow, one route), `big` (1M flow entries, 100k
+//! prefixes, 16k flows visited in turn), `setup` (miss -> verdict ->
+//! install both directions per frame). Divide the collected instruction
+//! count by N. The driver also prints wall-clock ns per packet (noisy).
+
+#[path = "../benches/setup/mod.rs"]
+mod setup;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use filament_dataplane::*;
+use setup::*;
+
+#[inline(never)]
+fn measured_fast_path(fwd: &mut Forwarder, buf: &mut PacketBuf, pkts: &[Vec<u8>], n: usize) -> u64 {
+    let mut tx = 0u64;
+    for k in 0..n {
+        let p = &pkts[k % pkts.len()];
+        buf.load(p);
+        if let Verdict::Transmit(_) = fwd.process(T, VifId(1), buf, RxMeta::default()) {
+            tx += 1;
+        }
+    }
+    tx
+}
+
+#[inline(never)]
+fn measured_setup(fwd: &mut Forwarder, buf: &mut PacketBuf, frames: &[Vec<u8>]) -> usize {
+    let mut released = 0;
+    for fr in frames {
+        released += setup_one(fwd, buf, fr);
+    }
+    released
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("empty");
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let mut buf = PacketBuf::with_capacity(2048);
+    match mode {
+        "empty" | "big" => {
+            let (mut fwd, pkts) = if mode == "empty" {
+                (forwarder(1024, 0, 0), vec![one_pkt()])
+            } else {
+                (forwarder(1 << 21, 100_000, 500_000), big_pkts())
+            };
+            for p in &pkts {
+                install(&mut fwd, p);
+            }
+            // Warm the caches / touch the flows once, outside measurement.
+            let warm = measured_fast_path(&mut fwd, &mut buf, &pkts, pkts.len());
+            assert_eq!(
+                warm as usize,
+                pkts.len(),
+                "every packet must be transmitted"
+            );
+            let t = Instant::now();
+            let tx = measured_fast_path(&mut fwd, &mut buf, &pkts, n);
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            assert_eq!(tx as usize, n);
+            println!(
+                "{mode}: {n} packets, {ns:.1} ns/packet (wall clock), {} flow entries",
+                fwd.flow_count()
+            );
+        }
+        "setup" => {
+            let frames = setup_frames();
+            let n = n.min(frames.len());
+            let mut fwd = forwarder(1 << 20, 0, 0);
+            let t = Instant::now();
+            let released = measured_setup(&mut fwd, &mut buf, black_box(&frames[..n]));
+            let s = t.elapsed().as_secs_f64();
+            assert_eq!(released, n, "every held packet released");
+            println!(
+                "setup: {n} flow setups, {:.0} setups/s (wall clock), {} flow entries",
+                n as f64 / s,
+                fwd.flow_count()
+            );
+        }
+        other => {
+            eprintln!("usage: fwd_profile empty|big|setup [N] (got {other:?})");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The flow-cached fast path of [`Forwarder::process`] (the role of TF's
+//! flow-hit path in dp-core/vr_flow.c: a packet of an established flow
+//! skips classification and goes straight to the flow's cached nexthop).
+//!
+//! It handles the common case only — an IPv4 packet without options or
+//! fragmentation, TCP or UDP, routed (to the gateway / vif MAC) from a
+//! policy-enabled workload vif, whose flow entry is Active with a Forward
+//! action, no mirror, and a route cache of the current table generation
+//! pointing at an Encap nexthop or at a tunnel whose outer headers are
+//! prebuilt in a [`TunnelTmpl`]. Every check is made before anything is
+//! changed: when one fails, [`Forwarder::fast_path`] returns `None` with
+//! the forwarder and the buffer untouched, and the general pipeline runs.
+//! When it applies, it has exactly the general pipeline's effects (same
+//! bytes out, same counters, same flow state); the `fast_path_matches`
+//! property test checks that against a forwarder with the fast path off.
+//!
+//! Per packet a tunnel costs one copy of the template plus the fields that
+//! change: the outer IPv4 total length, identification and checksum (the
+//! checksum from a precomputed partial sum, RFC 1071 §2(3): "the sum may be
+//! calculated in any order" and updated), and the UDP length and source
+//! port (the flow's entropy port).
+
+use std::time::Duration;
+
+use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ports};
+
+use crate::buf::PacketBuf;
+use crate::dump::FlowState;
+use crate::encap::{self, Outer};
+use crate::flow::PackedKey;
+use crate::forwarder::{Forwarder, NeighborKey};
+use crate::pipeline::Out;
+use crate::types::*;
+
+/// Longest prebuilt header: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 +
+/// inner Ethernet 14 = 64.
+const TMPL_MAX: usize = 64;
+
+const ETH: usize = ethernet::HEADER_LEN;
+/// Offset of the outer IPv4 header in a template.
+const IP_AT: usize = ETH;
+/// Offset of the outer UDP header in a template.
+const UDP_AT: usize = ETH + ipv4::HEADER_LEN;
+
+/// Outer headers of one tunnel nexthop, as `encap::encapsulate` writes
+/// them for an empty inner packet (outer Ethernet, IPv4, UDP or GRE, MPLS
+/// label or VXLAN header, and for VXLAN the inner Ethernet header of a
+/// routed packet), valid for one table generation.
+#[derive(Debug, Clone)]
+pub(crate) struct TunnelTmpl {
+    gen: u64,
+    /// Largest frame the fabric vif sends: MTU + Ethernet header.
+    max_frame: usize,
+    len: usize,
+    /// UDP-based (MPLSoUDP, VXLAN): patch the UDP length and source port.
+    udp: bool,
+    /// One's-complement sum of the outer IPv4 header words with the total
+    /// length, identification and checksum fields taken as zero.
+    ip_sum: u32,
+    hdr: [u8; TMPL_MAX],
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+#[inline]
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    if let Some(s) = b.get_mut(at..at + 2) {
+        s.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// What the checks found, applied once all of them passed.
+struct Plan {
+    /// IPv4 total length.
+    total: usize,
+    flow: u32,
+    out: Out,
+    entropy: u16,
+}
+
+impl Forwarder {
+    /// Turn the fast path on or off (on by default). Off, every packet takes
+    /// the general pipeline: for tests comparing the two.
+    #[doc(hidden)]
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path_on = on;
+    }
+
+    /// Packets the fast path handled so far.
+    #[doc(hidden)]
+    pub fn fast_path_hits(&self) -> u64 {
+        self.fast_hits
+    }
+
+    /// Run `buf` through the fast path if it applies (see the module doc);
+    /// `None`: it does not, and nothing was changed.
+    #[inline]
+    pub(crate) fn fast_path(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+    ) -> Option<Verdict> {
+        let plan = self.fast_plan(vif_in, buf)?;
+        Some(self.fast_apply(now, vif_in, buf, meta, plan))
+    }
+
+    /// The checks. Reads only (the template cache aside, which is not
+    /// observable).
+    #[inline]
+    fn fast_plan(&mut self, vif_in: VifId, buf: &PacketBuf) -> Option<Plan> {
+        let vin = self.vifs.get(vif_in.0 as usize)?.as_ref()?;
+        if vin.vif.kind == VifKind::Fabric || !vin.vif.policy {
+            return None;
+        }
+        let vrf = vin.vif.vrf?;
+        let f = buf.frame();
+        if f.len() < ETH + ipv4::HEADER_LEN + 8 {
+            return None;
+        }
+        let dst = &f[..6];
+        if (dst != GATEWAY_MAC.0 && dst != vin.vif.mac.0)
+            || be16(f, 12) != ethernet::ethertype::IPV4
+        {
+            return None;
+        }
+        let ip = &f[ETH..];
+        // IPv4 without options, not a fragment (MF and offset zero).
+        if ip[0] != 0x45 || be16(ip, 6) & 0x3fff != 0 || ip[8] <= 1 {
+            return None;
+        }
+        let total = usize::from(be16(ip, 2));
+        if total > ip.len() || total < ipv4::HEADER_LEN + 8 {
+            return None;
+        }
+        if checksum::fold(checksum::sum(&ip[..ipv4::HEADER_LEN])) != 0xffff {
+            return None;
+        }
+        let proto = ip[9];
+        let l4 = &ip[ipv4::HEADER_LEN..total];
+        match proto {
+            ip_proto::UDP => {
+                let ulen = usize::from(be16(l4, 4));
+                let dport = be16(l4, 2);
+                if ulen < 8 || ulen > l4.len() || matches!(dport, ports::DHCP_SERVER | 547) {
+                    return None;
+                }
+            }
+            ip_proto::TCP => {
+                let hl = usize::from(*l4.get(12)? >> 4) * 4;
+                if l4.len() < 20 || hl < 20 || hl > l4.len() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        let key = PackedKey::v4(
+            vrf,
+            proto,
+            u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]),
+            u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]),
+            be16(l4, 0),
+            be16(l4, 2),
+        );
+        let flow = self.flows.find_packed(&key)?;
+        let e = self.flows.get(flow)?;
+        if e.state != FlowState::Active
+            || e.action != Some(FlowAction::Forward)
+            || e.mirror.is_some()
+        {
+            return None;
+        }
+        let (g, out) = e.route_cache?;
+        if g != self.gen {
+            return None;
+        }
+        let entropy = e.udp_src_port;
+        match out {
+            Out::Encap { .. } => {}
+            Out::Tunnel { nh, .. } => {
+                if entropy == 0 {
+                    return None;
+                }
+                let t = self.tunnel_tmpl(nh, &out)?;
+                if t.len + total > t.max_frame {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        Some(Plan {
+            total,
+            flow,
+            out,
+            entropy,
+        })
+    }
+
+    /// The effects, in the general pipeline's order: input counters, L4
+    /// checksum completion, truncation, flow counters, TTL, rewrite, output
+    /// counters.
+    #[inline]
+    fn fast_apply(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+        plan: Plan,
+    ) -> Verdict {
+        self.fast_hits += 1;
+        self.now = self.now.max(now);
+        let rx_len = buf.len() as u64;
+        if let Some(Some(vin)) = self.vifs.get_mut(vif_in.0 as usize) {
+            vin.stats.rx_packets += 1;
+            vin.stats.rx_bytes += rx_len;
+        }
+        if meta.csum_partial {
+            if let Ok((info, _)) = encap::parse_ip(buf.frame(), ETH) {
+                encap::complete_l4_checksum(buf.frame_mut(), &info);
+            }
+        }
+        buf.truncate(ETH + plan.total);
+        buf.pull_front(ETH);
+        let now = self.now;
+        if let Some(e) = self.flows.get_mut(plan.flow) {
+            e.packets += 1;
+            e.bytes += plan.total as u64;
+            e.last_used = now;
+        }
+        if let Some(h) = buf.frame_mut().get_mut(..ipv4::HEADER_LEN) {
+            ipv4::Packet::new_unchecked(h).decrement_ttl();
+        }
+        let out_vif = match plan.out {
+            Out::Encap {
+                vif,
+                dst_mac,
+                src_mac,
+            } => {
+                encap::push_ethernet(buf, dst_mac, src_mac, false);
+                vif
+            }
+            Out::Tunnel { nh, vif, .. } => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let ident = self.ip_ident;
+                match self.tmpls.get(nh.0 as usize).and_then(Option::as_ref) {
+                    Some(t) => write_tunnel(buf, t, ident, plan.entropy),
+                    // Unreachable: the plan found it.
+                    None => return self.drop_pkt(vif_in, DropReason::InvalidNexthop),
+                }
+                vif
+            }
+            _ => return self.drop_pkt(vif_in, DropReason::InvalidNexthop),
+        };
+        let len = buf.len() as u64;
+        if let Some(Some(e)) = self.vifs.get_mut(out_vif.0 as usize) {
+            e.stats.tx_packets += 1;
+            e.stats.tx_bytes += len;
+        }
+        Verdict::Transmit(out_vif)
+    }
+
+    /// The current template of tunnel nexthop `nh` (resolved as `out`),
+    /// built when missing or stale; `None` when the fabric vif or the
+    /// neighbour is missing (the general path drops or ARPs).
+    #[inline]
+    fn tunnel_tmpl(&mut self, nh: NhId, out: &Out) -> Option<&TunnelTmpl> {
+        let i = nh.0 as usize;
+        let fresh = matches!(self.tmpls.get(i), Some(Some(t)) if t.gen == self.gen);
+        if !fresh {
+            let t = self.build_tmpl(out)?;
+            if self.tmpls.len() <= i {
+                self.tmpls.resize_with(i + 1, || None);
+            }
+            self.tmpls[i] = Some(t);
+        }
+        self.tmpls.get(i)?.as_ref()
+    }
+
+    #[cold]
+    fn build_tmpl(&self, out: &Out) -> Option<TunnelTmpl> {
+        let Out::Tunnel {
+            vif,
+            src_ip,
+            dst_ip,
+            encap: tenc,
+            ..
+        } = *out
+        else {
+            return None;
+        };
+        let e = self.vifs.get(vif.0 as usize)?.as_ref()?;
+        let n = self.neighbors.get(&NeighborKey::new(vif, dst_ip))?;
+        let mut b = PacketBuf::with_capacity(TMPL_MAX);
+        if let TunnelEncap::Vxlan { .. } = tenc {
+            // As l3_forward: routed packets over VXLAN go to the remote IRB.
+            encap::push_ethernet(&mut b, GATEWAY_MAC, GATEWAY_MAC, false);
+        }
+        let o = Outer {
+            src_mac: e.vif.mac,
+            dst_mac: n.mac,
+            src_ip,
+            dst_ip,
+            ident: 0,
+            entropy: 0,
+        };
+        encap::encapsulate(&mut b, &tenc, &o, false);
+        let f = b.frame();
+        let len = f.len();
+        let mut hdr = [0u8; TMPL_MAX];
+        hdr.get_mut(..len)?.copy_from_slice(f);
+        // Fields set per packet start at zero.
+        for at in [IP_AT + 2, IP_AT + 4, IP_AT + 10] {
+            put16(&mut hdr, at, 0);
+        }
+        let udp = !matches!(tenc, TunnelEncap::MplsOverGre { .. });
+        if udp {
+            put16(&mut hdr, UDP_AT + 4, 0);
+        }
+        Some(TunnelTmpl {
+            gen: self.gen,
+            max_frame: usize::from(e.vif.mtu) + ETH,
+            len,
+            udp,
+            ip_sum: checksum::sum(&hdr[IP_AT..IP_AT + ipv4::HEADER_LEN]),
+            hdr,
+        })
+    }
+}
+
+/// Prepend a template's headers to the inner packet in `buf`, with this
+/// packet's lengths, identification, checksum and entropy port.
+#[inline]
+fn write_tunnel(buf: &mut PacketBuf, t: &TunnelTmpl, ident: u16, entropy: u16) {
+    let inner = buf.len();
+    let h = buf.push_front(t.len);
+    let (Some(h), Some(src)) = (h.get_mut(..t.len), t.hdr.get(..t.len)) else {
+        return;
+    };
+    h.copy_from_slice(src);
+    // As ipv4::Repr::emit and udp::Repr::emit: lengths as u16.
+    let total = (t.len - IP_AT + inner) as u16;
+    put16(h, IP_AT + 2, total);
+    put16(h, IP_AT + 4, ident);
+    let c = !checksum::fold(t.ip_sum + u32::from(total) + u32::from(ident));
+    put16(h, IP_AT + 10, c);
+    if t.udp {
+        put16(h, UDP_AT, entropy);
+        put16(h, UDP_AT + 4, (t.len - UDP_AT + inner) as u16);
+    }
+}

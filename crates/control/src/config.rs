@@ -6,7 +6,7 @@
 //! shape (references with `to` fq names) is what the IFMap encoder consumes.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use filament_config::StoredObj;
@@ -37,6 +37,27 @@ pub struct InstanceConfig {
 /// rendering); `None` when the encoder refused it.
 pub type Encoded = Option<Arc<(ConfigNode, Vec<ConfigLink>)>>;
 
+/// What [`ConfigGraph::apply`] changed since the last [`ConfigGraph::take_changes`]: what an
+/// agent's config subset must look at again (`subset::Tracker::update`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Uuids whose object, referrer set or child set changed: each object put or deleted,
+    /// the targets of its old and new references and its old and new parent.
+    pub touched: HashSet<String>,
+    /// Uuids whose encoding may have changed (the cached one was dropped): each object put
+    /// or deleted and the objects referring to it.
+    pub reencoded: HashSet<String>,
+    /// Types of the objects put or deleted (old and new).
+    pub types: HashSet<String>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.touched.is_empty() && self.reencoded.is_empty() && self.types.is_empty()
+    }
+}
+
 /// All config objects by uuid, with indexes.
 #[derive(Debug, Default)]
 pub struct ConfigGraph {
@@ -50,6 +71,8 @@ pub struct ConfigGraph {
     /// object it references is put or deleted (its rendering reads only those), so an agent's
     /// config subset is not re-encoded whole on every change.
     encoded: RefCell<HashMap<String, Encoded>>,
+    /// What changed since the last `take_changes`.
+    changes: Changes,
 }
 
 impl ConfigGraph {
@@ -72,8 +95,18 @@ impl ConfigGraph {
     pub fn apply(&mut self, uuid: &str, obj: Option<StoredObj>) {
         let enc = self.encoded.get_mut();
         enc.remove(uuid);
+        let ch = &mut self.changes;
+        ch.reencoded.insert(uuid.to_string());
+        ch.touched.insert(uuid.to_string());
         for r in self.back.get(uuid).into_iter().flatten() {
             enc.remove(r);
+            ch.reencoded.insert(r.clone());
+        }
+        for o in self.objs.get(uuid).into_iter().chain(obj.as_ref()) {
+            ch.types.insert(o.ty.clone());
+            ch.touched.extend(o.parent_uuid.iter().cloned());
+            ch.touched
+                .extend(o.refs.values().flatten().map(|l| l.uuid.clone()));
         }
         if let Some(old) = self.objs.remove(uuid) {
             self.by_fq.remove(&(old.ty.clone(), old.fq_name.clone()));
@@ -109,6 +142,11 @@ impl ConfigGraph {
             }
             self.objs.insert(uuid.to_string(), o);
         }
+    }
+
+    /// What changed since the last call (or since the graph was made).
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     /// Object by uuid.

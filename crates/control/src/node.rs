@@ -23,11 +23,12 @@ use filament_wire_xmpp::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::config::Changes;
 use crate::config::{ConfigGraph, InstanceConfig};
 use crate::convert::{attrs_from_entry, entry_for, node_key, xmpp_family};
 use crate::rib::{split_vrf_table, Family, InstanceTargets, PeerId, Rib};
 use crate::session::{Session, SessionEvent, SessionState};
-use crate::subset::{self, Subset};
+use crate::subset::Tracker;
 
 /// A connection id chosen by the shell.
 pub type ConnId = u64;
@@ -133,7 +134,8 @@ pub(crate) struct Agent {
     pub(crate) subs: BTreeMap<String, u32>,
     config_vr: Option<String>,
     config_vms: BTreeSet<String>,
-    sent: Subset,
+    /// The agent's config subset and what it was sent.
+    sent: Tracker,
     pending: Option<(RouteNode, Entry)>,
     pub(crate) eor_sent: bool,
     pub(crate) eor_received: bool,
@@ -174,6 +176,18 @@ pub struct ControlNode {
     pub(crate) synced: Option<u64>,
     /// Changed keys of the global tables (VPN, rtarget) for a BGP speaker, once enabled.
     bgp_changes: Option<BTreeSet<(String, String)>>,
+    /// The next config recompute walks every agent's subset from scratch (the feed resynced).
+    config_full: bool,
+}
+
+/// How an agent's config subset is brought up to date.
+enum ConfigSync<'a> {
+    /// From scratch, diffed against what was sent (level-triggered).
+    Full,
+    /// Only what these graph changes can affect.
+    Changes(&'a Changes),
+    /// The agent (un)subscribed a virtual machine.
+    Vm(&'a str, bool),
 }
 
 impl ControlNode {
@@ -194,6 +208,7 @@ impl ControlNode {
             synced: None,
             bgp_changes: None,
             bgp_neighbors: Vec::new(),
+            config_full: false,
         }
     }
 
@@ -287,7 +302,7 @@ impl ControlNode {
                     subs: BTreeMap::new(),
                     config_vr: None,
                     config_vms: BTreeSet::new(),
-                    sent: Subset::default(),
+                    sent: Tracker::new(),
                     pending: None,
                     eor_sent: false,
                     eor_received: false,
@@ -317,6 +332,9 @@ impl ControlNode {
             }
             Input::ConfigSynced { revision } => {
                 self.synced = Some(revision);
+                // the feed (re)caught up: heal every subset from scratch at the next recompute
+                self.config_full = true;
+                self.config_dirty = true;
             }
             Input::Tick => {
                 let conns: Vec<ConnId> = self.agents.keys().copied().collect();
@@ -374,9 +392,15 @@ impl ControlNode {
         }
         self.instances = new;
         self.update_rtarget();
+        let changes = self.graph.take_changes();
+        let full = std::mem::take(&mut self.config_full);
         let conns: Vec<ConnId> = self.agents.keys().copied().collect();
         for c in conns {
-            self.sync_config(c);
+            if full {
+                self.sync_config(c, ConfigSync::Full);
+            } else {
+                self.sync_config(c, ConfigSync::Changes(&changes));
+            }
         }
     }
 
@@ -394,25 +418,27 @@ impl ControlNode {
         self.rib.set_rtarget_membership(asn, &rts);
     }
 
-    /// Send an agent what changed in its config subset.
-    fn sync_config(&mut self, conn: ConnId) {
-        let Some(a) = self.agents.get(&conn) else {
+    /// Send an agent what changed in its config subset: only the part `how` can affect,
+    /// or everything from scratch for a new virtual-router subscription (subset::tracker).
+    fn sync_config(&mut self, conn: ConnId, how: ConfigSync<'_>) {
+        let Some(a) = self.agents.get_mut(&conn) else {
             return;
         };
         let (Some(name), Some(vr)) = (a.name.clone(), a.config_vr.clone()) else {
             return;
         };
-        let uuids = subset::reachable(&self.graph, &vr, &a.config_vms);
-        let (new, refused) = subset::encode(&self.graph, &uuids);
-        self.counters.config_refused += refused as u64;
-        let Some(a) = self.agents.get_mut(&conn) else {
-            return;
+        let g = &self.graph;
+        let (msgs, refused) = match how {
+            _ if a.sent.vrouter() != Some(vr.as_str()) => a.sent.full(g, &vr, &a.config_vms),
+            ConfigSync::Full => a.sent.full(g, &vr, &a.config_vms),
+            ConfigSync::Changes(ch) => a.sent.update(g, ch),
+            ConfigSync::Vm(vm, sub) => a.sent.vm(g, vm, sub),
         };
-        for ops in subset::diff(&a.sent, &new) {
+        self.counters.config_refused += refused as u64;
+        for ops in msgs {
             let iq = ConfigIq::to_agent(&name, ops);
             a.session.send_xml(&iq.to_element().to_xml());
         }
-        a.sent = new;
     }
 
     fn session_event(&mut self, conn: ConnId, ev: SessionEvent) {
@@ -515,14 +541,17 @@ impl ControlNode {
             if let Some(vr) = s.node.strip_prefix("virtual-router:") {
                 let name = vr.rsplit(':').next().unwrap_or(vr).to_string();
                 a.config_vr = sub.then_some(name);
+                self.sync_config(conn, ConfigSync::Full);
             } else if let Some(vm) = s.node.strip_prefix("virtual-machine:") {
                 if sub {
                     a.config_vms.insert(vm.to_string());
                 } else {
                     a.config_vms.remove(vm);
                 }
+                self.sync_config(conn, ConfigSync::Vm(vm, sub));
+            } else {
+                self.sync_config(conn, ConfigSync::Full);
             }
-            self.sync_config(conn);
             return;
         }
         if sub {

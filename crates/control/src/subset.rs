@@ -13,14 +13,19 @@
 //! Recompute and diff: level-triggered, so a restart or a missed event heals itself.  A link
 //! is sent only when both of its nodes are in the subset (as TF does).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use filament_config::StoredObj;
 use filament_ifmap::node_name;
 use filament_wire_xmpp::{ConfigItem, ConfigLink, ConfigNode, ConfigOp, ConfigOpKind};
 
-use crate::config::ConfigGraph;
+use crate::config::{ConfigGraph, Encoded};
+
+#[cfg(test)]
+mod prop_tests;
+mod tracker;
+pub use tracker::Tracker;
 
 /// `(type, colon name)` of a node.
 pub type NodeKey = (String, String);
@@ -40,6 +45,12 @@ pub struct Subset {
     nodes: BTreeMap<NodeKey, Shared>,
     /// Links by key: the encoding holding the link, and its index in the links.
     links: BTreeMap<LinkKey, (Shared, usize)>,
+    /// Objects of the subset present in the graph: their name and encoding.
+    members: HashMap<String, (NodeKey, Encoded)>,
+    /// Names of the members by type, counted (a link is sent when both its ends are here).
+    names: HashMap<String, HashMap<String, usize>>,
+    /// Every link of a member, by each of its ends: `(member uuid, index in its links)`.
+    ends: HashMap<NodeKey, HashSet<(String, usize)>>,
 }
 
 impl Subset {
@@ -51,6 +62,53 @@ impl Subset {
     /// Number of links.
     pub fn link_count(&self) -> usize {
         self.links.len()
+    }
+
+    /// Whether both hold the same nodes and links (what an agent was sent).
+    pub fn same_content(&self, other: &Subset) -> bool {
+        self.nodes.len() == other.nodes.len()
+            && self.links.len() == other.links.len()
+            && self
+                .nodes
+                .iter()
+                .zip(&other.nodes)
+                .all(|((ka, a), (kb, b))| ka == kb && same_node(a, b))
+            && self
+                .links
+                .iter()
+                .zip(&other.links)
+                .all(|((ka, a), (kb, b))| ka == kb && same_link(a, b))
+    }
+
+    fn has(&self, ty: &str, name: &str) -> bool {
+        self.names.get(ty).is_some_and(|m| m.contains_key(name))
+    }
+
+    /// Count a member's name in (`+1`) or out; whether the name appeared or went.
+    fn count_name(&mut self, (ty, name): &NodeKey, up: bool) -> bool {
+        let m = self.names.entry(ty.clone()).or_default();
+        let n = m.entry(name.clone()).or_default();
+        if up {
+            *n += 1;
+            *n == 1
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(name);
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    fn index_link(&mut self, uuid: &str, i: usize, l: &ConfigLink) {
+        for end in [&l.left, &l.right] {
+            self.ends
+                .entry((end.type_name.clone(), end.name.clone()))
+                .or_default()
+                .insert((uuid.to_string(), i));
+        }
     }
 }
 
@@ -72,73 +130,139 @@ fn same_link(a: &(Shared, usize), b: &(Shared, usize)) -> bool {
     (Arc::ptr_eq(&a.0, &b.0) && a.1 == b.1) || link_of(a) == link_of(b)
 }
 
-/// Uuids reachable for an agent.
-pub fn reachable(g: &ConfigGraph, vrouter: &str, vms: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut out: BTreeSet<String> = BTreeSet::new();
-    let add = |o: &StoredObj, out: &mut BTreeSet<String>| out.insert(o.uuid.clone());
+/// What one root of the walk reaches, and the uuids whose entries (object, referrers,
+/// children) the walk read: the closure can only change when one of those is touched
+/// ([`crate::config::Changes::touched`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Closure {
+    /// Uuids reached.
+    pub uuids: BTreeSet<String>,
+    /// Uuids read.
+    pub deps: BTreeSet<String>,
+    /// The base's virtual machines (`virtual_machine_refs` of the virtual-router), roots of
+    /// their own closures.
+    pub vms: BTreeSet<String>,
+}
+
+const VR: &str = "virtual-router";
+const GSC: &str = "global-system-config";
+const GVC: &str = "global-vrouter-config";
+const VM: &str = "virtual-machine";
+const VMI: &str = "virtual-machine-interface";
+
+/// Types whose objects the base finds by name or type rather than by uuid: a change of any
+/// object of these types recomputes the base.
+pub const BASE_TYPES: [&str; 3] = [VR, GSC, GVC];
+
+/// Targets of one reference field, every target uuid (present or not) recorded as read.
+fn targets<'a>(
+    g: &'a ConfigGraph,
+    o: &'a StoredObj,
+    field: &str,
+    deps: &mut BTreeSet<String>,
+) -> Vec<&'a StoredObj> {
+    for l in o.refs.get(field).into_iter().flatten() {
+        deps.insert(l.uuid.clone());
+    }
+    g.targets(o, field).into_iter().map(|(t, _)| t).collect()
+}
+
+/// The virtual-router, global-system-config, global-vrouter-configs and the router's
+/// IPAMs; `vms` are the router's virtual machines.  Empty when the router is not there.
+pub fn base_closure(g: &ConfigGraph, vrouter: &str) -> Closure {
+    let mut c = Closure::default();
     let gsc_fq = ["default-global-system-config".to_string()];
-    let Some(vr) = g.lookup("virtual-router", &[gsc_fq[0].clone(), vrouter.to_string()]) else {
-        return out;
+    let Some(vr) = g.lookup(VR, &[gsc_fq[0].clone(), vrouter.to_string()]) else {
+        return c;
     };
-    add(vr, &mut out);
-    if let Some(gsc) = g.lookup("global-system-config", &gsc_fq) {
-        add(gsc, &mut out);
+    c.deps.insert(vr.uuid.clone());
+    c.uuids.insert(vr.uuid.clone());
+    if let Some(gsc) = g.lookup(GSC, &gsc_fq) {
+        c.uuids.insert(gsc.uuid.clone());
     }
-    for gvc in g.of_type("global-vrouter-config") {
-        add(gvc, &mut out);
+    for gvc in g.of_type(GVC) {
+        c.uuids.insert(gvc.uuid.clone());
     }
-    for (ipam, _) in g.targets(vr, "network_ipam_refs") {
-        add(ipam, &mut out);
+    for ipam in targets(g, vr, "network_ipam_refs", &mut c.deps) {
+        c.uuids.insert(ipam.uuid.clone());
     }
-    let mut vm_list: Vec<&StoredObj> = g
-        .targets(vr, "virtual_machine_refs")
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
-    vm_list.extend(
-        vms.iter()
-            .filter_map(|u| g.get(u))
-            .filter(|o| o.ty == "virtual-machine"),
-    );
-    for vm in vm_list {
-        add(vm, &mut out);
-        let vmis = g
-            .referrers(&vm.uuid, "virtual-machine-interface")
-            .chain(g.children(&vm.uuid, "virtual-machine-interface"));
-        for vmi in vmis {
-            if !add(vmi, &mut out) {
-                continue;
+    for vm in targets(g, vr, "virtual_machine_refs", &mut c.deps) {
+        c.vms.insert(vm.uuid.clone());
+    }
+    c
+}
+
+/// What one virtual machine reaches: its VMIs (referring to it or its children) and, per
+/// VMI, routing instances, instance-ips, security groups with their ACLs, networks with
+/// their routing instances, ACLs and IPAMs.
+pub fn vm_closure(g: &ConfigGraph, vm_uuid: &str) -> Closure {
+    let mut c = Closure::default();
+    c.deps.insert(vm_uuid.to_string());
+    let Some(vm) = g.get(vm_uuid) else {
+        return c;
+    };
+    let out = &mut c.uuids;
+    let deps = &mut c.deps;
+    out.insert(vm.uuid.clone());
+    let vmis = g.referrers(&vm.uuid, VMI).chain(g.children(&vm.uuid, VMI));
+    for vmi in vmis {
+        if !out.insert(vmi.uuid.clone()) {
+            continue;
+        }
+        deps.insert(vmi.uuid.clone());
+        for ri in targets(g, vmi, "routing_instance_refs", deps) {
+            out.insert(ri.uuid.clone());
+        }
+        for iip in g.referrers(&vmi.uuid, "instance-ip") {
+            out.insert(iip.uuid.clone());
+        }
+        for sg in targets(g, vmi, "security_group_refs", deps) {
+            deps.insert(sg.uuid.clone());
+            out.insert(sg.uuid.clone());
+            for acl in g.children(&sg.uuid, "access-control-list") {
+                out.insert(acl.uuid.clone());
             }
-            for (ri, _) in g.targets(vmi, "routing_instance_refs") {
-                add(ri, &mut out);
+        }
+        for vn in targets(g, vmi, "virtual_network_refs", deps) {
+            deps.insert(vn.uuid.clone());
+            out.insert(vn.uuid.clone());
+            for ri in g.children(&vn.uuid, "routing-instance") {
+                out.insert(ri.uuid.clone());
             }
-            for iip in g.referrers(&vmi.uuid, "instance-ip") {
-                add(iip, &mut out);
+            for acl in g.children(&vn.uuid, "access-control-list") {
+                out.insert(acl.uuid.clone());
             }
-            for (sg, _) in g.targets(vmi, "security_group_refs") {
-                if add(sg, &mut out) {
-                    for acl in g.children(&sg.uuid, "access-control-list") {
-                        add(acl, &mut out);
-                    }
-                }
-            }
-            for (vn, _) in g.targets(vmi, "virtual_network_refs") {
-                if !add(vn, &mut out) {
-                    continue;
-                }
-                for ri in g.children(&vn.uuid, "routing-instance") {
-                    add(ri, &mut out);
-                }
-                for acl in g.children(&vn.uuid, "access-control-list") {
-                    add(acl, &mut out);
-                }
-                for (ipam, _) in g.targets(vn, "network_ipam_refs") {
-                    add(ipam, &mut out);
-                }
+            for ipam in targets(g, vn, "network_ipam_refs", deps) {
+                out.insert(ipam.uuid.clone());
             }
         }
     }
+    c
+}
+
+/// Whether `uuid` roots a virtual machine closure: the router is there and the VM is one of
+/// its `virtual_machine_refs`, or a subscribed virtual machine.
+pub fn is_root(g: &ConfigGraph, base: &Closure, vms: &BTreeSet<String>, uuid: &str) -> bool {
+    !base.uuids.is_empty()
+        && (base.vms.contains(uuid)
+            || (vms.contains(uuid) && g.get(uuid).is_some_and(|o| o.ty == VM)))
+}
+
+/// Uuids reachable for an agent, from scratch: the base and the closure of every root.
+pub fn reachable(g: &ConfigGraph, vrouter: &str, vms: &BTreeSet<String>) -> BTreeSet<String> {
+    let base = base_closure(g, vrouter);
+    let mut out = base.uuids.clone();
+    for vm in base.vms.iter().chain(vms) {
+        if is_root(g, &base, vms, vm) {
+            out.extend(vm_closure(g, vm).uuids);
+        }
+    }
     out
+}
+
+/// The graph's name of an object, as links name their ends.
+fn name_key(o: &StoredObj) -> NodeKey {
+    (o.ty.clone(), node_name(&o.fq_name))
 }
 
 /// Encode a set of objects; links whose other end is outside the set are left out.
@@ -146,32 +270,29 @@ pub fn reachable(g: &ConfigGraph, vrouter: &str, vms: &BTreeSet<String>) -> BTre
 pub fn encode(g: &ConfigGraph, uuids: &BTreeSet<String>) -> (Subset, usize) {
     let mut s = Subset::default();
     let mut refused = 0;
-    // node names by type (looked up without building a key per link end)
-    let mut names: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for o in uuids.iter().filter_map(|u| g.get(u)) {
-        names
-            .entry(o.ty.as_str())
-            .or_default()
-            .insert(node_name(&o.fq_name));
+        s.count_name(&name_key(o), true);
     }
-    let has = |ty: &str, name: &str| names.get(ty).is_some_and(|s| s.contains(name));
     for u in uuids {
         let Some(o) = g.get(u) else { continue };
-        match g.encoded(o) {
+        let enc = g.encoded(o);
+        match &enc {
             Some(e) => {
                 for (i, l) in e.1.iter().enumerate() {
-                    let other_ok = has(&l.left.type_name, &l.left.name)
-                        && has(&l.right.type_name, &l.right.name);
-                    if other_ok {
+                    s.index_link(u, i, l);
+                    if s.has(&l.left.type_name, &l.left.name)
+                        && s.has(&l.right.type_name, &l.right.name)
+                    {
                         s.links.insert(link_key(l), (e.clone(), i));
                     }
                 }
                 let node = &e.0;
                 s.nodes
-                    .insert((node.id.type_name.clone(), node.id.name.clone()), e);
+                    .insert((node.id.type_name.clone(), node.id.name.clone()), e.clone());
             }
             None => refused += 1,
         }
+        s.members.insert(u.clone(), (name_key(o), enc));
     }
     (s, refused)
 }
@@ -223,6 +344,11 @@ pub fn diff(old: &Subset, new: &Subset) -> Vec<Vec<ConfigOp>> {
             }));
         }
     }
+    messages(upd, del)
+}
+
+/// Updates then deletes, each chunked to [`MAX_ITEMS_PER_MESSAGE`] items per message.
+fn messages(upd: Vec<ConfigItem>, del: Vec<ConfigItem>) -> Vec<Vec<ConfigOp>> {
     let mut msgs = Vec::new();
     for (kind, items) in [(ConfigOpKind::Update, upd), (ConfigOpKind::Delete, del)] {
         for chunk in items.chunks(MAX_ITEMS_PER_MESSAGE) {

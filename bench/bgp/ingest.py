@@ -34,6 +34,16 @@ def rss_kb(pid):
     return None
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process (the figure to compare on a
+    busy machine: wall-clock time depends on what else runs)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class Lab:
     def __init__(self):
         self.ns = "fbgpb-" + uuid.uuid4().hex[:6]
@@ -127,7 +137,8 @@ def wait_count(fn, total, timeout=600):
 
 
 def dut_ours(lab, total, ctl):
-    binary = REPO / "target/release/examples/bgp_peer"
+    # FILAMENT_BGP_PEER=path runs another build (e.g. a baseline) as "ours".
+    binary = os.environ.get("FILAMENT_BGP_PEER", str(REPO / "target/release/examples/bgp_peer"))
     # FILAMENT_BENCH_WRAP="heaptrack -o /tmp/x" profiles our speaker.
     wrap = os.environ.get("FILAMENT_BENCH_WRAP", "").split()
     p = lab.spawn([*wrap, str(binary), "--asn", "64512", "--router-id", DUT, "--listen", f"{DUT}:179",
@@ -143,7 +154,8 @@ def dut_ours(lab, total, ctl):
         if e.get("event") == "eor":
             t1 = time.monotonic()
             assert e["learned"] >= total, e
-            return t1 - t0, e["rss_kb"]
+            cpu = e["cpu_ms"] / 1000 if e.get("cpu_ms") is not None else cpu_s(p.pid)
+            return t1 - t0, e["rss_kb"], cpu
     raise SystemExit("our speaker exited")
 
 
@@ -169,7 +181,7 @@ protocol bgp dut {{
                 return int(w)
         return 0
     t1 = wait_count(count, total)
-    return t1 - t0, rss_kb(p.pid)
+    return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
 def dut_frr(lab, total, ctl):
@@ -202,7 +214,7 @@ router bgp 64512
         except ValueError:
             return 0
     t1 = wait_count(count, total)
-    return t1 - t0, rss_kb(p.pid)
+    return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
 def dut_gobgp(lab, total, ctl):
@@ -239,7 +251,7 @@ def dut_gobgp(lab, total, ctl):
         except (ValueError, AttributeError):
             return 0
     t1 = wait_count(count, total)
-    return t1 - t0, rss_kb(p.pid)
+    return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
 DUTS = {"ours": dut_ours, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
@@ -254,14 +266,16 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     print(f"BGP ingest: {a.routes} VPNv4 routes over {a.rds} RDs, BIRD {GEN} (AS 65010) -> DUT {DUT}")
-    print(f"{'DUT':<8} {'time (s)':>10} {'routes/s':>12} {'RSS (MB)':>10}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared: compare CPU seconds)")
+    print(f"{'DUT':<8} {'time (s)':>10} {'routes/s':>12} {'CPU (s)':>9} {'RSS (MB)':>10}")
     for name in a.duts.split(","):
         lab = Lab()
         try:
             total, ctl = start_generator(lab, a.routes, a.rds)
-            secs, rss = DUTS[name](lab, total, ctl)
+            secs, rss, cpu = DUTS[name](lab, total, ctl)
             rss_mb = f"{rss / 1024:.0f}" if rss else "?"
-            print(f"{name:<8} {secs:>10.2f} {total / secs:>12.0f} {rss_mb:>10}", flush=True)
+            cpu_txt = f"{cpu:.2f}" if cpu is not None else "?"
+            print(f"{name:<8} {secs:>10.2f} {total / secs:>12.0f} {cpu_txt:>9} {rss_mb:>10}", flush=True)
         finally:
             lab.close()
 

@@ -149,7 +149,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "event": "eor", "peer": peer.to_string(), "family": family.name(),
                     "learned": learned, "elapsed_ms": start.elapsed().as_millis() as u64,
                     "last_learned_ms": last_ms,
-                    "rss_kb": rss_kb()})),
+                    "rss_kb": status_kb("VmRSS:"), "hwm_kb": status_kb("VmHWM:"),
+                    "cpu_ms": cpu_ms()})),
             },
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(l)) if !l.trim().is_empty() => {
@@ -166,12 +167,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Resident set size of this process (Linux), for benchmarks.
-fn rss_kb() -> Option<u64> {
+/// A size field of /proc/self/status (VmRSS, VmHWM) in kB, for benchmarks.
+fn status_kb(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) of this process so far in ms (Linux, 100 Hz
+/// ticks), for benchmarks on a shared machine.
+fn cpu_ms() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (u, k): (u64, u64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((u + k) * 10)
 }
 
 async fn command(speaker: &Speaker, line: &str) -> Result<(), Box<dyn std::error::Error>> {

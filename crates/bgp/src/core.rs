@@ -20,7 +20,7 @@ mod receive;
 use crate::export::export;
 use crate::fsm::{Conn, ConnAction, ConnEvent, ConnId, State};
 use crate::peer::{Peer, PeerEvent, PeerStats};
-use crate::rib::{Cand, Rib, Source};
+use crate::rib::{Cand, DestId, Labels, Rib, Source};
 use crate::types::{Attrs, Family, Path, PeerConfig, RouteKey, SpeakerConfig};
 
 /// One input to the core.
@@ -149,6 +149,22 @@ pub struct PeerStatus {
     pub uptime_secs: Option<u64>,
     /// Counters.
     pub stats: PeerStats,
+}
+
+/// Destinations turned into UPDATEs per peer per [`Core::flush`].
+pub const FLUSH_CHUNK: usize = 8192;
+
+/// Routes to announce with one exported attribute set.
+type Group = (Arc<Attrs>, Vec<(RouteKey, Labels)>);
+
+/// A hashable form of a [`crate::rib::SrcInfo`] (export memo key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SrcKey(Source, bool, std::net::Ipv4Addr, bool);
+
+impl From<&crate::rib::SrcInfo> for SrcKey {
+    fn from(s: &crate::rib::SrcInfo) -> Self {
+        SrcKey(s.src, s.ebgp, s.peer_id, s.from_client)
+    }
 }
 
 /// The speaker core.
@@ -462,10 +478,12 @@ impl Core {
             }
             ConnAction::RouteRefresh(r) => {
                 let fam = Family::from_afi_safi(r.afi, r.safi);
-                let keys = fam.map(|f| self.rib.keys(Some(f))).unwrap_or_default();
-                if let (Some(f), Some(p)) = (fam, self.peers.get_mut(&addr)) {
-                    p.adj_out.retain(|k, _| k.family() != f);
-                    p.dirty.extend(keys);
+                let ids = fam.map(|f| self.rib.ids(Some(f))).unwrap_or_default();
+                if let Some(p) = self.peers.get_mut(&addr) {
+                    for id in ids {
+                        p.adj_out.remove(id);
+                        p.dirty.mark(id, true);
+                    }
                 }
                 true
             }
@@ -537,7 +555,9 @@ impl Core {
         p.rtc_ready = !fams.contains(&Family::RouteTarget);
         p.rtc_wait_until = (!p.rtc_ready).then(|| now + wait);
         for f in fams {
-            p.dirty.extend(self.rib.keys(Some(f)));
+            for id in self.rib.ids(Some(f)) {
+                p.dirty.mark(id, true);
+            }
         }
     }
 
@@ -596,13 +616,43 @@ impl Core {
     }
 
     fn rib_set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) {
-        if self.rib.set(key, src, cand) {
-            for p in self.peers.values_mut() {
-                if p.session().is_some() {
-                    p.dirty.insert(key.clone());
-                }
+        let Some(id) = self.rib.set(key, src, cand) else {
+            return;
+        };
+        let best_src = self.rib.best_parts(id).map(|(s, _, _)| s.src);
+        for (addr, p) in self.peers.iter_mut() {
+            // A peer is never sent its own path back: nothing to do for it
+            // unless it holds an older advertisement to withdraw.
+            if best_src == Some(Source::Peer(*addr)) && !p.adj_out.contains(id) {
+                continue;
+            }
+            if p.session().is_some() {
+                p.dirty.mark(id, true);
             }
         }
+    }
+
+    /// Mark every VPN destination for re-evaluation towards one peer (its
+    /// RT-constraint filter changed).
+    pub(crate) fn recheck_vpn(&mut self, addr: IpAddr) {
+        let ids: Vec<DestId> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
+            .into_iter()
+            .flat_map(|f| self.rib.ids(Some(f)))
+            .collect();
+        if let Some(p) = self.peers.get_mut(&addr) {
+            for id in ids {
+                p.dirty.mark(id, false);
+            }
+        }
+    }
+
+    /// Whether some peer still has destinations to be sent: call
+    /// [`Core::flush`] again (each flush does at most [`FLUSH_CHUNK`] per
+    /// peer, so a full table goes out in steps the shell can pace).
+    pub fn pending(&self) -> bool {
+        self.peers
+            .values()
+            .any(|p| p.session().is_some() && !p.dirty.is_empty())
     }
 
     fn timers(&mut self, now: Instant) {
@@ -625,12 +675,11 @@ impl Core {
             if p.rtc_wait_until.is_some_and(|t| t <= now) {
                 p.rtc_wait_until = None;
                 p.rtc_ready = true;
-                let vpn: Vec<RouteKey> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
-                    .into_iter()
-                    .flat_map(|f| self.rib.keys(Some(f)))
-                    .collect();
-                p.dirty.extend(vpn);
+                self.recheck_vpn(addr);
             }
+            let Some(p) = self.peers.get_mut(&addr) else {
+                continue;
+            };
             if p.stale_until.is_some_and(|t| t <= now) {
                 p.stale_until = None;
                 let stale: Vec<RouteKey> = p.stale.drain().collect();
@@ -653,9 +702,11 @@ impl Core {
         }
     }
 
-    /// Turn every peer's dirty keys into UPDATEs, then report state changes.
+    /// Turn every peer's dirty destinations (at most [`FLUSH_CHUNK`] each)
+    /// into UPDATEs, release emptied destinations no peer needs any more,
+    /// then report state changes.
     pub fn flush(&mut self) {
-        for (addr, p) in self.peers.iter_mut() {
+        for p in self.peers.values_mut() {
             let Some(c) = p.session() else {
                 continue;
             };
@@ -665,32 +716,43 @@ impl Core {
                 .as_ref()
                 .map(|n| n.families.clone())
                 .unwrap_or_default();
-            let dirty: Vec<RouteKey> = p.dirty.drain().collect();
             let mut withdraw = Vec::new();
-            let mut groups: HashMap<Arc<Attrs>, Vec<(RouteKey, Vec<u32>)>> = HashMap::new();
-            for k in dirty {
-                let want = self
-                    .rib
-                    .best(&k)
-                    .and_then(|b| export(&self.cfg, p, &fams, local, b));
+            // Export depends on (attributes, source, family) only: one
+            // computation (and one attribute copy) per distinct triple.
+            let mut memo: HashMap<(usize, SrcKey, Family), Option<Arc<Attrs>>> = HashMap::new();
+            // Routes by exported attribute set (by pointer: memo answers
+            // share their Arc) and family.
+            let mut groups: HashMap<(usize, Family), Group> = HashMap::new();
+            for (d, changed) in p.dirty.take(FLUSH_CHUNK) {
+                let Some(fam) = self.rib.family_of(d) else {
+                    continue;
+                };
+                let want = self.rib.best_parts(d).and_then(|(si, attrs, labels)| {
+                    let mk = (Arc::as_ptr(attrs) as usize, SrcKey::from(&si), fam);
+                    memo.entry(mk)
+                        .or_insert_with(|| {
+                            export(&self.cfg, p, &fams, local, fam, &si, attrs).map(Arc::new)
+                        })
+                        .clone()
+                        .map(|a| (a, labels))
+                });
                 match want {
-                    Some((labels, attrs)) => {
-                        if p.adj_out
-                            .get(&k)
-                            .is_some_and(|(l, a)| *l == labels && **a == attrs)
-                        {
+                    Some((attrs, labels)) => {
+                        // Already sent and unchanged: only the filter moved.
+                        if !p.adj_out.insert(d) && !changed {
                             continue;
                         }
-                        let attrs = match groups.get_key_value(&attrs) {
-                            Some((a, _)) => a.clone(),
-                            None => Arc::new(attrs),
-                        };
-                        p.adj_out.insert(k.clone(), (labels.clone(), attrs.clone()));
-                        groups.entry(attrs).or_default().push((k, labels));
+                        if let Some(k) = self.rib.key_of(d) {
+                            groups
+                                .entry((Arc::as_ptr(&attrs) as usize, fam))
+                                .or_insert_with(|| (attrs.clone(), Vec::new()))
+                                .1
+                                .push((k, labels));
+                        }
                     }
                     None => {
-                        if p.adj_out.remove(&k).is_some() {
-                            withdraw.push(k);
+                        if p.adj_out.remove(d) {
+                            withdraw.extend(self.rib.key_of(d));
                         }
                     }
                 }
@@ -701,35 +763,42 @@ impl Core {
                 msgs +=
                     codec::encode_withdrawals(&withdraw, &ctx, MAX_LEN, &mut bytes).unwrap_or(0);
             }
-            for (attrs, routes) in &groups {
-                let mut by_fam: HashMap<Family, Vec<(&RouteKey, &[u32])>> = HashMap::new();
-                for (k, l) in routes {
-                    by_fam
-                        .entry(k.family())
-                        .or_default()
-                        .push((k, l.as_slice()));
-                }
-                for (f, rs) in by_fam {
-                    msgs += codec::encode_announcements(f, attrs, &rs, &ctx, MAX_LEN, &mut bytes)
-                        .unwrap_or(0);
-                }
+            for ((_, f), (attrs, routes)) in &groups {
+                let rs: Vec<(&RouteKey, &[u32])> =
+                    routes.iter().map(|(k, l)| (k, l.as_slice())).collect();
+                msgs += codec::encode_announcements(*f, attrs, &rs, &ctx, MAX_LEN, &mut bytes)
+                    .unwrap_or(0);
             }
             // RFC 4724 - Section 2: "the End-of-RIB marker [is sent] ...
             // to indicate to its peer the completion of the initial routing
             // update after the session is established." VPN families wait for
             // RT-constraint (RFC 4684 §6).
-            for f in fams {
-                if p.eor_sent.contains(&f) || (f.is_vpn() && !p.rtc_ready) {
-                    continue;
+            if p.dirty.is_empty() {
+                for f in fams {
+                    if p.eor_sent.contains(&f) || (f.is_vpn() && !p.rtc_ready) {
+                        continue;
+                    }
+                    p.eor_sent.insert(f);
+                    let _ = Message::Update(codec::end_of_rib(f)).encode(&ctx, &mut bytes);
                 }
-                p.eor_sent.insert(f);
-                let _ = Message::Update(codec::end_of_rib(f)).encode(&ctx, &mut bytes);
             }
             p.stats.updates_out += msgs as u64;
             if !bytes.is_empty() {
                 self.out.push_back(Output::Send { conn: id, bytes });
             }
-            let _ = addr;
+        }
+        // A destination's id is reused only once no peer may still have to
+        // be told about it.
+        for d in self.rib.take_emptied() {
+            if self
+                .peers
+                .values()
+                .any(|p| p.adj_out.contains(d) || p.dirty.contains(d))
+            {
+                self.rib.defer_release(d);
+            } else {
+                self.rib.release(d);
+            }
         }
         for (addr, p) in &self.peers {
             let s = p.state();

@@ -15,20 +15,23 @@
 use std::net::IpAddr;
 
 use crate::peer::Peer;
-use crate::rib::{Cand, Source};
+use crate::rib::{Source, SrcInfo};
 use crate::types::{Attrs, Family, SpeakerConfig};
 
-/// The labels and attributes to send `peer` for best path `c`, or `None`
+/// The attributes to send `peer` for a best path of family `fam` from
+/// source `c` with attributes `attrs` (labels go out unchanged), or `None`
 /// when it must not be sent. `local` is our address on the session;
-/// `families` the negotiated families.
+/// `families` the negotiated families. The answer depends only on these
+/// arguments, so callers may reuse it for every path sharing them.
 pub fn export(
     sc: &SpeakerConfig,
     peer: &Peer,
     families: &[Family],
     local: IpAddr,
-    c: &Cand,
-) -> Option<(Vec<u32>, Attrs)> {
-    let fam = c.path.family();
+    fam: Family,
+    c: &SrcInfo,
+    attrs: &Attrs,
+) -> Option<Attrs> {
     if !families.contains(&fam) {
         return None;
     }
@@ -44,14 +47,14 @@ pub fn export(
         if !peer.rtc_ready {
             return None;
         }
-        let rts: Vec<_> = c.path.attrs.route_targets().collect();
+        let rts: Vec<_> = attrs.route_targets().collect();
         if !peer.wants(&rts) {
             return None;
         }
     }
     let to_ibgp = peer.is_ibgp(sc.asn);
     let from_ibgp = matches!(c.src, Source::Peer(_)) && !c.ebgp;
-    let mut a = (*c.path.attrs).clone();
+    let mut a = attrs.clone();
     if to_ibgp {
         if from_ibgp {
             // RFC 4271 - Section 9.2.1 (paraphrased): routes learned from an
@@ -103,5 +106,5 @@ pub fn export(
     if fam == Family::RouteTarget {
         a.next_hop = Some(local);
     }
-    Some((c.path.labels.clone(), a))
+    Some(a)
 }

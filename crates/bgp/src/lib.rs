@@ -23,6 +23,7 @@ pub mod codec;
 pub mod core;
 pub mod export;
 pub mod fsm;
+pub mod idset;
 pub mod json;
 pub mod peer;
 pub mod rib;

@@ -10,15 +10,15 @@
 //!   all connections closed --> Active (retry later); Stop --> Idle
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use filament_wire_bgp::{Notification, RouteTarget, RtcRoute};
 
 use crate::fsm::{Conn, ConnId, Negotiated, OpenPolicy, State};
-use crate::types::{Attrs, Family, PeerConfig, RouteKey, SpeakerConfig};
+use crate::idset::{Dirty, IdSet};
+use crate::types::{Family, PeerConfig, RouteKey, SpeakerConfig};
 
 /// Inputs to the connection-less part of a peer's state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +73,12 @@ pub struct Peer {
     pub received: usize,
     /// The RT-membership routes the peer advertised (RFC 4684).
     pub rtc_in: HashSet<RtcRoute>,
-    /// Paths sent: key -> (labels, attributes as sent).
-    pub adj_out: HashMap<RouteKey, (Vec<u32>, Arc<Attrs>)>,
-    /// Keys whose advertisement to this peer must be recomputed.
-    pub dirty: HashSet<RouteKey>,
+    /// Adj-RIB-Out: the destinations advertised to the peer. What was sent
+    /// is what export makes of the current best path (recomputed when it
+    /// changes), so only the fact is kept, one bit per destination.
+    pub adj_out: IdSet,
+    /// Destinations whose advertisement to this peer must be recomputed.
+    pub dirty: Dirty,
     /// Families whose End-of-RIB we sent this session.
     pub eor_sent: HashSet<Family>,
     /// RT-constraint: the peer's End-of-RIB for route-target arrived (or
@@ -102,8 +104,8 @@ impl Peer {
             conns: Vec::new(),
             received: 0,
             rtc_in: HashSet::new(),
-            adj_out: HashMap::new(),
-            dirty: HashSet::new(),
+            adj_out: IdSet::default(),
+            dirty: Dirty::default(),
             eor_sent: HashSet::new(),
             rtc_ready: false,
             rtc_wait_until: None,

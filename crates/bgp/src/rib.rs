@@ -3,15 +3,38 @@
 //! RFC 4456 §9 for reflected routes).
 //!
 //! Candidates come from the RIB owner ([`Source::Local`], e.g. routes the
-//! control node learned from its agents) and from each peer's Adj-RIB-In.
+//! control node learned from its agents) and from each peer's Adj-RIB-In
+//! (a peer's Adj-RIB-In is the set of its candidates here: every received
+//! path is stored once).
+//!
+//! Memory layout (issue 4: 1,000,000 VPNv4 routes in well under 200 MB):
+//!
+//! * destinations live in a slab (`Vec<Dest>`) and are named by a
+//!   [`DestId`]; the hash index stores only that `u32` (hashbrown's
+//!   `HashTable`), not a second copy of the key;
+//! * keys are compact: a VPNv4 or IPv4 key is RD as `u64` + address as
+//!   `u32` + length in 16 bytes; other families are boxed;
+//! * one candidate is 24 bytes: the interned attributes (one `Arc` per
+//!   distinct attribute set, however many UPDATEs carried it), up to two
+//!   labels packed in a `u64` (longer stacks go to a side table) and the
+//!   index of its source (peer, eBGP or not, BGP identifier, RR client);
+//! * a destination with one candidate (nearly all) holds it inline.
+//!
+//! A destination whose last candidate goes becomes a tombstone that keeps
+//! its id until the owner [`Rib::release`]s it (after every peer was sent
+//! its withdrawal), so per-peer state can be kept in bitsets by id.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
-use filament_wire_bgp::Origin;
+use filament_wire_bgp::{Origin, RouteDistinguisher};
+use hashbrown::HashTable;
+use ipnet::{IpNet, Ipv4Net};
 
-use crate::types::{Family, Path, RouteKey};
+use crate::types::{Attrs, Family, Path, RouteKey};
 
 /// Where a candidate path came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,8 +45,9 @@ pub enum Source {
     Peer(IpAddr),
 }
 
-/// A candidate path with what the decision process needs about its source.
-#[derive(Debug, Clone)]
+/// A candidate path with what the decision process needs about its source
+/// (the RIB's input, and its answer, built on demand from the compact form).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cand {
     /// Where it came from.
     pub src: Source,
@@ -37,97 +61,531 @@ pub struct Cand {
     pub from_client: bool,
 }
 
-#[derive(Debug, Default)]
+/// A destination's index in the Loc-RIB: stable from the first candidate
+/// until [`Rib::release`].
+pub type DestId = u32;
+
+/// What the decision process and export need about a candidate's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrcInfo {
+    /// Where it came from.
+    pub src: Source,
+    /// Learned over eBGP.
+    pub ebgp: bool,
+    /// BGP identifier of the peer it was learned from (ours for local).
+    pub peer_id: Ipv4Addr,
+    /// The peer is a route-reflector client.
+    pub from_client: bool,
+}
+
+/// Up to two labels without an allocation (longer stacks on the heap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Labels {
+    /// `n` labels inline.
+    Inline([u32; 2], u8),
+    /// A longer stack.
+    Heap(Vec<u32>),
+}
+
+impl Labels {
+    /// The labels.
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            Labels::Inline(v, n) => &v[..usize::from(*n).min(2)],
+            Labels::Heap(v) => v,
+        }
+    }
+}
+
+/// A compact route key: 16 bytes for IPv4 and VPNv4 keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Ck {
+    Vpn4 { rd: u64, addr: u32, len: u8 },
+    Inet { addr: u32, len: u8 },
+    Other(Box<RouteKey>),
+}
+
+impl Ck {
+    fn new(k: &RouteKey) -> Ck {
+        match k {
+            RouteKey::Vpn(rd, IpNet::V4(p)) => Ck::Vpn4 {
+                rd: u64::from_be_bytes(rd.to_bytes()),
+                addr: u32::from(p.addr()),
+                len: p.prefix_len(),
+            },
+            RouteKey::Inet(p) => Ck::Inet {
+                addr: u32::from(p.addr()),
+                len: p.prefix_len(),
+            },
+            other => Ck::Other(Box::new(other.clone())),
+        }
+    }
+
+    fn key(&self) -> RouteKey {
+        let net = |addr: u32, len: u8| Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap_or_default();
+        match self {
+            Ck::Vpn4 { rd, addr, len } => RouteKey::Vpn(
+                RouteDistinguisher::from_bytes(rd.to_be_bytes()),
+                IpNet::V4(net(*addr, *len)),
+            ),
+            Ck::Inet { addr, len } => RouteKey::Inet(net(*addr, *len)),
+            Ck::Other(k) => (**k).clone(),
+        }
+    }
+
+    fn family(&self) -> Family {
+        match self {
+            Ck::Vpn4 { .. } => Family::InetVpn,
+            Ck::Inet { .. } => Family::Inet,
+            Ck::Other(k) => k.family(),
+        }
+    }
+}
+
+/// Labels packed in a `u64`: count in the top two bits (3: in the side
+/// table), the first label in the low 32 bits, a second one (< 2^30) above.
+const COUNT_SHIFT: u32 = 62;
+const OVERFLOW: u64 = 3 << COUNT_SHIFT;
+
+fn pack(labels: &[u32]) -> Option<u64> {
+    match labels {
+        [] => Some(0),
+        [a] => Some(1 << COUNT_SHIFT | u64::from(*a)),
+        [a, b] if *b < 1 << 30 => Some(2 << COUNT_SHIFT | u64::from(*b) << 32 | u64::from(*a)),
+        _ => None,
+    }
+}
+
+/// One candidate, compact.
+#[derive(Debug, Clone)]
+struct Slot {
+    attrs: Arc<Attrs>,
+    labels: u64,
+    src: u32,
+}
+
+#[derive(Debug)]
+struct Many {
+    slots: Vec<Slot>,
+    best: usize,
+}
+
+#[derive(Debug)]
+enum Cands {
+    /// A tombstone (or a free slab entry).
+    Empty,
+    /// The usual case: one candidate, the best.
+    One(Slot),
+    /// Several candidates and the index of the best.
+    Many(Box<Many>),
+}
+
+impl Cands {
+    fn slots(&self) -> &[Slot] {
+        match self {
+            Cands::Empty => &[],
+            Cands::One(s) => std::slice::from_ref(s),
+            Cands::Many(m) => &m.slots,
+        }
+    }
+
+    fn best(&self) -> Option<&Slot> {
+        match self {
+            Cands::Empty => None,
+            Cands::One(s) => Some(s),
+            Cands::Many(m) => m.slots.get(m.best),
+        }
+    }
+}
+
+#[derive(Debug)]
 struct Dest {
-    cands: Vec<Cand>,
-    best: Option<usize>,
+    key: Ck,
+    cands: Cands,
 }
 
 /// The Loc-RIB.
 #[derive(Debug, Default)]
 pub struct Rib {
-    dests: HashMap<RouteKey, Dest>,
+    dests: Vec<Dest>,
+    /// Released slab entries, reused first.
+    free: Vec<DestId>,
+    /// Key -> id (only the id is stored; the key is in the slab).
+    index: HashTable<DestId>,
+    hasher: RandomState,
+    /// Source table; a candidate stores its index.
+    srcs: Vec<SrcInfo>,
+    /// Label stacks that do not pack, by (destination, source index).
+    overflow: HashMap<(DestId, u32), Vec<u32>>,
+    /// One `Arc` per distinct attribute set.
+    interned: HashSet<Arc<Attrs>>,
+    sweep_at: usize,
+    /// The last attribute `Arc` interned and its canonical copy (the paths
+    /// of one UPDATE share their `Arc`: one lookup per UPDATE).
+    last: Option<(Arc<Attrs>, Arc<Attrs>)>,
+    /// Destinations with at least one candidate.
+    live: usize,
+    /// Destinations that lost their last candidate and are not released.
+    emptied: Vec<DestId>,
 }
 
 impl Rib {
-    /// Put (`Some`) or remove (`None`) the candidate of `src` for `key`.
-    /// Returns whether the best path changed.
-    pub fn set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) -> bool {
-        let d = self.dests.entry(key.clone()).or_default();
-        let before = d.best.map(|i| d.cands[i].src);
-        let pos = d.cands.iter().position(|c| c.src == src);
-        match (pos, cand) {
-            (Some(i), Some(c)) => d.cands[i] = c,
-            (None, Some(c)) => {
-                // Most destinations have one candidate: grow one at a time
-                // (a first push would reserve room for four).
-                d.cands.reserve_exact(1);
-                d.cands.push(c);
+    fn find(&self, ck: &Ck) -> Option<DestId> {
+        let h = self.hasher.hash_one(ck);
+        let dests = &self.dests;
+        self.index
+            .find(h, |&i| dests.get(i as usize).is_some_and(|d| d.key == *ck))
+            .copied()
+    }
+
+    /// The id of `key`'s destination (tombstones included).
+    pub fn id_of(&self, key: &RouteKey) -> Option<DestId> {
+        self.find(&Ck::new(key))
+    }
+
+    /// The key of a destination.
+    pub fn key_of(&self, id: DestId) -> Option<RouteKey> {
+        self.dests.get(id as usize).map(|d| d.key.key())
+    }
+
+    /// The family of a destination.
+    pub fn family_of(&self, id: DestId) -> Option<Family> {
+        self.dests.get(id as usize).map(|d| d.key.family())
+    }
+
+    /// One past the largest id in use (for per-id bitsets).
+    pub fn id_bound(&self) -> usize {
+        self.dests.len()
+    }
+
+    fn insert_dest(&mut self, ck: Ck) -> DestId {
+        let h = self.hasher.hash_one(&ck);
+        let d = Dest {
+            key: ck,
+            cands: Cands::Empty,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.dests.get_mut(id as usize) {
+                    *slot = d;
+                }
+                id
             }
-            (Some(i), None) => {
-                d.cands.swap_remove(i);
+            None => {
+                self.dests.push(d);
+                (self.dests.len() - 1) as DestId
             }
-            (None, None) => {}
+        };
+        let (dests, hasher) = (&self.dests, &self.hasher);
+        self.index.insert_unique(h, id, |&i| {
+            dests.get(i as usize).map_or(0, |d| hasher.hash_one(&d.key))
+        });
+        id
+    }
+
+    fn src_index(&mut self, s: SrcInfo) -> u32 {
+        match self.srcs.iter().position(|x| *x == s) {
+            Some(i) => i as u32,
+            None => {
+                self.srcs.push(s);
+                (self.srcs.len() - 1) as u32
+            }
         }
-        d.best = (0..d.cands.len()).min_by(|&a, &b| compare(&d.cands[a], &d.cands[b]));
-        let after = d.best.map(|i| d.cands[i].src);
-        if d.cands.is_empty() {
-            self.dests.remove(key);
+    }
+
+    fn src_info(&self, i: u32) -> SrcInfo {
+        self.srcs.get(i as usize).copied().unwrap_or(SrcInfo {
+            src: Source::Local,
+            ebgp: false,
+            peer_id: Ipv4Addr::UNSPECIFIED,
+            from_client: false,
+        })
+    }
+
+    /// The canonical `Arc` for an attribute set.
+    fn intern(&mut self, a: Arc<Attrs>) -> Arc<Attrs> {
+        if let Some((input, canon)) = &self.last {
+            if Arc::ptr_eq(input, &a) || Arc::ptr_eq(canon, &a) {
+                return canon.clone();
+            }
+        }
+        let canon = match self.interned.get(&a) {
+            Some(c) => c.clone(),
+            None => {
+                if self.interned.len() >= self.sweep_at {
+                    // Drop sets no path uses any more (only this table and
+                    // `last` hold them).
+                    self.last = None;
+                    self.interned.retain(|x| Arc::strong_count(x) > 1);
+                    self.sweep_at = (self.interned.len() * 2).max(1024);
+                }
+                self.interned.insert(a.clone());
+                a.clone()
+            }
+        };
+        self.last = Some((a, canon.clone()));
+        canon
+    }
+
+    /// Put (`Some`) or remove (`None`) the candidate of `src` for `key`.
+    /// Returns the destination's id when its best path changed.
+    pub fn set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) -> Option<DestId> {
+        let ck = Ck::new(key);
+        let id = match (self.find(&ck), &cand) {
+            (Some(id), _) => id,
+            (None, Some(_)) => self.insert_dest(ck),
+            (None, None) => return None,
+        };
+        let new = cand.map(|c| {
+            let si = self.src_index(SrcInfo {
+                src: c.src,
+                ebgp: c.ebgp,
+                peer_id: c.peer_id,
+                from_client: c.from_client,
+            });
+            let labels = pack(&c.path.labels);
+            let attrs = self.intern(c.path.attrs);
+            (si, labels, c.path.labels, attrs)
+        });
+        let srcs = &self.srcs;
+        let src_of = |s: &Slot| srcs.get(s.src as usize).map(|x| x.src);
+        let d = self.dests.get_mut(id as usize)?;
+        let was_empty = matches!(d.cands, Cands::Empty);
+        let before = d.cands.best().and_then(src_of);
+        let cands = std::mem::replace(&mut d.cands, Cands::Empty);
+        let mut slots = match cands {
+            Cands::Empty => Vec::new(),
+            Cands::One(s) => vec![s],
+            Cands::Many(m) => m.slots,
+        };
+        if let Some(i) = slots.iter().position(|s| src_of(s) == Some(src)) {
+            let old = slots.swap_remove(i);
+            if old.labels == OVERFLOW {
+                self.overflow.remove(&(id, old.src));
+            }
+        }
+        if let Some((si, packed, labels, attrs)) = new {
+            let labels = match packed {
+                Some(p) => p,
+                None => {
+                    self.overflow.insert((id, si), labels);
+                    OVERFLOW
+                }
+            };
+            slots.push(Slot {
+                attrs,
+                labels,
+                src: si,
+            });
+        }
+        let srcs = &self.srcs;
+        let src_of = |s: &Slot| srcs.get(s.src as usize).map(|x| x.src);
+        let d = self.dests.get_mut(id as usize)?;
+        d.cands = match slots.len() {
+            0 => Cands::Empty,
+            1 => match slots.pop() {
+                Some(s) => Cands::One(s),
+                None => Cands::Empty,
+            },
+            _ => {
+                let info = |s: &Slot| {
+                    srcs.get(s.src as usize).copied().unwrap_or(SrcInfo {
+                        src: Source::Local,
+                        ebgp: false,
+                        peer_id: Ipv4Addr::UNSPECIFIED,
+                        from_client: false,
+                    })
+                };
+                let best = (0..slots.len())
+                    .min_by(|&a, &b| {
+                        compare(
+                            (&info(&slots[a]), &slots[a].attrs),
+                            (&info(&slots[b]), &slots[b].attrs),
+                        )
+                    })
+                    .unwrap_or(0);
+                Cands::Many(Box::new(Many { slots, best }))
+            }
+        };
+        let after = d.cands.best().and_then(src_of);
+        let now_empty = matches!(d.cands, Cands::Empty);
+        match (was_empty, now_empty) {
+            (true, false) => self.live += 1,
+            (false, true) => {
+                self.live -= 1;
+                self.emptied.push(id);
+            }
+            _ => {}
         }
         // The best changed source, or the best source's path was replaced.
-        before != after || after == Some(src)
+        (before != after || after == Some(src)).then_some(id)
+    }
+
+    fn labels(&self, id: DestId, s: &Slot) -> Labels {
+        let n = (s.labels >> COUNT_SHIFT) as u8;
+        if n == 3 {
+            return Labels::Heap(self.overflow.get(&(id, s.src)).cloned().unwrap_or_default());
+        }
+        Labels::Inline(
+            [s.labels as u32, (s.labels >> 32) as u32 & ((1 << 30) - 1)],
+            n,
+        )
+    }
+
+    fn cand(&self, id: DestId, key: &RouteKey, s: &Slot) -> Cand {
+        let si = self.src_info(s.src);
+        Cand {
+            src: si.src,
+            path: Path {
+                key: key.clone(),
+                labels: self.labels(id, s).as_slice().to_vec(),
+                attrs: s.attrs.clone(),
+            },
+            ebgp: si.ebgp,
+            peer_id: si.peer_id,
+            from_client: si.from_client,
+        }
     }
 
     /// The best path for `key`.
-    pub fn best(&self, key: &RouteKey) -> Option<&Cand> {
-        let d = self.dests.get(key)?;
-        d.best.map(|i| &d.cands[i])
+    pub fn best(&self, key: &RouteKey) -> Option<Cand> {
+        let id = self.id_of(key)?;
+        let s = self.dests.get(id as usize)?.cands.best()?;
+        Some(self.cand(id, key, s))
+    }
+
+    /// The best path of a destination as parts (no key or label copies):
+    /// its source, attributes and labels.
+    pub fn best_parts(&self, id: DestId) -> Option<(SrcInfo, &Arc<Attrs>, Labels)> {
+        let s = self.dests.get(id as usize)?.cands.best()?;
+        Some((self.src_info(s.src), &s.attrs, self.labels(id, s)))
     }
 
     /// Every candidate for `key`.
-    pub fn candidates(&self, key: &RouteKey) -> &[Cand] {
-        self.dests.get(key).map_or(&[], |d| &d.cands)
+    pub fn candidates(&self, key: &RouteKey) -> Vec<Cand> {
+        let Some(id) = self.id_of(key) else {
+            return Vec::new();
+        };
+        self.dests.get(id as usize).map_or(Vec::new(), |d| {
+            d.cands
+                .slots()
+                .iter()
+                .map(|s| self.cand(id, key, s))
+                .collect()
+        })
+    }
+
+    /// Whether `src`'s candidate for `path.key` is exactly `path`.
+    pub fn same(&self, src: Source, path: &Path) -> bool {
+        let Some(id) = self.id_of(&path.key) else {
+            return false;
+        };
+        self.dests.get(id as usize).is_some_and(|d| {
+            d.cands.slots().iter().any(|s| {
+                self.src_info(s.src).src == src
+                    && (Arc::ptr_eq(&s.attrs, &path.attrs) || *s.attrs == *path.attrs)
+                    && self.labels(id, s).as_slice() == path.labels.as_slice()
+            })
+        })
     }
 
     /// Keys that have a candidate from `src` (a scan: for session resets,
     /// not for the per-route path).
     pub fn keys_from(&self, src: Source) -> Vec<RouteKey> {
+        let ids: Vec<u32> = (0..self.srcs.len() as u32)
+            .filter(|&i| self.src_info(i).src == src)
+            .collect();
         self.dests
             .iter()
-            .filter(|(_, d)| d.cands.iter().any(|c| c.src == src))
-            .map(|(k, _)| k.clone())
+            .filter(|d| d.cands.slots().iter().any(|s| ids.contains(&s.src)))
+            .map(|d| d.key.key())
             .collect()
     }
 
     /// Whether `src` has a candidate for `key`.
     pub fn has(&self, key: &RouteKey, src: Source) -> bool {
-        self.candidates(key).iter().any(|c| c.src == src)
+        self.id_of(key)
+            .and_then(|id| self.dests.get(id as usize))
+            .is_some_and(|d| {
+                d.cands
+                    .slots()
+                    .iter()
+                    .any(|s| self.src_info(s.src).src == src)
+            })
+    }
+
+    /// Ids of the destinations of one family with a candidate (all
+    /// families when `None`).
+    pub fn ids(&self, family: Option<Family>) -> Vec<DestId> {
+        self.dests
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                !matches!(d.cands, Cands::Empty) && family.is_none_or(|f| d.key.family() == f)
+            })
+            .map(|(i, _)| i as DestId)
+            .collect()
     }
 
     /// Keys of one family (all families when `None`).
     pub fn keys(&self, family: Option<Family>) -> Vec<RouteKey> {
-        self.dests
-            .keys()
-            .filter(|k| family.is_none_or(|f| k.family() == f))
-            .cloned()
+        self.ids(family)
+            .into_iter()
+            .filter_map(|id| self.key_of(id))
             .collect()
     }
 
     /// Number of destinations.
     pub fn len(&self) -> usize {
-        self.dests.len()
+        self.live
     }
 
     /// Whether the RIB is empty.
     pub fn is_empty(&self) -> bool {
-        self.dests.is_empty()
+        self.live == 0
     }
 
     /// Every best path.
-    pub fn best_paths(&self) -> impl Iterator<Item = &Cand> {
-        self.dests
-            .values()
-            .filter_map(|d| d.best.map(|i| &d.cands[i]))
+    pub fn best_paths(&self) -> impl Iterator<Item = Cand> + '_ {
+        self.dests.iter().enumerate().filter_map(|(i, d)| {
+            let s = d.cands.best()?;
+            Some(self.cand(i as DestId, &d.key.key(), s))
+        })
+    }
+
+    /// Number of distinct attribute sets held.
+    pub fn attr_sets(&self) -> usize {
+        self.interned.len()
+    }
+
+    /// Destinations that lost their last candidate since the last call;
+    /// give each back with [`Rib::release`] once no peer needs its id.
+    pub fn take_emptied(&mut self) -> Vec<DestId> {
+        std::mem::take(&mut self.emptied)
+    }
+
+    /// Keep a tombstone for a later [`Rib::take_emptied`].
+    pub fn defer_release(&mut self, id: DestId) {
+        self.emptied.push(id);
+    }
+
+    /// Forget a tombstone (no-op if it got a candidate again): its id may
+    /// be reused.
+    pub fn release(&mut self, id: DestId) {
+        let Some(d) = self.dests.get(id as usize) else {
+            return;
+        };
+        if !matches!(d.cands, Cands::Empty) {
+            return;
+        }
+        let h = self.hasher.hash_one(&d.key);
+        if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
+            e.remove();
+            if let Some(d) = self.dests.get_mut(id as usize) {
+                d.key = Ck::Inet { addr: 0, len: 0 };
+            }
+            self.free.push(id);
+        }
     }
 }
 
@@ -140,10 +598,10 @@ fn origin_rank(o: Origin) -> u8 {
 }
 
 /// `Less` means `a` is preferred.
-fn compare(a: &Cand, b: &Cand) -> Ordering {
-    let (x, y) = (&a.path.attrs, &b.path.attrs);
+fn compare(a: (&SrcInfo, &Attrs), b: (&SrcInfo, &Attrs)) -> Ordering {
+    let ((a, x), (b, y)) = (a, b);
     // The owner's own paths first (they are what it originates).
-    let local = |c: &Cand| u8::from(c.src != Source::Local);
+    let local = |c: &SrcInfo| u8::from(c.src != Source::Local);
     // RFC 4271 - Section 9.1.2.2: "a) Remove from consideration all routes
     // that are not tied for having the smallest number of AS numbers present
     // in their AS_PATH attributes. ... b) ... the lowest Origin number ...
@@ -184,3 +642,6 @@ fn compare(a: &Cand, b: &Cand) -> Ordering {
             _ => Ordering::Equal,
         })
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,11 +11,13 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::core::{Core, Event, Input, Output, PeerStatus};
@@ -47,12 +49,29 @@ const MAX_BATCH: usize = 64;
 /// Events queued for the RIB owner before the core waits for it.
 const EVENT_QUEUE: usize = 16 * 1024;
 
+/// Reads per connection queued for the core before its reader waits (TCP
+/// then slows the peer down instead of the bytes piling up here).
+const READS_IN_FLIGHT: usize = 16;
+
+/// Bytes queued for the writers before the core stops turning dirty
+/// destinations into UPDATEs (a full table to many peers goes out paced).
+const WRITE_QUEUE_BYTES: usize = 8 << 20;
+
 /// How long an outgoing TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Cmd {
     Input(Input),
-    Accepted { stream: TcpStream, outgoing: bool },
+    /// Bytes read on a connection; the permit paces its reader.
+    Read {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        permit: OwnedSemaphorePermit,
+    },
+    Accepted {
+        stream: TcpStream,
+        outgoing: bool,
+    },
     Status(oneshot::Sender<Vec<PeerStatus>>),
     Rib(oneshot::Sender<Vec<(Path, Option<IpAddr>)>>),
     Shutdown,
@@ -185,7 +204,11 @@ async fn core_task(
 ) {
     let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
     let mut next_id: ConnId = 1;
+    let queued = Arc::new(AtomicUsize::new(0));
+    let drained = Arc::new(Notify::new());
     loop {
+        let more = core.pending();
+        let room = queued.load(Ordering::Relaxed) < WRITE_QUEUE_BYTES;
         let deadline = core.poll_timeout();
         let sleep = async {
             match deadline {
@@ -200,8 +223,15 @@ async fn core_task(
                 // Batch what is already queued (route bursts, several reads)
                 // so one flush packs many routes per UPDATE.
                 let mut batch = 0;
-                while let Cmd::Input(i) = cmd {
-                    core.apply(now, i);
+                loop {
+                    match cmd {
+                        Cmd::Input(i) => core.apply(now, i),
+                        Cmd::Read { conn, bytes, permit } => {
+                            core.apply(now, Input::Data { conn, bytes });
+                            drop(permit);
+                        }
+                        _ => break,
+                    }
                     batch += 1;
                     match rx.try_recv() {
                         Ok(next) if batch < MAX_BATCH => cmd = next,
@@ -219,6 +249,10 @@ async fn core_task(
                 match cmd {
                     Cmd::Shutdown => break,
                     Cmd::Input(i) => core.handle(now, i),
+                    Cmd::Read { conn, bytes, permit } => {
+                        core.handle(now, Input::Data { conn, bytes });
+                        drop(permit);
+                    }
                     Cmd::Status(reply) => {
                         let _ = reply.send(core.peer_status(now));
                     }
@@ -243,7 +277,10 @@ async fn core_task(
                         let _ = stream.set_nodelay(true);
                         let id = next_id;
                         next_id += 1;
-                        conns.insert(id, spawn_conn(id, stream, tx.clone()));
+                        conns.insert(
+                            id,
+                            spawn_conn(id, stream, tx.clone(), queued.clone(), drained.clone()),
+                        );
                         core.handle(now, Input::Connected {
                             conn: id,
                             remote: remote.ip(),
@@ -254,12 +291,20 @@ async fn core_task(
                 }
             }
             () = sleep => core.handle(Instant::now(), Input::Tick),
+            // More of a full table to send, and the writers keep up.
+            () = std::future::ready(()), if more && room => core.flush(),
+            // The writers are behind: wait until they drained some.
+            () = drained.notified(), if more && !room => {}
         }
         while let Some(o) = core.poll_output() {
             match o {
                 Output::Send { conn, bytes } => {
                     if let Some(c) = conns.get(&conn) {
-                        let _ = c.writer.send(bytes);
+                        queued.fetch_add(bytes.len(), Ordering::Relaxed);
+                        let n = bytes.len();
+                        if c.writer.send(bytes).is_err() {
+                            queued.fetch_sub(n, Ordering::Relaxed);
+                        }
                     }
                 }
                 Output::Close { conn } => {
@@ -314,20 +359,32 @@ async fn connect(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<Tcp
     }
 }
 
-fn spawn_conn(id: ConnId, stream: TcpStream, tx: mpsc::UnboundedSender<Cmd>) -> ConnIo {
+fn spawn_conn(
+    id: ConnId,
+    stream: TcpStream,
+    tx: mpsc::UnboundedSender<Cmd>,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+) -> ConnIo {
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
+        let mut ok = true;
         while let Some(b) = wrx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
+            ok = ok && wr.write_all(&b).await.is_ok();
+            // Bytes of a dead connection count as drained too.
+            queued.fetch_sub(b.len(), Ordering::Relaxed);
+            drained.notify_one();
         }
         let _ = wr.shutdown().await;
     });
+    let reads = Arc::new(Semaphore::new(READS_IN_FLIGHT));
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            let Ok(permit) = reads.clone().acquire_owned().await else {
+                break;
+            };
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     let _ = tx.send(Cmd::Input(Input::Closed { conn: id }));
@@ -336,7 +393,11 @@ fn spawn_conn(id: ConnId, stream: TcpStream, tx: mpsc::UnboundedSender<Cmd>) -> 
                 Ok(n) => {
                     let bytes = buf[..n].to_vec();
                     if tx
-                        .send(Cmd::Input(Input::Data { conn: id, bytes }))
+                        .send(Cmd::Read {
+                            conn: id,
+                            bytes,
+                            permit,
+                        })
                         .is_err()
                     {
                         break;

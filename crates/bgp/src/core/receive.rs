@@ -108,11 +108,7 @@ impl Core {
             stale_done.extend(p.stale.iter().filter(|k| k.family() == *f).cloned());
         }
         if rtc_changed && p.rtc_ready {
-            let vpn: Vec<RouteKey> = [Family::InetVpn, Family::Inet6Vpn, Family::Evpn]
-                .into_iter()
-                .flat_map(|f| self.rib.keys(Some(f)))
-                .collect();
-            p.dirty.extend(vpn);
+            self.recheck_vpn(addr);
         }
         for k in stale_done {
             if let Some(p) = self.peers.get_mut(&addr) {
@@ -135,12 +131,7 @@ impl Core {
         };
         p.stale.remove(&path.key);
         let src = Source::Peer(addr);
-        let same = self
-            .rib
-            .candidates(&path.key)
-            .iter()
-            .any(|c| c.src == src && c.path == path);
-        if same {
+        if self.rib.same(src, &path) {
             return;
         }
         if !self.rib.has(&path.key, src) {

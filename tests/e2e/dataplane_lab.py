@@ -12,6 +12,11 @@ Workloads get static neighbour entries (no agent answers ARP): for the MPLS
 encapsulations the peer's IP maps to the gateway MAC (routed, L3 label), for
 VXLAN to the peer's real MAC (bridged, VNI).
 
+With ``fabric_switch=True`` the fabric is two veths joined by a bridge in a third namespace
+(``s``: ``f1 ── s1 [br0] s2 ── f2``): captures there see every fabric packet whatever the
+hosts' I/O mode (AF_XDP receive and transmit bypass the packet taps on the hosts' own fabric
+interfaces, so tcpdump on f2 would miss them). :meth:`Lab.fabric_tap` names the capture point.
+
 Everything created here is removed by :meth:`Lab.close`, also after failures.
 """
 
@@ -41,25 +46,41 @@ def nsrun(ns, *args, check=True, **kw):
 
 
 class Lab:
-    def __init__(self, binary: Path, work: Path):
+    def __init__(self, binary: Path, work: Path, fabric_switch: bool = False):
         self.binary = binary
         self.work = work
         tag = uuid.uuid4().hex[:6]
         self.h = {1: f"fl-h1-{tag}", 2: f"fl-h2-{tag}"}
         self.w = {1: f"fl-w1-{tag}", 2: f"fl-w2-{tag}"}
+        self.s = f"fl-s-{tag}" if fabric_switch else None
         self.procs = []
         self.logs = []
 
     # -- topology -----------------------------------------------------------
+    def namespaces(self):
+        return [*self.h.values(), *self.w.values(), *([self.s] if self.s else [])]
+
+    def fabric_tap(self):
+        """(namespace, interface) where a capture sees both directions of the fabric."""
+        return (self.s, "s2") if self.s else (self.h[2], "f2")
+
     def build(self):
-        for ns in (*self.h.values(), *self.w.values()):
+        for ns in self.namespaces():
             run("ip", "netns", "add", ns)
             nsrun(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
             nsrun(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
             run("ip", "-n", ns, "link", "set", "lo", "up")
         # fabric
-        run("ip", "link", "add", "fl-f1-tmp", "netns", self.h[1], "type", "veth",
-            "peer", "name", "fl-f2-tmp", "netns", self.h[2])
+        if self.s:
+            run("ip", "-n", self.s, "link", "add", "br0", "type", "bridge")
+            for i in (1, 2):
+                run("ip", "link", "add", f"fl-f{i}-tmp", "netns", self.h[i], "type", "veth",
+                    "peer", "name", f"s{i}", "netns", self.s)
+                run("ip", "-n", self.s, "link", "set", f"s{i}", "master", "br0", "up")
+            run("ip", "-n", self.s, "link", "set", "br0", "up")
+        else:
+            run("ip", "link", "add", "fl-f1-tmp", "netns", self.h[1], "type", "veth",
+                "peer", "name", "fl-f2-tmp", "netns", self.h[2])
         for i in (1, 2):
             ns = self.h[i]
             run("ip", "-n", ns, "link", "set", f"fl-f{i}-tmp", "name", f"f{i}")
@@ -184,7 +205,7 @@ class Lab:
     def close(self):
         for p in self.procs:
             self._stop(p)
-        for ns in (*self.h.values(), *self.w.values()):
+        for ns in self.namespaces():
             # Anything still running in our namespaces (started by this lab) goes too.
             pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
             for pid in pids:

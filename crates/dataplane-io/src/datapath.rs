@@ -32,8 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::IoError;
 use crate::gso;
-use crate::ring::{PacketRing, RingCfg, RingStats};
+use crate::port::{IoMode, Port};
+use crate::ring::RingCfg;
 use crate::sys::{self, Epoll, EventFd, FabricListeners};
+use crate::xsk::XskCfg;
 
 /// Overlay UDP ports the fabric listeners hold (MPLSoUDP 6635, VXLAN 4789; tf-facts §5.4).
 pub const OVERLAY_UDP_PORTS: [u16; 2] = [6635, 4789];
@@ -91,6 +93,10 @@ pub struct DatapathCfg {
     pub forwarder: ForwarderCfg,
     /// Ring geometry (the TX frame size follows each interface's MTU).
     pub ring: RingCfg,
+    /// AF_PACKET rings (default) or AF_XDP sockets.
+    pub io: IoMode,
+    /// AF_XDP socket settings (with `io: AfXdp`).
+    pub xsk: XskCfg,
     /// Do not open the fabric listener sockets (tests running several forwarders in one netns).
     pub no_fabric_listeners: bool,
 }
@@ -195,6 +201,8 @@ impl Datapath {
         let mut lp = Loop {
             fwd: Forwarder::new(cfg.forwarder.clone()),
             ring_cfg: cfg.ring,
+            io: cfg.io,
+            xsk_cfg: cfg.xsk,
             listeners_wanted: !cfg.no_fabric_listeners,
             listeners: None,
             ports: HashMap::new(),
@@ -242,15 +250,12 @@ impl Drop for Datapath {
     }
 }
 
-/// One attached interface.
-struct Port {
-    ring: PacketRing,
-}
-
 /// The run loop's state (lives on the loop thread only).
 struct Loop {
     fwd: Forwarder,
     ring_cfg: RingCfg,
+    io: IoMode,
+    xsk_cfg: XskCfg,
     listeners_wanted: bool,
     listeners: Option<FabricListeners>,
     ports: HashMap<VifId, Port>,
@@ -289,7 +294,7 @@ impl Loop {
                         return;
                     }
                 } else {
-                    self.receive(VifId(token as u32));
+                    self.receive(VifId(token as u32), (token >> 32) as u32);
                 }
             }
             let now = self.now();
@@ -326,7 +331,7 @@ impl Loop {
     }
 
     fn attach(&mut self, cfg: AttachCfg) -> Result<VifId, IoError> {
-        if self.ports.values().any(|p| p.ring.ifname() == cfg.ifname) {
+        if self.ports.values().any(|p| p.ifname() == cfg.ifname) {
             return Err(IoError::AlreadyAttached { ifname: cfg.ifname });
         }
         let id = cfg.id.unwrap_or_else(|| {
@@ -347,7 +352,7 @@ impl Loop {
             max_frame: mtu + 18,
             ..self.ring_cfg
         };
-        let ring = PacketRing::open(&cfg.ifname, ring_cfg)?;
+        let port = Port::open(&cfg.ifname, cfg.kind, self.io, ring_cfg, self.xsk_cfg)?;
         let vif = Vif {
             id,
             kind: cfg.kind,
@@ -369,9 +374,12 @@ impl Loop {
                 ),
             }
         }
-        self.epoll.add(ring.raw_fd(), u64::from(id.0))?;
+        for (fd, sub) in port.fds() {
+            self.epoll
+                .add(fd, u64::from(id.0) | (u64::from(sub) << 32))?;
+        }
         tracing::info!(ifname = %cfg.ifname, vif = id.0, kind = ?cfg.kind, mtu, "attached");
-        self.ports.insert(id, Port { ring });
+        self.ports.insert(id, port);
         Ok(id)
     }
 
@@ -380,7 +388,9 @@ impl Loop {
             .ports
             .remove(&vif)
             .ok_or(IoError::NotAttached { vif: vif.0 })?;
-        self.epoll.delete(port.ring.raw_fd());
+        for (fd, _) in port.fds() {
+            self.epoll.delete(fd);
+        }
         let _ = self.fwd.apply(Op::DelVif { vif });
         Ok(())
     }
@@ -406,9 +416,9 @@ impl Loop {
                         let ring = id
                             .and_then(|i| u32::try_from(i).ok())
                             .and_then(|i| self.ports.get_mut(&VifId(i)))
-                            .map(|p| p.ring.stats());
+                            .map(|p| p.stats_json());
                         if let (Some(obj), Some(r)) = (item.as_object_mut(), ring) {
-                            obj.insert("ring".into(), ring_json(&r));
+                            obj.insert("ring".into(), r);
                         }
                     }
                 }
@@ -417,7 +427,7 @@ impl Loop {
                 let rings: serde_json::Map<String, serde_json::Value> = self
                     .ports
                     .values_mut()
-                    .map(|p| (p.ring.ifname().to_string(), ring_json(&p.ring.stats())))
+                    .map(|p| (p.ifname().to_string(), p.stats_json()))
                     .collect();
                 if let Some(obj) = v.as_object_mut() {
                     obj.insert("rings".into(), rings.into());
@@ -432,8 +442,8 @@ impl Loop {
         v
     }
 
-    /// Receive a burst on `vif`'s ring and run every frame through the pipeline.
-    fn receive(&mut self, vif: VifId) {
+    /// Receive a burst on `vif`'s descriptor `sub` and run every frame through the pipeline.
+    fn receive(&mut self, vif: VifId, sub: u32) {
         let Some(port) = self.ports.get_mut(&vif) else {
             return;
         };
@@ -446,7 +456,7 @@ impl Loop {
             &mut self.stats,
             &mut self.scratch,
         );
-        port.ring.rx_burst(BLOCKS_PER_TURN, |f| {
+        port.rx_burst(sub, BLOCKS_PER_TURN, |f| {
             let meta = RxMeta {
                 csum_partial: f.csum_partial,
                 vlan_tci: f.vlan_tci,
@@ -512,7 +522,7 @@ impl Loop {
     fn transmit_raw(&mut self, vif: VifId, frame: &[u8]) {
         match self.ports.get_mut(&vif) {
             Some(p) => {
-                p.ring.tx_push(frame);
+                p.tx_push(frame);
             }
             None => self.stats.tx_unattached += 1,
         }
@@ -523,14 +533,14 @@ impl Loop {
         for (vif, buf) in self.out.drain(..) {
             match self.ports.get_mut(&vif) {
                 Some(p) => {
-                    p.ring.tx_push(buf.frame());
+                    p.tx_push(buf.frame());
                 }
                 None => self.stats.tx_unattached += 1,
             }
             self.pool.push(buf);
         }
         for p in self.ports.values_mut() {
-            p.ring.tx_flush();
+            p.tx_flush();
         }
     }
 }
@@ -569,10 +579,6 @@ fn dispatch(
         }
         Verdict::Held | Verdict::Host | Verdict::Drop(_) => pool.push(buf),
     }
-}
-
-fn ring_json(r: &RingStats) -> serde_json::Value {
-    serde_json::to_value(r).unwrap_or_default()
 }
 
 /// The core's typed dump of one table, as JSON.

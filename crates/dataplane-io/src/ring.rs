@@ -66,6 +66,8 @@ pub struct RingCfg {
     /// Ask for a `virtio_net_hdr` per frame (`PACKET_VNET_HDR`): the segment size of GSO
     /// super-frames from workloads with TSO on, so the shell can segment them.
     pub vnet_hdr: bool,
+    /// Receive ARP frames only (classic BPF filter, attached before the socket binds).
+    pub arp_only: bool,
 }
 
 impl Default for RingCfg {
@@ -80,6 +82,7 @@ impl Default for RingCfg {
             // (packet_direct_xmit skips the taps), and operators capture on the fabric.
             qdisc_bypass: false,
             vnet_hdr: true,
+            arp_only: false,
         }
     }
 }
@@ -219,6 +222,9 @@ impl PacketRing {
             )?;
         }
 
+        if cfg.arp_only {
+            sys::attach_arp_only(s)?;
+        }
         let page = 4096usize;
         let rx_block_size = (cfg.rx_block_size as usize)
             .max(page)

@@ -141,6 +141,56 @@ fn attach_drop_all(fd: RawFd) -> Result<(), IoError> {
     Ok(())
 }
 
+/// A classic BPF program that accepts ARP frames only (`ldh [12]; jeq #0x806; ret #-1; ret #0`):
+/// the fabric's side socket in AF_XDP mode, where overlay packets arrive on the XDP socket but
+/// ARP still goes up the kernel stack and the forwarder learns its fabric neighbours from a copy.
+pub(crate) fn attach_arp_only(fd: RawFd) -> Result<(), IoError> {
+    let mut insn = [
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: 0x0806,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0xffff_ffff,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ];
+    let prog = libc::sock_fprog {
+        len: insn.len() as u16,
+        filter: insn.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `insn`, which lives until after the call; the kernel copies it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(os_err("setsockopt(SO_ATTACH_FILTER, arp only)"));
+    }
+    Ok(())
+}
+
 /// The sockets that keep the host kernel quiet about overlay packets addressed to its fabric
 /// IP: AF_PACKET only copies frames, so the kernel also sees every MPLSoUDP / VXLAN / GRE packet
 /// and would answer "port (protocol) unreachable" without a matching socket. Each socket drops

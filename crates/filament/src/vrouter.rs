@@ -2,7 +2,8 @@
 //! inspection printed like TF's `vif --list`, `nh --list`, `rt --dump`, `flow -l` and
 //! `dropstats` tools (tf-facts §5, §7).
 //!
-//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091]` attaches the
+//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp]`
+//!   (`--xdp` = `--io af-xdp`) attaches the
 //!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
 //!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
 //!   The file format (`{"interfaces": [AttachCfg..], "ops": [Op..]}`) is described in
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use filament_dataplane_io::{Datapath, DatapathCfg, RingCfg, Tables};
+use filament_dataplane_io::{Datapath, DatapathCfg, IoMode, RingCfg, Tables};
 use serde_json::Value;
 
 #[derive(Subcommand)]
@@ -51,6 +52,14 @@ pub(crate) struct RunArgs {
     /// Milliseconds after which a partly filled receive block is handed over.
     #[arg(long, default_value_t = 1)]
     ring_retire_ms: u32,
+    /// Interface I/O: `af-packet` (TPACKET_V3 rings) or `af-xdp` (AF_XDP copy mode, an XDP
+    /// program steering packets to it; falls back to af-packet per interface, with a warning,
+    /// where the kernel or driver refuses).
+    #[arg(long, default_value = "af-packet")]
+    io: IoMode,
+    /// Same as `--io af-xdp`.
+    #[arg(long)]
+    xdp: bool,
 }
 
 #[derive(Args)]
@@ -107,9 +116,11 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         rx_retire_ms: a.ring_retire_ms,
         ..RingCfg::default()
     };
+    let io = if a.xdp { IoMode::AfXdp } else { a.io };
     let mut dp = Datapath::spawn(DatapathCfg {
         no_fabric_listeners: a.no_fabric_listeners,
         ring,
+        io,
         ..DatapathCfg::default()
     })
     .context("cannot start the datapath")?;
@@ -134,6 +145,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
     tracing::info!(
         listen = %a.listen,
         interfaces = tables.interfaces.len(),
+        io = ?io,
         ops = tables.ops.len(),
         "vrouter running (standalone, static tables)"
     );
@@ -302,7 +314,7 @@ fn render(table: &str, v: &Value) -> String {
             out.push_str(&format!("  {:<28} {:>12}\n", "total", n(v, &["total"])));
             section("Punts to agent", v.get("punts"), &mut out);
             if let Some(rings) = v.get("rings").and_then(Value::as_object) {
-                out.push_str("Rings (AF_PACKET)\n");
+                out.push_str("Rings (AF_PACKET / AF_XDP)\n");
                 for (ifname, r) in rings {
                     out.push_str(&format!(
                         "  {:<14} rx {:>10} tx {:>10} kernel_drops {:>8} ring_full {:>8} truncated {:>6}\n",

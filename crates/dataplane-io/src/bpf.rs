@@ -1,0 +1,385 @@
+//! The XDP program that steers an interface's packets into an AF_XDP socket, hand-assembled and
+//! loaded with the `bpf(2)` system call (no libbpf, no clang on the build hosts), plus the XSKMAP
+//! it redirects through (Linux `Documentation/networking/af_xdp.rst`, `Documentation/bpf/`).
+//!
+//! The program is the C one-liner of af_xdp.rst, "return bpf_redirect_map(&xsks_map,
+//! ctx->rx_queue_index, XDP_PASS);", optionally behind an overlay filter (fabric interfaces):
+//!
+//! ```text
+//!  Overlay filter (fabric): redirect IPv4 (IHL 5) UDP dport 6635 / 4789 and IP proto 47 (GRE);
+//!  everything else (ARP, the host's own traffic) goes up the kernel stack (XDP_PASS).
+//!  0  r2 = *(u32 *)(r1 + 0)        data
+//!  1  r3 = *(u32 *)(r1 + 4)        data_end
+//!  2  r4 = r2 ; 3 r4 += 38         the verifier needs the bounds check before any load
+//!  4  if r4 > r3 goto pass
+//!  5  r5 = *(u16 *)(r2 + 12) ; 6 if r5 != htons(0x0800) goto pass
+//!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 != 0x45 goto pass
+//!  9  r5 = *(u8 *)(r2 + 23)  ; 10 if r5 == 47 goto redirect ; 11 if r5 != 17 goto pass
+//!  12 r5 = *(u16 *)(r2 + 36) ; 13 if r5 == htons(6635) goto redirect ; 14 if r5 != htons(4789) goto pass
+//!  redirect:
+//!     r2 = *(u32 *)(r1 + 16)       rx_queue_index
+//!     r1 = map_fd (ld_imm64, BPF_PSEUDO_MAP_FD)
+//!     r3 = XDP_PASS                the action when the queue has no socket
+//!     call bpf_redirect_map ; exit
+//!  pass: r0 = XDP_PASS ; exit
+//! ```
+//!
+//! The program is attached with `BPF_LINK_CREATE`: the link is a file descriptor, so the
+//! program is detached when the socket's owner closes it or exits (no stale XDP program left on
+//! the interface after a crash).
+
+#![allow(unsafe_code)] // reason: the bpf(2) system call takes raw attribute structures
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::IoError;
+
+/// `enum bpf_cmd` values used here.
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_CREATE: libc::c_long = 28;
+/// `BPF_MAP_TYPE_XSKMAP`.
+const MAP_TYPE_XSKMAP: u32 = 17;
+/// `BPF_PROG_TYPE_XDP`.
+const PROG_TYPE_XDP: u32 = 6;
+/// `enum bpf_attach_type` `BPF_XDP`.
+const ATTACH_TYPE_XDP: u32 = 37;
+/// `XDP_FLAGS_SKB_MODE` (generic XDP) and `XDP_FLAGS_DRV_MODE` (the driver's, veth has one).
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+/// `XDP_PASS`.
+const XDP_PASS: i32 = 2;
+/// Helper id of `bpf_redirect_map`.
+const FN_REDIRECT_MAP: i32 = 51;
+/// `BPF_PSEUDO_MAP_FD`: the ld_imm64 immediate is a map file descriptor.
+const PSEUDO_MAP_FD: u8 = 1;
+
+/// Which packets the program steers to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpFilter {
+    /// Every packet (workload interfaces: all their traffic is the forwarder's).
+    All,
+    /// Only overlay packets (MPLSoUDP 6635, VXLAN 4789, GRE); the rest goes to the kernel.
+    Overlay,
+}
+
+/// Where the program runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// The driver's XDP hook (veth has one), generic XDP when the driver refuses.
+    Auto,
+    /// The driver's hook only.
+    Driver,
+    /// Generic (skb) XDP only.
+    Generic,
+}
+
+/// One eBPF instruction (`struct bpf_insn`).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Insn {
+    code: u8,
+    /// dst_reg in the low nibble, src_reg in the high nibble.
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | (dst & 0x0f),
+        off,
+        imm,
+    }
+}
+
+// Opcodes (class | op | source / size).
+const LDX_W: u8 = 0x61;
+const LDX_H: u8 = 0x69;
+const LDX_B: u8 = 0x71;
+const MOV64_X: u8 = 0xbf;
+const MOV64_K: u8 = 0xb7;
+const ADD64_K: u8 = 0x07;
+const JGT_X: u8 = 0x2d;
+const JEQ_K: u8 = 0x15;
+const JNE_K: u8 = 0x55;
+const LD_IMM64: u8 = 0x18;
+const CALL: u8 = 0x85;
+const EXIT: u8 = 0x95;
+
+/// A jump target to patch: instruction index and label.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Redirect,
+    Pass,
+}
+
+/// The program's instructions for `filter`, redirecting through map `map_fd`.
+fn program(filter: XdpFilter, map_fd: RawFd) -> Vec<Insn> {
+    let mut p: Vec<Insn> = Vec::with_capacity(24);
+    let mut jumps: Vec<(usize, Label)> = Vec::new();
+    let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
+        jumps.push((p.len(), to));
+        p.push(i);
+    };
+    if filter == XdpFilter::Overlay {
+        p.push(insn(LDX_W, 2, 1, 0, 0)); // r2 = data
+        p.push(insn(LDX_W, 3, 1, 4, 0)); // r3 = data_end
+        p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = r2
+        p.push(insn(ADD64_K, 4, 0, 0, 38)); // r4 += 38 (eth + ip + udp ports)
+        jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Pass);
+        p.push(insn(LDX_H, 5, 2, 12, 0)); // ethertype, network order
+        jump(
+            &mut p,
+            insn(JNE_K, 5, 0, 0, i32::from(0x0800u16.to_be())),
+            Label::Pass,
+        );
+        p.push(insn(LDX_B, 5, 2, 14, 0)); // version / IHL
+        jump(&mut p, insn(JNE_K, 5, 0, 0, 0x45), Label::Pass);
+        p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
+        jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
+        jump(&mut p, insn(JNE_K, 5, 0, 0, 17), Label::Pass);
+        p.push(insn(LDX_H, 5, 2, 36, 0)); // UDP destination port
+        jump(
+            &mut p,
+            insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
+            Label::Redirect,
+        );
+        jump(
+            &mut p,
+            insn(JNE_K, 5, 0, 0, i32::from(4789u16.to_be())),
+            Label::Pass,
+        );
+    }
+    let redirect = p.len();
+    p.push(insn(LDX_W, 2, 1, 16, 0)); // r2 = rx_queue_index
+    p.push(insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, map_fd));
+    p.push(insn(0, 0, 0, 0, 0));
+    p.push(insn(MOV64_K, 3, 0, 0, XDP_PASS));
+    p.push(insn(CALL, 0, 0, 0, FN_REDIRECT_MAP));
+    p.push(insn(EXIT, 0, 0, 0, 0));
+    // The verifier rejects unreachable code: the pass block only exists behind the filter.
+    let pass = p.len();
+    if !jumps.is_empty() {
+        p.push(insn(MOV64_K, 0, 0, 0, XDP_PASS));
+        p.push(insn(EXIT, 0, 0, 0, 0));
+    }
+    for (at, to) in jumps {
+        let target = if to == Label::Redirect {
+            redirect
+        } else {
+            pass
+        };
+        // Offsets are relative to the next instruction; the program is tiny, so they fit.
+        p[at].off = i16::try_from(target as isize - at as isize - 1).unwrap_or(0);
+    }
+    p
+}
+
+/// `bpf(cmd, attr, size)`: a new descriptor (or 0) on success.
+fn bpf(cmd: libc::c_long, attr: &mut [u64; 16], call: &'static str) -> Result<i64, IoError> {
+    // SAFETY: `attr` is a 128-byte zero-initialised buffer, larger than every attribute
+    // structure used here; the kernel reads (and for some commands writes) at most `size` bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of::<[u64; 16]>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(IoError::Sys {
+            call,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(r)
+}
+
+/// Little-endian-agnostic writers into the attribute buffer (native layout, as the kernel reads).
+fn put_u32(attr: &mut [u64; 16], byte_off: usize, v: u32) {
+    let mut bytes = attr_bytes(attr);
+    bytes[byte_off..byte_off + 4].copy_from_slice(&v.to_ne_bytes());
+    from_bytes(attr, &bytes);
+}
+
+fn put_u64(attr: &mut [u64; 16], byte_off: usize, v: u64) {
+    let mut bytes = attr_bytes(attr);
+    bytes[byte_off..byte_off + 8].copy_from_slice(&v.to_ne_bytes());
+    from_bytes(attr, &bytes);
+}
+
+fn attr_bytes(attr: &[u64; 16]) -> [u8; 128] {
+    let mut b = [0u8; 128];
+    for (i, w) in attr.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
+    }
+    b
+}
+
+fn from_bytes(attr: &mut [u64; 16], b: &[u8; 128]) {
+    for (i, w) in attr.iter_mut().enumerate() {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        *w = u64::from_ne_bytes(x);
+    }
+}
+
+fn owned(fd: i64, call: &'static str) -> Result<OwnedFd, IoError> {
+    let fd = RawFd::try_from(fd).map_err(|_| IoError::Sys {
+        call,
+        source: io::Error::other("descriptor out of range"),
+    })?;
+    // SAFETY: `fd` is a fresh descriptor the kernel just returned to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An XDP program steering one interface into an XSKMAP, attached through a BPF link. Dropping
+/// it detaches the program (closing the link) and frees the map and program.
+#[derive(Debug)]
+pub struct XdpSteer {
+    /// Declared first: the link is closed (program detached) before the rest.
+    _link: OwnedFd,
+    _prog: OwnedFd,
+    map: OwnedFd,
+    /// Whether the driver's hook took it (else generic XDP).
+    pub driver_mode: bool,
+}
+
+impl XdpSteer {
+    /// Create the map (`queues` entries), load the program and attach it to `ifindex`.
+    pub fn attach(
+        ifindex: u32,
+        queues: u32,
+        filter: XdpFilter,
+        mode: XdpMode,
+    ) -> Result<Self, IoError> {
+        let mut attr = [0u64; 16];
+        put_u32(&mut attr, 0, MAP_TYPE_XSKMAP);
+        put_u32(&mut attr, 4, 4); // key: queue index
+        put_u32(&mut attr, 8, 4); // value: socket fd
+        put_u32(&mut attr, 12, queues.max(1));
+        let map = owned(
+            bpf(BPF_MAP_CREATE, &mut attr, "bpf(BPF_MAP_CREATE, XSKMAP)")?,
+            "bpf(BPF_MAP_CREATE)",
+        )?;
+
+        let insns = program(filter, map.as_raw_fd());
+        let license = c"GPL";
+        let mut log = vec![0u8; 4096];
+        let mut attr = [0u64; 16];
+        put_u32(&mut attr, 0, PROG_TYPE_XDP);
+        put_u32(&mut attr, 4, insns.len() as u32);
+        put_u64(&mut attr, 8, insns.as_ptr() as u64);
+        put_u64(&mut attr, 16, license.as_ptr() as u64);
+        put_u32(&mut attr, 24, 1); // log_level
+        put_u32(&mut attr, 28, log.len() as u32);
+        put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+        let name = b"filament_xsk\0";
+        let mut b = attr_bytes(&attr);
+        b[48..48 + name.len()].copy_from_slice(name);
+        from_bytes(&mut attr, &b);
+        put_u32(&mut attr, 68, ATTACH_TYPE_XDP); // expected_attach_type
+        let prog = match bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD, XDP)") {
+            Ok(fd) => owned(fd, "bpf(BPF_PROG_LOAD)")?,
+            Err(IoError::Sys { call, source }) => {
+                let end = log.iter().position(|&c| c == 0).unwrap_or(log.len());
+                let verifier = String::from_utf8_lossy(&log[..end]).trim().to_string();
+                return Err(IoError::Sys {
+                    call,
+                    source: io::Error::new(source.kind(), format!("{source}; {verifier}")),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        // `insns`, `license` and `log` were only read during the call.
+        drop(insns);
+
+        let try_link = |flags: u32| -> Result<OwnedFd, IoError> {
+            let mut attr = [0u64; 16];
+            put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
+            put_u32(&mut attr, 4, ifindex);
+            put_u32(&mut attr, 8, ATTACH_TYPE_XDP);
+            put_u32(&mut attr, 12, flags);
+            owned(
+                bpf(BPF_LINK_CREATE, &mut attr, "bpf(BPF_LINK_CREATE, XDP)")?,
+                "bpf(BPF_LINK_CREATE)",
+            )
+        };
+        let (link, driver_mode) = match mode {
+            XdpMode::Driver => (try_link(XDP_FLAGS_DRV_MODE)?, true),
+            XdpMode::Generic => (try_link(XDP_FLAGS_SKB_MODE)?, false),
+            XdpMode::Auto => match try_link(XDP_FLAGS_DRV_MODE) {
+                Ok(l) => (l, true),
+                Err(e) => {
+                    tracing::debug!(error = %e, ifindex, "driver XDP refused, using generic XDP");
+                    (try_link(XDP_FLAGS_SKB_MODE)?, false)
+                }
+            },
+        };
+        Ok(Self {
+            _link: link,
+            _prog: prog,
+            map,
+            driver_mode,
+        })
+    }
+
+    /// Point queue `queue` at the AF_XDP socket `xsk_fd`.
+    pub fn set_socket(&self, queue: u32, xsk_fd: RawFd) -> Result<(), IoError> {
+        let key: u32 = queue;
+        let value: u32 = xsk_fd as u32;
+        let mut attr = [0u64; 16];
+        put_u32(&mut attr, 0, self.map.as_raw_fd() as u32);
+        put_u64(&mut attr, 8, (&key as *const u32) as u64);
+        put_u64(&mut attr, 16, (&value as *const u32) as u64);
+        bpf(
+            BPF_MAP_UPDATE_ELEM,
+            &mut attr,
+            "bpf(BPF_MAP_UPDATE_ELEM, XSKMAP)",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_land_on_the_redirect_and_pass_blocks() {
+        let p = program(XdpFilter::Overlay, 7);
+        let n = p.len();
+        // The last two instructions are "r0 = XDP_PASS; exit".
+        assert_eq!(p[n - 2].code, MOV64_K);
+        assert_eq!(p[n - 1].code, EXIT);
+        let redirect = p
+            .iter()
+            .position(|i| i.code == LDX_W && i.off == 16)
+            .unwrap();
+        for (at, i) in p.iter().enumerate() {
+            if matches!(i.code, JGT_X | JEQ_K | JNE_K) {
+                let target = (at as isize + 1 + i.off as isize) as usize;
+                assert!(
+                    target == n - 2 || target == redirect,
+                    "jump at {at} to {target}"
+                );
+            }
+        }
+        // The map fd is the ld_imm64 immediate with the pseudo-map-fd source register.
+        let ld = p.iter().find(|i| i.code == LD_IMM64).unwrap();
+        assert_eq!((ld.imm, ld.regs >> 4), (7, PSEUDO_MAP_FD));
+    }
+
+    #[test]
+    fn redirect_only_program_has_no_jumps() {
+        let p = program(XdpFilter::All, 3);
+        assert_eq!(p.len(), 6);
+        assert_eq!(p[5].code, EXIT);
+        assert!(!p.iter().any(|i| matches!(i.code, JGT_X | JEQ_K | JNE_K)));
+    }
+}

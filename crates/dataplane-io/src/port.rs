@@ -1,0 +1,207 @@
+//! One attached interface as the run loop sees it: an AF_PACKET TPACKET_V3 ring pair
+//! ([`crate::ring`]) or an AF_XDP socket ([`crate::xsk`]), behind one receive / transmit API.
+//!
+//! ```text
+//!  IoMode::AfPacket  -> PacketRing (rx + tx rings)                      one epoll fd
+//!  IoMode::AfXdp     -> XskSocket (XDP program steers packets to it)    epoll fd, sub 0
+//!                       fabric only: + PacketRing with an ARP-only filter  epoll fd, sub 1
+//!                       (overlay goes to the XDP socket, ARP up the stack; the forwarder
+//!                        learns fabric neighbours from the ARP copy)
+//! ```
+//!
+//! When AF_XDP cannot be set up (no kernel support, no privilege, the driver refuses), the port
+//! falls back to AF_PACKET with a warning naming the error; its dump says which I/O it uses.
+
+use std::os::fd::RawFd;
+
+use filament_dataplane::VifKind;
+use serde::{Deserialize, Serialize};
+
+use crate::bpf::XdpFilter;
+use crate::error::IoError;
+use crate::ring::{PacketRing, RingCfg, RxFrame};
+use crate::xsk::{self, XskCfg, XskSocket};
+
+/// How the datapath attaches interfaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoMode {
+    /// AF_PACKET TPACKET_V3 receive and PACKET_TX_RING transmit rings.
+    #[default]
+    AfPacket,
+    /// AF_XDP in copy mode, packets steered by an XDP program; AF_PACKET when unavailable.
+    AfXdp,
+}
+
+impl std::str::FromStr for IoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "af-packet" | "af_packet" => Ok(Self::AfPacket),
+            "af-xdp" | "af_xdp" | "xdp" => Ok(Self::AfXdp),
+            _ => Err(format!("unknown I/O mode {s:?} (af-packet | af-xdp)")),
+        }
+    }
+}
+
+enum PortIo {
+    Packet(PacketRing),
+    Xdp {
+        /// Boxed: the socket is much larger than a packet ring.
+        xsk: Box<XskSocket>,
+        /// Fabric: ARP copies (the XDP program passes ARP to the kernel).
+        arp: Option<PacketRing>,
+    },
+}
+
+/// An attached interface's I/O.
+pub(crate) struct Port {
+    io: PortIo,
+    /// Workload interface: AF_XDP frames get the partial-checksum check.
+    workload: bool,
+}
+
+impl Port {
+    /// Open `ifname` with `mode`, falling back to AF_PACKET when AF_XDP fails.
+    pub(crate) fn open(
+        ifname: &str,
+        kind: VifKind,
+        mode: IoMode,
+        ring: RingCfg,
+        xsk: XskCfg,
+    ) -> Result<Self, IoError> {
+        let workload = kind == VifKind::Workload;
+        if mode == IoMode::AfXdp {
+            let filter = if kind == VifKind::Fabric {
+                XdpFilter::Overlay
+            } else {
+                XdpFilter::All
+            };
+            let opened = XskSocket::open(ifname, filter, xsk).and_then(|s| {
+                let arp = if kind == VifKind::Fabric {
+                    let cfg = RingCfg {
+                        rx_block_size: 1 << 16,
+                        rx_block_nr: 4,
+                        tx_frame_nr: 16,
+                        vnet_hdr: false,
+                        arp_only: true,
+                        ..ring
+                    };
+                    Some(PacketRing::open(ifname, cfg)?)
+                } else {
+                    None
+                };
+                Ok((s, arp))
+            });
+            match opened {
+                Ok((xsk, arp)) => {
+                    return Ok(Self {
+                        io: PortIo::Xdp {
+                            xsk: Box::new(xsk),
+                            arp,
+                        },
+                        workload,
+                    })
+                }
+                Err(e) => tracing::warn!(
+                    ifname,
+                    error = %e,
+                    "AF_XDP unavailable on this interface, falling back to AF_PACKET"
+                ),
+            }
+        }
+        Ok(Self {
+            io: PortIo::Packet(PacketRing::open(ifname, ring)?),
+            workload,
+        })
+    }
+
+    /// Interface name.
+    pub(crate) fn ifname(&self) -> &str {
+        match &self.io {
+            PortIo::Packet(r) => r.ifname(),
+            PortIo::Xdp { xsk, .. } => xsk.ifname(),
+        }
+    }
+
+    /// Descriptors to watch, with their sub-index (0 main, 1 the fabric's ARP ring).
+    pub(crate) fn fds(&self) -> Vec<(RawFd, u32)> {
+        match &self.io {
+            PortIo::Packet(r) => vec![(r.raw_fd(), 0)],
+            PortIo::Xdp { xsk, arp } => {
+                let mut v = vec![(xsk.raw_fd(), 0)];
+                if let Some(a) = arp {
+                    v.push((a.raw_fd(), 1));
+                }
+                v
+            }
+        }
+    }
+
+    /// Receive a burst from descriptor `sub`, calling `f` on each frame.
+    pub(crate) fn rx_burst(&mut self, sub: u32, blocks: usize, mut f: impl FnMut(RxFrame<'_>)) {
+        match (&mut self.io, sub) {
+            (PortIo::Packet(r), _) => {
+                r.rx_burst(blocks, f);
+            }
+            (PortIo::Xdp { arp: Some(a), .. }, 1) => {
+                a.rx_burst(blocks, f);
+            }
+            (PortIo::Xdp { xsk, .. }, _) => {
+                let workload = self.workload;
+                xsk.rx_burst(blocks * 64, |data| {
+                    f(RxFrame {
+                        data,
+                        wire_len: data.len() as u32,
+                        csum_partial: workload && xsk::l4_csum_partial(data),
+                        vlan_tci: None,
+                        gso_type: 0,
+                        gso_size: 0,
+                    })
+                });
+            }
+        }
+    }
+
+    /// Queue a frame for transmit.
+    pub(crate) fn tx_push(&mut self, frame: &[u8]) -> bool {
+        match &mut self.io {
+            PortIo::Packet(r) => r.tx_push(frame),
+            PortIo::Xdp { xsk, .. } => xsk.tx_push(frame),
+        }
+    }
+
+    /// Send what is queued (one kick).
+    pub(crate) fn tx_flush(&mut self) {
+        match &mut self.io {
+            PortIo::Packet(r) => r.tx_flush(),
+            PortIo::Xdp { xsk, .. } => xsk.tx_flush(),
+        }
+    }
+
+    /// Counters as JSON, with the I/O mode (`"io"`).
+    pub(crate) fn stats_json(&mut self) -> serde_json::Value {
+        match &mut self.io {
+            PortIo::Packet(r) => {
+                let mut v = serde_json::to_value(r.stats()).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("io".into(), "af-packet".into());
+                }
+                v
+            }
+            PortIo::Xdp { xsk, arp } => {
+                let mut v = serde_json::to_value(xsk.stats()).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("io".into(), "af-xdp".into());
+                    if let Some(a) = arp {
+                        o.insert(
+                            "arp_ring".into(),
+                            serde_json::to_value(a.stats()).unwrap_or_default(),
+                        );
+                    }
+                }
+                v
+            }
+        }
+    }
+}

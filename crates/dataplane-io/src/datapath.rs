@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::IoError;
 use crate::gso;
 use crate::port::{IoMode, Port};
-use crate::ring::RingCfg;
+use crate::ring::{PacketRing, RingCfg};
 use crate::sys::{self, Epoll, EventFd, FabricListeners};
 use crate::xsk::XskCfg;
 
@@ -87,7 +87,7 @@ pub struct Punt {
 }
 
 /// Run-loop settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DatapathCfg {
     /// Forwarder core settings (flow table size, ...).
     pub forwarder: ForwarderCfg,
@@ -99,6 +99,24 @@ pub struct DatapathCfg {
     pub xsk: XskCfg,
     /// Do not open the fabric listener sockets (tests running several forwarders in one netns).
     pub no_fabric_listeners: bool,
+    /// Run loops (threads), each receiving a share of the interfaces (round robin, in attach
+    /// order) with its own forwarder replica; 0 = one per CPU. `Default` gives 1: on small
+    /// hosts the workloads need the other cores, and one loop already forwards without a
+    /// per-packet system call.
+    pub cores: usize,
+}
+
+impl Default for DatapathCfg {
+    fn default() -> Self {
+        Self {
+            forwarder: ForwarderCfg::default(),
+            ring: RingCfg::default(),
+            io: IoMode::default(),
+            xsk: XskCfg::default(),
+            no_fabric_listeners: false,
+            cores: 1,
+        }
+    }
 }
 
 /// Counters of the shell itself (beside the core's drop statistics).
@@ -118,21 +136,16 @@ pub struct ShellStats {
     pub gso_unsupported: u64,
 }
 
-/// Commands from handles to the loop.
+/// Commands from handles to a loop.
 enum Cmd {
-    Attach(AttachCfg, oneshot::Sender<Result<VifId, IoError>>),
+    /// Attach an interface: `owner` opens its receive side (and polls it), the other loops a
+    /// transmit-only socket; every loop programs the vif in its forwarder replica.
+    Attach(AttachCfg, bool, oneshot::Sender<Result<VifId, IoError>>),
     Detach(VifId, oneshot::Sender<Result<(), IoError>>),
     Apply(Op, oneshot::Sender<Result<(), IoError>>),
     Inject(VifId, Vec<u8>),
     Dump(DumpKind, oneshot::Sender<serde_json::Value>),
     Stop,
-}
-
-/// A cloneable handle on a running datapath (send + sync; every call is async).
-#[derive(Clone, Debug)]
-pub struct DatapathHandle {
-    tx: std_mpsc::Sender<Cmd>,
-    bell: Arc<EventFd>,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -141,92 +154,185 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
-impl DatapathHandle {
+/// One loop's command queue and doorbell.
+#[derive(Debug)]
+struct LoopTx {
+    tx: std_mpsc::Sender<Cmd>,
+    bell: Arc<EventFd>,
+}
+
+impl LoopTx {
     fn send(&self, c: Cmd) -> Result<(), IoError> {
         self.tx.send(c).map_err(|_| IoError::Stopped)?;
         self.bell.notify();
         Ok(())
     }
 
-    /// Attach an interface: open its rings, program it as a vif; returns its index.
-    pub async fn attach(&self, cfg: AttachCfg) -> Result<VifId, IoError> {
+    async fn call<T>(&self, c: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, IoError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Cmd::Attach(cfg, tx))?;
-        rx.await.map_err(|_| IoError::Stopped)?
-    }
-
-    /// Detach an interface: close its rings and remove the vif.
-    pub async fn detach(&self, vif: VifId) -> Result<(), IoError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Cmd::Detach(vif, tx))?;
-        rx.await.map_err(|_| IoError::Stopped)?
-    }
-
-    /// Apply one table operation (packets released by a flow verdict are sent at once).
-    pub async fn apply(&self, op: Op) -> Result<(), IoError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Cmd::Apply(op, tx))?;
-        rx.await.map_err(|_| IoError::Stopped)?
-    }
-
-    /// Send a frame built by the agent (ARP / DHCP reply) out of `vif`.
-    pub fn inject(&self, vif: VifId, frame: Vec<u8>) -> Result<(), IoError> {
-        self.send(Cmd::Inject(vif, frame))
-    }
-
-    /// A table as JSON (the core's dump, plus ring counters for interfaces and dropstats).
-    pub async fn dump(&self, kind: DumpKind) -> Result<serde_json::Value, IoError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Cmd::Dump(kind, tx))?;
+        self.send(c(tx))?;
         rx.await.map_err(|_| IoError::Stopped)
     }
 }
 
-/// The running datapath: owns the run-loop thread (stopped and joined on drop).
+/// A cloneable handle on a running datapath (send + sync; every call is async).
+///
+/// With several run loops, table operations go to every loop (each owns a forwarder replica),
+/// an interface is received by one loop (round robin) and transmitted by all, dumps are merged.
+#[derive(Clone, Debug)]
+pub struct DatapathHandle {
+    loops: Arc<Vec<LoopTx>>,
+    /// Serialises attach / detach, so every replica numbers vifs alike.
+    attach_lock: Arc<tokio::sync::Mutex<usize>>,
+}
+
+impl DatapathHandle {
+    fn first(&self) -> Result<&LoopTx, IoError> {
+        self.loops.first().ok_or(IoError::Stopped)
+    }
+
+    /// Number of run loops.
+    pub fn loops(&self) -> usize {
+        self.loops.len()
+    }
+
+    /// Attach an interface: open its rings, program it as a vif; returns its index.
+    pub async fn attach(&self, cfg: AttachCfg) -> Result<VifId, IoError> {
+        let mut next = self.attach_lock.lock().await;
+        let n = self.loops.len().max(1);
+        let owner = *next % n;
+        let owner_tx = self.loops.get(owner).ok_or(IoError::Stopped)?;
+        let id = owner_tx
+            .call(|r| Cmd::Attach(cfg.clone(), true, r))
+            .await??;
+        *next += 1;
+        let cfg = AttachCfg {
+            id: Some(id),
+            ..cfg
+        };
+        for (i, l) in self.loops.iter().enumerate() {
+            if i == owner {
+                continue;
+            }
+            let r = l.call(|r| Cmd::Attach(cfg.clone(), false, r)).await;
+            if let Err(e) | Ok(Err(e)) = r {
+                drop(next);
+                let _ = self.detach(id).await;
+                return Err(e);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Detach an interface: close its rings and remove the vif (from every loop).
+    pub async fn detach(&self, vif: VifId) -> Result<(), IoError> {
+        let _guard = self.attach_lock.lock().await;
+        let mut result = Err(IoError::NotAttached { vif: vif.0 });
+        for l in self.loops.iter() {
+            if let Ok(Ok(())) = l.call(|r| Cmd::Detach(vif, r)).await {
+                result = Ok(());
+            }
+        }
+        result
+    }
+
+    /// Apply one table operation in every loop (packets released by a flow verdict are sent
+    /// at once by the loop that held them).
+    pub async fn apply(&self, op: Op) -> Result<(), IoError> {
+        let mut result = Ok(());
+        for l in self.loops.iter() {
+            let r = l.call(|r| Cmd::Apply(op.clone(), r)).await?;
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// Send a frame built by the agent (ARP / DHCP reply) out of `vif`.
+    pub fn inject(&self, vif: VifId, frame: Vec<u8>) -> Result<(), IoError> {
+        self.first()?.send(Cmd::Inject(vif, frame))
+    }
+
+    /// A table as JSON (the core's dump, plus ring counters for interfaces and dropstats);
+    /// with several loops, counters are summed over the replicas.
+    pub async fn dump(&self, kind: DumpKind) -> Result<serde_json::Value, IoError> {
+        let mut merged: Option<serde_json::Value> = None;
+        for l in self.loops.iter() {
+            let v = l.call(|r| Cmd::Dump(kind, r)).await?;
+            merged = Some(match merged {
+                None => v,
+                Some(m) => crate::merge::merge_counts(m, v),
+            });
+        }
+        Ok(merged.unwrap_or_default())
+    }
+}
+
+/// The running datapath: owns the run-loop threads (stopped and joined on drop).
 #[derive(Debug)]
 pub struct Datapath {
     handle: DatapathHandle,
     punts: Option<mpsc::Receiver<Punt>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Datapath {
-    /// Start the run loop with an empty forwarder.
+    /// Start the run loops (`cfg.cores`, 0 = one per CPU) with empty forwarders.
     pub fn spawn(cfg: DatapathCfg) -> Result<Self, IoError> {
-        let epoll = Epoll::new()?;
-        let bell = Arc::new(EventFd::new()?);
-        epoll.add(bell.raw(), CMD_TOKEN)?;
-        let (tx, rx) = std_mpsc::channel();
-        let (punt_tx, punt_rx) = mpsc::channel(PUNT_QUEUE);
-        let mut lp = Loop {
-            fwd: Forwarder::new(cfg.forwarder.clone()),
-            ring_cfg: cfg.ring,
-            io: cfg.io,
-            xsk_cfg: cfg.xsk,
-            listeners_wanted: !cfg.no_fabric_listeners,
-            listeners: None,
-            ports: HashMap::new(),
-            epoll,
-            bell: bell.clone(),
-            cmds: rx,
-            punt_tx,
-            pool: Vec::new(),
-            out: Vec::new(),
-            scratch: Vec::new(),
-            start: Instant::now(),
-            stats: ShellStats::default(),
+        let n = match cfg.cores {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         };
-        let thread = std::thread::Builder::new()
-            .name("filament-datapath".into())
-            .spawn(move || lp.run())
-            .map_err(|source| IoError::Sys {
-                call: "spawn(run loop)",
-                source,
-            })?;
+        let (punt_tx, punt_rx) = mpsc::channel(PUNT_QUEUE);
+        let mut loops = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n {
+            let epoll = Epoll::new()?;
+            let bell = Arc::new(EventFd::new()?);
+            epoll.add(bell.raw(), CMD_TOKEN)?;
+            let (tx, rx) = std_mpsc::channel();
+            let mut lp = Loop {
+                fwd: Forwarder::new(cfg.forwarder.clone()),
+                ring_cfg: cfg.ring,
+                io: cfg.io,
+                xsk_cfg: cfg.xsk,
+                listeners_wanted: !cfg.no_fabric_listeners,
+                listeners: None,
+                ports: HashMap::new(),
+                tx_only: HashMap::new(),
+                epoll,
+                bell: bell.clone(),
+                cmds: rx,
+                punt_tx: punt_tx.clone(),
+                pool: Vec::new(),
+                out: Vec::new(),
+                scratch: Vec::new(),
+                start: Instant::now(),
+                stats: ShellStats::default(),
+            };
+            let name = if n == 1 {
+                "filament-datapath".to_string()
+            } else {
+                format!("filament-dp{i}")
+            };
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || lp.run())
+                .map_err(|source| IoError::Sys {
+                    call: "spawn(run loop)",
+                    source,
+                })?;
+            loops.push(LoopTx { tx, bell });
+            threads.push(thread);
+        }
         Ok(Self {
-            handle: DatapathHandle { tx, bell },
+            handle: DatapathHandle {
+                loops: Arc::new(loops),
+                attach_lock: Arc::new(tokio::sync::Mutex::new(0)),
+            },
             punts: Some(punt_rx),
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -243,8 +349,10 @@ impl Datapath {
 
 impl Drop for Datapath {
     fn drop(&mut self) {
-        let _ = self.handle.send(Cmd::Stop);
-        if let Some(t) = self.thread.take() {
+        for l in self.handle.loops.iter() {
+            let _ = l.send(Cmd::Stop);
+        }
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -259,6 +367,8 @@ struct Loop {
     listeners_wanted: bool,
     listeners: Option<FabricListeners>,
     ports: HashMap<VifId, Port>,
+    /// Transmit-only sockets on the interfaces other loops receive from.
+    tx_only: HashMap<VifId, PacketRing>,
     epoll: Epoll,
     bell: Arc<EventFd>,
     cmds: std_mpsc::Receiver<Cmd>,
@@ -311,8 +421,8 @@ impl Loop {
     fn commands(&mut self) -> bool {
         loop {
             match self.cmds.try_recv() {
-                Ok(Cmd::Attach(cfg, reply)) => {
-                    let _ = reply.send(self.attach(cfg));
+                Ok(Cmd::Attach(cfg, owner, reply)) => {
+                    let _ = reply.send(self.attach(cfg, owner));
                 }
                 Ok(Cmd::Detach(vif, reply)) => {
                     let _ = reply.send(self.detach(vif));
@@ -330,14 +440,19 @@ impl Loop {
         }
     }
 
-    fn attach(&mut self, cfg: AttachCfg) -> Result<VifId, IoError> {
-        if self.ports.values().any(|p| p.ifname() == cfg.ifname) {
+    fn attach(&mut self, cfg: AttachCfg, owner: bool) -> Result<VifId, IoError> {
+        if self.ports.values().any(|p| p.ifname() == cfg.ifname)
+            || self.tx_only.values().any(|r| r.ifname() == cfg.ifname)
+        {
             return Err(IoError::AlreadyAttached { ifname: cfg.ifname });
         }
         let id = cfg.id.unwrap_or_else(|| {
             VifId(
                 (0..)
-                    .find(|i| !self.ports.contains_key(&VifId(*i)))
+                    .find(|i| {
+                        !self.ports.contains_key(&VifId(*i))
+                            && !self.tx_only.contains_key(&VifId(*i))
+                    })
                     .unwrap_or(0),
             )
         });
@@ -352,18 +467,23 @@ impl Loop {
             max_frame: mtu + 18,
             ..self.ring_cfg
         };
+        if !owner {
+            let ring = PacketRing::open(
+                &cfg.ifname,
+                RingCfg {
+                    tx_only: true,
+                    vnet_hdr: false,
+                    rx_block_size: 4096,
+                    rx_block_nr: 2,
+                    ..ring_cfg
+                },
+            )?;
+            self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
+            self.tx_only.insert(id, ring);
+            return Ok(id);
+        }
         let port = Port::open(&cfg.ifname, cfg.kind, self.io, ring_cfg, self.xsk_cfg)?;
-        let vif = Vif {
-            id,
-            kind: cfg.kind,
-            name: cfg.ifname.clone(),
-            mac,
-            vrf: cfg.vrf,
-            policy: cfg.policy,
-            mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
-            ip: cfg.ip,
-        };
-        self.apply(Op::AddVif(vif))?;
+        self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
         if cfg.kind == VifKind::Fabric && self.listeners_wanted && self.listeners.is_none() {
             match FabricListeners::open(&OVERLAY_UDP_PORTS) {
                 Ok(l) => self.listeners = Some(l),
@@ -384,6 +504,10 @@ impl Loop {
     }
 
     fn detach(&mut self, vif: VifId) -> Result<(), IoError> {
+        if self.tx_only.remove(&vif).is_some() {
+            let _ = self.fwd.apply(Op::DelVif { vif });
+            return Ok(());
+        }
         let port = self
             .ports
             .remove(&vif)
@@ -416,7 +540,14 @@ impl Loop {
                         let ring = id
                             .and_then(|i| u32::try_from(i).ok())
                             .and_then(|i| self.ports.get_mut(&VifId(i)))
-                            .map(|p| p.stats_json());
+                            .map(|p| p.stats_json())
+                            .or_else(|| {
+                                // Transmit-only socket of a vif another loop receives from:
+                                // its counters are summed into the owner's (no "io" here).
+                                id.and_then(|i| u32::try_from(i).ok())
+                                    .and_then(|i| self.tx_only.get_mut(&VifId(i)))
+                                    .map(|r| serde_json::to_value(r.stats()).unwrap_or_default())
+                            });
                         if let (Some(obj), Some(r)) = (item.as_object_mut(), ring) {
                             obj.insert("ring".into(), r);
                         }
@@ -428,6 +559,10 @@ impl Loop {
                     .ports
                     .values_mut()
                     .map(|p| (p.ifname().to_string(), p.stats_json()))
+                    .chain(self.tx_only.values_mut().map(|r| {
+                        let st = serde_json::to_value(r.stats()).unwrap_or_default();
+                        (r.ifname().to_string(), st)
+                    }))
                     .collect();
                 if let Some(obj) = v.as_object_mut() {
                     obj.insert("rings".into(), rings.into());
@@ -524,7 +659,12 @@ impl Loop {
             Some(p) => {
                 p.tx_push(frame);
             }
-            None => self.stats.tx_unattached += 1,
+            None => match self.tx_only.get_mut(&vif) {
+                Some(r) => {
+                    r.tx_push(frame);
+                }
+                None => self.stats.tx_unattached += 1,
+            },
         }
     }
 
@@ -535,13 +675,35 @@ impl Loop {
                 Some(p) => {
                     p.tx_push(buf.frame());
                 }
-                None => self.stats.tx_unattached += 1,
+                None => match self.tx_only.get_mut(&vif) {
+                    Some(r) => {
+                        r.tx_push(buf.frame());
+                    }
+                    None => self.stats.tx_unattached += 1,
+                },
             }
             self.pool.push(buf);
         }
         for p in self.ports.values_mut() {
             p.tx_flush();
         }
+        for r in self.tx_only.values_mut() {
+            r.tx_flush();
+        }
+    }
+}
+
+/// The core's vif for an attach request.
+fn vif_of(cfg: &AttachCfg, id: VifId, mac: MacAddr, mtu: u32) -> Vif {
+    Vif {
+        id,
+        kind: cfg.kind,
+        name: cfg.ifname.clone(),
+        mac,
+        vrf: cfg.vrf,
+        policy: cfg.policy,
+        mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+        ip: cfg.ip,
     }
 }
 

@@ -16,6 +16,7 @@ pub use error::IoError;
 pub use ring::{PacketRing, RingCfg, RingStats, RxFrame};
 pub mod datapath;
 pub mod introspect;
+pub mod merge;
 pub mod port;
 pub mod tables;
 pub mod xsk;

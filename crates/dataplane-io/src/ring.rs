@@ -68,6 +68,9 @@ pub struct RingCfg {
     pub vnet_hdr: bool,
     /// Receive ARP frames only (classic BPF filter, attached before the socket binds).
     pub arp_only: bool,
+    /// Transmit only: bound with protocol 0, so the socket receives nothing (the interface's
+    /// sender in the run loops that do not receive from it).
+    pub tx_only: bool,
 }
 
 impl Default for RingCfg {
@@ -83,6 +86,7 @@ impl Default for RingCfg {
             qdisc_bypass: false,
             vnet_hdr: true,
             arp_only: false,
+            tx_only: false,
         }
     }
 }
@@ -330,7 +334,7 @@ impl PacketRing {
         // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto_all;
+        sll.sll_protocol = if cfg.tx_only { 0 } else { proto_all };
         sll.sll_ifindex = ifindex as libc::c_int;
         // SAFETY: `sll` is a valid sockaddr_ll for the duration of the call.
         let r = unsafe {

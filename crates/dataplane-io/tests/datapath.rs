@@ -13,7 +13,9 @@ use common::{ip, is_root, Netns};
 use filament_dataplane::{
     DumpKind, MacAddr, Nexthop, NexthopKind, NhId, Op, VifId, VifKind, VrfId, GATEWAY_MAC,
 };
-use filament_dataplane_io::{AttachCfg, Datapath, DatapathCfg, IoError, PacketRing, RingCfg};
+use filament_dataplane_io::{
+    AttachCfg, Datapath, DatapathCfg, IoError, IoMode, PacketRing, RingCfg,
+};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -173,11 +175,28 @@ fn attach_inject_dump_detach() {
 
 #[test]
 fn bridged_frame_crosses_between_workload_vifs() {
+    bridged("br", 1, IoMode::AfPacket);
+}
+
+/// Two run loops: wa is received by loop 0, wb by loop 1; loop 0 sends to wb through its
+/// transmit-only socket, and the dump merges both loops' counters.
+#[test]
+fn bridged_frame_crosses_between_two_run_loops() {
+    bridged("br2", 2, IoMode::AfPacket);
+}
+
+/// The same through AF_XDP sockets (copy mode, XDP program on wa and wb).
+#[test]
+fn bridged_frame_crosses_over_af_xdp() {
+    bridged("brx", 1, IoMode::AfXdp);
+}
+
+fn bridged(tag: &str, cores: usize, io: IoMode) {
     if !is_root() {
         eprintln!("SKIP: needs root for network namespaces");
         return;
     }
-    let ns = Netns::enter("br");
+    let ns = Netns::enter(tag);
     for (a, b) in [("wa", "pa"), ("wb", "pb")] {
         ip(&ns.name, &format!("link add {a} type veth peer name {b}"));
         ip(&ns.name, &format!("link set {a} up"));
@@ -186,10 +205,13 @@ fn bridged_frame_crosses_between_workload_vifs() {
     let rt = rt();
     let dp = Datapath::spawn(DatapathCfg {
         no_fabric_listeners: true,
+        cores,
+        io,
         ..DatapathCfg::default()
     })
     .unwrap();
     let h = dp.handle();
+    assert_eq!(h.loops(), cores);
     let mut pa = PacketRing::open("pa", RingCfg::default()).unwrap();
     let mut pb = PacketRing::open("pb", RingCfg::default()).unwrap();
     let mac_a: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
@@ -241,4 +263,20 @@ fn bridged_frame_crosses_between_workload_vifs() {
         .clone();
     assert!(wb["stats"]["tx_packets"].as_u64().unwrap() >= 1, "{wb}");
     assert!(wb["ring"]["tx_frames"].as_u64().unwrap() >= 1, "{wb}");
+    let wa = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "wa")
+        .unwrap()
+        .clone();
+    assert!(wa["ring"]["rx_frames"].as_u64().unwrap() >= 1, "{wa}");
+    // The I/O asked for is the I/O in use (AF_XDP does not fall back on veth).
+    let want = if io == IoMode::AfXdp {
+        "af-xdp"
+    } else {
+        "af-packet"
+    };
+    assert_eq!(wa["ring"]["io"], want, "{wa}");
+    assert_eq!(wb["ring"]["io"], want, "{wb}");
 }

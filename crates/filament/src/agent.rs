@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use filament_agent::core::{Agent, AgentCfg};
 use filament_dataplane::VifKind;
-use filament_dataplane_io::{AttachCfg, Datapath, DatapathCfg};
+use filament_dataplane_io::{AttachCfg, Datapath, DatapathCfg, IoMode};
 use serde_json::{json, Value};
 
 #[derive(Args)]
@@ -27,6 +27,13 @@ pub(crate) struct AgentArgs {
     /// Port API (and /vrouter introspect) address.
     #[arg(long, default_value = "127.0.0.1:9091")]
     port_api: SocketAddr,
+    /// Forwarder interface I/O: af-packet (TPACKET_V3 rings) or af-xdp (AF_XDP copy mode,
+    /// AF_PACKET fallback per interface); as `filament vrouter run --io`.
+    #[arg(long, default_value = "af-packet")]
+    io: IoMode,
+    /// Forwarder run loops (threads), interfaces spread over them; as `vrouter run --cores`.
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
 }
 
 #[derive(Args, Clone)]
@@ -132,7 +139,12 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{} has no IPv4 address; give --fabric-ip", a.fabric_if))?,
     };
     let fabric_mtu = sys.map_or(1500, |(_, _, m)| m);
-    let mut dp = Datapath::spawn(DatapathCfg::default()).context("cannot start the forwarder")?;
+    let mut dp = Datapath::spawn(DatapathCfg {
+        io: a.io,
+        cores: a.cores,
+        ..DatapathCfg::default()
+    })
+    .context("cannot start the forwarder")?;
     let handle = dp.handle();
     let punts = dp.take_punts().context("punt receiver already taken")?;
     let fabric_vif = handle

@@ -2,7 +2,7 @@
 //! inspection printed like TF's `vif --list`, `nh --list`, `rt --dump`, `flow -l` and
 //! `dropstats` tools (tf-facts §5, §7).
 //!
-//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp]`
+//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp] [--cores N]`
 //!   (`--xdp` = `--io af-xdp`) attaches the
 //!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
 //!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
@@ -60,6 +60,11 @@ pub(crate) struct RunArgs {
     /// Same as `--io af-xdp`.
     #[arg(long)]
     xdp: bool,
+    /// Run loops (threads): interfaces are spread over them round robin in attach order, each
+    /// loop with its own forwarder replica (tables applied to all). 0 = one per CPU. Default 1:
+    /// on small hosts the workloads need the other cores.
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
 }
 
 #[derive(Args)]
@@ -121,6 +126,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         no_fabric_listeners: a.no_fabric_listeners,
         ring,
         io,
+        cores: a.cores,
         ..DatapathCfg::default()
     })
     .context("cannot start the datapath")?;
@@ -146,6 +152,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         listen = %a.listen,
         interfaces = tables.interfaces.len(),
         io = ?io,
+        loops = h.loops(),
         ops = tables.ops.len(),
         "vrouter running (standalone, static tables)"
     );

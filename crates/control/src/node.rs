@@ -15,20 +15,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use filament_config::StoredObj;
-use filament_wire_xmpp::push::EOR_NODE;
 use filament_wire_xmpp::stream::RESOURCE_CONFIG;
 use filament_wire_xmpp::{
-    CollectionOp, ConfigIq, Element, EndOfRib, Entry, Envelope, ItemsNode, PushedItem, RouteNode,
-    RouteUpdate, Stanza, SubscribeAction, SubscribeIq,
+    CollectionOp, ConfigIq, Element, EndOfRib, Entry, RouteNode, Stanza, SubscribeAction,
+    SubscribeIq,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::config::Changes;
 use crate::config::{ConfigGraph, InstanceConfig};
-use crate::convert::{attrs_from_entry, entry_for, node_key, xmpp_family};
-use crate::rib::{split_vrf_table, Family, InstanceTargets, PeerId, Rib};
-use crate::session::{Session, SessionEvent, SessionState};
+use crate::convert::{attrs_from_entry, node_key};
+use crate::rib::{Family, InstanceTargets, PeerId, Rib};
+use crate::session::{Chunk, Session, SessionEvent, SessionState};
 use crate::subset::Tracker;
+
+mod push;
 
 /// A connection id chosen by the shell.
 pub type ConnId = u64;
@@ -69,17 +70,25 @@ pub enum Input {
     },
     /// Time passed.
     Tick,
+    /// The shell's view of a connection's unwritten output: `blocked` once past its
+    /// high-water mark (route pushes are then deferred as keys), `false` once drained.
+    Backlog {
+        /// Connection.
+        conn: ConnId,
+        /// Past the high-water mark.
+        blocked: bool,
+    },
 }
 
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Write bytes.
+    /// Write bytes: the chunks in order (route pushes are shared between connections).
     Send {
         /// Connection.
         conn: ConnId,
-        /// Data.
-        data: Vec<u8>,
+        /// Data, in order.
+        data: Vec<Chunk>,
     },
     /// Close the connection (after writing what was sent).
     Close {
@@ -122,6 +131,8 @@ pub struct Counters {
     pub unmatched_collection: u64,
     /// Objects the IFMap encoder refused.
     pub config_refused: u64,
+    /// Times an agent's unwritten output passed the high-water mark (pushes deferred).
+    pub backlogged: u64,
 }
 
 /// One agent connection.
@@ -143,6 +154,11 @@ pub(crate) struct Agent {
     pub(crate) since: Duration,
     /// Paths this agent contributed: (instance, family, key) → RD.
     pub(crate) published: BTreeMap<(String, Family, String), Option<String>>,
+    /// `<message from=.. to="<agent>/bgp-peer">`, built once (route pushes).
+    msg_head: Option<Chunk>,
+    /// Output past the shell's high-water mark: route pushes wait in `deferred`.
+    pub(crate) blocked: bool,
+    deferred: push::Deferred,
 }
 
 /// Per-peer-name history for `neighbors`.
@@ -309,6 +325,9 @@ impl ControlNode {
                     last_activity: self.now,
                     since: self.now,
                     published: BTreeMap::new(),
+                    msg_head: None,
+                    blocked: false,
+                    deferred: push::Deferred::new(),
                 };
                 self.agents.insert(conn, a);
             }
@@ -349,6 +368,8 @@ impl ControlNode {
                 }
                 self.send_eors();
             }
+            // the shell's write backlog for one agent crossed a water mark
+            Input::Backlog { conn, blocked } => self.set_backlog(conn, blocked),
         }
     }
 
@@ -557,23 +578,10 @@ impl ControlNode {
         if sub {
             a.subs.insert(s.node.clone(), s.instance_id.unwrap_or(0));
             // full sync of the instance's tables to this agent
-            let name = a.name.clone().unwrap_or_default();
-            for fam in Family::ALL {
-                let table = crate::rib::vrf_table(&s.node, fam);
-                let Some(t) = self.rib.table(&table) else {
-                    continue;
-                };
-                let items: Vec<PushedItem> = t
-                    .iter()
-                    .map(|(k, r)| PushedItem::Item {
-                        id: k.clone(),
-                        entry: Box::new(entry_for(fam, k, r.best())),
-                    })
-                    .collect();
-                send_items(&mut a.session, &name, fam, &s.node, items);
-            }
+            self.send_instance(conn, &s.node);
         } else {
             a.subs.remove(&s.node);
+            a.deferred.retain(|(ri, _, _)| *ri != s.node);
             let mine: Vec<_> = a
                 .published
                 .iter()
@@ -638,47 +646,6 @@ impl ControlNode {
         }
     }
 
-    /// Changed routes of instance tables → items / retracts to subscribed agents.
-    fn push_routes(&mut self) {
-        let dirty = self.rib.take_dirty();
-        if dirty.is_empty() {
-            return;
-        }
-        // (instance, family) → items
-        let mut by_table: BTreeMap<(String, Family), Vec<PushedItem>> = BTreeMap::new();
-        for (table, key) in dirty {
-            let Some((ri, fam)) = split_vrf_table(&table) else {
-                if let Some(c) = self.bgp_changes.as_mut() {
-                    c.insert((table, key));
-                }
-                continue;
-            };
-            let item = match self.rib.table(&table).and_then(|t| t.get(&key)) {
-                Some(r) if !r.best().is_empty() => PushedItem::Item {
-                    id: key.clone(),
-                    entry: Box::new(entry_for(fam, &key, r.best())),
-                },
-                _ => PushedItem::Retract { id: key.clone() },
-            };
-            by_table.entry((ri, fam)).or_default().push(item);
-        }
-        let rendered: Vec<(String, Vec<String>)> = by_table
-            .into_iter()
-            .map(|((ri, fam), items)| {
-                let r = render_items(fam, &ri, &items);
-                (ri, r)
-            })
-            .collect();
-        for a in self.agents.values_mut() {
-            let Some(name) = a.name.clone() else { continue };
-            for (ri, fragments) in &rendered {
-                if a.subs.contains_key(ri) {
-                    send_rendered(&mut a.session, &name, fragments);
-                }
-            }
-        }
-    }
-
     fn send_eors(&mut self) {
         for a in self.agents.values_mut() {
             let Some(name) = a.name.clone() else { continue };
@@ -691,59 +658,4 @@ impl ControlNode {
             }
         }
     }
-}
-
-/// Route pushes for one instance table, rendered once and addressed per agent: the
-/// `<items>` fragments of each chunk (tf-facts §2.5 message shape).
-pub(crate) fn render_items(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<String> {
-    let (afi, safi) = xmpp_family(fam);
-    items
-        .chunks(crate::subset::MAX_ITEMS_PER_MESSAGE)
-        .map(|chunk| {
-            let u = RouteUpdate {
-                env: Envelope::default(),
-                node: ItemsNode {
-                    afi,
-                    safi,
-                    vrf: ri.to_string(),
-                },
-                items: chunk.to_vec(),
-            };
-            debug_assert_ne!(u.node.to_string(), EOR_NODE);
-            let msg = u.to_element();
-            // <message><event xmlns=…><items …>…</items></event></message>: keep <items>
-            msg.child("event")
-                .and_then(|e| e.child("items"))
-                .map(Element::to_xml)
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-/// Send pre-rendered `<items>` fragments to one agent.
-pub(crate) fn send_rendered(s: &mut Session, agent: &str, fragments: &[String]) {
-    let to = escape_attr(&format!(
-        "{agent}/{}",
-        filament_wire_xmpp::stream::RESOURCE_BGP
-    ));
-    for f in fragments {
-        s.send_xml(&format!(
-            "<message from=\"{}\" to=\"{to}\"><event xmlns=\"{}\">{f}</event></message>",
-            filament_wire_xmpp::stream::CONTROL_JID,
-            filament_wire_xmpp::NS_PUBSUB
-        ));
-    }
-}
-
-/// Push items for one instance table, chunked.
-fn send_items(s: &mut Session, agent: &str, fam: Family, ri: &str, items: Vec<PushedItem>) {
-    send_rendered(s, agent, &render_items(fam, ri, &items));
 }

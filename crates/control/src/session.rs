@@ -9,7 +9,13 @@
 //! The session answers the stream header (TF's shape, `id='++123'`), reports every stanza
 //! to its owner, refreshes the hold timer on any received byte (keepalives 0xC8 0x80
 //! included) and sends a keepalive every hold-time / 3.  No SASL, no TLS.
+//!
+//! Output is a list of [`Chunk`]s: small stanzas are copied into an owned tail, route pushes
+//! are shared chunks rendered once per routing instance and handed to every subscribed
+//! agent by reference ([`Session::send_shared`]), so the shell can write them with
+//! vectored writes and no per-agent copy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use filament_wire_xmpp::stream::KEEPALIVE_BYTES;
@@ -19,6 +25,9 @@ use filament_wire_xmpp::{Element, StreamEvent, StreamHeader, StreamParser};
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default hold time (tf-facts §2.1).
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(90);
+
+/// A piece of output: immutable bytes that may be shared by many sessions.
+pub type Chunk = Arc<[u8]>;
 
 /// Session state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +72,9 @@ pub struct Session {
     started: Duration,
     last_rx: Duration,
     last_keepalive: Duration,
-    out: Vec<u8>,
+    /// Chunks ready to write, in order; `tail` holds owned bytes written after them.
+    out: Vec<Chunk>,
+    tail: Vec<u8>,
 }
 
 impl Session {
@@ -77,6 +88,7 @@ impl Session {
             last_rx: now,
             last_keepalive: now,
             out: Vec::new(),
+            tail: Vec::new(),
         }
     }
 
@@ -90,15 +102,37 @@ impl Session {
         matches!(self.state, SessionState::Closed { .. })
     }
 
-    /// Bytes to write (drained).
-    pub fn take_output(&mut self) -> Vec<u8> {
+    /// Chunks to write, in order (drained).
+    pub fn take_output(&mut self) -> Vec<Chunk> {
+        self.seal_tail();
         std::mem::take(&mut self.out)
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || !self.tail.is_empty()
+    }
+
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let t = std::mem::take(&mut self.tail);
+            self.out.push(Arc::from(t));
+        }
     }
 
     /// Queue a stanza for the agent (ignored once closed).
     pub fn send_xml(&mut self, xml: &str) {
         if matches!(self.state, SessionState::Established { .. }) {
-            self.out.extend_from_slice(xml.as_bytes());
+            self.tail.extend_from_slice(xml.as_bytes());
+        }
+    }
+
+    /// Queue shared chunks (one or more whole stanzas, already rendered) for the agent
+    /// (ignored once closed).  The chunks are referenced, not copied.
+    pub fn send_shared(&mut self, chunks: &[Chunk]) {
+        if matches!(self.state, SessionState::Established { .. }) {
+            self.seal_tail();
+            self.out.extend(chunks.iter().cloned());
         }
     }
 
@@ -106,7 +140,7 @@ impl Session {
     pub fn close(&mut self, reason: impl Into<String>) -> SessionEvent {
         let reason = reason.into();
         if matches!(self.state, SessionState::Established { .. }) {
-            self.out.extend_from_slice(b"</stream:stream>");
+            self.tail.extend_from_slice(b"</stream:stream>");
         }
         self.state = SessionState::Closed {
             reason: reason.clone(),
@@ -143,7 +177,7 @@ impl Session {
                         break;
                     }
                     self.state = SessionState::Established { peer: peer.clone() };
-                    self.out.extend_from_slice(
+                    self.tail.extend_from_slice(
                         StreamHeader::control_to_agent(&peer).to_xml().as_bytes(),
                     );
                     evs.push(SessionEvent::Opened { peer });
@@ -183,7 +217,7 @@ impl Session {
                 }
                 if now.saturating_sub(self.last_keepalive) >= self.hold / 3 {
                     self.last_keepalive = now;
-                    self.out.extend_from_slice(&KEEPALIVE_BYTES);
+                    self.tail.extend_from_slice(&KEEPALIVE_BYTES);
                 }
                 None
             }

@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +24,21 @@ use filament_config::feed::FeedLines;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::node::{ConnId, ControlNode, Input, NodeConfig, Output};
+use crate::session::Chunk;
+
+/// Unwritten bytes of one agent connection past which route pushes to it are deferred
+/// (kept as changed keys in the core, [`Input::Backlog`]).  The bytes counted are mostly
+/// chunks shared with other agents, so this bounds how far one agent may lag, not a copy.
+pub const BACKLOG_HIGH: usize = 8 << 20;
+/// Unwritten bytes below which a deferred connection gets its routes again.
+pub const BACKLOG_LOW: usize = 2 << 20;
+/// At most this many chunks per vectored write (IOV_MAX is 1024 on Linux).
+const MAX_IOV: usize = 512;
 
 /// Shell errors.
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +76,26 @@ pub struct ShellConfig {
 
 type Job = Box<dyn FnOnce(&mut ControlNode) + Send>;
 
+/// Unwritten output of one connection, shared by the core thread and the writer task.
+#[derive(Default)]
+struct Backlog {
+    /// Bytes handed to the writer and not yet written.
+    queued: AtomicUsize,
+    /// The core was told the connection is past [`BACKLOG_HIGH`].
+    blocked: AtomicBool,
+}
+
+/// The core's end of one connection's writer.
+struct Writer {
+    tx: mpsc::UnboundedSender<Output>,
+    backlog: Arc<Backlog>,
+}
+
 enum Msg {
     /// An input and when it happened (stamped at the sender, so a backlog in the core does
     /// not age it: hold timers measure the peer, not our queue).
     Input(Input, Instant),
-    Register(ConnId, mpsc::UnboundedSender<Output>),
+    Register(ConnId, Writer),
     With(Job),
 }
 
@@ -204,7 +232,7 @@ fn core_task(
     bgp_changed: Arc<tokio::sync::Notify>,
 ) {
     let t0 = Instant::now();
-    let mut writers: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
+    let mut writers: HashMap<ConnId, Writer> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         // handle a burst of queued inputs, then flush once
         let mut next = Some(first);
@@ -226,17 +254,44 @@ fn core_task(
         if node.has_bgp_changes() {
             bgp_changed.notify_one();
         }
+        let mut blocked = Vec::new();
         for o in outs {
             let c = match &o {
                 Output::Send { conn, .. } | Output::Close { conn } => *conn,
             };
-            let close = matches!(o, Output::Close { .. });
-            if let Some(w) = writers.get(&c) {
-                let _ = w.send(o);
+            let Some(w) = writers.get(&c) else { continue };
+            match &o {
+                Output::Send { data, .. } => {
+                    let n: usize = data.iter().map(|d| d.len()).sum();
+                    let q = w.backlog.queued.fetch_add(n, Ordering::AcqRel) + n;
+                    let _ = w.tx.send(o);
+                    if q > BACKLOG_HIGH && !w.backlog.blocked.swap(true, Ordering::AcqRel) {
+                        // the writer may have drained meanwhile: whoever clears the flag
+                        // first owns the transition (here: it is as if never blocked)
+                        let drained = w.backlog.queued.load(Ordering::Acquire) < BACKLOG_LOW
+                            && w.backlog
+                                .blocked
+                                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok();
+                        if !drained {
+                            blocked.push(c);
+                        }
+                    }
+                }
+                Output::Close { .. } => {
+                    let _ = w.tx.send(o);
+                    writers.remove(&c);
+                }
             }
-            if close {
-                writers.remove(&c);
-            }
+        }
+        for conn in blocked {
+            node.handle(
+                Instant::now().saturating_duration_since(t0),
+                Input::Backlog {
+                    conn,
+                    blocked: true,
+                },
+            );
         }
     }
 }
@@ -262,7 +317,12 @@ async fn accept_loop(l: TcpListener, h: Handle) {
         let conn = next;
         next += 1;
         let (wtx, wrx) = mpsc::unbounded_channel();
-        if h.tx.send(Msg::Register(conn, wtx)).is_err()
+        let backlog = Arc::new(Backlog::default());
+        let w = Writer {
+            tx: wtx,
+            backlog: backlog.clone(),
+        };
+        if h.tx.send(Msg::Register(conn, w)).is_err()
             || h.input(Input::Accepted {
                 conn,
                 remote: remote.ip().to_string(),
@@ -271,7 +331,7 @@ async fn accept_loop(l: TcpListener, h: Handle) {
         {
             return;
         }
-        tokio::spawn(connection(sock, conn, h.clone(), wrx));
+        tokio::spawn(connection(sock, conn, h.clone(), wrx, backlog));
     }
 }
 
@@ -280,17 +340,51 @@ async fn connection(
     conn: ConnId,
     h: Handle,
     mut wrx: mpsc::UnboundedReceiver<Output>,
+    backlog: Arc<Backlog>,
 ) {
     let (mut rd, mut wr) = sock.into_split();
-    let writer = tokio::spawn(async move {
-        while let Some(o) = wrx.recv().await {
-            match o {
-                Output::Send { data, .. } => {
-                    if wr.write_all(&data).await.is_err() {
-                        break;
+    let hw = h.clone();
+    let mut writer = tokio::spawn(async move {
+        let mut batch: Vec<Chunk> = Vec::new();
+        let mut close = false;
+        while !close {
+            let Some(first) = wrx.recv().await else { break };
+            // everything queued so far goes out in as few vectored writes as possible
+            let mut next = Some(first);
+            while let Some(o) = next.take() {
+                match o {
+                    Output::Send { data, .. } => {
+                        batch.extend(data.into_iter().filter(|d| !d.is_empty()))
                     }
+                    Output::Close { .. } => close = true,
                 }
-                Output::Close { .. } => break,
+                if !close && batch.len() < 4 * MAX_IOV {
+                    next = wrx.try_recv().ok();
+                }
+            }
+            let n: usize = batch.iter().map(|d| d.len()).sum();
+            if write_chunks(&mut wr, &batch).await.is_err() {
+                break;
+            }
+            batch.clear();
+            let left = backlog
+                .queued
+                .fetch_sub(n, Ordering::AcqRel)
+                .saturating_sub(n);
+            if left < BACKLOG_LOW
+                && backlog.blocked.load(Ordering::Acquire)
+                && backlog
+                    .blocked
+                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                && hw
+                    .input(Input::Backlog {
+                        conn,
+                        blocked: false,
+                    })
+                    .is_err()
+            {
+                break;
             }
         }
         let _ = wr.shutdown().await;
@@ -306,16 +400,41 @@ async fn connection(
                     }
                 }
             },
-            _ = writer_done(&writer) => break,
+            _ = &mut writer => break,
         }
     }
     let _ = h.input(Input::Disconnected { conn });
 }
 
-async fn writer_done(w: &tokio::task::JoinHandle<()>) {
-    while !w.is_finished() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Write every chunk, in order, with vectored writes of up to [`MAX_IOV`] chunks.
+async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Chunk]) -> std::io::Result<()> {
+    let (mut i, mut off) = (0usize, 0usize);
+    while i < chunks.len() {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(chunks.len() - i));
+        slices.push(IoSlice::new(chunks[i].get(off..).unwrap_or_default()));
+        slices.extend(
+            chunks[i + 1..]
+                .iter()
+                .take(MAX_IOV - 1)
+                .map(|c| IoSlice::new(c)),
+        );
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && i < chunks.len() {
+            let rem = chunks[i].len() - off;
+            if n >= rem {
+                n -= rem;
+                i += 1;
+                off = 0;
+            } else {
+                off += n;
+                n = 0;
+            }
+        }
     }
+    Ok(())
 }
 
 /// Follow `GET /watch?since=R` forever, resuming after the last revision applied.

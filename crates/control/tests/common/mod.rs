@@ -238,7 +238,7 @@ impl Lab {
             match o {
                 Output::Send { conn, data } => {
                     if let Some(a) = self.agents.get_mut(&conn) {
-                        a.feed(&data);
+                        a.feed(&data.concat());
                     }
                 }
                 Output::Close { conn } => {

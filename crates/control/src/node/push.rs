@@ -1,0 +1,211 @@
+//! Route pushes control node → agents (tf-facts §2.5), rendered once and shared.
+//!
+//! ```text
+//! <message from="network-control@contrailsystems.com" to="<agent>/bgp-peer">   per agent (cached)
+//!   <event xmlns="http://jabber.org/protocol/pubsub"><items node="1/1/<vrf>">  ┐ rendered once per
+//!     <item id="10.1.1.251/32"><entry>…</entry></item> <retract id="…"/> …    │ table change, shared
+//!   </items></event></message>                                                 ┘ by every subscriber
+//! ```
+//! tf-facts §2.5: "`items node` = `<afi>/<xmpp safi>/<vrf>`; many items/retracts per message".
+//! Only the `to=` attribute differs between agents, so a change of one instance table is
+//! rendered once as [`Chunk`]s of up to [`MAX_ITEMS_PER_MESSAGE`] items and every
+//! subscribed session gets `[its head, shared body]` per message, by reference.
+//!
+//! Back-pressure (TF's ribout "blocked" peer): when the shell reports that an agent's
+//! unwritten output passed its high-water mark ([`Input::Backlog`]), the node stops queueing
+//! route pushes for it and only remembers which routes changed (keys, not bytes); when the
+//! backlog drains, it sends the *current* state of those routes.  A slow agent therefore
+//! costs at most the high-water mark plus one set of keys, never an unbounded queue.
+//!
+//! [`Input::Backlog`]: super::Input::Backlog
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use filament_wire_xmpp::push::EOR_NODE;
+use filament_wire_xmpp::stream::{CONTROL_JID, RESOURCE_BGP};
+use filament_wire_xmpp::{Element, Envelope, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
+
+use super::{Agent, ControlNode};
+use crate::convert::{entry_for, xmpp_family};
+use crate::rib::{split_vrf_table, vrf_table, Family, Rib};
+use crate::session::Chunk;
+use crate::subset::MAX_ITEMS_PER_MESSAGE;
+
+/// The per-agent start of a route message: `<message from=".." to="<agent>/bgp-peer">`.
+pub(crate) fn message_head(agent: &str) -> Chunk {
+    let to = escape_attr(&format!("{agent}/{RESOURCE_BGP}"));
+    Arc::from(format!("<message from=\"{CONTROL_JID}\" to=\"{to}\">").into_bytes())
+}
+
+/// The shared rest of each route message for one instance table: `<event …><items …>…
+/// </items></event></message>`, one chunk per [`MAX_ITEMS_PER_MESSAGE`] items.
+pub(crate) fn render_bodies(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<Chunk> {
+    let (afi, safi) = xmpp_family(fam);
+    items
+        .chunks(MAX_ITEMS_PER_MESSAGE)
+        .map(|chunk| {
+            let u = RouteUpdate {
+                env: Envelope::default(),
+                node: ItemsNode {
+                    afi,
+                    safi,
+                    vrf: ri.to_string(),
+                },
+                items: chunk.to_vec(),
+            };
+            debug_assert_ne!(u.node.to_string(), EOR_NODE);
+            let msg = u.to_element();
+            // <message><event xmlns=…><items …>…</items></event></message>: keep <items>
+            let items = msg
+                .child("event")
+                .and_then(|e| e.child("items"))
+                .map(Element::to_xml)
+                .unwrap_or_default();
+            let mut body = String::with_capacity(items.len() + 80);
+            body.push_str("<event xmlns=\"");
+            body.push_str(NS_PUBSUB);
+            body.push_str("\">");
+            body.push_str(&items);
+            body.push_str("</event></message>");
+            Arc::from(body.into_bytes())
+        })
+        .collect()
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// The current state of `keys` in one instance table: an item for a route with a best
+/// path, a retract otherwise.
+fn current_items(rib: &Rib, table: &str, fam: Family, keys: &[String]) -> Vec<PushedItem> {
+    let t = rib.table(table);
+    keys.iter()
+        .map(|key| match t.and_then(|t| t.get(key)) {
+            Some(r) if !r.best().is_empty() => PushedItem::Item {
+                id: key.clone(),
+                entry: Box::new(entry_for(fam, key, r.best())),
+            },
+            _ => PushedItem::Retract { id: key.clone() },
+        })
+        .collect()
+}
+
+/// Queue rendered bodies for one agent, each behind the agent's own message head.
+fn send_bodies(a: &mut Agent, bodies: &[Chunk]) {
+    let Some(name) = a.name.as_deref() else {
+        return;
+    };
+    let head = a.msg_head.get_or_insert_with(|| message_head(name)).clone();
+    for b in bodies {
+        a.session.send_shared(&[head.clone(), b.clone()]);
+    }
+}
+
+impl ControlNode {
+    /// Changed routes of instance tables → items / retracts to subscribed agents (rendered
+    /// once per table, shared); changed global-table keys → the BGP link.
+    pub(super) fn push_routes(&mut self) {
+        let dirty = self.rib.take_dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        // (table, instance, family) → changed keys
+        let mut by_table: BTreeMap<(String, String, Family), Vec<String>> = BTreeMap::new();
+        for (table, key) in dirty {
+            let Some((ri, fam)) = split_vrf_table(&table) else {
+                if let Some(c) = self.bgp_changes.as_mut() {
+                    c.insert((table, key));
+                }
+                continue;
+            };
+            by_table.entry((table, ri, fam)).or_default().push(key);
+        }
+        let rendered: Vec<(String, Family, Vec<String>, Vec<Chunk>)> = by_table
+            .into_iter()
+            .map(|((table, ri, fam), keys)| {
+                let items = current_items(&self.rib, &table, fam, &keys);
+                let bodies = render_bodies(fam, &ri, &items);
+                (ri, fam, keys, bodies)
+            })
+            .collect();
+        for a in self.agents.values_mut() {
+            if a.name.is_none() {
+                continue;
+            }
+            for (ri, fam, keys, bodies) in &rendered {
+                if !a.subs.contains_key(ri) {
+                    continue;
+                }
+                if a.blocked {
+                    // remember what changed; its state at unblock time is what gets sent
+                    a.deferred
+                        .extend(keys.iter().map(|k| (ri.clone(), *fam, k.clone())));
+                } else {
+                    send_bodies(a, bodies);
+                }
+            }
+        }
+    }
+
+    /// Full sync of one instance's tables to one agent (a new subscription).
+    pub(super) fn send_instance(&mut self, conn: super::ConnId, ri: &str) {
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        for fam in Family::ALL {
+            let table = vrf_table(ri, fam);
+            let Some(t) = self.rib.table(&table) else {
+                continue;
+            };
+            if a.blocked {
+                a.deferred
+                    .extend(t.keys().map(|k| (ri.to_string(), fam, k.clone())));
+                continue;
+            }
+            let items: Vec<PushedItem> = t
+                .iter()
+                .map(|(k, r)| PushedItem::Item {
+                    id: k.clone(),
+                    entry: Box::new(entry_for(fam, k, r.best())),
+                })
+                .collect();
+            send_bodies(a, &render_bodies(fam, ri, &items));
+        }
+    }
+
+    /// The shell's report on an agent's unwritten output: `blocked` past the high-water
+    /// mark, unblocked once drained (then the deferred routes go out, as they are now).
+    pub(super) fn set_backlog(&mut self, conn: super::ConnId, blocked: bool) {
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        if blocked {
+            if !a.blocked {
+                self.counters.backlogged += 1;
+            }
+            a.blocked = true;
+            return;
+        }
+        a.blocked = false;
+        let deferred = std::mem::take(&mut a.deferred);
+        let mut by_table: BTreeMap<(String, Family), Vec<String>> = BTreeMap::new();
+        for (ri, fam, key) in deferred {
+            if a.subs.contains_key(&ri) {
+                by_table.entry((ri, fam)).or_default().push(key);
+            }
+        }
+        for ((ri, fam), keys) in by_table {
+            let items = current_items(&self.rib, &vrf_table(&ri, fam), fam, &keys);
+            send_bodies(a, &render_bodies(fam, &ri, &items));
+        }
+    }
+}
+
+/// Deferred keys of a blocked agent: (instance, family, key).
+pub(crate) type Deferred = BTreeSet<(String, Family, String)>;

@@ -16,6 +16,8 @@
 //! prefixes, 16k flows visited in turn), `setup` (miss -> verdict ->
 //! install both directions per frame). Divide the collected instruction
 //! count by N. The driver also prints wall-clock ns per packet (noisy).
+//! `FWD_SLOW=1` turns the flow-cached fast path off (the general pipeline
+//! only, for before/after figures).
 
 #[path = "../benches/setup/mod.rs"]
 mod setup;
@@ -60,6 +62,7 @@ fn main() {
             } else {
                 (forwarder(1 << 21, 100_000, 500_000), big_pkts())
             };
+            fwd.set_fast_path(std::env::var_os("FWD_SLOW").is_none());
             for p in &pkts {
                 install(&mut fwd, p);
             }

@@ -25,7 +25,6 @@ use std::time::Duration;
 use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ports};
 
 use crate::buf::PacketBuf;
-use crate::dump::FlowState;
 use crate::encap::{self, Outer};
 use crate::flow::PackedKey;
 use crate::forwarder::{Forwarder, NeighborKey};
@@ -57,6 +56,8 @@ pub(crate) struct TunnelTmpl {
     /// One's-complement sum of the outer IPv4 header words with the total
     /// length, identification and checksum fields taken as zero.
     ip_sum: u32,
+    /// The headers in the last `len` bytes (right-aligned, so a packet can
+    /// take all `TMPL_MAX` bytes in one fixed-size copy).
     hdr: [u8; TMPL_MAX],
 }
 
@@ -73,6 +74,17 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
     if let Some(s) = b.get_mut(at..at + 2) {
         s.copy_from_slice(&v.to_be_bytes());
     }
+}
+
+/// One's-complement sum of a 20-byte IPv4 header (as `checksum::sum`,
+/// unrolled for the fixed length).
+#[inline(always)]
+fn header_sum(ip: &[u8]) -> Option<u32> {
+    let h: &[u8; ipv4::HEADER_LEN] = ip.get(..ipv4::HEADER_LEN)?.try_into().ok()?;
+    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    Some(((acc & 0xffff_ffff) + (acc >> 32)) as u32)
 }
 
 /// What the checks found, applied once all of them passed.
@@ -140,7 +152,7 @@ impl Forwarder {
         if total > ip.len() || total < ipv4::HEADER_LEN + 8 {
             return None;
         }
-        if checksum::fold(checksum::sum(&ip[..ipv4::HEADER_LEN])) != 0xffff {
+        if checksum::fold(header_sum(ip)?) != 0xffff {
             return None;
         }
         let proto = ip[9];
@@ -171,10 +183,8 @@ impl Forwarder {
         );
         let flow = self.flows.find_packed(&key)?;
         let e = self.flows.get(flow)?;
-        if e.state != FlowState::Active
-            || e.action != Some(FlowAction::Forward)
-            || e.mirror.is_some()
-        {
+        // Active, Forward, no mirror.
+        if !e.fast {
             return None;
         }
         let (g, out) = e.route_cache?;
@@ -188,7 +198,11 @@ impl Forwarder {
                 if entropy == 0 {
                     return None;
                 }
-                let t = self.tunnel_tmpl(nh, &out)?;
+                let i = nh.0 as usize;
+                let t = match self.tmpls.get(i) {
+                    Some(Some(t)) if t.gen == self.gen => t,
+                    _ => self.refresh_tmpl(i, &out)?,
+                };
                 if t.len + total > t.max_frame {
                     return None;
                 }
@@ -267,21 +281,18 @@ impl Forwarder {
         Verdict::Transmit(out_vif)
     }
 
-    /// The current template of tunnel nexthop `nh` (resolved as `out`),
-    /// built when missing or stale; `None` when the fabric vif or the
-    /// neighbour is missing (the general path drops or ARPs).
-    #[inline]
-    fn tunnel_tmpl(&mut self, nh: NhId, out: &Out) -> Option<&TunnelTmpl> {
-        let i = nh.0 as usize;
-        let fresh = matches!(self.tmpls.get(i), Some(Some(t)) if t.gen == self.gen);
-        if !fresh {
-            let t = self.build_tmpl(out)?;
-            if self.tmpls.len() <= i {
-                self.tmpls.resize_with(i + 1, || None);
-            }
-            self.tmpls[i] = Some(t);
+    /// (Re)build the template of tunnel nexthop `i` (resolved as `out`);
+    /// `None` when the fabric vif or the neighbour is missing (the general
+    /// path drops or ARPs).
+    #[cold]
+    fn refresh_tmpl(&mut self, i: usize, out: &Out) -> Option<&TunnelTmpl> {
+        let t = self.build_tmpl(out)?;
+        if self.tmpls.len() <= i {
+            self.tmpls.resize_with(i + 1, || None);
         }
-        self.tmpls.get(i)?.as_ref()
+        let slot = self.tmpls.get_mut(i)?;
+        *slot = Some(t);
+        slot.as_ref()
     }
 
     #[cold]
@@ -312,24 +323,25 @@ impl Forwarder {
             entropy: 0,
         };
         encap::encapsulate(&mut b, &tenc, &o, false);
-        let f = b.frame();
+        let mut f = b.frame().to_vec();
         let len = f.len();
-        let mut hdr = [0u8; TMPL_MAX];
-        hdr.get_mut(..len)?.copy_from_slice(f);
         // Fields set per packet start at zero.
         for at in [IP_AT + 2, IP_AT + 4, IP_AT + 10] {
-            put16(&mut hdr, at, 0);
+            put16(&mut f, at, 0);
         }
         let udp = !matches!(tenc, TunnelEncap::MplsOverGre { .. });
         if udp {
-            put16(&mut hdr, UDP_AT + 4, 0);
+            put16(&mut f, UDP_AT + 4, 0);
         }
+        let mut hdr = [0u8; TMPL_MAX];
+        hdr.get_mut(TMPL_MAX.checked_sub(len)?..)?
+            .copy_from_slice(&f);
         Some(TunnelTmpl {
             gen: self.gen,
             max_frame: usize::from(e.vif.mtu) + ETH,
             len,
             udp,
-            ip_sum: checksum::sum(&hdr[IP_AT..IP_AT + ipv4::HEADER_LEN]),
+            ip_sum: checksum::sum(f.get(IP_AT..IP_AT + ipv4::HEADER_LEN)?),
             hdr,
         })
     }
@@ -340,11 +352,22 @@ impl Forwarder {
 #[inline]
 fn write_tunnel(buf: &mut PacketBuf, t: &TunnelTmpl, ident: u16, entropy: u16) {
     let inner = buf.len();
-    let h = buf.push_front(t.len);
-    let (Some(h), Some(src)) = (h.get_mut(..t.len), t.hdr.get(..t.len)) else {
+    let h = if buf.headroom() >= TMPL_MAX {
+        // Copy all TMPL_MAX bytes (a fixed-size copy), then give back the
+        // unused front: only the template's `len` bytes join the frame.
+        buf.push_front(TMPL_MAX).copy_from_slice(&t.hdr);
+        buf.pull_front(TMPL_MAX - t.len);
+        buf.frame_mut()
+    } else {
+        let h = buf.push_front(t.len);
+        if let Some(src) = t.hdr.get(TMPL_MAX - t.len..) {
+            h.copy_from_slice(src);
+        }
+        h
+    };
+    let Some(h) = h.get_mut(..t.len) else {
         return;
     };
-    h.copy_from_slice(src);
     // As ipv4::Repr::emit and udp::Repr::emit: lengths as u16.
     let total = (t.len - IP_AT + inner) as u16;
     put16(h, IP_AT + 2, total);

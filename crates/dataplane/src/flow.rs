@@ -3,30 +3,23 @@
 //! HOLD entries queueing up to `hold_max` packets until the agent's verdict,
 //! and idle aging driven by the `now` the caller passes in.
 //!
-//! Capacity comes from configuration; the index map is sized at start so the
-//! hot path never rehashes until the table is full.
+//! Capacity comes from configuration; the index (open addressing, linear
+//! probing, at least twice the capacity in buckets) is allocated at start,
+//! so nothing is rehashed or grown per packet, and a hit costs one bucket
+//! read plus the entry's first two cache lines (its packed key is compared
+//! in the entry: 40 bytes, one word compare each).
 
 use std::time::Duration;
 
 use crate::buf::PacketBuf;
 use crate::dump::{FlowDump, FlowState};
-use crate::fib::{fast_map, FastMap};
 use crate::types::{FlowAction, FlowKey, NatRewrite, NhId, RxMeta, VifId, VrfId};
 
 /// The flow key as five machine words (family bit, VRF, protocol, ports;
-/// addresses as 128-bit values): cheap to hash and to compare in the hot
-/// path's hash probe.
+/// addresses as 128-bit values): cheap to hash ([`PackedKey::hash`]) and
+/// to compare in the hot path's probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PackedKey([u64; 5]);
-
-impl std::hash::Hash for PackedKey {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        for w in self.0 {
-            state.write_u64(w);
-        }
-    }
-}
 
 impl PackedKey {
     #[inline]
@@ -55,6 +48,38 @@ impl PackedKey {
             | u64::from(dport);
         PackedKey([w0, 0, u64::from(src), 0, u64::from(dst)])
     }
+
+    /// Seeded hash of the five words: three folded 64x64->128-bit
+    /// multiplies (the wyhash mixing step), about a dozen instructions, with
+    /// the seed in every multiply so colliding keys cannot be chosen without
+    /// it.
+    #[inline]
+    pub(crate) fn hash(&self, seed: u64) -> u64 {
+        let w = &self.0;
+        let a = fold_mul(
+            w[0] ^ seed ^ 0xa076_1d64_78bd_642f,
+            w[2] ^ seed.rotate_left(32) ^ 0xe703_7ed1_a0b4_28db,
+        );
+        let b = fold_mul(
+            w[4] ^ seed.rotate_left(16) ^ 0x8ebc_6af0_9c88_c6e3,
+            w[1] ^ w[3].rotate_left(32) ^ seed.rotate_left(48) ^ 0x5899_65cc_7537_4cc3,
+        );
+        fold_mul(a ^ 0x1d8e_4e27_c47d_124f, b ^ seed)
+    }
+
+    /// Equality without a call to `memcmp`.
+    #[inline]
+    pub(crate) fn same(&self, o: &PackedKey) -> bool {
+        let (a, b) = (&self.0, &o.0);
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
+    }
+}
+
+/// The 128-bit product of `a` and `b`, its halves xor-ed.
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// A packet queued on a HOLD flow.
@@ -65,42 +90,113 @@ pub(crate) struct HeldPkt {
     pub(crate) meta: RxMeta,
 }
 
-/// One direction of a flow.
+/// One direction of a flow. The fields the fast path reads for every
+/// packet come first, in two cache lines (`repr(C)` keeps the order; the
+/// entry is 64-byte aligned): line 1 the packed key and the counters the
+/// hit updates, line 2 the route cache, entropy port and `fast` flag. NAT
+/// rewrite, held packets and the rest follow, out of the way.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub(crate) struct FlowEntry {
-    pub(crate) key: FlowKey,
-    pub(crate) state: FlowState,
-    /// Action (None while HOLD).
-    pub(crate) action: Option<FlowAction>,
-    pub(crate) reverse: Option<u32>,
-    pub(crate) mirror: Option<NhId>,
-    /// Pinned ECMP member position (sticky ECMP, TF `fe_ecmp_nh_index`).
-    pub(crate) ecmp_index: Option<u16>,
-    pub(crate) udp_src_port: u16,
+    /// `PackedKey::new(&key)`: what the index compares.
+    pub(crate) pkey: PackedKey,
+    pub(crate) last_used: Duration,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
-    pub(crate) last_used: Duration,
-    pub(crate) held: Vec<HeldPkt>,
     /// Resolved output of this direction, valid while the forwarder's table
     /// generation is unchanged (saves the FIB lookup and nexthop walk).
     pub(crate) route_cache: Option<(u64, crate::pipeline::Out)>,
+    pub(crate) udp_src_port: u16,
+    /// Active, action Forward, no mirror: the fast path may take it. Kept
+    /// by [`FlowEntry::set_verdict`].
+    pub(crate) fast: bool,
+    pub(crate) state: FlowState,
+    /// Pinned ECMP member position (sticky ECMP, TF `fe_ecmp_nh_index`).
+    pub(crate) ecmp_index: Option<u16>,
+    pub(crate) reverse: Option<u32>,
+    pub(crate) mirror: Option<NhId>,
+    /// Action (None while HOLD).
+    pub(crate) action: Option<FlowAction>,
+    pub(crate) key: FlowKey,
+    pub(crate) held: Vec<HeldPkt>,
 }
 
-/// The table.
+impl FlowEntry {
+    /// A new entry: HOLD when `action` is None, else Active.
+    pub(crate) fn new(
+        key: FlowKey,
+        action: Option<FlowAction>,
+        mirror: Option<NhId>,
+        now: Duration,
+        held: Vec<HeldPkt>,
+    ) -> Self {
+        let mut e = FlowEntry {
+            pkey: PackedKey::new(&key),
+            last_used: now,
+            packets: 0,
+            bytes: 0,
+            route_cache: None,
+            udp_src_port: 0,
+            fast: false,
+            state: FlowState::Hold,
+            ecmp_index: None,
+            reverse: None,
+            mirror: None,
+            action: None,
+            key,
+            held,
+        };
+        if action.is_some() {
+            e.set_verdict(action, mirror);
+        }
+        e
+    }
+
+    /// Install a verdict (Active) and its mirror.
+    pub(crate) fn set_verdict(&mut self, action: Option<FlowAction>, mirror: Option<NhId>) {
+        self.state = if action.is_some() {
+            FlowState::Active
+        } else {
+            FlowState::Hold
+        };
+        self.action = action;
+        self.mirror = mirror;
+        self.fast = action == Some(FlowAction::Forward) && mirror.is_none();
+    }
+}
+
+/// Bucket of the open-addressing index: `slot` is the entry index + 1 (0:
+/// empty), `hash` the low 32 bits of the key's hash (its home bucket and a
+/// filter before the key compare).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    hash: u32,
+    slot: u32,
+}
+
+/// The table: an open-addressing index (linear probing, at most half
+/// full, backward-shift deletion, no tombstones) over a slab of entries.
 #[derive(Debug)]
 pub(crate) struct FlowTable {
-    index: FastMap<PackedKey, u32>,
+    seed: u64,
+    index: Vec<Bucket>,
+    mask: usize,
     slots: Vec<Option<FlowEntry>>,
     free: Vec<u32>,
+    len: usize,
     capacity: usize,
 }
 
 impl FlowTable {
     pub(crate) fn new(seed: u64, capacity: usize) -> Self {
+        let buckets = capacity.saturating_mul(2).max(2).next_power_of_two();
         FlowTable {
-            index: fast_map(seed, capacity),
+            seed,
+            index: vec![Bucket::default(); buckets],
+            mask: buckets - 1,
             slots: Vec::with_capacity(capacity),
             free: Vec::new(),
+            len: 0,
             capacity,
         }
     }
@@ -110,17 +206,46 @@ impl FlowTable {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.len
+    }
+
+    #[inline]
+    fn hash(&self, key: &PackedKey) -> u32 {
+        key.hash(self.seed) as u32
     }
 
     #[inline]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<u32> {
-        self.index.get(&PackedKey::new(key)).copied()
+        self.find_packed(&PackedKey::new(key))
     }
 
-    #[inline]
+    /// Index of the entry with `key`.
+    #[inline(always)]
     pub(crate) fn find_packed(&self, key: &PackedKey) -> Option<u32> {
-        self.index.get(key).copied()
+        self.find_bucket(key, self.hash(key))
+            .and_then(|b| self.index.get(b))
+            .map(|b| b.slot - 1)
+    }
+
+    /// Bucket position holding `key` (hash `h`).
+    #[inline(always)]
+    fn find_bucket(&self, key: &PackedKey, h: u32) -> Option<usize> {
+        let mut i = h as usize & self.mask;
+        // The index is at most half full: the probe meets an empty bucket.
+        loop {
+            let b = *self.index.get(i)?;
+            if b.slot == 0 {
+                return None;
+            }
+            if b.hash == h {
+                if let Some(Some(e)) = self.slots.get(b.slot as usize - 1) {
+                    if e.pkey.same(key) {
+                        return Some(i);
+                    }
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 
     #[inline]
@@ -135,33 +260,80 @@ impl FlowTable {
 
     /// Insert a new entry (the key must not exist). None when full.
     pub(crate) fn insert(&mut self, entry: FlowEntry) -> Option<u32> {
-        if self.index.len() >= self.capacity {
+        if self.len >= self.capacity {
             return None;
         }
-        let key = entry.key;
+        let h = self.hash(&entry.pkey);
         let idx = match self.free.pop() {
             Some(i) => {
-                if let Some(slot) = self.slots.get_mut(i as usize) {
-                    *slot = Some(entry);
-                }
+                *self.slots.get_mut(i as usize)? = Some(entry);
                 i
             }
             None => {
                 let i = u32::try_from(self.slots.len()).ok()?;
+                if i == u32::MAX {
+                    return None;
+                }
                 self.slots.push(Some(entry));
                 i
             }
         };
-        self.index.insert(PackedKey::new(&key), idx);
+        let mut i = h as usize & self.mask;
+        while self.index.get(i)?.slot != 0 {
+            i = (i + 1) & self.mask;
+        }
+        *self.index.get_mut(i)? = Bucket {
+            hash: h,
+            slot: idx + 1,
+        };
+        self.len += 1;
         Some(idx)
     }
 
     /// Remove one entry; returns it.
     pub(crate) fn remove(&mut self, idx: u32) -> Option<FlowEntry> {
+        let pkey = self.get(idx)?.pkey;
+        let h = self.hash(&pkey);
+        let pos = self.find_bucket(&pkey, h)?;
+        self.unlink(pos);
         let e = self.slots.get_mut(idx as usize)?.take()?;
-        self.index.remove(&PackedKey::new(&e.key));
         self.free.push(idx);
+        self.len -= 1;
         Some(e)
+    }
+
+    /// Empty bucket `pos`, shifting later buckets of the probe run back so
+    /// every key stays reachable from its home bucket.
+    fn unlink(&mut self, pos: usize) {
+        let mask = self.mask;
+        let mut hole = pos;
+        let mut j = pos;
+        loop {
+            j = (j + 1) & mask;
+            let Some(b) = self.index.get(j).copied() else {
+                break;
+            };
+            if b.slot == 0 {
+                break;
+            }
+            let home = b.hash as usize & mask;
+            // b may move to the hole unless its home lies cyclically in
+            // (hole, j].
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                if let Some(h) = self.index.get_mut(hole) {
+                    *h = b;
+                }
+                hole = j;
+            }
+        }
+        if let Some(h) = self.index.get_mut(hole) {
+            *h = Bucket::default();
+        }
     }
 
     /// Remove an entry and its reverse; returns the held packets of both.
@@ -212,9 +384,10 @@ impl FlowTable {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.index.clear();
+        self.index.fill(Bucket::default());
         self.slots.clear();
         self.free.clear();
+        self.len = 0;
     }
 
     pub(crate) fn dump(&self, now: Duration) -> Vec<FlowDump> {
@@ -297,20 +470,13 @@ mod tests {
     }
 
     fn entry(k: FlowKey, at: u64) -> FlowEntry {
-        FlowEntry {
-            key: k,
-            state: FlowState::Active,
-            action: Some(FlowAction::Forward),
-            reverse: None,
-            mirror: None,
-            ecmp_index: None,
-            udp_src_port: 0,
-            packets: 0,
-            bytes: 0,
-            last_used: Duration::from_secs(at),
-            held: Vec::new(),
-            route_cache: None,
-        }
+        FlowEntry::new(
+            k,
+            Some(FlowAction::Forward),
+            None,
+            Duration::from_secs(at),
+            Vec::new(),
+        )
     }
 
     #[test]
@@ -342,6 +508,41 @@ mod tests {
         );
         assert_eq!(t.len(), 0);
         assert!(t.insert(entry(key(3), 0)).is_some());
+    }
+
+    #[test]
+    fn index_matches_a_map_under_inserts_and_removals() {
+        // A small table (64 entries, 128 buckets) and few hash bits in
+        // play: long probe runs, wrap-around, and many backward shifts.
+        let mut t = FlowTable::new(3, 64);
+        let mut model: std::collections::HashMap<u16, u32> = Default::default();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % 200) as u16;
+            if let Some(idx) = model.get(&k).copied() {
+                if x & 1 == 0 {
+                    assert!(t.remove(idx).is_some(), "step {step}");
+                    model.remove(&k);
+                }
+            } else if let Some(idx) = t.insert(entry(key(k), 0)) {
+                model.insert(k, idx);
+            } else {
+                assert_eq!(model.len(), 64, "full only at capacity");
+            }
+            assert_eq!(t.len(), model.len());
+            if step % 97 == 0 {
+                for k in 0..200u16 {
+                    assert_eq!(
+                        t.find(&key(k)),
+                        model.get(&k).copied(),
+                        "step {step} key {k}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -417,29 +417,36 @@ impl Forwarder {
         let raction = spec
             .reverse_action
             .unwrap_or_else(|| reverse_action(&key, &spec.action));
-        // Entries that already exist (HOLD, or an older verdict) are replaced.
-        let mut held = Vec::new();
-        let mut needed = 2;
-        for k in [key, rkey] {
-            if let Some(i) = self.flows.find(&k) {
-                if let Some(e) = self.flows.get_mut(i) {
-                    held.append(&mut e.held);
-                }
-                needed -= 1;
-            }
-        }
+        // Entries that already exist (HOLD, or an older verdict) are replaced
+        // in place; each key is looked up once.
+        let fi = self.flows.find(&key);
+        let ri = if rkey == key {
+            fi
+        } else {
+            self.flows.find(&rkey)
+        };
+        let needed = 2 - usize::from(fi.is_some()) - usize::from(ri.is_some());
         if self.flows.len() + needed > self.flows.capacity() {
             return Err(OpError::FlowTableFull {
                 capacity: self.flows.capacity(),
                 key,
             });
         }
+        let mut held = match fi.and_then(|i| self.flows.get_mut(i)) {
+            Some(e) => std::mem::take(&mut e.held),
+            None => Vec::new(),
+        };
+        if rkey != key {
+            if let Some(e) = ri.and_then(|i| self.flows.get_mut(i)) {
+                held.append(&mut e.held);
+            }
+        }
         let now = self.now;
-        let fwd = self.upsert_flow(key, spec.action, spec.mirror, now);
+        let fwd = self.upsert_flow(fi, key, spec.action, spec.mirror, now);
         let rev = if rkey == key {
             fwd
         } else {
-            self.upsert_flow(rkey, raction, spec.mirror, now)
+            self.upsert_flow(ri, rkey, raction, spec.mirror, now)
         };
         if let Some(e) = self.flows.get_mut(fwd) {
             e.reverse = Some(rev);
@@ -447,7 +454,9 @@ impl Forwarder {
         if let Some(e) = self.flows.get_mut(rev) {
             e.reverse = Some(fwd);
         }
-        let mut applied = Applied::default();
+        let mut applied = Applied {
+            released: Vec::with_capacity(held.len()),
+        };
         for h in held {
             let mut buf = h.buf;
             let verdict = self.process(now, h.vif_in, &mut buf, h.meta);
@@ -460,36 +469,24 @@ impl Forwarder {
         Ok(applied)
     }
 
+    /// Set the verdict of entry `found` (the index of `key`, if it exists)
+    /// or insert a new Active entry.
     fn upsert_flow(
         &mut self,
+        found: Option<u32>,
         key: FlowKey,
         action: FlowAction,
         mirror: Option<NhId>,
         now: Duration,
     ) -> u32 {
-        if let Some(i) = self.flows.find(&key) {
+        if let Some(i) = found {
             if let Some(e) = self.flows.get_mut(i) {
-                e.state = FlowState::Active;
-                e.action = Some(action);
-                e.mirror = mirror;
+                e.set_verdict(Some(action), mirror);
                 e.last_used = now;
             }
             return i;
         }
-        let entry = FlowEntry {
-            key,
-            state: FlowState::Active,
-            action: Some(action),
-            reverse: None,
-            mirror,
-            ecmp_index: None,
-            udp_src_port: 0,
-            packets: 0,
-            bytes: 0,
-            last_used: now,
-            held: Vec::new(),
-            route_cache: None,
-        };
+        let entry = FlowEntry::new(key, Some(action), mirror, now, Vec::new());
         // Capacity was checked by the caller.
         self.flows.insert(entry).unwrap_or(u32::MAX)
     }

@@ -348,28 +348,18 @@ impl Forwarder {
             None => {
                 // tf-facts §5.5: "the flow is created in HOLD state and up to
                 // 3 packets are queued"; the packet is trapped to the agent.
-                let entry = FlowEntry {
-                    key,
-                    state: FlowState::Hold,
-                    action: None,
-                    reverse: None,
-                    mirror: None,
-                    ecmp_index: None,
-                    udp_src_port: 0,
-                    packets: 0,
-                    bytes: 0,
-                    last_used: now,
-                    route_cache: None,
-                    held: if hold_max > 0 {
-                        vec![HeldPkt {
-                            vif_in: ctx.vif_in,
-                            buf: PacketBuf::from_frame(buf.bytes_from(ctx.orig)),
-                            meta: ctx.meta,
-                        }]
-                    } else {
-                        Vec::new()
-                    },
+                let held = if hold_max > 0 {
+                    let mut v = Vec::with_capacity(hold_max.min(4));
+                    v.push(HeldPkt {
+                        vif_in: ctx.vif_in,
+                        buf: PacketBuf::from_frame(buf.bytes_from(ctx.orig)),
+                        meta: ctx.meta,
+                    });
+                    v
+                } else {
+                    Vec::new()
                 };
+                let entry = FlowEntry::new(key, None, None, now, held);
                 self.flows.insert(entry).ok_or(DropReason::FlowLimit)?;
                 buf.rewind(ctx.orig);
                 Ok(FlowStep::Done(Verdict::Punt {

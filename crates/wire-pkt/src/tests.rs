@@ -330,4 +330,13 @@ proptest! {
         // 0x0000 and 0xffff are the same value in one's complement.
         prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
     }
+
+    #[test]
+    fn fold_equals_folding_until_no_carry(s in prop_oneof![any::<u32>(), 0xfffe_0000u32..=u32::MAX, 0u32..0x2_0000]) {
+        let mut want = s;
+        while want >> 16 != 0 {
+            want = (want & 0xffff) + (want >> 16);
+        }
+        prop_assert_eq!(checksum::fold(s), want as u16);
+    }
 }

@@ -35,6 +35,8 @@ use crate::xmpp::{ChanEvent, ChanState, Channel};
 mod affected;
 mod routes_in;
 
+pub use affected::{FlowDeps, PolicyChange};
+
 /// Static settings of an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentCfg {
@@ -171,6 +173,8 @@ pub struct Agent {
     config_gen: u64,
     /// what the ports' desired states depend on (which ports a config message affects)
     deps: affected::Deps,
+    /// what config messages changed for flow decisions, until the shell takes it
+    policy_change: PolicyChange,
 }
 
 impl Agent {
@@ -198,6 +202,7 @@ impl Agent {
             encaps: Vec::new(),
             config_gen: 0,
             deps: affected::Deps::default(),
+            policy_change: PolicyChange::default(),
         }
     }
 
@@ -361,6 +366,7 @@ impl Agent {
                     Err(_) => {
                         // applied in part: the next message reconciles every port
                         self.deps.invalidate();
+                        self.policy_change.all = true;
                         self.config_errors += 1;
                     }
                 }

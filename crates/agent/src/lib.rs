@@ -8,7 +8,8 @@
 //! * `routes` — route items published and the paths of pushed routes;
 //! * `dhcp`, `arp` — the DHCP server and ARP proxy for ports; `pkt` — their frame layouts;
 //! * `flow` — flow decisions over network-policy and security-group ACLs; `query` — the
-//!   questions the punt loop asks the model; `port` — port API requests.
+//!   questions the punt loop asks the model; `flow_records` — decided flows and their
+//!   re-evaluation after a config change; `port` — port API requests.
 //!
 //! Shell (tokio): `shell` (tasks: XMPP connections, timer, punts, forwarder ops) and `api`
 //! (the port API on 9091 with the forwarder's `/vrouter/*` routes).
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod core;
 pub mod dhcp;
 pub mod flow;
+pub mod flow_records;
 pub mod model;
 pub mod pkt;
 pub mod port;

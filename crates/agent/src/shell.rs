@@ -27,16 +27,8 @@ use crate::arp::ArpStats;
 use crate::core::{Agent, Input, Output};
 use crate::dhcp::DhcpStats;
 
-/// A flow decision the agent made, kept for `GET /flows`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FlowRecord {
-    /// forward (true) or drop
-    pub allow: bool,
-    /// the rule that decided
-    pub rule: String,
-    /// whether this is the reverse entry of a decided flow
-    pub reverse: bool,
-}
+pub use crate::flow_records::FlowRecord;
+use crate::flow_records::{record, redecide};
 
 /// Counters of the shell.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -89,10 +81,9 @@ impl Shared {
     /// Run one input through the core and forward its outputs.
     pub fn input(&self, input: Input) {
         let mut a = self.agent.lock();
-        let gen = a.config_gen();
         a.handle(self.now(), input);
-        if a.config_gen() != gen {
-            self.redecide_flows(&a);
+        if let Some(ch) = a.take_policy_change() {
+            self.redecide_flows(&a, &ch);
         }
         for o in a.poll_output() {
             match o {
@@ -113,25 +104,16 @@ impl Shared {
         }
     }
 
-    /// A policy, security group or ACL may have changed: decide every recorded flow again
-    /// (as TF's agent re-evaluates flows on a policy change) and re-install those whose verdict
-    /// changed; the forwarder replaces both directions in place, releasing nothing and keeping
-    /// the flows' counters, so a running connection is cut or let through at its next packet.
-    fn redecide_flows(&self, a: &Agent) {
-        let mut recs = self.flows.lock();
-        let keys: Vec<FlowKey> = recs
-            .iter()
-            .filter(|(_, r)| !r.reverse)
-            .map(|(k, _)| *k)
-            .collect();
-        let mut changed = 0;
-        for key in keys {
-            let d = a.decide_flow(&key);
-            if recs.get(&key).is_some_and(|r| r.allow != d.allow) {
-                changed += 1;
-                let _ = self.ops.send(Agent::flow_op(key, d.allow));
-            }
-            record(&mut recs, key, d.allow, d.rule);
+    /// A policy, security group, ACL or port changed: decide again the recorded flows it
+    /// concerns (as TF's agent re-evaluates flows on a policy change) and re-install those
+    /// whose verdict changed; the forwarder replaces both directions in place, releasing
+    /// nothing and keeping the flows' counters, so a running connection is cut or let through
+    /// at its next packet.
+    fn redecide_flows(&self, a: &Agent, ch: &crate::core::PolicyChange) {
+        let r = redecide(a, ch, &mut self.flows.lock());
+        let changed = r.ops.len() as u64;
+        for op in r.ops {
+            let _ = self.ops.send(op);
         }
         if changed > 0 {
             self.counters.lock().flows_redecided += changed;
@@ -289,7 +271,10 @@ pub fn handle_punt(s: &Shared, p: Punt) {
             // The forwarder runs the flow stage for a policy vif on every path (routed or
             // bridged, from a workload or the fabric), so the first packet of a flow is its
             // request and the reply matches the reverse entry installed with this verdict.
-            let d = s.agent.lock().decide_flow(&key);
+            let (d, deps) = {
+                let a = s.agent.lock();
+                (a.decide_flow(&key), a.flow_deps(&key))
+            };
             {
                 let mut c = s.counters.lock();
                 if d.allow {
@@ -298,31 +283,11 @@ pub fn handle_punt(s: &Shared, p: Punt) {
                     c.flows_denied += 1;
                 }
             }
-            record(&mut s.flows.lock(), key, d.allow, d.rule);
+            record(&mut s.flows.lock(), key, d.allow, d.rule, deps);
             s.apply(Agent::flow_op(key, d.allow));
         }
         PuntReason::Receive => s.counters.lock().punts_ignored += 1,
     }
-}
-
-/// Remember a flow verdict under its forward and reverse keys.
-fn record(recs: &mut HashMap<FlowKey, FlowRecord>, key: FlowKey, allow: bool, rule: String) {
-    recs.insert(
-        key.reversed(),
-        FlowRecord {
-            allow,
-            rule: rule.clone(),
-            reverse: true,
-        },
-    );
-    recs.insert(
-        key,
-        FlowRecord {
-            allow,
-            rule,
-            reverse: false,
-        },
-    );
 }
 
 /// The fabric interface's first IPv4 address with its prefix length and its MTU, read from

@@ -16,12 +16,47 @@
 //! its end), so comparing them with the graph's values now says exactly what changed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
+use filament_dataplane::FlowKey;
 use filament_ifmap::Key;
 use serde_json::Value;
 
 use super::Agent;
 use crate::model::{GlobalCfg, VnCfg};
+
+/// What config messages changed that a flow decision reads (tf-facts §5.5: a policy change
+/// re-evaluates the flows it concerns): networks (their ACL), security groups (their ACLs)
+/// and ports (their network and groups).  Taken by the shell with
+/// [`Agent::take_policy_change`]; [`Agent::flow_affected`] says whether a flow must be
+/// decided again.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Every flow: a message could not be applied whole.
+    pub all: bool,
+    /// Networks (colon names) whose node or one of whose ACLs changed.
+    pub vns: BTreeSet<String>,
+    /// Security groups (colon names) whose node or one of whose ACLs changed.
+    pub sgs: BTreeSet<String>,
+    /// Ports (VMI uuids) whose VMI node or links changed.
+    pub ports: BTreeSet<String>,
+}
+
+impl PolicyChange {
+    /// Whether nothing a flow reads changed.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.vns.is_empty() && self.sgs.is_empty() && self.ports.is_empty()
+    }
+}
+
+/// What a flow decision read: the networks of its endpoints and its local ports.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlowDeps {
+    /// Networks of the endpoints.
+    pub vns: Vec<String>,
+    /// Local ports (VMI uuids) of the endpoints.
+    pub ports: Vec<String>,
+}
 
 /// What the ports' desired states were computed from.
 #[derive(Debug, Default)]
@@ -66,7 +101,9 @@ impl Deps {
 impl Agent {
     /// Reconcile the ports a config message that touched `touched` may have changed.
     pub(super) fn reconcile_affected(&mut self, touched: &[Key]) {
+        self.note_policy_change(touched, false);
         self.index_vmis(touched);
+        self.note_policy_change(touched, true);
         if self.deps_changed() || !self.reconcile_touched(touched) {
             self.reconcile_ports();
         }
@@ -189,5 +226,95 @@ impl Agent {
         self.deps.vns = vns;
         self.deps.sgs = sgs;
         self.deps.global = Some(crate::model::global(&self.graph));
+    }
+
+    /// Record what `touched` changes for flow decisions; VMI names are turned into port ids
+    /// by the VMI index before (`after` false) and after it is brought up to date.
+    fn note_policy_change(&mut self, touched: &[Key], after: bool) {
+        let by_name = self.deps.vmis.as_ref().map(|(_, n)| n);
+        let ch = &mut self.policy_change;
+        for (t, n) in touched {
+            match t.as_str() {
+                "virtual-network" if !after => {
+                    ch.vns.insert(n.clone());
+                }
+                "security-group" if !after => {
+                    ch.sgs.insert(n.clone());
+                }
+                // an ACL is named after its parent (network or security group)
+                "access-control-list" if !after => {
+                    if let Some((parent, _)) = n.rsplit_once(':') {
+                        ch.vns.insert(parent.to_string());
+                        ch.sgs.insert(parent.to_string());
+                    }
+                }
+                VMI => match by_name.and_then(|m| m.get(n)) {
+                    Some(u) => {
+                        ch.ports.insert(u.clone());
+                    }
+                    None if after => {
+                        // not indexed: the uuid is read from the node itself
+                        if let Some(u) = uuid_of(&self.graph, n) {
+                            ch.ports.insert(u);
+                        }
+                    }
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// What config messages changed for flow decisions since the last call (`None`: nothing).
+    pub fn take_policy_change(&mut self) -> Option<PolicyChange> {
+        let ch = std::mem::take(&mut self.policy_change);
+        (!ch.is_empty()).then_some(ch)
+    }
+
+    /// The local port whose address is `ip` in VRF `vrf_id`.
+    fn local_port(&self, vrf_id: u32, ip: IpAddr) -> Option<&str> {
+        self.ports.iter().find_map(|(id, p)| {
+            let pr = p.programmed.as_ref()?;
+            (pr.vrf_id == vrf_id && IpAddr::V4(pr.ip) == ip).then_some(id.as_str())
+        })
+    }
+
+    /// What deciding `key` reads (recorded with the decision, for [`Agent::flow_affected`]).
+    pub fn flow_deps(&self, key: &FlowKey) -> FlowDeps {
+        let mut d = FlowDeps::default();
+        for ip in [key.src, key.dst] {
+            if let Some(id) = self.local_port(key.vrf.0, ip) {
+                d.ports.push(id.to_string());
+            }
+            if let Some(vn) = self.endpoint(key.vrf.0, ip).vn {
+                d.vns.push(vn);
+            }
+        }
+        d
+    }
+
+    /// Whether a flow decided with `deps` may be decided otherwise after `ch`: one of its
+    /// networks or ports changed, a security group of one of its ports did, or a changed
+    /// port now has one of its addresses.
+    pub fn flow_affected(&self, ch: &PolicyChange, key: &FlowKey, deps: &FlowDeps) -> bool {
+        ch.all
+            || deps.vns.iter().any(|v| ch.vns.contains(v))
+            || deps.ports.iter().any(|p| {
+                ch.ports.contains(p)
+                    || self
+                        .deps
+                        .ports
+                        .get(p)
+                        .is_some_and(|(_, sgs)| sgs.iter().any(|s| ch.sgs.contains(s)))
+            })
+            || ch.ports.iter().any(|p| {
+                self.ports
+                    .get(p)
+                    .and_then(|p| p.programmed.as_ref())
+                    .is_some_and(|pr| {
+                        pr.vrf_id == key.vrf.0
+                            && (IpAddr::V4(pr.ip) == key.src || IpAddr::V4(pr.ip) == key.dst)
+                    })
+            })
     }
 }

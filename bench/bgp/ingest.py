@@ -78,8 +78,9 @@ class Lab:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def generator_conf(lab, n, rds):
-    """BIRD config with n static VPNv4 routes over `rds` RDs, BGP feed disabled."""
+def generator_conf(lab, n, rds, feed_as=65010, dut_as=64512):
+    """BIRD config with n static VPNv4 routes over `rds` RDs, BGP feed disabled
+    (eBGP by default; iBGP when feed_as == dut_as)."""
     per = n // rds
     lines = [
         f"router id {GEN};",
@@ -95,7 +96,7 @@ def generator_conf(lab, n, rds):
         "}",
         "protocol bgp feed {",
         "  disabled;",
-        f"  local {GEN} as 65010; neighbor {DUT} as 64512; multihop; strict bind yes;",
+        f"  local {GEN} as {feed_as}; neighbor {DUT} as {dut_as}; multihop; strict bind yes;",
         "  vpn4 mpls { table vpntab; import none; export all; next hop self; };",
         "}",
     ]
@@ -104,8 +105,8 @@ def generator_conf(lab, n, rds):
     return per * rds
 
 
-def start_generator(lab, n, rds):
-    total = generator_conf(lab, n, rds)
+def start_generator(lab, n, rds, feed_as=65010):
+    total = generator_conf(lab, n, rds, feed_as)
     ctl = lab.work / "gen.ctl"
     lab.spawn(["bird", "-f", "-c", str(lab.work / "gen.conf"), "-s", str(ctl)], "gen.log")
     # Wait until every static route is in the table.

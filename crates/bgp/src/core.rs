@@ -9,19 +9,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
-use filament_wire_bgp::{CeaseSubcode, Message, Notification, MAX_LEN};
+use filament_wire_bgp::{CeaseSubcode, Message, Notification};
 
 use crate::codec;
 
+mod flush;
 mod receive;
-use crate::export::export;
 use crate::fsm::{Conn, ConnAction, ConnEvent, ConnId, State};
 use crate::peer::{Peer, PeerEvent, PeerStats};
-use crate::rib::{Cand, DestId, Labels, Rib, Source};
-use crate::types::{Attrs, Family, Path, PeerConfig, RouteKey, SpeakerConfig};
+use crate::rib::{Cand, DestId, Rib, Source};
+use crate::types::{Family, Path, PeerConfig, RouteKey, SpeakerConfig};
+pub use flush::FLUSH_CHUNK;
 
 /// One input to the core.
 #[derive(Debug, Clone)]
@@ -149,22 +149,6 @@ pub struct PeerStatus {
     pub uptime_secs: Option<u64>,
     /// Counters.
     pub stats: PeerStats,
-}
-
-/// Destinations turned into UPDATEs per peer per [`Core::flush`].
-pub const FLUSH_CHUNK: usize = 8192;
-
-/// Routes to announce with one exported attribute set.
-type Group = (Arc<Attrs>, Vec<(RouteKey, Labels)>);
-
-/// A hashable form of a [`crate::rib::SrcInfo`] (export memo key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct SrcKey(Source, bool, std::net::Ipv4Addr, bool);
-
-impl From<&crate::rib::SrcInfo> for SrcKey {
-    fn from(s: &crate::rib::SrcInfo) -> Self {
-        SrcKey(s.src, s.ebgp, s.peer_id, s.from_client)
-    }
 }
 
 /// The speaker core.
@@ -698,115 +682,6 @@ impl Core {
                         break;
                     }
                 }
-            }
-        }
-    }
-
-    /// Turn every peer's dirty destinations (at most [`FLUSH_CHUNK`] each)
-    /// into UPDATEs, release emptied destinations no peer needs any more,
-    /// then report state changes.
-    pub fn flush(&mut self) {
-        for p in self.peers.values_mut() {
-            let Some(c) = p.session() else {
-                continue;
-            };
-            let (id, ctx, local) = (c.id, c.ctx, c.local_addr);
-            let fams = c
-                .neg
-                .as_ref()
-                .map(|n| n.families.clone())
-                .unwrap_or_default();
-            let mut withdraw = Vec::new();
-            // Export depends on (attributes, source, family) only: one
-            // computation (and one attribute copy) per distinct triple.
-            let mut memo: HashMap<(usize, SrcKey, Family), Option<Arc<Attrs>>> = HashMap::new();
-            // Routes by exported attribute set (by pointer: memo answers
-            // share their Arc) and family.
-            let mut groups: HashMap<(usize, Family), Group> = HashMap::new();
-            for (d, changed) in p.dirty.take(FLUSH_CHUNK) {
-                let Some(fam) = self.rib.family_of(d) else {
-                    continue;
-                };
-                let want = self.rib.best_parts(d).and_then(|(si, attrs, labels)| {
-                    let mk = (Arc::as_ptr(attrs) as usize, SrcKey::from(&si), fam);
-                    memo.entry(mk)
-                        .or_insert_with(|| {
-                            export(&self.cfg, p, &fams, local, fam, &si, attrs).map(Arc::new)
-                        })
-                        .clone()
-                        .map(|a| (a, labels))
-                });
-                match want {
-                    Some((attrs, labels)) => {
-                        // Already sent and unchanged: only the filter moved.
-                        if !p.adj_out.insert(d) && !changed {
-                            continue;
-                        }
-                        if let Some(k) = self.rib.key_of(d) {
-                            groups
-                                .entry((Arc::as_ptr(&attrs) as usize, fam))
-                                .or_insert_with(|| (attrs.clone(), Vec::new()))
-                                .1
-                                .push((k, labels));
-                        }
-                    }
-                    None => {
-                        if p.adj_out.remove(d) {
-                            withdraw.extend(self.rib.key_of(d));
-                        }
-                    }
-                }
-            }
-            let mut bytes = Vec::new();
-            let mut msgs = 0;
-            if !withdraw.is_empty() {
-                msgs +=
-                    codec::encode_withdrawals(&withdraw, &ctx, MAX_LEN, &mut bytes).unwrap_or(0);
-            }
-            for ((_, f), (attrs, routes)) in &groups {
-                let rs: Vec<(&RouteKey, &[u32])> =
-                    routes.iter().map(|(k, l)| (k, l.as_slice())).collect();
-                msgs += codec::encode_announcements(*f, attrs, &rs, &ctx, MAX_LEN, &mut bytes)
-                    .unwrap_or(0);
-            }
-            // RFC 4724 - Section 2: "the End-of-RIB marker [is sent] ...
-            // to indicate to its peer the completion of the initial routing
-            // update after the session is established." VPN families wait for
-            // RT-constraint (RFC 4684 §6).
-            if p.dirty.is_empty() {
-                for f in fams {
-                    if p.eor_sent.contains(&f) || (f.is_vpn() && !p.rtc_ready) {
-                        continue;
-                    }
-                    p.eor_sent.insert(f);
-                    let _ = Message::Update(codec::end_of_rib(f)).encode(&ctx, &mut bytes);
-                }
-            }
-            p.stats.updates_out += msgs as u64;
-            if !bytes.is_empty() {
-                self.out.push_back(Output::Send { conn: id, bytes });
-            }
-        }
-        // A destination's id is reused only once no peer may still have to
-        // be told about it.
-        for d in self.rib.take_emptied() {
-            if self
-                .peers
-                .values()
-                .any(|p| p.adj_out.contains(d) || p.dirty.contains(d))
-            {
-                self.rib.defer_release(d);
-            } else {
-                self.rib.release(d);
-            }
-        }
-        for (addr, p) in &self.peers {
-            let s = p.state();
-            if self.reported.insert(*addr, s) != Some(s) {
-                self.out.push_back(Output::Event(Event::PeerState {
-                    peer: *addr,
-                    state: s,
-                }));
             }
         }
     }

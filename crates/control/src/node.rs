@@ -29,6 +29,7 @@ use crate::rib::{Family, InstanceTargets, PeerId, Rib};
 use crate::session::{Chunk, Session, SessionEvent, SessionState};
 use crate::subset::Tracker;
 
+mod hold;
 mod push;
 
 /// A connection id chosen by the shell.
@@ -312,7 +313,7 @@ impl ControlNode {
             }
             Input::Accepted { conn, remote } => {
                 let a = Agent {
-                    session: Session::new(self.now, self.cfg.hold),
+                    session: Session::new(self.now, self.xmpp_hold()),
                     remote,
                     name: None,
                     subs: BTreeMap::new(),
@@ -357,11 +358,12 @@ impl ControlNode {
             }
             Input::Tick => {
                 let conns: Vec<ConnId> = self.agents.keys().copied().collect();
+                let hold = self.xmpp_hold();
                 for c in conns {
-                    let ev = self
-                        .agents
-                        .get_mut(&c)
-                        .and_then(|a| a.session.on_tick(self.now));
+                    let ev = self.agents.get_mut(&c).and_then(|a| {
+                        a.session.set_hold(hold);
+                        a.session.on_tick(self.now)
+                    });
                     if let Some(ev) = ev {
                         self.session_event(c, ev);
                     }

@@ -5,6 +5,12 @@
 //! Prints: full-sync time (every agent has every route of its VRFs), new-route fan-out
 //! latency p50/p99 over all subscribed agents, and how long a silent agent takes to be
 //! detected and its route withdrawn with a low hold time.  It asserts nothing.
+//!
+//! Also printed: CPU seconds of the control node's core thread and of the whole process
+//! (core + socket tasks + simulated agents) during the full sync, the load average, RSS
+//! (now and peak), and how often the node deferred pushes to a backlogged agent: with
+//! `--slow-agents N`, N agents subscribe and then never read, so the node's per-agent
+//! write backlog (shell::BACKLOG_HIGH) is exercised.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -42,6 +48,9 @@ pub struct XmppBench {
     /// Hold time in seconds for the silent-agent measurement.
     #[arg(long, default_value_t = 3)]
     pub hold: u64,
+    /// Extra agents that subscribe (to VRF 0) and then never read a byte.
+    #[arg(long, default_value_t = 1)]
+    pub slow_agents: usize,
 }
 
 const PROBE_PREFIX: &[u8] = b"<item id=\"172.16.";
@@ -102,7 +111,69 @@ enum Report {
 }
 
 fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
+    memchr::memmem::find_iter(hay, needle).count()
+}
+
+/// Counts `needle` in a byte stream read in pieces: only the last `needle.len() - 1`
+/// bytes are carried from one piece to the next (no copy of the stream).
+#[derive(Default)]
+struct StreamCounter {
+    carry: Vec<u8>,
+    total: usize,
+}
+
+impl StreamCounter {
+    fn feed(&mut self, data: &[u8], needle: &[u8]) {
+        let l = needle.len() - 1;
+        // matches that start in the carry and end in `data`
+        let mut join = self.carry.clone();
+        join.extend_from_slice(&data[..data.len().min(l)]);
+        self.total += count(&join, needle);
+        self.total += count(data, needle);
+        if data.len() >= l {
+            self.carry.clear();
+            self.carry.extend_from_slice(&data[data.len() - l..]);
+        } else {
+            let cut = join.len().saturating_sub(l);
+            self.carry = join[cut..].to_vec();
+        }
+    }
+}
+
+/// CPU seconds (user + system) of this process's thread named `name`.
+fn thread_cpu_secs(name: &str) -> Option<f64> {
+    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let s = std::fs::read_to_string(t.path().join("stat")).ok()?;
+        let rest = &s[s.rfind(')')? + 1..];
+        let mut f = rest.split_whitespace().skip(11);
+        let u: f64 = f.next()?.parse().ok()?;
+        let st: f64 = f.next()?.parse().ok()?;
+        return Some((u + st) / 100.0);
+    }
+    None
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Peak resident memory of this process (VmHWM), MB.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }
 
 /// One simulated agent: reads and counts; its writer is fed by the bench.
@@ -112,6 +183,7 @@ async fn agent(
     vrfs: Vec<String>,
     expected: usize,
     silent_marker: Option<Vec<u8>>,
+    slow: bool,
     reports: mpsc::UnboundedSender<Report>,
 ) -> anyhow::Result<mpsc::UnboundedSender<Vec<u8>>> {
     let name = format!("bench-agent-{i}");
@@ -145,10 +217,18 @@ async fn agent(
             }
         }
     });
+    if slow {
+        // never read: the control node's writes to this agent back up
+        tokio::spawn(async move {
+            let _keep = rd;
+            futures::future::pending::<()>().await;
+        });
+        return Ok(tx);
+    }
     tokio::spawn(async move {
         let mut buf = vec![0u8; 256 * 1024];
         let mut tail: Vec<u8> = Vec::new();
-        let mut items = 0usize;
+        let mut counter = StreamCounter::default();
         let mut synced = expected == 0;
         if synced {
             let _ = reports.send(Report::Synced(Instant::now()));
@@ -162,17 +242,17 @@ async fn agent(
                 Ok(n) => n,
             };
             let now = Instant::now();
-            let keep = tail.len();
-            tail.extend_from_slice(&buf[..n]);
-            // count needles that end in the new bytes only
-            let scan_from = keep.saturating_sub(ITEM.len() + 16);
-            let window = &tail[scan_from..];
-            items += count(window, ITEM) - count(&tail[scan_from..keep], ITEM);
-            if !synced && items >= expected {
-                synced = true;
-                let _ = reports.send(Report::Synced(now));
+            if !synced {
+                // full sync: count items without keeping the stream
+                counter.feed(&buf[..n], ITEM);
+                if counter.total >= expected {
+                    synced = true;
+                    let _ = reports.send(Report::Synced(now));
+                }
+                continue;
             }
-            if synced {
+            tail.extend_from_slice(&buf[..n]);
+            {
                 let mut from = 0;
                 while let Some(p) = tail[from..]
                     .windows(PROBE_PREFIX.len())
@@ -228,7 +308,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
     };
     let l = Listeners::bind(&cfg).await.context("bind")?;
     let addr = l.xmpp.local_addr()?;
-    let _h = shell::start(cfg, l, futures::future::pending());
+    let h = shell::start(cfg, l, futures::future::pending());
     let per_vrf_agents = a.agents / a.vrfs;
     // routes per VRF and who publishes them
     let mut per_vrf = vec![0usize; a.vrfs];
@@ -250,12 +330,18 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         let names: Vec<String> = vrfs_of(i).into_iter().map(vrf).collect();
         let expected: usize = vrfs_of(i).iter().map(|v| per_vrf[*v]).sum();
         let m = (i == witness).then(|| marker.clone());
-        writers.push(agent(i, addr, names, expected, m, rtx.clone()).await?);
+        writers.push(agent(i, addr, names, expected, m, false, rtx.clone()).await?);
+    }
+    let mut slow_writers = Vec::new();
+    for k in 0..a.slow_agents {
+        slow_writers
+            .push(agent(a.agents + k, addr, vec![vrf(0)], 0, None, true, rtx.clone()).await?);
     }
     let connect = t_connect.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // keepalives from everyone but the silent agent, every hold/3
-    let ka_writers = writers.clone();
+    let mut ka_writers = writers.clone();
+    ka_writers.extend(slow_writers.iter().cloned());
     let ka_every = Duration::from_millis(a.hold * 1000 / 3).max(Duration::from_millis(100));
     tokio::spawn(async move {
         loop {
@@ -266,6 +352,10 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         }
     });
     // full sync: every route published once by an agent of its VRF
+    let (core0, proc0) = (
+        thread_cpu_secs("control-core"),
+        crate::bench::cpu_secs(std::process::id()),
+    );
     let t0 = Instant::now();
     let mut seq = 0u64;
     let mut batches: BTreeMap<usize, String> = BTreeMap::new();
@@ -309,6 +399,14 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         }
     }
     let full_sync = last.duration_since(t0);
+    let core_cpu = thread_cpu_secs("control-core")
+        .zip(core0)
+        .map(|(a, b)| a - b);
+    let proc_cpu = crate::bench::cpu_secs(std::process::id())
+        .zip(proc0)
+        .map(|(a, b)| a - b);
+    let load_sync = loadavg();
+    let rss_sync = crate::bench::rss_mb(std::process::id()).unwrap_or(0.0);
     let delivered: usize = (0..a.agents)
         .map(|i| vrfs_of(i).iter().map(|v| per_vrf[*v]).sum::<usize>())
         .sum();
@@ -379,6 +477,16 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         }
     }
     let rss = crate::bench::rss_mb(std::process::id()).unwrap_or(0.0);
+    let (counters, neighbors) = h
+        .with_node(|n| (n.counters().clone(), n.neighbors()))
+        .await
+        .context("control node")?;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for n in neighbors["neighbors"].as_array().into_iter().flatten() {
+        if let Some(r) = n["last_reason"].as_str() {
+            *reasons.entry(r.to_string()).or_default() += 1;
+        }
+    }
     println!(
         "filament bench xmpp: {} agents, {} VRFs ({} per agent), {} routes",
         a.agents, a.vrfs, a.vrfs_per_agent, a.routes
@@ -392,6 +500,12 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         full_sync.as_secs_f64() * 1e3,
         a.agents,
         delivered as f64 / full_sync.as_secs_f64().max(1e-9)
+    );
+    let secs = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.2} s"));
+    println!(
+        "  cpu during full sync       control-core thread {}  whole process {} (node + agents)  load avg {load_sync}  RSS {rss_sync:.0} MB",
+        secs(core_cpu),
+        secs(proc_cpu)
     );
     let n = lat.len();
     println!(
@@ -411,6 +525,36 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         None => println!("  silent agent: not detected within {} s", a.hold * 3 + 10),
     }
     println!("  sessions closed by the control node: {closed} (1 expected: the silent agent)");
-    println!("  RSS (control node + simulated agents, one process)  {rss:.0} MB");
+    for (r, n) in &reasons {
+        println!("    {n} closed: {r}");
+    }
+    println!(
+        "  backlogged agents (pushes deferred past the high-water mark): {} times, {} never-reading agent(s)",
+        counters.backlogged, a.slow_agents
+    );
+    println!(
+        "  RSS (control node + simulated agents, one process)  {rss:.0} MB now, {:.0} MB peak, load avg {}",
+        peak_rss_mb().unwrap_or(0.0),
+        loadavg()
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_counter_counts_needles_split_anywhere() {
+        let stream = b"xx<item id=\"1\"/><item id=\"2\"/>yy<item id=\"3\"/><item i".repeat(3);
+        let expected = count(&stream, ITEM);
+        assert_eq!(expected, 9);
+        for size in 1..stream.len() {
+            let mut c = StreamCounter::default();
+            for piece in stream.chunks(size) {
+                c.feed(piece, ITEM);
+            }
+            assert_eq!(c.total, expected, "pieces of {size}");
+        }
+    }
 }

@@ -28,8 +28,11 @@ pub(crate) struct ControlListen {
     /// Address registered in this node's bgp-router object.
     #[arg(long)]
     pub(crate) bgp_address: Option<String>,
-    /// XMPP hold time in seconds (TF: 90, configurable 1-90).
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=90))]
+    /// XMPP hold time in seconds for agent sessions (TF: 90, configurable 1-90); a keepalive
+    /// is sent every hold/3.  global-system-config `fast_convergence_parameters`
+    /// (`enable` + `xmpp_hold_time`) overrides it, as in TF.
+    #[arg(long = "xmpp-hold", visible_alias = "hold-time", value_name = "SECS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=90))]
     pub(crate) hold_time: u64,
 }
 

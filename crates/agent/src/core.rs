@@ -167,6 +167,9 @@ pub struct Agent {
     vmi_names: BTreeMap<String, String>,
     /// route items the control node pushed, by (VRF, AFI, SAFI, item id)
     pushed: BTreeMap<(String, u16, u16, String), Box<filament_wire_xmpp::Entry>>,
+    /// the same, per channel (each control node's copy)
+    pushed_by:
+        BTreeMap<(String, u16, u16, String), BTreeMap<usize, Box<filament_wire_xmpp::Entry>>>,
     /// the encapsulation priority the tunnels and published routes were made with
     encaps: Vec<crate::model::Encap>,
     /// bumped by every config change applied (flow decisions may have changed)
@@ -199,6 +202,7 @@ impl Agent {
             policy: std::cell::RefCell::default(),
             vmi_names: BTreeMap::new(),
             pushed: BTreeMap::new(),
+            pushed_by: BTreeMap::new(),
             encaps: Vec::new(),
             config_gen: 0,
             deps: affected::Deps::default(),
@@ -250,6 +254,7 @@ impl Agent {
                 if let Some(c) = self.chans.get_mut(n) {
                     c.handle_disconnected();
                 }
+                self.forget_channel(n);
             }
             Input::Bytes(n, data) => {
                 let evs = match self.chans.get_mut(n) {
@@ -371,10 +376,13 @@ impl Agent {
                     }
                 }
             }
-            ChanEvent::Stanza(Stanza::RouteUpdate(u)) => self.routes_in(&u),
+            ChanEvent::Stanza(Stanza::RouteUpdate(u)) => self.routes_in(n, &u),
             ChanEvent::Stanza(_) => {}
             // headless: nothing is removed; the shell reconnects
-            ChanEvent::Down(_) => self.out.push(Output::Close(n)),
+            ChanEvent::Down(_) => {
+                self.forget_channel(n);
+                self.out.push(Output::Close(n));
+            }
         }
     }
 

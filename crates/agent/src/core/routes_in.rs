@@ -2,6 +2,10 @@
 //! become tunnel nexthops (an ECMP composite for several next hops) and FIB entries, EVPN
 //! `25/242` items bridge entries and the ARP proxy's MACs; replaced make-before-break; stale
 //! ones (learnt before a headless period) are flushed at the control node's End-of-RIB.
+//!
+//! With two control nodes (tf-facts §2: MAX_XMPP_SERVERS = 2) each pushes its own copy of a
+//! route: the agent keeps one per channel (TF keeps a path per peer), so a retract from one
+//! node leaves the route as the other pushed it, and it goes only when no node holds it.
 
 use std::net::Ipv4Addr;
 
@@ -12,22 +16,56 @@ use super::{Agent, Learnt};
 use crate::routes::{paths, Path};
 
 impl Agent {
-    pub(super) fn routes_in(&mut self, u: &RouteUpdate) {
+    pub(super) fn routes_in(&mut self, chan: usize, u: &RouteUpdate) {
         // remembered so that an encapsulation-priority change can re-decide every path
+        let n = &u.node;
+        let mut items = Vec::with_capacity(u.items.len());
         for item in &u.items {
-            let n = &u.node;
             match item {
                 PushedItem::Item { id, entry } => {
                     let k = (n.vrf.clone(), n.afi, n.safi, id.clone());
+                    self.pushed_by
+                        .entry(k.clone())
+                        .or_default()
+                        .insert(chan, entry.clone());
                     self.pushed.insert(k, entry.clone());
+                    items.push(item.clone());
                 }
                 PushedItem::Retract { id } => {
-                    self.pushed
-                        .remove(&(n.vrf.clone(), n.afi, n.safi, id.clone()));
+                    let k = (n.vrf.clone(), n.afi, n.safi, id.clone());
+                    let other = self.pushed_by.get_mut(&k).and_then(|by| {
+                        by.remove(&chan);
+                        by.values().next().cloned()
+                    });
+                    match other {
+                        // the other control node still holds it: its copy stays
+                        Some(entry) => {
+                            self.pushed.insert(k, entry.clone());
+                            items.push(PushedItem::Item {
+                                id: id.clone(),
+                                entry,
+                            });
+                        }
+                        None => {
+                            self.pushed_by.remove(&k);
+                            self.pushed.remove(&k);
+                            items.push(item.clone());
+                        }
+                    }
                 }
             }
         }
-        self.apply_items(&u.node, &u.items);
+        self.apply_items(&u.node, &items);
+    }
+
+    /// Channel `chan` went down: its copies are forgotten; the routes stay (forwarding
+    /// state is never removed for a lost control node) until a node retracts them or they
+    /// are flushed as stale.
+    pub(super) fn forget_channel(&mut self, chan: usize) {
+        self.pushed_by.retain(|_, by| {
+            by.remove(&chan);
+            !by.is_empty()
+        });
     }
 
     /// The global encapsulation priority changed (tf-facts §5.3): every learnt route's
@@ -38,6 +76,7 @@ impl Agent {
         // old priority allowed is kept and may become usable now
         let vrfs = &self.vrfs;
         self.pushed.retain(|(vrf, ..), _| vrfs.contains_key(vrf));
+        self.pushed_by.retain(|(vrf, ..), _| vrfs.contains_key(vrf));
         // stale ones (awaiting a resync) keep their nexthops until pushed again or flushed
         let stale = |(vrf, afi, _, id): &(String, u16, u16, String)| {
             self.vrfs.get(vrf).is_some_and(|v| match afi {
@@ -196,6 +235,8 @@ impl Agent {
             1 => !routes.iter().any(|(v, p)| v == vrf && p == id),
             _ => !evpn_id(id).is_some_and(|(_, ip)| macs.iter().any(|(v, m)| v == vrf && *m == ip)),
         });
+        let pushed = &self.pushed;
+        self.pushed_by.retain(|k, _| pushed.contains_key(k));
         for (vrf, p) in routes {
             self.drop_learnt_route(&vrf, &p);
         }

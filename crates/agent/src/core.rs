@@ -143,6 +143,9 @@ pub struct Vrf {
     pub macs: BTreeMap<Ipv4Addr, ([u8; 6], Learnt)>,
 }
 
+/// A pushed route item: (VRF, AFI, SAFI, item id).
+type PushedKey = (String, u16, u16, String);
+
 /// The agent core.
 pub struct Agent {
     cfg: AgentCfg,
@@ -166,10 +169,9 @@ pub struct Agent {
     /// VMI uuid -> its IFMap node name
     vmi_names: BTreeMap<String, String>,
     /// route items the control node pushed, by (VRF, AFI, SAFI, item id)
-    pushed: BTreeMap<(String, u16, u16, String), Box<filament_wire_xmpp::Entry>>,
+    pushed: BTreeMap<PushedKey, Box<filament_wire_xmpp::Entry>>,
     /// the same, per channel (each control node's copy)
-    pushed_by:
-        BTreeMap<(String, u16, u16, String), BTreeMap<usize, Box<filament_wire_xmpp::Entry>>>,
+    pushed_by: BTreeMap<PushedKey, BTreeMap<usize, Box<filament_wire_xmpp::Entry>>>,
     /// the encapsulation priority the tunnels and published routes were made with
     encaps: Vec<crate::model::Encap>,
     /// bumped by every config change applied (flow decisions may have changed)

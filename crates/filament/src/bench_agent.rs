@@ -254,11 +254,25 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut lat = Vec::with_capacity(n);
+    // stages: port add -> programmed at A (subscription, the control node's config subset,
+    // A's config processing); programmed at A -> route at B (publish, control RIB, push, B)
+    let (mut prog, mut push) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (i, (req, ip)) in it.enumerate() {
         let key = format!("{ip}/32");
+        let id = req.id.clone();
         let t0 = Instant::now();
+        let mut programmed: Option<Duration> = None;
         a.input(Input::PortAdd(req, VifId(2 + i as u32)));
         loop {
+            if programmed.is_none()
+                && a.agent
+                    .lock()
+                    .ports
+                    .get(&id)
+                    .is_some_and(|p| p.programmed.is_some())
+            {
+                programmed = Some(t0.elapsed());
+            }
             if b.agent
                 .lock()
                 .vrfs
@@ -272,7 +286,11 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
-        lat.push(t0.elapsed());
+        let total = t0.elapsed();
+        let p = programmed.unwrap_or(total);
+        lat.push(total);
+        prog.push(p);
+        push.push(total.saturating_sub(p));
     }
     println!("agent port add -> route at the remote agent: {n} ports (`filament up` child + 2 in-process agents)");
     println!(
@@ -281,5 +299,15 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         crate::bench::percentile_ms(&mut lat, 0.99),
         crate::bench::percentile_ms(&mut lat, 1.0)
     );
+    for (name, v) in [
+        ("port add -> programmed at A (config subset)", &mut prog),
+        ("programmed at A -> route at B (publish, RIB, push)", &mut push),
+    ] {
+        println!(
+            "    {name}: p50 {:.2} ms, p99 {:.2} ms",
+            crate::bench::percentile_ms(v, 0.50),
+            crate::bench::percentile_ms(v, 0.99)
+        );
+    }
     Ok(())
 }

@@ -91,6 +91,11 @@ impl Net {
         for _ in 0..10_000 {
             let mut moved = false;
             for i in 0..self.nodes.len() {
+                // A full table goes out in chunks: flush again while some
+                // peer still has destinations queued (as the shell does).
+                if self.nodes[i].core.pending() {
+                    self.nodes[i].core.flush();
+                }
                 while let Some(o) = self.nodes[i].core.poll_output() {
                     moved = true;
                     self.deliver(i, o);

@@ -38,8 +38,12 @@ const TMPL_MAX: usize = 64;
 const ETH: usize = ethernet::HEADER_LEN;
 /// Offset of the outer IPv4 header in a template.
 const IP_AT: usize = ETH;
-/// Offset of the outer UDP header in a template.
+/// Offset of the outer UDP header in a template, and of the L4 header in
+/// a received frame (IPv4 without options).
 const UDP_AT: usize = ETH + ipv4::HEADER_LEN;
+const L4_AT: usize = UDP_AT;
+/// Received bytes the checks read: Ethernet, IPv4, 8 bytes of L4.
+const HDRS: usize = L4_AT + 8;
 
 /// Outer headers of one tunnel nexthop, as `encap::encapsulate` writes
 /// them for an empty inner packet (outer Ethernet, IPv4, UDP or GRE, MPLS
@@ -59,14 +63,6 @@ pub(crate) struct TunnelTmpl {
     /// The headers in the last `len` bytes (right-aligned, so a packet can
     /// take all `TMPL_MAX` bytes in one fixed-size copy).
     hdr: [u8; TMPL_MAX],
-}
-
-#[inline]
-fn be16(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at + 2) {
-        Some(s) => u16::from_be_bytes([s[0], s[1]]),
-        None => 0,
-    }
 }
 
 #[inline]
@@ -134,53 +130,45 @@ impl Forwarder {
         }
         let vrf = vin.vif.vrf?;
         let f = buf.frame();
-        if f.len() < ETH + ipv4::HEADER_LEN + 8 {
+        // Ethernet + IPv4 + the first 8 bytes of L4 as one fixed-size
+        // array: the field reads below need no bounds checks.
+        let h: &[u8; HDRS] = f.get(..HDRS)?.try_into().ok()?;
+        let w16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+        let dst = &h[..6];
+        if (dst != GATEWAY_MAC.0 && dst != vin.vif.mac.0) || w16(12) != ethernet::ethertype::IPV4 {
             return None;
         }
-        let dst = &f[..6];
-        if (dst != GATEWAY_MAC.0 && dst != vin.vif.mac.0)
-            || be16(f, 12) != ethernet::ethertype::IPV4
-        {
-            return None;
-        }
-        let ip = &f[ETH..];
         // IPv4 without options, not a fragment (MF and offset zero).
-        if ip[0] != 0x45 || be16(ip, 6) & 0x3fff != 0 || ip[8] <= 1 {
+        if h[ETH] != 0x45 || w16(ETH + 6) & 0x3fff != 0 || h[ETH + 8] <= 1 {
             return None;
         }
-        let total = usize::from(be16(ip, 2));
-        if total > ip.len() || total < ipv4::HEADER_LEN + 8 {
+        let total = usize::from(w16(ETH + 2));
+        let l4_len = total.wrapping_sub(ipv4::HEADER_LEN);
+        if total > f.len() - ETH || total < ipv4::HEADER_LEN + 8 {
             return None;
         }
-        if checksum::fold(header_sum(ip)?) != 0xffff {
+        if checksum::fold(header_sum(&h[ETH..])?) != 0xffff {
             return None;
         }
-        let proto = ip[9];
-        let l4 = &ip[ipv4::HEADER_LEN..total];
+        let proto = h[ETH + 9];
+        let (sport, dport) = (w16(L4_AT), w16(L4_AT + 2));
         match proto {
             ip_proto::UDP => {
-                let ulen = usize::from(be16(l4, 4));
-                let dport = be16(l4, 2);
-                if ulen < 8 || ulen > l4.len() || matches!(dport, ports::DHCP_SERVER | 547) {
+                let ulen = usize::from(w16(L4_AT + 4));
+                if ulen < 8 || ulen > l4_len || matches!(dport, ports::DHCP_SERVER | 547) {
                     return None;
                 }
             }
             ip_proto::TCP => {
-                let hl = usize::from(*l4.get(12)? >> 4) * 4;
-                if l4.len() < 20 || hl < 20 || hl > l4.len() {
+                let hl = usize::from(*f.get(L4_AT + 12)? >> 4) * 4;
+                if l4_len < 20 || hl < 20 || hl > l4_len {
                     return None;
                 }
             }
             _ => return None,
         }
-        let key = PackedKey::v4(
-            vrf,
-            proto,
-            u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]),
-            u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]),
-            be16(l4, 0),
-            be16(l4, 2),
-        );
+        let ip4 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let key = PackedKey::v4(vrf, proto, ip4(ETH + 12), ip4(ETH + 16), sport, dport);
         let flow = self.flows.find_packed(&key)?;
         let e = self.flows.get(flow)?;
         // Active, Forward, no mirror.
@@ -242,14 +230,13 @@ impl Forwarder {
             }
         }
         buf.truncate(ETH + plan.total);
-        buf.pull_front(ETH);
         let now = self.now;
         if let Some(e) = self.flows.get_mut(plan.flow) {
             e.packets += 1;
             e.bytes += plan.total as u64;
             e.last_used = now;
         }
-        if let Some(h) = buf.frame_mut().get_mut(..ipv4::HEADER_LEN) {
+        if let Some(h) = buf.frame_mut().get_mut(ETH..ETH + ipv4::HEADER_LEN) {
             ipv4::Packet::new_unchecked(h).decrement_ttl();
         }
         let out_vif = match plan.out {
@@ -258,12 +245,19 @@ impl Forwarder {
                 dst_mac,
                 src_mac,
             } => {
-                encap::push_ethernet(buf, dst_mac, src_mac, false);
+                // The routed frame's new Ethernet header takes the place of
+                // the received one (as pull_front + push_ethernet).
+                if let Some(e) = buf.frame_mut().get_mut(..ETH) {
+                    e[..6].copy_from_slice(&dst_mac.0);
+                    e[6..12].copy_from_slice(&src_mac.0);
+                    e[12..].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+                }
                 vif
             }
             Out::Tunnel { nh, vif, .. } => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let ident = self.ip_ident;
+                buf.pull_front(ETH);
                 match self.tmpls.get(nh.0 as usize).and_then(Option::as_ref) {
                     Some(t) => write_tunnel(buf, t, ident, plan.entropy),
                     // Unreachable: the plan found it.

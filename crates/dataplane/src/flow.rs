@@ -53,7 +53,7 @@ impl PackedKey {
     /// multiplies (the wyhash mixing step), about a dozen instructions, with
     /// the seed in every multiply so colliding keys cannot be chosen without
     /// it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hash(&self, seed: u64) -> u64 {
         let w = &self.0;
         let a = fold_mul(
@@ -75,6 +75,18 @@ impl PackedKey {
     }
 }
 
+/// Key of vacant slots (never looked up: they are not in the index).
+fn e_key_placeholder() -> FlowKey {
+    FlowKey {
+        vrf: VrfId(0),
+        proto: 0,
+        src: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        dst: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        sport: 0,
+        dport: 0,
+    }
+}
+
 /// The 128-bit product of `a` and `b`, its halves xor-ed.
 #[inline]
 fn fold_mul(a: u64, b: u64) -> u64 {
@@ -90,26 +102,28 @@ pub(crate) struct HeldPkt {
     pub(crate) meta: RxMeta,
 }
 
-/// One direction of a flow. The fields the fast path reads for every
+/// One direction of a flow. The fields the fast path touches for every
 /// packet come first, in two cache lines (`repr(C)` keeps the order; the
-/// entry is 64-byte aligned): line 1 the packed key and the counters the
-/// hit updates, line 2 the route cache, entropy port and `fast` flag. NAT
-/// rewrite, held packets and the rest follow, out of the way.
+/// entry is 64-byte aligned): line 1 the packed key, the counters, the
+/// entropy port and the flags, line 2 the last-use time and the route
+/// cache. NAT rewrite, held packets and the rest follow, out of the way.
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct FlowEntry {
     /// `PackedKey::new(&key)`: what the index compares.
     pub(crate) pkey: PackedKey,
-    pub(crate) last_used: Duration,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
-    /// Resolved output of this direction, valid while the forwarder's table
-    /// generation is unchanged (saves the FIB lookup and nexthop walk).
-    pub(crate) route_cache: Option<(u64, crate::pipeline::Out)>,
     pub(crate) udp_src_port: u16,
     /// Active, action Forward, no mirror: the fast path may take it. Kept
     /// by [`FlowEntry::set_verdict`].
     pub(crate) fast: bool,
+    /// The slot holds an entry (else it is on the free list).
+    live: bool,
+    pub(crate) last_used: Duration,
+    /// Resolved output of this direction, valid while the forwarder's table
+    /// generation is unchanged (saves the FIB lookup and nexthop walk).
+    pub(crate) route_cache: Option<(u64, crate::pipeline::Out)>,
     pub(crate) state: FlowState,
     /// Pinned ECMP member position (sticky ECMP, TF `fe_ecmp_nh_index`).
     pub(crate) ecmp_index: Option<u16>,
@@ -138,6 +152,7 @@ impl FlowEntry {
             route_cache: None,
             udp_src_port: 0,
             fast: false,
+            live: true,
             state: FlowState::Hold,
             ecmp_index: None,
             reverse: None,
@@ -149,6 +164,13 @@ impl FlowEntry {
         if action.is_some() {
             e.set_verdict(action, mirror);
         }
+        e
+    }
+
+    /// A free slot's filler.
+    fn vacant(key: FlowKey) -> Self {
+        let mut e = FlowEntry::new(key, None, None, Duration::ZERO, Vec::new());
+        e.live = false;
         e
     }
 
@@ -181,7 +203,7 @@ pub(crate) struct FlowTable {
     seed: u64,
     index: Vec<Bucket>,
     mask: usize,
-    slots: Vec<Option<FlowEntry>>,
+    slots: Vec<FlowEntry>,
     free: Vec<u32>,
     len: usize,
     capacity: usize,
@@ -238,7 +260,8 @@ impl FlowTable {
                 return None;
             }
             if b.hash == h {
-                if let Some(Some(e)) = self.slots.get(b.slot as usize - 1) {
+                // A bucket points at a live entry.
+                if let Some(e) = self.slots.get(b.slot as usize - 1) {
                     if e.pkey.same(key) {
                         return Some(i);
                     }
@@ -250,12 +273,12 @@ impl FlowTable {
 
     #[inline]
     pub(crate) fn get(&self, idx: u32) -> Option<&FlowEntry> {
-        self.slots.get(idx as usize).and_then(Option::as_ref)
+        self.slots.get(idx as usize).filter(|e| e.live)
     }
 
     #[inline]
     pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut FlowEntry> {
-        self.slots.get_mut(idx as usize).and_then(Option::as_mut)
+        self.slots.get_mut(idx as usize).filter(|e| e.live)
     }
 
     /// Insert a new entry (the key must not exist). None when full.
@@ -266,7 +289,7 @@ impl FlowTable {
         let h = self.hash(&entry.pkey);
         let idx = match self.free.pop() {
             Some(i) => {
-                *self.slots.get_mut(i as usize)? = Some(entry);
+                *self.slots.get_mut(i as usize)? = entry;
                 i
             }
             None => {
@@ -274,7 +297,7 @@ impl FlowTable {
                 if i == u32::MAX {
                     return None;
                 }
-                self.slots.push(Some(entry));
+                self.slots.push(entry);
                 i
             }
         };
@@ -296,7 +319,9 @@ impl FlowTable {
         let h = self.hash(&pkey);
         let pos = self.find_bucket(&pkey, h)?;
         self.unlink(pos);
-        let e = self.slots.get_mut(idx as usize)?.take()?;
+        let slot = self.slots.get_mut(idx as usize).filter(|e| e.live)?;
+        let mut e = std::mem::replace(slot, FlowEntry::vacant(e_key_placeholder()));
+        e.live = true;
         self.free.push(idx);
         self.len -= 1;
         Some(e)
@@ -361,8 +386,10 @@ impl FlowTable {
         hold_timeout: Duration,
     ) -> usize {
         let mut expired = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            let Some(e) = slot else { continue };
+        for (i, e) in self.slots.iter().enumerate() {
+            if !e.live {
+                continue;
+            }
             let limit = match e.state {
                 FlowState::Hold => hold_timeout,
                 FlowState::Active => timeout,
@@ -395,7 +422,7 @@ impl FlowTable {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|e| (i, e)))
+            .filter(|(_, e)| e.live)
             .map(|(i, e)| FlowDump {
                 index: i as u32,
                 key: e.key,
@@ -508,6 +535,20 @@ mod tests {
         );
         assert_eq!(t.len(), 0);
         assert!(t.insert(entry(key(3), 0)).is_some());
+    }
+
+    #[test]
+    fn fast_path_fields_fit_in_two_cache_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<FlowEntry>(), 64);
+        // Line 1: key, counters, entropy port, flags.
+        assert!(offset_of!(FlowEntry, live) < 64);
+        assert!(offset_of!(FlowEntry, fast) < 64);
+        assert!(offset_of!(FlowEntry, udp_src_port) + 2 <= 64);
+        // Line 2: last use and route cache.
+        let end =
+            offset_of!(FlowEntry, route_cache) + size_of::<Option<(u64, crate::pipeline::Out)>>();
+        assert!(end <= 128, "route cache ends at {end}");
     }
 
     #[test]

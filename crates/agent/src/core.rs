@@ -497,7 +497,10 @@ impl Agent {
         let Some(p) = self.ports.remove(id) else {
             return;
         };
-        self.deps.ports.remove(id);
+        self.deps.set_port(id, None);
+        self.deps.unsettled.remove(id);
+        let old = self.vmi_names.remove(id);
+        self.deps.set_vmi_port(id, old.as_ref(), None);
         if let Some(pr) = &p.programmed {
             self.unprogram(&p, pr);
         }
@@ -538,14 +541,15 @@ impl Agent {
                     Some(name) => crate::model::vmi_named(&self.graph, &p.req.id, name?)?,
                     None => crate::model::vmi(&self.graph, &p.req.id)?,
                 };
-                self.vmi_names.insert(p.req.id.clone(), v.name.clone());
+                let old = self.vmi_names.insert(p.req.id.clone(), v.name.clone());
+                self.deps
+                    .set_vmi_port(&p.req.id, old.as_ref(), Some(&v.name));
                 v
             }
         };
         let vn_name = vmi.vn.clone()?;
         self.deps
-            .ports
-            .insert(p.req.id.clone(), (vn_name.clone(), vmi.sgs.clone()));
+            .set_port(&p.req.id, Some((vn_name.clone(), vmi.sgs.clone())));
         let vn = crate::model::vn(&self.graph, &vn_name)?;
         let ip = vmi.ips.first().copied().or(p.req.ip)?;
         let mac = vmi.mac.clone().unwrap_or_else(|| p.req.mac.to_string());
@@ -558,6 +562,11 @@ impl Agent {
     }
 
     fn reconcile_port(&mut self, id: &str) {
+        self.reconcile_port_inner(id);
+        self.mark_settled(id);
+    }
+
+    fn reconcile_port_inner(&mut self, id: &str) {
         let Some(p) = self.ports.get(id).cloned() else {
             return;
         };

@@ -63,6 +63,15 @@ pub struct FlowDeps {
 pub(crate) struct Deps {
     /// port id -> (network name, security-group names) of its VMI
     pub(crate) ports: BTreeMap<String, (String, Vec<String>)>,
+    /// how many ports use each network, and each security group (the names above, counted:
+    /// no scan of every port per message)
+    vn_users: BTreeMap<String, usize>,
+    sg_users: BTreeMap<String, usize>,
+    /// VMI node name -> ports whose VMI it is (`Agent::vmi_names` the other way)
+    vmi_ports: BTreeMap<String, BTreeSet<String>>,
+    /// ports not programmed, or whose network and groups are not known: looked at again by
+    /// every config message
+    pub(crate) unsettled: BTreeSet<String>,
     /// global config as of the last message
     global: Option<GlobalCfg>,
     /// network configs by name
@@ -89,6 +98,50 @@ impl Deps {
     pub(crate) fn invalidate(&mut self) {
         self.global = None;
         self.vmis = None;
+    }
+
+    /// Record a port's network and security groups (`None`: the port is gone).
+    pub(crate) fn set_port(&mut self, id: &str, now: Option<(String, Vec<String>)>) {
+        fn count(m: &mut BTreeMap<String, usize>, k: &str, up: bool) {
+            if up {
+                *m.entry(k.to_string()).or_default() += 1;
+            } else if let Some(n) = m.get_mut(k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(k);
+                }
+            }
+        }
+        let old = match now {
+            Some(v) => self.ports.insert(id.to_string(), v),
+            None => self.ports.remove(id),
+        };
+        if let Some((vn, sgs)) = &old {
+            count(&mut self.vn_users, vn, false);
+            sgs.iter().for_each(|s| count(&mut self.sg_users, s, false));
+        }
+        if let Some((vn, sgs)) = self.ports.get(id) {
+            count(&mut self.vn_users, vn, true);
+            sgs.iter().for_each(|s| count(&mut self.sg_users, s, true));
+        }
+    }
+
+    /// Index a port's VMI node name (`None`: the port is gone).
+    pub(crate) fn set_vmi_port(&mut self, id: &str, old: Option<&String>, now: Option<&String>) {
+        if let Some(o) = old {
+            if let Some(s) = self.vmi_ports.get_mut(o) {
+                s.remove(id);
+                if s.is_empty() {
+                    self.vmi_ports.remove(o);
+                }
+            }
+        }
+        if let Some(n) = now {
+            self.vmi_ports
+                .entry(n.clone())
+                .or_default()
+                .insert(id.to_string());
+        }
     }
 
     /// The node name of the VMI with this uuid: `Some(None)` when there is none, `None` when
@@ -184,16 +237,12 @@ impl Agent {
                 _ => {}
             }
         }
-        let ids: Vec<String> = self
-            .ports
-            .iter()
-            .filter(|(id, p)| {
-                p.programmed.is_none()
-                    || !self.deps.ports.contains_key(*id)
-                    || self.vmi_names.get(*id).is_none_or(|n| names.contains(n))
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        // the ports not settled yet, and those whose VMI was touched (a programmed port's VMI
+        // name is known: `desired` found it)
+        let mut ids: BTreeSet<String> = self.deps.unsettled.clone();
+        for n in &names {
+            ids.extend(self.deps.vmi_ports.get(n).into_iter().flatten().cloned());
+        }
         for id in ids {
             self.reconcile_port(&id);
         }
@@ -202,9 +251,22 @@ impl Agent {
 
     /// Names of the networks and security groups the ports use.
     fn dep_names(&self) -> (BTreeSet<&String>, BTreeSet<&String>) {
-        let vns = self.deps.ports.values().map(|(v, _)| v).collect();
-        let sgs = self.deps.ports.values().flat_map(|(_, s)| s).collect();
+        let vns = self.deps.vn_users.keys().collect();
+        let sgs = self.deps.sg_users.keys().collect();
         (vns, sgs)
+    }
+
+    /// Whether a port is not programmed or its network and groups are not known.
+    pub(super) fn mark_settled(&mut self, id: &str) {
+        let unsettled = self
+            .ports
+            .get(id)
+            .is_some_and(|p| p.programmed.is_none() || !self.deps.ports.contains_key(id));
+        if unsettled {
+            self.deps.unsettled.insert(id.to_string());
+        } else {
+            self.deps.unsettled.remove(id);
+        }
     }
 
     /// Cache the graph's values now.

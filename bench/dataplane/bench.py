@@ -12,7 +12,8 @@ table at the end, never asserted. Run as root through ``run.sh``.
 
 Environment: ``BENCH_SECONDS`` (per iperf3 run), ``VROUTER_ARGS`` (extra ``vrouter run``
 arguments for every filament row), ``BENCH_IO`` (space-separated I/O modes to measure, default
-"af-packet af-xdp"), ``BENCH_ENCAPS`` (default "mpls_over_udp vxlan").
+"af-packet af-xdp af-packet:2 af-xdp:2"; ``:N`` = ``--cores N``), ``BENCH_ENCAPS`` (default
+"mpls_over_udp vxlan").
 """
 
 import json
@@ -34,7 +35,7 @@ from ovs import Ovs  # noqa: E402
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 # Extra `filament vrouter run` arguments, e.g. "--ring-block-kb 32".
 VROUTER_ARGS = os.environ.get("VROUTER_ARGS", "").split()
-IO_MODES = os.environ.get("BENCH_IO", "af-packet af-xdp").split()
+IO_MODES = os.environ.get("BENCH_IO", "af-packet af-xdp af-packet:2 af-xdp:2").split()
 ENCAPS = os.environ.get("BENCH_ENCAPS", "mpls_over_udp vxlan").split()
 UDP_PAYLOAD = 18  # 14 Ethernet + 20 IPv4 + 8 UDP + 18 = 64-byte frames (without FCS)
 
@@ -93,26 +94,36 @@ def cpu_seconds(pids):
 
 def measure(lab, name, pids=()):
     c0 = cpu_seconds(pids)
-    t0 = time.monotonic()
     pps = iperf(lab, udp=True)
+    c1 = cpu_seconds(pids)
     gbps = iperf(lab, udp=False)
-    cpu = (cpu_seconds(pids) - c0) / (time.monotonic() - t0) if pids else None
-    ROWS.append((name, pps, gbps, cpu, os.getloadavg()[0]))
+    c2 = cpu_seconds(pids)
+    # Datapath CPU per packet in the UDP run: both hosts' CPU seconds over the frames they
+    # forwarded (host 1: what w1 offered, host 2: what reached w2), a figure that depends
+    # little on how busy the machine is (unlike the rates).
+    ns_pkt = None
+    if pids and pps is not None:
+        frames = (pps[1] + pps[2]) * SECONDS
+        ns_pkt = (c1 - c0) / frames * 1e9 if frames else None
+    tcp_cpu = (c2 - c1) if pids else None
+    ROWS.append((name, pps, gbps, ns_pkt, tcp_cpu, os.getloadavg()[0]))
     print(f"  measured {name}", flush=True)
 
 
 def print_table():
     print()
     print(f"{'datapath':<30} {'UDP 64B to iperf3':>17} {'into w2':>9} {'offered':>9} "
-          f"{'TCP 1 stream':>13} {'dp CPU':>7} {'load':>5}")
-    for name, pps, gbps, cpu, load in ROWS:
+          f"{'ns/pkt':>7} {'TCP 1 stream':>13} {'CPU s/GB':>8} {'load':>5}")
+    for name, pps, gbps, ns_pkt, tcp_cpu, load in ROWS:
         if pps is None:
             p = f"{'failed':>17} {'':>9} {'':>9}"
         else:
             p = f"{pps[0] / 1e3:>12.1f} kpps {pps[2] / 1e3:>9.1f} {pps[1] / 1e3:>9.1f}"
         g = f"{'failed':>13}" if gbps is None else f"{gbps:>6.2f} Gbit/s"
-        c = f"{'-':>7}" if cpu is None else f"{cpu * 100:>6.0f}%"
-        print(f"{name:<30} {p} {g} {c} {load:>5.1f}")
+        n = f"{'-':>7}" if ns_pkt is None else f"{ns_pkt:>7.0f}"
+        c = (f"{'-':>8}" if tcp_cpu is None or not gbps
+             else f"{tcp_cpu / (gbps * SECONDS / 8):>8.2f}")
+        print(f"{name:<30} {p} {n} {g} {c} {load:>5.1f}")
 
 
 def kernel_vxlan(lab, up):
@@ -147,13 +158,16 @@ def main():
         for io in IO_MODES:
             for encap in ENCAPS:
                 lab.set_workload_neighbors(encap != "vxlan")
-                # "default": no --io argument (binaries from before the flag).
-                extra = [*VROUTER_ARGS, *([] if io == "default" else ["--io", io])]
+                # "default": no --io argument (binaries from before the flag); "af-xdp:2":
+                # AF_XDP with two run loops (--cores 2).
+                mode, _, cores = io.partition(":")
+                extra = [*VROUTER_ARGS, *([] if mode == "default" else ["--io", mode]),
+                         *(["--cores", cores] if cores else [])]
                 try:
                     lab.start_vrouters(encap, extra)
                 except AssertionError as e:
                     print(f"  filament {io} {encap}: did not start: {str(e)[-300:]}")
-                    ROWS.append((f"filament {io} {encap}", None, None, None,
+                    ROWS.append((f"filament {io} {encap}", None, None, None, None,
                                  os.getloadavg()[0]))
                     continue
                 pids = [p.pid for p, _ in lab.vrouters.values()]
@@ -177,8 +191,10 @@ def main():
         print("'to iperf3' is what the receiving iperf3 read; 'into w2' counts frames the "
               "datapath handed to workload 2 (the rest overflowed its socket buffer: on a "
               "2-core machine the receiver competes with the forwarders for CPU); 'offered' is "
-              "what the sender's iperf3 wrote. 'dp CPU' is the datapath processes' CPU time "
-              "(both hosts) over the UDP + TCP runs, in % of one core.")
+              "what the sender's iperf3 wrote. 'ns/pkt': datapath CPU time (both hosts' "
+              "processes) per frame forwarded in the UDP run; 'CPU s/GB': datapath CPU seconds "
+              "per GB moved in the TCP run. Rates depend on the machine's load; the CPU figures "
+              "much less.")
     finally:
         lab.close()
 

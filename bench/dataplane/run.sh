@@ -6,7 +6,7 @@
 # namespace (nothing of a system OVS is touched). Prints one table; asserts nothing.
 #   FILAMENT_BIN=...   binary to use (default: target/release/filament, built if missing)
 #   BENCH_SECONDS=5    length of each iperf3 run
-#   BENCH_IO="af-packet af-xdp"   I/O modes (`--io`) to measure ("default": no --io argument)
+#   BENCH_IO="af-packet af-xdp af-packet:2 af-xdp:2"   I/O modes (`--io`, ":N" = `--cores N`; "default": no --io)
 #   BENCH_ENCAPS="mpls_over_udp vxlan"
 #   VROUTER_ARGS="--ring-block-kb 32"   extra `filament vrouter run` arguments
 set -euo pipefail

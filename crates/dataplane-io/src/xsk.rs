@@ -187,6 +187,8 @@ impl Ring {
     }
 }
 
+/// Most `sendto` kicks per flush (each sends up to 32 frames in copy mode).
+const MAX_KICKS: u32 = 64;
 /// `struct xdp_desc` size.
 const DESC: usize = 16;
 /// A fill / completion entry (a u64 UMEM address).
@@ -498,9 +500,13 @@ impl XskSocket {
         true
     }
 
-    /// Kick the kernel to send every queued frame (one `sendto` per burst), reap completions.
+    /// Kick the kernel to send every queued frame, reap completions. Copy mode sends at most
+    /// 32 frames per `sendto` (the kernel's TX_BATCH_SIZE, then EAGAIN): kick again while the
+    /// kernel's TX consumer index still trails ours, a bounded number of times, so a burst
+    /// leaves now rather than waiting for the next wakeup.
     pub fn tx_flush(&mut self) {
-        if self.tx_pending > 0 {
+        let mut kicks = 0;
+        while self.tx_pending > 0 && kicks < MAX_KICKS {
             // SAFETY: sendto with a NULL buffer of length 0 is the documented AF_XDP TX kick.
             let r = unsafe {
                 libc::sendto(
@@ -512,9 +518,18 @@ impl XskSocket {
                     0,
                 )
             };
+            kicks += 1;
             self.stats.tx_kicks += 1;
-            if r >= 0 {
-                self.tx_pending = 0;
+            let prod = self.tx.producer().load(Ordering::Relaxed);
+            let cons = self.tx.consumer().load(Ordering::Acquire);
+            self.tx_pending = prod.wrapping_sub(cons);
+            if r < 0 {
+                let e = std::io::Error::last_os_error().raw_os_error();
+                // EAGAIN: batch limit reached, more to send; EBUSY/ENOBUFS: the device is
+                // busy, the frames stay queued for the next flush.
+                if e != Some(libc::EAGAIN) {
+                    break;
+                }
             }
         }
         self.reap_completions();

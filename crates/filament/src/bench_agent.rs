@@ -150,7 +150,7 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         .env("RUST_LOG", "warn")
         .spawn()
         .context("cannot start filament up")?;
-    let _up = Up(proc, dir);
+    let server = Up(proc, dir);
     let url = format!("http://127.0.0.1:{api_port}");
     let c = reqwest::Client::new();
     let mut up = false;
@@ -257,6 +257,10 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
     // stages: port add -> programmed at A (subscription, the control node's config subset,
     // A's config processing); programmed at A -> route at B (publish, control RIB, push, B)
     let (mut prog, mut push) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    // CPU of the `filament up` child and of this process (the agents) over the timed loop:
+    // a figure the machine's load does not move much, unlike the latencies
+    let up_pid = server.0.id();
+    let cpu0 = (cpu_secs(up_pid), cpu_secs(std::process::id()));
     for (i, (req, ip)) in it.enumerate() {
         let key = format!("{ip}/32");
         let id = req.id.clone();
@@ -299,6 +303,14 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         crate::bench::percentile_ms(&mut lat, 0.99),
         crate::bench::percentile_ms(&mut lat, 1.0)
     );
+    let cpu1 = (cpu_secs(up_pid), cpu_secs(std::process::id()));
+    if let ((Some(u0), Some(a0)), (Some(u1), Some(a1))) = (cpu0, cpu1) {
+        println!(
+            "  CPU per port: `filament up` {:.3} ms, agents (this process) {:.3} ms",
+            (u1 - u0) * 1e3 / n.max(1) as f64,
+            (a1 - a0) * 1e3 / n.max(1) as f64
+        );
+    }
     for (name, v) in [
         ("port add -> programmed at A (config subset)", &mut prog),
         ("programmed at A -> route at B (publish, RIB, push)", &mut push),
@@ -310,4 +322,16 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat` (fields 14 and
+/// 15, in clock ticks of 1/100 s).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the command name (field 2) may hold spaces: count from after its ')'
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

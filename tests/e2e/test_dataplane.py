@@ -170,6 +170,10 @@ def test_overlay_ping_tcp_and_fabric_decode(lab, encap, mode):
         # The mode asked for is the mode in use (no silent fallback to AF_PACKET).
         for v in raw:
             assert v["ring"]["io"] == io, (v, lab.log_tails())
+        if io == "af-packet":
+            # The kernel's own copy of each overlay packet is dropped at tcx ingress.
+            fab = next(v for v in raw if v["name"] == "f1")
+            assert fab["ring"].get("tc_overlay_drop") is True, (fab, lab.log_tails())
         routes = lab.vrouter_cli(1, "dump", "routes")
         assert f"{WL_IP[2]}/32" in routes, routes
         assert "Drops" in lab.vrouter_cli(1, "dropstats")

@@ -42,8 +42,11 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_LINK_CREATE: libc::c_long = 28;
 /// `BPF_MAP_TYPE_XSKMAP`.
 const MAP_TYPE_XSKMAP: u32 = 17;
-/// `BPF_PROG_TYPE_XDP`.
+/// `BPF_PROG_TYPE_XDP`, `BPF_PROG_TYPE_SCHED_CLS`.
 const PROG_TYPE_XDP: u32 = 6;
+const PROG_TYPE_SCHED_CLS: u32 = 3;
+/// `BPF_TCX_INGRESS`.
+const ATTACH_TYPE_TCX_INGRESS: u32 = 46;
 /// `enum bpf_attach_type` `BPF_XDP`.
 const ATTACH_TYPE_XDP: u32 = 37;
 /// `XDP_FLAGS_SKB_MODE` (generic XDP) and `XDP_FLAGS_DRV_MODE` (the driver's, veth has one).
@@ -117,8 +120,32 @@ enum Label {
     Pass,
 }
 
+/// What the program does with the packets the filter selects.
+#[derive(Clone, Copy)]
+enum Action {
+    /// XDP: redirect to the socket of the receive queue in map `fd`; the rest XDP_PASS.
+    Redirect(RawFd),
+    /// tcx ingress: drop (TCX_DROP); the rest goes on (TCX_NEXT).
+    TcDrop,
+}
+
+/// `__sk_buff` offsets of `data` and `data_end` (tc programs); xdp_md has them at 0 and 4.
+const SKB_DATA: i16 = 76;
+const SKB_DATA_END: i16 = 80;
+/// tcx verdicts.
+const TCX_NEXT: i32 = -1;
+const TCX_DROP: i32 = 2;
+
 /// The program's instructions for `filter`, redirecting through map `map_fd`.
 fn program(filter: XdpFilter, map_fd: RawFd) -> Vec<Insn> {
+    assemble(filter, Action::Redirect(map_fd))
+}
+
+fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
+    let (data, data_end) = match action {
+        Action::Redirect(_) => (0, 4),
+        Action::TcDrop => (SKB_DATA, SKB_DATA_END),
+    };
     let mut p: Vec<Insn> = Vec::with_capacity(24);
     let mut jumps: Vec<(usize, Label)> = Vec::new();
     let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
@@ -126,8 +153,8 @@ fn program(filter: XdpFilter, map_fd: RawFd) -> Vec<Insn> {
         p.push(i);
     };
     if filter == XdpFilter::Overlay {
-        p.push(insn(LDX_W, 2, 1, 0, 0)); // r2 = data
-        p.push(insn(LDX_W, 3, 1, 4, 0)); // r3 = data_end
+        p.push(insn(LDX_W, 2, 1, data, 0)); // r2 = data
+        p.push(insn(LDX_W, 3, 1, data_end, 0)); // r3 = data_end
         p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = r2
         p.push(insn(ADD64_K, 4, 0, 0, 38)); // r4 += 38 (eth + ip + udp ports)
         jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Pass);
@@ -155,16 +182,26 @@ fn program(filter: XdpFilter, map_fd: RawFd) -> Vec<Insn> {
         );
     }
     let redirect = p.len();
-    p.push(insn(LDX_W, 2, 1, 16, 0)); // r2 = rx_queue_index
-    p.push(insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, map_fd));
-    p.push(insn(0, 0, 0, 0, 0));
-    p.push(insn(MOV64_K, 3, 0, 0, XDP_PASS));
-    p.push(insn(CALL, 0, 0, 0, FN_REDIRECT_MAP));
-    p.push(insn(EXIT, 0, 0, 0, 0));
+    let miss = match action {
+        Action::Redirect(map_fd) => {
+            p.push(insn(LDX_W, 2, 1, 16, 0)); // r2 = rx_queue_index
+            p.push(insn(LD_IMM64, 1, PSEUDO_MAP_FD, 0, map_fd));
+            p.push(insn(0, 0, 0, 0, 0));
+            p.push(insn(MOV64_K, 3, 0, 0, XDP_PASS));
+            p.push(insn(CALL, 0, 0, 0, FN_REDIRECT_MAP));
+            p.push(insn(EXIT, 0, 0, 0, 0));
+            XDP_PASS
+        }
+        Action::TcDrop => {
+            p.push(insn(MOV64_K, 0, 0, 0, TCX_DROP));
+            p.push(insn(EXIT, 0, 0, 0, 0));
+            TCX_NEXT
+        }
+    };
     // The verifier rejects unreachable code: the pass block only exists behind the filter.
     let pass = p.len();
     if !jumps.is_empty() {
-        p.push(insn(MOV64_K, 0, 0, 0, XDP_PASS));
+        p.push(insn(MOV64_K, 0, 0, 0, miss));
         p.push(insn(EXIT, 0, 0, 0, 0));
     }
     for (at, to) in jumps {
@@ -238,6 +275,77 @@ fn owned(fd: i64, call: &'static str) -> Result<OwnedFd, IoError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Load `insns` as a program of `prog_type` expecting `attach_type`; the verifier's log in the
+/// error when it refuses.
+fn load(insns: &[Insn], prog_type: u32, attach_type: u32) -> Result<OwnedFd, IoError> {
+    let license = c"GPL";
+    let mut log = vec![0u8; 4096];
+    let mut attr = [0u64; 16];
+    put_u32(&mut attr, 0, prog_type);
+    put_u32(&mut attr, 4, insns.len() as u32);
+    put_u64(&mut attr, 8, insns.as_ptr() as u64);
+    put_u64(&mut attr, 16, license.as_ptr() as u64);
+    put_u32(&mut attr, 24, 1); // log_level
+    put_u32(&mut attr, 28, log.len() as u32);
+    put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+    let name = b"filament\0";
+    let mut b = attr_bytes(&attr);
+    b[48..48 + name.len()].copy_from_slice(name);
+    from_bytes(&mut attr, &b);
+    put_u32(&mut attr, 68, attach_type); // expected_attach_type
+                                         // `insns`, `license` and `log` outlive the call; the kernel copies what it needs.
+    match bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD)") {
+        Ok(fd) => owned(fd, "bpf(BPF_PROG_LOAD)"),
+        Err(IoError::Sys { call, source }) => {
+            let end = log.iter().position(|&c| c == 0).unwrap_or(log.len());
+            let verifier = String::from_utf8_lossy(&log[..end]).trim().to_string();
+            Err(IoError::Sys {
+                call,
+                source: io::Error::new(source.kind(), format!("{source}; {verifier}")),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_LINK_CREATE`: attach `prog` to `ifindex` at `attach_type`.
+fn link(prog: &OwnedFd, ifindex: u32, attach_type: u32, flags: u32) -> Result<OwnedFd, IoError> {
+    let mut attr = [0u64; 16];
+    put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
+    put_u32(&mut attr, 4, ifindex);
+    put_u32(&mut attr, 8, attach_type);
+    put_u32(&mut attr, 12, flags);
+    owned(
+        bpf(BPF_LINK_CREATE, &mut attr, "bpf(BPF_LINK_CREATE)")?,
+        "bpf(BPF_LINK_CREATE)",
+    )
+}
+
+/// A tcx ingress program on the fabric in AF_PACKET mode that drops overlay packets (MPLSoUDP,
+/// VXLAN, GRE: the same filter as the XDP program) after the packet sockets got their copy:
+/// packet taps run before tc ingress in `__netif_receive_skb_core`, so the forwarder still
+/// receives them, but the kernel no longer routes each one to a local UDP / raw socket only to
+/// throw it away (IP input, FIB lookup, socket lookup and filter per packet). Detached when
+/// dropped (BPF link).
+#[derive(Debug)]
+pub struct TcOverlayDrop {
+    _link: OwnedFd,
+    _prog: OwnedFd,
+}
+
+impl TcOverlayDrop {
+    /// Load and attach to `ifindex` (kernel 6.6+ for tcx links).
+    pub fn attach(ifindex: u32) -> Result<Self, IoError> {
+        let insns = assemble(XdpFilter::Overlay, Action::TcDrop);
+        let prog = load(&insns, PROG_TYPE_SCHED_CLS, ATTACH_TYPE_TCX_INGRESS)?;
+        let l = link(&prog, ifindex, ATTACH_TYPE_TCX_INGRESS, 0)?;
+        Ok(Self {
+            _link: l,
+            _prog: prog,
+        })
+    }
+}
+
 /// An XDP program steering one interface into an XSKMAP, attached through a BPF link. Dropping
 /// it detaches the program (closing the link) and frees the map and program.
 #[derive(Debug)]
@@ -269,47 +377,8 @@ impl XdpSteer {
         )?;
 
         let insns = program(filter, map.as_raw_fd());
-        let license = c"GPL";
-        let mut log = vec![0u8; 4096];
-        let mut attr = [0u64; 16];
-        put_u32(&mut attr, 0, PROG_TYPE_XDP);
-        put_u32(&mut attr, 4, insns.len() as u32);
-        put_u64(&mut attr, 8, insns.as_ptr() as u64);
-        put_u64(&mut attr, 16, license.as_ptr() as u64);
-        put_u32(&mut attr, 24, 1); // log_level
-        put_u32(&mut attr, 28, log.len() as u32);
-        put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
-        let name = b"filament_xsk\0";
-        let mut b = attr_bytes(&attr);
-        b[48..48 + name.len()].copy_from_slice(name);
-        from_bytes(&mut attr, &b);
-        put_u32(&mut attr, 68, ATTACH_TYPE_XDP); // expected_attach_type
-        let prog = match bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD, XDP)") {
-            Ok(fd) => owned(fd, "bpf(BPF_PROG_LOAD)")?,
-            Err(IoError::Sys { call, source }) => {
-                let end = log.iter().position(|&c| c == 0).unwrap_or(log.len());
-                let verifier = String::from_utf8_lossy(&log[..end]).trim().to_string();
-                return Err(IoError::Sys {
-                    call,
-                    source: io::Error::new(source.kind(), format!("{source}; {verifier}")),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        // `insns`, `license` and `log` were only read during the call.
-        drop(insns);
-
-        let try_link = |flags: u32| -> Result<OwnedFd, IoError> {
-            let mut attr = [0u64; 16];
-            put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
-            put_u32(&mut attr, 4, ifindex);
-            put_u32(&mut attr, 8, ATTACH_TYPE_XDP);
-            put_u32(&mut attr, 12, flags);
-            owned(
-                bpf(BPF_LINK_CREATE, &mut attr, "bpf(BPF_LINK_CREATE, XDP)")?,
-                "bpf(BPF_LINK_CREATE)",
-            )
-        };
+        let prog = load(&insns, PROG_TYPE_XDP, ATTACH_TYPE_XDP)?;
+        let try_link = |flags: u32| link(&prog, ifindex, ATTACH_TYPE_XDP, flags);
         let (link, driver_mode) = match mode {
             XdpMode::Driver => (try_link(XDP_FLAGS_DRV_MODE)?, true),
             XdpMode::Generic => (try_link(XDP_FLAGS_SKB_MODE)?, false),
@@ -373,6 +442,24 @@ mod tests {
         // The map fd is the ld_imm64 immediate with the pseudo-map-fd source register.
         let ld = p.iter().find(|i| i.code == LD_IMM64).unwrap();
         assert_eq!((ld.imm, ld.regs >> 4), (7, PSEUDO_MAP_FD));
+    }
+
+    #[test]
+    fn tc_drop_program_reads_skb_data_and_drops_matches() {
+        let p = assemble(XdpFilter::Overlay, Action::TcDrop);
+        assert_eq!((p[0].off, p[1].off), (SKB_DATA, SKB_DATA_END));
+        assert!(!p.iter().any(|i| i.code == CALL || i.code == LD_IMM64));
+        let n = p.len();
+        assert_eq!((p[n - 2].imm, p[n - 4].imm), (TCX_NEXT, TCX_DROP));
+        for (at, i) in p.iter().enumerate() {
+            if matches!(i.code, JGT_X | JEQ_K | JNE_K) {
+                let target = (at as isize + 1 + i.off as isize) as usize;
+                assert!(
+                    target == n - 2 || target == n - 4,
+                    "jump at {at} to {target}"
+                );
+            }
+        }
     }
 
     #[test]

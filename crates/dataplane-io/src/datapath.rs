@@ -99,6 +99,9 @@ pub struct DatapathCfg {
     pub xsk: XskCfg,
     /// Do not open the fabric listener sockets (tests running several forwarders in one netns).
     pub no_fabric_listeners: bool,
+    /// AF_PACKET fabric: drop overlay packets at tcx ingress once our socket has its copy, so
+    /// the kernel does not process each one too (default on; falls back with a warning).
+    pub fabric_tc_drop: bool,
     /// Run loops (threads), each receiving a share of the interfaces (round robin, in attach
     /// order) with its own forwarder replica; 0 = one per CPU. `Default` gives 1: on small
     /// hosts the workloads need the other cores, and one loop already forwards without a
@@ -114,6 +117,7 @@ impl Default for DatapathCfg {
             io: IoMode::default(),
             xsk: XskCfg::default(),
             no_fabric_listeners: false,
+            fabric_tc_drop: true,
             cores: 1,
         }
     }
@@ -297,6 +301,7 @@ impl Datapath {
                 ring_cfg: cfg.ring,
                 io: cfg.io,
                 xsk_cfg: cfg.xsk,
+                tc_drop: cfg.fabric_tc_drop,
                 listeners_wanted: !cfg.no_fabric_listeners,
                 listeners: None,
                 ports: HashMap::new(),
@@ -364,6 +369,7 @@ struct Loop {
     ring_cfg: RingCfg,
     io: IoMode,
     xsk_cfg: XskCfg,
+    tc_drop: bool,
     listeners_wanted: bool,
     listeners: Option<FabricListeners>,
     ports: HashMap<VifId, Port>,
@@ -482,7 +488,14 @@ impl Loop {
             self.tx_only.insert(id, ring);
             return Ok(id);
         }
-        let port = Port::open(&cfg.ifname, cfg.kind, self.io, ring_cfg, self.xsk_cfg)?;
+        let port = Port::open(
+            &cfg.ifname,
+            cfg.kind,
+            self.io,
+            ring_cfg,
+            self.xsk_cfg,
+            self.tc_drop,
+        )?;
         self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
         if cfg.kind == VifKind::Fabric && self.listeners_wanted && self.listeners.is_none() {
             match FabricListeners::open(&OVERLAY_UDP_PORTS) {

@@ -9,6 +9,10 @@
 //!                        learns fabric neighbours from the ARP copy)
 //! ```
 //!
+//! AF_PACKET only copies packets: on the fabric, the kernel would also route every overlay
+//! packet to the listener sockets and discard it there. A tcx ingress program
+//! ([`TcOverlayDrop`]) drops them once the packet socket has its copy (unless disabled).
+//!
 //! When AF_XDP cannot be set up (no kernel support, no privilege, the driver refuses), the port
 //! falls back to AF_PACKET with a warning naming the error; its dump says which I/O it uses.
 
@@ -17,7 +21,7 @@ use std::os::fd::RawFd;
 use filament_dataplane::VifKind;
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::XdpFilter;
+use crate::bpf::{TcOverlayDrop, XdpFilter};
 use crate::error::IoError;
 use crate::ring::{PacketRing, RingCfg, RxFrame};
 use crate::xsk::{self, XskCfg, XskSocket};
@@ -59,6 +63,8 @@ pub(crate) struct Port {
     io: PortIo,
     /// Workload interface: AF_XDP frames get the partial-checksum check.
     workload: bool,
+    /// AF_PACKET fabric: the tcx program dropping overlay packets after our copy.
+    tc_drop: Option<TcOverlayDrop>,
 }
 
 impl Port {
@@ -69,6 +75,7 @@ impl Port {
         mode: IoMode,
         ring: RingCfg,
         xsk: XskCfg,
+        fabric_tc_drop: bool,
     ) -> Result<Self, IoError> {
         let workload = kind == VifKind::Workload;
         if mode == IoMode::AfXdp {
@@ -101,6 +108,7 @@ impl Port {
                             arp,
                         },
                         workload,
+                        tc_drop: None,
                     })
                 }
                 Err(e) => tracing::warn!(
@@ -110,9 +118,23 @@ impl Port {
                 ),
             }
         }
+        let r = PacketRing::open(ifname, ring)?;
+        let tc_drop = if kind == VifKind::Fabric && fabric_tc_drop {
+            match TcOverlayDrop::attach(r.ifindex()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!(ifname, error = %e, "no tcx overlay drop: the kernel also \
+                        processes every overlay packet (to the fabric listener sockets)");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Self {
-            io: PortIo::Packet(PacketRing::open(ifname, ring)?),
+            io: PortIo::Packet(r),
             workload,
+            tc_drop,
         })
     }
 
@@ -186,6 +208,9 @@ impl Port {
                 let mut v = serde_json::to_value(r.stats()).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.insert("io".into(), "af-packet".into());
+                    if self.tc_drop.is_some() {
+                        o.insert("tc_overlay_drop".into(), true.into());
+                    }
                 }
                 v
             }

@@ -60,6 +60,10 @@ pub(crate) struct RunArgs {
     /// Same as `--io af-xdp`.
     #[arg(long)]
     xdp: bool,
+    /// AF_PACKET: let the kernel also process every overlay packet arriving on the fabric
+    /// (by default a tcx ingress program drops them once the forwarder has its copy).
+    #[arg(long)]
+    no_fabric_tc_drop: bool,
     /// Run loops (threads): interfaces are spread over them round robin in attach order, each
     /// loop with its own forwarder replica (tables applied to all). 0 = one per CPU. Default 1:
     /// on small hosts the workloads need the other cores.
@@ -127,6 +131,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         ring,
         io,
         cores: a.cores,
+        fabric_tc_drop: !a.no_fabric_tc_drop,
         ..DatapathCfg::default()
     })
     .context("cannot start the datapath")?;

@@ -39,6 +39,10 @@ pub const BACKLOG_HIGH: usize = 8 << 20;
 pub const BACKLOG_LOW: usize = 2 << 20;
 /// At most this many chunks per vectored write (IOV_MAX is 1024 on Linux).
 const MAX_IOV: usize = 512;
+/// At most this many bytes per write before the writer yields to other tasks: a loopback
+/// socket takes megabytes per write, and a thousand writers each filling one per poll
+/// would starve the readers (whose arrival stamps feed the hold timers) for seconds.
+const WRITE_SLICE: usize = 256 << 10;
 
 /// Shell errors.
 #[derive(Debug, thiserror::Error)]
@@ -411,17 +415,22 @@ async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Chunk]) -> std::io::Res
     let (mut i, mut off) = (0usize, 0usize);
     while i < chunks.len() {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(chunks.len() - i));
-        slices.push(IoSlice::new(chunks[i].get(off..).unwrap_or_default()));
-        slices.extend(
-            chunks[i + 1..]
-                .iter()
-                .take(MAX_IOV - 1)
-                .map(|c| IoSlice::new(c)),
-        );
+        let first = chunks[i].get(off..).unwrap_or_default();
+        let first = first.get(..WRITE_SLICE).unwrap_or(first);
+        let mut len = first.len();
+        slices.push(IoSlice::new(first));
+        for c in chunks[i + 1..].iter().take(MAX_IOV - 1) {
+            if len + c.len() > WRITE_SLICE {
+                break;
+            }
+            len += c.len();
+            slices.push(IoSlice::new(c));
+        }
         let mut n = wr.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        tokio::task::yield_now().await;
         while n > 0 && i < chunks.len() {
             let rem = chunks[i].len() - off;
             if n >= rem {

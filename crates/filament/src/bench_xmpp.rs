@@ -226,7 +226,7 @@ async fn agent(
         return Ok(tx);
     }
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; 64 * 1024];
         let mut tail: Vec<u8> = Vec::new();
         let mut counter = StreamCounter::default();
         let mut synced = expected == 0;
@@ -242,6 +242,8 @@ async fn agent(
                 Ok(n) => n,
             };
             let now = Instant::now();
+            // one read per poll, as if each agent were its own process
+            tokio::task::yield_now().await;
             if !synced {
                 // full sync: count items without keeping the stream
                 counter.feed(&buf[..n], ITEM);
@@ -430,6 +432,12 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
             .into_bytes(),
         );
         let mut seen = 0;
+        if k > 0 && lat.is_empty() {
+            println!(
+                "  (fan-out: no delivery for the first sample; agent 0 is gone, sampling stopped)"
+            );
+            break;
+        }
         let dl = Instant::now() + Duration::from_secs(10);
         while seen < subscribed0 {
             match tokio::time::timeout_at(dl.into(), rrx.recv()).await {

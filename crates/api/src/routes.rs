@@ -92,10 +92,12 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 fn json_ok(v: Value) -> Response {
+    // `to_vec` writes straight into the buffer (`to_string` goes through
+    // `fmt::Write`); the bytes are the same.
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
+        serde_json::to_vec(&v).unwrap_or_default(),
     )
         .into_response()
 }
@@ -191,7 +193,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let r: Result<Value, ApiError> = async {
+    let r: Result<Vec<u8>, ApiError> = async {
         let ty = index().by_plural(&collection).ok_or_else(|| {
             ApiError::Config(ConfigError::NotFound(format!(
                 "Unknown collection {collection}"
@@ -216,17 +218,42 @@ async fn create(
         let o = db
             .get(&uuid)
             .ok_or_else(|| ApiError::Corrupt(format!("created object {uuid} vanished")))?;
-        let mut out = json!({"name": o.name(), "fq_name": o.fq_name, "uuid": o.uuid,
-                             "href": format!("{base}/{}/{}", ty.name, o.uuid)});
-        if let Some((pt, pu)) = &o.parent {
-            out["parent_type"] = json!(pt.name);
-            out["parent_uuid"] = json!(pu);
-            out["parent_href"] = json!(format!("{base}/{}/{pu}", pt.name));
-        }
-        Ok(json!({ ty.name: out }))
+        // Serialized straight from borrowed fields (no `Value` tree): the
+        // same bytes as `{"<type>": {"name", "fq_name", "uuid", "href",
+        // "parent_type", "parent_uuid", "parent_href"}}` built as JSON values.
+        let created = Created {
+            name: o.name(),
+            fq_name: &o.fq_name,
+            uuid: &o.uuid,
+            href: format!("{base}/{}/{}", ty.name, o.uuid),
+            parent_type: o.parent.as_ref().map(|(pt, _)| pt.name),
+            parent_uuid: o.parent.as_ref().map(|(_, pu)| pu.as_str()),
+            parent_href: o
+                .parent
+                .as_ref()
+                .map(|(pt, pu)| format!("{base}/{}/{pu}", pt.name)),
+        };
+        let mut out = std::collections::BTreeMap::new();
+        out.insert(ty.name, created);
+        serde_json::to_vec(&out).map_err(|e| ApiError::Corrupt(format!("create answer: {e}")))
     }
     .await;
-    reply(r)
+    reply_bytes(r)
+}
+
+/// The answer to a create (inside `{"<type>": ...}`).
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    name: &'a str,
+    fq_name: &'a [String],
+    uuid: &'a str,
+    href: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_uuid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_href: Option<String>,
 }
 
 async fn read(
@@ -552,12 +579,15 @@ async fn derived(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
 /// `GET /status`: the role-status document every Filament role serves (`filament status`).
 async fn status(State(st): St) -> Response {
     let objects = st.db.read().len();
+    let (commits, committed_writes) = st.commit_stats();
     json_ok(json!({
         "role": "api",
         "state": "active",
         "reason": "",
         "revision": st.store.revision(),
         "objects": objects,
+        "commits": commits,
+        "committed_writes": committed_writes,
     }))
 }
 

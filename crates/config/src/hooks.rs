@@ -85,6 +85,13 @@ pub(crate) fn after_create(
     uuid: &str,
     ctx: &mut Ctx<'_>,
 ) -> Result<()> {
+    // Only these types derive objects: others skip the copy of the new object.
+    if !matches!(
+        txn.pending(uuid).map(|o| o.ty.name),
+        Some("virtual-network" | "project")
+    ) {
+        return Ok(());
+    }
     let Some(o) = txn.pending(uuid).cloned() else {
         return Ok(());
     };

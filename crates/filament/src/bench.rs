@@ -130,6 +130,43 @@ pub(crate) fn percentile_ms(v: &mut [Duration], p: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` (Linux; fields 14 and 15, in clock ticks of 1/100 s).
+pub(crate) fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds of the server child (if we started it) and of this process.
+fn cpus(child: Option<&Child>) -> (Option<f64>, Option<f64>) {
+    (
+        child.and_then(|c| cpu_secs(c.proc.id())),
+        cpu_secs(std::process::id()),
+    )
+}
+
+/// Print the CPU the server and the client used since `before`.
+fn print_cpu(what: &str, before: (Option<f64>, Option<f64>), child: Option<&Child>, items: usize) {
+    let now = cpus(child);
+    let server = now.0.zip(before.0).map(|(a, b)| a - b);
+    let client = now.1.zip(before.1).map(|(a, b)| a - b);
+    let per = |s: f64| s * 1e6 / items.max(1) as f64;
+    match (server, client) {
+        (Some(s), Some(c)) => println!(
+            "{:<32} server {s:>6.2} s ({:>5.0} us/item)  client {c:>6.2} s",
+            format!("  cpu {what}"),
+            per(s)
+        ),
+        (None, Some(c)) => println!("{:<32} client {c:>6.2} s", format!("  cpu {what}")),
+        _ => {}
+    }
+}
+
 /// Resident memory of a process, from /proc (Linux).
 pub(crate) fn rss_mb(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -151,6 +188,34 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Resu
         bail!("POST {url}: {status}: {text}");
     }
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// POST a pre-rendered JSON body (what `vnc_api` sends for a create) and
+/// return the new object's uuid. Cheaper for the client than building and
+/// parsing `serde_json::Value`s, so more of the machine is left to the server.
+async fn create(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<String> {
+    let r = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = r.status();
+    let bytes = r.bytes().await?;
+    if !status.is_success() {
+        bail!("POST {url}: {status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    // `{"<type>": {"uuid": ..., ...}}`
+    let v: Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("POST {url}: unexpected answer"))?;
+    match v
+        .as_object()
+        .and_then(|m| m.values().next())
+        .and_then(|o| o["uuid"].as_str())
+    {
+        Some(u) => Ok(u.to_string()),
+        None => bail!("POST {url}: answer without an object uuid"),
+    }
 }
 
 struct Stats {
@@ -194,7 +259,6 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
         &json!({"project": {"fq_name": ["default-domain", tag], "parent_type": "domain"}}),
     )
     .await?;
-    let proj_fq = json!(["default-domain", tag]);
     let proj_uuid = proj["project"]["uuid"]
         .as_str()
         .unwrap_or_default()
@@ -205,19 +269,23 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
     );
 
     // (a) virtual networks with a subnet each.
+    let cpu0 = cpus(child.as_ref());
     let t0 = Instant::now();
+    let vn_url = format!("{url}/virtual-networks");
     let results: Vec<anyhow::Result<(Duration, String)>> = stream::iter(0..a.vns)
         .map(|i| {
             let client = &client;
-            let url = &url;
-            let proj_fq = &proj_fq;
+            let vn_url = &vn_url;
+            let tag = &tag;
             async move {
-                let body = json!({"virtual-network": {"fq_name": [proj_fq[0], proj_fq[1], format!("vn{i}")], "parent_type": "project",
-                    "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
-                        "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": format!("10.{}.{}.0", i / 256, i % 256), "ip_prefix_len": 24}}]}}]}});
+                let body = format!(
+                    r#"{{"virtual-network": {{"fq_name": ["default-domain", "{tag}", "vn{i}"], "parent_type": "project", "network_ipam_refs": [{{"to": ["default-domain", "default-project", "default-network-ipam"], "attr": {{"ipam_subnets": [{{"subnet": {{"ip_prefix": "10.{}.{}.0", "ip_prefix_len": 24}}}}]}}}}]}}}}"#,
+                    i / 256,
+                    i % 256
+                );
                 let s = Instant::now();
-                let r = post(client, &format!("{url}/virtual-networks"), &body).await?;
-                Ok((s.elapsed(), r["virtual-network"]["uuid"].as_str().unwrap_or_default().to_string()))
+                let uuid = create(client, vn_url, body).await?;
+                Ok((s.elapsed(), uuid))
             }
         })
         .buffer_unordered(a.concurrency)
@@ -232,25 +300,26 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
         vns.push(u);
     }
     Stats { lat, wall: vn_wall }.print("(a) virtual-network + subnet", 1);
+    print_cpu("(a)", cpu0, child.as_ref(), a.vns);
 
     // (b) ports: VMI then instance-ip.
+    let cpu1 = cpus(child.as_ref());
     let t1 = Instant::now();
+    let vmi_url = format!("{url}/virtual-machine-interfaces");
+    let iip_url = format!("{url}/instance-ips");
     let results: Vec<anyhow::Result<Duration>> = stream::iter(0..a.ports)
         .map(|i| {
             let client = &client;
-            let url = &url;
-            let proj_fq = &proj_fq;
+            let (vmi_url, iip_url, tag) = (&vmi_url, &iip_url, &tag);
             let vn = &vns[i % vns.len()];
             async move {
                 let s = Instant::now();
-                let vmi = post(client, &format!("{url}/virtual-machine-interfaces"), &json!({"virtual-machine-interface": {
-                    "fq_name": [proj_fq[0], proj_fq[1], format!("port{i}")], "parent_type": "project",
-                    "virtual_network_refs": [{"uuid": vn, "to": []}]}})).await?;
-                let vmi_uuid = vmi["virtual-machine-interface"]["uuid"].as_str().unwrap_or_default().to_string();
-                post(client, &format!("{url}/instance-ips"), &json!({"instance-ip": {
-                    "fq_name": [format!("{}-iip{i}", proj_fq[1].as_str().unwrap_or_default())],
-                    "virtual_network_refs": [{"uuid": vn, "to": []}],
-                    "virtual_machine_interface_refs": [{"uuid": vmi_uuid, "to": []}]}})).await?;
+                let vmi = create(client, vmi_url, format!(
+                    r#"{{"virtual-machine-interface": {{"fq_name": ["default-domain", "{tag}", "port{i}"], "parent_type": "project", "virtual_network_refs": [{{"uuid": "{vn}", "to": []}}]}}}}"#
+                )).await?;
+                create(client, iip_url, format!(
+                    r#"{{"instance-ip": {{"fq_name": ["{tag}-iip{i}"], "virtual_network_refs": [{{"uuid": "{vn}", "to": []}}], "virtual_machine_interface_refs": [{{"uuid": "{vmi}", "to": []}}]}}}}"#
+                )).await?;
                 Ok(s.elapsed())
             }
         })
@@ -264,11 +333,26 @@ async fn api(a: ApiBench) -> anyhow::Result<()> {
         wall: port_wall,
     }
     .print("(b) port = VMI + instance-ip", 2);
+    print_cpu("(b)", cpu1, child.as_ref(), a.ports);
     println!(
         "{:<32} {:>7.2} s",
         "1k VNs + 20k ports, total",
         (vn_wall + port_wall).as_secs_f64()
     );
+    print_cpu("(a)+(b)", cpu0, child.as_ref(), a.vns + a.ports);
+    if let Ok(r) = client.get(format!("{url}/status")).send().await {
+        if let Ok(v) = r.json::<Value>().await {
+            let commits = v["commits"].as_u64().unwrap_or(0);
+            let writes = v["committed_writes"].as_u64().unwrap_or(0);
+            if commits > 0 {
+                println!(
+                    "{:<32} {commits:>6} commits, {:.1} writes each",
+                    "  server group commits",
+                    writes as f64 / commits as f64
+                );
+            }
+        }
+    }
 
     if let Some(c) = &child {
         if let Some(mb) = rss_mb(c.proc.id()) {

@@ -308,13 +308,41 @@ fn meta_set(tx: &Transaction<'_>, name: &str, value: Revision) -> Result<(), Sto
     Ok(())
 }
 
+/// The statements a commit runs, taken from the statement cache once per
+/// commit (not per batch: a cache lookup and return costs about as much as
+/// running a small statement).
+struct WriteStmts<'c> {
+    log_put: rusqlite::CachedStatement<'c>,
+    log_delete: rusqlite::CachedStatement<'c>,
+    kv_put: rusqlite::CachedStatement<'c>,
+    kv_delete: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> WriteStmts<'c> {
+    fn new(tx: &'c Transaction<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            log_put: tx.prepare_cached(SQL_LOG_PUT)?,
+            log_delete: tx.prepare_cached(SQL_LOG_DELETE)?,
+            kv_put: tx.prepare_cached(SQL_KV_PUT)?,
+            kv_delete: tx.prepare_cached(SQL_KV_DELETE)?,
+        })
+    }
+}
+
 /// Write one batch at revision `rev` inside `tx`; returns how many events it made.
-fn write_batch(tx: &Transaction<'_>, ops: &[Op], rev: Revision) -> Result<u64, StoreError> {
+fn write_batch(
+    tx: &Transaction<'_>,
+    stmts: &mut WriteStmts<'_>,
+    ops: &[Op],
+    rev: Revision,
+) -> Result<u64, StoreError> {
     let mut events: u64 = 0;
-    let mut log_put = tx.prepare_cached(SQL_LOG_PUT)?;
-    let mut log_delete = tx.prepare_cached(SQL_LOG_DELETE)?;
-    let mut kv_put = tx.prepare_cached(SQL_KV_PUT)?;
-    let mut kv_delete = tx.prepare_cached(SQL_KV_DELETE)?;
+    let WriteStmts {
+        log_put,
+        log_delete,
+        kv_put,
+        kv_delete,
+    } = stmts;
     for op in ops {
         match op {
             Op::Put { key, value } => {
@@ -357,15 +385,18 @@ impl Store for SqliteStore {
         let start = meta_get(&tx, "revision")?;
         let mut current = start;
         let mut revs = Vec::with_capacity(batches.len());
-        for ops in &batches {
-            let rev = current
-                .checked_add(1)
-                .ok_or_else(|| StoreError::Corrupt("revision counter overflow".into()))?;
-            // A batch without events (only deletes of missing keys) makes no revision.
-            if write_batch(&tx, ops, rev)? > 0 {
-                current = rev;
+        {
+            let mut stmts = WriteStmts::new(&tx)?;
+            for ops in &batches {
+                let rev = current
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Corrupt("revision counter overflow".into()))?;
+                // A batch without events (only deletes of missing keys) makes no revision.
+                if write_batch(&tx, &mut stmts, ops, rev)? > 0 {
+                    current = rev;
+                }
+                revs.push(current);
             }
-            revs.push(current);
         }
         if current == start {
             // Dropping the transaction rolls it back (it changed nothing anyway).

@@ -272,6 +272,15 @@ impl ConfigDb {
 
     /// Bring allocation state in line with object `uuid` (which replaced `old`).
     fn sync_allocs(&mut self, old: Option<&Obj>, uuid: &str) {
+        // Most objects (ports, policies, ...) hold no ids or addresses: skip
+        // taking them out of the map and back.
+        if !self
+            .objects
+            .get(uuid)
+            .is_some_and(|o| holds_allocations(o.ty.name))
+        {
+            return;
+        }
         // Take the object out while allocators change, then put it back.
         let Some(new) = self.objects.remove(uuid) else {
             return;
@@ -431,6 +440,16 @@ impl ConfigDb {
         }
         self.allocs.vn_subnets.insert(vn.uuid.clone(), now);
     }
+}
+
+/// Types whose objects take ids or addresses from [`Allocs`]: networks
+/// (network id, subnets), security groups (id) and address holders (see
+/// [`ConfigDb::address_holder`]). An update never changes an object's type.
+fn holds_allocations(ty: &str) -> bool {
+    matches!(
+        ty,
+        "virtual-network" | "security-group" | "instance-ip" | "floating-ip" | "alias-ip"
+    )
 }
 
 fn address_of(o: &Obj) -> Option<&Value> {

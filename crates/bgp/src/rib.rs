@@ -26,12 +26,12 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use filament_wire_bgp::{Origin, RouteDistinguisher};
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::types::{Attrs, Family, Path, RouteKey};
@@ -212,7 +212,9 @@ pub struct Rib {
     free: Vec<DestId>,
     /// Key -> id (only the id is stored; the key is in the slab).
     index: HashTable<DestId>,
-    hasher: RandomState,
+    /// foldhash, seeded per process: keys come from peers, so not a fixed
+    /// hash, but SipHash was a fifth of the ingest CPU.
+    hasher: DefaultHashBuilder,
     /// Source table; a candidate stores its index.
     srcs: Vec<SrcInfo>,
     /// Label stacks that do not pack, by (destination, source index).
@@ -477,16 +479,29 @@ impl Rib {
 
     /// Whether `src`'s candidate for `path.key` is exactly `path`.
     pub fn same(&self, src: Source, path: &Path) -> bool {
+        self.has_same(src, path) == (true, true)
+    }
+
+    /// Whether `src` has a candidate for `path.key`, and whether it is
+    /// exactly `path` (one lookup).
+    pub fn has_same(&self, src: Source, path: &Path) -> (bool, bool) {
         let Some(id) = self.id_of(&path.key) else {
-            return false;
+            return (false, false);
         };
-        self.dests.get(id as usize).is_some_and(|d| {
-            d.cands.slots().iter().any(|s| {
-                self.src_info(s.src).src == src
-                    && (Arc::ptr_eq(&s.attrs, &path.attrs) || *s.attrs == *path.attrs)
-                    && self.labels(id, s).as_slice() == path.labels.as_slice()
-            })
-        })
+        let Some(d) = self.dests.get(id as usize) else {
+            return (false, false);
+        };
+        let Some(s) = d
+            .cands
+            .slots()
+            .iter()
+            .find(|s| self.src_info(s.src).src == src)
+        else {
+            return (false, false);
+        };
+        let same = (Arc::ptr_eq(&s.attrs, &path.attrs) || *s.attrs == *path.attrs)
+            && self.labels(id, s).as_slice() == path.labels.as_slice();
+        (true, same)
     }
 
     /// Keys that have a candidate from `src` (a scan: for session resets,

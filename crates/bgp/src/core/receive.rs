@@ -129,12 +129,15 @@ impl Core {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };
-        p.stale.remove(&path.key);
+        if !p.stale.is_empty() {
+            p.stale.remove(&path.key);
+        }
         let src = Source::Peer(addr);
-        if self.rib.same(src, &path) {
+        let (has, same) = self.rib.has_same(src, &path);
+        if same {
             return;
         }
-        if !self.rib.has(&path.key, src) {
+        if !has {
             p.received += 1;
         }
         if let RouteKey::Rtc(r) = &path.key {
@@ -160,7 +163,9 @@ impl Core {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };
-        p.stale.remove(key);
+        if !p.stale.is_empty() {
+            p.stale.remove(key);
+        }
         if !self.rib.has(key, Source::Peer(addr)) {
             return;
         }

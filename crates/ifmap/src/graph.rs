@@ -25,6 +25,20 @@ pub struct IfmapGraph {
     refs: BTreeMap<(Key, &'static str), BTreeMap<Key, Value>>,
     /// Parent of each child.
     parents: BTreeMap<Key, Key>,
+    /// `refs` the other way: target -> `(from, field)` (no scan of every reference).
+    back: BTreeMap<Key, BTreeSet<(Key, &'static str)>>,
+    /// `parents` the other way: parent -> children.
+    kids: BTreeMap<Key, BTreeSet<Key>>,
+}
+
+/// Take `v` out of the set at `k`, dropping the set when empty.
+fn unindex<K: Ord, V: Ord>(m: &mut BTreeMap<K, BTreeSet<V>>, k: &K, v: &V) {
+    if let Some(s) = m.get_mut(k) {
+        s.remove(v);
+        if s.is_empty() {
+            m.remove(k);
+        }
+    }
 }
 
 fn key(ty: &str, fq: &[String]) -> Key {
@@ -77,8 +91,13 @@ impl IfmapGraph {
                                 let tk = key(to_type.name, &to);
                                 let slot = (fk.clone(), field);
                                 if add {
+                                    self.back
+                                        .entry(tk.clone())
+                                        .or_default()
+                                        .insert(slot.clone());
                                     self.refs.entry(slot).or_default().insert(tk.clone(), attr);
                                 } else if let Some(m) = self.refs.get_mut(&slot) {
+                                    unindex(&mut self.back, &tk, &slot);
                                     m.remove(&tk);
                                     if m.is_empty() {
                                         self.refs.remove(&slot);
@@ -95,10 +114,14 @@ impl IfmapGraph {
                             } => {
                                 let pk = key(parent_type.name, &parent);
                                 let ck = key(child_type.name, &child);
-                                if add {
-                                    self.parents.insert(ck.clone(), pk.clone());
+                                let old = if add {
+                                    self.kids.entry(pk.clone()).or_default().insert(ck.clone());
+                                    self.parents.insert(ck.clone(), pk.clone())
                                 } else {
-                                    self.parents.remove(&ck);
+                                    self.parents.remove(&ck)
+                                };
+                                if let Some(o) = old.filter(|o| !add || *o != pk) {
+                                    unindex(&mut self.kids, &o, &ck);
                                 }
                                 touch(ck, &mut touched);
                                 touch(pk, &mut touched);
@@ -131,9 +154,12 @@ impl IfmapGraph {
         self.nodes.get(&(ty.to_string(), name.to_string()))
     }
 
-    /// Keys of every node of a type.
+    /// Keys of every node of a type (a range of the key order, not a scan).
     pub fn keys_of<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = &'a Key> + 'a {
-        self.nodes.keys().filter(move |(t, _)| t == ty)
+        self.nodes
+            .range((ty.to_string(), String::new())..)
+            .map(|(k, _)| k)
+            .take_while(move |(t, _)| t == ty)
     }
 
     /// The object in the config API's JSON shape: identity, properties, `parent_type` /
@@ -172,20 +198,107 @@ impl IfmapGraph {
     /// Objects referring to `(ty, name)` through any reference: `(from key, field)`.
     pub fn referrers(&self, ty: &str, name: &str) -> Vec<(Key, &'static str)> {
         let k = (ty.to_string(), name.to_string());
-        self.refs
-            .iter()
-            .filter(|(_, t)| t.contains_key(&k))
-            .map(|((f, field), _)| (f.clone(), *field))
+        self.back
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .map(|(f, field)| (f.clone(), *field))
             .collect()
     }
 
     /// Children of `(ty, name)`.
     pub fn children(&self, ty: &str, name: &str) -> Vec<Key> {
         let k = (ty.to_string(), name.to_string());
-        self.parents
-            .iter()
-            .filter(|(_, p)| **p == k)
-            .map(|(c, _)| c.clone())
-            .collect()
+        self.kids.get(&k).into_iter().flatten().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use filament_wire_xmpp::{ConfigLink, ConfigOp};
+    use serde_json::json;
+
+    use super::*;
+    use crate::codec::{encode_parent_link, encode_ref_link};
+
+    fn fq(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn send(g: &mut IfmapGraph, kind: ConfigOpKind, l: ConfigLink) {
+        let iq = ConfigIq::to_agent(
+            "a",
+            vec![ConfigOp {
+                kind,
+                items: vec![ConfigItem::Link(l)],
+            }],
+        );
+        g.apply(&iq).unwrap();
+    }
+
+    /// The reverse indexes answer what a scan of every reference and parent answers, through
+    /// adds, re-parenting and deletes.
+    #[test]
+    fn reverse_indexes_match_a_scan() {
+        let mut g = IfmapGraph::new();
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let vn = |j: u64| fq(&["d", "p", &format!("n{j}")]);
+        for _ in 0..400 {
+            let kind = if next(3) == 0 {
+                ConfigOpKind::Delete
+            } else {
+                ConfigOpKind::Update
+            };
+            let j = next(3);
+            let l = if next(2) == 0 {
+                let vmi = fq(&["d", "p", &format!("v{}", next(4))]);
+                encode_ref_link(
+                    "virtual-machine-interface",
+                    &vmi,
+                    "virtual_network_refs",
+                    &vn(j),
+                    &Value::Null,
+                )
+                .unwrap()
+            } else {
+                // a network under one of two projects (re-parented by the next update)
+                let obj = json!({"fq_name": ["d", "p", format!("n{j}")], "parent_type": "project"});
+                let mut l = encode_parent_link("virtual-network", obj.as_object().unwrap())
+                    .unwrap()
+                    .unwrap();
+                l.left.name = format!("d:p{}", next(2));
+                l
+            };
+            send(&mut g, kind, l);
+            for j in 0..3 {
+                let name = vn(j).join(":");
+                let k = ("virtual-network".to_string(), name.clone());
+                let scan: Vec<(Key, &'static str)> = g
+                    .refs
+                    .iter()
+                    .filter(|(_, t)| t.contains_key(&k))
+                    .map(|((f, field), _)| (f.clone(), *field))
+                    .collect();
+                assert_eq!(g.referrers("virtual-network", &name), scan);
+            }
+            for p in ["d:p0", "d:p1"] {
+                let k = ("project".to_string(), p.to_string());
+                let scan: Vec<Key> = g
+                    .parents
+                    .iter()
+                    .filter(|(_, q)| **q == k)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                assert_eq!(g.children("project", p), scan);
+            }
+        }
+        assert!(!g.parents.is_empty() && !g.refs.is_empty());
     }
 }

@@ -240,6 +240,11 @@ impl Element {
         out
     }
 
+    /// Append the serialization ([`Element::to_xml`]) to `out`.
+    pub fn write_xml(&self, out: &mut String) {
+        self.write_to(out, false);
+    }
+
     pub(crate) fn write_open_tag(&self, out: &mut String) {
         out.push('<');
         out.push_str(&self.name);

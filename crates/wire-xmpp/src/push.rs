@@ -148,6 +148,35 @@ impl RouteUpdate {
         }
         wrap_event(&self.env, items)
     }
+
+    /// Append `<items node="…">…</items>` for `items` to `out`: the same text as the
+    /// `<items>` of [`RouteUpdate::to_element`], written one item at a time (no clone of the
+    /// items, no tree of the whole message).  `items` must not be empty (an empty list is
+    /// the self-closed `<items …/>` of the tree form).
+    pub fn write_items_xml(node: &ItemsNode, items: &[PushedItem], out: &mut String) {
+        Element::new("items")
+            .with_attr("node", node.to_string())
+            .write_open_tag(out);
+        out.push('>');
+        for it in items {
+            match it {
+                PushedItem::Item { id, entry } => {
+                    Element::new("item")
+                        .with_attr("id", id.as_str())
+                        .write_open_tag(out);
+                    out.push('>');
+                    entry.to_element().write_xml(out);
+                    out.push_str("</item>");
+                }
+                PushedItem::Retract { id } => {
+                    Element::new("retract")
+                        .with_attr("id", id.as_str())
+                        .write_xml(out);
+                }
+            }
+        }
+        out.push_str("</items>");
+    }
 }
 
 /// End-of-RIB marker (`<items node="0/0/EndOfRib"></items>`), either direction.

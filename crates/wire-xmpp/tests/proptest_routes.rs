@@ -218,4 +218,26 @@ proptest! {
         let StreamEvent::Stanza(el) = &ev[1] else { panic!("{ev:?}") };
         prop_assert_eq!(Stanza::parse(el).unwrap(), s);
     }
+
+    #[test]
+    fn streamed_items_text_equals_the_tree_text(
+        vrf in vrf(),
+        items in proptest::collection::vec((route_node(), proptest::option::of(entry())), 1..5),
+    ) {
+        let u = RouteUpdate {
+            env: Envelope::control_to_agent("compute-1", "bgp-peer"),
+            node: ItemsNode { afi: 1, safi: 1, vrf },
+            items: items
+                .into_iter()
+                .map(|(n, e)| match e {
+                    Some(e) => PushedItem::Item { id: n.item_id(), entry: Box::new(e) },
+                    None => PushedItem::Retract { id: n.item_id() },
+                })
+                .collect(),
+        };
+        let tree = u.to_element().child("event").unwrap().child("items").unwrap().to_xml();
+        let mut streamed = String::new();
+        RouteUpdate::write_items_xml(&u.node, &u.items, &mut streamed);
+        prop_assert_eq!(streamed, tree);
+    }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use filament_wire_xmpp::push::EOR_NODE;
 use filament_wire_xmpp::stream::{CONTROL_JID, RESOURCE_BGP};
-use filament_wire_xmpp::{Element, Envelope, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
+use filament_wire_xmpp::{ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
 
 use super::{Agent, ControlNode};
 use crate::convert::{entry_for, xmpp_family};
@@ -45,28 +45,18 @@ pub(crate) fn render_bodies(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<
     items
         .chunks(MAX_ITEMS_PER_MESSAGE)
         .map(|chunk| {
-            let u = RouteUpdate {
-                env: Envelope::default(),
-                node: ItemsNode {
-                    afi,
-                    safi,
-                    vrf: ri.to_string(),
-                },
-                items: chunk.to_vec(),
+            let node = ItemsNode {
+                afi,
+                safi,
+                vrf: ri.to_string(),
             };
-            debug_assert_ne!(u.node.to_string(), EOR_NODE);
-            let msg = u.to_element();
-            // <message><event xmlns=…><items …>…</items></event></message>: keep <items>
-            let items = msg
-                .child("event")
-                .and_then(|e| e.child("items"))
-                .map(Element::to_xml)
-                .unwrap_or_default();
-            let mut body = String::with_capacity(items.len() + 80);
+            debug_assert_ne!(node.to_string(), EOR_NODE);
+            // <message …> (per agent) <event xmlns=…><items …>…</items></event></message>
+            let mut body = String::with_capacity(chunk.len() * 600 + 128);
             body.push_str("<event xmlns=\"");
             body.push_str(NS_PUBSUB);
             body.push_str("\">");
-            body.push_str(&items);
+            RouteUpdate::write_items_xml(&node, chunk, &mut body);
             body.push_str("</event></message>");
             Arc::from(body.into_bytes())
         })

@@ -11,6 +11,11 @@
 //!   (frames to [`GATEWAY_MAC`] are routed, others bridged), flow lookup on
 //!   policy-enabled vifs (miss: hold + [`Verdict::Punt`]), NAT, sticky
 //!   ECMP, encapsulation and decapsulation, checksum completion;
+//! * fast path: packets of an established Forward flow (IPv4 TCP/UDP routed
+//!   from a policy vif) skip classification: flow hit -> cached route ->
+//!   prebuilt outer headers per tunnel nexthop (`fastpath.rs`), with exactly
+//!   the general pipeline's effects (checked by a differential proptest and
+//!   the `dataplane_fastpath` fuzz target);
 //! * control: [`Forwarder::apply`] and the `dump_*` functions.
 //!
 //! What the agent programs for a workload, as TF's agent does:

@@ -33,8 +33,31 @@ fn forwarder(policy: bool, encap: TunnelEncap, fast: bool) -> Forwarder {
     f
 }
 
+/// Make the frame reach past the first checks: to the gateway MAC, IPv4
+/// ethertype, and a correct IPv4 header checksum (the fuzzer rarely finds
+/// one), so the flow stage and the fast path see varied packets.
+fn repair(frame: &mut [u8]) {
+    if frame.len() < 34 {
+        return;
+    }
+    frame[..6].copy_from_slice(&GATEWAY_MAC.0);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    let hl = usize::from(frame[14] & 0x0f) * 4;
+    if hl < 20 || frame.len() < 14 + hl {
+        return;
+    }
+    frame[24..26].copy_from_slice(&[0, 0]);
+    let c = filament_wire_pkt::checksum::checksum(&frame[14..14 + hl]);
+    frame[24..26].copy_from_slice(&c.to_be_bytes());
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, frame)) = data.split_first() else { return };
+    let mut frame = frame.to_vec();
+    if sel & 0x40 != 0 {
+        repair(&mut frame);
+    }
+    let frame = &frame[..];
     let encap = match sel >> 4 & 3 {
         0 => TunnelEncap::MplsOverUdp { label: 16 },
         1 => TunnelEncap::MplsOverGre { label: 16 },

@@ -206,6 +206,9 @@ impl Obj {
     }
 }
 
+/// Initial buffer size of [`Obj::to_stored_json`].
+const STORED_JSON_CAPACITY: usize = 2048;
+
 /// Borrowed serialization of the stored form (no clone on the write path).
 #[derive(Serialize)]
 struct StoredRef<'a> {
@@ -242,7 +245,13 @@ impl Obj {
             refs: self.refs.iter().filter(|(_, v)| !v.is_empty()).collect(),
             relaxed: &self.relaxed,
         };
-        serde_json::to_string(&r).unwrap_or_default()
+        // Most stored objects are 1-2 KB: start there instead of growing
+        // (and copying) from serde_json's default 128 bytes four times.
+        let mut buf = Vec::with_capacity(STORED_JSON_CAPACITY);
+        if serde_json::to_writer(&mut buf, &r).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
 

@@ -140,8 +140,9 @@ impl StreamCounter {
     }
 }
 
-/// CPU seconds (user + system) of this process's thread named `name`.
+/// CPU seconds (user + system) of this process's threads named `name`.
 fn thread_cpu_secs(name: &str) -> Option<f64> {
+    let mut total = None;
     for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if comm.trim() != name {
@@ -152,9 +153,9 @@ fn thread_cpu_secs(name: &str) -> Option<f64> {
         let mut f = rest.split_whitespace().skip(11);
         let u: f64 = f.next()?.parse().ok()?;
         let st: f64 = f.next()?.parse().ok()?;
-        return Some((u + st) / 100.0);
+        *total.get_or_insert(0.0) += (u + st) / 100.0;
     }
-    None
+    total
 }
 
 fn loadavg() -> String {
@@ -308,9 +309,33 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
             eor_delay: Duration::from_secs(1),
         },
     };
-    let l = Listeners::bind(&cfg).await.context("bind")?;
-    let addr = l.xmpp.local_addr()?;
-    let h = shell::start(cfg, l, futures::future::pending());
+    // The node gets its own runtime (2 workers, as on a 2-core control node): in one
+    // process with the thousand simulated agents, its socket tasks would otherwise queue
+    // behind the agents' reads, and its hold timers would measure our harness.
+    let node_rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("control-io")
+            .enable_all()
+            .build()
+            .context("control node runtime")?,
+    ));
+    let (addr, h) = node_rt
+        .spawn(async move {
+            let l = Listeners::bind(&cfg).await?;
+            let addr = l
+                .xmpp
+                .local_addr()
+                .map_err(|source| shell::ShellError::Bind {
+                    addr: cfg.xmpp_listen,
+                    source,
+                })?;
+            let h = shell::start(cfg, l, futures::future::pending());
+            Ok::<_, shell::ShellError>((addr, h))
+        })
+        .await
+        .context("control node start")?
+        .context("bind")?;
     let per_vrf_agents = a.agents / a.vrfs;
     // routes per VRF and who publishes them
     let mut per_vrf = vec![0usize; a.vrfs];
@@ -354,6 +379,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
         }
     });
     // full sync: every route published once by an agent of its VRF
+    let io0 = thread_cpu_secs("control-io");
     let (core0, proc0) = (
         thread_cpu_secs("control-core"),
         crate::bench::cpu_secs(std::process::id()),
@@ -407,6 +433,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
     let proc_cpu = crate::bench::cpu_secs(std::process::id())
         .zip(proc0)
         .map(|(a, b)| a - b);
+    let io_cpu = thread_cpu_secs("control-io").zip(io0).map(|(a, b)| a - b);
     let load_sync = loadavg();
     let rss_sync = crate::bench::rss_mb(std::process::id()).unwrap_or(0.0);
     let delivered: usize = (0..a.agents)
@@ -511,8 +538,9 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
     );
     let secs = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.2} s"));
     println!(
-        "  cpu during full sync       control-core thread {}  whole process {} (node + agents)  load avg {load_sync}  RSS {rss_sync:.0} MB",
+        "  cpu during full sync       control-core thread {}  control-io threads {}  whole process {} (node + agents)  load avg {load_sync}  RSS {rss_sync:.0} MB",
         secs(core_cpu),
+        secs(io_cpu),
         secs(proc_cpu)
     );
     let n = lat.len();

@@ -313,7 +313,10 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
     }
     for (name, v) in [
         ("port add -> programmed at A (config subset)", &mut prog),
-        ("programmed at A -> route at B (publish, RIB, push)", &mut push),
+        (
+            "programmed at A -> route at B (publish, RIB, push)",
+            &mut push,
+        ),
     ] {
         println!(
             "    {name}: p50 {:.2} ms, p99 {:.2} ms",

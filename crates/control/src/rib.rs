@@ -15,7 +15,7 @@
 //! before BGP, then source and RD.  Paths equal on (local-pref, AS path length, MED) are
 //! ECMP and all are pushed as next hops of one item.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -82,7 +82,7 @@ impl std::fmt::Display for PeerId {
 }
 
 /// Path attributes as TF carries them (tf-facts §2.4, §3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PathAttrs {
     /// Next-hop (compute node / router) address.
     pub next_hop: String,
@@ -238,6 +238,11 @@ pub struct Rib {
     /// `(family, vpn key)` → `(instance, peer, rd)` of the secondaries made from it.
     replicas: BTreeMap<(Family, String), BTreeSet<ReplicaId>>,
     dirty: BTreeSet<(String, String)>,
+    /// One `Arc` per distinct attribute set: paths with equal attributes (a
+    /// gateway's per-VRF label, an agent's routes of one port) share it.
+    attr_pool: HashSet<Arc<PathAttrs>>,
+    /// Pool size at which entries no path uses any more are dropped.
+    pool_sweep_at: usize,
 }
 
 /// The VPN key of a prefix: `RD:prefix` (RD `0:0` when there is none).
@@ -264,6 +269,25 @@ impl Rib {
     /// Targets of an instance (if configured).
     pub fn instance(&self, ri: &str) -> Option<&InstanceTargets> {
         self.instances.get(ri)
+    }
+
+    /// The shared copy of an attribute set.
+    fn share(&mut self, a: PathAttrs) -> Arc<PathAttrs> {
+        if let Some(x) = self.attr_pool.get(&a) {
+            return x.clone();
+        }
+        if self.attr_pool.len() >= self.pool_sweep_at {
+            self.attr_pool.retain(|x| Arc::strong_count(x) > 1);
+            self.pool_sweep_at = (self.attr_pool.len() * 2).max(1024);
+        }
+        let x = Arc::new(a);
+        self.attr_pool.insert(x.clone());
+        x
+    }
+
+    /// Number of distinct attribute sets held.
+    pub fn attr_sets(&self) -> usize {
+        self.attr_pool.len()
     }
 
     /// `(table, key)` of every route changed since the last call, sorted.
@@ -320,7 +344,7 @@ impl Rib {
             .get(ri)
             .map(|i| i.export.clone())
             .unwrap_or_default();
-        let attrs = Arc::new(attrs);
+        let attrs = self.share(attrs);
         let table = vrf_table(ri, fam);
         // replace a path of the same source under another RD (instance id changed)
         let old_rd = self
@@ -384,13 +408,14 @@ impl Rib {
     pub fn add_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: PeerId, attrs: PathAttrs) {
         let rd = Some(rd.to_string());
         let key = vpn_key(&rd, prefix);
+        let attrs = self.share(attrs);
         self.upsert(
             fam.vpn_table().to_string(),
             &key,
             Path {
                 peer,
                 rd,
-                attrs: Arc::new(attrs),
+                attrs,
                 origin: Origin::Primary,
                 vrf: None,
             },
@@ -666,5 +691,53 @@ pub fn med_from_local_pref(lp: u32) -> u32 {
         100 => 200,
         200 => 100,
         lp => u32::MAX - lp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(label: u32) -> PathAttrs {
+        PathAttrs {
+            next_hop: "10.77.0.5".into(),
+            label,
+            encap: vec!["gre".into(), "udp".into()],
+            local_pref: 100,
+            route_targets: ["target:64512:1".to_string()].into(),
+            ..PathAttrs::default()
+        }
+    }
+
+    #[test]
+    fn equal_attribute_sets_are_stored_once() {
+        let mut rib = Rib::new();
+        let peer = PeerId::Bgp("10.77.0.5".into());
+        for i in 0..100 {
+            let p = format!("10.0.0.{i}/32");
+            // Two labels: a gateway's per-VRF labels.
+            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), attrs(16 + i % 2));
+        }
+        assert_eq!(rib.attr_sets(), 2);
+        let t = rib.table("bgp.l3vpn.0").unwrap();
+        let a = &t["100:1:10.0.0.0/32"].paths[0].attrs;
+        let b = &t["100:1:10.0.0.2/32"].paths[0].attrs;
+        let c = &t["100:1:10.0.0.1/32"].paths[0].attrs;
+        assert!(Arc::ptr_eq(a, b));
+        assert!(!Arc::ptr_eq(a, c));
+        assert_eq!((a.label, c.label), (16, 17));
+    }
+
+    #[test]
+    fn unused_attribute_sets_are_dropped_from_the_pool() {
+        let mut rib = Rib::new();
+        let peer = PeerId::Bgp("10.77.0.5".into());
+        for i in 0..3000u32 {
+            let p = format!("10.0.{}.{}/32", i >> 8, i & 255);
+            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), attrs(i));
+            rib.del_vpn(Family::Inet, "100:1", &p, &peer);
+        }
+        assert!(rib.table("bgp.l3vpn.0").is_none());
+        assert!(rib.attr_sets() <= 1024, "swept: {}", rib.attr_sets());
     }
 }

@@ -149,6 +149,9 @@ enum Cmd {
     Apply(Op, oneshot::Sender<Result<(), IoError>>),
     Inject(VifId, Vec<u8>),
     Dump(DumpKind, oneshot::Sender<serde_json::Value>),
+    /// A fabric ARP frame another loop received: run it through this replica too, so every
+    /// replica learns the fabric neighbours (only the fabric's owner loop receives them).
+    Learn(VifId, Vec<u8>),
     Stop,
 }
 
@@ -159,7 +162,7 @@ impl std::fmt::Debug for Cmd {
 }
 
 /// One loop's command queue and doorbell.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct LoopTx {
     tx: std_mpsc::Sender<Cmd>,
     bell: Arc<EventFd>,
@@ -290,13 +293,28 @@ impl Datapath {
         };
         let (punt_tx, punt_rx) = mpsc::channel(PUNT_QUEUE);
         let mut loops = Vec::with_capacity(n);
-        let mut threads = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut parts = Vec::with_capacity(n);
+        for _ in 0..n {
             let epoll = Epoll::new()?;
             let bell = Arc::new(EventFd::new()?);
             epoll.add(bell.raw(), CMD_TOKEN)?;
             let (tx, rx) = std_mpsc::channel();
+            loops.push(LoopTx {
+                tx,
+                bell: bell.clone(),
+            });
+            parts.push((epoll, bell, rx));
+        }
+        let mut threads = Vec::with_capacity(n);
+        for (i, (epoll, bell, rx)) in parts.into_iter().enumerate() {
+            let peers = loops
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, l)| l.clone())
+                .collect();
             let mut lp = Loop {
+                peers,
                 fwd: Forwarder::new(cfg.forwarder.clone()),
                 ring_cfg: cfg.ring,
                 io: cfg.io,
@@ -307,7 +325,7 @@ impl Datapath {
                 ports: HashMap::new(),
                 tx_only: HashMap::new(),
                 epoll,
-                bell: bell.clone(),
+                bell,
                 cmds: rx,
                 punt_tx: punt_tx.clone(),
                 pool: Vec::new(),
@@ -328,7 +346,6 @@ impl Datapath {
                     call: "spawn(run loop)",
                     source,
                 })?;
-            loops.push(LoopTx { tx, bell });
             threads.push(thread);
         }
         Ok(Self {
@@ -365,6 +382,8 @@ impl Drop for Datapath {
 
 /// The run loop's state (lives on the loop thread only).
 struct Loop {
+    /// The other loops (fabric ARP frames are copied to them).
+    peers: Vec<LoopTx>,
     fwd: Forwarder,
     ring_cfg: RingCfg,
     io: IoMode,
@@ -437,6 +456,14 @@ impl Loop {
                     let _ = reply.send(self.apply(op));
                 }
                 Ok(Cmd::Inject(vif, frame)) => self.transmit_raw(vif, &frame),
+                Ok(Cmd::Learn(vif, frame)) => {
+                    let mut buf = self.pool.pop().unwrap_or_default();
+                    buf.load(&frame);
+                    let now = self.now();
+                    // Fabric ARP: the core learns the neighbour and answers Host.
+                    let verdict = self.fwd.process(now, vif, &mut buf, RxMeta::default());
+                    self.verdict(vif, buf, verdict);
+                }
                 Ok(Cmd::Dump(kind, reply)) => {
                     let _ = reply.send(self.dump(kind));
                 }
@@ -596,6 +623,8 @@ impl Loop {
             return;
         };
         let now = self.start.elapsed();
+        let share_arp = port.fabric && !self.peers.is_empty();
+        let peers = &self.peers;
         let (fwd, pool, out, punt_tx, stats, scratch) = (
             &mut self.fwd,
             &mut self.pool,
@@ -610,6 +639,11 @@ impl Loop {
                 vlan_tci: f.vlan_tci,
             };
             let mut one = |frame: &[u8], meta: RxMeta, stats: &mut ShellStats| {
+                if share_arp && frame.get(12..14) == Some(&[0x08, 0x06][..]) {
+                    for p in peers {
+                        let _ = p.send(Cmd::Learn(vif, frame.to_vec()));
+                    }
+                }
                 let mut buf = pool.pop().unwrap_or_else(|| PacketBuf::with_capacity(2048));
                 buf.load(frame);
                 let verdict = fwd.process(now, vif, &mut buf, meta);

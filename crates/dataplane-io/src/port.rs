@@ -63,6 +63,8 @@ pub(crate) struct Port {
     io: PortIo,
     /// Workload interface: AF_XDP frames get the partial-checksum check.
     workload: bool,
+    /// Fabric interface.
+    pub(crate) fabric: bool,
     /// AF_PACKET fabric: the tcx program dropping overlay packets after our copy.
     tc_drop: Option<TcOverlayDrop>,
 }
@@ -108,6 +110,7 @@ impl Port {
                             arp,
                         },
                         workload,
+                        fabric: kind == VifKind::Fabric,
                         tc_drop: None,
                     })
                 }
@@ -134,6 +137,7 @@ impl Port {
         Ok(Self {
             io: PortIo::Packet(r),
             workload,
+            fabric: kind == VifKind::Fabric,
             tc_drop,
         })
     }

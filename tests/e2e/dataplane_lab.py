@@ -55,6 +55,9 @@ class Lab:
         self.s = f"fl-s-{tag}" if fabric_switch else None
         self.procs = []
         self.logs = []
+        # False: no static fabric neighbour in the tables; the forwarders resolve each other's
+        # fabric MAC with ARP (answered by the peer host's kernel).
+        self.static_fabric_neighbors = True
 
     # -- topology -----------------------------------------------------------
     def namespaces(self):
@@ -131,8 +134,8 @@ class Lab:
                 {"op": "add_nexthop", "id": 2, "type": "tunnel", "vif": 0,
                  "src_ip": f"{FABRIC_NET}.{i}", "dst_ip": f"{FABRIC_NET}.{j}",
                  "encap": tun},
-                {"op": "add_neighbor", "vif": 0, "ip": f"{FABRIC_NET}.{j}",
-                 "mac": self.fabric_mac(j)},
+                *([{"op": "add_neighbor", "vif": 0, "ip": f"{FABRIC_NET}.{j}",
+                    "mac": self.fabric_mac(j)}] if self.static_fabric_neighbors else []),
                 {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP[i]}/32", "nh": 1},
                 {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP[j]}/32", "nh": 2},
                 {"op": "add_bridge", "vrf": 1, "mac": WL_MAC[i], "nh": 1},

@@ -91,11 +91,13 @@ def tshark(pcap, decode, display, fields):
 
 
 # I/O mode -> `vrouter run` arguments ("2loops": the fabric and the workload interface are
-# received by two run loops, each sending to the other's interface).
+# received by two run loops, each sending to the other's interface; "arp": no static fabric
+# neighbour, the loop encapsulating learns it from the ARP reply the other loop receives).
 MODES = {
     "af-packet": ["--io", "af-packet"],
     "af-xdp": ["--io", "af-xdp"],
     "af-xdp-2loops": ["--io", "af-xdp", "--cores", "2"],
+    "af-packet-2loops-arp": ["--io", "af-packet", "--cores", "2"],
 }
 
 
@@ -105,7 +107,9 @@ def test_overlay_ping_tcp_and_fabric_decode(lab, encap, mode):
     io = MODES[mode][1]
     routed = encap != "vxlan"  # MPLS: L3 label, routed via the gateway MAC; VXLAN: bridged
     lab.set_workload_neighbors(routed)
+    lab.static_fabric_neighbors = not mode.endswith("-arp")
     lab.start_vrouters(encap, MODES[mode])
+    lab.static_fabric_neighbors = True
     try:
         cap = Capture(lab, *lab.fabric_tap(), lab.work / f"fabric-{encap}-{mode}.pcap")
         ping = nsrun(lab.w[1], *PING, "-c", "3", "-W", "2", WL_IP[2],

@@ -4,10 +4,12 @@ one eBGP feed (BIRD 2 as the generator) into a device under test; prints the
 time from session up to the last route and the DUT's RSS.
 
 DUTs, one after the other, same feed: ours (crates/bgp, the bgp_peer example in
-release mode), BIRD 2, FRR bgpd, GoBGP. Each runs in a fresh network namespace
+release mode), filament (the product: `filament up --no-control` + `filament control`,
+peered through the REST API; counts the control node's bgp.l3vpn.0), BIRD 2, FRR
+bgpd, GoBGP. Each runs in a fresh network namespace
 (generator 10.77.0.5 AS 65010, DUT 10.77.0.1 AS 64512). Needs root.
 
-    bench/bgp/ingest.sh [--routes 1000000] [--rds 100] [--duts ours,bird,frr,gobgp]
+    bench/bgp/ingest.sh [--routes 1000000] [--rds 100] [--duts ours,filament,bird,frr,gobgp]
 """
 
 import argparse
@@ -255,14 +257,87 @@ def dut_gobgp(lab, total, ctl):
     return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
-DUTS = {"ours": dut_ours, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
+def http(lab, method, url, body=None):
+    """HTTP inside the namespace (the API and introspect listen on its loopback)."""
+    args = ["curl", "-s", "-m", "10", "-X", method, url, "-H", "Content-Type: application/json"]
+    if body is not None:
+        args += ["-d", json.dumps(body)]
+    out = lab.run(*args, check=False).stdout
+    try:
+        return json.loads(out or "null")
+    except ValueError:
+        return None
+
+
+def poll(fn, what, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def dut_filament(lab, total, ctl):
+    """The product: `filament up --no-control` (config API) and `filament control` (the
+    control node: speaker + its RIB), peered with the generator the way a user does it:
+    a bgp-router for BIRD with a ref to the control node's own bgp-router, over REST.
+    Done when the control node's bgp.l3vpn.0 holds every route (introspect
+    /routes/summary); CPU and RSS are those of the control node process."""
+    binary = os.environ.get("FILAMENT_BIN", str(REPO / "target/release/filament"))
+    wrap = os.environ.get("FILAMENT_BENCH_WRAP", "").split()
+    api, intro = "http://127.0.0.1:18082", "http://127.0.0.1:18083"
+    lab.spawn([binary, "up", "--no-control", "--data-dir", str(lab.work / "data"),
+               "--listen", "127.0.0.1:18082"], "up.log", stdout=subprocess.DEVNULL)
+    poll(lambda: http(lab, "GET", f"{api}/") is not None, "config API")
+    p = lab.spawn([*wrap, binary, "control", "--api", api, "--name", "cn1",
+                   "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18083",
+                   "--bgp-listen", f"{DUT}:179", "--bgp-address", DUT], "control.log",
+                  stdout=subprocess.DEVNULL)
+    cn1 = ["default-domain", "default-project", "ip-fabric", "__default__", "cn1"]
+    poll(lambda: (http(lab, "POST", f"{api}/fqname-to-id", {"type": "bgp-router", "fq_name": cn1})
+                  or {}).get("uuid"), "the control node's bgp-router")
+    r = http(lab, "POST", f"{api}/bgp-routers", {"bgp-router": {
+        "fq_name": ["default-domain", "default-project", "ip-fabric", "__default__", "bird"],
+        "parent_type": "routing-instance",
+        "bgp_router_parameters": {"address": GEN, "identifier": GEN, "autonomous_system": 65010,
+                                  "port": 179, "router_type": "router",
+                                  "address_families": {"family": ["inet-vpn"]}},
+        "bgp_router_refs": [{"to": cn1, "attr": {}}]}})
+    if not r or "bgp-router" not in r:
+        raise SystemExit(f"creating BIRD's bgp-router failed: {r}")
+    time.sleep(1)
+    t0 = enable_feed(lab, ctl)
+
+    last = [0.0]
+
+    def count():
+        s = http(lab, "GET", f"{intro}/routes/summary") or {}
+        n = sum(t.get("paths", 0) for t in s.get("tables", []) if t.get("name") == "bgp.l3vpn.0")
+        if os.environ.get("FILAMENT_BENCH_VERBOSE") and time.monotonic() - last[0] > 5:
+            last[0] = time.monotonic()
+            print(f"  {time.monotonic() - t0:6.1f}s: {n} routes, CPU {cpu_s(p.pid)} s, RSS {rss_kb(p.pid)} kB",
+                  flush=True)
+        return n
+    try:
+        t1 = wait_count(count, total, timeout=float(os.environ.get("FILAMENT_BENCH_TIMEOUT", 600)))
+    except SystemExit:
+        print(f"filament: {count()} of {total} routes; neighbors:",
+              json.dumps(http(lab, "GET", f"{intro}/neighbors")), flush=True)
+        print("control.log tail:", *(lab.work / "control.log").read_text().splitlines()[-15:], sep="\n")
+        raise
+    return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
+
+
+DUTS = {"ours": dut_ours, "filament": dut_filament, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--routes", type=int, default=1_000_000)
     ap.add_argument("--rds", type=int, default=100)
-    ap.add_argument("--duts", default="ours,bird,frr,gobgp")
+    ap.add_argument("--duts", default="ours,filament,bird,frr,gobgp")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")

@@ -475,21 +475,31 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     let mut first = true;
     let mut tick = tokio::time::interval(cfg.poll);
     let changed = handle.bgp_changed();
+    // Speaker events are applied by their own task: the speaker's core waits when its
+    // event queue is full, so a loop that also awaits the speaker (`peers()`) while
+    // events are queued would wait for it forever (a full table stalled at ~16k routes).
+    let applier = handle.clone();
+    let mut apply = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let mut batch = vec![ev];
+            while let Ok(e) = events.try_recv() {
+                batch.push(e);
+                if batch.len() >= 4096 {
+                    break;
+                }
+            }
+            applier
+                .with_node(move |n| apply_events(n, batch))
+                .await
+                .map_err(|_| BgpPeersError::CoreGone)?;
+        }
+        Ok::<(), BgpPeersError>(())
+    });
     loop {
         tokio::select! {
-            ev = events.recv() => {
-                let Some(ev) = ev else { return Ok(()) };
-                let mut batch = vec![ev];
-                while let Ok(e) = events.try_recv() {
-                    batch.push(e);
-                    if batch.len() >= 4096 {
-                        break;
-                    }
-                }
-                handle
-                    .with_node(move |n| apply_events(n, batch))
-                    .await
-                    .map_err(|_| BgpPeersError::CoreGone)?;
+            done = &mut apply => {
+                // the speaker stopped (Ok) or the node did
+                return done.unwrap_or(Err(BgpPeersError::CoreGone));
             }
             _ = tick.tick() => {
                 let n2 = name.clone();

@@ -268,6 +268,7 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
         .iter()
         .find(|p| !matches!(p.peer, PeerId::Bgp(_)))?;
     let a = &p.attrs;
+    let label = p.label;
     let mut attrs = Attrs {
         next_hop: a.next_hop.parse().ok(),
         med: Some(a.med),
@@ -304,10 +305,10 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
     }
     let vxlan = a.encap.iter().any(|e| e == "vxlan");
     let labels = match key {
-        RouteKey::Vpn(..) => vec![a.label],
+        RouteKey::Vpn(..) => vec![label],
         // EVPN label fields: the VNI for VXLAN, else an MPLS label (RFC 8365 §5.1.3).
-        RouteKey::Evpn(_) if vxlan => vec![a.label],
-        RouteKey::Evpn(_) => vec![(a.label << 4) | 1],
+        RouteKey::Evpn(_) if vxlan => vec![label],
+        RouteKey::Evpn(_) => vec![(label << 4) | 1],
         _ => Vec::new(),
     };
     if table == RTARGET_TABLE {
@@ -320,9 +321,9 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
     })
 }
 
-/// A learned BGP path as `(family, rd, key without RD, attributes)` for
+/// A learned BGP path as `(family, rd, key without RD, label, attributes)` for
 /// [`crate::rib::Rib::add_vpn`]; `None` for what the RIB does not carry.
-pub fn learned(path: &BgpPath) -> Option<(Family, String, String, PathAttrs)> {
+pub fn learned(path: &BgpPath) -> Option<(Family, String, String, u32, PathAttrs)> {
     let a = &path.attrs;
     let encap: Vec<String> = a
         .ext_communities
@@ -370,7 +371,6 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, PathAttrs)> {
     };
     let attrs = PathAttrs {
         next_hop: a.next_hop.map(|n| n.to_string()).unwrap_or_default(),
-        label,
         encap,
         security_groups: a
             .ext_communities
@@ -393,7 +393,7 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, PathAttrs)> {
             .map(|(_, id)| id),
         ..PathAttrs::default()
     };
-    Some((fam, rd, rest, attrs))
+    Some((fam, rd, rest, label, attrs))
 }
 
 /// Peer summaries as JSON for `filament neighbors`.
@@ -432,7 +432,7 @@ fn collect(n: &mut ControlNode, all: bool, asn: u32) -> Vec<Result<BgpPath, Rout
                 n.rib()
                     .table(t)
                     .into_iter()
-                    .flat_map(|tb| tb.keys().map(|k| (t.to_string(), k.clone())))
+                    .flat_map(|tb| tb.keys().map(|k| (t.to_string(), k.to_string())))
             })
             .collect()
     } else {
@@ -442,7 +442,7 @@ fn collect(n: &mut ControlNode, all: bool, asn: u32) -> Vec<Result<BgpPath, Rout
         .filter(|(t, _)| GLOBAL_TABLES.contains(&t.as_str()))
         .filter_map(|(t, k)| {
             let key = route_key(&t, &k)?;
-            let route = n.rib().table(&t).and_then(|tb| tb.get(&k));
+            let route = n.rib().table(&t).and_then(|tb| tb.get(k.as_str()));
             Some(advert(&t, &key, route, asn).ok_or(key))
         })
         .collect()
@@ -580,14 +580,14 @@ fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
     for ev in batch {
         match ev {
             Event::Learned { peer, path } => {
-                if let Some((fam, rd, rest, mut attrs)) = learned(&path) {
+                if let Some((fam, rd, rest, label, mut attrs)) = learned(&path) {
                     // origin-vn id -> the VN's name, which agents get as `<virtual-network>`
                     if let Some(id) = attrs.origin_vn_id {
                         attrs.origin_vn =
                             vn_names.entry(id).or_insert_with(|| vn_name(n, id)).clone();
                     }
-                    n.rib_mut()
-                        .add_vpn(fam, &rd, &rest, PeerId::Bgp(peer.to_string()), attrs);
+                    let peer = PeerId::Bgp(peer.to_string().into());
+                    n.rib_mut().add_vpn(fam, &rd, &rest, peer, label, attrs);
                 }
             }
             Event::Withdrawn { peer, key } => {
@@ -596,9 +596,9 @@ fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
                     labels: vec![0],
                     attrs: Arc::new(Attrs::default()),
                 };
-                if let Some((fam, rd, rest, _)) = learned(&probe) {
-                    n.rib_mut()
-                        .del_vpn(fam, &rd, &rest, &PeerId::Bgp(peer.to_string()));
+                if let Some((fam, rd, rest, _, _)) = learned(&probe) {
+                    let peer = PeerId::Bgp(peer.to_string().into());
+                    n.rib_mut().del_vpn(fam, &rd, &rest, &peer);
                 }
             }
             Event::PeerState { peer, state } => {
@@ -634,7 +634,6 @@ mod tests {
         );
         let attrs = PathAttrs {
             next_hop: "192.0.2.1".into(),
-            label: 17,
             encap: vec!["gre".into(), "udp".into()],
             local_pref: 100,
             med: 100,
@@ -644,23 +643,26 @@ mod tests {
             ..PathAttrs::default()
         };
         let route = Route {
-            paths: vec![crate::rib::Path {
+            paths: [crate::rib::Path {
                 peer: PeerId::Xmpp("vr1".into()),
                 rd: Some("192.0.2.1:2".into()),
+                label: 17,
                 attrs: Arc::new(attrs.clone()),
                 origin: crate::rib::Origin::Primary,
                 vrf: None,
-            }],
+            }]
+            .into_iter()
+            .collect(),
         };
         let p = advert("bgp.l3vpn.0", &key, Some(&route), 64512).unwrap();
         assert_eq!(p.labels, vec![17]);
         assert_eq!(p.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
-        let (fam, rd, rest, back) = learned(&p).unwrap();
+        let (fam, rd, rest, label, back) = learned(&p).unwrap();
         assert_eq!(
             (fam, rd.as_str(), rest.as_str()),
             (Family::Inet, "192.0.2.1:2", "10.1.1.3/32")
         );
-        assert_eq!(back.label, 17);
+        assert_eq!(label, 17);
         assert_eq!(back.encap, vec!["gre".to_string(), "udp".to_string()]);
         assert_eq!(back.route_targets, attrs.route_targets);
         assert_eq!(back.security_groups, vec![8000002]);

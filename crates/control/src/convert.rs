@@ -59,14 +59,14 @@ pub fn node_key(node: &RouteNode) -> Result<(Family, String), ItemError> {
     }
 }
 
-/// Validate an agent's item and turn it into path attributes; also returns the RD source
-/// address (the first next hop, `<agent-ip>` of `<agent-ip>:<instance-id>`).
+/// Validate an agent's item and turn it into path attributes; also returns the label and
+/// the RD source address (the first next hop, `<agent-ip>` of `<agent-ip>:<instance-id>`).
 pub fn attrs_from_entry(
     vrf: &str,
     fam: Family,
     key: &str,
     e: &Entry,
-) -> Result<(PathAttrs, String), ItemError> {
+) -> Result<(PathAttrs, u32, String), ItemError> {
     let nh: &NextHop = e.next_hops.first().ok_or_else(|| ItemError::NoNextHop {
         key: key.to_string(),
     })?;
@@ -105,7 +105,6 @@ pub fn attrs_from_entry(
         .or(e.sequence_number.map(|s| (s, false)));
     let attrs = PathAttrs {
         next_hop: nh.address.clone(),
-        label,
         encap: encaps
             .iter()
             .filter(|t| !matches!(t, TunnelEncap::Other(_)))
@@ -127,7 +126,7 @@ pub fn attrs_from_entry(
         as_path_len: 0,
         route_targets: Default::default(),
     };
-    Ok((attrs, nh.address.clone()))
+    Ok((attrs, label, nh.address.clone()))
 }
 
 /// The `<entry>` pushed to agents for a route's best (ECMP) paths: one next hop per path.
@@ -163,7 +162,7 @@ pub fn entry_for(fam: Family, key: &str, best: &[Path]) -> Entry {
                 af: 1,
                 address: p.attrs.next_hop.clone(),
                 mac: p.attrs.mac.clone(),
-                label: Some(NhLabel::Value(p.attrs.label)),
+                label: Some(NhLabel::Value(p.label)),
                 tunnel_encapsulation: p
                     .attrs
                     .encap

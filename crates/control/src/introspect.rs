@@ -54,7 +54,7 @@ impl ControlNode {
             let mut routes = Vec::new();
             let (mut paths, mut primary, mut secondary) = (0, 0, 0);
             for (k, r) in t {
-                if prefix.is_some_and(|p| !k.ends_with(p) && k != p) {
+                if prefix.is_some_and(|p| !k.ends_with(p) && &**k != p) {
                     continue;
                 }
                 let best = r.best().len();
@@ -76,14 +76,14 @@ impl ControlNode {
                             }
                             Origin::Secondary { table } => {
                                 secondary += 1;
-                                Some(table.clone())
+                                Some(table.to_string())
                             }
                         };
                         let a = &p.attrs;
                         json!({
-                            "protocol": protocol, "source": p.peer.to_string(), "rd": p.rd,
+                            "protocol": protocol, "source": p.peer.to_string(), "rd": p.rd.as_deref(),
                             "best": i < best, "local_pref": a.local_pref, "med": a.med,
-                            "next_hop": a.next_hop, "label": a.label, "encap": a.encap,
+                            "next_hop": a.next_hop, "label": p.label, "encap": a.encap,
                             "origin_vn": a.origin_vn, "security_groups": a.security_groups,
                             "communities": a.communities, "route_targets": a.route_targets,
                             "as_path_len": a.as_path_len,

@@ -498,7 +498,7 @@ impl ControlNode {
                 a.subs.clear();
                 a.published.clear();
                 if let Some(n) = name {
-                    self.rib.remove_peer(&PeerId::Xmpp(n.clone()));
+                    self.rib.remove_peer(&PeerId::Xmpp(n.as_str().into()));
                     let h = self.history.entry(n).or_default();
                     h.flaps += 1;
                     h.last_flap = Some(self.now.as_secs());
@@ -590,7 +590,7 @@ impl ControlNode {
                 .filter(|((ri, _, _), _)| *ri == s.node)
                 .map(|(k, rd)| (k.clone(), rd.clone()))
                 .collect();
-            let peer = PeerId::Xmpp(a.name.clone().unwrap_or_default());
+            let peer = PeerId::Xmpp(a.name.as_deref().unwrap_or_default().into());
             for ((ri, fam, key), rd) in mine {
                 a.published.remove(&(ri.clone(), fam, key.clone()));
                 self.rib.del_local(&ri, fam, &key, &peer, &rd);
@@ -622,10 +622,10 @@ impl ControlNode {
                 return;
             }
         };
-        let peer = PeerId::Xmpp(a.name.clone().unwrap_or_default());
+        let peer = PeerId::Xmpp(a.name.as_deref().unwrap_or_default().into());
         match op {
             CollectionOp::Associate => match attrs_from_entry(vrf, fam, &key, entry) {
-                Ok((mut attrs, rd_ip)) => {
+                Ok((mut attrs, label, rd_ip)) => {
                     attrs.origin_vn_id = attrs
                         .origin_vn
                         .as_deref()
@@ -636,7 +636,7 @@ impl ControlNode {
                     let rd = Some(format!("{rd_ip}:{instance_id}"));
                     a.published
                         .insert((vrf.to_string(), fam, key.clone()), rd.clone());
-                    self.rib.add_local(vrf, fam, &key, peer, rd, attrs);
+                    self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
                 }
                 Err(_) => self.counters.rejected_items += 1,
             },

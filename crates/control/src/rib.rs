@@ -11,6 +11,12 @@
 //! BGP speaker plugs in through [`Rib::add_vpn`] / [`Rib::del_vpn`] (paths it learned) and
 //! reads what to advertise from the VPN tables after [`Rib::take_dirty`].
 //!
+//! Memory (issue 4: a million BGP-learned VPN routes): a path's own fields are small and
+//! shared where they repeat. Peer names, RDs and table names are interned `Arc<str>`s, the
+//! label lives in the [`Path`] (not in the attributes) so one `Arc<PathAttrs>` serves every
+//! route of a peer with the same attributes, a route's single path is stored inline
+//! ([`Paths`]), and keys are `Box<str>`.
+//!
 //! Best path: highest local-pref, then shortest AS path, then lowest MED, then XMPP/local
 //! before BGP, then source and RD.  Paths equal on (local-pref, AS path length, MED) are
 //! ECMP and all are pushed as next hops of one item.
@@ -19,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 /// Address family of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -60,15 +67,16 @@ pub fn vrf_table(ri: &str, f: Family) -> String {
     format!("{ri}.{}", f.vrf_suffix())
 }
 
-/// Who contributed a path.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Who contributed a path (the name is shared by every path of the source: the RIB
+/// interns it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PeerId {
     /// This control node (route-target membership, static routes).
     Local,
     /// A vRouter agent over XMPP, by name.
-    Xmpp(String),
+    Xmpp(Arc<str>),
     /// A BGP peer, by its address or name.
-    Bgp(String),
+    Bgp(Arc<str>),
 }
 
 impl std::fmt::Display for PeerId {
@@ -86,8 +94,6 @@ impl std::fmt::Display for PeerId {
 pub struct PathAttrs {
     /// Next-hop (compute node / router) address.
     pub next_hop: String,
-    /// MPLS label or VNI.
-    pub label: u32,
     /// Tunnel encapsulations (`gre`, `udp`, `vxlan`, ...).
     pub encap: Vec<String>,
     /// Router MAC (EVPN).
@@ -117,14 +123,14 @@ pub struct PathAttrs {
 }
 
 /// Whether a path is the original or a copy made by replication.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// Learned in this table.
     Primary,
     /// Replicated from `table`.
     Secondary {
-        /// The primary table.
-        table: String,
+        /// The primary table (interned).
+        table: Arc<str>,
     },
 }
 
@@ -133,27 +139,20 @@ pub enum Origin {
 pub struct Path {
     /// Source.
     pub peer: PeerId,
-    /// Route distinguisher (`<agent-ip>:<instance-id>`), when known.
-    pub rd: Option<String>,
-    /// Attributes (shared between replicas).
+    /// Route distinguisher (`<agent-ip>:<instance-id>`), when known (interned).
+    pub rd: Option<Arc<str>>,
+    /// MPLS label or VNI (per route, so kept out of the shared attributes).
+    pub label: u32,
+    /// Attributes (one `Arc` per distinct set, shared between routes and replicas).
     pub attrs: Arc<PathAttrs>,
     /// Primary or secondary.
     pub origin: Origin,
-    /// For VPN paths learned from an instance: that instance.
-    pub vrf: Option<String>,
+    /// For VPN paths learned from an instance: that instance (interned).
+    pub vrf: Option<Arc<str>>,
 }
 
 impl Path {
-    fn rank(
-        &self,
-    ) -> (
-        std::cmp::Reverse<u32>,
-        u32,
-        u32,
-        u8,
-        &PeerId,
-        &Option<String>,
-    ) {
+    fn rank(&self) -> (std::cmp::Reverse<u32>, u32, u32, u8, &PeerId, Option<&str>) {
         let a = &self.attrs;
         let kind = match self.peer {
             PeerId::Local | PeerId::Xmpp(_) => 0,
@@ -165,7 +164,7 @@ impl Path {
             a.med,
             kind,
             &self.peer,
-            &self.rd,
+            self.rd.as_deref(),
         )
     }
     fn ecmp_key(&self) -> (u32, u32, u32) {
@@ -177,11 +176,14 @@ impl Path {
     }
 }
 
+/// The paths of one destination: one inline (the common case: no heap block per route).
+pub type Paths = SmallVec<[Path; 1]>;
+
 /// All paths to one destination, best first.
 #[derive(Debug, Clone, Default)]
 pub struct Route {
     /// Paths, best first.
-    pub paths: Vec<Path>,
+    pub paths: Paths,
 }
 
 impl Route {
@@ -204,17 +206,17 @@ impl Route {
         self.paths.sort_by(|a, b| a.rank().cmp(&b.rank()));
     }
 
-    fn remove(&mut self, peer: &PeerId, rd: &Option<String>) -> Option<Path> {
+    fn remove(&mut self, peer: &PeerId, rd: Option<&str>) -> Option<Path> {
         let i = self
             .paths
             .iter()
-            .position(|q| q.peer == *peer && q.rd == *rd)?;
+            .position(|q| q.peer == *peer && q.rd.as_deref() == rd)?;
         Some(self.paths.remove(i))
     }
 }
 
 /// One table: routes by key (prefix, EVPN key, or `RD:prefix` in VPN tables).
-pub type Table = BTreeMap<String, Route>;
+pub type Table = BTreeMap<Box<str>, Route>;
 
 /// Import / export targets of an instance as the RIB uses them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,7 +228,7 @@ pub struct InstanceTargets {
 }
 
 /// A secondary path made by replication: `(instance, source, RD)`.
-type ReplicaId = (String, PeerId, Option<String>);
+type ReplicaId = (Arc<str>, PeerId, Option<Arc<str>>);
 
 /// All tables plus replication state.
 #[derive(Debug, Default)]
@@ -243,11 +245,20 @@ pub struct Rib {
     attr_pool: HashSet<Arc<PathAttrs>>,
     /// Pool size at which entries no path uses any more are dropped.
     pool_sweep_at: usize,
+    /// One `Arc<str>` per distinct peer name, RD and table name.
+    names: HashSet<Arc<str>>,
+    /// Name pool size at which unused names are dropped.
+    names_sweep_at: usize,
 }
 
 /// The VPN key of a prefix: `RD:prefix` (RD `0:0` when there is none).
 pub fn vpn_key(rd: &Option<String>, prefix: &str) -> String {
-    format!("{}:{prefix}", rd.as_deref().unwrap_or("0:0"))
+    vpn_key_str(rd.as_deref(), prefix)
+}
+
+/// [`vpn_key`] of a borrowed RD.
+pub fn vpn_key_str(rd: Option<&str>, prefix: &str) -> String {
+    format!("{}:{prefix}", rd.unwrap_or("0:0"))
 }
 
 impl Rib {
@@ -285,6 +296,29 @@ impl Rib {
         x
     }
 
+    /// The shared copy of a name (peer, RD, table).
+    fn name(&mut self, s: &str) -> Arc<str> {
+        if let Some(x) = self.names.get(s) {
+            return x.clone();
+        }
+        if self.names.len() >= self.names_sweep_at {
+            self.names.retain(|x| Arc::strong_count(x) > 1);
+            self.names_sweep_at = (self.names.len() * 2).max(1024);
+        }
+        let x: Arc<str> = Arc::from(s);
+        self.names.insert(x.clone());
+        x
+    }
+
+    /// The shared copy of a peer id.
+    fn peer(&mut self, p: &PeerId) -> PeerId {
+        match p {
+            PeerId::Local => PeerId::Local,
+            PeerId::Xmpp(n) => PeerId::Xmpp(self.name(n)),
+            PeerId::Bgp(n) => PeerId::Bgp(self.name(n)),
+        }
+    }
+
     /// Number of distinct attribute sets held.
     pub fn attr_sets(&self) -> usize {
         self.attr_pool.len()
@@ -295,23 +329,23 @@ impl Rib {
         std::mem::take(&mut self.dirty)
     }
 
-    fn upsert(&mut self, table: String, key: &str, p: Path) {
-        self.tables
-            .entry(table.clone())
-            .or_default()
-            .entry(key.to_string())
-            .or_default()
-            .upsert(p);
-        self.dirty.insert((table, key.to_string()));
+    fn upsert(&mut self, table: &str, key: &str, p: Path) {
+        let t = match self.tables.get_mut(table) {
+            Some(t) => t,
+            None => self.tables.entry(table.to_string()).or_default(),
+        };
+        match t.get_mut(key) {
+            Some(r) => r.upsert(p),
+            None => {
+                let mut r = Route::default();
+                r.upsert(p);
+                t.insert(key.into(), r);
+            }
+        }
+        self.dirty.insert((table.to_string(), key.to_string()));
     }
 
-    fn remove(
-        &mut self,
-        table: &str,
-        key: &str,
-        peer: &PeerId,
-        rd: &Option<String>,
-    ) -> Option<Path> {
+    fn remove(&mut self, table: &str, key: &str, peer: &PeerId, rd: Option<&str>) -> Option<Path> {
         let t = self.tables.get_mut(table)?;
         let r = t.get_mut(key)?;
         let p = r.remove(peer, rd);
@@ -330,6 +364,8 @@ impl Rib {
     /// A path learned in an instance (from an agent): installed as primary in the
     /// instance's table, exported to the VPN table with the instance's export targets, and
     /// replicated to every instance importing one of them.
+    // (instance, family, prefix) + (source, RD, label, attributes): what TF's agent publishes
+    #[allow(clippy::too_many_arguments)]
     pub fn add_local(
         &mut self,
         ri: &str,
@@ -337,6 +373,7 @@ impl Rib {
         prefix: &str,
         peer: PeerId,
         rd: Option<String>,
+        label: u32,
         mut attrs: PathAttrs,
     ) {
         attrs.route_targets = self
@@ -345,11 +382,13 @@ impl Rib {
             .map(|i| i.export.clone())
             .unwrap_or_default();
         let attrs = self.share(attrs);
-        let table = vrf_table(ri, fam);
+        let peer = self.peer(&peer);
+        let rd = rd.map(|r| self.name(&r));
+        let table = self.name(&vrf_table(ri, fam));
         // replace a path of the same source under another RD (instance id changed)
         let old_rd = self
             .tables
-            .get(&table)
+            .get(&*table)
             .and_then(|t| t.get(prefix))
             .and_then(|r| {
                 r.paths
@@ -358,29 +397,32 @@ impl Rib {
             })
             .map(|p| p.rd.clone());
         if let Some(old) = old_rd.filter(|o| *o != rd) {
-            self.del_local(ri, fam, prefix, &peer, &old);
+            self.del_local(ri, fam, prefix, &peer, &old.map(|o| o.to_string()));
         }
         self.upsert(
-            table.clone(),
+            &table,
             prefix,
             Path {
                 peer: peer.clone(),
                 rd: rd.clone(),
+                label,
                 attrs: attrs.clone(),
                 origin: Origin::Primary,
                 vrf: None,
             },
         );
-        let key = vpn_key(&rd, prefix);
+        let key = vpn_key_str(rd.as_deref(), prefix);
+        let vrf = self.name(ri);
         self.upsert(
-            fam.vpn_table().to_string(),
+            fam.vpn_table(),
             &key,
             Path {
                 peer,
                 rd,
+                label,
                 attrs,
                 origin: Origin::Secondary { table },
-                vrf: Some(ri.to_string()),
+                vrf: Some(vrf),
             },
         );
         self.replicate(fam, &key);
@@ -396,25 +438,35 @@ impl Rib {
         rd: &Option<String>,
     ) {
         let table = vrf_table(ri, fam);
-        if self.remove(&table, prefix, peer, rd).is_some() {
+        if self.remove(&table, prefix, peer, rd.as_deref()).is_some() {
             let key = vpn_key(rd, prefix);
-            self.remove(fam.vpn_table(), &key, peer, rd);
+            self.remove(fam.vpn_table(), &key, peer, rd.as_deref());
             self.replicate(fam, &key);
         }
     }
 
     /// A VPN path learned from a BGP peer (`prefix` without the RD; `attrs.route_targets`
     /// from its extended communities): replicated into every importing instance.
-    pub fn add_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: PeerId, attrs: PathAttrs) {
-        let rd = Some(rd.to_string());
-        let key = vpn_key(&rd, prefix);
+    pub fn add_vpn(
+        &mut self,
+        fam: Family,
+        rd: &str,
+        prefix: &str,
+        peer: PeerId,
+        label: u32,
+        attrs: PathAttrs,
+    ) {
+        let key = vpn_key_str(Some(rd), prefix);
         let attrs = self.share(attrs);
+        let peer = self.peer(&peer);
+        let rd = Some(self.name(rd));
         self.upsert(
-            fam.vpn_table().to_string(),
+            fam.vpn_table(),
             &key,
             Path {
                 peer,
                 rd,
+                label,
                 attrs,
                 origin: Origin::Primary,
                 vrf: None,
@@ -425,9 +477,8 @@ impl Rib {
 
     /// Withdraw a VPN path learned from a BGP peer.
     pub fn del_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: &PeerId) {
-        let rd = Some(rd.to_string());
-        let key = vpn_key(&rd, prefix);
-        if self.remove(fam.vpn_table(), &key, peer, &rd).is_some() {
+        let key = vpn_key_str(Some(rd), prefix);
+        if self.remove(fam.vpn_table(), &key, peer, Some(rd)).is_some() {
             self.replicate(fam, &key);
         }
     }
@@ -443,9 +494,10 @@ impl Rib {
                     .iter()
                     .filter(|p| p.peer == *peer && p.origin == Origin::Primary)
                 {
+                    let rd = p.rd.as_deref().map(str::to_string);
                     match Family::ALL.iter().find(|f| f.vpn_table() == tname) {
-                        Some(f) => vpns.push((*f, k.clone(), p.rd.clone())),
-                        None => locals.push((tname.clone(), k.clone(), p.rd.clone())),
+                        Some(f) => vpns.push((*f, k.to_string(), rd)),
+                        None => locals.push((tname.clone(), k.to_string(), rd)),
                     }
                 }
             }
@@ -454,11 +506,14 @@ impl Rib {
             if let Some((ri, fam)) = split_vrf_table(&tname) {
                 self.del_local(&ri, fam, &k, peer, &rd);
             } else {
-                self.remove(&tname, &k, peer, &rd);
+                self.remove(&tname, &k, peer, rd.as_deref());
             }
         }
         for (f, key, rd) in vpns {
-            if self.remove(f.vpn_table(), &key, peer, &rd).is_some() {
+            if self
+                .remove(f.vpn_table(), &key, peer, rd.as_deref())
+                .is_some()
+            {
                 self.replicate(f, &key);
             }
         }
@@ -494,7 +549,7 @@ impl Rib {
             .unwrap_or_default();
         for fam in Family::ALL {
             let vt = fam.vpn_table();
-            let keys: Vec<String> = self
+            let keys: Vec<Box<str>> = self
                 .tables
                 .get(vt)
                 .map(|t| t.keys().cloned().collect())
@@ -512,7 +567,7 @@ impl Rib {
                     }
                 }
                 if changed {
-                    self.dirty.insert((vt.to_string(), key.clone()));
+                    self.dirty.insert((vt.to_string(), key.to_string()));
                 }
                 self.replicate(fam, &key);
             }
@@ -523,7 +578,9 @@ impl Rib {
     fn replicate(&mut self, fam: Family, key: &str) {
         let vt = fam.vpn_table();
         let prefix = key_prefix(key);
-        let mut want: BTreeMap<(String, PeerId, Option<String>), Path> = BTreeMap::new();
+        let mut want: BTreeMap<ReplicaId, Path> = BTreeMap::new();
+        // (instance, path) pairs first: naming the secondaries' origin tables needs `self`
+        let mut pairs: Vec<(String, Path)> = Vec::new();
         if let Some(r) = self.tables.get(vt).and_then(|t| t.get(key)) {
             for p in &r.paths {
                 let mut dest: BTreeSet<&String> = BTreeSet::new();
@@ -536,29 +593,32 @@ impl Rib {
                     if p.vrf.as_deref() == Some(ri.as_str()) {
                         continue;
                     }
-                    want.insert(
-                        (ri.clone(), p.peer.clone(), p.rd.clone()),
-                        Path {
-                            peer: p.peer.clone(),
-                            rd: p.rd.clone(),
-                            attrs: p.attrs.clone(),
-                            origin: Origin::Secondary {
-                                table: p
-                                    .vrf
-                                    .as_deref()
-                                    .map_or_else(|| vt.to_string(), |v| vrf_table(v, fam)),
-                            },
-                            vrf: None,
-                        },
-                    );
+                    pairs.push((ri.clone(), p.clone()));
                 }
             }
         }
+        for (ri, p) in pairs {
+            let origin_table = p
+                .vrf
+                .as_deref()
+                .map_or_else(|| vt.to_string(), |v| vrf_table(v, fam));
+            let table = self.name(&origin_table);
+            let ri = self.name(&ri);
+            want.insert(
+                (ri, p.peer.clone(), p.rd.clone()),
+                Path {
+                    origin: Origin::Secondary { table },
+                    vrf: None,
+                    ..p
+                },
+            );
+        }
         let slot = (fam, key.to_string());
         let have = self.replicas.remove(&slot).unwrap_or_default();
-        for (ri, peer, rd) in &have {
-            if !want.contains_key(&(ri.clone(), peer.clone(), rd.clone())) {
-                self.remove(&vrf_table(ri, fam), prefix, peer, rd);
+        for id in &have {
+            if !want.contains_key(id) {
+                let (ri, peer, rd) = id;
+                self.remove(&vrf_table(ri, fam), prefix, peer, rd.as_deref());
             }
         }
         let mut now = BTreeSet::new();
@@ -571,7 +631,7 @@ impl Rib {
                 .and_then(|r| r.paths.iter().find(|q| q.peer == peer && q.rd == rd))
                 .is_some_and(|q| *q == p);
             if !same {
-                self.upsert(table, prefix, p);
+                self.upsert(&table, prefix, p);
             }
             now.insert((ri, peer, rd));
         }
@@ -590,13 +650,13 @@ impl Rib {
             .map(|t| {
                 t.iter()
                     .filter(|(_, r)| r.paths.iter().any(|p| p.peer == PeerId::Local))
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, _)| k.to_string())
                     .collect()
             })
             .unwrap_or_default();
         for k in &have {
             if !want.contains(k) {
-                self.remove(RTARGET_TABLE, k, &PeerId::Local, &None);
+                self.remove(RTARGET_TABLE, k, &PeerId::Local, None);
             }
         }
         for k in want {
@@ -606,11 +666,12 @@ impl Rib {
                     ..PathAttrs::default()
                 };
                 self.upsert(
-                    RTARGET_TABLE.to_string(),
+                    RTARGET_TABLE,
                     &k,
                     Path {
                         peer: PeerId::Local,
                         rd: None,
+                        label: 0,
                         attrs: Arc::new(attrs),
                         origin: Origin::Primary,
                         vrf: None,
@@ -698,10 +759,10 @@ pub fn med_from_local_pref(lp: u32) -> u32 {
 mod tests {
     use super::*;
 
-    fn attrs(label: u32) -> PathAttrs {
+    fn attrs(med: u32) -> PathAttrs {
         PathAttrs {
             next_hop: "10.77.0.5".into(),
-            label,
+            med,
             encap: vec!["gre".into(), "udp".into()],
             local_pref: 100,
             route_targets: ["target:64512:1".to_string()].into(),
@@ -715,17 +776,33 @@ mod tests {
         let peer = PeerId::Bgp("10.77.0.5".into());
         for i in 0..100 {
             let p = format!("10.0.0.{i}/32");
-            // Two labels: a gateway's per-VRF labels.
-            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), attrs(16 + i % 2));
+            // A label per prefix (kept in the path), two MEDs.
+            rib.add_vpn(
+                Family::Inet,
+                "100:1",
+                &p,
+                peer.clone(),
+                16 + i,
+                attrs(i % 2),
+            );
         }
         assert_eq!(rib.attr_sets(), 2);
         let t = rib.table("bgp.l3vpn.0").unwrap();
-        let a = &t["100:1:10.0.0.0/32"].paths[0].attrs;
-        let b = &t["100:1:10.0.0.2/32"].paths[0].attrs;
-        let c = &t["100:1:10.0.0.1/32"].paths[0].attrs;
-        assert!(Arc::ptr_eq(a, b));
-        assert!(!Arc::ptr_eq(a, c));
-        assert_eq!((a.label, c.label), (16, 17));
+        let (a, b, c) = (
+            &t["100:1:10.0.0.0/32"].paths[0],
+            &t["100:1:10.0.0.2/32"].paths[0],
+            &t["100:1:10.0.0.1/32"].paths[0],
+        );
+        assert!(Arc::ptr_eq(&a.attrs, &b.attrs));
+        assert!(!Arc::ptr_eq(&a.attrs, &c.attrs));
+        assert_eq!((a.attrs.med, c.attrs.med), (0, 1));
+        assert_eq!((a.label, b.label, c.label), (16, 18, 17));
+        // peer names and RDs are one allocation each
+        let (PeerId::Bgp(pa), PeerId::Bgp(pc)) = (&a.peer, &c.peer) else {
+            panic!("BGP paths");
+        };
+        assert!(Arc::ptr_eq(pa, pc));
+        assert!(Arc::ptr_eq(a.rd.as_ref().unwrap(), c.rd.as_ref().unwrap()));
     }
 
     #[test]
@@ -734,7 +811,7 @@ mod tests {
         let peer = PeerId::Bgp("10.77.0.5".into());
         for i in 0..3000u32 {
             let p = format!("10.0.{}.{}/32", i >> 8, i & 255);
-            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), attrs(i));
+            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), 16, attrs(i));
             rib.del_vpn(Family::Inet, "100:1", &p, &peer);
         }
         assert!(rib.table("bgp.l3vpn.0").is_none());

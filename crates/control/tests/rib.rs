@@ -16,7 +16,6 @@ fn targets(import: &[&str], export: &[&str]) -> Option<InstanceTargets> {
 fn attrs(nh: &str, rts: &[&str]) -> PathAttrs {
     PathAttrs {
         next_hop: nh.into(),
-        label: 100,
         local_pref: 100,
         route_targets: rts.iter().map(|s| s.to_string()).collect(),
         ..PathAttrs::default()
@@ -34,6 +33,7 @@ fn bgp_vpn_route_lands_in_importing_instances_only() {
         "10.0.0.9:5",
         "172.20.0.0/16",
         peer.clone(),
+        100,
         attrs("10.0.0.9", &["target:64512:1"]),
     );
     let red = rib.table("red.inet.0").unwrap();
@@ -70,6 +70,7 @@ fn local_paths_export_with_instance_targets_and_prefer_xmpp_on_tie() {
         "10.1.1.3/32",
         agent.clone(),
         Some("192.168.0.1:1".into()),
+        100,
         attrs("192.168.0.1", &[]),
     );
     let vpn = rib.table("bgp.l3vpn.0").unwrap();
@@ -84,6 +85,7 @@ fn local_paths_export_with_instance_targets_and_prefer_xmpp_on_tie() {
         "10.0.0.9:1",
         "10.1.1.3/32",
         PeerId::Bgp("10.0.0.9".into()),
+        100,
         attrs("10.0.0.9", &["target:64512:1"]),
     );
     let r = &rib.table("red.inet.0").unwrap()["10.1.1.3/32"];
@@ -97,6 +99,7 @@ fn local_paths_export_with_instance_targets_and_prefer_xmpp_on_tie() {
         "10.0.0.10:1",
         "10.1.1.3/32",
         PeerId::Bgp("10.0.0.10".into()),
+        100,
         better,
     );
     let r = &rib.table("red.inet.0").unwrap()["10.1.1.3/32"];

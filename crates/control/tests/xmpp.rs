@@ -538,9 +538,9 @@ fn every_instance_imports_tf_es_import_target() {
         "10.9.9.9:1",
         "10.5.5.5/32",
         PeerId::Bgp("10.9.9.9".into()),
+        100,
         PathAttrs {
             next_hop: "10.9.9.9".into(),
-            label: 100,
             route_targets: [es].into(),
             ..PathAttrs::default()
         },

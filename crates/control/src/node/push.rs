@@ -76,7 +76,7 @@ fn escape_attr(s: &str) -> String {
 fn current_items(rib: &Rib, table: &str, fam: Family, keys: &[String]) -> Vec<PushedItem> {
     let t = rib.table(table);
     keys.iter()
-        .map(|key| match t.and_then(|t| t.get(key)) {
+        .map(|key| match t.and_then(|t| t.get(key.as_str())) {
             Some(r) if !r.best().is_empty() => PushedItem::Item {
                 id: key.clone(),
                 entry: Box::new(entry_for(fam, key, r.best())),
@@ -155,13 +155,13 @@ impl ControlNode {
             };
             if a.blocked {
                 a.deferred
-                    .extend(t.keys().map(|k| (ri.to_string(), fam, k.clone())));
+                    .extend(t.keys().map(|k| (ri.to_string(), fam, k.to_string())));
                 continue;
             }
             let items: Vec<PushedItem> = t
                 .iter()
                 .map(|(k, r)| PushedItem::Item {
-                    id: k.clone(),
+                    id: k.to_string(),
                     entry: Box::new(entry_for(fam, k, r.best())),
                 })
                 .collect();

@@ -576,6 +576,11 @@ impl Rib {
 
     /// Make the secondaries of one VPN route match the import targets of every instance.
     fn replicate(&mut self, fam: Family, key: &str) {
+        // Nothing imports anything and nothing was replicated: nothing to do (a full BGP
+        // table into a node without importing instances skips two lookups per route).
+        if self.importers.is_empty() && self.replicas.is_empty() {
+            return;
+        }
         let vt = fam.vpn_table();
         let prefix = key_prefix(key);
         let mut want: BTreeMap<ReplicaId, Path> = BTreeMap::new();

@@ -130,12 +130,12 @@ def enable_feed(lab, ctl):
         time.sleep(0.02)
 
 
-def wait_count(fn, total, timeout=600):
+def wait_count(fn, total, timeout=600, every=0.1):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if (fn() or 0) >= total:
             return time.monotonic()
-        time.sleep(0.1)
+        time.sleep(every)
     raise SystemExit(f"timed out waiting for {total} routes")
 
 
@@ -321,7 +321,8 @@ def dut_filament(lab, total, ctl):
                   flush=True)
         return n
     try:
-        t1 = wait_count(count, total, timeout=float(os.environ.get("FILAMENT_BENCH_TIMEOUT", 600)))
+        # every 0.5 s: the summary walks every route (its CPU is the control node's)
+        t1 = wait_count(count, total, timeout=float(os.environ.get("FILAMENT_BENCH_TIMEOUT", 600)), every=0.5)
     except SystemExit:
         print(f"filament: {count()} of {total} routes; neighbors:",
               json.dumps(http(lab, "GET", f"{intro}/neighbors")), flush=True)

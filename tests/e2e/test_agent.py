@@ -19,39 +19,16 @@ import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import filament_bin
+from agent_lab import HostsLab, nsrun, run, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, AF_PACKET)")
 
 FAB = "192.168.90"
 API_LINK = "192.168.91"
-
-
-def run(*args, check=True, **kw):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
-
-
-def nsrun(ns, *args, check=True, timeout=60):
-    return run("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
-
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} ({last})")
 
 
 DHCLIENT_SCRIPT = """#!/bin/sh
@@ -67,45 +44,9 @@ exit 0
 """
 
 
-class AgentLab:
-    def __init__(self, work: Path):
-        self.work = work
-        self.bin = str(filament_bin())
-        t = uuid.uuid4().hex[:5]
-        self.ctl, self.h = f"fa-ctl-{t}", {1: f"fa-h1-{t}", 2: f"fa-h2-{t}"}
-        self.w = {}
-        self.rootif = f"fa-r{t}"
-        self.procs = {}
-        self.api = f"http://{API_LINK}.2:8082"
-
-    # -- topology ------------------------------------------------------------
-    def build(self):
-        for ns in (self.ctl, *self.h.values()):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "-n", self.ctl, "link", "add", "br0", "type", "bridge")
-        run("ip", "-n", self.ctl, "addr", "add", f"{FAB}.254/24", "dev", "br0")
-        run("ip", "-n", self.ctl, "link", "set", "br0", "up")
-        for i, ns in self.h.items():
-            run("ip", "-n", self.ctl, "link", "add", f"p{i}", "type", "veth", "peer", "name", "fab0", "netns", ns)
-            run("ip", "-n", self.ctl, "link", "set", f"p{i}", "master", "br0", "up")
-            run("ip", "-n", ns, "addr", "add", f"{FAB}.{i}/24", "dev", "fab0")
-            run("ip", "-n", ns, "link", "set", "fab0", "up")
-            nsrun(ns, "ethtool", "-K", "fab0", "tso", "off", "gso", "off", "gro", "off", check=False)
-        run("ip", "link", "add", self.rootif, "type", "veth", "peer", "name", "api0", "netns", self.ctl)
-        run("ip", "addr", "add", f"{API_LINK}.1/30", "dev", self.rootif)
-        run("ip", "link", "set", self.rootif, "up")
-        run("ip", "-n", self.ctl, "addr", "add", f"{API_LINK}.2/30", "dev", "api0")
-        run("ip", "-n", self.ctl, "link", "set", "api0", "up")
-
-    def spawn(self, ns, name, args):
-        log = self.work / f"{name}.log"
-        f = open(log, "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        f.close()
-        self.procs[name] = (p, log)
-        return p
+class AgentLab(HostsLab):
+    def __init__(self, work):
+        super().__init__(work, "fa", FAB, API_LINK, [f"{FAB}.254"])
 
     def start_controller(self):
         self.spawn(self.ctl, "ctl", [self.bin, "up", "--data-dir", str(self.work / "data"),
@@ -114,103 +55,26 @@ class AgentLab:
                                      "--name", "ctl", "--bgp-address", f"{FAB}.254", "--hold-time", "6"])
         wait_for(lambda: requests.get(self.api + "/", timeout=2).status_code == 200, what="config API")
 
-    def stop(self, name):
-        p, _ = self.procs.pop(name)
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-
     def start_agents(self):
-        for i, ns in self.h.items():
-            self.spawn(ns, f"agent-h{i}", [self.bin, "agent", "--name", f"h{i}", "--fabric-if", "fab0",
-                                           "--control", f"{FAB}.254", "--port-api", "127.0.0.1:9091"])
+        super().start_agents([f"{FAB}.254"])
         for i in self.h:
             wait_for(lambda i=i: self.agent_status(i)["state"] == "active", what=f"agent h{i} connected")
 
     def agent_status(self, i):
-        out = nsrun(self.h[i], "curl", "-s", "http://127.0.0.1:9091/status", timeout=10).stdout
-        return json.loads(out)
+        return self.agent_get(i, "/status")
 
     def cli(self, i, *args, check=True):
         return nsrun(self.h[i], self.bin, *args, check=check, timeout=30)
-
-    def logs(self, lines=40):
-        out = []
-        for name, (_, log) in self.procs.items():
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- {name} ---\n" + "\n".join(text))
-        return "\n".join(out)
-
-    def close(self):
-        for name in list(self.procs):
-            self.stop(name)
-        for ns in (*self.w.values(), *self.h.values(), self.ctl):
-            for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", ns, check=False)
-        run("ip", "link", "del", self.rootif, check=False)
-
-    # -- config API (raw JSON, as vnc_api sends it) ------------------------------
-    def create(self, ty, body):
-        r = requests.post(f"{self.api}/{ty}s", json={ty: body}, timeout=30)
-        assert r.status_code == 200, f"create {ty}: {r.status_code} {r.text}"
-        return r.json()[ty]["uuid"]
-
-    def read(self, ty, u):
-        r = requests.get(f"{self.api}/{ty}/{u}", timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()[ty]
-
-    def update(self, ty, u, body):
-        r = requests.put(f"{self.api}/{ty}/{u}", json={ty: body}, timeout=30)
-        assert r.status_code == 200, f"update {ty}: {r.status_code} {r.text}"
 
     def setup_config(self):
         gvc = requests.get(f"{self.api}/global-vrouter-configs", timeout=30).json()["global-vrouter-configs"][0]["uuid"]
         self.update("global-vrouter-config", gvc,
                     {"encapsulation_priorities": {"encapsulation": ["MPLSoUDP", "MPLSoGRE", "VXLAN"]}})
-        self.project = ["default-domain", "fa-" + uuid.uuid4().hex[:6]]
-        self.create("project", {"fq_name": self.project, "parent_type": "domain"})
-        self.vn = {}
-        for n, cidr in (("vn1", "10.70.1.0"), ("vn2", "10.70.2.0")):
-            self.vn[n] = self.create("virtual-network", {
-                "fq_name": self.project + [n], "parent_type": "project",
-                "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
-                                       "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": cidr, "ip_prefix_len": 24}}]}}]})
-        for i in self.h:
-            self.create("virtual-router", {"fq_name": ["default-global-system-config", f"h{i}"],
-                                           "parent_type": "global-system-config",
-                                           "virtual_router_ip_address": f"{FAB}.{i}"})
+        self.vn = self.project_with_vns({"vn1": "10.70.1.0", "vn2": "10.70.2.0"})
 
     def workload(self, name, host, vn):
-        """VM + VMI + instance-ip in the API, then `filament port add` on the host's agent."""
-        vm = str(uuid.uuid4())
-        self.create("virtual-machine", {"fq_name": [vm], "uuid": vm})
-        vmi = self.create("virtual-machine-interface", {
-            "fq_name": self.project + [name], "parent_type": "project",
-            "virtual_network_refs": [{"uuid": self.vn[vn], "to": self.project + [vn]}],
-            "virtual_machine_refs": [{"uuid": vm, "to": [vm]}]})
-        iip = self.create("instance-ip", {"fq_name": [f"{name}-{vm[:8]}"],
-                                          "virtual_network_refs": [{"uuid": self.vn[vn], "to": self.project + [vn]}],
-                                          "virtual_machine_interface_refs": [{"uuid": vmi, "to": self.project + [name]}]})
-        ip = self.read("instance-ip", iip)["instance_ip_address"]
-        mac = self.read("virtual-machine-interface", vmi)["virtual_machine_interface_mac_addresses"]["mac_address"][0]
-        ns = f"{self.ctl.replace('ctl', name)}"
-        run("ip", "netns", "add", ns)
-        self.w[name] = ns
-        self.cli(host, "port", "add", "--vmi", vmi, "--vm", vm, "--vn", self.vn[vn], "--mac", mac,
-                 "--ip", ip, "--ifname", f"tap{name}", "--netns", ns)
-        wait_for(lambda: json.loads(nsrun(self.h[host], "curl", "-s",
-                                          f"http://127.0.0.1:9091/port/{vmi}").stdout)["state"] == "active",
-                 what=f"port {name} programmed")
-        return {"ns": ns, "vmi": vmi, "vm": vm, "ip": ip, "mac": mac, "host": host}
+        """A port of `vn` on `host` (see HostsLab.port); its address comes by DHCP later."""
+        return self.port(name, host, self.vn[vn], vn)
 
     def dhclient(self, w):
         env_file = self.work / f"lease-{w['ns']}.env"
@@ -224,10 +88,6 @@ class AgentLab:
         assert r.returncode == 0, f"dhclient: {r.stderr}\n{self.logs()}"
         lease = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
         return lease
-
-    def ping(self, src, dst_ip, count=2):
-        r = nsrun(src["ns"], "busybox", "ping", "-c", str(count), "-W", "2", dst_ip, check=False)
-        return r.returncode == 0
 
 
 @pytest.fixture(scope="module")

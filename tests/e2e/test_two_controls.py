@@ -16,15 +16,12 @@ the agents reconnect to it.  Root only; everything created is removed afterwards
 import json
 import os
 import signal
-import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import filament_bin
+from agent_lab import HostsLab, nsrun, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, AF_PACKET)")
 
@@ -33,97 +30,9 @@ API_LINK = "192.168.95"
 CN = {"cn1": f"{FAB}.254", "cn2": f"{FAB}.253"}
 
 
-def run(*args, check=True, **kw):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
-
-
-def nsrun(ns, *args, check=True, timeout=60):
-    return run("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
-
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} ({last})")
-
-
-class TwoControlLab:
-    def __init__(self, work: Path):
-        self.work = work
-        self.bin = str(filament_bin())
-        t = uuid.uuid4().hex[:5]
-        self.ctl, self.h = f"f2-ctl-{t}", {1: f"f2-h1-{t}", 2: f"f2-h2-{t}"}
-        self.tag = t
-        self.w = {}
-        self.rootif = f"f2-r{t}"
-        self.procs = {}
-        self.api = f"http://{API_LINK}.2:8082"
-
-    def build(self):
-        for ns in (self.ctl, *self.h.values()):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "-n", self.ctl, "link", "add", "br0", "type", "bridge")
-        for ip in CN.values():
-            run("ip", "-n", self.ctl, "addr", "add", f"{ip}/24", "dev", "br0")
-        run("ip", "-n", self.ctl, "link", "set", "br0", "up")
-        for i, ns in self.h.items():
-            run("ip", "-n", self.ctl, "link", "add", f"p{i}", "type", "veth", "peer", "name", "fab0", "netns", ns)
-            run("ip", "-n", self.ctl, "link", "set", f"p{i}", "master", "br0", "up")
-            run("ip", "-n", ns, "addr", "add", f"{FAB}.{i}/24", "dev", "fab0")
-            run("ip", "-n", ns, "link", "set", "fab0", "up")
-            nsrun(ns, "ethtool", "-K", "fab0", "tso", "off", "gso", "off", "gro", "off", check=False)
-        run("ip", "link", "add", self.rootif, "type", "veth", "peer", "name", "api0", "netns", self.ctl)
-        run("ip", "addr", "add", f"{API_LINK}.1/30", "dev", self.rootif)
-        run("ip", "link", "set", self.rootif, "up")
-        run("ip", "-n", self.ctl, "addr", "add", f"{API_LINK}.2/30", "dev", "api0")
-        run("ip", "-n", self.ctl, "link", "set", "api0", "up")
-
-    def spawn(self, ns, name, args):
-        log = self.work / f"{name}.log"
-        f = open(log, "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        f.close()
-        self.procs[name] = (p, log)
-        return p
-
-    def stop(self, name, sig=signal.SIGTERM):
-        p, _ = self.procs.pop(name)
-        if p.poll() is None:
-            os.killpg(p.pid, sig)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-
-    def close(self):
-        for name in list(self.procs):
-            self.stop(name)
-        for ns in (*self.w.values(), *self.h.values(), self.ctl):
-            for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", ns, check=False)
-        run("ip", "link", "del", self.rootif, check=False)
-
-    def logs(self, lines=60):
-        out = []
-        for name, (_, log) in self.procs.items():
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- {name} ---\n" + "\n".join(text))
-        return "\n".join(out)
+class TwoControlLab(HostsLab):
+    def __init__(self, work):
+        super().__init__(work, "f2", FAB, API_LINK, CN.values())
 
     # -- processes ---------------------------------------------------------------
     def start_api(self):
@@ -165,14 +74,7 @@ class TwoControlLab:
                  "iBGP session cn1 <-> cn2")
 
     def start_agents(self):
-        for i, ns in self.h.items():
-            self.spawn(ns, f"agent-h{i}", [self.bin, "agent", "--name", f"h{i}", "--fabric-if", "fab0",
-                                           "--control", CN["cn1"], "--control", CN["cn2"],
-                                           "--port-api", "127.0.0.1:9091"])
-
-    def agent_get(self, i, path):
-        out = nsrun(self.h[i], "curl", "-s", "--max-time", "5", f"http://127.0.0.1:9091{path}", timeout=10).stdout
-        return json.loads(out)
+        super().start_agents([CN["cn1"], CN["cn2"]])
 
     def channels(self, i):
         return [c["state"] for c in self.agent_get(i, "/status")["xmpp"]]
@@ -180,59 +82,17 @@ class TwoControlLab:
     def routes(self, i):
         return {str(r.get("prefix", "")) for r in self.agent_get(i, "/vrouter/routes")}
 
-    # -- config API --------------------------------------------------------------
-    def create(self, ty, body):
-        r = requests.post(f"{self.api}/{ty}s", json={ty: body}, timeout=30)
-        assert r.status_code == 200, f"create {ty}: {r.status_code} {r.text}"
-        return r.json()[ty]["uuid"]
-
-    def read(self, ty, u):
-        r = requests.get(f"{self.api}/{ty}/{u}", timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()[ty]
-
+    # -- config ---------------------------------------------------------------
     def setup_config(self):
-        self.project = ["default-domain", "f2-" + self.tag]
-        self.create("project", {"fq_name": self.project, "parent_type": "domain"})
-        self.vn = self.create("virtual-network", {
-            "fq_name": self.project + ["vn1"], "parent_type": "project",
-            "network_ipam_refs": [{"to": ["default-domain", "default-project", "default-network-ipam"],
-                                   "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": "10.72.1.0",
-                                                                         "ip_prefix_len": 24}}]}}]})
-        for i in self.h:
-            self.create("virtual-router", {"fq_name": ["default-global-system-config", f"h{i}"],
-                                           "parent_type": "global-system-config",
-                                           "virtual_router_ip_address": f"{FAB}.{i}"})
+        self.vn = self.project_with_vns({"vn1": "10.72.1.0"})["vn1"]
 
     def workload(self, name, host):
-        """VM + VMI + instance-ip in the API, `filament port add` on the host, the address set
-        in the workload's namespace (the gateway answers through the agent's ARP proxy)."""
-        vm = str(uuid.uuid4())
-        self.create("virtual-machine", {"fq_name": [vm], "uuid": vm})
-        vmi = self.create("virtual-machine-interface", {
-            "fq_name": self.project + [name], "parent_type": "project",
-            "virtual_network_refs": [{"uuid": self.vn, "to": self.project + ["vn1"]}],
-            "virtual_machine_refs": [{"uuid": vm, "to": [vm]}]})
-        iip = self.create("instance-ip", {"fq_name": [f"{name}-{vm[:8]}"],
-                                          "virtual_network_refs": [{"uuid": self.vn, "to": self.project + ["vn1"]}],
-                                          "virtual_machine_interface_refs": [{"uuid": vmi,
-                                                                              "to": self.project + [name]}]})
-        ip = self.read("instance-ip", iip)["instance_ip_address"]
-        mac = self.read("virtual-machine-interface", vmi)["virtual_machine_interface_mac_addresses"]["mac_address"][0]
-        ns = f"f2-{name}-{self.tag}"
-        run("ip", "netns", "add", ns)
-        self.w[name] = ns
-        nsrun(self.h[host], self.bin, "port", "add", "--vmi", vmi, "--vm", vm, "--vn", self.vn, "--mac", mac,
-              "--ip", ip, "--ifname", f"tap{name}", "--netns", ns, timeout=30)
-        wait_for(lambda: self.agent_get(host, f"/port/{vmi}")["state"] == "active",
-                 what=f"port {name} programmed")
-        nsrun(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
-        nsrun(ns, "ip", "link", "set", "eth0", "up")
-        return {"ns": ns, "vmi": vmi, "ip": ip, "host": host}
-
-    def ping(self, src, dst_ip, count=2):
-        r = nsrun(src["ns"], "busybox", "ping", "-c", str(count), "-W", "2", dst_ip, check=False)
-        return r.returncode == 0
+        """A port of vn1 on `host` (see HostsLab.port) with its address set in the workload's
+        namespace (the gateway answers through the agent's ARP proxy)."""
+        w = self.port(name, host, self.vn, "vn1")
+        nsrun(w["ns"], "ip", "addr", "add", f"{w['ip']}/24", "dev", "eth0")
+        nsrun(w["ns"], "ip", "link", "set", "eth0", "up")
+        return w
 
 
 @pytest.fixture(scope="module")

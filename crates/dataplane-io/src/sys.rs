@@ -112,33 +112,34 @@ pub(crate) fn setsockopt<T: Copy>(
     Ok(())
 }
 
+/// One classic BPF instruction.
+fn bpf_insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// Attach a classic BPF program to a socket (`SO_ATTACH_FILTER`); the kernel copies it.
+fn attach_filter(
+    fd: RawFd,
+    insn: &mut [libc::sock_filter],
+    call: &'static str,
+) -> Result<(), IoError> {
+    let prog = libc::sock_fprog {
+        len: insn.len() as u16,
+        filter: insn.as_mut_ptr(),
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog, call)
+}
+
 /// A classic BPF program that accepts nothing (`ret #0`): attached to the fabric listener
 /// sockets so the kernel finds a socket (no ICMP unreachable) but queues nothing to it.
 fn attach_drop_all(fd: RawFd) -> Result<(), IoError> {
-    let mut insn = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    }];
-    let prog = libc::sock_fprog {
-        len: 1,
-        filter: insn.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points at `insn`, which lives until after the call; the kernel copies it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(os_err("setsockopt(SO_ATTACH_FILTER)"));
-    }
-    Ok(())
+    let mut insn = [bpf_insn(libc::BPF_RET | libc::BPF_K, 0, 0, 0)];
+    attach_filter(fd, &mut insn, "setsockopt(SO_ATTACH_FILTER)")
 }
 
 /// A classic BPF program that accepts ARP frames only (`ldh [12]; jeq #0x806; ret #-1; ret #0`):
@@ -146,49 +147,12 @@ fn attach_drop_all(fd: RawFd) -> Result<(), IoError> {
 /// ARP still goes up the kernel stack and the forwarder learns its fabric neighbours from a copy.
 pub(crate) fn attach_arp_only(fd: RawFd) -> Result<(), IoError> {
     let mut insn = [
-        libc::sock_filter {
-            code: (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16,
-            jt: 0,
-            jf: 0,
-            k: 12,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: 0x0806,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0xffff_ffff,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
+        bpf_insn(libc::BPF_LD | libc::BPF_H | libc::BPF_ABS, 0, 0, 12),
+        bpf_insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, 0x0806),
+        bpf_insn(libc::BPF_RET | libc::BPF_K, 0, 0, 0xffff_ffff),
+        bpf_insn(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
     ];
-    let prog = libc::sock_fprog {
-        len: insn.len() as u16,
-        filter: insn.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points at `insn`, which lives until after the call; the kernel copies it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(os_err("setsockopt(SO_ATTACH_FILTER, arp only)"));
-    }
-    Ok(())
+    attach_filter(fd, &mut insn, "setsockopt(SO_ATTACH_FILTER, arp only)")
 }
 
 /// The sockets that keep the host kernel quiet about overlay packets addressed to its fabric

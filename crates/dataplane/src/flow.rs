@@ -75,18 +75,6 @@ impl PackedKey {
     }
 }
 
-/// Key of vacant slots (never looked up: they are not in the index).
-fn e_key_placeholder() -> FlowKey {
-    FlowKey {
-        vrf: VrfId(0),
-        proto: 0,
-        src: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        dst: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        sport: 0,
-        dport: 0,
-    }
-}
-
 /// The 128-bit product of `a` and `b`, its halves xor-ed.
 #[inline]
 fn fold_mul(a: u64, b: u64) -> u64 {
@@ -167,8 +155,17 @@ impl FlowEntry {
         e
     }
 
-    /// A free slot's filler.
-    fn vacant(key: FlowKey) -> Self {
+    /// A free slot's filler (its key is never looked up: free slots are not
+    /// in the index).
+    fn vacant() -> Self {
+        let key = FlowKey {
+            vrf: VrfId(0),
+            proto: 0,
+            src: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            dst: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            sport: 0,
+            dport: 0,
+        };
         let mut e = FlowEntry::new(key, None, None, Duration::ZERO, Vec::new());
         e.live = false;
         e
@@ -320,7 +317,7 @@ impl FlowTable {
         let pos = self.find_bucket(&pkey, h)?;
         self.unlink(pos);
         let slot = self.slots.get_mut(idx as usize).filter(|e| e.live)?;
-        let mut e = std::mem::replace(slot, FlowEntry::vacant(e_key_placeholder()));
+        let mut e = std::mem::replace(slot, FlowEntry::vacant());
         e.live = true;
         self.free.push(idx);
         self.len -= 1;

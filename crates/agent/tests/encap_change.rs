@@ -5,14 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use filament_agent::core::{Agent, AgentCfg, Input, Output};
-use filament_agent::port::PortReq;
+use filament_agent::core::{Agent, Input, Output};
 use filament_dataplane::{NexthopKind, Op, TunnelEncap, VifId};
-use filament_wire_xmpp::StreamHeader;
-use serde_json::json;
 
 mod common;
-use common::{config_xml_with, VM};
+use common::{config_xml_with, host1_agent, host1_header, port1_req};
 
 fn route_push() -> String {
     let nh = "<next-hop><af>1</af><address>192.168.0.2</address><label>20</label><tunnel-encapsulation-list><tunnel-encapsulation>udp</tunnel-encapsulation><tunnel-encapsulation>vxlan</tunnel-encapsulation></tunnel-encapsulation-list></next-hop>";
@@ -51,21 +48,9 @@ fn xmpp_text(outs: &[Output]) -> String {
 fn vxlan_first_remakes_tunnels_and_republishes_routes() {
     let (udp_first, vmi) = config_xml_with(&["MPLSoUDP", "MPLSoGRE", "VXLAN"]);
     let (vxlan_first, _) = config_xml_with(&["VXLAN", "MPLSoUDP", "MPLSoGRE"]);
-    let mut a = Agent::new(AgentCfg {
-        name: "host1".into(),
-        fabric_ip: "192.168.0.1".parse().unwrap(),
-        fabric_vif: VifId(1),
-        fabric_mtu: 1500,
-        channels: 1,
-    });
-    let header = StreamHeader::control_to_agent("host1")
-        .to_xml()
-        .into_bytes();
-    let port = PortReq::parse(
-        &json!({"id": vmi, "instance-id": VM, "mac-address": "02:00:00:00:00:01",
-        "system-name": "tap-port1", "ip-address": "10.1.1.250"}),
-    )
-    .unwrap();
+    let mut a = host1_agent();
+    let header = host1_header();
+    let port = port1_req(&vmi);
     let mut now = 0;
     let mut step = |a: &mut Agent, inputs: Vec<Input>| {
         let mut outs = Vec::new();

@@ -7,14 +7,12 @@
 
 use std::path::PathBuf;
 
-use filament_agent::core::{Agent, AgentCfg, Input, Output};
-use filament_agent::port::PortReq;
+use filament_agent::core::{Input, Output};
 use filament_dataplane::VifId;
-use filament_wire_xmpp::StreamHeader;
 use serde_json::{json, Value};
 
 mod common;
-use common::{config_xml, VM};
+use common::{config_xml, host1_agent, host1_header, port1_req};
 
 fn route_push(items: &str) -> String {
     format!(
@@ -64,21 +62,9 @@ fn check(name: &str, file: &str, got: &str) {
 #[test]
 fn port_lifecycle_routes_in_and_headless() {
     let (config, vmi) = config_xml();
-    let mut a = Agent::new(AgentCfg {
-        name: "host1".into(),
-        fabric_ip: "192.168.0.1".parse().unwrap(),
-        fabric_vif: VifId(1),
-        fabric_mtu: 1500,
-        channels: 1,
-    });
-    let header = StreamHeader::control_to_agent("host1")
-        .to_xml()
-        .into_bytes();
-    let port = PortReq::parse(
-        &json!({"id": vmi, "instance-id": VM, "mac-address": "02:00:00:00:00:01",
-        "system-name": "tap-port1", "ip-address": "10.1.1.250"}),
-    )
-    .unwrap();
+    let mut a = host1_agent();
+    let header = host1_header();
+    let port = port1_req(&vmi);
     let steps: Vec<(&str, Vec<Input>)> = vec![
         ("01-connect", vec![Input::Connected(0), Input::Bytes(0, header.clone())]),
         ("02-port-add-waits-for-config", vec![Input::PortAdd(port, VifId(3))]),

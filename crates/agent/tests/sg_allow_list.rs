@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use filament_agent::core::{Agent, AgentCfg, Input};
-use filament_agent::port::PortReq;
+use filament_agent::core::Input;
 use filament_dataplane::{FlowKey, VifId, VrfId};
-use filament_wire_xmpp::StreamHeader;
 use serde_json::json;
 
 mod common;
-use common::{config_xml_full, VM};
+use common::{config_xml_full, host1_agent, host1_header, port1_req};
 
 #[test]
 fn ingress_tcp_22_only_group_without_actions_allows_ssh_only() {
@@ -22,21 +20,9 @@ fn ingress_tcp_22_only_group_without_actions_allows_ssh_only() {
         "dst_port": {"start_port": 22, "end_port": 22}, "ethertype": "IPv4"},
         "action_list": {"apply_service": []}, "rule_uuid": "r-ssh", "direction": ">"}]);
     let (config, vmi) = config_xml_full(&["MPLSoUDP", "MPLSoGRE", "VXLAN"], Some(rules));
-    let mut a = Agent::new(AgentCfg {
-        name: "host1".into(),
-        fabric_ip: "192.168.0.1".parse().unwrap(),
-        fabric_vif: VifId(1),
-        fabric_mtu: 1500,
-        channels: 1,
-    });
-    let header = StreamHeader::control_to_agent("host1")
-        .to_xml()
-        .into_bytes();
-    let port = PortReq::parse(
-        &json!({"id": vmi, "instance-id": VM, "mac-address": "02:00:00:00:00:01",
-        "system-name": "tap-port1", "ip-address": "10.1.1.250"}),
-    )
-    .unwrap();
+    let mut a = host1_agent();
+    let header = host1_header();
+    let port = port1_req(&vmi);
     let route = "<message from=\"network-control@contrailsystems.com\" to=\"host1/bgp-peer\"><event xmlns=\"http://jabber.org/protocol/pubsub\"><items node=\"1/1/default-domain:admin:vn1:vn1\"><item id=\"10.1.1.9/32\"><entry><nlri><af>1</af><safi>1</safi><address>10.1.1.9/32</address></nlri><next-hops><next-hop><af>1</af><address>192.168.0.2</address><label>20</label><tunnel-encapsulation-list><tunnel-encapsulation>udp</tunnel-encapsulation></tunnel-encapsulation-list></next-hop></next-hops><virtual-network>default-domain:admin:vn1</virtual-network></entry></item></items></event></message>";
     for (t, i) in [
         Input::Connected(0),

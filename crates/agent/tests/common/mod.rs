@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
+use filament_agent::core::{Agent, AgentCfg};
+use filament_agent::port::PortReq;
 use filament_config::{ConfigDb, Ctx, ReadOpts};
+use filament_dataplane::VifId;
 use filament_ifmap::encode_object;
 use filament_schema::index;
-use filament_wire_xmpp::{ConfigIq, ConfigItem, ConfigOp, ConfigOpKind};
+use filament_wire_xmpp::{ConfigIq, ConfigItem, ConfigOp, ConfigOpKind, StreamHeader};
 use serde_json::{json, Value};
 
 struct Env {
@@ -38,6 +41,33 @@ impl Env {
 }
 
 pub const VM: &str = "c0ffee00-0000-4000-8000-000000000001";
+
+/// Agent `host1` (fabric 192.168.0.1 on vif 1) with one control channel.
+pub fn host1_agent() -> Agent {
+    Agent::new(AgentCfg {
+        name: "host1".into(),
+        fabric_ip: "192.168.0.1".parse().unwrap(),
+        fabric_vif: VifId(1),
+        fabric_mtu: 1500,
+        channels: 1,
+    })
+}
+
+/// The stream header a control node sends `host1`.
+pub fn host1_header() -> Vec<u8> {
+    StreamHeader::control_to_agent("host1")
+        .to_xml()
+        .into_bytes()
+}
+
+/// The port-add request for port1 (`vmi`) of [`config_xml`].
+pub fn port1_req(vmi: &str) -> PortReq {
+    PortReq::parse(
+        &json!({"id": vmi, "instance-id": VM, "mac-address": "02:00:00:00:00:01",
+        "system-name": "tap-port1", "ip-address": "10.1.1.250"}),
+    )
+    .unwrap()
+}
 
 /// The config a control node delivers for host1 with one port (objects as the API renders them).
 pub fn config_xml() -> (String, String) {

@@ -18,16 +18,7 @@ const SYN_ACK: u8 = 0x12;
 
 /// Host B with VM5 on a policy vif and a tunnel (nexthop 10) back to host A for VM3's MAC.
 fn policy_host_b(encap: TunnelEncap) -> Forwarder {
-    let mut b = host_b();
-    b.apply(vif(
-        1,
-        VifKind::Workload,
-        GATEWAY_MAC,
-        Some(1),
-        true,
-        Some(vm_ip(5)),
-    ))
-    .unwrap();
+    let mut b = host_b(true);
     b.apply(tunnel(10, B_FABRIC_IP, A_FABRIC_IP, encap))
         .unwrap();
     b.apply(Op::AddBridge {

@@ -110,7 +110,7 @@ fn routed_encap_and_decap_each_encapsulation() {
         ipv4::Packet::new_unchecked(&mut expect_ip[..]).decrement_ttl();
         assert_eq!(inner_ip, expect_ip, "{name}");
 
-        let mut b = host_b();
+        let mut b = host_b(false);
         let (v, got) = run(&mut b, 0, &out);
         assert_eq!(v, Verdict::Transmit(VifId(1)), "{name} decap");
         let mut expect = vec![0u8; 14];
@@ -149,7 +149,7 @@ fn bridged_vxlan_and_l2_mpls_carry_the_ethernet_frame() {
         // Outer Ethernet, IPv4, UDP, then VXLAN (8) or label + control word (4 + 4).
         let hdr = 14 + 20 + 8 + 8;
         assert_eq!(&out[hdr..], &f[..], "inner frame is the VM's frame");
-        let mut b = host_b();
+        let mut b = host_b(false);
         let (v, got) = run(&mut b, 0, &out);
         assert_eq!(v, Verdict::Transmit(VifId(1)));
         assert_eq!(got, f);
@@ -158,7 +158,7 @@ fn bridged_vxlan_and_l2_mpls_carry_the_ethernet_frame() {
 
 #[test]
 fn fabric_traffic_not_for_us_is_left_to_the_host() {
-    let mut b = host_b();
+    let mut b = host_b(false);
     let mut a = host_a(UDP_ENCAPS[0], false);
     let (_, out) = run(&mut a, 1, &vm_udp_routed(3, vm_ip(5), 1, 2));
     // Addressed to another fabric IP.

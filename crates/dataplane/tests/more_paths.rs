@@ -39,7 +39,7 @@ fn v6_frame(dst_mac: MacAddr, src: Ipv6Addr, dst: Ipv6Addr, hop: u8) -> Vec<u8> 
 #[test]
 fn ipv6_routed_locally_and_over_the_overlay() {
     let mut a = host_a(TunnelEncap::MplsOverGre { label: 16 }, false);
-    let mut b = host_b();
+    let mut b = host_b(false);
     a.apply(Op::AddRoute {
         vrf: VrfId(1),
         prefix: "fd00::4/128".parse().unwrap(),
@@ -140,7 +140,7 @@ fn broadcast_floods_to_locals_and_tunnels_but_not_back() {
 #[test]
 fn egress_policy_holds_overlay_packets_until_the_verdict() {
     let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, false);
-    let mut b = host_b();
+    let mut b = host_b(false);
     // VM3 on B gets policy.
     b.apply(vif(
         1,
@@ -299,16 +299,7 @@ fn receive_nexthop_punts_and_bad_ops_are_errors() {
 #[test]
 fn bridged_vxlan_to_a_policy_vif_needs_a_flow() {
     let mut a = host_a(TunnelEncap::Vxlan { vni: 5001 }, false);
-    let mut b = host_b();
-    b.apply(vif(
-        1,
-        VifKind::Workload,
-        GATEWAY_MAC,
-        Some(1),
-        true,
-        Some(vm_ip(5)),
-    ))
-    .unwrap();
+    let mut b = host_b(true);
     let f = frame_v4(
         vm_mac(5),
         vm_mac(3),

@@ -32,7 +32,7 @@ proptest! {
         let encap = match encap { TunnelEncap::MplsOverUdp { .. } => TunnelEncap::MplsOverUdp { label: 18 },
             TunnelEncap::MplsOverGre { .. } => TunnelEncap::MplsOverGre { label: 18 }, v => v };
         let mut a = host_a(encap, false);
-        let mut b = host_b();
+        let mut b = host_b(false);
         let l4 = match proto { ip_proto::UDP => udp_l4(sport, dport, &payload), ip_proto::TCP => tcp_l4(sport, dport, 0x10, &payload),
             _ => { let mut e = icmp_echo(sport, dport); e.extend_from_slice(&payload); e } };
         let f = frame_v4(vm_mac(5), vm_mac(3), vm_ip(3), vm_ip(5), proto, ttl, &l4);
@@ -49,7 +49,7 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..1200),
     ) {
         let mut a = host_a(encap, false);
-        let mut b = host_b();
+        let mut b = host_b(false);
         let f = frame_v4(GATEWAY_MAC, vm_mac(3), vm_ip(3), vm_ip(5), ip_proto::UDP, ttl, &udp_l4(sport, dport, &payload));
         let (v, wire) = run(&mut a, 1, &f);
         prop_assert_eq!(v, Verdict::Transmit(VifId(0)));

@@ -244,8 +244,9 @@ pub fn host_a(encap: TunnelEncap, policy: bool) -> Forwarder {
     f
 }
 
-/// Host B with VM3 local (label 16 L3; label 18 L2) and VNI 5001.
-pub fn host_b() -> Forwarder {
+/// Host B with VM5 local (label 16 L3; label 18 L2; its vif with `policy`)
+/// and VNI 5001.
+pub fn host_b(policy: bool) -> Forwarder {
     let mut f = Forwarder::new(ForwarderCfg {
         flow_capacity: 1024,
         ..Default::default()
@@ -259,7 +260,7 @@ pub fn host_b() -> Forwarder {
         Some(ip4(B_FABRIC_IP)),
     ))
     .unwrap();
-    add_workload(&mut f, 1, 5, 16, false);
+    add_workload(&mut f, 1, 5, 16, policy);
     f.apply(Op::AddLabel {
         label: 18,
         nh: NhId(1),

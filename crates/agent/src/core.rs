@@ -174,8 +174,6 @@ pub struct Agent {
     pushed_by: BTreeMap<PushedKey, BTreeMap<usize, Box<filament_wire_xmpp::Entry>>>,
     /// the encapsulation priority the tunnels and published routes were made with
     encaps: Vec<crate::model::Encap>,
-    /// bumped by every config change applied (flow decisions may have changed)
-    config_gen: u64,
     /// what the ports' desired states depend on (which ports a config message affects)
     deps: affected::Deps,
     /// what config messages changed for flow decisions, until the shell takes it
@@ -206,16 +204,9 @@ impl Agent {
             pushed: BTreeMap::new(),
             pushed_by: BTreeMap::new(),
             encaps: Vec::new(),
-            config_gen: 0,
             deps: affected::Deps::default(),
             policy_change: PolicyChange::default(),
         }
-    }
-
-    /// Generation of the config graph: changes whenever a config message was applied, so a
-    /// shell can re-decide its flows (tf-facts §5.5: a policy change re-evaluates flows).
-    pub fn config_gen(&self) -> u64 {
-        self.config_gen
     }
 
     /// Settings.
@@ -366,7 +357,6 @@ impl Agent {
                 *self.policy.get_mut() = crate::query::PolicyCache::default();
                 match self.graph.apply(&iq) {
                     Ok(touched) => {
-                        self.config_gen += 1;
                         self.reconcile_affected(&touched);
                         self.encaps_changed();
                     }

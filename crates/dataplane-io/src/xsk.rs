@@ -24,8 +24,11 @@
 
 #![allow(unsafe_code)] // reason: UMEM and ring memory shared with the kernel
 
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use filament_wire_pkt::checksum;
 
 use crate::bpf::{XdpFilter, XdpMode, XdpSteer};
 use crate::error::IoError;
@@ -565,7 +568,7 @@ pub fn l4_csum_partial(frame: &[u8]) -> bool {
     let Some(&[e0, e1]) = frame.get(12..14) else {
         return false;
     };
-    let (l4_off, proto, pseudo) = match u16::from_be_bytes([e0, e1]) {
+    let (l4_off, l4_len, proto, src, dst) = match u16::from_be_bytes([e0, e1]) {
         0x0800 => {
             let Some(ip) = frame.get(14..34) else {
                 return false;
@@ -576,19 +579,20 @@ pub fn l4_csum_partial(frame: &[u8]) -> bool {
             if ihl < 20 || total < ihl || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
                 return false;
             }
-            let l4_len = total - ihl;
-            let mut s = sum16(&ip[12..20]);
-            s += u32::from(ip[9]) + l4_len as u32;
-            (14 + ihl, ip[9], (s, 14 + total))
+            let addr = |at: usize| IpAddr::from([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]]);
+            (14 + ihl, total - ihl, ip[9], addr(12), addr(16))
         }
         0x86dd => {
             let Some(ip) = frame.get(14..54) else {
                 return false;
             };
+            let addr = |at: usize| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&ip[at..at + 16]);
+                IpAddr::from(a)
+            };
             let l4_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-            let mut s = sum16(&ip[8..40]);
-            s += u32::from(ip[6]) + l4_len as u32;
-            (54, ip[6], (s, 54 + l4_len))
+            (54, l4_len, ip[6], addr(8), addr(24))
         }
         _ => return false,
     };
@@ -597,43 +601,24 @@ pub fn l4_csum_partial(frame: &[u8]) -> bool {
         17 => l4_off + 6,
         _ => return false,
     };
-    let (psum, end) = pseudo;
     let Some(&[c0, c1]) = frame.get(field..field + 2) else {
         return false;
     };
-    let check = u16::from_be_bytes([c0, c1]);
-    if check != fold(psum) {
+    let psum = checksum::pseudo_header(&src, &dst, proto, l4_len as u32);
+    if u16::from_be_bytes([c0, c1]) != checksum::fold(psum) {
         return false;
     }
     // Rare case: a complete checksum equal to the pseudo-header sum. Verify it.
-    let Some(l4) = frame.get(l4_off..end) else {
+    let Some(l4) = frame.get(l4_off..l4_off + l4_len) else {
         return true;
     };
-    fold(psum + sum16(l4)) != 0xffff
-}
-
-fn sum16(b: &[u8]) -> u32 {
-    let mut s: u32 = 0;
-    let mut chunks = b.chunks_exact(2);
-    for c in &mut chunks {
-        s = s.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-    }
-    if let [last] = chunks.remainder() {
-        s = s.wrapping_add(u32::from(*last) << 8);
-    }
-    s
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+    checksum::l4_checksum(&src, &dst, proto, l4) != 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use filament_wire_pkt::checksum::{fold, sum};
 
     /// An Ethernet/IPv4/UDP frame with the checksum field set by `csum`.
     fn udp4(payload: &[u8], csum: impl Fn(u32, &[u8]) -> u16) -> Vec<u8> {
@@ -668,7 +653,7 @@ mod tests {
             0,
         ];
         udp.extend_from_slice(payload);
-        let psum = sum16(&ip[12..20]) + 17 + l4_len as u32;
+        let psum = sum(&ip[12..20]) + 17 + l4_len as u32;
         let c = csum(psum, &udp);
         udp[6..8].copy_from_slice(&c.to_be_bytes());
         f.extend_from_slice(&udp);
@@ -679,7 +664,7 @@ mod tests {
     fn pseudo_header_sum_is_partial_and_full_checksum_is_not() {
         let partial = udp4(b"hello world", |p, _| fold(p));
         assert!(l4_csum_partial(&partial));
-        let full = udp4(b"hello world", |p, l4| !fold(p + sum16(l4)));
+        let full = udp4(b"hello world", |p, l4| !fold(p + sum(l4)));
         assert!(!l4_csum_partial(&full));
         let none = udp4(b"hello world", |_, _| 0);
         assert!(!l4_csum_partial(&none));
@@ -693,7 +678,7 @@ mod tests {
         arp[12] = 0x08;
         arp[13] = 0x06;
         assert!(!l4_csum_partial(&arp));
-        let full = udp4(b"x", |p, l4| !fold(p + sum16(l4)));
+        let full = udp4(b"x", |p, l4| !fold(p + sum(l4)));
         for n in 0..full.len() {
             let _ = l4_csum_partial(&full[..n]);
         }

@@ -245,7 +245,8 @@ impl Element {
         self.write_to(out, false);
     }
 
-    pub(crate) fn write_open_tag(&self, out: &mut String) {
+    /// Append `<name attr="…"…` (attribute values escaped), without the closing `>`.
+    pub fn write_open_tag(&self, out: &mut String) {
         out.push('<');
         out.push_str(&self.name);
         for (k, v) in &self.attrs {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use filament_wire_xmpp::push::EOR_NODE;
 use filament_wire_xmpp::stream::{CONTROL_JID, RESOURCE_BGP};
-use filament_wire_xmpp::{ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
+use filament_wire_xmpp::{Element, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
 
 use super::{Agent, ControlNode};
 use crate::convert::{entry_for, xmpp_family};
@@ -34,8 +34,13 @@ use crate::subset::MAX_ITEMS_PER_MESSAGE;
 
 /// The per-agent start of a route message: `<message from=".." to="<agent>/bgp-peer">`.
 pub(crate) fn message_head(agent: &str) -> Chunk {
-    let to = escape_attr(&format!("{agent}/{RESOURCE_BGP}"));
-    Arc::from(format!("<message from=\"{CONTROL_JID}\" to=\"{to}\">").into_bytes())
+    let mut head = String::new();
+    Element::new("message")
+        .with_attr("from", CONTROL_JID)
+        .with_attr("to", format!("{agent}/{RESOURCE_BGP}"))
+        .write_open_tag(&mut head);
+    head.push('>');
+    Arc::from(head.into_bytes())
 }
 
 /// The shared rest of each route message for one instance table: `<event …><items …>…
@@ -61,14 +66,6 @@ pub(crate) fn render_bodies(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<
             Arc::from(body.into_bytes())
         })
         .collect()
-}
-
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
 }
 
 /// The current state of `keys` in one instance table: an item for a route with a best

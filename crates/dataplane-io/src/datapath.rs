@@ -701,36 +701,26 @@ impl Loop {
         }
     }
 
+    /// Queue `frame` on `vif`'s port, or on its transmit-only socket when another loop
+    /// receives from it.
     fn transmit_raw(&mut self, vif: VifId, frame: &[u8]) {
-        match self.ports.get_mut(&vif) {
-            Some(p) => {
-                p.tx_push(frame);
-            }
-            None => match self.tx_only.get_mut(&vif) {
-                Some(r) => {
-                    r.tx_push(frame);
-                }
-                None => self.stats.tx_unattached += 1,
-            },
+        if let Some(p) = self.ports.get_mut(&vif) {
+            p.tx_push(frame);
+        } else if let Some(r) = self.tx_only.get_mut(&vif) {
+            r.tx_push(frame);
+        } else {
+            self.stats.tx_unattached += 1;
         }
     }
 
     /// Move queued output into the TX rings, then kick each ring once.
     fn flush(&mut self) {
-        for (vif, buf) in self.out.drain(..) {
-            match self.ports.get_mut(&vif) {
-                Some(p) => {
-                    p.tx_push(buf.frame());
-                }
-                None => match self.tx_only.get_mut(&vif) {
-                    Some(r) => {
-                        r.tx_push(buf.frame());
-                    }
-                    None => self.stats.tx_unattached += 1,
-                },
-            }
+        let mut out = std::mem::take(&mut self.out);
+        for (vif, buf) in out.drain(..) {
+            self.transmit_raw(vif, buf.frame());
             self.pool.push(buf);
         }
+        self.out = out;
         for p in self.ports.values_mut() {
             p.tx_flush();
         }

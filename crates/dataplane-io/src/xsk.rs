@@ -432,8 +432,7 @@ impl XskSocket {
         self.rx
             .consumer()
             .store(cons.wrapping_add(n), Ordering::Release);
-        let rest = recycle;
-        self.fill_push(&rest[..r]);
+        self.fill_push(&recycle[..r]);
         done
     }
 

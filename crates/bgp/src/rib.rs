@@ -78,6 +78,15 @@ pub struct SrcInfo {
     pub from_client: bool,
 }
 
+/// Stands in for a source index not in the table (never the case: indexes
+/// are only made by `src_index`).
+const NO_SRC: SrcInfo = SrcInfo {
+    src: Source::Local,
+    ebgp: false,
+    peer_id: Ipv4Addr::UNSPECIFIED,
+    from_client: false,
+};
+
 /// Up to two labels without an allocation (longer stacks on the heap).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Labels {
@@ -296,12 +305,7 @@ impl Rib {
     }
 
     fn src_info(&self, i: u32) -> SrcInfo {
-        self.srcs.get(i as usize).copied().unwrap_or(SrcInfo {
-            src: Source::Local,
-            ebgp: false,
-            peer_id: Ipv4Addr::UNSPECIFIED,
-            from_client: false,
-        })
+        self.srcs.get(i as usize).copied().unwrap_or(NO_SRC)
     }
 
     /// The canonical `Arc` for an attribute set.
@@ -390,14 +394,7 @@ impl Rib {
                 None => Cands::Empty,
             },
             _ => {
-                let info = |s: &Slot| {
-                    srcs.get(s.src as usize).copied().unwrap_or(SrcInfo {
-                        src: Source::Local,
-                        ebgp: false,
-                        peer_id: Ipv4Addr::UNSPECIFIED,
-                        from_client: false,
-                    })
-                };
+                let info = |s: &Slot| srcs.get(s.src as usize).copied().unwrap_or(NO_SRC);
                 let best = (0..slots.len())
                     .min_by(|&a, &b| {
                         compare(

@@ -67,9 +67,10 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     }
 }
 
-struct Child {
-    proc: std::process::Child,
-    _dir: TempDir,
+/// A server child process: killed (and its data dir removed) on drop.
+pub(crate) struct Child {
+    pub(crate) proc: std::process::Child,
+    pub(crate) _dir: TempDir,
 }
 
 impl Drop for Child {
@@ -80,14 +81,14 @@ impl Drop for Child {
 }
 
 /// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

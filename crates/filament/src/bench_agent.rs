@@ -15,6 +15,8 @@ use filament_dataplane::VifId;
 use filament_dataplane_io::{Datapath, DatapathCfg};
 use serde_json::{json, Value};
 
+use crate::bench::{cpu_secs, free_port, Child, TempDir};
+
 #[derive(Args)]
 pub struct AgentBench {
     /// ACL rules in the port's network policy (the last one matches).
@@ -67,23 +69,6 @@ pub async fn run(a: AgentBench) -> anyhow::Result<()> {
         port_latency(a.ports).await?;
     }
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// `filament up` as a child; killed and its data dir removed on drop.
-struct Up(std::process::Child, std::path::PathBuf);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
 }
 
 async fn post(c: &reqwest::Client, url: &str, ty: &str, body: Value) -> anyhow::Result<String> {
@@ -150,7 +135,11 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         .env("RUST_LOG", "warn")
         .spawn()
         .context("cannot start filament up")?;
-    let server = Up(proc, dir);
+    // `filament up` as a child: killed and its data dir removed on drop
+    let server = Child {
+        proc,
+        _dir: TempDir(dir),
+    };
     let url = format!("http://127.0.0.1:{api_port}");
     let c = reqwest::Client::new();
     let mut up = false;
@@ -259,7 +248,7 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
     let (mut prog, mut push) = (Vec::with_capacity(n), Vec::with_capacity(n));
     // CPU of the `filament up` child and of this process (the agents) over the timed loop:
     // a figure the machine's load does not move much, unlike the latencies
-    let up_pid = server.0.id();
+    let up_pid = server.proc.id();
     let cpu0 = (cpu_secs(up_pid), cpu_secs(std::process::id()));
     for (i, (req, ip)) in it.enumerate() {
         let key = format!("{ip}/32");
@@ -325,16 +314,4 @@ async fn port_latency(n: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat` (fields 14 and
-/// 15, in clock ticks of 1/100 s).
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the command name (field 2) may hold spaces: count from after its ')'
-    let rest = &s[s.rfind(')')? + 1..];
-    let mut f = rest.split_whitespace().skip(11);
-    let utime: f64 = f.next()?.parse().ok()?;
-    let stime: f64 = f.next()?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }

@@ -242,13 +242,45 @@ pub struct Rib {
     dirty: BTreeSet<(String, String)>,
     /// One `Arc` per distinct attribute set: paths with equal attributes (a
     /// gateway's per-VRF label, an agent's routes of one port) share it.
-    attr_pool: HashSet<Arc<PathAttrs>>,
-    /// Pool size at which entries no path uses any more are dropped.
-    pool_sweep_at: usize,
+    attr_pool: Pool<PathAttrs>,
     /// One `Arc<str>` per distinct peer name, RD and table name.
-    names: HashSet<Arc<str>>,
-    /// Name pool size at which unused names are dropped.
-    names_sweep_at: usize,
+    names: Pool<str>,
+}
+
+/// One `Arc` per distinct value; entries no one else holds any more are dropped when the
+/// pool has doubled since the last sweep.
+#[derive(Debug)]
+struct Pool<T: ?Sized> {
+    set: HashSet<Arc<T>>,
+    sweep_at: usize,
+}
+
+impl<T: ?Sized> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            set: HashSet::new(),
+            sweep_at: 0,
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Pool<T> {
+    /// The shared copy of `v` (`make` builds one when there is none).
+    fn get<Q>(&mut self, v: Q, make: impl FnOnce(Q) -> Arc<T>) -> Arc<T>
+    where
+        Q: std::borrow::Borrow<T>,
+    {
+        if let Some(x) = self.set.get(v.borrow()) {
+            return x.clone();
+        }
+        if self.set.len() >= self.sweep_at {
+            self.set.retain(|x| Arc::strong_count(x) > 1);
+            self.sweep_at = (self.set.len() * 2).max(1024);
+        }
+        let x = make(v);
+        self.set.insert(x.clone());
+        x
+    }
 }
 
 /// The VPN key of a prefix: `RD:prefix` (RD `0:0` when there is none).
@@ -284,30 +316,12 @@ impl Rib {
 
     /// The shared copy of an attribute set.
     fn share(&mut self, a: PathAttrs) -> Arc<PathAttrs> {
-        if let Some(x) = self.attr_pool.get(&a) {
-            return x.clone();
-        }
-        if self.attr_pool.len() >= self.pool_sweep_at {
-            self.attr_pool.retain(|x| Arc::strong_count(x) > 1);
-            self.pool_sweep_at = (self.attr_pool.len() * 2).max(1024);
-        }
-        let x = Arc::new(a);
-        self.attr_pool.insert(x.clone());
-        x
+        self.attr_pool.get(a, Arc::new)
     }
 
     /// The shared copy of a name (peer, RD, table).
     fn name(&mut self, s: &str) -> Arc<str> {
-        if let Some(x) = self.names.get(s) {
-            return x.clone();
-        }
-        if self.names.len() >= self.names_sweep_at {
-            self.names.retain(|x| Arc::strong_count(x) > 1);
-            self.names_sweep_at = (self.names.len() * 2).max(1024);
-        }
-        let x: Arc<str> = Arc::from(s);
-        self.names.insert(x.clone());
-        x
+        self.names.get(s, Arc::from)
     }
 
     /// The shared copy of a peer id.
@@ -321,7 +335,7 @@ impl Rib {
 
     /// Number of distinct attribute sets held.
     pub fn attr_sets(&self) -> usize {
-        self.attr_pool.len()
+        self.attr_pool.set.len()
     }
 
     /// `(table, key)` of every route changed since the last call, sorted.

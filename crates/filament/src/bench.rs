@@ -134,7 +134,12 @@ pub(crate) fn percentile_ms(v: &mut [Duration], p: f64) -> f64 {
 /// CPU seconds (user + system) a process has used so far, from
 /// `/proc/<pid>/stat` (Linux; fields 14 and 15, in clock ticks of 1/100 s).
 pub(crate) fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_secs(format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds in a `stat` file of /proc (a process's or a thread's).
+pub(crate) fn stat_cpu_secs(path: impl AsRef<std::path::Path>) -> Option<f64> {
+    let s = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) may hold spaces: count from after its ')'.
     let rest = &s[s.rfind(')')? + 1..];
     let mut f = rest.split_whitespace().skip(11);

@@ -148,12 +148,7 @@ fn thread_cpu_secs(name: &str) -> Option<f64> {
         if comm.trim() != name {
             continue;
         }
-        let s = std::fs::read_to_string(t.path().join("stat")).ok()?;
-        let rest = &s[s.rfind(')')? + 1..];
-        let mut f = rest.split_whitespace().skip(11);
-        let u: f64 = f.next()?.parse().ok()?;
-        let st: f64 = f.next()?.parse().ok()?;
-        *total.get_or_insert(0.0) += (u + st) / 100.0;
+        *total.get_or_insert(0.0) += crate::bench::stat_cpu_secs(t.path().join("stat"))?;
     }
     total
 }

@@ -47,9 +47,9 @@ struct Group {
     ids: Vec<DestId>,
 }
 
-/// One encoded group, reusable by another peer of the same flush.
+/// One encoded group, reusable by another peer of the same flush (found by
+/// its family, first id and id count).
 struct Encoded {
-    fam: Family,
     ctx: DecodeCtx,
     attrs: Arc<Attrs>,
     ids: Vec<DestId>,
@@ -63,6 +63,9 @@ impl Core {
     /// then report state changes.
     pub fn flush(&mut self) {
         let mut shared: Vec<Encoded> = Vec::new();
+        // (family, first id, id count) -> indexes into `shared`: a group is compared in
+        // full only with encodings that can match, not with every one of the flush.
+        let mut shared_at: HashMap<(Family, DestId, usize), Vec<usize>> = HashMap::new();
         for p in self.peers.values_mut() {
             let Some(c) = p.session() else {
                 continue;
@@ -137,8 +140,15 @@ impl Core {
                     codec::encode_withdrawals(&withdraw, &ctx, MAX_LEN, &mut bytes).unwrap_or(0);
             }
             for g in groups {
-                let hit = shared.iter().find(|e| {
-                    e.fam == g.fam && e.ctx == ctx && e.ids == g.ids && *e.attrs == *g.attrs
+                let sk = (
+                    g.fam,
+                    g.ids.first().copied().unwrap_or_default(),
+                    g.ids.len(),
+                );
+                let hit = shared_at.get(&sk).into_iter().flatten().find_map(|&i| {
+                    shared
+                        .get(i)
+                        .filter(|e| e.ctx == ctx && e.ids == g.ids && *e.attrs == *g.attrs)
                 });
                 if let Some(e) = hit {
                     bytes.extend_from_slice(&e.bytes);
@@ -160,8 +170,8 @@ impl Core {
                     .unwrap_or(0);
                 bytes.extend_from_slice(&enc);
                 msgs += n;
+                shared_at.entry(sk).or_default().push(shared.len());
                 shared.push(Encoded {
-                    fam: g.fam,
                     ctx,
                     attrs: g.attrs,
                     ids: g.ids,

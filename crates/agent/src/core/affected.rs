@@ -333,11 +333,11 @@ impl Agent {
         (!ch.is_empty()).then_some(ch)
     }
 
-    /// The local port whose address is `ip` in VRF `vrf_id`.
-    fn local_port(&self, vrf_id: u32, ip: IpAddr) -> Option<&str> {
+    /// The local port whose address is `ip` in VRF `vrf_id`, and its network.
+    fn local_port(&self, vrf_id: u32, ip: IpAddr) -> Option<(&str, &str)> {
         self.ports.iter().find_map(|(id, p)| {
             let pr = p.programmed.as_ref()?;
-            (pr.vrf_id == vrf_id && IpAddr::V4(pr.ip) == ip).then_some(id.as_str())
+            (pr.vrf_id == vrf_id && IpAddr::V4(pr.ip) == ip).then_some((id.as_str(), &*pr.vn))
         })
     }
 
@@ -345,10 +345,12 @@ impl Agent {
     pub fn flow_deps(&self, key: &FlowKey) -> FlowDeps {
         let mut d = FlowDeps::default();
         for ip in [key.src, key.dst] {
-            if let Some(id) = self.local_port(key.vrf.0, ip) {
+            // a local port's network is its own (what `endpoint` would find, without
+            // looking up its ACLs); else the route's
+            if let Some((id, vn)) = self.local_port(key.vrf.0, ip) {
                 d.ports.push(id.to_string());
-            }
-            if let Some(vn) = self.endpoint(key.vrf.0, ip).vn {
+                d.vns.push(vn.to_string());
+            } else if let Some(vn) = self.endpoint(key.vrf.0, ip).vn {
                 d.vns.push(vn);
             }
         }

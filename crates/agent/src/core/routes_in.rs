@@ -7,6 +7,7 @@
 //! route: the agent keeps one per channel (TF keeps a path per peer), so a retract from one
 //! node leaves the route as the other pushed it, and it goes only when no node holds it.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use filament_dataplane::{MacAddr, Nexthop, NexthopKind, NhId, Op, VrfId};
@@ -231,9 +232,13 @@ impl Agent {
             );
         }
         // not pushed again: forgotten (an encapsulation change must not bring them back)
+        let stale_routes: BTreeSet<(&String, &String)> =
+            routes.iter().map(|(v, p)| (v, p)).collect();
+        let stale_macs: BTreeSet<(&String, Ipv4Addr)> =
+            macs.iter().map(|(v, ip)| (v, *ip)).collect();
         self.pushed.retain(|(vrf, afi, _, id), _| match afi {
-            1 => !routes.iter().any(|(v, p)| v == vrf && p == id),
-            _ => !evpn_id(id).is_some_and(|(_, ip)| macs.iter().any(|(v, m)| v == vrf && *m == ip)),
+            1 => !stale_routes.contains(&(vrf, id)),
+            _ => !evpn_id(id).is_some_and(|(_, ip)| stale_macs.contains(&(vrf, ip))),
         });
         let pushed = &self.pushed;
         self.pushed_by.retain(|k, _| pushed.contains_key(k));

@@ -85,18 +85,12 @@ pub(crate) fn after_create(
     uuid: &str,
     ctx: &mut Ctx<'_>,
 ) -> Result<()> {
-    // Only these types derive objects: others skip the copy of the new object.
-    if !matches!(
-        txn.pending(uuid).map(|o| o.ty.name),
-        Some("virtual-network" | "project")
-    ) {
-        return Ok(());
-    }
-    let Some(o) = txn.pending(uuid).cloned() else {
-        return Ok(());
-    };
-    match o.ty.name {
-        "virtual-network" => {
+    // Only these types derive objects; the new object is copied only where it changes.
+    match txn.pending(uuid).map(|o| o.ty.name) {
+        Some("virtual-network") => {
+            let Some(o) = txn.pending(uuid) else {
+                return Ok(());
+            };
             // The primary routing instance: fq_name vn_fq + [vn name].
             let mut fq = o.fq_name.clone();
             fq.push(o.name().to_string());
@@ -104,12 +98,15 @@ pub(crate) fn after_create(
                               "routing_instance_is_default": true});
             system_create(db, txn, "routing-instance", &body, ctx)?;
         }
-        "project" => {
+        Some("project") => {
+            let Some(o) = txn.pending(uuid).cloned() else {
+                return Ok(());
+            };
             let mut fq = o.fq_name.clone();
             fq.push("default-application-policy-set".into());
             let body = json!({"fq_name": fq, "parent_type": "project"});
             let aps = system_create(db, txn, "application-policy-set", &body, ctx)?;
-            let mut p = o.clone();
+            let mut p = o;
             p.refs
                 .entry("application_policy_set_refs")
                 .push(crate::obj::RefLink {

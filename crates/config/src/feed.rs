@@ -45,13 +45,14 @@ impl FeedLines {
 }
 
 fn parse_line(line: &[u8]) -> Option<FeedEvent> {
-    let ev = serde_json::from_slice::<Value>(line).ok()?;
+    let mut ev = serde_json::from_slice::<Value>(line).ok()?;
     let revision = ev["revision"].as_u64()?;
     let uuid = ev["uuid"].as_str()?.to_string();
     let object = if ev["op"] == "delete" {
         None
     } else {
-        serde_json::from_value::<StoredObj>(ev["object"].clone()).ok()
+        // moved out, not copied (`ev` is an object: it has a revision)
+        serde_json::from_value::<StoredObj>(ev["object"].take()).ok()
     };
     Some(FeedEvent {
         revision,

@@ -126,17 +126,20 @@ impl StreamCounter {
     fn feed(&mut self, data: &[u8], needle: &[u8]) {
         let l = needle.len() - 1;
         // matches that start in the carry and end in `data`
-        let mut join = self.carry.clone();
+        let mut join = std::mem::take(&mut self.carry);
         join.extend_from_slice(&data[..data.len().min(l)]);
         self.total += count(&join, needle);
         self.total += count(data, needle);
-        if data.len() >= l {
-            self.carry.clear();
-            self.carry.extend_from_slice(&data[data.len() - l..]);
+        // the joined buffer becomes the next carry (no allocation per read)
+        let cut = if data.len() >= l {
+            join.clear();
+            join.extend_from_slice(&data[data.len() - l..]);
+            0
         } else {
-            let cut = join.len().saturating_sub(l);
-            self.carry = join[cut..].to_vec();
-        }
+            join.len().saturating_sub(l)
+        };
+        join.drain(..cut);
+        self.carry = join;
     }
 }
 

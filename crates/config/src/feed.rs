@@ -21,24 +21,45 @@ pub struct FeedEvent {
 /// Splits stream chunks into lines and parses each into a [`FeedEvent`]. A line that is
 /// not a change (not JSON, no revision or uuid) is skipped; a partial line waits for the
 /// next chunk.
+///
+/// Consumed lines are not removed from the front of the buffer one by one (that moves the
+/// rest of a large chunk once per line, quadratic in the lines of a chunk): a read offset
+/// advances instead, and the consumed prefix is dropped once, when the next chunk arrives.
+/// The search for a newline also resumes where the last one stopped.
 #[derive(Debug, Default)]
 pub struct FeedLines {
     buf: Vec<u8>,
+    /// Start of the first unconsumed line.
+    start: usize,
+    /// Bytes from `start` on already searched for a newline without finding one.
+    scanned: usize,
 }
 
 impl FeedLines {
     /// Appends a chunk received from the stream.
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(chunk);
     }
 
     /// The next complete change, if a whole line has arrived.
     pub fn next_event(&mut self) -> Option<FeedEvent> {
         loop {
-            let nl = self.buf.iter().position(|b| *b == b'\n')?;
-            let line: Vec<u8> = self.buf.drain(..=nl).collect();
-            if let Some(ev) = parse_line(&line) {
-                return Some(ev);
+            let from = self.start + self.scanned;
+            let Some(off) = self.buf.get(from..)?.iter().position(|b| *b == b'\n') else {
+                self.scanned = self.buf.len() - self.start;
+                return None;
+            };
+            let end = from + off;
+            let line = self.buf.get(self.start..end)?;
+            let ev = parse_line(line);
+            self.start = end + 1;
+            self.scanned = 0;
+            if ev.is_some() {
+                return ev;
             }
         }
     }
@@ -78,5 +99,31 @@ mod tests {
             None,
             "a line without revision/uuid is skipped"
         );
+    }
+
+    #[test]
+    fn many_lines_in_one_chunk_then_a_line_split_byte_by_byte() {
+        let mut f = FeedLines::default();
+        let mut chunk = String::new();
+        for r in 1..=1000 {
+            chunk.push_str(&format!(
+                "{{\"revision\":{r},\"op\":\"delete\",\"uuid\":\"u{r}\"}}\n"
+            ));
+        }
+        f.push(chunk.as_bytes());
+        let revs: Vec<u64> = std::iter::from_fn(|| f.next_event())
+            .map(|e| e.revision)
+            .collect();
+        assert_eq!(revs, (1..=1000).collect::<Vec<_>>());
+        let line = b"{\"revision\":1001,\"op\":\"delete\",\"uuid\":\"last\"}\n";
+        for (i, b) in line.iter().enumerate() {
+            f.push(std::slice::from_ref(b));
+            let ev = f.next_event();
+            assert_eq!(ev.is_some(), i + 1 == line.len(), "byte {i}");
+            if let Some(ev) = ev {
+                assert_eq!((ev.revision, ev.uuid.as_str()), (1001, "last"));
+            }
+        }
+        assert_eq!(f.next_event(), None);
     }
 }

@@ -6,7 +6,10 @@
 //!   references or is referenced by (`bgp_router_refs`); each one's
 //!   `bgp_router_parameters` give address, port, AS (default: the global ASN from
 //!   global-system-config), hold time, address families and `admin_down`. This node's own
-//!   parameters give its identifier and `cluster_id` (route reflection when set).
+//!   parameters give its identifier and `cluster_id` (route reflection when set; which
+//!   peers are clients: [`bgp_config`]). The speaker takes AS, identifier and cluster id
+//!   once, when it starts after the config feed caught up and this node's bgp-router is
+//!   in it.
 //! * What goes out: every route of `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` whose
 //!   best non-BGP path exists (agent routes exported by their instances' targets) is
 //!   advertised as a VPN route (RD, label, next hop = the vRouter, route targets,
@@ -94,7 +97,22 @@ fn params(o: &filament_config::StoredObj) -> Option<&serde_json::Map<String, Val
         .and_then(Value::as_object)
 }
 
+/// `bgp_router_parameters.cluster_id` (an integer; 0 or absent: none) as an identifier.
+fn cluster_id_of(p: Option<&serde_json::Map<String, Value>>) -> Option<Ipv4Addr> {
+    p.and_then(|p| p.get("cluster_id"))
+        .and_then(Value::as_u64)
+        .filter(|c| *c != 0)
+        .and_then(|c| u32::try_from(c).ok())
+        .map(Ipv4Addr::from)
+}
+
 /// BGP settings from the config graph for the node called `name`.
+///
+/// Route reflection: when this node's bgp-router has a `cluster_id`, a peer is a
+/// route-reflector client unless its own bgp-router carries a different cluster id (another
+/// reflector), as TF's `BgpPeer::CheckSplitHorizon` decides with the peers' configured
+/// cluster ids: a user sets the cluster id on the control node only, and its iBGP peers
+/// get each other's routes (RFC 4456 §6, with ORIGINATOR_ID / CLUSTER_LIST added).
 pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
     let asn = g.asn();
     let mut fq: Vec<String> = FABRIC_RI.iter().map(|s| s.to_string()).collect();
@@ -114,12 +132,7 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
             .and_then(|s| s.parse::<Ipv4Addr>().ok())
     };
     let router_id = ip(mine, "identifier").or_else(|| ip(mine, "address"));
-    let cluster_id = mine
-        .and_then(|p| p.get("cluster_id"))
-        .and_then(Value::as_u64)
-        .filter(|c| *c != 0)
-        .and_then(|c| u32::try_from(c).ok())
-        .map(Ipv4Addr::from);
+    let cluster_id = cluster_id_of(mine);
     let local_asn = mine
         .and_then(|p| p.get("autonomous_system"))
         .and_then(Value::as_u64)
@@ -183,6 +196,8 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         if !fams.is_empty() {
             pc.families = fams;
         }
+        let theirs = cluster_id_of(p);
+        pc.rr_client = cluster_id.is_some() && (theirs.is_none() || theirs == cluster_id);
         peers.push(pc);
     }
     BgpConfig {
@@ -448,17 +463,27 @@ fn collect(n: &mut ControlNode, all: bool, asn: u32) -> Vec<Result<BgpPath, Rout
         .collect()
 }
 
+/// How long the link waits for this node's bgp-router before starting the speaker with
+/// `--bgp-address` and the global ASN.
+const STARTUP_WAIT: Duration = Duration::from_secs(10);
+
 /// Run the BGP link until the node's core goes away.
 pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersError> {
     let name = cfg.name.clone();
-    // Wait for the ASN / identifier to be known (this node's bgp-router, or --bgp-address).
+    // Wait for the ASN / identifier / cluster id: the speaker takes them once, so it waits
+    // for the config feed to catch up and this node's bgp-router to be in it (the node
+    // registers one after the sync when none exists). With --bgp-address it starts after
+    // STARTUP_WAIT without one.
+    let since = tokio::time::Instant::now();
     let bc = loop {
         let n2 = name.clone();
-        let bc = handle
-            .with_node(move |n| bgp_config(n.graph(), &n2))
+        let (bc, synced) = handle
+            .with_node(move |n| (bgp_config(n.graph(), &n2), n.synced.is_some()))
             .await
             .map_err(|_| BgpPeersError::CoreGone)?;
-        if bc.router_id.is_some() || cfg.address.is_some() {
+        if (synced && bc.router_id.is_some())
+            || (cfg.address.is_some() && since.elapsed() >= STARTUP_WAIT)
+        {
             break bc;
         }
         tokio::time::sleep(cfg.poll).await;
@@ -671,6 +696,103 @@ mod tests {
         let mut bgp_only = route.clone();
         bgp_only.paths[0].peer = PeerId::Bgp("10.0.0.9".into());
         assert!(advert("bgp.l3vpn.0", &key, Some(&bgp_only), 64512).is_none());
+    }
+
+    fn bgp_router(
+        uuid: &str,
+        name: &str,
+        params: Value,
+        refs: &[&str],
+    ) -> filament_config::StoredObj {
+        let mut fq: Vec<String> = FABRIC_RI.iter().map(|s| s.to_string()).collect();
+        fq.push(name.into());
+        let refs: Vec<Value> = refs
+            .iter()
+            .map(|u| json!({"uuid": u, "attr": {}}))
+            .collect();
+        serde_json::from_value(
+            json!({"type": "bgp-router", "uuid": uuid, "fq_name": fq, "seq": 1,
+            "props": {"bgp_router_parameters": params}, "refs": {"bgp_router_refs": refs}}),
+        )
+        .unwrap()
+    }
+
+    /// The node's cluster id turns route reflection on; its iBGP peers are clients unless
+    /// their bgp-router names another cluster (another reflector), as in TF.
+    #[test]
+    fn cluster_id_makes_peers_route_reflector_clients() {
+        let mut g = ConfigGraph::new();
+        let node = |cluster: Option<u32>| {
+            let mut p = json!({"address": "10.0.0.1", "identifier": "10.0.0.1",
+                "autonomous_system": 64512, "router_type": "control-node"});
+            if let Some(c) = cluster {
+                p["cluster_id"] = json!(c);
+            }
+            bgp_router("u-cn1", "cn1", p, &[])
+        };
+        let peer = |addr: &str, cluster: Option<u32>| {
+            let mut p = json!({"address": addr, "autonomous_system": 64512,
+                "address_families": {"family": ["inet-vpn"]}});
+            if let Some(c) = cluster {
+                p["cluster_id"] = json!(c);
+            }
+            p
+        };
+        g.apply("u-cn1", Some(node(Some(0x0a00_0001))));
+        // refs in either direction make a peering
+        g.apply(
+            "u-a",
+            Some(bgp_router("u-a", "a", peer("10.0.0.2", None), &["u-cn1"])),
+        );
+        g.apply(
+            "u-b",
+            Some(bgp_router(
+                "u-b",
+                "b",
+                peer("10.0.0.3", Some(0x0a00_0001)),
+                &["u-cn1"],
+            )),
+        );
+        g.apply(
+            "u-rr2",
+            Some(bgp_router("u-rr2", "rr2", peer("10.0.0.4", Some(7)), &[])),
+        );
+        let mut cn1 = g.get("u-cn1").unwrap().clone();
+        cn1.refs.insert(
+            "bgp_router_refs".into(),
+            vec![serde_json::from_value(json!({"uuid": "u-rr2", "attr": {}})).unwrap()],
+        );
+        g.apply("u-cn1", Some(cn1));
+        let bc = bgp_config(&g, "cn1");
+        assert_eq!(bc.cluster_id, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        let client = |a: &str| {
+            bc.peers
+                .iter()
+                .find(|p| p.address.to_string() == a)
+                .map(|p| p.rr_client)
+        };
+        assert_eq!(
+            client("10.0.0.2"),
+            Some(true),
+            "no cluster id of its own: client"
+        );
+        assert_eq!(client("10.0.0.3"), Some(true), "our cluster id: client");
+        assert_eq!(
+            client("10.0.0.4"),
+            Some(false),
+            "another cluster: a reflector, not a client"
+        );
+        // Without a cluster id on the node: iBGP full mesh, nobody is a client.
+        let mut cn1 = g.get("u-cn1").unwrap().clone();
+        cn1.props.insert(
+            "bgp_router_parameters".into(),
+            node(None).props["bgp_router_parameters"].clone(),
+        );
+        g.apply("u-cn1", Some(cn1));
+        let bc = bgp_config(&g, "cn1");
+        assert_eq!(bc.cluster_id, None);
+        assert_eq!(bc.peers.len(), 3);
+        assert!(bc.peers.iter().all(|p| !p.rr_client));
     }
 
     #[test]

@@ -103,6 +103,7 @@ mod fastpath;
 mod fib;
 mod flow;
 mod forwarder;
+pub mod inplace;
 mod pipeline;
 mod types;
 

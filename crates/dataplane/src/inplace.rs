@@ -1,0 +1,690 @@
+//! In-place processing: run a frame through the forwarder where it lies (an I/O shell's receive
+//! slot, e.g. an AF_PACKET ring block or an AF_XDP UMEM frame) instead of copying it into a
+//! [`PacketBuf`] first, so the shell copies it once, into the transmit slot (the role of
+//! TF's DPDK vRouter working on the `rte_mbuf` it received, headroom included).
+//!
+//! [`InPlace::process`] covers the packets that dominate a host's traffic on interfaces without
+//! policy (tf-facts §5.3: "no policy -> fast path without flow lookup"):
+//!
+//! * workload -> routed (to the gateway / vif MAC) IPv4 or IPv6 -> FIB -> a tunnel nexthop
+//!   (MPLSoUDP, MPLSoGRE, VXLAN with the inner Ethernet header of a routed packet) or an Encap
+//!   nexthop (local workload);
+//! * fabric -> MPLS (over UDP or GRE) with an IP label -> its Encap nexthop, and
+//!   fabric -> VXLAN to the gateway MAC -> FIB of the VNI's VRF -> an Encap nexthop.
+//!
+//! Everything else — policy interfaces (flows, NAT, mirroring), bridging, ARP, DHCP, ECMP
+//! members, drops of any kind, a neighbour miss, a slot with too little headroom — returns
+//! `None` after READING only: the forwarder and the frame are untouched, and the shell runs
+//! the general [`Forwarder::process`] on a copy. When it returns `Some`, the effects are
+//! exactly the general pipeline's (same bytes out, same vif counters, same IPv4
+//! identification sequence): the differential tests below compare both on the same frames.
+//!
+//! Headroom: the output may start before the received frame (encapsulation adds up to 50
+//! bytes net: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14, minus the
+//! received Ethernet header 14). The slot must have that much room in front of the frame.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use filament_wire_pkt::{ethernet, gre, ip_proto, ipv4, mpls, ports, udp, vxlan};
+
+use crate::buf::PacketBuf;
+use crate::encap::{self, IpInfo, Outer, Overlay};
+use crate::forwarder::{Forwarder, NeighborKey};
+use crate::pipeline::Out;
+use crate::types::*;
+
+const ETH: usize = ethernet::HEADER_LEN;
+
+/// A frame lying in a caller's buffer: `mem[start..start + len]`, with `start` bytes of
+/// headroom in front of it.
+#[derive(Debug)]
+pub struct SlotFrame<'a> {
+    /// The whole slot (headroom, frame, tailroom).
+    pub mem: &'a mut [u8],
+    /// Offset of the frame in `mem`.
+    pub start: usize,
+    /// Frame length.
+    pub len: usize,
+}
+
+impl SlotFrame<'_> {
+    /// The frame.
+    pub fn frame(&self) -> &[u8] {
+        self.mem
+            .get(self.start..self.start + self.len)
+            .unwrap_or(&[])
+    }
+}
+
+/// What the checks decided, applied once they all passed.
+enum Plan {
+    /// Workload frame routed to a tunnel: IP packet at `start + ETH`, `total` bytes.
+    Tunnel {
+        info: IpInfo,
+        total: usize,
+        vif: VifId,
+        outer: Outer,
+        encap: TunnelEncap,
+    },
+    /// Routed to a local workload (from a workload: TTL decremented; from the fabric: not).
+    /// The IP packet is at `ip_at` (absolute), `total` bytes.
+    Encap {
+        info: IpInfo,
+        ip_at: usize,
+        total: usize,
+        vif: VifId,
+        dst_mac: MacAddr,
+        src_mac: MacAddr,
+        ttl: bool,
+    },
+}
+
+/// Reusable state of in-place processing (one per run loop): a scratch buffer where outer
+/// headers are built by the same encapsulation code the pipeline uses.
+#[derive(Debug, Default)]
+pub struct InPlace {
+    scratch: PacketBuf,
+}
+
+impl InPlace {
+    /// A fresh context.
+    pub fn new() -> Self {
+        Self {
+            scratch: PacketBuf::with_capacity(128),
+        }
+    }
+
+    /// Process `slot`'s frame, received on `vif_in`, in place. `Some(vif)`: transmit
+    /// `slot.mem[slot.start..slot.start + slot.len]` (updated) on `vif`. `None`: not handled
+    /// here and nothing was changed; run [`Forwarder::process`] on a copy.
+    pub fn process(
+        &mut self,
+        fwd: &mut Forwarder,
+        now: Duration,
+        vif_in: VifId,
+        slot: &mut SlotFrame<'_>,
+        meta: RxMeta,
+    ) -> Option<VifId> {
+        if slot.start.checked_add(slot.len)? > slot.mem.len() {
+            return None;
+        }
+        let vin = fwd.vifs.get(vif_in.0 as usize)?.as_ref()?;
+        if vin.vif.policy && vin.vif.kind != VifKind::Fabric {
+            return None;
+        }
+        let plan = if vin.vif.kind == VifKind::Fabric {
+            let our_ip = match vin.vif.ip {
+                Some(IpAddr::V4(a)) => Some(a),
+                _ => None,
+            };
+            fabric_plan(fwd, slot, our_ip)?
+        } else {
+            let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
+            workload_plan(fwd, slot, vrf, mac)?
+        };
+        if let Plan::Tunnel { .. } = plan {
+            self.scratch.load(&[]);
+        }
+        Some(self.apply(fwd, now, vif_in, slot, meta, plan))
+    }
+
+    /// The effects, in the general pipeline's order.
+    fn apply(
+        &mut self,
+        fwd: &mut Forwarder,
+        now: Duration,
+        vif_in: VifId,
+        slot: &mut SlotFrame<'_>,
+        meta: RxMeta,
+        plan: Plan,
+    ) -> VifId {
+        fwd.now = fwd.now.max(now);
+        if let Some(Some(vin)) = fwd.vifs.get_mut(vif_in.0 as usize) {
+            vin.stats.rx_packets += 1;
+            vin.stats.rx_bytes += slot.len as u64;
+        }
+        let start = slot.start;
+        let (out, new_start, new_len) = match plan {
+            Plan::Tunnel {
+                mut info,
+                total,
+                vif,
+                mut outer,
+                encap: tenc,
+            } => {
+                let frame = &mut slot.mem[start..start + ETH + total];
+                if meta.csum_partial {
+                    encap::complete_l4_checksum(frame, &info);
+                }
+                info.shift(ETH);
+                let ip = &mut frame[ETH..];
+                encap::decrement_ttl(ip, &info);
+                fwd.ip_ident = fwd.ip_ident.wrapping_add(1);
+                outer.ident = fwd.ip_ident;
+                let b = &mut self.scratch;
+                if let TunnelEncap::Vxlan { .. } = tenc {
+                    encap::push_ethernet(b, GATEWAY_MAC, GATEWAY_MAC, info.v6);
+                }
+                encap::encapsulate(b, &tenc, &outer, false);
+                let hdr = b.frame_mut();
+                let hl = hdr.len();
+                // The headers were built around an empty IP packet: add its length.
+                let ip_total = u16::from_be_bytes([hdr[ETH + 2], hdr[ETH + 3]]);
+                hdr[ETH + 2..ETH + 4]
+                    .copy_from_slice(&ip_total.wrapping_add(total as u16).to_be_bytes());
+                ipv4::Packet::new_unchecked(&mut hdr[ETH..ETH + ipv4::HEADER_LEN]).fill_checksum();
+                if !matches!(tenc, TunnelEncap::MplsOverGre { .. }) {
+                    let at = ETH + ipv4::HEADER_LEN + 4;
+                    let ulen = u16::from_be_bytes([hdr[at], hdr[at + 1]]);
+                    hdr[at..at + 2].copy_from_slice(&ulen.wrapping_add(total as u16).to_be_bytes());
+                }
+                let ns = start + ETH - hl;
+                slot.mem[ns..start + ETH].copy_from_slice(hdr);
+                (vif, ns, hl + total)
+            }
+            Plan::Encap {
+                info,
+                ip_at,
+                total,
+                vif,
+                dst_mac,
+                src_mac,
+                ttl,
+            } => {
+                if ttl {
+                    let frame = &mut slot.mem[start..ip_at + total];
+                    if meta.csum_partial {
+                        encap::complete_l4_checksum(frame, &info);
+                    }
+                    let mut ip_info = info;
+                    ip_info.shift(ip_at - start);
+                    encap::decrement_ttl(&mut frame[ip_at - start..], &ip_info);
+                }
+                let ns = ip_at - ETH;
+                ethernet::Repr {
+                    dst: dst_mac.0,
+                    src: src_mac.0,
+                    vlan_tci: None,
+                    ethertype: if info.v6 {
+                        ethernet::ethertype::IPV6
+                    } else {
+                        ethernet::ethertype::IPV4
+                    },
+                }
+                .emit(&mut slot.mem[ns..ip_at]);
+                (vif, ns, ETH + total)
+            }
+        };
+        slot.start = new_start;
+        slot.len = new_len;
+        if let Some(Some(e)) = fwd.vifs.get_mut(out.0 as usize) {
+            e.stats.tx_packets += 1;
+            e.stats.tx_bytes += new_len as u64;
+        }
+        out
+    }
+}
+
+/// Resolve `nh` for a packet without a flow (no ECMP pinning: `resolve` has no side effects
+/// then); ECMP itself is left to the general path.
+fn resolve_plain(fwd: &mut Forwarder, nh: NhId, info: &IpInfo, vrf: VrfId) -> Option<Out> {
+    if let Some(Some(NexthopKind::Ecmp { .. })) = fwd.nhs.get(nh.0 as usize) {
+        return None;
+    }
+    let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
+    fwd.resolve(nh, hash, None).ok()
+}
+
+/// Workload side (`workload_rx` + `l3_forward` + `tunnel_out` of the general pipeline, their
+/// success path only).
+fn workload_plan(
+    fwd: &mut Forwarder,
+    slot: &SlotFrame<'_>,
+    vrf: VrfId,
+    vif_mac: MacAddr,
+) -> Option<Plan> {
+    let frame = slot.frame();
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    let et = eth.ethertype();
+    if et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6 {
+        return None;
+    }
+    let dst = MacAddr(eth.dst());
+    if dst != GATEWAY_MAC && dst != vif_mac {
+        return None;
+    }
+    let (info, total) = encap::parse_ip(frame, ETH).ok()?;
+    if info.proto == ip_proto::UDP
+        && !info.later_fragment
+        && matches!(info.dport, ports::DHCP_SERVER | 547)
+    {
+        return None;
+    }
+    // The hop limit must allow forwarding (else the general path drops with Ttl).
+    let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
+    if *frame.get(ttl_at)? <= 1 {
+        return None;
+    }
+    let nh = fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?;
+    let mut ip_info = info;
+    ip_info.shift(ETH);
+    match resolve_plain(fwd, nh, &ip_info, vrf)? {
+        Out::Encap {
+            vif,
+            dst_mac,
+            src_mac,
+        } => Some(Plan::Encap {
+            info,
+            ip_at: slot.start + ETH,
+            total,
+            vif,
+            dst_mac,
+            src_mac,
+            ttl: true,
+        }),
+        Out::Tunnel {
+            vif,
+            src_ip,
+            dst_ip,
+            encap: tenc,
+            ..
+        } => {
+            let e = fwd.vifs.get(vif.0 as usize)?.as_ref()?;
+            let (fmac, mtu) = (e.vif.mac, usize::from(e.vif.mtu));
+            let n = fwd.neighbors.get(&NeighborKey::new(vif, dst_ip))?;
+            let (tunnel, inner_eth) = match tenc {
+                TunnelEncap::MplsOverUdp { .. } => (udp::HEADER_LEN + mpls::ENTRY_LEN, 0),
+                TunnelEncap::MplsOverGre { .. } => (gre::BASE_LEN + mpls::ENTRY_LEN, 0),
+                TunnelEncap::Vxlan { .. } => (udp::HEADER_LEN + vxlan::HEADER_LEN, ETH),
+            };
+            let hl = ETH + ipv4::HEADER_LEN + tunnel + inner_eth;
+            if hl + total > mtu + ETH || slot.start + ETH < hl {
+                return None;
+            }
+            let hash = encap::flow_hash(fwd.cfg.hash_seed, &ip_info.key(vrf));
+            Some(Plan::Tunnel {
+                info,
+                total,
+                vif,
+                outer: Outer {
+                    src_mac: fmac,
+                    dst_mac: n.mac,
+                    src_ip,
+                    dst_ip,
+                    ident: 0,
+                    entropy: encap::entropy_port(hash),
+                },
+                encap: tenc,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Fabric side (`fabric_rx` + `l3_forward` to an Encap nexthop, success path only).
+fn fabric_plan(
+    fwd: &mut Forwarder,
+    slot: &SlotFrame<'_>,
+    our_ip: Option<std::net::Ipv4Addr>,
+) -> Option<Plan> {
+    let frame = slot.frame();
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::IPV4 {
+        return None;
+    }
+    let (info, ip_off, total, vrf, nh) = match encap::classify_fabric(frame, our_ip).ok()? {
+        Overlay::NotOurs => return None,
+        Overlay::Mpls(off) => {
+            let m = encap::parse_mpls(frame, off).ok()?;
+            if !m.bottom {
+                return None;
+            }
+            let entry = fwd.labels.get(m.label as usize).copied().flatten()?;
+            if entry.payload != LabelPayload::Ip {
+                return None;
+            }
+            let ip_off = off + mpls::ENTRY_LEN;
+            let (info, total) = encap::parse_ip(frame.get(ip_off..)?, 0).ok()?;
+            let vrf = match fwd.nhs.get(entry.nh.0 as usize)?.as_ref()? {
+                NexthopKind::Encap { vif, .. } => fwd
+                    .vifs
+                    .get(vif.0 as usize)
+                    .and_then(|e| e.as_ref())
+                    .and_then(|e| e.vif.vrf),
+                _ => None,
+            }
+            .unwrap_or_default();
+            (info, ip_off, total, vrf, entry.nh)
+        }
+        Overlay::Vxlan(off) => {
+            let vni = encap::parse_vxlan(frame, off).ok()?;
+            let vrf = *fwd.vnis.get(&vni)?;
+            let inner = frame.get(off + vxlan::HEADER_LEN..)?;
+            let ie = ethernet::Frame::new_checked(inner).ok()?;
+            let et = ie.ethertype();
+            if MacAddr(ie.dst()) != GATEWAY_MAC
+                || (et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6)
+            {
+                return None;
+            }
+            let ip_off = off + vxlan::HEADER_LEN + ETH;
+            let (info, total) = encap::parse_ip(frame.get(ip_off..)?, 0).ok()?;
+            let nh = fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?;
+            (info, ip_off, total, vrf, nh)
+        }
+    };
+    match resolve_plain(fwd, nh, &info, vrf)? {
+        Out::Encap {
+            vif,
+            dst_mac,
+            src_mac,
+        } if !fwd.vif_policy(vif) && ip_off >= ETH => {
+            Some(Plan::Encap {
+                // Offsets unused: no checksum completion or TTL change from the fabric.
+                info,
+                ip_at: slot.start + ip_off,
+                total,
+                vif,
+                dst_mac,
+                src_mac,
+                ttl: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ForwarderCfg;
+    use filament_wire_pkt::{tcp, udp};
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const T0: Duration = Duration::from_secs(1);
+    const HEADROOM: usize = 128;
+
+    fn vm_mac(n: u8) -> MacAddr {
+        MacAddr([2, 0, 0, 0, 0, n])
+    }
+
+    fn vif(id: u32, kind: VifKind, mac: MacAddr, vrf: Option<u32>, ip: [u8; 4]) -> Op {
+        Op::AddVif(Vif {
+            id: VifId(id),
+            kind,
+            name: format!("if{id}"),
+            mac,
+            vrf: vrf.map(VrfId),
+            policy: false,
+            mtu: 1500,
+            ip: Some(IpAddr::from(ip)),
+        })
+    }
+
+    /// A host with fabric `fab` (vif 0), local VMs `vms` (vif i+1, label 16+i) in VRF 1,
+    /// VNI 5001, and VM 5 (or VM 3 on host B) behind the peer `peer` through `tenc`.
+    fn host(fab: u8, peer: u8, vms: &[u8], remote: u8, tenc: TunnelEncap) -> Forwarder {
+        let mut f = Forwarder::new(ForwarderCfg {
+            flow_capacity: 1024,
+            ..Default::default()
+        });
+        let fmac = |n: u8| MacAddr([2, 0xfa, 0, 0, 0, n]);
+        let mut ops = vec![vif(0, VifKind::Fabric, fmac(fab), None, [192, 0, 2, fab])];
+        for (i, &n) in vms.iter().enumerate() {
+            let id = i as u32 + 1;
+            ops.push(vif(
+                id,
+                VifKind::Workload,
+                GATEWAY_MAC,
+                Some(1),
+                [10, 1, 1, n],
+            ));
+            ops.push(Op::AddNexthop(Nexthop {
+                id: NhId(id),
+                kind: NexthopKind::Encap {
+                    vif: VifId(id),
+                    dst_mac: vm_mac(n),
+                    src_mac: GATEWAY_MAC,
+                },
+            }));
+            ops.push(Op::AddLabel {
+                label: 16 + i as u32,
+                nh: NhId(id),
+                payload: LabelPayload::Ip,
+            });
+            ops.push(Op::AddRoute {
+                vrf: VrfId(1),
+                prefix: format!("10.1.1.{n}/32").parse().unwrap(),
+                nh: NhId(id),
+            });
+        }
+        ops.push(Op::AddNexthop(Nexthop {
+            id: NhId(10),
+            kind: NexthopKind::Tunnel {
+                vif: VifId(0),
+                src_ip: Ipv4Addr::new(192, 0, 2, fab),
+                dst_ip: Ipv4Addr::new(192, 0, 2, peer),
+                encap: tenc,
+            },
+        }));
+        ops.push(Op::AddRoute {
+            vrf: VrfId(1),
+            prefix: format!("10.1.1.{remote}/32").parse().unwrap(),
+            nh: NhId(10),
+        });
+        ops.push(Op::AddVni {
+            vni: 5001,
+            vrf: VrfId(1),
+        });
+        ops.push(Op::AddNeighbor {
+            vif: VifId(0),
+            ip: Ipv4Addr::new(192, 0, 2, peer),
+            mac: fmac(peer),
+        });
+        for op in ops {
+            f.apply(op).unwrap();
+        }
+        f
+    }
+
+    /// Ethernet (to the gateway MAC) + IPv4 + UDP or TCP from VM `src` to VM `dst`.
+    fn frame(src: u8, dst: u8, tcp_: bool, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+        let l4_len = payload.len() + if tcp_ { 20 } else { 8 };
+        let mut f = vec![0u8; 34 + l4_len];
+        ethernet::Repr {
+            dst: GATEWAY_MAC.0,
+            src: vm_mac(src).0,
+            vlan_tci: None,
+            ethertype: ethernet::ethertype::IPV4,
+        }
+        .emit(&mut f);
+        let (s, d) = (Ipv4Addr::new(10, 1, 1, src), Ipv4Addr::new(10, 1, 1, dst));
+        ipv4::Repr {
+            src: s,
+            dst: d,
+            protocol: if tcp_ { ip_proto::TCP } else { ip_proto::UDP },
+            payload_len: l4_len,
+            ttl,
+            tos: 0,
+            ident: 7,
+            dont_frag: true,
+        }
+        .emit(&mut f[14..]);
+        let (s, d) = (IpAddr::V4(s), IpAddr::V4(d));
+        if tcp_ {
+            tcp::Repr {
+                src_port: 40000,
+                dst_port: dport,
+                seq: 1,
+                ack: 0,
+                flags: 0x10,
+                window: 1000,
+            }
+            .emit(&mut f[34..]);
+            f[54..].copy_from_slice(payload);
+            tcp::Packet::new_unchecked(&mut f[34..]).fill_checksum(&s, &d);
+        } else {
+            udp::Repr {
+                src_port: 40000,
+                dst_port: dport,
+                payload_len: payload.len(),
+            }
+            .emit(&mut f[34..]);
+            f[42..].copy_from_slice(payload);
+            udp::Packet::new_unchecked(&mut f[34..]).fill_checksum(&s, &d);
+        }
+        f
+    }
+
+    /// Run `f` through `gen` (general pipeline) and `inp` (in place, falling back to the
+    /// general pipeline on a copy, as the shell does); both must agree.
+    fn both(
+        gen: &mut Forwarder,
+        inp: &mut Forwarder,
+        ctx: &mut InPlace,
+        vif: u32,
+        f: &[u8],
+        meta: RxMeta,
+    ) -> bool {
+        let mut b = PacketBuf::from_frame(f);
+        let want = gen.process(T0, VifId(vif), &mut b, meta);
+        let mut mem = vec![0xeeu8; HEADROOM + f.len() + 16];
+        mem[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+        let before = mem.clone();
+        let mut slot = SlotFrame {
+            mem: &mut mem,
+            start: HEADROOM,
+            len: f.len(),
+        };
+        match ctx.process(inp, T0, VifId(vif), &mut slot, meta) {
+            Some(out) => {
+                assert_eq!(want, Verdict::Transmit(out));
+                assert_eq!(slot.frame(), b.frame());
+                true
+            }
+            None => {
+                assert_eq!(mem, before, "a declined frame was changed");
+                let mut c = PacketBuf::from_frame(f);
+                assert_eq!(inp.process(T0, VifId(vif), &mut c, meta), want);
+                assert_eq!(c.frame(), b.frame());
+                false
+            }
+        }
+    }
+
+    fn same_state(a: &Forwarder, b: &Forwarder) {
+        let j = |f: &Forwarder| {
+            serde_json::json!([f.dump_interfaces(), f.dropstats(), f.ip_ident, f.now])
+        };
+        assert_eq!(j(a), j(b));
+    }
+
+    fn encaps() -> [TunnelEncap; 3] {
+        [
+            TunnelEncap::MplsOverUdp { label: 16 },
+            TunnelEncap::MplsOverGre { label: 16 },
+            TunnelEncap::Vxlan { vni: 5001 },
+        ]
+    }
+
+    #[test]
+    fn routed_encap_and_decap_are_handled_in_place() {
+        for tenc in encaps() {
+            let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
+            let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
+            let mut ctx = InPlace::new();
+            let f = frame(3, 5, false, 5001, 64, b"payload");
+            assert!(both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()));
+            // Local: VM3 -> VM4.
+            let local = frame(3, 4, true, 80, 64, b"x");
+            assert!(both(
+                &mut ga,
+                &mut ia,
+                &mut ctx,
+                1,
+                &local,
+                RxMeta::default()
+            ));
+            // The tunnel's output decapsulated on B.
+            let mut b = PacketBuf::from_frame(&f);
+            ga.process(T0, VifId(1), &mut b, RxMeta::default());
+            ia.process(
+                T0,
+                VifId(1),
+                &mut PacketBuf::from_frame(&f),
+                RxMeta::default(),
+            );
+            assert!(
+                both(&mut gb, &mut ib, &mut ctx, 0, b.frame(), RxMeta::default()),
+                "{tenc:?}"
+            );
+            same_state(&ga, &ia);
+            same_state(&gb, &ib);
+            // TTL 1 and DHCP go to the general path.
+            assert!(!both(
+                &mut ga,
+                &mut ia,
+                &mut ctx,
+                1,
+                &frame(3, 5, false, 9, 1, b""),
+                RxMeta::default()
+            ));
+            assert!(!both(
+                &mut ga,
+                &mut ia,
+                &mut ctx,
+                1,
+                &frame(3, 5, false, 67, 64, b""),
+                RxMeta::default()
+            ));
+            same_state(&ga, &ia);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Random frames (valid, then possibly with one byte changed), through both paths on
+        /// twin forwarders: same verdicts, bytes and counters, on both hosts.
+        #[test]
+        fn in_place_equals_general_pipeline(
+            e in 0usize..3,
+            pkts in proptest::collection::vec(
+                (any::<bool>(), 3u8..6, any::<u16>(), prop_oneof![Just(64u8), 0u8..3],
+                 proptest::collection::vec(any::<u8>(), 0..1500), any::<bool>(),
+                 proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+                 any::<bool>()),
+                1..12),
+        ) {
+            let tenc = encaps()[e];
+            let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
+            let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
+            let mut ctx = InPlace::new();
+            for (tcp_, dst, dport, ttl, payload, partial, flip, decap) in pkts {
+                let mut f = frame(3, dst, tcp_, dport, ttl, &payload);
+                let meta = RxMeta { csum_partial: partial, vlan_tci: None };
+                let vif = if decap {
+                    // Host A's encapsulation of it, received on B's fabric.
+                    let mut b = PacketBuf::from_frame(&f);
+                    let mut scratch = host(1, 2, &[3, 4], 5, tenc);
+                    if scratch.process(T0, VifId(1), &mut b, RxMeta::default()) != Verdict::Transmit(VifId(0)) {
+                        continue;
+                    }
+                    f = b.to_vec();
+                    0
+                } else {
+                    1
+                };
+                if let Some((i, v)) = flip {
+                    let i = i.index(f.len());
+                    f[i] = v;
+                }
+                let (g, p) = if decap { (&mut gb, &mut ib) } else { (&mut ga, &mut ia) };
+                both(g, p, &mut ctx, vif, &f, meta);
+            }
+            same_state(&ga, &ia);
+            same_state(&gb, &ib);
+        }
+    }
+}

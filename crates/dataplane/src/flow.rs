@@ -229,8 +229,29 @@ impl FlowTable {
     }
 
     #[inline]
-    fn hash(&self, key: &PackedKey) -> u32 {
+    pub(crate) fn hash(&self, key: &PackedKey) -> u32 {
         key.hash(self.seed) as u32
+    }
+
+    /// Read the home bucket of hash `h` (a prefetch by load for
+    /// `Forwarder::process_batch`: the value only feeds a sink). Returns
+    /// its slot word.
+    #[inline(always)]
+    pub(crate) fn touch_bucket(&self, h: u32) -> u32 {
+        self.index.get(h as usize & self.mask).map_or(0, |b| b.slot)
+    }
+
+    /// Read the entry the home bucket of hash `h` points at: the first
+    /// word of each of its two hot lines (key, route cache). A hint only:
+    /// the bucket may hold another key; the probe at processing time
+    /// decides.
+    #[inline(always)]
+    pub(crate) fn touch_entry(&self, h: u32) -> u64 {
+        let slot = self.touch_bucket(h);
+        match slot.checked_sub(1).and_then(|i| self.slots.get(i as usize)) {
+            Some(e) => e.pkey.0[0] ^ u64::from(e.last_used.subsec_nanos()),
+            None => 0,
+        }
     }
 
     #[inline]

@@ -16,6 +16,11 @@
 //!   prebuilt outer headers per tunnel nexthop (`fastpath.rs`), with exactly
 //!   the general pipeline's effects (checked by a differential proptest and
 //!   the `dataplane_fastpath` fuzz target);
+//! * batch: [`Forwarder::process_batch`] — a burst of frames from one vif
+//!   (as taken from a receive ring), with the effects of `process` on each
+//!   frame in order (the `batch_matches_single` property test); the flow
+//!   lookups of up to [`BATCH_MAX`] frames are hashed and their cache and
+//!   TLB misses overlapped before processing (`batch.rs`);
 //! * control: [`Forwarder::apply`] and the `dump_*` functions.
 //!
 //! What the agent programs for a workload, as TF's agent does:
@@ -62,6 +67,17 @@
 //! }
 //! while let Some(tx) = fwd.poll_transmit() { /* ARP requests */ }
 //! assert_eq!(fwd.dropstats().total, 1); // a 10-byte frame is dropped (truncated)
+//!
+//! // Or a burst from one vif (up to a ring's worth; BATCH_MAX at a time
+//! // is prefetched): the shell loads pooled buffers, then acts on each
+//! // (bufs[i], verdicts[i]) pair as above. `metas[i]` goes with `bufs[i]`
+//! // (`&[]`: all default). Reuse `bufs` and `verdicts` across bursts.
+//! let mut bufs = vec![PacketBuf::from_frame(&[0u8; 10]), PacketBuf::from_frame(&[0u8; 20])];
+//! let metas = [RxMeta::default(), RxMeta { csum_partial: true, vlan_tci: None }];
+//! let mut verdicts = Vec::new();
+//! fwd.process_batch(Duration::from_secs(1), VifId(3), &mut bufs, &metas, &mut verdicts);
+//! assert_eq!(verdicts.len(), 2);
+//! assert_eq!(fwd.dropstats().total, 3);
 //! ```
 //!
 //! Time is a `Duration` since any fixed origin the shell chooses
@@ -94,6 +110,7 @@
 
 #![warn(missing_docs)]
 
+mod batch;
 mod bridge;
 mod buf;
 mod dump;
@@ -107,6 +124,7 @@ pub mod inplace;
 mod pipeline;
 mod types;
 
+pub use batch::BATCH_MAX;
 pub use buf::{PacketBuf, DEFAULT_HEADROOM};
 pub use dump::*;
 pub use error::OpError;

@@ -1,0 +1,126 @@
+//! [`Forwarder::process_batch`]: a burst of frames from one interface, as
+//! an I/O shell takes them from a receive ring (TF's DPDK vRouter works on
+//! bursts of 32 from `rte_eth_rx_burst`; the kernel vRouter one at a time).
+//!
+//! The effects are exactly those of calling [`Forwarder::process`] on each
+//! frame in order (checked by the `batch_matches_single` property test):
+//! the batch only adds a prefetch stage in front. For up to [`BATCH_MAX`]
+//! frames at a time it
+//! 1. reads each frame's IPv4 5-tuple (when the ingress vif is a policy
+//!    workload vif) and hashes the flow key;
+//! 2. loads the home bucket of every key in the flow index, then the two
+//!    hot cache lines of the entry each bucket points at.
+//!
+//! These loads are independent of one another, so the CPU overlaps their
+//! cache and TLB misses instead of meeting them one after another inside
+//! each packet's lookup; then every frame is processed, finding its flow
+//! in cache. Nothing of the table is trusted from the prefetch stage: the
+//! probe at processing time decides (a frame processed earlier in the burst
+//! may have added or changed flows). Stable Rust has no safe prefetch
+//! instruction (`_mm_prefetch` needs `unsafe` outside an `sse` target-feature
+//! function, `core::hint::prefetch_*` is unstable), so the prefetch is an
+//! ordinary load whose value goes to a sink.
+
+use std::time::Duration;
+
+use filament_wire_pkt::{ethernet, ip_proto};
+
+use crate::buf::PacketBuf;
+use crate::flow::PackedKey;
+use crate::forwarder::Forwarder;
+use crate::types::{RxMeta, Verdict, VifId, VifKind, VrfId};
+
+/// Frames prefetched together by [`Forwarder::process_batch`]; longer
+/// slices are handled in chunks of this size.
+pub const BATCH_MAX: usize = 64;
+
+const ETH: usize = ethernet::HEADER_LEN;
+
+/// The flow key of an IPv4 TCP/UDP frame without IP options, as the fast
+/// path builds it (a hint: no validation beyond what the key needs).
+#[inline(always)]
+fn v4_key(vrf: VrfId, f: &[u8]) -> Option<PackedKey> {
+    let h: &[u8; ETH + 24] = f.get(..ETH + 24)?.try_into().ok()?;
+    let w16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+    let ip4 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let proto = h[ETH + 9];
+    if w16(12) != ethernet::ethertype::IPV4
+        || h[ETH] != 0x45
+        || (proto != ip_proto::UDP && proto != ip_proto::TCP)
+    {
+        return None;
+    }
+    Some(PackedKey::v4(
+        vrf,
+        proto,
+        ip4(ETH + 12),
+        ip4(ETH + 16),
+        w16(ETH + 20),
+        w16(ETH + 22),
+    ))
+}
+
+impl Forwarder {
+    /// Process a burst of frames received on `vif_in`, in order: after the
+    /// call `verdicts[i]` is what [`Forwarder::process`] would have
+    /// returned for `bufs[i]` (with `metas[i]`, or `RxMeta::default()` when
+    /// `metas` is shorter — pass `&[]` when the shell has no metadata), and
+    /// each buffer holds what `process` would have left in it. The shell
+    /// acts on each (buffer, verdict) pair exactly as for `process`.
+    /// `verdicts` is cleared first; reuse it across bursts.
+    ///
+    /// Same effects as the per-packet loop, fewer stalls: flow-table cache
+    /// and TLB misses of the burst overlap (see the module doc). Bursts of
+    /// 16 to 64 frames get most of the benefit.
+    pub fn process_batch(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        bufs: &mut [PacketBuf],
+        metas: &[RxMeta],
+        verdicts: &mut Vec<Verdict>,
+    ) {
+        verdicts.clear();
+        verdicts.reserve(bufs.len());
+        let mut base = 0;
+        for chunk in bufs.chunks_mut(BATCH_MAX) {
+            self.prefetch_flows(vif_in, chunk);
+            for (j, buf) in chunk.iter_mut().enumerate() {
+                let meta = metas.get(base + j).copied().unwrap_or_default();
+                verdicts.push(self.process(now, vif_in, buf, meta));
+            }
+            base += chunk.len();
+        }
+    }
+
+    /// The prefetch stage: hash every frame's flow key, then load the home
+    /// buckets, then the entries they point at (module doc). Changes
+    /// nothing observable.
+    #[inline]
+    fn prefetch_flows(&mut self, vif_in: VifId, bufs: &[PacketBuf]) {
+        let vrf = match self.vifs.get(vif_in.0 as usize) {
+            Some(Some(v)) if v.vif.kind != VifKind::Fabric && v.vif.policy => v.vif.vrf,
+            _ => None,
+        };
+        let Some(vrf) = vrf else {
+            return;
+        };
+        let mut hashes = [0u32; BATCH_MAX];
+        let mut n = 0;
+        for buf in bufs {
+            if let (Some(key), Some(slot)) = (v4_key(vrf, buf.frame()), hashes.get_mut(n)) {
+                *slot = self.flows.hash(&key);
+                n += 1;
+            }
+        }
+        let hashes = hashes.get(..n).unwrap_or(&[]);
+        let mut sink = 0u64;
+        for &h in hashes {
+            sink ^= u64::from(self.flows.touch_bucket(h));
+        }
+        for &h in hashes {
+            sink ^= self.flows.touch_entry(h);
+        }
+        std::hint::black_box(sink);
+    }
+}

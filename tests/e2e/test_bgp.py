@@ -339,3 +339,109 @@ def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
                    what="the withdrawal in FRR")
     finally:
         agent.close()
+
+
+FRR_IBGP_CONF = f"""frr defaults traditional
+hostname frr
+log file {{work}}/frr-debug.log
+route-map SETRT permit 10
+ set extcommunity rt 64512:8000001
+exit
+router bgp 64512
+ bgp router-id {FRR}
+ no bgp default ipv4-unicast
+ neighbor {OURS} remote-as 64512
+ neighbor {OURS} update-source {FRR}
+ neighbor {OURS} timers connect 1
+ address-family ipv4 vpn
+  neighbor {OURS} activate
+  network 10.200.1.0/24 rd 64512:7 label 1007 route-map SETRT
+ exit-address-family
+exit
+"""
+
+# An iBGP client without the route-target family: RFC 4684 sends it every VPN route.
+GOBGP_CLIENT_TOML = f"""[global.config]
+  as = 64512
+  router-id = "{GOBGP}"
+  port = 179
+  local-address-list = ["{GOBGP}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{OURS}"
+    peer-as = 64512
+  [neighbors.transport.config]
+    local-address = "{GOBGP}"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l3vpn-ipv4-unicast"
+"""
+
+
+def gobgp_attrs(gobgp, prefix):
+    """GoBGP's path attributes (type -> value) of the VPNv4 route for `prefix` it got from us."""
+    table = gobgp.cli_json("neighbor", OURS, "adj-in", "-a", "vpnv4") or {}
+    for key, paths in (table.items() if isinstance(table, dict) else []):
+        if prefix in key and paths:
+            return {a.get("type"): a for a in paths[0].get("attrs", [])}
+    return None
+
+
+@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
+def test_control_node_reflects_between_clients_with_cluster_id(lab):
+    """Route reflection as a TF user turns it on: `cluster_id` in the control node's own
+    bgp-router (tf-facts §3). FRR and GoBGP are iBGP peers (same AS, bgp-routers with refs
+    to the node's, no cluster id of their own, so clients, as in TF); each one's VPNv4 route
+    reaches the other with ORIGINATOR_ID = its originator and CLUSTER_LIST = [the node's
+    cluster id] (RFC 4456 §8), next hop unchanged."""
+    from bgp_helpers import Proc
+
+    ns, work, _binary, procs = lab
+    api = "http://127.0.0.1:18082"
+    cluster = "10.77.0.100"
+    procs.append(Proc(ns.cmd(str(filament_bin()), "up", "--no-control", "--data-dir", str(work / "data"),
+                             "--listen", "127.0.0.1:18082"), work / "up.log"))
+    wait_until(lambda: ns_http(ns, "GET", f"{api}/") is not None, what="config API")
+    fabric = ["default-domain", "default-project", "ip-fabric", "__default__"]
+    cn1 = [*fabric, "cn1"]
+
+    def router(name, addr, params, refs):
+        body = {"bgp-router": {"fq_name": [*fabric, name], "parent_type": "routing-instance",
+                               "bgp_router_parameters": {"address": addr, "identifier": addr,
+                                                         "autonomous_system": 64512, "port": 179,
+                                                         "address_families": {"family": ["inet-vpn"]},
+                                                         **params},
+                               "bgp_router_refs": [{"to": r, "attr": {}} for r in refs]}}
+        r = ns_http(ns, "POST", f"{api}/bgp-routers", body)
+        assert r and "bgp-router" in r, r
+
+    # The node's bgp-router, provisioned before the node starts, with a cluster id.
+    router("cn1", OURS, {"router_type": "control-node", "vendor": "contrail",
+                         "cluster_id": int.from_bytes(bytes(map(int, cluster.split("."))), "big")}, [])
+    router("frr", FRR, {"router_type": "router"}, [cn1])
+    router("gobgp", GOBGP, {"router_type": "router"}, [cn1])
+    procs.append(Proc(ns.cmd(str(filament_bin()), "control", "--api", api, "--name", "cn1",
+                             "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18083",
+                             "--bgp-listen", f"{OURS}:179", "--bgp-address", OURS), work / "control.log"))
+    frr = Frr(ns, work, frr_config(work, FRR_IBGP_CONF.replace("{work}", str(work))))
+    procs.append(frr)
+    gobgp = GoBgp(ns, work, GOBGP_CLIENT_TOML)
+    procs.append(gobgp)
+
+    # FRR's route reaches GoBGP through the control node, reflected.
+    attrs = wait_until(lambda: gobgp_attrs(gobgp, "10.200.1.0/24"), timeout=60, what="FRR's route at GoBGP")
+    text = json.dumps(attrs)
+    assert attrs.get(9, {}).get("value") == FRR, text  # ORIGINATOR_ID
+    assert attrs.get(10, {}).get("value") == [cluster], text  # CLUSTER_LIST
+    assert FRR in json.dumps(attrs.get(14, {})), text  # MP_REACH next hop: still FRR
+
+    # GoBGP's route reaches FRR the same way.
+    gobgp.cli("global", "rib", "-a", "vpnv4", "add", "10.201.0.0/24", "label", "2001", "rd", "64512:9",
+              "rt", "64512:8000001")
+    path = wait_until(lambda: frr_vpn_path(frr, "64512:9", "10.201.0.0/24"), timeout=30,
+                      what="GoBGP's route at FRR")
+    detail = frr.show("show bgp ipv4 vpn rd 64512:9 10.201.0.0/24 json")["64512:9"]["paths"][0]
+    dtext = json.dumps(detail)
+    assert detail.get("originatorId") == GOBGP, dtext
+    assert detail.get("clusterList", {}).get("list") == [cluster], dtext
+    assert path.get("remoteLabel", detail.get("remoteLabel")) == 2001, dtext

@@ -25,14 +25,14 @@
 //! anything missed) every [`BgpPeersConfig::poll`], and applies speaker events to the node
 //! in batches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use filament_bgp::{
-    Attrs, Event, EvpnKey as BgpEvpnKey, Family as BgpFamily, Path as BgpPath, PeerConfig,
-    PeerStatus, RouteKey, Speaker, SpeakerConfig,
+    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, Path as BgpPath, PeerConfig, PeerStatus,
+    RouteKey, Speaker, SpeakerConfig,
 };
 use filament_wire_bgp::{
     Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, RouteTarget, RtcRoute, TunnelType,
@@ -43,7 +43,9 @@ use serde_json::{json, Value};
 use crate::config::ConfigGraph;
 use crate::rib::{Family, PathAttrs, PeerId, Route, RTARGET_TABLE};
 use crate::shell::Handle;
-use crate::ControlNode;
+
+mod learn;
+use learn::{apply_events, collect, Outbox};
 
 /// Where this node's bgp-routers live (tf-facts §3).
 const FABRIC_RI: [&str; 4] = [
@@ -339,14 +341,8 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
 /// A learned BGP path as `(family, rd, key without RD, label, attributes)` for
 /// [`crate::rib::Rib::add_vpn`]; `None` for what the RIB does not carry.
 pub fn learned(path: &BgpPath) -> Option<(Family, String, String, u32, PathAttrs)> {
-    let a = &path.attrs;
-    let encap: Vec<String> = a
-        .ext_communities
-        .iter()
-        .filter_map(|c| c.encapsulation().and_then(encap_name))
-        .map(str::to_string)
-        .collect();
-    let vxlan = encap.iter().any(|e| e == "vxlan");
+    let attrs = path_attrs(&path.attrs);
+    let vxlan = attrs.encap.iter().any(|e| e == "vxlan");
     let (fam, rd, rest, label) = match &path.key {
         RouteKey::Vpn(rd, p) => {
             let fam = match p {
@@ -384,9 +380,19 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, u32, PathAttrs
         },
         _ => return None,
     };
-    let attrs = PathAttrs {
+    Some((fam, rd, rest, label, attrs))
+}
+
+/// Our attributes of a BGP path's (no origin VN name yet: that needs the config).
+fn path_attrs(a: &Attrs) -> PathAttrs {
+    PathAttrs {
         next_hop: a.next_hop.map(|n| n.to_string()).unwrap_or_default(),
-        encap,
+        encap: a
+            .ext_communities
+            .iter()
+            .filter_map(|c| c.encapsulation().and_then(encap_name))
+            .map(str::to_string)
+            .collect(),
         security_groups: a
             .ext_communities
             .iter()
@@ -407,8 +413,7 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, u32, PathAttrs
             .find_map(|c| c.origin_vn())
             .map(|(_, id)| id),
         ..PathAttrs::default()
-    };
-    Some((fam, rd, rest, label, attrs))
+    }
 }
 
 /// Peer summaries as JSON for `filament neighbors`.
@@ -429,39 +434,13 @@ pub fn peer_summaries(peers: &[PeerStatus]) -> Value {
     )
 }
 
+/// The global tables, whose routes the link advertises.
 const GLOBAL_TABLES: [&str; 4] = [
     "bgp.l3vpn.0",
     "bgp.l3vpn-inet6.0",
     "bgp.evpn.0",
     RTARGET_TABLE,
 ];
-
-/// Adverts / withdrawals for `keys` (all keys of the global tables when `None`).
-fn collect(n: &mut ControlNode, all: bool, asn: u32) -> Vec<Result<BgpPath, RouteKey>> {
-    let keys: BTreeSet<(String, String)> = if all {
-        n.enable_bgp_changes();
-        let _ = n.take_bgp_changes();
-        GLOBAL_TABLES
-            .iter()
-            .flat_map(|t| {
-                n.rib()
-                    .table(t)
-                    .into_iter()
-                    .flat_map(|tb| tb.keys().map(|k| (t.to_string(), k.to_string())))
-            })
-            .collect()
-    } else {
-        n.take_bgp_changes()
-    };
-    keys.into_iter()
-        .filter(|(t, _)| GLOBAL_TABLES.contains(&t.as_str()))
-        .filter_map(|(t, k)| {
-            let key = route_key(&t, &k)?;
-            let route = n.rib().table(&t).and_then(|tb| tb.get(k.as_str()));
-            Some(advert(&t, &key, route, asn).ok_or(key))
-        })
-        .collect()
-}
 
 /// How long the link waits for this node's bgp-router before starting the speaker with
 /// `--bgp-address` and the global ASN.
@@ -498,6 +477,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     tracing::info!(listen = %cfg.listen, asn = bc.asn, %router_id, "BGP speaker started");
     let mut peers: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
     let mut first = true;
+    let mut outbox = Outbox::default();
     let mut tick = tokio::time::interval(cfg.poll);
     let changed = handle.bgp_changed();
     // Speaker events are applied by their own task: the speaker's core waits when its
@@ -560,7 +540,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     .with_node(move |n| n.set_bgp_neighbors(rows))
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
-                send(&speaker, adverts)?;
+                outbox.send(&speaker, adverts)?;
             }
             // Changed keys wait in the node: advertise them now, not at the next poll.
             _ = changed.notified(), if !first => {
@@ -569,67 +549,8 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     .with_node(move |n| collect(n, false, asn))
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
-                send(&speaker, adverts)?;
+                outbox.send(&speaker, adverts)?;
             }
-        }
-    }
-}
-
-/// Hand adverts / withdrawals to the speaker.
-fn send(speaker: &Speaker, adverts: Vec<Result<BgpPath, RouteKey>>) -> Result<(), BgpPeersError> {
-    for a in adverts {
-        match a {
-            Ok(p) => speaker.advertise(p)?,
-            Err(k) => speaker.withdraw(k)?,
-        }
-    }
-    Ok(())
-}
-
-/// The fq name of the virtual network with this `virtual_network_network_id`.
-fn vn_name(n: &ControlNode, id: u32) -> Option<String> {
-    n.graph()
-        .of_type("virtual-network")
-        .find(|v| {
-            v.props
-                .get("virtual_network_network_id")
-                .and_then(Value::as_u64)
-                == Some(u64::from(id))
-        })
-        .map(|v| v.fq_name.join(":"))
-}
-
-/// Speaker events into the node's RIB.
-fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
-    let mut vn_names: BTreeMap<u32, Option<String>> = BTreeMap::new();
-    for ev in batch {
-        match ev {
-            Event::Learned { peer, path } => {
-                if let Some((fam, rd, rest, label, mut attrs)) = learned(&path) {
-                    // origin-vn id -> the VN's name, which agents get as `<virtual-network>`
-                    if let Some(id) = attrs.origin_vn_id {
-                        attrs.origin_vn =
-                            vn_names.entry(id).or_insert_with(|| vn_name(n, id)).clone();
-                    }
-                    let peer = PeerId::Bgp(peer.to_string().into());
-                    n.rib_mut().add_vpn(fam, &rd, &rest, peer, label, attrs);
-                }
-            }
-            Event::Withdrawn { peer, key } => {
-                let probe = BgpPath {
-                    key,
-                    labels: vec![0],
-                    attrs: Arc::new(Attrs::default()),
-                };
-                if let Some((fam, rd, rest, _, _)) = learned(&probe) {
-                    let peer = PeerId::Bgp(peer.to_string().into());
-                    n.rib_mut().del_vpn(fam, &rd, &rest, &peer);
-                }
-            }
-            Event::PeerState { peer, state } => {
-                tracing::info!(%peer, state = state.name(), "BGP peer");
-            }
-            Event::EndOfRib { .. } => {}
         }
     }
 }

@@ -53,8 +53,8 @@ impl ControlNode {
             }
             let mut routes = Vec::new();
             let (mut paths, mut primary, mut secondary) = (0, 0, 0);
-            for (k, r) in t {
-                if prefix.is_some_and(|p| !k.ends_with(p) && &**k != p) {
+            for (k, r) in t.iter() {
+                if prefix.is_some_and(|p| !k.ends_with(p) && k != p) {
                     continue;
                 }
                 let best = r.best().len();

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Changes;
 use crate::config::{ConfigGraph, InstanceConfig};
 use crate::convert::{attrs_from_entry, node_key};
-use crate::rib::{Family, InstanceTargets, PeerId, Rib};
+use crate::rib::{Dirty, Family, InstanceTargets, PeerId, Rib};
 use crate::session::{Chunk, Session, SessionEvent, SessionState};
 use crate::subset::Tracker;
 
@@ -192,7 +192,7 @@ pub struct ControlNode {
     /// Revision the config feed caught up with (`None` while initializing).
     pub(crate) synced: Option<u64>,
     /// Changed keys of the global tables (VPN, rtarget) for a BGP speaker, once enabled.
-    bgp_changes: Option<BTreeSet<(String, String)>>,
+    bgp_changes: Option<Dirty>,
     /// The next config recompute walks every agent's subset from scratch (the feed resynced).
     config_full: bool,
 }
@@ -262,12 +262,13 @@ impl ControlNode {
 
     /// Start collecting changed keys of the global tables (`bgp.l3vpn.0`, ...).
     pub fn enable_bgp_changes(&mut self) {
-        self.bgp_changes.get_or_insert_with(BTreeSet::new);
+        self.bgp_changes.get_or_insert_with(Dirty::new);
     }
 
-    /// `(table, key)` of global-table routes changed since the last call (empty unless
-    /// [`ControlNode::enable_bgp_changes`] was called).
-    pub fn take_bgp_changes(&mut self) -> BTreeSet<(String, String)> {
+    /// Global-table routes changed since the last call, by table (empty unless
+    /// [`ControlNode::enable_bgp_changes`] was called). Changes of BGP-learned paths are
+    /// not listed: they never change what is advertised (the best non-BGP path).
+    pub fn take_bgp_changes(&mut self) -> Dirty {
         self.bgp_changes
             .as_mut()
             .map(std::mem::take)

@@ -11,21 +11,32 @@
 //! BGP speaker plugs in through [`Rib::add_vpn`] / [`Rib::del_vpn`] (paths it learned) and
 //! reads what to advertise from the VPN tables after [`Rib::take_dirty`].
 //!
-//! Memory (issue 4: a million BGP-learned VPN routes): a path's own fields are small and
-//! shared where they repeat. Peer names, RDs and table names are interned `Arc<str>`s, the
-//! label lives in the [`Path`] (not in the attributes) so one `Arc<PathAttrs>` serves every
-//! route of a peer with the same attributes, a route's single path is stored inline
-//! ([`Paths`]), and keys are `Box<str>`.
+//! Memory and CPU (issue 4: a million BGP-learned VPN routes): a path's own fields are small
+//! and shared where they repeat. Peer names, RDs and table names are interned [`Name`]s (8
+//! bytes), the label lives in the [`Path`] (not in the attributes) so one `Arc<PathAttrs>`
+//! serves every route of a peer with the same attributes, a route's single path is stored
+//! inline ([`Paths`]), and tables are slabs with a hash index of fixed-size [`Key`]s
+//! (`table.rs`) that keep their path counts up to date.
+//!
+//! Changes of BGP-learned paths in the global VPN tables are not recorded as dirty: nothing
+//! reads them there (agents get instance tables, and the BGP link advertises only the best
+//! non-BGP path of a route, which a BGP path never changes), so a full table from a peer
+//! costs no dirty set and no message back to the speaker.
 //!
 //! Best path: highest local-pref, then shortest AS path, then lowest MED, then XMPP/local
 //! before BGP, then source and RD.  Paths equal on (local-pref, AS path length, MED) are
 //! ECMP and all are pushed as next hops of one item.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::Serialize;
 use smallvec::SmallVec;
+
+mod table;
+pub use table::{Key, Name, Table};
 
 /// Address family of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -74,9 +85,9 @@ pub enum PeerId {
     /// This control node (route-target membership, static routes).
     Local,
     /// A vRouter agent over XMPP, by name.
-    Xmpp(Arc<str>),
+    Xmpp(Name),
     /// A BGP peer, by its address or name.
-    Bgp(Arc<str>),
+    Bgp(Name),
 }
 
 impl std::fmt::Display for PeerId {
@@ -130,7 +141,7 @@ pub enum Origin {
     /// Replicated from `table`.
     Secondary {
         /// The primary table (interned).
-        table: Arc<str>,
+        table: Name,
     },
 }
 
@@ -140,7 +151,7 @@ pub struct Path {
     /// Source.
     pub peer: PeerId,
     /// Route distinguisher (`<agent-ip>:<instance-id>`), when known (interned).
-    pub rd: Option<Arc<str>>,
+    pub rd: Option<Name>,
     /// MPLS label or VNI (per route, so kept out of the shared attributes).
     pub label: u32,
     /// Attributes (one `Arc` per distinct set, shared between routes and replicas).
@@ -148,7 +159,7 @@ pub struct Path {
     /// Primary or secondary.
     pub origin: Origin,
     /// For VPN paths learned from an instance: that instance (interned).
-    pub vrf: Option<Arc<str>>,
+    pub vrf: Option<Name>,
 }
 
 impl Path {
@@ -215,9 +226,6 @@ impl Route {
     }
 }
 
-/// One table: routes by key (prefix, EVPN key, or `RD:prefix` in VPN tables).
-pub type Table = BTreeMap<Box<str>, Route>;
-
 /// Import / export targets of an instance as the RIB uses them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceTargets {
@@ -228,7 +236,15 @@ pub struct InstanceTargets {
 }
 
 /// A secondary path made by replication: `(instance, source, RD)`.
-type ReplicaId = (Arc<str>, PeerId, Option<Arc<str>>);
+type ReplicaId = (Name, PeerId, Option<Name>);
+
+/// Changed routes: table name → keys.
+pub type Dirty = BTreeMap<String, BTreeSet<Key>>;
+
+/// Whether a table is one of the global ones (`bgp.l3vpn.0`, ...).
+fn is_global(table: &str) -> bool {
+    table.starts_with("bgp.")
+}
 
 /// All tables plus replication state.
 #[derive(Debug, Default)]
@@ -238,24 +254,41 @@ pub struct Rib {
     /// route target → instances importing it.
     importers: BTreeMap<String, BTreeSet<String>>,
     /// `(family, vpn key)` → `(instance, peer, rd)` of the secondaries made from it.
-    replicas: BTreeMap<(Family, String), BTreeSet<ReplicaId>>,
-    dirty: BTreeSet<(String, String)>,
+    replicas: BTreeMap<(Family, Key), BTreeSet<ReplicaId>>,
+    dirty: Dirty,
     /// One `Arc` per distinct attribute set: paths with equal attributes (a
     /// gateway's per-VRF label, an agent's routes of one port) share it.
-    attr_pool: Pool<PathAttrs>,
-    /// One `Arc<str>` per distinct peer name, RD and table name.
-    names: Pool<str>,
+    attr_pool: Pool<Arc<PathAttrs>>,
+    /// One [`Name`] per distinct peer name, RD and table name.
+    names: Pool<Name>,
 }
 
-/// One `Arc` per distinct value; entries no one else holds any more are dropped when the
-/// pool has doubled since the last sweep.
+/// A shared handle whose holders can be counted.
+trait Shared: Clone + Eq + Hash {
+    fn holders(&self) -> usize;
+}
+
+impl Shared for Arc<PathAttrs> {
+    fn holders(&self) -> usize {
+        Arc::strong_count(self)
+    }
+}
+
+impl Shared for Name {
+    fn holders(&self) -> usize {
+        Name::holders(self)
+    }
+}
+
+/// One shared copy per distinct value; entries no one else holds any more are dropped
+/// when the pool has doubled since the last sweep.
 #[derive(Debug)]
-struct Pool<T: ?Sized> {
-    set: HashSet<Arc<T>>,
+struct Pool<H> {
+    set: HashSet<H>,
     sweep_at: usize,
 }
 
-impl<T: ?Sized> Default for Pool<T> {
+impl<H> Default for Pool<H> {
     fn default() -> Self {
         Pool {
             set: HashSet::new(),
@@ -264,20 +297,20 @@ impl<T: ?Sized> Default for Pool<T> {
     }
 }
 
-impl<T: ?Sized + Eq + std::hash::Hash> Pool<T> {
+impl<H: Shared> Pool<H> {
     /// The shared copy of `v` (`make` builds one when there is none).
-    fn get<Q>(&mut self, v: Q, make: impl FnOnce(Q) -> Arc<T>) -> Arc<T>
+    fn get<Q: ?Sized + Eq + Hash>(&mut self, v: &Q, make: impl FnOnce() -> H) -> H
     where
-        Q: std::borrow::Borrow<T>,
+        H: Borrow<Q>,
     {
-        if let Some(x) = self.set.get(v.borrow()) {
+        if let Some(x) = self.set.get(v) {
             return x.clone();
         }
         if self.set.len() >= self.sweep_at {
-            self.set.retain(|x| Arc::strong_count(x) > 1);
+            self.set.retain(|x| x.holders() > 1);
             self.sweep_at = (self.set.len() * 2).max(1024);
         }
-        let x = make(v);
+        let x = make();
         self.set.insert(x.clone());
         x
     }
@@ -314,18 +347,18 @@ impl Rib {
         self.instances.get(ri)
     }
 
-    /// The shared copy of an attribute set.
-    fn share(&mut self, a: PathAttrs) -> Arc<PathAttrs> {
-        self.attr_pool.get(a, Arc::new)
+    /// The shared copy of an attribute set (paths with equal attributes hold one `Arc`).
+    pub fn share(&mut self, a: PathAttrs) -> Arc<PathAttrs> {
+        self.attr_pool.get(&a, || Arc::new(a.clone()))
     }
 
     /// The shared copy of a name (peer, RD, table).
-    fn name(&mut self, s: &str) -> Arc<str> {
-        self.names.get(s, Arc::from)
+    pub fn name(&mut self, s: &str) -> Name {
+        self.names.get(s, || Name::from(s))
     }
 
-    /// The shared copy of a peer id.
-    fn peer(&mut self, p: &PeerId) -> PeerId {
+    /// The shared copy of a peer id (for [`Rib::add_vpn_key`]).
+    pub fn peer(&mut self, p: &PeerId) -> PeerId {
         match p {
             PeerId::Local => PeerId::Local,
             PeerId::Xmpp(n) => PeerId::Xmpp(self.name(n)),
@@ -338,39 +371,44 @@ impl Rib {
         self.attr_pool.set.len()
     }
 
-    /// `(table, key)` of every route changed since the last call, sorted.
-    pub fn take_dirty(&mut self) -> BTreeSet<(String, String)> {
+    /// Every route changed since the last call, by table (keys of BGP-learned paths in the
+    /// global VPN tables are left out: see the module doc).
+    pub fn take_dirty(&mut self) -> Dirty {
         std::mem::take(&mut self.dirty)
     }
 
-    fn upsert(&mut self, table: &str, key: &str, p: Path) {
+    fn mark(&mut self, table: &str, key: &Key) {
+        match self.dirty.get_mut(table) {
+            Some(s) => {
+                s.insert(key.clone());
+            }
+            None => {
+                self.dirty
+                    .insert(table.to_string(), BTreeSet::from([key.clone()]));
+            }
+        }
+    }
+
+    fn upsert(&mut self, table: &str, key: &Key, p: Path) {
+        let record = !(is_global(table) && matches!(p.peer, PeerId::Bgp(_)));
         let t = match self.tables.get_mut(table) {
             Some(t) => t,
             None => self.tables.entry(table.to_string()).or_default(),
         };
-        match t.get_mut(key) {
-            Some(r) => r.upsert(p),
-            None => {
-                let mut r = Route::default();
-                r.upsert(p);
-                t.insert(key.into(), r);
-            }
+        t.upsert(key, p);
+        if record {
+            self.mark(table, key);
         }
-        self.dirty.insert((table.to_string(), key.to_string()));
     }
 
-    fn remove(&mut self, table: &str, key: &str, peer: &PeerId, rd: Option<&str>) -> Option<Path> {
+    fn remove(&mut self, table: &str, key: &Key, peer: &PeerId, rd: Option<&str>) -> Option<Path> {
         let t = self.tables.get_mut(table)?;
-        let r = t.get_mut(key)?;
-        let p = r.remove(peer, rd);
-        if r.paths.is_empty() {
-            t.remove(key);
-        }
+        let p = t.remove(key, peer, rd);
         if t.is_empty() {
             self.tables.remove(table);
         }
-        if p.is_some() {
-            self.dirty.insert((table.to_string(), key.to_string()));
+        if p.is_some() && !(is_global(table) && matches!(peer, PeerId::Bgp(_))) {
+            self.mark(table, key);
         }
         p
     }
@@ -399,11 +437,12 @@ impl Rib {
         let peer = self.peer(&peer);
         let rd = rd.map(|r| self.name(&r));
         let table = self.name(&vrf_table(ri, fam));
+        let pkey = Key::parse(prefix);
         // replace a path of the same source under another RD (instance id changed)
         let old_rd = self
             .tables
             .get(&*table)
-            .and_then(|t| t.get(prefix))
+            .and_then(|t| t.get_key(&pkey))
             .and_then(|r| {
                 r.paths
                     .iter()
@@ -415,7 +454,7 @@ impl Rib {
         }
         self.upsert(
             &table,
-            prefix,
+            &pkey,
             Path {
                 peer: peer.clone(),
                 rd: rd.clone(),
@@ -425,7 +464,7 @@ impl Rib {
                 vrf: None,
             },
         );
-        let key = vpn_key_str(rd.as_deref(), prefix);
+        let key = Key::vpn(rd.as_deref(), prefix);
         let vrf = self.name(ri);
         self.upsert(
             fam.vpn_table(),
@@ -452,8 +491,11 @@ impl Rib {
         rd: &Option<String>,
     ) {
         let table = vrf_table(ri, fam);
-        if self.remove(&table, prefix, peer, rd.as_deref()).is_some() {
-            let key = vpn_key(rd, prefix);
+        if self
+            .remove(&table, &Key::parse(prefix), peer, rd.as_deref())
+            .is_some()
+        {
+            let key = Key::vpn(rd.as_deref(), prefix);
             self.remove(fam.vpn_table(), &key, peer, rd.as_deref());
             self.replicate(fam, &key);
         }
@@ -470,30 +512,49 @@ impl Rib {
         label: u32,
         attrs: PathAttrs,
     ) {
-        let key = vpn_key_str(Some(rd), prefix);
+        let key = Key::vpn(Some(rd), prefix);
         let attrs = self.share(attrs);
         let peer = self.peer(&peer);
-        let rd = Some(self.name(rd));
+        let rd = self.name(rd);
+        self.add_vpn_key(fam, &key, rd, peer, label, attrs);
+    }
+
+    /// [`Rib::add_vpn`] with the key already built ([`Key::vpn4`] from the wire, no
+    /// strings per route) and shared values: `rd` from [`Rib::name`], `peer` from
+    /// [`Rib::peer`], `attrs` from [`Rib::share`] (unshared ones work, but cost memory).
+    pub fn add_vpn_key(
+        &mut self,
+        fam: Family,
+        key: &Key,
+        rd: Name,
+        peer: PeerId,
+        label: u32,
+        attrs: Arc<PathAttrs>,
+    ) {
         self.upsert(
             fam.vpn_table(),
-            &key,
+            key,
             Path {
                 peer,
-                rd,
+                rd: Some(rd),
                 label,
                 attrs,
                 origin: Origin::Primary,
                 vrf: None,
             },
         );
-        self.replicate(fam, &key);
+        self.replicate(fam, key);
     }
 
     /// Withdraw a VPN path learned from a BGP peer.
     pub fn del_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: &PeerId) {
-        let key = vpn_key_str(Some(rd), prefix);
-        if self.remove(fam.vpn_table(), &key, peer, Some(rd)).is_some() {
-            self.replicate(fam, &key);
+        self.del_vpn_key(fam, &Key::vpn(Some(rd), prefix), rd, peer);
+    }
+
+    /// [`Rib::del_vpn`] with the key already built.
+    pub fn del_vpn_key(&mut self, fam: Family, key: &Key, rd: &str, peer: &PeerId) {
+        if self.remove(fam.vpn_table(), key, peer, Some(rd)).is_some() {
+            self.replicate(fam, key);
         }
     }
 
@@ -502,7 +563,7 @@ impl Rib {
         let mut locals = Vec::new();
         let mut vpns = Vec::new();
         for (tname, t) in &self.tables {
-            for (k, r) in t {
+            for (k, r) in t.entries() {
                 for p in r
                     .paths
                     .iter()
@@ -510,15 +571,15 @@ impl Rib {
                 {
                     let rd = p.rd.as_deref().map(str::to_string);
                     match Family::ALL.iter().find(|f| f.vpn_table() == tname) {
-                        Some(f) => vpns.push((*f, k.to_string(), rd)),
-                        None => locals.push((tname.clone(), k.to_string(), rd)),
+                        Some(f) => vpns.push((*f, k.clone(), rd)),
+                        None => locals.push((tname.clone(), k.clone(), rd)),
                     }
                 }
             }
         }
         for (tname, k, rd) in locals {
             if let Some((ri, fam)) = split_vrf_table(&tname) {
-                self.del_local(&ri, fam, &k, peer, &rd);
+                self.del_local(&ri, fam, &k.to_string(), peer, &rd);
             } else {
                 self.remove(&tname, &k, peer, rd.as_deref());
             }
@@ -563,44 +624,47 @@ impl Rib {
             .unwrap_or_default();
         for fam in Family::ALL {
             let vt = fam.vpn_table();
-            let keys: Vec<Box<str>> = self
-                .tables
-                .get(vt)
-                .map(|t| t.keys().cloned().collect())
-                .unwrap_or_default();
-            for key in keys {
-                let mut changed = false;
-                if let Some(r) = self.tables.get_mut(vt).and_then(|t| t.get_mut(&key)) {
+            let mut keys = Vec::new();
+            let mut changed = Vec::new();
+            if let Some(t) = self.tables.get_mut(vt) {
+                for (key, r) in t.entries_mut() {
+                    let mut c = false;
                     for p in r.paths.iter_mut().filter(|p| p.vrf.as_deref() == Some(ri)) {
                         if p.attrs.route_targets != export {
                             let mut a = (*p.attrs).clone();
                             a.route_targets = export.clone();
                             p.attrs = Arc::new(a);
-                            changed = true;
+                            c = true;
                         }
                     }
+                    if c {
+                        changed.push(key.clone());
+                    }
+                    keys.push(key.clone());
                 }
-                if changed {
-                    self.dirty.insert((vt.to_string(), key.to_string()));
-                }
+            }
+            for key in changed {
+                self.mark(vt, &key);
+            }
+            for key in keys {
                 self.replicate(fam, &key);
             }
         }
     }
 
     /// Make the secondaries of one VPN route match the import targets of every instance.
-    fn replicate(&mut self, fam: Family, key: &str) {
+    fn replicate(&mut self, fam: Family, key: &Key) {
         // Nothing imports anything and nothing was replicated: nothing to do (a full BGP
         // table into a node without importing instances skips two lookups per route).
         if self.importers.is_empty() && self.replicas.is_empty() {
             return;
         }
         let vt = fam.vpn_table();
-        let prefix = key_prefix(key);
+        let prefix = key.prefix();
         let mut want: BTreeMap<ReplicaId, Path> = BTreeMap::new();
         // (instance, path) pairs first: naming the secondaries' origin tables needs `self`
         let mut pairs: Vec<(String, Path)> = Vec::new();
-        if let Some(r) = self.tables.get(vt).and_then(|t| t.get(key)) {
+        if let Some(r) = self.tables.get(vt).and_then(|t| t.get_key(key)) {
             for p in &r.paths {
                 let mut dest: BTreeSet<&String> = BTreeSet::new();
                 for rt in &p.attrs.route_targets {
@@ -632,12 +696,12 @@ impl Rib {
                 },
             );
         }
-        let slot = (fam, key.to_string());
+        let slot = (fam, key.clone());
         let have = self.replicas.remove(&slot).unwrap_or_default();
         for id in &have {
             if !want.contains_key(id) {
                 let (ri, peer, rd) = id;
-                self.remove(&vrf_table(ri, fam), prefix, peer, rd.as_deref());
+                self.remove(&vrf_table(ri, fam), &prefix, peer, rd.as_deref());
             }
         }
         let mut now = BTreeSet::new();
@@ -646,11 +710,11 @@ impl Rib {
             let same = self
                 .tables
                 .get(&table)
-                .and_then(|t| t.get(prefix))
+                .and_then(|t| t.get_key(&prefix))
                 .and_then(|r| r.paths.iter().find(|q| q.peer == peer && q.rd == rd))
                 .is_some_and(|q| *q == p);
             if !same {
-                self.upsert(&table, prefix, p);
+                self.upsert(&table, &prefix, p);
             }
             now.insert((ri, peer, rd));
         }
@@ -669,13 +733,13 @@ impl Rib {
             .map(|t| {
                 t.iter()
                     .filter(|(_, r)| r.paths.iter().any(|p| p.peer == PeerId::Local))
-                    .map(|(k, _)| k.to_string())
+                    .map(|(k, _)| k)
                     .collect()
             })
             .unwrap_or_default();
         for k in &have {
             if !want.contains(k) {
-                self.remove(RTARGET_TABLE, k, &PeerId::Local, None);
+                self.remove(RTARGET_TABLE, &Key::parse(k), &PeerId::Local, None);
             }
         }
         for k in want {
@@ -686,7 +750,7 @@ impl Rib {
                 };
                 self.upsert(
                     RTARGET_TABLE,
-                    &k,
+                    &Key::parse(&k),
                     Path {
                         peer: PeerId::Local,
                         rd: None,
@@ -700,26 +764,18 @@ impl Rib {
         }
     }
 
-    /// `(tables, prefixes, paths, primary, secondary)` per table.
+    /// `(tables, prefixes, paths, primary, secondary)` per table, from counters the tables
+    /// keep (no walk over the routes).
     pub fn summary(&self) -> Vec<TableSummary> {
         self.tables
             .iter()
-            .map(|(name, t)| {
-                let mut s = TableSummary {
-                    name: name.clone(),
-                    ..TableSummary::default()
-                };
-                s.prefixes = t.len();
-                for r in t.values() {
-                    for p in &r.paths {
-                        s.paths += 1;
-                        match p.origin {
-                            Origin::Primary => s.primary_paths += 1,
-                            Origin::Secondary { .. } => s.secondary_paths += 1,
-                        }
-                    }
-                }
-                s
+            .map(|(name, t)| TableSummary {
+                name: name.clone(),
+                prefixes: t.len(),
+                paths: t.paths(),
+                primary_paths: t.primary_paths(),
+                secondary_paths: t.secondary_paths(),
+                infeasible_paths: 0,
             })
             .collect()
     }
@@ -752,16 +808,6 @@ pub fn split_vrf_table(name: &str) -> Option<(String, Family)> {
         }
     }
     None
-}
-
-/// The prefix part of a VPN key (`RD:prefix` where RD is `a:b`).
-fn key_prefix(key: &str) -> &str {
-    // RD is `<ip or asn>:<number>`: skip two colons when the third part exists
-    let mut it = key.splitn(3, ':');
-    match (it.next(), it.next(), it.next()) {
-        (Some(_), Some(_), Some(rest)) => rest,
-        _ => key,
-    }
 }
 
 /// Derived MED of an agent path (tf-facts §2.4): local-pref 100 → 200, 200 → 100, else
@@ -820,8 +866,8 @@ mod tests {
         let (PeerId::Bgp(pa), PeerId::Bgp(pc)) = (&a.peer, &c.peer) else {
             panic!("BGP paths");
         };
-        assert!(Arc::ptr_eq(pa, pc));
-        assert!(Arc::ptr_eq(a.rd.as_ref().unwrap(), c.rd.as_ref().unwrap()));
+        assert!(Name::ptr_eq(pa, pc));
+        assert!(Name::ptr_eq(a.rd.as_ref().unwrap(), c.rd.as_ref().unwrap()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn bgp_vpn_route_lands_in_importing_instances_only() {
         .unwrap()
         .contains_key("172.20.0.0/16"));
     let dirty = rib.take_dirty();
-    assert!(dirty.contains(&("blue.inet.0".to_string(), "172.20.0.0/16".to_string())));
+    assert!(dirty["blue.inet.0"].contains(&"172.20.0.0/16".into()));
     rib.del_vpn(Family::Inet, "10.0.0.9:5", "172.20.0.0/16", &peer);
     assert!(rib.table("red.inet.0").is_none() && rib.table("blue.inet.0").is_none());
     assert!(rib.table("bgp.l3vpn.0").is_none());
@@ -113,4 +113,63 @@ fn local_paths_export_with_instance_targets_and_prefer_xmpp_on_tie() {
         .table("bgp.l3vpn.0")
         .unwrap()
         .contains_key("192.168.0.1:1:10.1.1.3/32"));
+}
+
+#[test]
+fn bgp_learned_vpn_paths_are_not_dirty_but_agent_paths_and_replicas_are() {
+    let mut rib = Rib::new();
+    let peer = PeerId::Bgp("10.0.0.9".into());
+    for i in 0..100 {
+        rib.add_vpn(
+            Family::Inet,
+            "100:1",
+            &format!("10.0.0.{i}/32"),
+            peer.clone(),
+            16,
+            attrs("10.0.0.9", &["target:64512:1"]),
+        );
+    }
+    // nothing reads BGP paths' changes in the global table: no dirty keys
+    assert!(rib.take_dirty().is_empty());
+    let vpn = rib.table("bgp.l3vpn.0").unwrap();
+    assert_eq!(
+        (vpn.len(), vpn.paths(), vpn.primary_paths()),
+        (100, 100, 100)
+    );
+    // an agent's path is exported: its VPN key is dirty (the BGP link advertises it)
+    rib.add_local(
+        "red",
+        Family::Inet,
+        "10.1.1.3/32",
+        PeerId::Xmpp("host1".into()),
+        Some("192.168.0.1:1".into()),
+        17,
+        attrs("192.168.0.1", &[]),
+    );
+    let dirty = rib.take_dirty();
+    assert!(dirty["bgp.l3vpn.0"].contains(&"192.168.0.1:1:10.1.1.3/32".into()));
+    assert!(dirty["red.inet.0"].contains(&"10.1.1.3/32".into()));
+    // an importing instance makes BGP routes dirty there (agents get them)
+    rib.set_instance("blue", targets(&["target:64512:1"], &[]));
+    let dirty = rib.take_dirty();
+    assert_eq!(dirty["blue.inet.0"].len(), 100);
+    assert!(!dirty.contains_key("bgp.l3vpn.0"));
+    let blue = rib.table("blue.inet.0").unwrap();
+    assert_eq!((blue.paths(), blue.secondary_paths()), (100, 100));
+    rib.del_vpn(Family::Inet, "100:1", "10.0.0.7/32", &peer);
+    let dirty = rib.take_dirty();
+    assert_eq!(
+        dirty["blue.inet.0"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>(),
+        vec!["10.0.0.7/32".to_string()]
+    );
+    assert_eq!(rib.table("bgp.l3vpn.0").unwrap().paths(), 100);
+    // summary rows come from the counters and match a walk
+    for row in rib.summary() {
+        let t = rib.table(&row.name).unwrap();
+        let walked: usize = t.entries().map(|(_, r)| r.paths.len()).sum();
+        assert_eq!((row.prefixes, row.paths), (t.len(), walked), "{}", row.name);
+    }
 }

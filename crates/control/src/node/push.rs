@@ -28,7 +28,7 @@ use filament_wire_xmpp::{Element, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB}
 
 use super::{Agent, ControlNode};
 use crate::convert::{entry_for, xmpp_family};
-use crate::rib::{split_vrf_table, vrf_table, Family, Rib};
+use crate::rib::{split_vrf_table, vrf_table, Family, Key, Rib};
 use crate::session::Chunk;
 use crate::subset::MAX_ITEMS_PER_MESSAGE;
 
@@ -68,19 +68,30 @@ pub(crate) fn render_bodies(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<
         .collect()
 }
 
-/// The current state of `keys` in one instance table: an item for a route with a best
-/// path, a retract otherwise.
-fn current_items(rib: &Rib, table: &str, fam: Family, keys: &[String]) -> Vec<PushedItem> {
+/// The current state of `keys` (ordered by their string form) in one instance table: an
+/// item for a route with a best path, a retract otherwise.
+fn current_items(rib: &Rib, table: &str, fam: Family, keys: &Named) -> Vec<PushedItem> {
     let t = rib.table(table);
     keys.iter()
-        .map(|key| match t.and_then(|t| t.get(key.as_str())) {
+        .map(|(id, key)| match t.and_then(|t| t.get_key(key)) {
             Some(r) if !r.best().is_empty() => PushedItem::Item {
-                id: key.clone(),
-                entry: Box::new(entry_for(fam, key, r.best())),
+                id: id.clone(),
+                entry: Box::new(entry_for(fam, id, r.best())),
             },
-            _ => PushedItem::Retract { id: key.clone() },
+            _ => PushedItem::Retract { id: id.clone() },
         })
         .collect()
+}
+
+/// Changed keys with their string forms (`id`s of the items), ordered by them.
+type Named = Vec<(String, Key)>;
+
+/// Keys with their string forms, ordered by them (the order items went out in before the
+/// keys were compact).
+fn by_name(keys: impl IntoIterator<Item = Key>) -> Named {
+    let mut v: Vec<(String, Key)> = keys.into_iter().map(|k| (k.to_string(), k)).collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// Queue rendered bodies for one agent, each behind the agent's own message head.
@@ -103,19 +114,19 @@ impl ControlNode {
             return;
         }
         // (table, instance, family) → changed keys
-        let mut by_table: BTreeMap<(String, String, Family), Vec<String>> = BTreeMap::new();
-        for (table, key) in dirty {
+        let mut by_table: Vec<(String, String, Family, Named)> = Vec::new();
+        for (table, keys) in dirty {
             let Some((ri, fam)) = split_vrf_table(&table) else {
                 if let Some(c) = self.bgp_changes.as_mut() {
-                    c.insert((table, key));
+                    c.entry(table).or_default().extend(keys);
                 }
                 continue;
             };
-            by_table.entry((table, ri, fam)).or_default().push(key);
+            by_table.push((table, ri, fam, by_name(keys)));
         }
-        let rendered: Vec<(String, Family, Vec<String>, Vec<Chunk>)> = by_table
+        let rendered: Vec<(String, Family, Named, Vec<Chunk>)> = by_table
             .into_iter()
-            .map(|((table, ri, fam), keys)| {
+            .map(|(table, ri, fam, keys)| {
                 let items = current_items(&self.rib, &table, fam, &keys);
                 let bodies = render_bodies(fam, &ri, &items);
                 (ri, fam, keys, bodies)
@@ -132,7 +143,7 @@ impl ControlNode {
                 if a.blocked {
                     // remember what changed; its state at unblock time is what gets sent
                     a.deferred
-                        .extend(keys.iter().map(|k| (ri.clone(), *fam, k.clone())));
+                        .extend(keys.iter().map(|(k, _)| (ri.clone(), *fam, k.clone())));
                 } else {
                     send_bodies(a, bodies);
                 }
@@ -152,14 +163,14 @@ impl ControlNode {
             };
             if a.blocked {
                 a.deferred
-                    .extend(t.keys().map(|k| (ri.to_string(), fam, k.to_string())));
+                    .extend(t.keys().map(|k| (ri.to_string(), fam, k)));
                 continue;
             }
             let items: Vec<PushedItem> = t
                 .iter()
                 .map(|(k, r)| PushedItem::Item {
-                    id: k.to_string(),
-                    entry: Box::new(entry_for(fam, k, r.best())),
+                    entry: Box::new(entry_for(fam, &k, r.best())),
+                    id: k,
                 })
                 .collect();
             send_bodies(a, &render_bodies(fam, ri, &items));
@@ -188,6 +199,7 @@ impl ControlNode {
             }
         }
         for ((ri, fam), keys) in by_table {
+            let keys = by_name(keys.iter().map(|k| Key::parse(k)));
             let items = current_items(&self.rib, &vrf_table(&ri, fam), fam, &keys);
             send_bodies(a, &render_bodies(fam, &ri, &items));
         }

@@ -265,14 +265,14 @@ def reflected_attrs(lab, cap, timeout=10):
         p.wait()
     if not pcap.exists():
         return 0, set(), set()
-    out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "bgp.type == 2", "-T", "fields",
-                          "-e", "bgp.update.path_attribute.originator_id", "-e", "bgp.path_attribute.cluster_id"],
+    out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "bgp.type == 2", "-T", "fields", "-E", "occurrence=a",
+                          "-e", "bgp.type", "-e", "bgp.update.path_attribute.originator_id",
+                          "-e", "bgp.path_attribute.cluster_id"],
                          capture_output=True, text=True, check=False).stdout
     updates, origs, clusters = 0, set(), set()
     for line in out.splitlines():
-        o, _, c = line.partition("\t")
+        types, o, c = (line.split("\t") + ["", ""])[:3]
+        updates += types.split(",").count("2")  # a frame may carry several messages
         origs.update(x for x in o.split(",") if x)
         clusters.update(x for x in c.split(",") if x)
-        # one line per frame; a frame may carry several UPDATEs
-        updates += max(1, len([x for x in o.split(",") if x]))
     return updates, origs, clusters

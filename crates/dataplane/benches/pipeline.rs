@@ -4,7 +4,15 @@
 //! directions) >= 500k flows/s per core).
 //!
 //! `cargo bench -p filament-dataplane` prints time per packet (criterion's
-//! "time") and packets or flow setups per second ("thrpt").
+//! "time") and packets or flow setups per second ("thrpt"), per packet
+//! (`pipeline/`) and in bursts of 32 through `process_batch`
+//! (`pipeline_batch32/`, time per packet).
+//!
+//! Huge pages: an I/O shell advises them on `Forwarder::table_memory()`;
+//! this bench cannot (no `unsafe` here), but glibc can for every large
+//! allocation: run it with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (needs
+//! transparent huge pages in `madvise` or `always` mode). The loaded
+//! benchmark prints how much of the process is in huge pages.
 
 mod setup;
 
@@ -80,16 +88,35 @@ fn bench_fast_path(c: &mut Criterion) {
     let start = Instant::now();
     let mut big = forwarder(1 << 21, 100_000, 500_000);
     eprintln!(
-        "loaded {} flow entries and {} routes in {:.1} s",
+        "loaded {} flow entries and {} routes in {:.1} s; {}",
         big.flow_count(),
         big.route_count(),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        huge_pages()
     );
     // 16k of the installed flows, spread over the table, visited in turn.
     let pkts = big_pkts();
     let name = "parse+flow_hit+fib+mplsoudp_encap/1M_flows_100k_prefixes";
     fast_path(c, name, &mut big, &pkts);
     batch(c, name, &mut big, &pkts);
+}
+
+/// The process's transparent huge pages, as /proc/self/smaps_rollup says.
+fn huge_pages() -> String {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let line = |name: &str| {
+        rollup
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    format!(
+        "{} MiB of {} MiB resident in huge pages",
+        line("AnonHugePages:") / 1024,
+        line("Rss:") / 1024
+    )
 }
 
 /// Miss -> punt (packet held) -> AddFlow (both directions) -> held packet

@@ -60,7 +60,48 @@ fn v4_key(vrf: VrfId, f: &[u8]) -> Option<PackedKey> {
     ))
 }
 
+/// A range of the forwarder's memory: `len` bytes at address `addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemRange {
+    /// Start address.
+    pub addr: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
 impl Forwarder {
+    /// The memory of the flow table (its entries, 256 bytes each, and its
+    /// index, 16 to 32 bytes per entry), for an I/O shell that asks the kernel
+    /// to back it with 2 MiB pages (`madvise(MADV_HUGEPAGE)` on the 2 MiB
+    /// aligned part of each range; transparent huge pages are in `madvise`
+    /// mode on most distributions). TF's DPDK vRouter keeps its flow table
+    /// in huge pages for the same reason: at a million flows every lookup
+    /// otherwise misses the TLB twice. Call it right after
+    /// [`Forwarder::new`]: the tables are allocated there and never move or
+    /// grow, and pages not yet touched are then faulted in huge; or use
+    /// [`Forwarder::new_advised`].
+    pub fn table_memory(&self) -> Vec<MemRange> {
+        self.flows
+            .memory()
+            .into_iter()
+            .map(|(addr, len)| MemRange { addr, len })
+            .collect()
+    }
+
+    /// [`Forwarder::new`], with `advise` called on [`Forwarder::table_memory`]
+    /// before the tables are first touched (the index is then written once,
+    /// so its pages fault in as huge pages where `advise` asked for them).
+    /// The I/O shell passes its `madvise(MADV_HUGEPAGE)` wrapper.
+    pub fn new_advised(
+        cfg: crate::forwarder::ForwarderCfg,
+        advise: impl FnOnce(&[MemRange]),
+    ) -> Self {
+        let mut f = Forwarder::new(cfg);
+        advise(&f.table_memory());
+        f.flows.prefault_index();
+        f
+    }
+
     /// Process a burst of frames received on `vif_in`, in order: after the
     /// call `verdicts[i]` is what [`Forwarder::process`] would have
     /// returned for `bufs[i]` (with `metas[i]`, or `RxMeta::default()` when

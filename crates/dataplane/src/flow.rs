@@ -220,6 +220,29 @@ impl FlowTable {
         }
     }
 
+    /// (address, length in bytes) of the index and of the entry slab, both
+    /// allocated once in `new` and never moved or grown.
+    pub(crate) fn memory(&self) -> [(usize, usize); 2] {
+        [
+            (
+                self.index.as_ptr() as usize,
+                self.index.capacity() * std::mem::size_of::<Bucket>(),
+            ),
+            (
+                self.slots.as_ptr() as usize,
+                self.slots.capacity() * std::mem::size_of::<FlowEntry>(),
+            ),
+        ]
+    }
+
+    /// Write every index bucket once (they are zero already): the pages
+    /// are then faulted in by a write, as huge pages where advised (a read
+    /// fault first maps the shared zero page, which older kernels split
+    /// into small pages on the first write).
+    pub(crate) fn prefault_index(&mut self) {
+        self.index.fill(Bucket::default());
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
@@ -553,6 +576,22 @@ mod tests {
         );
         assert_eq!(t.len(), 0);
         assert!(t.insert(entry(key(3), 0)).is_some());
+    }
+
+    #[test]
+    fn memory_ranges_hold_the_tables_and_do_not_move() {
+        let mut t = FlowTable::new(5, 100);
+        let before = t.memory();
+        assert_eq!(before[0].1, 256 * std::mem::size_of::<Bucket>());
+        assert_eq!(before[1].1, 100 * std::mem::size_of::<FlowEntry>());
+        for k in 0..100 {
+            let idx = t.insert(entry(key(k), 0)).unwrap();
+            let at = t.get(idx).unwrap() as *const FlowEntry as usize;
+            assert!(at >= before[1].0 && at + 64 <= before[1].0 + before[1].1);
+        }
+        t.clear();
+        t.insert(entry(key(1), 0)).unwrap();
+        assert_eq!(t.memory(), before);
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub mod inplace;
 mod pipeline;
 mod types;
 
-pub use batch::BATCH_MAX;
+pub use batch::{MemRange, BATCH_MAX};
 pub use buf::{PacketBuf, DEFAULT_HEADROOM};
 pub use dump::*;
 pub use error::OpError;

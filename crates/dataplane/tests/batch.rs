@@ -183,3 +183,51 @@ proptest! {
         compare(encap, &bursts);
     }
 }
+
+#[test]
+fn new_advised_hands_over_the_flow_table_memory_and_works() {
+    let cfg = ForwarderCfg {
+        flow_capacity: 1000,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut f = Forwarder::new_advised(cfg, |r| seen.extend_from_slice(r));
+    // The index (2048 buckets of 8 bytes) and the entries, unmoved since.
+    assert_eq!(seen, f.table_memory());
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].len, 2048 * 8);
+    assert!(seen[1].len >= 1000 * 64);
+    // The forwarder is usable: a workload vif with policy punts a miss.
+    f.apply(Op::AddVif(Vif {
+        id: VifId(1),
+        kind: VifKind::Workload,
+        name: "tap1".into(),
+        mac: GATEWAY_MAC,
+        vrf: Some(VrfId(1)),
+        policy: true,
+        mtu: 1500,
+        ip: None,
+    }))
+    .unwrap();
+    let fr = frame_v4(
+        GATEWAY_MAC,
+        vm_mac(3),
+        vm_ip(3),
+        vm_ip(5),
+        ip_proto::UDP,
+        64,
+        &udp_l4(1000, 5001, &[0; 8]),
+    );
+    let (v, _) = run(&mut f, 1, &fr);
+    assert!(
+        matches!(
+            v,
+            Verdict::Punt {
+                reason: PuntReason::FlowMiss,
+                ..
+            }
+        ),
+        "{v:?}"
+    );
+    assert_eq!(f.flow_count(), 1);
+}

@@ -7,7 +7,9 @@
 //!                                               v
 //!   run loop thread:  epoll_wait( eventfd, ring fd of each vif )
 //!     ├─ eventfd  -> drain commands: attach / detach / apply(Op) / inject / dump / stop
-//!     ├─ ring fd  -> rx_burst: copy frame into a pooled PacketBuf -> Forwarder::process(now, ..)
+//!     ├─ ring fd  -> rx_burst: InPlace::process on the frame where it lies in the receive
+//!     │               slot (headroom in front) -> copied once, into the TX slot of v;
+//!     │               frames it declines: copy into a pooled PacketBuf -> Forwarder::process
 //!     │               Transmit(v) -> tx ring of v  (one sendto kick per ring per burst)
 //!     │               Punt        -> punt channel (tokio mpsc) -> the agent
 //!     └─ every AGE_TICK: Forwarder::age_flows(now); core-originated frames (fabric ARP) sent
@@ -23,6 +25,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use filament_dataplane::inplace::{InPlace, SlotFrame};
 use filament_dataplane::{
     DumpKind, Forwarder, ForwarderCfg, MacAddr, Op, PacketBuf, PuntReason, RxMeta, Verdict, Vif,
     VifId, VifKind, VrfId, GATEWAY_MAC,
@@ -107,6 +110,9 @@ pub struct DatapathCfg {
     /// hosts the workloads need the other cores, and one loop already forwards without a
     /// per-packet system call.
     pub cores: usize,
+    /// Process frames in their receive slot and copy them once, into the transmit slot
+    /// (`filament_dataplane::inplace`); off: every frame is copied into a buffer first.
+    pub in_place: bool,
 }
 
 impl Default for DatapathCfg {
@@ -119,6 +125,7 @@ impl Default for DatapathCfg {
             no_fabric_listeners: false,
             fabric_tc_drop: true,
             cores: 1,
+            in_place: true,
         }
     }
 }
@@ -138,6 +145,8 @@ pub struct ShellStats {
     pub gso_segments: u64,
     /// GSO frames that could not be segmented (not TCP, bad headers): passed on as they are.
     pub gso_unsupported: u64,
+    /// Frames processed in their receive slot (copied once, into the transmit slot).
+    pub in_place: u64,
 }
 
 /// Commands from handles to a loop.
@@ -330,6 +339,7 @@ impl Datapath {
                 punt_tx: punt_tx.clone(),
                 pool: Vec::new(),
                 out: Vec::new(),
+                inplace: cfg.in_place.then(InPlace::new),
                 scratch: Vec::new(),
                 start: Instant::now(),
                 stats: ShellStats::default(),
@@ -402,6 +412,8 @@ struct Loop {
     pool: Vec<PacketBuf>,
     /// Frames to transmit after the current receive burst.
     out: Vec<(VifId, PacketBuf)>,
+    /// In-place processing context (None: off).
+    inplace: Option<InPlace>,
     /// Scratch space for software segmentation.
     scratch: Vec<u8>,
     start: Instant,
@@ -617,41 +629,53 @@ impl Loop {
         v
     }
 
-    /// Receive a burst on `vif`'s descriptor `sub` and run every frame through the pipeline.
+    /// Receive a burst on `vif`'s descriptor `sub` and run every frame through the pipeline:
+    /// in place in the receive slot when the core takes it there (then one copy, into the
+    /// output's transmit slot), else copied into a pooled buffer. The receiving port is taken
+    /// out of the map meanwhile, so frames go to the other ports' rings as they come (in
+    /// order); frames back out of the same port are queued until the burst ends.
     fn receive(&mut self, vif: VifId, sub: u32) {
-        let Some(port) = self.ports.get_mut(&vif) else {
+        let Some(mut port) = self.ports.remove(&vif) else {
             return;
         };
-        let now = self.start.elapsed();
-        let share_arp = port.fabric && !self.peers.is_empty();
-        let peers = &self.peers;
-        let (fwd, pool, out, punt_tx, stats, scratch) = (
-            &mut self.fwd,
-            &mut self.pool,
-            &mut self.out,
-            &self.punt_tx,
-            &mut self.stats,
-            &mut self.scratch,
-        );
+        let mut rx = Rx {
+            vif,
+            now: self.start.elapsed(),
+            share_arp: port.fabric && !self.peers.is_empty(),
+            peers: &self.peers,
+            fwd: &mut self.fwd,
+            pool: &mut self.pool,
+            out: &mut self.out,
+            punt_tx: &self.punt_tx,
+            stats: &mut self.stats,
+            ports: &mut self.ports,
+            tx_only: &mut self.tx_only,
+        };
+        let (scratch, inplace) = (&mut self.scratch, &mut self.inplace);
         port.rx_burst(sub, BLOCKS_PER_TURN, |f| {
             let meta = RxMeta {
                 csum_partial: f.csum_partial,
                 vlan_tci: f.vlan_tci,
             };
-            let mut one = |frame: &[u8], meta: RxMeta, stats: &mut ShellStats| {
-                if share_arp && frame.get(12..14) == Some(&[0x08, 0x06][..]) {
-                    for p in peers {
-                        let _ = p.send(Cmd::Learn(vif, frame.to_vec()));
-                    }
-                }
-                let mut buf = pool.pop().unwrap_or_else(|| PacketBuf::with_capacity(2048));
-                buf.load(frame);
-                let verdict = fwd.process(now, vif, &mut buf, meta);
-                dispatch(vif, buf, verdict, pool, out, punt_tx, stats);
-            };
             let tcp_gso = matches!(f.gso_type & !gso::GSO_ECN, gso::GSO_TCPV4 | gso::GSO_TCPV6);
             if f.gso_type == gso::GSO_NONE || f.gso_size == 0 {
-                one(f.data, meta, stats);
+                let Some(ip) = inplace.as_mut() else {
+                    rx.one(f.data(), meta);
+                    return;
+                };
+                let len = f.buf.len() - f.headroom;
+                let mut slot = SlotFrame {
+                    mem: f.buf,
+                    start: f.headroom,
+                    len,
+                };
+                match ip.process(rx.fwd, rx.now, vif, &mut slot, meta) {
+                    Some(to) => {
+                        rx.stats.in_place += 1;
+                        rx.send(to, slot.frame());
+                    }
+                    None => rx.one(slot.frame(), meta),
+                }
             } else if tcp_gso {
                 // Segments leave with partial checksums: the core completes them.
                 let seg_meta = RxMeta {
@@ -659,25 +683,27 @@ impl Loop {
                     ..meta
                 };
                 let mut n = 0;
-                let r = gso::segment_tcp(f.data, usize::from(f.gso_size), scratch, |seg| {
+                let data = f.data();
+                let r = gso::segment_tcp(data, usize::from(f.gso_size), scratch, |seg| {
                     n += 1;
-                    one(seg, seg_meta, stats);
+                    rx.one(seg, seg_meta);
                 });
                 match r {
                     Ok(_) => {
-                        stats.gso_frames += 1;
-                        stats.gso_segments += n;
+                        rx.stats.gso_frames += 1;
+                        rx.stats.gso_segments += n;
                     }
                     Err(_) => {
-                        stats.gso_unsupported += 1;
-                        one(f.data, meta, stats);
+                        rx.stats.gso_unsupported += 1;
+                        rx.one(data, meta);
                     }
                 }
             } else {
-                stats.gso_unsupported += 1;
-                one(f.data, meta, stats);
+                rx.stats.gso_unsupported += 1;
+                rx.one(f.data(), meta);
             }
         });
+        self.ports.insert(vif, port);
         self.flush();
     }
 
@@ -704,13 +730,13 @@ impl Loop {
     /// Queue `frame` on `vif`'s port, or on its transmit-only socket when another loop
     /// receives from it.
     fn transmit_raw(&mut self, vif: VifId, frame: &[u8]) {
-        if let Some(p) = self.ports.get_mut(&vif) {
-            p.tx_push(frame);
-        } else if let Some(r) = self.tx_only.get_mut(&vif) {
-            r.tx_push(frame);
-        } else {
-            self.stats.tx_unattached += 1;
-        }
+        send_to(
+            &mut self.ports,
+            &mut self.tx_only,
+            &mut self.stats,
+            vif,
+            frame,
+        );
     }
 
     /// Move queued output into the TX rings, then kick each ring once.
@@ -727,6 +753,88 @@ impl Loop {
         for r in self.tx_only.values_mut() {
             r.tx_flush();
         }
+    }
+}
+
+/// One receive burst's view of the loop (the receiving port is out of `ports` meanwhile).
+struct Rx<'a> {
+    vif: VifId,
+    now: Duration,
+    /// Fabric ARP frames are copied to the other loops.
+    share_arp: bool,
+    peers: &'a [LoopTx],
+    fwd: &'a mut Forwarder,
+    pool: &'a mut Vec<PacketBuf>,
+    out: &'a mut Vec<(VifId, PacketBuf)>,
+    punt_tx: &'a mpsc::Sender<Punt>,
+    stats: &'a mut ShellStats,
+    ports: &'a mut HashMap<VifId, Port>,
+    tx_only: &'a mut HashMap<VifId, PacketRing>,
+}
+
+impl Rx<'_> {
+    /// Send `frame` to `to` now, or after the burst when it goes back out of the receiving
+    /// port (whose ring is being read).
+    fn send(&mut self, to: VifId, frame: &[u8]) {
+        if to == self.vif {
+            let mut b = self.pool.pop().unwrap_or_default();
+            b.load(frame);
+            self.out.push((to, b));
+        } else {
+            send_to(self.ports, self.tx_only, self.stats, to, frame);
+        }
+    }
+
+    /// The general path: copy `frame` into a pooled buffer, process, act on the verdict.
+    fn one(&mut self, frame: &[u8], meta: RxMeta) {
+        if self.share_arp && frame.get(12..14) == Some(&[0x08, 0x06][..]) {
+            for p in self.peers {
+                let _ = p.send(Cmd::Learn(self.vif, frame.to_vec()));
+            }
+        }
+        let mut buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| PacketBuf::with_capacity(2048));
+        buf.load(frame);
+        let verdict = self.fwd.process(self.now, self.vif, &mut buf, meta);
+        dispatch(
+            self.vif,
+            buf,
+            verdict,
+            self.pool,
+            self.out,
+            self.punt_tx,
+            self.stats,
+        );
+        // Frames for the other ports leave now (in order with the in-place ones).
+        let mut k = 0;
+        while k < self.out.len() {
+            if self.out[k].0 == self.vif {
+                k += 1;
+                continue;
+            }
+            let (v, b) = self.out.remove(k);
+            send_to(self.ports, self.tx_only, self.stats, v, b.frame());
+            self.pool.push(b);
+        }
+    }
+}
+
+/// Queue `frame` on `vif`'s port or transmit-only socket (counted when there is neither).
+fn send_to(
+    ports: &mut HashMap<VifId, Port>,
+    tx_only: &mut HashMap<VifId, PacketRing>,
+    stats: &mut ShellStats,
+    vif: VifId,
+    frame: &[u8],
+) {
+    if let Some(p) = ports.get_mut(&vif) {
+        p.tx_push(frame);
+    } else if let Some(r) = tx_only.get_mut(&vif) {
+        r.tx_push(frame);
+    } else {
+        stats.tx_unattached += 1;
     }
 }
 

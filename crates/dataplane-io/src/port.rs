@@ -175,11 +175,15 @@ impl Port {
             }
             (PortIo::Xdp { xsk, .. }, _) => {
                 let workload = self.workload;
-                xsk.rx_burst(blocks * 64, |data| {
+                xsk.rx_burst(blocks * 64, |buf, headroom| {
+                    let data = buf.get(headroom..).unwrap_or(&[]);
+                    let (wire_len, csum_partial) =
+                        (data.len() as u32, workload && xsk::l4_csum_partial(data));
                     f(RxFrame {
-                        data,
-                        wire_len: data.len() as u32,
-                        csum_partial: workload && xsk::l4_csum_partial(data),
+                        buf,
+                        headroom,
+                        wire_len,
+                        csum_partial,
                         vlan_tci: None,
                         gso_type: 0,
                         gso_size: 0,

@@ -46,6 +46,10 @@ const PKT_VLAN_TCI: usize = 32;
 const VNET_HDR_LEN: usize = 10;
 /// `sockaddr_ll` follows the header at TPACKET_ALIGN(48) = 48; `sll_pkttype` is its byte 10.
 const PKT_SLL_PKTTYPE: usize = 48 + 10;
+/// `TPACKET3_HDRLEN`: header + `sockaddr_ll`; what lies between it and the frame (the
+/// `PACKET_RESERVE` bytes and the virtio_net_hdr, read before the frame is handed out) is
+/// headroom the frame can grow into.
+const PKT_HDRLEN: usize = 48 + 20;
 
 /// Ring geometry for one interface.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +75,9 @@ pub struct RingCfg {
     /// Transmit only: bound with protocol 0, so the socket receives nothing (the interface's
     /// sender in the run loops that do not receive from it).
     pub tx_only: bool,
+    /// Bytes reserved in front of each received frame (`PACKET_RESERVE`): headroom for
+    /// processing the frame in place (outer headers are written in front of it).
+    pub rx_reserve: u32,
 }
 
 impl Default for RingCfg {
@@ -87,15 +94,19 @@ impl Default for RingCfg {
             vnet_hdr: true,
             arp_only: false,
             tx_only: false,
+            rx_reserve: 64,
         }
     }
 }
 
-/// One received frame, borrowed from the ring.
+/// One received frame, borrowed (writable) from the ring, with the headroom in front of it.
 #[derive(Debug)]
 pub struct RxFrame<'a> {
-    /// The captured bytes starting at the Ethernet header.
-    pub data: &'a [u8],
+    /// Headroom, then the captured bytes starting at the Ethernet header: the frame is
+    /// `buf[headroom..]`; the caller may rewrite it in place and grow it into the headroom.
+    pub buf: &'a mut [u8],
+    /// Bytes in front of the frame in `buf`.
+    pub headroom: usize,
     /// Original length on the wire (larger than `data` if the frame was truncated).
     pub wire_len: u32,
     /// `TP_STATUS_CSUMNOTREADY`: the L4 checksum is partial (only the pseudo-header sum).
@@ -106,6 +117,13 @@ pub struct RxFrame<'a> {
     pub gso_type: u8,
     /// GSO super-frame: payload bytes per segment.
     pub gso_size: u16,
+}
+
+impl RxFrame<'_> {
+    /// The frame (from the Ethernet header).
+    pub fn data(&self) -> &[u8] {
+        self.buf.get(self.headroom..).unwrap_or(&[])
+    }
 }
 
 /// Counters kept by the ring itself.
@@ -226,6 +244,16 @@ impl PacketRing {
             )?;
         }
 
+        if cfg.rx_reserve > 0 && !cfg.tx_only {
+            // Like PACKET_VNET_HDR, it must precede the ring.
+            setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_RESERVE,
+                &(cfg.rx_reserve as libc::c_int),
+                "PACKET_RESERVE",
+            )?;
+        }
         if cfg.arp_only {
             sys::attach_arp_only(s)?;
         }
@@ -423,7 +451,7 @@ impl PacketRing {
                     self.byte(p + PKT_MAC + 1),
                 ]));
                 let pkttype = self.byte(p + PKT_SLL_PKTTYPE);
-                if off + mac + snaplen > self.rx_block_size {
+                if off + mac + snaplen > self.rx_block_size || mac < PKT_HDRLEN {
                     self.stats.rx_bad_desc += 1;
                 } else if pkttype == libc::PACKET_OUTGOING {
                     // Our own (or the host's) transmissions: never forward them again.
@@ -443,15 +471,23 @@ impl PacketRing {
                         } else {
                             (0, 0)
                         };
-                    // SAFETY: `[p + mac, p + mac + snaplen)` is inside this block (checked
-                    // above); the block belongs to us until we store TP_STATUS_KERNEL below,
-                    // after the last use of the slice.
-                    let data =
-                        unsafe { std::slice::from_raw_parts(self.map.ptr.add(p + mac), snaplen) };
+                    let headroom = mac - PKT_HDRLEN;
+                    // SAFETY: `[p + PKT_HDRLEN, p + mac + snaplen)` is inside this block
+                    // (checked above); the block belongs to us until we store
+                    // TP_STATUS_KERNEL below, after the last use of the slice; nothing else
+                    // reads or writes that range meanwhile (the header fields we use lie
+                    // before it, and were read above).
+                    let buf = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            self.map.ptr.add(p + PKT_HDRLEN),
+                            headroom + snaplen,
+                        )
+                    };
                     self.stats.rx_frames += 1;
                     frames += 1;
                     f(RxFrame {
-                        data,
+                        buf,
+                        headroom,
                         wire_len,
                         csum_partial: st & libc::TP_STATUS_CSUMNOTREADY != 0,
                         vlan_tci,

@@ -386,8 +386,11 @@ impl XskSocket {
             .store(prod.wrapping_add(n), Ordering::Release);
     }
 
-    /// Receive up to `max` frames, calling `f` on each; frames go back to the fill ring.
-    pub fn rx_burst(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+    /// Receive up to `max` frames, calling `f(buf, headroom)` on each: the frame is
+    /// `buf[headroom..]`, writable, with the UMEM frame's bytes in front of it as headroom (the
+    /// kernel leaves XDP_PACKET_HEADROOM, 256 bytes, in copy mode). Frames go back to the
+    /// fill ring after `f` returns.
+    pub fn rx_burst(&mut self, max: usize, mut f: impl FnMut(&mut [u8], usize)) -> usize {
         let cons = self.rx.consumer().load(Ordering::Relaxed);
         let prod = self.rx.producer().load(Ordering::Acquire);
         let n = prod.wrapping_sub(cons).min(max as u32);
@@ -414,13 +417,17 @@ impl XskSocket {
             {
                 self.stats.rx_bad_desc += 1;
             } else {
-                // SAFETY: `[addr, addr + len)` is inside the UMEM (checked above) and the
-                // frame is ours until we put it back on the fill ring, after `f` returns.
-                let data =
-                    unsafe { std::slice::from_raw_parts(self.umem.ptr.add(addr as usize), len) };
+                let headroom = (addr - base) as usize;
+                // SAFETY: `[base, addr + len)` is inside the UMEM and inside one UMEM frame
+                // (checked above); the frame is ours (the kernel gave it back on the RX ring
+                // and gets it again only through the fill ring, after `f` returns), so
+                // nothing else reads or writes it meanwhile.
+                let buf = unsafe {
+                    std::slice::from_raw_parts_mut(self.umem.ptr.add(base as usize), headroom + len)
+                };
                 self.stats.rx_frames += 1;
                 done += 1;
-                f(data);
+                f(buf, headroom);
             }
             recycle[r] = base;
             r += 1;

@@ -41,8 +41,8 @@ fn recv(ring: &mut PacketRing, pred: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> 
     while Instant::now() < deadline {
         let mut hit = None;
         ring.rx_burst(64, |f| {
-            if hit.is_none() && pred(f.data) {
-                hit = Some(f.data.to_vec());
+            if hit.is_none() && pred(f.data()) {
+                hit = Some(f.data().to_vec());
             }
         });
         if hit.is_some() {

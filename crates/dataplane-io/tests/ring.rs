@@ -24,7 +24,7 @@ fn frame(i: u16, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
 fn recv_until(ring: &mut PacketRing, want: usize, out: &mut Vec<(Vec<u8>, bool)>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while out.len() < want && Instant::now() < deadline {
-        ring.rx_burst(64, |f| out.push((f.data.to_vec(), f.csum_partial)));
+        ring.rx_burst(64, |f| out.push((f.data().to_vec(), f.csum_partial)));
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -59,7 +59,7 @@ fn veth_rings_carry_frames_both_ways_without_echo() {
     // b must not see its own transmissions.
     let mut echo = Vec::new();
     std::thread::sleep(Duration::from_millis(20));
-    b.rx_burst(64, |f| echo.push(f.data.to_vec()));
+    b.rx_burst(64, |f| echo.push(f.data().to_vec()));
     assert!(
         echo.is_empty(),
         "own transmissions looped back: {}",

@@ -2,7 +2,7 @@
 //! inspection printed like TF's `vif --list`, `nh --list`, `rt --dump`, `flow -l` and
 //! `dropstats` tools (tf-facts §5, §7).
 //!
-//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp] [--cores N]`
+//! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp] [--cores N] [--no-in-place]`
 //!   (`--xdp` = `--io af-xdp`) attaches the
 //!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
 //!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
@@ -69,6 +69,14 @@ pub(crate) struct RunArgs {
     /// on small hosts the workloads need the other cores.
     #[arg(long, default_value_t = 1)]
     cores: usize,
+    /// Copy every received frame into a buffer before processing it (by default the
+    /// common routed and tunnel paths are processed in the receive slot and copied once).
+    #[arg(long)]
+    no_in_place: bool,
+    /// Bytes reserved in front of each AF_PACKET received frame (PACKET_RESERVE): headroom
+    /// for in-place encapsulation (at least 50 for VXLAN).
+    #[arg(long, default_value_t = 64)]
+    ring_reserve: u32,
 }
 
 #[derive(Args)]
@@ -123,6 +131,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         rx_block_size: a.ring_block_kb.saturating_mul(1024),
         rx_block_nr: a.ring_blocks,
         rx_retire_ms: a.ring_retire_ms,
+        rx_reserve: a.ring_reserve,
         ..RingCfg::default()
     };
     let io = if a.xdp { IoMode::AfXdp } else { a.io };
@@ -132,6 +141,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         io,
         cores: a.cores,
         fabric_tc_drop: !a.no_fabric_tc_drop,
+        in_place: !a.no_in_place,
         ..DatapathCfg::default()
     })
     .context("cannot start the datapath")?;

@@ -253,6 +253,9 @@ pub struct Rib {
     instances: BTreeMap<String, InstanceTargets>,
     /// route target → instances importing it.
     importers: BTreeMap<String, BTreeSet<String>>,
+    /// Attribute set (by address; the `Arc` is held so it is not reused) → whether an
+    /// instance imports one of its targets; cleared when the importers change.
+    imported: hashbrown::HashMap<usize, (Arc<PathAttrs>, bool)>,
     /// `(family, vpn key)` → `(instance, peer, rd)` of the secondaries made from it.
     replicas: BTreeMap<(Family, Key), BTreeSet<ReplicaId>>,
     dirty: Dirty,
@@ -609,6 +612,7 @@ impl Rib {
             }
         }
         self.importers.clear();
+        self.imported.clear();
         for (name, it) in &self.instances {
             for rt in &it.import {
                 self.importers
@@ -660,6 +664,19 @@ impl Rib {
             return;
         }
         let vt = fam.vpn_table();
+        let slot = (fam, key.clone());
+        if !self.replicas.contains_key(&slot) {
+            // nothing replicated from it yet: done unless a path carries an imported target
+            let attrs: SmallVec<[Arc<PathAttrs>; 2]> = self
+                .tables
+                .get(vt)
+                .and_then(|t| t.get_key(key))
+                .map(|r| r.paths.iter().map(|p| p.attrs.clone()).collect())
+                .unwrap_or_default();
+            if !attrs.iter().any(|a| self.imports(a)) {
+                return;
+            }
+        }
         let prefix = key.prefix();
         let mut want: BTreeMap<ReplicaId, Path> = BTreeMap::new();
         // (instance, path) pairs first: naming the secondaries' origin tables needs `self`
@@ -696,7 +713,6 @@ impl Rib {
                 },
             );
         }
-        let slot = (fam, key.clone());
         let have = self.replicas.remove(&slot).unwrap_or_default();
         for id in &have {
             if !want.contains_key(id) {
@@ -721,6 +737,24 @@ impl Rib {
         if !now.is_empty() {
             self.replicas.insert(slot, now);
         }
+    }
+
+    /// Whether an instance imports one of the targets of `a` (memoised per attribute set: a
+    /// full table from one peer has a handful).
+    fn imports(&mut self, a: &Arc<PathAttrs>) -> bool {
+        let id = Arc::as_ptr(a) as usize;
+        if let Some((_, b)) = self.imported.get(&id) {
+            return *b;
+        }
+        let b = a
+            .route_targets
+            .iter()
+            .any(|rt| self.importers.contains_key(rt));
+        if self.imported.len() >= 4096 {
+            self.imported.clear();
+        }
+        self.imported.insert(id, (a.clone(), b));
+        b
     }
 
     /// Set the route-target membership routes this node originates (RFC 4684; tf-facts §3

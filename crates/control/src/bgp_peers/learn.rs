@@ -47,11 +47,14 @@ fn vpn4_key(key: &RouteKey) -> Option<(RouteDistinguisher, Key)> {
     Some((*rd, k))
 }
 
-/// Names and attributes made once per batch.
+/// Names and attributes made once per batch (the last one of each is checked first:
+/// consecutive events are mostly of one peer, RD and UPDATE).
 #[derive(Default)]
 struct Cache {
-    peers: HashMap<IpAddr, PeerId>,
+    peers: Vec<(IpAddr, PeerId)>,
     rds: HashMap<RouteDistinguisher, Name>,
+    last_rd: Option<(RouteDistinguisher, Name)>,
+    last_attrs: Option<(Arc<Attrs>, Arc<PathAttrs>)>,
     /// The speaker's attribute `Arc` (kept, so its address is not reused) → ours.
     attrs: HashMap<usize, (Arc<Attrs>, Arc<PathAttrs>)>,
     vn_names: BTreeMap<u32, Option<String>>,
@@ -59,22 +62,43 @@ struct Cache {
 
 impl Cache {
     fn peer(&mut self, n: &mut ControlNode, a: IpAddr) -> PeerId {
-        self.peers
-            .entry(a)
-            .or_insert_with(|| n.rib_mut().peer(&PeerId::Bgp(a.to_string().into())))
-            .clone()
+        if let Some((_, p)) = self.peers.iter().find(|(x, _)| *x == a) {
+            return p.clone();
+        }
+        let p = n.rib_mut().peer(&PeerId::Bgp(a.to_string().into()));
+        self.peers.push((a, p.clone()));
+        p
     }
 
     fn rd(&mut self, n: &mut ControlNode, rd: RouteDistinguisher) -> Name {
-        self.rds
+        if let Some((r, name)) = &self.last_rd {
+            if *r == rd {
+                return name.clone();
+            }
+        }
+        let name = self
+            .rds
             .entry(rd)
             .or_insert_with(|| n.rib_mut().name(&rd.to_string()))
-            .clone()
+            .clone();
+        self.last_rd = Some((rd, name.clone()));
+        name
     }
 
     /// Our attributes for the speaker's (origin-vn id → the VN's name, which agents get
     /// as `<virtual-network>`).
     fn attrs(&mut self, n: &mut ControlNode, a: &Arc<Attrs>) -> Arc<PathAttrs> {
+        if let Some((theirs, ours)) = &self.last_attrs {
+            if Arc::ptr_eq(theirs, a) {
+                return ours.clone();
+            }
+        }
+        let ours = self.attrs_lookup(n, a);
+        self.last_attrs = Some((a.clone(), ours.clone()));
+        ours
+    }
+
+    fn attrs_lookup(&mut self, n: &mut ControlNode, a: &Arc<Attrs>) -> Arc<PathAttrs> {
         let id = Arc::as_ptr(a) as usize;
         if let Some((_, ours)) = self.attrs.get(&id) {
             return ours.clone();

@@ -287,8 +287,11 @@ impl Table {
 
     /// Install `p` at `k` (replacing the path of the same source and RD).
     pub(super) fn upsert(&mut self, k: &Key, p: Path) {
-        match self.find(k) {
-            Some(i) => {
+        let h = self.hasher.hash_one(k);
+        let slots = &self.slots;
+        match self.index.find(h, |&i| slots[i as usize].0 == *k) {
+            Some(&i) => {
+                let i = i as usize;
                 let before = counts(&self.slots[i].1);
                 self.slots[i].1.upsert(p);
                 let after = counts(&self.slots[i].1);
@@ -299,7 +302,6 @@ impl Table {
                 r.upsert(p);
                 let after = counts(&r);
                 self.account((0, 0, 0), after);
-                let h = self.hasher.hash_one(k);
                 let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
                 self.slots.push((k.clone(), r));
                 let (slots, hasher) = (&self.slots, &self.hasher);

@@ -57,26 +57,38 @@ impl SlotFrame<'_> {
     }
 }
 
-/// What the checks decided, applied once they all passed.
+/// What the checks decided, applied once they all passed. Offsets are absolute (in the slot);
+/// `info` offsets are relative to the received frame's start (as `workload_rx` has them).
 enum Plan {
-    /// Workload frame routed to a tunnel: IP packet at `start + ETH`, `total` bytes.
+    /// Workload frame (truncated to `ETH + total`) to a tunnel: routed (the IP packet is the
+    /// inner payload, TTL decremented; VXLAN adds an inner Ethernet header to the gateway MAC)
+    /// or bridged (the Ethernet frame is the inner payload).
     Tunnel {
         info: IpInfo,
         total: usize,
         vif: VifId,
         outer: Outer,
         encap: TunnelEncap,
+        routed: bool,
     },
-    /// Routed to a local workload (from a workload: TTL decremented; from the fabric: not).
-    /// The IP packet is at `ip_at` (absolute), `total` bytes.
+    /// Routed to a local workload: a new Ethernet header in front of the IP packet at `ip_at`
+    /// (`total` bytes). From a workload, `info` is set: checksum completion and TTL.
     Encap {
-        info: IpInfo,
+        info: Option<IpInfo>,
+        v6: bool,
         ip_at: usize,
         total: usize,
         vif: VifId,
         dst_mac: MacAddr,
         src_mac: MacAddr,
-        ttl: bool,
+    },
+    /// Bridged to a local workload unchanged: the frame at `at`, `len` bytes. From a workload,
+    /// `info` is set: checksum completion.
+    Bridge {
+        info: Option<IpInfo>,
+        at: usize,
+        len: usize,
+        vif: VifId,
     },
 }
 
@@ -118,14 +130,11 @@ impl InPlace {
                 Some(IpAddr::V4(a)) => Some(a),
                 _ => None,
             };
-            fabric_plan(fwd, slot, our_ip)?
+            fabric_plan(fwd, slot, vif_in, our_ip)?
         } else {
             let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
-            workload_plan(fwd, slot, vrf, mac)?
+            workload_plan(fwd, slot, vif_in, vrf, mac)?
         };
-        if let Plan::Tunnel { .. } = plan {
-            self.scratch.load(&[]);
-        }
         Some(self.apply(fwd, now, vif_in, slot, meta, plan))
     }
 
@@ -145,68 +154,80 @@ impl InPlace {
             vin.stats.rx_bytes += slot.len as u64;
         }
         let start = slot.start;
+        let complete = |mem: &mut [u8], info: &IpInfo, total: usize| {
+            if meta.csum_partial {
+                if let Some(frame) = mem.get_mut(start..start + ETH + total) {
+                    encap::complete_l4_checksum(frame, info);
+                }
+            }
+        };
         let (out, new_start, new_len) = match plan {
             Plan::Tunnel {
-                mut info,
+                info,
                 total,
                 vif,
                 mut outer,
                 encap: tenc,
+                routed,
             } => {
-                let frame = &mut slot.mem[start..start + ETH + total];
-                if meta.csum_partial {
-                    encap::complete_l4_checksum(frame, &info);
-                }
-                info.shift(ETH);
-                let ip = &mut frame[ETH..];
-                encap::decrement_ttl(ip, &info);
+                complete(slot.mem, &info, total);
+                let b = &mut self.scratch;
+                b.load(&[]);
+                let (inner_at, inner_len) = if routed {
+                    let mut ip_info = info;
+                    ip_info.shift(ETH);
+                    if let Some(ip) = slot.mem.get_mut(start + ETH..start + ETH + total) {
+                        encap::decrement_ttl(ip, &ip_info);
+                    }
+                    if let TunnelEncap::Vxlan { .. } = tenc {
+                        encap::push_ethernet(b, GATEWAY_MAC, GATEWAY_MAC, info.v6);
+                    }
+                    (start + ETH, total)
+                } else {
+                    (start, ETH + total)
+                };
                 fwd.ip_ident = fwd.ip_ident.wrapping_add(1);
                 outer.ident = fwd.ip_ident;
-                let b = &mut self.scratch;
-                if let TunnelEncap::Vxlan { .. } = tenc {
-                    encap::push_ethernet(b, GATEWAY_MAC, GATEWAY_MAC, info.v6);
-                }
-                encap::encapsulate(b, &tenc, &outer, false);
+                encap::encapsulate(b, &tenc, &outer, !routed);
                 let hdr = b.frame_mut();
                 let hl = hdr.len();
-                // The headers were built around an empty IP packet: add its length.
-                let ip_total = u16::from_be_bytes([hdr[ETH + 2], hdr[ETH + 3]]);
-                hdr[ETH + 2..ETH + 4]
-                    .copy_from_slice(&ip_total.wrapping_add(total as u16).to_be_bytes());
+                // The headers were built around an empty inner payload: add its length.
+                let grow = |h: &mut [u8], at: usize| {
+                    let v = u16::from_be_bytes([h[at], h[at + 1]]);
+                    h[at..at + 2].copy_from_slice(&v.wrapping_add(inner_len as u16).to_be_bytes());
+                };
+                grow(hdr, ETH + 2);
                 ipv4::Packet::new_unchecked(&mut hdr[ETH..ETH + ipv4::HEADER_LEN]).fill_checksum();
                 if !matches!(tenc, TunnelEncap::MplsOverGre { .. }) {
-                    let at = ETH + ipv4::HEADER_LEN + 4;
-                    let ulen = u16::from_be_bytes([hdr[at], hdr[at + 1]]);
-                    hdr[at..at + 2].copy_from_slice(&ulen.wrapping_add(total as u16).to_be_bytes());
+                    grow(hdr, ETH + ipv4::HEADER_LEN + 4);
                 }
-                let ns = start + ETH - hl;
-                slot.mem[ns..start + ETH].copy_from_slice(hdr);
-                (vif, ns, hl + total)
+                let ns = inner_at - hl;
+                slot.mem[ns..inner_at].copy_from_slice(hdr);
+                (vif, ns, hl + inner_len)
             }
             Plan::Encap {
                 info,
+                v6,
                 ip_at,
                 total,
                 vif,
                 dst_mac,
                 src_mac,
-                ttl,
             } => {
-                if ttl {
-                    let frame = &mut slot.mem[start..ip_at + total];
-                    if meta.csum_partial {
-                        encap::complete_l4_checksum(frame, &info);
-                    }
+                if let Some(info) = info {
+                    complete(slot.mem, &info, total);
                     let mut ip_info = info;
-                    ip_info.shift(ip_at - start);
-                    encap::decrement_ttl(&mut frame[ip_at - start..], &ip_info);
+                    ip_info.shift(ETH);
+                    if let Some(ip) = slot.mem.get_mut(ip_at..ip_at + total) {
+                        encap::decrement_ttl(ip, &ip_info);
+                    }
                 }
                 let ns = ip_at - ETH;
                 ethernet::Repr {
                     dst: dst_mac.0,
                     src: src_mac.0,
                     vlan_tci: None,
-                    ethertype: if info.v6 {
+                    ethertype: if v6 {
                         ethernet::ethertype::IPV6
                     } else {
                         ethernet::ethertype::IPV4
@@ -214,6 +235,12 @@ impl InPlace {
                 }
                 .emit(&mut slot.mem[ns..ip_at]);
                 (vif, ns, ETH + total)
+            }
+            Plan::Bridge { info, at, len, vif } => {
+                if let Some(info) = info {
+                    complete(slot.mem, &info, len - ETH);
+                }
+                (vif, at, len)
             }
         };
         slot.start = new_start;
@@ -236,11 +263,26 @@ fn resolve_plain(fwd: &mut Forwarder, nh: NhId, info: &IpInfo, vrf: VrfId) -> Op
     fwd.resolve(nh, hash, None).ok()
 }
 
-/// Workload side (`workload_rx` + `l3_forward` + `tunnel_out` of the general pipeline, their
-/// success path only).
+/// The unicast bridge entry of `dst` in `vrf` (multicast, broadcast and unknown unicast
+/// flood: the general path).
+fn bridge_nh(fwd: &Forwarder, vrf: VrfId, dst: MacAddr) -> Option<NhId> {
+    if dst.is_multicast() {
+        return None;
+    }
+    fwd.vrfs
+        .get(vrf.0 as usize)?
+        .as_ref()?
+        .bridge
+        .get(&dst)
+        .copied()
+}
+
+/// Workload side (`workload_rx` + `l3_forward` / `l2_forward` + `tunnel_out` of the general
+/// pipeline, their success paths for IP packets only).
 fn workload_plan(
     fwd: &mut Forwarder,
     slot: &SlotFrame<'_>,
+    vif_in: VifId,
     vrf: VrfId,
     vif_mac: MacAddr,
 ) -> Option<Plan> {
@@ -251,9 +293,6 @@ fn workload_plan(
         return None;
     }
     let dst = MacAddr(eth.dst());
-    if dst != GATEWAY_MAC && dst != vif_mac {
-        return None;
-    }
     let (info, total) = encap::parse_ip(frame, ETH).ok()?;
     if info.proto == ip_proto::UDP
         && !info.later_fragment
@@ -261,27 +300,42 @@ fn workload_plan(
     {
         return None;
     }
-    // The hop limit must allow forwarding (else the general path drops with Ttl).
-    let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
-    if *frame.get(ttl_at)? <= 1 {
-        return None;
-    }
-    let nh = fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?;
-    let mut ip_info = info;
-    ip_info.shift(ETH);
-    match resolve_plain(fwd, nh, &ip_info, vrf)? {
+    let routed = dst == GATEWAY_MAC || dst == vif_mac;
+    let nh = if routed {
+        // The hop limit must allow forwarding (else the general path drops with Ttl).
+        let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
+        if *frame.get(ttl_at)? <= 1 {
+            return None;
+        }
+        fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?
+    } else {
+        bridge_nh(fwd, vrf, dst)?
+    };
+    match resolve_plain(fwd, nh, &info, vrf)? {
         Out::Encap {
             vif,
             dst_mac,
             src_mac,
-        } => Some(Plan::Encap {
-            info,
-            ip_at: slot.start + ETH,
-            total,
-            vif,
-            dst_mac,
-            src_mac,
-            ttl: true,
+        } => Some(if routed {
+            Plan::Encap {
+                info: Some(info),
+                v6: info.v6,
+                ip_at: slot.start + ETH,
+                total,
+                vif,
+                dst_mac,
+                src_mac,
+            }
+        } else {
+            if vif == vif_in {
+                return None;
+            }
+            Plan::Bridge {
+                info: Some(info),
+                at: slot.start,
+                len: ETH + total,
+                vif,
+            }
         }),
         Out::Tunnel {
             vif,
@@ -293,16 +347,26 @@ fn workload_plan(
             let e = fwd.vifs.get(vif.0 as usize)?.as_ref()?;
             let (fmac, mtu) = (e.vif.mac, usize::from(e.vif.mtu));
             let n = fwd.neighbors.get(&NeighborKey::new(vif, dst_ip))?;
-            let (tunnel, inner_eth) = match tenc {
-                TunnelEncap::MplsOverUdp { .. } => (udp::HEADER_LEN + mpls::ENTRY_LEN, 0),
-                TunnelEncap::MplsOverGre { .. } => (gre::BASE_LEN + mpls::ENTRY_LEN, 0),
-                TunnelEncap::Vxlan { .. } => (udp::HEADER_LEN + vxlan::HEADER_LEN, ETH),
+            let cw = if routed {
+                0
+            } else {
+                encap::L2_CONTROL_WORD_LEN
             };
-            let hl = ETH + ipv4::HEADER_LEN + tunnel + inner_eth;
-            if hl + total > mtu + ETH || slot.start + ETH < hl {
+            let tunnel = match tenc {
+                TunnelEncap::MplsOverUdp { .. } => udp::HEADER_LEN + mpls::ENTRY_LEN + cw,
+                TunnelEncap::MplsOverGre { .. } => gre::BASE_LEN + mpls::ENTRY_LEN + cw,
+                TunnelEncap::Vxlan { .. } => udp::HEADER_LEN + vxlan::HEADER_LEN,
+            };
+            // Routed: the received Ethernet header goes (VXLAN: another takes its place).
+            let inner_eth = matches!(tenc, TunnelEncap::Vxlan { .. }) || !routed;
+            let hl = ETH + ipv4::HEADER_LEN + tunnel;
+            let len = hl + total + if inner_eth { ETH } else { 0 };
+            let room = slot.start + if routed { ETH } else { 0 };
+            let need = hl + if routed && inner_eth { ETH } else { 0 };
+            if len > mtu + ETH || room < need {
                 return None;
             }
-            let hash = encap::flow_hash(fwd.cfg.hash_seed, &ip_info.key(vrf));
+            let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
             Some(Plan::Tunnel {
                 info,
                 total,
@@ -316,16 +380,19 @@ fn workload_plan(
                     entropy: encap::entropy_port(hash),
                 },
                 encap: tenc,
+                routed,
             })
         }
         _ => None,
     }
 }
 
-/// Fabric side (`fabric_rx` + `l3_forward` to an Encap nexthop, success path only).
+/// Fabric side (`fabric_rx` + `l3_forward` / `l2_forward` / `l2_output_nh` to an Encap
+/// nexthop, success paths for IP payloads only).
 fn fabric_plan(
     fwd: &mut Forwarder,
     slot: &SlotFrame<'_>,
+    vif_in: VifId,
     our_ip: Option<std::net::Ipv4Addr>,
 ) -> Option<Plan> {
     let frame = slot.frame();
@@ -333,7 +400,19 @@ fn fabric_plan(
     if eth.ethertype() != ethernet::ethertype::IPV4 {
         return None;
     }
-    let (info, ip_off, total, vrf, nh) = match encap::classify_fabric(frame, our_ip).ok()? {
+    let nh_vrf = |fwd: &Forwarder, nh: NhId| {
+        match fwd.nhs.get(nh.0 as usize).and_then(Option::as_ref) {
+            Some(NexthopKind::Encap { vif, .. }) => fwd
+                .vifs
+                .get(vif.0 as usize)
+                .and_then(|e| e.as_ref())
+                .and_then(|e| e.vif.vrf),
+            _ => None,
+        }
+        .unwrap_or_default()
+    };
+    // (payload offset, routed, vrf, nexthop if fixed by a label)
+    let (off, routed, vrf, fixed) = match encap::classify_fabric(frame, our_ip).ok()? {
         Overlay::NotOurs => return None,
         Overlay::Mpls(off) => {
             let m = encap::parse_mpls(frame, off).ok()?;
@@ -341,56 +420,67 @@ fn fabric_plan(
                 return None;
             }
             let entry = fwd.labels.get(m.label as usize).copied().flatten()?;
-            if entry.payload != LabelPayload::Ip {
-                return None;
+            let vrf = nh_vrf(fwd, entry.nh);
+            match entry.payload {
+                LabelPayload::Ip => (off + mpls::ENTRY_LEN, true, vrf, Some(entry.nh)),
+                LabelPayload::Ethernet => (
+                    off + mpls::ENTRY_LEN + encap::L2_CONTROL_WORD_LEN,
+                    false,
+                    vrf,
+                    Some(entry.nh),
+                ),
             }
-            let ip_off = off + mpls::ENTRY_LEN;
-            let (info, total) = encap::parse_ip(frame.get(ip_off..)?, 0).ok()?;
-            let vrf = match fwd.nhs.get(entry.nh.0 as usize)?.as_ref()? {
-                NexthopKind::Encap { vif, .. } => fwd
-                    .vifs
-                    .get(vif.0 as usize)
-                    .and_then(|e| e.as_ref())
-                    .and_then(|e| e.vif.vrf),
-                _ => None,
-            }
-            .unwrap_or_default();
-            (info, ip_off, total, vrf, entry.nh)
         }
         Overlay::Vxlan(off) => {
             let vni = encap::parse_vxlan(frame, off).ok()?;
             let vrf = *fwd.vnis.get(&vni)?;
-            let inner = frame.get(off + vxlan::HEADER_LEN..)?;
-            let ie = ethernet::Frame::new_checked(inner).ok()?;
-            let et = ie.ethertype();
-            if MacAddr(ie.dst()) != GATEWAY_MAC
-                || (et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6)
-            {
-                return None;
-            }
-            let ip_off = off + vxlan::HEADER_LEN + ETH;
-            let (info, total) = encap::parse_ip(frame.get(ip_off..)?, 0).ok()?;
-            let nh = fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?;
-            (info, ip_off, total, vrf, nh)
+            (off + vxlan::HEADER_LEN, false, vrf, None)
         }
+    };
+    let payload = frame.get(off..)?;
+    // Inner Ethernet (L2 payloads): an IP packet to the gateway MAC is routed.
+    let (ip_off, routed, dst) = if routed {
+        (off, true, None)
+    } else {
+        let ie = ethernet::Frame::new_checked(payload).ok()?;
+        let et = ie.ethertype();
+        if et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6 {
+            return None;
+        }
+        let dst = MacAddr(ie.dst());
+        // Only VXLAN routes to the gateway MAC; an L2 label always bridges.
+        (off + ETH, fixed.is_none() && dst == GATEWAY_MAC, Some(dst))
+    };
+    let (info, total) = encap::parse_ip(frame.get(ip_off..)?, 0).ok()?;
+    let nh = match (fixed, routed, dst) {
+        (Some(nh), _, _) => nh,
+        (None, true, _) => fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?,
+        (None, false, Some(d)) => bridge_nh(fwd, vrf, d)?,
+        (None, false, None) => return None,
     };
     match resolve_plain(fwd, nh, &info, vrf)? {
         Out::Encap {
             vif,
             dst_mac,
             src_mac,
-        } if !fwd.vif_policy(vif) && ip_off >= ETH => {
-            Some(Plan::Encap {
-                // Offsets unused: no checksum completion or TTL change from the fabric.
-                info,
+        } if !fwd.vif_policy(vif) && vif != vif_in && ip_off >= ETH => Some(if routed {
+            Plan::Encap {
+                info: None,
+                v6: info.v6,
                 ip_at: slot.start + ip_off,
                 total,
                 vif,
                 dst_mac,
                 src_mac,
-                ttl: false,
-            })
-        }
+            }
+        } else {
+            Plan::Bridge {
+                info: None,
+                at: slot.start + off,
+                len: ETH + total,
+                vif,
+            }
+        }),
         _ => None,
     }
 }
@@ -423,8 +513,9 @@ mod tests {
         })
     }
 
-    /// A host with fabric `fab` (vif 0), local VMs `vms` (vif i+1, label 16+i) in VRF 1,
-    /// VNI 5001, and VM 5 (or VM 3 on host B) behind the peer `peer` through `tenc`.
+    /// A host with fabric `fab` (vif 0), local VMs `vms` (vif i+1, L3 label 16+i, L2 label
+    /// 30+i, bridge entry) in VRF 1, VNI 5001, and VM `remote` behind the peer `peer` through
+    /// `tenc` (routed: nexthop 10; bridged: nexthop 11, the L2 label 30 for MPLS).
     fn host(fab: u8, peer: u8, vms: &[u8], remote: u8, tenc: TunnelEncap) -> Forwarder {
         let mut f = Forwarder::new(ForwarderCfg {
             flow_capacity: 1024,
@@ -454,12 +545,41 @@ mod tests {
                 nh: NhId(id),
                 payload: LabelPayload::Ip,
             });
+            ops.push(Op::AddLabel {
+                label: 30 + i as u32,
+                nh: NhId(id),
+                payload: LabelPayload::Ethernet,
+            });
             ops.push(Op::AddRoute {
                 vrf: VrfId(1),
                 prefix: format!("10.1.1.{n}/32").parse().unwrap(),
                 nh: NhId(id),
             });
+            ops.push(Op::AddBridge {
+                vrf: VrfId(1),
+                mac: vm_mac(n),
+                nh: NhId(id),
+            });
         }
+        let l2enc = match tenc {
+            TunnelEncap::MplsOverUdp { .. } => TunnelEncap::MplsOverUdp { label: 30 },
+            TunnelEncap::MplsOverGre { .. } => TunnelEncap::MplsOverGre { label: 30 },
+            v => v,
+        };
+        ops.push(Op::AddNexthop(Nexthop {
+            id: NhId(11),
+            kind: NexthopKind::Tunnel {
+                vif: VifId(0),
+                src_ip: Ipv4Addr::new(192, 0, 2, fab),
+                dst_ip: Ipv4Addr::new(192, 0, 2, peer),
+                encap: l2enc,
+            },
+        }));
+        ops.push(Op::AddBridge {
+            vrf: VrfId(1),
+            mac: vm_mac(remote),
+            nh: NhId(11),
+        });
         ops.push(Op::AddNexthop(Nexthop {
             id: NhId(10),
             kind: NexthopKind::Tunnel {
@@ -489,12 +609,25 @@ mod tests {
         f
     }
 
-    /// Ethernet (to the gateway MAC) + IPv4 + UDP or TCP from VM `src` to VM `dst`.
+    /// Ethernet (to the gateway MAC, or with `bridged` to VM `dst`'s MAC) + IPv4 + UDP or TCP
+    /// from VM `src` to VM `dst`.
     fn frame(src: u8, dst: u8, tcp_: bool, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+        frame_to(GATEWAY_MAC, src, dst, tcp_, dport, ttl, payload)
+    }
+
+    fn frame_to(
+        to: MacAddr,
+        src: u8,
+        dst: u8,
+        tcp_: bool,
+        dport: u16,
+        ttl: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let l4_len = payload.len() + if tcp_ { 20 } else { 8 };
         let mut f = vec![0u8; 34 + l4_len];
         ethernet::Repr {
-            dst: GATEWAY_MAC.0,
+            dst: to.0,
             src: vm_mac(src).0,
             vlan_tci: None,
             ethertype: ethernet::ethertype::IPV4,
@@ -620,6 +753,34 @@ mod tests {
                 both(&mut gb, &mut ib, &mut ctx, 0, b.frame(), RxMeta::default()),
                 "{tenc:?}"
             );
+            // Bridged (to VM5's MAC), and its decapsulation on B (L2 label / VXLAN).
+            let f = frame_to(vm_mac(5), 3, 5, true, 80, 64, b"bridged");
+            assert!(both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()));
+            let mut b = PacketBuf::from_frame(&f);
+            ga.process(T0, VifId(1), &mut b, RxMeta::default());
+            ia.process(
+                T0,
+                VifId(1),
+                &mut PacketBuf::from_frame(&f),
+                RxMeta::default(),
+            );
+            assert!(both(
+                &mut gb,
+                &mut ib,
+                &mut ctx,
+                0,
+                b.frame(),
+                RxMeta::default()
+            ));
+            let local = frame_to(vm_mac(4), 3, 4, false, 9, 64, b"l2");
+            assert!(both(
+                &mut ga,
+                &mut ia,
+                &mut ctx,
+                1,
+                &local,
+                RxMeta::default()
+            ));
             same_state(&ga, &ia);
             same_state(&gb, &ib);
             // TTL 1 and DHCP go to the general path.
@@ -651,7 +812,7 @@ mod tests {
         fn in_place_equals_general_pipeline(
             e in 0usize..3,
             pkts in proptest::collection::vec(
-                (any::<bool>(), 3u8..6, any::<u16>(), prop_oneof![Just(64u8), 0u8..3],
+                (any::<bool>(), (3u8..6, 0u8..3), any::<u16>(), prop_oneof![Just(64u8), 0u8..3],
                  proptest::collection::vec(any::<u8>(), 0..1500), any::<bool>(),
                  proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
                  any::<bool>()),
@@ -662,7 +823,10 @@ mod tests {
             let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
             let mut ctx = InPlace::new();
             for (tcp_, dst, dport, ttl, payload, partial, flip, decap) in pkts {
-                let mut f = frame(3, dst, tcp_, dport, ttl, &payload);
+                // To the gateway (routed), to the VM's MAC (bridged) or to an unknown MAC.
+                let (dst, to) = dst;
+                let to = [GATEWAY_MAC, vm_mac(dst), vm_mac(9)][usize::from(to)];
+                let mut f = frame_to(to, 3, dst, tcp_, dport, ttl, &payload);
                 let meta = RxMeta { csum_partial: partial, vlan_tci: None };
                 let vif = if decap {
                     // Host A's encapsulation of it, received on B's fabric.

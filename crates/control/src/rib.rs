@@ -534,6 +534,10 @@ impl Rib {
         label: u32,
         attrs: Arc<PathAttrs>,
     ) {
+        // No secondaries anywhere means no path carries an imported target (importer
+        // changes re-replicate everything): unless this one does, nothing to replicate.
+        let replicate = !self.replicas.is_empty()
+            || (!self.importers.is_empty() && imports(&mut self.imported, &self.importers, &attrs));
         self.upsert(
             fam.vpn_table(),
             key,
@@ -546,7 +550,9 @@ impl Rib {
                 vrf: None,
             },
         );
-        self.replicate(fam, key);
+        if replicate {
+            self.replicate(fam, key);
+        }
     }
 
     /// Withdraw a VPN path learned from a BGP peer.
@@ -667,13 +673,13 @@ impl Rib {
         let slot = (fam, key.clone());
         if !self.replicas.contains_key(&slot) {
             // nothing replicated from it yet: done unless a path carries an imported target
-            let attrs: SmallVec<[Arc<PathAttrs>; 2]> = self
+            let (memo, importers) = (&mut self.imported, &self.importers);
+            let imported = self
                 .tables
                 .get(vt)
                 .and_then(|t| t.get_key(key))
-                .map(|r| r.paths.iter().map(|p| p.attrs.clone()).collect())
-                .unwrap_or_default();
-            if !attrs.iter().any(|a| self.imports(a)) {
+                .is_some_and(|r| r.paths.iter().any(|p| imports(memo, importers, &p.attrs)));
+            if !imported {
                 return;
             }
         }
@@ -739,24 +745,6 @@ impl Rib {
         }
     }
 
-    /// Whether an instance imports one of the targets of `a` (memoised per attribute set: a
-    /// full table from one peer has a handful).
-    fn imports(&mut self, a: &Arc<PathAttrs>) -> bool {
-        let id = Arc::as_ptr(a) as usize;
-        if let Some((_, b)) = self.imported.get(&id) {
-            return *b;
-        }
-        let b = a
-            .route_targets
-            .iter()
-            .any(|rt| self.importers.contains_key(rt));
-        if self.imported.len() >= 4096 {
-            self.imported.clear();
-        }
-        self.imported.insert(id, (a.clone(), b));
-        b
-    }
-
     /// Set the route-target membership routes this node originates (RFC 4684; tf-facts §3
     /// "RT filtering with agents"): key `<asn>:<target>`.
     pub fn set_rtarget_membership(&mut self, asn: u32, targets: &BTreeSet<String>) {
@@ -813,6 +801,25 @@ impl Rib {
             })
             .collect()
     }
+}
+
+/// Whether an instance imports one of the targets of `a` (memoised per attribute set: a
+/// full table from one peer has a handful).
+fn imports(
+    memo: &mut hashbrown::HashMap<usize, (Arc<PathAttrs>, bool)>,
+    importers: &BTreeMap<String, BTreeSet<String>>,
+    a: &Arc<PathAttrs>,
+) -> bool {
+    let id = Arc::as_ptr(a) as usize;
+    if let Some((_, b)) = memo.get(&id) {
+        return *b;
+    }
+    let b = a.route_targets.iter().any(|rt| importers.contains_key(rt));
+    if memo.len() >= 4096 {
+        memo.clear();
+    }
+    memo.insert(id, (a.clone(), b));
+    b
 }
 
 /// One row of `route summary` (tf-facts §7 `ShowRouteSummaryReq`).

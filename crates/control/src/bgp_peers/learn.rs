@@ -52,8 +52,7 @@ fn vpn4_key(key: &RouteKey) -> Option<(RouteDistinguisher, Key)> {
 #[derive(Default)]
 struct Cache {
     peers: Vec<(IpAddr, PeerId)>,
-    rds: HashMap<RouteDistinguisher, Name>,
-    last_rd: Option<(RouteDistinguisher, Name)>,
+    rds: hashbrown::HashMap<[u8; 8], Name>,
     last_attrs: Option<(Arc<Attrs>, Arc<PathAttrs>)>,
     /// The speaker's attribute `Arc` (kept, so its address is not reused) → ours.
     attrs: HashMap<usize, (Arc<Attrs>, Arc<PathAttrs>)>,
@@ -71,18 +70,10 @@ impl Cache {
     }
 
     fn rd(&mut self, n: &mut ControlNode, rd: RouteDistinguisher) -> Name {
-        if let Some((r, name)) = &self.last_rd {
-            if *r == rd {
-                return name.clone();
-            }
-        }
-        let name = self
-            .rds
-            .entry(rd)
+        self.rds
+            .entry(rd.to_bytes())
             .or_insert_with(|| n.rib_mut().name(&rd.to_string()))
-            .clone();
-        self.last_rd = Some((rd, name.clone()));
-        name
+            .clone()
     }
 
     /// Our attributes for the speaker's (origin-vn id → the VN's name, which agents get

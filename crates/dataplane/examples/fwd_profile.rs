@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Modes: `empty` (one flow, one route), `big` (1M flow entries, 100k
-//! prefixes, 16k flows visited in turn), `setup` (miss -> verdict ->
+//! prefixes, 16k flows visited in turn), `empty-batch` and `big-batch`
+//! (the same in bursts of 32 through `process_batch`; N is rounded up to
+//! a multiple of 32), `setup` (miss -> verdict ->
 //! install both directions per frame). Divide the collected instruction
 //! count by N. The driver also prints wall-clock ns per packet (noisy).
 //! `FWD_SLOW=1` turns the flow-cached fast path off (the general pipeline
@@ -41,6 +43,26 @@ fn measured_fast_path(fwd: &mut Forwarder, buf: &mut PacketBuf, pkts: &[Vec<u8>]
     tx
 }
 
+/// As `measured_fast_path`, in bursts of 32 through `process_batch`.
+#[inline(never)]
+fn measured_batch(fwd: &mut Forwarder, bufs: &mut [PacketBuf], pkts: &[Vec<u8>], n: usize) -> u64 {
+    let mut tx = 0u64;
+    let mut verdicts = Vec::with_capacity(bufs.len());
+    let mut k = 0;
+    while k < n {
+        for buf in bufs.iter_mut() {
+            buf.load(&pkts[k % pkts.len()]);
+            k += 1;
+        }
+        fwd.process_batch(T, VifId(1), bufs, &[], &mut verdicts);
+        tx += verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Transmit(_)))
+            .count() as u64;
+    }
+    tx
+}
+
 #[inline(never)]
 fn measured_setup(fwd: &mut Forwarder, buf: &mut PacketBuf, frames: &[Vec<u8>]) -> usize {
     let mut released = 0;
@@ -56,8 +78,9 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let mut buf = PacketBuf::with_capacity(2048);
     match mode {
-        "empty" | "big" => {
-            let (mut fwd, pkts) = if mode == "empty" {
+        "empty" | "big" | "empty-batch" | "big-batch" => {
+            let batch = mode.ends_with("-batch");
+            let (mut fwd, pkts) = if mode.starts_with("empty") {
                 (forwarder(1024, 0, 0), vec![one_pkt()])
             } else {
                 (forwarder(1 << 21, 100_000, 500_000), big_pkts())
@@ -74,9 +97,17 @@ fn main() {
                 "every packet must be transmitted"
             );
             let t = Instant::now();
-            let tx = measured_fast_path(&mut fwd, &mut buf, &pkts, n);
+            let tx = if batch {
+                // Whole bursts: n rounded up to a multiple of 32.
+                let mut bufs: Vec<PacketBuf> =
+                    (0..32).map(|_| PacketBuf::with_capacity(2048)).collect();
+                let n32 = n.div_ceil(32) * 32;
+                measured_batch(&mut fwd, &mut bufs, &pkts, n32) as usize * n / n32
+            } else {
+                measured_fast_path(&mut fwd, &mut buf, &pkts, n) as usize
+            };
             let ns = t.elapsed().as_nanos() as f64 / n as f64;
-            assert_eq!(tx as usize, n);
+            assert_eq!(tx, n);
             println!(
                 "{mode}: {n} packets, {ns:.1} ns/packet (wall clock), {} flow entries",
                 fwd.flow_count()
@@ -97,7 +128,9 @@ fn main() {
             );
         }
         other => {
-            eprintln!("usage: fwd_profile empty|big|setup [N] (got {other:?})");
+            eprintln!(
+                "usage: fwd_profile empty|big|empty-batch|big-batch|setup [N] (got {other:?})"
+            );
             std::process::exit(2);
         }
     }

@@ -83,6 +83,20 @@ fn header_sum(ip: &[u8]) -> Option<u32> {
     Some(((acc & 0xffff_ffff) + (acc >> 32)) as u32)
 }
 
+/// `ipv4::Packet::decrement_ttl` for a TTL above 1 (the plan checked):
+/// RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), where the TTL word m =
+/// ttl << 8 | proto drops by exactly 0x100, so ~m + m' = 0xfeff.
+#[inline(always)]
+fn decrement_ttl(h: &mut [u8]) {
+    let Some(h) = h.get_mut(8..12) else {
+        return;
+    };
+    h[0] = h[0].wrapping_sub(1);
+    let c = u16::from_be_bytes([h[2], h[3]]);
+    let c = !checksum::fold(u32::from(!c) + 0xfeff);
+    h[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// What the checks found, applied once all of them passed.
 struct Plan {
     /// IPv4 total length.
@@ -108,22 +122,25 @@ impl Forwarder {
 
     /// Run `buf` through the fast path if it applies (see the module doc);
     /// `None`: it does not, and nothing was changed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fast_path(
         &mut self,
         now: Duration,
         vif_in: VifId,
         buf: &mut PacketBuf,
         meta: RxMeta,
+        hash: Option<u32>,
     ) -> Option<Verdict> {
-        let plan = self.fast_plan(vif_in, buf)?;
+        let plan = self.fast_plan(vif_in, buf, hash)?;
         Some(self.fast_apply(now, vif_in, buf, meta, plan))
     }
 
     /// The checks. Reads only (the template cache aside, which is not
-    /// observable).
-    #[inline]
-    fn fast_plan(&mut self, vif_in: VifId, buf: &PacketBuf) -> Option<Plan> {
+    /// observable). `hash`: the flow table hash of this frame's key, when
+    /// the caller computed it already (`process_batch`, from the same bytes
+    /// and VRF).
+    #[inline(always)]
+    fn fast_plan(&mut self, vif_in: VifId, buf: &PacketBuf, hash: Option<u32>) -> Option<Plan> {
         let vin = self.vifs.get(vif_in.0 as usize)?.as_ref()?;
         if vin.vif.kind == VifKind::Fabric || !vin.vif.policy {
             return None;
@@ -169,7 +186,12 @@ impl Forwarder {
         }
         let ip4 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
         let key = PackedKey::v4(vrf, proto, ip4(ETH + 12), ip4(ETH + 16), sport, dport);
-        let flow = self.flows.find_packed(&key)?;
+        let h = match hash {
+            Some(h) => h,
+            None => self.flows.hash(&key),
+        };
+        debug_assert_eq!(h, self.flows.hash(&key));
+        let flow = self.flows.find_hashed(&key, h)?;
         let e = self.flows.get(flow)?;
         // Active, Forward, no mirror.
         if !e.fast {
@@ -208,7 +230,7 @@ impl Forwarder {
     /// The effects, in the general pipeline's order: input counters, L4
     /// checksum completion, truncation, flow counters, TTL, rewrite, output
     /// counters.
-    #[inline]
+    #[inline(always)]
     fn fast_apply(
         &mut self,
         now: Duration,
@@ -237,7 +259,7 @@ impl Forwarder {
             e.last_used = now;
         }
         if let Some(h) = buf.frame_mut().get_mut(ETH..ETH + ipv4::HEADER_LEN) {
-            ipv4::Packet::new_unchecked(h).decrement_ttl();
+            decrement_ttl(h);
         }
         let out_vif = match plan.out {
             Out::Encap {
@@ -371,5 +393,30 @@ fn write_tunnel(buf: &mut PacketBuf, t: &TunnelTmpl, ident: u16, entropy: u16) {
     if t.udp {
         put16(h, UDP_AT, entropy);
         put16(h, UDP_AT + 4, (t.len - UDP_AT + inner) as u16);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path's TTL decrement equals `ipv4::Packet::decrement_ttl`
+    /// for every TTL it applies to (> 1) and every checksum value.
+    #[test]
+    fn ttl_shortcut_equals_rfc1624_update() {
+        let mut a = [0u8; ipv4::HEADER_LEN];
+        for ttl in [2u8, 3, 64, 128, 255] {
+            for proto in [6u8, 17] {
+                for c in 0..=u16::MAX {
+                    a[8] = ttl;
+                    a[9] = proto;
+                    a[10..12].copy_from_slice(&c.to_be_bytes());
+                    let mut b = a;
+                    ipv4::Packet::new_unchecked(&mut a[..]).decrement_ttl();
+                    decrement_ttl(&mut b);
+                    assert_eq!(a, b, "ttl {ttl} proto {proto} checksum {c:#06x}");
+                }
+            }
+        }
     }
 }

@@ -290,6 +290,14 @@ impl FlowTable {
             .map(|b| b.slot - 1)
     }
 
+    /// Index of the entry with `key`, whose hash (`FlowTable::hash`) is `h`.
+    #[inline(always)]
+    pub(crate) fn find_hashed(&self, key: &PackedKey, h: u32) -> Option<u32> {
+        self.find_bucket(key, h)
+            .and_then(|b| self.index.get(b))
+            .map(|b| b.slot - 1)
+    }
+
     /// Bucket position holding `key` (hash `h`).
     #[inline(always)]
     fn find_bucket(&self, key: &PackedKey, h: u32) -> Option<usize> {

@@ -77,6 +77,7 @@ impl Forwarder {
     /// Run one frame received on `vif_in` through the pipeline. The buffer
     /// is rewritten in place (encapsulation, L2 rewrite, NAT, checksum
     /// completion); the verdict says what to do with it. Never panics.
+    #[inline]
     pub fn process(
         &mut self,
         now: Duration,
@@ -84,11 +85,38 @@ impl Forwarder {
         buf: &mut PacketBuf,
         meta: RxMeta,
     ) -> Verdict {
+        self.process_hashed(now, vif_in, buf, meta, None)
+    }
+
+    /// [`Forwarder::process`], with the flow hash of the frame's IPv4 key
+    /// when the caller computed it already (`process_batch`).
+    #[inline(always)]
+    pub(crate) fn process_hashed(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+        hash: Option<u32>,
+    ) -> Verdict {
         if self.fast_path_on {
-            if let Some(v) = self.fast_path(now, vif_in, buf, meta) {
+            if let Some(v) = self.fast_path(now, vif_in, buf, meta, hash) {
                 return v;
             }
         }
+        self.process_general(now, vif_in, buf, meta)
+    }
+
+    /// Everything but the fast path (kept out of line, so the fast path's
+    /// callers do not pay for its stack frame).
+    #[inline(never)]
+    fn process_general(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+    ) -> Verdict {
         self.now = self.now.max(now);
         let len = buf.len() as u64;
         let Some(Some(vin)) = self.vifs.get_mut(vif_in.0 as usize) else {

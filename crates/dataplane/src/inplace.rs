@@ -26,7 +26,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use filament_wire_pkt::{ethernet, gre, ip_proto, ipv4, mpls, ports, udp, vxlan};
+use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, mpls, ports, vxlan};
 
 use crate::buf::PacketBuf;
 use crate::encap::{self, IpInfo, Outer, Overlay};
@@ -67,8 +67,9 @@ enum Plan {
         info: IpInfo,
         total: usize,
         vif: VifId,
-        outer: Outer,
-        encap: TunnelEncap,
+        /// Index of the header template in `InPlace::tmpls`.
+        tmpl: usize,
+        entropy: u16,
         routed: bool,
     },
     /// Routed to a local workload: a new Ethernet header in front of the IP packet at `ip_at`
@@ -92,11 +93,42 @@ enum Plan {
     },
 }
 
-/// Reusable state of in-place processing (one per run loop): a scratch buffer where outer
-/// headers are built by the same encapsulation code the pipeline uses.
+/// Longest header a template holds: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner
+/// Ethernet 14 = 64 (MPLS with a control word: 14 + 20 + 8 + 4 + 4 = 50).
+const TMPL_MAX: usize = 64;
+
+/// The outer headers of one tunnel nexthop (routed or bridged payload), built by
+/// `encap::encapsulate` around an empty payload, valid for one table generation (neighbour
+/// MACs, nexthops and interfaces all bump it). Per packet only the lengths, the IPv4
+/// identification and checksum and the UDP source port change.
+#[derive(Debug, Clone)]
+struct Tmpl {
+    gen: u64,
+    nh: NhId,
+    routed: bool,
+    /// Largest frame the fabric vif sends: MTU + Ethernet header.
+    max_frame: usize,
+    len: usize,
+    /// UDP-based (MPLSoUDP, VXLAN): patch the UDP length and source port.
+    udp: bool,
+    /// Ends with the inner Ethernet header of a routed packet over VXLAN: its ethertype
+    /// follows the packet's IP version.
+    inner_eth: bool,
+    /// IPv4 total length and UDP length for an empty payload.
+    ip_total: u16,
+    udp_len: u16,
+    /// One's-complement sum of the outer IPv4 header with the total length, identification
+    /// and checksum taken as zero (RFC 1071 §2(3): the sum may be updated in any order).
+    ip_sum: u32,
+    hdr: [u8; TMPL_MAX],
+}
+
+/// Reusable state of in-place processing (one per run loop): header templates per tunnel
+/// nexthop, and a scratch buffer where they are built by the pipeline's encapsulation code.
 #[derive(Debug, Default)]
 pub struct InPlace {
     scratch: PacketBuf,
+    tmpls: Vec<Option<Tmpl>>,
 }
 
 impl InPlace {
@@ -104,7 +136,75 @@ impl InPlace {
     pub fn new() -> Self {
         Self {
             scratch: PacketBuf::with_capacity(128),
+            tmpls: Vec::new(),
         }
+    }
+
+    /// The template of tunnel nexthop `out` for a routed or bridged payload (built when
+    /// missing or stale); its index, or `None` when the fabric vif or neighbour is missing.
+    fn tmpl(&mut self, fwd: &Forwarder, out: &Out, routed: bool) -> Option<usize> {
+        let Out::Tunnel {
+            nh,
+            vif,
+            src_ip,
+            dst_ip,
+            encap: tenc,
+        } = *out
+        else {
+            return None;
+        };
+        let i = (nh.0 as usize).checked_mul(2)? + usize::from(routed);
+        if let Some(Some(t)) = self.tmpls.get(i) {
+            if t.gen == fwd.gen && t.nh == nh && t.routed == routed {
+                return Some(i);
+            }
+        }
+        let e = fwd.vifs.get(vif.0 as usize)?.as_ref()?;
+        let n = fwd.neighbors.get(&NeighborKey::new(vif, dst_ip))?;
+        let b = &mut self.scratch;
+        b.load(&[]);
+        let inner_eth = routed && matches!(tenc, TunnelEncap::Vxlan { .. });
+        if inner_eth {
+            // As l3_forward: routed packets over VXLAN go to the remote IRB.
+            encap::push_ethernet(b, GATEWAY_MAC, GATEWAY_MAC, false);
+        }
+        let o = Outer {
+            src_mac: e.vif.mac,
+            dst_mac: n.mac,
+            src_ip,
+            dst_ip,
+            ident: 0,
+            entropy: 0,
+        };
+        encap::encapsulate(b, &tenc, &o, !routed);
+        let f = b.frame_mut();
+        let len = f.len();
+        let udp = !matches!(tenc, TunnelEncap::MplsOverGre { .. });
+        let at16 = |f: &[u8], at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
+        let (ip_total, udp_len) = (at16(f, ETH + 2), at16(f, UDP_AT + 4));
+        for at in [ETH + 2, ETH + 4, ETH + 10] {
+            f[at..at + 2].fill(0);
+        }
+        let mut hdr = [0u8; TMPL_MAX];
+        hdr.get_mut(..len)?.copy_from_slice(f);
+        let t = Tmpl {
+            gen: fwd.gen,
+            nh,
+            routed,
+            max_frame: usize::from(e.vif.mtu) + ETH,
+            len,
+            udp,
+            inner_eth,
+            ip_total,
+            udp_len,
+            ip_sum: checksum::sum(f.get(ETH..UDP_AT)?),
+            hdr,
+        };
+        if self.tmpls.len() <= i {
+            self.tmpls.resize_with(i + 1, || None);
+        }
+        *self.tmpls.get_mut(i)? = Some(t);
+        Some(i)
     }
 
     /// Process `slot`'s frame, received on `vif_in`, in place. `Some(vif)`: transmit
@@ -133,7 +233,7 @@ impl InPlace {
             fabric_plan(fwd, slot, vif_in, our_ip)?
         } else {
             let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
-            workload_plan(fwd, slot, vif_in, vrf, mac)?
+            self.workload_plan(fwd, slot, vif_in, vrf, mac)?
         };
         Some(self.apply(fwd, now, vif_in, slot, meta, plan))
     }
@@ -166,44 +266,44 @@ impl InPlace {
                 info,
                 total,
                 vif,
-                mut outer,
-                encap: tenc,
+                tmpl,
+                entropy,
                 routed,
             } => {
                 complete(slot.mem, &info, total);
-                let b = &mut self.scratch;
-                b.load(&[]);
                 let (inner_at, inner_len) = if routed {
                     let mut ip_info = info;
                     ip_info.shift(ETH);
                     if let Some(ip) = slot.mem.get_mut(start + ETH..start + ETH + total) {
                         encap::decrement_ttl(ip, &ip_info);
                     }
-                    if let TunnelEncap::Vxlan { .. } = tenc {
-                        encap::push_ethernet(b, GATEWAY_MAC, GATEWAY_MAC, info.v6);
-                    }
                     (start + ETH, total)
                 } else {
                     (start, ETH + total)
                 };
                 fwd.ip_ident = fwd.ip_ident.wrapping_add(1);
-                outer.ident = fwd.ip_ident;
-                encap::encapsulate(b, &tenc, &outer, !routed);
-                let hdr = b.frame_mut();
-                let hl = hdr.len();
-                // The headers were built around an empty inner payload: add its length.
-                let grow = |h: &mut [u8], at: usize| {
-                    let v = u16::from_be_bytes([h[at], h[at + 1]]);
-                    h[at..at + 2].copy_from_slice(&v.wrapping_add(inner_len as u16).to_be_bytes());
+                let ident = fwd.ip_ident;
+                let Some(Some(t)) = self.tmpls.get(tmpl) else {
+                    // Unreachable: the plan found it.
+                    return vif;
                 };
-                grow(hdr, ETH + 2);
-                ipv4::Packet::new_unchecked(&mut hdr[ETH..ETH + ipv4::HEADER_LEN]).fill_checksum();
-                if !matches!(tenc, TunnelEncap::MplsOverGre { .. }) {
-                    grow(hdr, ETH + ipv4::HEADER_LEN + 4);
+                let ns = inner_at - t.len;
+                let h = &mut slot.mem[ns..inner_at];
+                h.copy_from_slice(&t.hdr[..t.len]);
+                // As ipv4::Repr::emit and udp::Repr::emit: lengths as u16.
+                let ip_total = t.ip_total.wrapping_add(inner_len as u16);
+                put16(h, ETH + 2, ip_total);
+                put16(h, ETH + 4, ident);
+                let c = !checksum::fold(t.ip_sum + u32::from(ip_total) + u32::from(ident));
+                put16(h, ETH + 10, c);
+                if t.inner_eth && info.v6 {
+                    put16(h, t.len - 2, ethernet::ethertype::IPV6);
                 }
-                let ns = inner_at - hl;
-                slot.mem[ns..inner_at].copy_from_slice(hdr);
-                (vif, ns, hl + inner_len)
+                if t.udp {
+                    put16(h, UDP_AT, entropy);
+                    put16(h, UDP_AT + 4, t.udp_len.wrapping_add(inner_len as u16));
+                }
+                (vif, ns, t.len + inner_len)
             }
             Plan::Encap {
                 info,
@@ -254,13 +354,23 @@ impl InPlace {
 }
 
 /// Resolve `nh` for a packet without a flow (no ECMP pinning: `resolve` has no side effects
-/// then); ECMP itself is left to the general path.
-fn resolve_plain(fwd: &mut Forwarder, nh: NhId, info: &IpInfo, vrf: VrfId) -> Option<Out> {
+/// then, and for a nexthop that is not ECMP the hash is not used); ECMP itself is left to the
+/// general path.
+fn resolve_plain(fwd: &mut Forwarder, nh: NhId) -> Option<Out> {
     if let Some(Some(NexthopKind::Ecmp { .. })) = fwd.nhs.get(nh.0 as usize) {
         return None;
     }
-    let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
-    fwd.resolve(nh, hash, None).ok()
+    fwd.resolve(nh, 0, None).ok()
+}
+
+/// Offset of the outer UDP header in a template.
+const UDP_AT: usize = ETH + ipv4::HEADER_LEN;
+
+#[inline]
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    if let Some(s) = b.get_mut(at..at + 2) {
+        s.copy_from_slice(&v.to_be_bytes());
+    }
 }
 
 /// The unicast bridge entry of `dst` in `vrf` (multicast, broadcast and unknown unicast
@@ -277,113 +387,93 @@ fn bridge_nh(fwd: &Forwarder, vrf: VrfId, dst: MacAddr) -> Option<NhId> {
         .copied()
 }
 
-/// Workload side (`workload_rx` + `l3_forward` / `l2_forward` + `tunnel_out` of the general
-/// pipeline, their success paths for IP packets only).
-fn workload_plan(
-    fwd: &mut Forwarder,
-    slot: &SlotFrame<'_>,
-    vif_in: VifId,
-    vrf: VrfId,
-    vif_mac: MacAddr,
-) -> Option<Plan> {
-    let frame = slot.frame();
-    let eth = ethernet::Frame::new_checked(frame).ok()?;
-    let et = eth.ethertype();
-    if et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6 {
-        return None;
-    }
-    let dst = MacAddr(eth.dst());
-    let (info, total) = encap::parse_ip(frame, ETH).ok()?;
-    if info.proto == ip_proto::UDP
-        && !info.later_fragment
-        && matches!(info.dport, ports::DHCP_SERVER | 547)
-    {
-        return None;
-    }
-    let routed = dst == GATEWAY_MAC || dst == vif_mac;
-    let nh = if routed {
-        // The hop limit must allow forwarding (else the general path drops with Ttl).
-        let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
-        if *frame.get(ttl_at)? <= 1 {
+impl InPlace {
+    /// Workload side (`workload_rx` + `l3_forward` / `l2_forward` + `tunnel_out` of the general
+    /// pipeline, their success paths for IP packets only).
+    fn workload_plan(
+        &mut self,
+        fwd: &mut Forwarder,
+        slot: &SlotFrame<'_>,
+        vif_in: VifId,
+        vrf: VrfId,
+        vif_mac: MacAddr,
+    ) -> Option<Plan> {
+        let frame = slot.frame();
+        let eth = ethernet::Frame::new_checked(frame).ok()?;
+        let et = eth.ethertype();
+        if et != ethernet::ethertype::IPV4 && et != ethernet::ethertype::IPV6 {
             return None;
         }
-        fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?
-    } else {
-        bridge_nh(fwd, vrf, dst)?
-    };
-    match resolve_plain(fwd, nh, &info, vrf)? {
-        Out::Encap {
-            vif,
-            dst_mac,
-            src_mac,
-        } => Some(if routed {
-            Plan::Encap {
-                info: Some(info),
-                v6: info.v6,
-                ip_at: slot.start + ETH,
-                total,
+        let dst = MacAddr(eth.dst());
+        let (info, total) = encap::parse_ip(frame, ETH).ok()?;
+        if info.proto == ip_proto::UDP
+            && !info.later_fragment
+            && matches!(info.dport, ports::DHCP_SERVER | 547)
+        {
+            return None;
+        }
+        let routed = dst == GATEWAY_MAC || dst == vif_mac;
+        let nh = if routed {
+            // The hop limit must allow forwarding (else the general path drops with Ttl).
+            let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
+            if *frame.get(ttl_at)? <= 1 {
+                return None;
+            }
+            fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?
+        } else {
+            bridge_nh(fwd, vrf, dst)?
+        };
+        match resolve_plain(fwd, nh)? {
+            Out::Encap {
                 vif,
                 dst_mac,
                 src_mac,
-            }
-        } else {
-            if vif == vif_in {
-                return None;
-            }
-            Plan::Bridge {
-                info: Some(info),
-                at: slot.start,
-                len: ETH + total,
-                vif,
-            }
-        }),
-        Out::Tunnel {
-            vif,
-            src_ip,
-            dst_ip,
-            encap: tenc,
-            ..
-        } => {
-            let e = fwd.vifs.get(vif.0 as usize)?.as_ref()?;
-            let (fmac, mtu) = (e.vif.mac, usize::from(e.vif.mtu));
-            let n = fwd.neighbors.get(&NeighborKey::new(vif, dst_ip))?;
-            let cw = if routed {
-                0
+            } => Some(if routed {
+                Plan::Encap {
+                    info: Some(info),
+                    v6: info.v6,
+                    ip_at: slot.start + ETH,
+                    total,
+                    vif,
+                    dst_mac,
+                    src_mac,
+                }
             } else {
-                encap::L2_CONTROL_WORD_LEN
-            };
-            let tunnel = match tenc {
-                TunnelEncap::MplsOverUdp { .. } => udp::HEADER_LEN + mpls::ENTRY_LEN + cw,
-                TunnelEncap::MplsOverGre { .. } => gre::BASE_LEN + mpls::ENTRY_LEN + cw,
-                TunnelEncap::Vxlan { .. } => udp::HEADER_LEN + vxlan::HEADER_LEN,
-            };
-            // Routed: the received Ethernet header goes (VXLAN: another takes its place).
-            let inner_eth = matches!(tenc, TunnelEncap::Vxlan { .. }) || !routed;
-            let hl = ETH + ipv4::HEADER_LEN + tunnel;
-            let len = hl + total + if inner_eth { ETH } else { 0 };
-            let room = slot.start + if routed { ETH } else { 0 };
-            let need = hl + if routed && inner_eth { ETH } else { 0 };
-            if len > mtu + ETH || room < need {
-                return None;
-            }
-            let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
-            Some(Plan::Tunnel {
-                info,
-                total,
-                vif,
-                outer: Outer {
-                    src_mac: fmac,
-                    dst_mac: n.mac,
-                    src_ip,
-                    dst_ip,
-                    ident: 0,
+                if vif == vif_in {
+                    return None;
+                }
+                Plan::Bridge {
+                    info: Some(info),
+                    at: slot.start,
+                    len: ETH + total,
+                    vif,
+                }
+            }),
+            out @ Out::Tunnel { vif, .. } => {
+                let t = self.tmpl(fwd, &out, routed)?;
+                let tm = self.tmpls.get(t)?.as_ref()?;
+                // Routed: the received Ethernet header goes (VXLAN: another, in the template,
+                // takes its place); bridged: the whole frame is the payload.
+                let (room, inner) = if routed {
+                    (slot.start + ETH, total)
+                } else {
+                    (slot.start, ETH + total)
+                };
+                if tm.len + inner > tm.max_frame || room < tm.len {
+                    return None;
+                }
+                let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
+                Some(Plan::Tunnel {
+                    info,
+                    total,
+                    vif,
+                    tmpl: t,
                     entropy: encap::entropy_port(hash),
-                },
-                encap: tenc,
-                routed,
-            })
+                    routed,
+                })
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 
@@ -458,7 +548,7 @@ fn fabric_plan(
         (None, false, Some(d)) => bridge_nh(fwd, vrf, d)?,
         (None, false, None) => return None,
     };
-    match resolve_plain(fwd, nh, &info, vrf)? {
+    match resolve_plain(fwd, nh)? {
         Out::Encap {
             vif,
             dst_mac,
@@ -801,6 +891,72 @@ mod tests {
                 RxMeta::default()
             ));
             same_state(&ga, &ia);
+        }
+    }
+
+    #[test]
+    fn ipv6_routed_over_every_tunnel_matches() {
+        for tenc in encaps() {
+            let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
+            let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
+            for (f, nh) in [(&mut ga, 10), (&mut ia, 10), (&mut gb, 1), (&mut ib, 1)] {
+                f.apply(Op::AddRoute {
+                    vrf: VrfId(1),
+                    prefix: "fd00::5/128".parse().unwrap(),
+                    nh: NhId(nh),
+                })
+                .unwrap();
+            }
+            let mut f = vec![0u8; 14 + 40 + 8 + 5];
+            ethernet::Repr {
+                dst: GATEWAY_MAC.0,
+                src: vm_mac(3).0,
+                vlan_tci: None,
+                ethertype: ethernet::ethertype::IPV6,
+            }
+            .emit(&mut f);
+            let (s6, d6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+                ("fd00::3".parse().unwrap(), "fd00::5".parse().unwrap());
+            filament_wire_pkt::ipv6::Repr {
+                src: s6,
+                dst: d6,
+                next_header: ip_proto::UDP,
+                payload_len: 13,
+                hop_limit: 9,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut f[14..]);
+            udp::Repr {
+                src_port: 1,
+                dst_port: 2,
+                payload_len: 5,
+            }
+            .emit(&mut f[54..]);
+            udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(&s6.into(), &d6.into());
+            let mut ctx = InPlace::new();
+            assert!(
+                both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()),
+                "{tenc:?}"
+            );
+            let mut b = PacketBuf::from_frame(&f);
+            ga.process(T0, VifId(1), &mut b, RxMeta::default());
+            ia.process(
+                T0,
+                VifId(1),
+                &mut PacketBuf::from_frame(&f),
+                RxMeta::default(),
+            );
+            assert!(both(
+                &mut gb,
+                &mut ib,
+                &mut ctx,
+                0,
+                b.frame(),
+                RxMeta::default()
+            ));
+            same_state(&ga, &ia);
+            same_state(&gb, &ib);
         }
     }
 

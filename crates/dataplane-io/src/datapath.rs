@@ -20,6 +20,7 @@
 //! command channel like writes, so they see a consistent table.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -147,6 +148,28 @@ pub struct ShellStats {
     pub gso_unsupported: u64,
     /// Frames processed in their receive slot (copied once, into the transmit slot).
     pub in_place: u64,
+}
+
+/// The loop's per-vif maps, looked up per frame: vif indexes are small integers we assign, so
+/// a multiplicative hash of the index replaces SipHash (no untrusted keys here).
+type VifMap<V> = HashMap<VifId, V, BuildHasherDefault<VifHasher>>;
+
+/// Hasher for [`VifMap`] keys (a `VifId` hashes as one `u32`).
+#[derive(Default)]
+struct VifHasher(u64);
+
+impl Hasher for VifHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Commands from handles to a loop.
@@ -331,8 +354,8 @@ impl Datapath {
                 tc_drop: cfg.fabric_tc_drop,
                 listeners_wanted: !cfg.no_fabric_listeners,
                 listeners: None,
-                ports: HashMap::new(),
-                tx_only: HashMap::new(),
+                ports: VifMap::default(),
+                tx_only: VifMap::default(),
                 epoll,
                 bell,
                 cmds: rx,
@@ -401,9 +424,9 @@ struct Loop {
     tc_drop: bool,
     listeners_wanted: bool,
     listeners: Option<FabricListeners>,
-    ports: HashMap<VifId, Port>,
+    ports: VifMap<Port>,
     /// Transmit-only sockets on the interfaces other loops receive from.
-    tx_only: HashMap<VifId, PacketRing>,
+    tx_only: VifMap<PacketRing>,
     epoll: Epoll,
     bell: Arc<EventFd>,
     cmds: std_mpsc::Receiver<Cmd>,
@@ -768,8 +791,8 @@ struct Rx<'a> {
     out: &'a mut Vec<(VifId, PacketBuf)>,
     punt_tx: &'a mpsc::Sender<Punt>,
     stats: &'a mut ShellStats,
-    ports: &'a mut HashMap<VifId, Port>,
-    tx_only: &'a mut HashMap<VifId, PacketRing>,
+    ports: &'a mut VifMap<Port>,
+    tx_only: &'a mut VifMap<PacketRing>,
 }
 
 impl Rx<'_> {
@@ -823,8 +846,8 @@ impl Rx<'_> {
 
 /// Queue `frame` on `vif`'s port or transmit-only socket (counted when there is neither).
 fn send_to(
-    ports: &mut HashMap<VifId, Port>,
-    tx_only: &mut HashMap<VifId, PacketRing>,
+    ports: &mut VifMap<Port>,
+    tx_only: &mut VifMap<PacketRing>,
     stats: &mut ShellStats,
     vif: VifId,
     frame: &[u8],

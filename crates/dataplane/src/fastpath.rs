@@ -26,7 +26,7 @@ use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ports};
 
 use crate::buf::PacketBuf;
 use crate::encap::{self, Outer};
-use crate::flow::PackedKey;
+use crate::flow::{PackedKey, NO_TUNNEL};
 use crate::forwarder::{Forwarder, NeighborKey};
 use crate::pipeline::Out;
 use crate::types::*;
@@ -52,6 +52,8 @@ const HDRS: usize = L4_AT + 8;
 #[derive(Debug, Clone)]
 pub(crate) struct TunnelTmpl {
     gen: u64,
+    /// The fabric vif the tunnel leaves on.
+    vif: VifId,
     /// Largest frame the fabric vif sends: MTU + Ethernet header.
     max_frame: usize,
     len: usize,
@@ -97,12 +99,24 @@ fn decrement_ttl(h: &mut [u8]) {
     h[2..4].copy_from_slice(&c.to_be_bytes());
 }
 
+/// The output the fast path found.
+enum FastOut {
+    /// L2 rewrite to a local vif.
+    Encap {
+        vif: VifId,
+        dst_mac: MacAddr,
+        src_mac: MacAddr,
+    },
+    /// The template of tunnel nexthop `nh`, sent on `vif`.
+    Tunnel { nh: NhId, vif: VifId },
+}
+
 /// What the checks found, applied once all of them passed.
 struct Plan {
     /// IPv4 total length.
     total: usize,
     flow: u32,
-    out: Out,
+    out: FastOut,
     entropy: u16,
 }
 
@@ -197,28 +211,48 @@ impl Forwarder {
         if !e.fast {
             return None;
         }
-        let (g, out) = e.route_cache?;
-        if g != self.gen {
-            return None;
-        }
         let entropy = e.udp_src_port;
-        match out {
-            Out::Encap { .. } => {}
-            Out::Tunnel { nh, .. } => {
-                if entropy == 0 {
-                    return None;
-                }
-                let i = nh.0 as usize;
-                let t = match self.tmpls.get(i) {
-                    Some(Some(t)) if t.gen == self.gen => t,
-                    _ => self.refresh_tmpl(i, &out)?,
-                };
-                if t.len + total > t.max_frame {
-                    return None;
-                }
+        let out = if e.tunnel_nh != NO_TUNNEL && e.tunnel_gen == self.gen {
+            // The route cache holds this tunnel (its copy in the entry's hot
+            // line): the template has the rest.
+            if entropy == 0 {
+                return None;
             }
-            _ => return None,
-        }
+            let tnh = e.tunnel_nh;
+            let i = tnh as usize;
+            let t = match self.tmpls.get(i) {
+                Some(Some(t)) if t.gen == self.gen => t,
+                _ => {
+                    let (_, out) = e.route_cache()?;
+                    self.refresh_tmpl(i, &out)?
+                }
+            };
+            if t.len + total > t.max_frame {
+                return None;
+            }
+            FastOut::Tunnel {
+                nh: NhId(tnh),
+                vif: t.vif,
+            }
+        } else {
+            // Anything else than a tunnel: the full route cache (the
+            // entry's second line).
+            match e.route_cache()? {
+                (
+                    g,
+                    Out::Encap {
+                        vif,
+                        dst_mac,
+                        src_mac,
+                    },
+                ) if g == self.gen => FastOut::Encap {
+                    vif,
+                    dst_mac,
+                    src_mac,
+                },
+                _ => return None,
+            }
+        };
         Some(Plan {
             total,
             flow,
@@ -256,13 +290,13 @@ impl Forwarder {
         if let Some(e) = self.flows.get_mut(plan.flow) {
             e.packets += 1;
             e.bytes += plan.total as u64;
-            e.last_used = now;
+            e.touch(now);
         }
         if let Some(h) = buf.frame_mut().get_mut(ETH..ETH + ipv4::HEADER_LEN) {
             decrement_ttl(h);
         }
         let out_vif = match plan.out {
-            Out::Encap {
+            FastOut::Encap {
                 vif,
                 dst_mac,
                 src_mac,
@@ -276,7 +310,7 @@ impl Forwarder {
                 }
                 vif
             }
-            Out::Tunnel { nh, vif, .. } => {
+            FastOut::Tunnel { nh, vif } => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let ident = self.ip_ident;
                 buf.pull_front(ETH);
@@ -287,7 +321,6 @@ impl Forwarder {
                 }
                 vif
             }
-            _ => return self.drop_pkt(vif_in, DropReason::InvalidNexthop),
         };
         let len = buf.len() as u64;
         if let Some(Some(e)) = self.vifs.get_mut(out_vif.0 as usize) {
@@ -354,6 +387,7 @@ impl Forwarder {
             .copy_from_slice(&f);
         Some(TunnelTmpl {
             gen: self.gen,
+            vif,
             max_frame: usize::from(e.vif.mtu) + ETH,
             len,
             udp,

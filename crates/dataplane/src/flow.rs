@@ -5,9 +5,10 @@
 //!
 //! Capacity comes from configuration; the index (open addressing, linear
 //! probing, at least twice the capacity in buckets) is allocated at start,
-//! so nothing is rehashed or grown per packet, and a hit costs one bucket
-//! read plus the entry's first two cache lines (its packed key is compared
-//! in the entry: 40 bytes, one word compare each).
+//! so nothing is rehashed or grown per packet. A fast-path hit on a flow
+//! over a tunnel reads one bucket and one cache line of the entry: the
+//! packed key (24 bytes for IPv4, compared word by word), counters, last
+//! use and the cached tunnel nexthop share the entry's first line.
 
 use std::time::Duration;
 
@@ -15,27 +16,53 @@ use crate::buf::PacketBuf;
 use crate::dump::{FlowDump, FlowState};
 use crate::types::{FlowAction, FlowKey, NatRewrite, NhId, RxMeta, VifId, VrfId};
 
-/// The flow key as five machine words (family bit, VRF, protocol, ports;
-/// addresses as 128-bit values): cheap to hash ([`PackedKey::hash`]) and
-/// to compare in the hot path's probe.
+/// The flow key in three machine words: family bit, VRF, protocol and
+/// ports in the first; an IPv4 pair's addresses in the second (the third
+/// zero). An IPv6 pair does not fit: its words two and three are a seeded
+/// 128-bit digest of the addresses, and the probe then also compares the
+/// entry's full [`FlowKey`] (out of the hot line). Cheap to hash
+/// ([`PackedKey::hash`]) and to compare, and small enough to share the
+/// entry's first cache line with everything the fast path touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PackedKey([u64; 5]);
+pub(crate) struct PackedKey([u64; 3]);
+
+/// Bit 63 of the first word: an IPv6 key.
+const V6: u64 = 1 << 63;
 
 impl PackedKey {
+    /// The packed key of `k` in a table seeded with `seed` (the seed enters
+    /// IPv6 digests only).
     #[inline]
-    pub(crate) fn new(k: &FlowKey) -> Self {
-        let addr = |a: &std::net::IpAddr| match a {
-            std::net::IpAddr::V4(v4) => u128::from(u32::from(*v4)),
-            std::net::IpAddr::V6(v6) => u128::from(*v6),
-        };
-        let v6 = u64::from(k.src.is_ipv6()) << 63;
-        let w0 = v6
-            | (u64::from(k.vrf.0) << 40)
-            | (u64::from(k.proto) << 32)
-            | (u64::from(k.sport) << 16)
-            | u64::from(k.dport);
-        let (s, d) = (addr(&k.src), addr(&k.dst));
-        PackedKey([w0, (s >> 64) as u64, s as u64, (d >> 64) as u64, d as u64])
+    pub(crate) fn new(k: &FlowKey, seed: u64) -> Self {
+        use std::net::IpAddr;
+        match (k.src, k.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                Self::v4(k.vrf, k.proto, u32::from(s), u32::from(d), k.sport, k.dport)
+            }
+            (s, d) => {
+                let addr = |a: IpAddr| match a {
+                    IpAddr::V4(v4) => u128::from(u32::from(v4)),
+                    IpAddr::V6(v6) => u128::from(v6),
+                };
+                let (s, d) = (addr(s), addr(d));
+                let w = |x: u128| [(x >> 64) as u64, x as u64];
+                let ([s0, s1], [d0, d1]) = (w(s), w(d));
+                let a = fold_mul(
+                    s0 ^ seed ^ 0x2d35_8dcc_aa6c_78a5,
+                    s1 ^ 0x8bb8_4b93_962e_acc9,
+                );
+                let b = fold_mul(
+                    d0 ^ seed.rotate_left(21) ^ 0x4b33_a62e_d433_d4a3,
+                    d1 ^ 0x4d5a_2da5_1de1_aa47,
+                );
+                let c = fold_mul(
+                    s1 ^ d0 ^ 0xa076_1d64_78bd_642f,
+                    s0 ^ d1 ^ seed ^ 0xe703_7ed1_a0b4_28db,
+                );
+                let w0 = Self::v4(k.vrf, k.proto, 0, 0, k.sport, k.dport).0[0] | V6;
+                PackedKey([w0, a ^ c, b ^ c.rotate_left(32)])
+            }
+        }
     }
 
     /// The key of an IPv4 packet from its header fields (equal to
@@ -46,10 +73,16 @@ impl PackedKey {
             | (u64::from(proto) << 32)
             | (u64::from(sport) << 16)
             | u64::from(dport);
-        PackedKey([w0, 0, u64::from(src), 0, u64::from(dst)])
+        PackedKey([w0, (u64::from(src) << 32) | u64::from(dst), 0])
     }
 
-    /// Seeded hash of the five words: three folded 64x64->128-bit
+    /// An IPv6 key: equal packed keys need the full keys compared too.
+    #[inline]
+    pub(crate) fn is_v6(&self) -> bool {
+        self.0[0] & V6 != 0
+    }
+
+    /// Seeded hash of the three words: two folded 64x64->128-bit
     /// multiplies (the wyhash mixing step), about a dozen instructions, with
     /// the seed in every multiply so colliding keys cannot be chosen without
     /// it.
@@ -58,20 +91,19 @@ impl PackedKey {
         let w = &self.0;
         let a = fold_mul(
             w[0] ^ seed ^ 0xa076_1d64_78bd_642f,
-            w[2] ^ seed.rotate_left(32) ^ 0xe703_7ed1_a0b4_28db,
+            w[1] ^ seed.rotate_left(32) ^ 0xe703_7ed1_a0b4_28db,
         );
-        let b = fold_mul(
-            w[4] ^ seed.rotate_left(16) ^ 0x8ebc_6af0_9c88_c6e3,
-            w[1] ^ w[3].rotate_left(32) ^ seed.rotate_left(48) ^ 0x5899_65cc_7537_4cc3,
-        );
-        fold_mul(a ^ 0x1d8e_4e27_c47d_124f, b ^ seed)
+        fold_mul(
+            a ^ w[2] ^ seed.rotate_left(16) ^ 0x8ebc_6af0_9c88_c6e3,
+            seed.rotate_left(48) ^ 0x5899_65cc_7537_4cc3,
+        )
     }
 
     /// Equality without a call to `memcmp`.
     #[inline]
     pub(crate) fn same(&self, o: &PackedKey) -> bool {
         let (a, b) = (&self.0, &o.0);
-        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2])) == 0
     }
 }
 
@@ -90,28 +122,38 @@ pub(crate) struct HeldPkt {
     pub(crate) meta: RxMeta,
 }
 
-/// One direction of a flow. The fields the fast path touches for every
-/// packet come first, in two cache lines (`repr(C)` keeps the order; the
-/// entry is 64-byte aligned): line 1 the packed key, the counters, the
-/// entropy port and the flags, line 2 the last-use time and the route
-/// cache. NAT rewrite, held packets and the rest follow, out of the way.
+/// One direction of a flow. Everything the fast path reads or writes for
+/// a packet of a flow over a tunnel is in the first cache line (`repr(C)`
+/// keeps the order; the entry is 64-byte aligned): the packed key, the
+/// counters, the last-use time, the tunnel the route resolved to with its
+/// table generation, the entropy port and the flags. The full route cache
+/// (also for local Encap outputs), NAT rewrite, held packets and the rest
+/// follow, out of the way.
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct FlowEntry {
-    /// `PackedKey::new(&key)`: what the index compares.
+    /// `PackedKey::new(&key, seed)`: what the index compares (set by
+    /// [`FlowTable::insert`]).
     pub(crate) pkey: PackedKey,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
+    /// Last use, nanoseconds since the shell's time origin.
+    last_used_ns: u64,
+    /// Generation of `tunnel_nh` (the `route_cache` generation).
+    pub(crate) tunnel_gen: u64,
+    /// The tunnel nexthop `route_cache` resolved to, or [`NO_TUNNEL`]: the
+    /// fast path's copy, kept by [`FlowEntry::set_route_cache`].
+    pub(crate) tunnel_nh: u32,
     pub(crate) udp_src_port: u16,
     /// Active, action Forward, no mirror: the fast path may take it. Kept
     /// by [`FlowEntry::set_verdict`].
     pub(crate) fast: bool,
     /// The slot holds an entry (else it is on the free list).
     live: bool,
-    pub(crate) last_used: Duration,
     /// Resolved output of this direction, valid while the forwarder's table
     /// generation is unchanged (saves the FIB lookup and nexthop walk).
-    pub(crate) route_cache: Option<(u64, crate::pipeline::Out)>,
+    /// Set only through [`FlowEntry::set_route_cache`].
+    route_cache: Option<(u64, crate::pipeline::Out)>,
     pub(crate) state: FlowState,
     /// Pinned ECMP member position (sticky ECMP, TF `fe_ecmp_nh_index`).
     pub(crate) ecmp_index: Option<u16>,
@@ -133,10 +175,12 @@ impl FlowEntry {
         held: Vec<HeldPkt>,
     ) -> Self {
         let mut e = FlowEntry {
-            pkey: PackedKey::new(&key),
-            last_used: now,
+            pkey: PackedKey::new(&key, 0),
+            last_used_ns: 0,
             packets: 0,
             bytes: 0,
+            tunnel_gen: 0,
+            tunnel_nh: NO_TUNNEL,
             route_cache: None,
             udp_src_port: 0,
             fast: false,
@@ -149,10 +193,39 @@ impl FlowEntry {
             key,
             held,
         };
+        e.touch(now);
         if action.is_some() {
             e.set_verdict(action, mirror);
         }
         e
+    }
+
+    /// Record a use at `now`.
+    #[inline(always)]
+    pub(crate) fn touch(&mut self, now: Duration) {
+        self.last_used_ns = now.as_nanos() as u64;
+    }
+
+    /// Time of the last use.
+    pub(crate) fn last_used(&self) -> Duration {
+        Duration::from_nanos(self.last_used_ns)
+    }
+
+    /// The route cache: the resolved output and its table generation.
+    #[inline]
+    pub(crate) fn route_cache(&self) -> Option<(u64, crate::pipeline::Out)> {
+        self.route_cache
+    }
+
+    /// Cache the resolved output `out` of table generation `gen` (and, for
+    /// a tunnel, its nexthop in the hot line).
+    pub(crate) fn set_route_cache(&mut self, gen: u64, out: crate::pipeline::Out) {
+        self.route_cache = Some((gen, out));
+        self.tunnel_gen = gen;
+        self.tunnel_nh = match out {
+            crate::pipeline::Out::Tunnel { nh, .. } => nh.0,
+            _ => NO_TUNNEL,
+        };
     }
 
     /// A free slot's filler (its key is never looked up: free slots are not
@@ -183,6 +256,9 @@ impl FlowEntry {
         self.fast = action == Some(FlowAction::Forward) && mirror.is_none();
     }
 }
+
+/// `FlowEntry::tunnel_nh` when the route cache holds no tunnel.
+pub(crate) const NO_TUNNEL: u32 = u32::MAX;
 
 /// Bucket of the open-addressing index: `slot` is the entry index + 1 (0:
 /// empty), `hash` the low 32 bits of the key's hash (its home bucket and a
@@ -265,42 +341,38 @@ impl FlowTable {
     }
 
     /// Read the entry the home bucket of hash `h` points at: the first
-    /// word of each of its two hot lines (key, route cache). A hint only:
-    /// the bucket may hold another key; the probe at processing time
-    /// decides.
+    /// word of its hot line. A hint only: the bucket may hold another key;
+    /// the probe at processing time decides.
     #[inline(always)]
     pub(crate) fn touch_entry(&self, h: u32) -> u64 {
         let slot = self.touch_bucket(h);
         match slot.checked_sub(1).and_then(|i| self.slots.get(i as usize)) {
-            Some(e) => e.pkey.0[0] ^ u64::from(e.last_used.subsec_nanos()),
+            Some(e) => e.pkey.0[0],
             None => 0,
         }
     }
 
     #[inline]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<u32> {
-        self.find_packed(&PackedKey::new(key))
-    }
-
-    /// Index of the entry with `key`.
-    #[inline(always)]
-    pub(crate) fn find_packed(&self, key: &PackedKey) -> Option<u32> {
-        self.find_bucket(key, self.hash(key))
+        let pkey = PackedKey::new(key, self.seed);
+        self.find_bucket(&pkey, Some(key), self.hash(&pkey))
             .and_then(|b| self.index.get(b))
             .map(|b| b.slot - 1)
     }
 
-    /// Index of the entry with `key`, whose hash (`FlowTable::hash`) is `h`.
+    /// Index of the entry with the IPv4 key `key`, whose hash
+    /// (`FlowTable::hash`) is `h`.
     #[inline(always)]
     pub(crate) fn find_hashed(&self, key: &PackedKey, h: u32) -> Option<u32> {
-        self.find_bucket(key, h)
+        self.find_bucket(key, None, h)
             .and_then(|b| self.index.get(b))
             .map(|b| b.slot - 1)
     }
 
-    /// Bucket position holding `key` (hash `h`).
+    /// Bucket position holding `key` (hash `h`). An IPv6 key matches only
+    /// with its full key `full` given and equal.
     #[inline(always)]
-    fn find_bucket(&self, key: &PackedKey, h: u32) -> Option<usize> {
+    fn find_bucket(&self, key: &PackedKey, full: Option<&FlowKey>, h: u32) -> Option<usize> {
         let mut i = h as usize & self.mask;
         // The index is at most half full: the probe meets an empty bucket.
         loop {
@@ -311,7 +383,7 @@ impl FlowTable {
             if b.hash == h {
                 // A bucket points at a live entry.
                 if let Some(e) = self.slots.get(b.slot as usize - 1) {
-                    if e.pkey.same(key) {
+                    if e.pkey.same(key) && (!key.is_v6() || full == Some(&e.key)) {
                         return Some(i);
                     }
                 }
@@ -331,10 +403,11 @@ impl FlowTable {
     }
 
     /// Insert a new entry (the key must not exist). None when full.
-    pub(crate) fn insert(&mut self, entry: FlowEntry) -> Option<u32> {
+    pub(crate) fn insert(&mut self, mut entry: FlowEntry) -> Option<u32> {
         if self.len >= self.capacity {
             return None;
         }
+        entry.pkey = PackedKey::new(&entry.key, self.seed);
         let h = self.hash(&entry.pkey);
         let idx = match self.free.pop() {
             Some(i) => {
@@ -364,9 +437,19 @@ impl FlowTable {
 
     /// Remove one entry; returns it.
     pub(crate) fn remove(&mut self, idx: u32) -> Option<FlowEntry> {
-        let pkey = self.get(idx)?.pkey;
-        let h = self.hash(&pkey);
-        let pos = self.find_bucket(&pkey, h)?;
+        let h = self.hash(&self.get(idx)?.pkey);
+        // The bucket pointing at `idx`, on the probe run from its home.
+        let mut pos = h as usize & self.mask;
+        loop {
+            let b = *self.index.get(pos)?;
+            if b.slot == 0 {
+                return None;
+            }
+            if b.slot == idx + 1 {
+                break;
+            }
+            pos = (pos + 1) & self.mask;
+        }
         self.unlink(pos);
         let slot = self.slots.get_mut(idx as usize).filter(|e| e.live)?;
         let mut e = std::mem::replace(slot, FlowEntry::vacant());
@@ -445,8 +528,8 @@ impl FlowTable {
             };
             // A pair ages as a unit: it expires when both directions are idle.
             let last = match e.reverse.and_then(|r| self.get(r)) {
-                Some(r) => e.last_used.max(r.last_used),
-                None => e.last_used,
+                Some(r) => e.last_used().max(r.last_used()),
+                None => e.last_used(),
             };
             if now.saturating_sub(last) > limit {
                 expired.push(i as u32);
@@ -483,7 +566,7 @@ impl FlowTable {
                 udp_src_port: e.udp_src_port,
                 packets: e.packets,
                 bytes: e.bytes,
-                idle_ms: now.saturating_sub(e.last_used).as_millis() as u64,
+                idle_ms: now.saturating_sub(e.last_used()).as_millis() as u64,
             })
             .collect();
         out.sort_by_key(|d| d.index);
@@ -603,17 +686,58 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_fields_fit_in_two_cache_lines() {
+    fn tunnel_fast_path_fields_fit_in_one_cache_line() {
         use std::mem::{align_of, offset_of, size_of};
         assert_eq!(align_of::<FlowEntry>(), 64);
-        // Line 1: key, counters, entropy port, flags.
-        assert!(offset_of!(FlowEntry, live) < 64);
-        assert!(offset_of!(FlowEntry, fast) < 64);
-        assert!(offset_of!(FlowEntry, udp_src_port) + 2 <= 64);
-        // Line 2: last use and route cache.
-        let end =
-            offset_of!(FlowEntry, route_cache) + size_of::<Option<(u64, crate::pipeline::Out)>>();
-        assert!(end <= 128, "route cache ends at {end}");
+        assert_eq!(size_of::<PackedKey>(), 24);
+        // Key, counters, last use, tunnel cache, entropy port, flags.
+        assert_eq!(offset_of!(FlowEntry, pkey), 0);
+        for end in [
+            offset_of!(FlowEntry, packets) + 8,
+            offset_of!(FlowEntry, bytes) + 8,
+            offset_of!(FlowEntry, last_used_ns) + 8,
+            offset_of!(FlowEntry, tunnel_gen) + 8,
+            offset_of!(FlowEntry, tunnel_nh) + 4,
+            offset_of!(FlowEntry, udp_src_port) + 2,
+            offset_of!(FlowEntry, fast) + 1,
+            offset_of!(FlowEntry, live) + 1,
+        ] {
+            assert!(end <= 64, "a hot field ends at {end}");
+        }
+    }
+
+    #[test]
+    fn ipv6_keys_with_equal_digests_are_told_apart_by_the_full_key() {
+        let v6 = |s: &str, d: &str| FlowKey {
+            vrf: VrfId(2),
+            proto: 17,
+            src: s.parse().unwrap(),
+            dst: d.parse().unwrap(),
+            sport: 1,
+            dport: 2,
+        };
+        let mut t = FlowTable::new(9, 16);
+        let a = v6("2001:db8::1", "2001:db8::2");
+        let b = v6("2001:db8::2", "2001:db8::1");
+        let ia = t.insert(entry(a, 0)).unwrap();
+        let ib = t.insert(entry(b, 0)).unwrap();
+        assert_eq!((t.find(&a), t.find(&b)), (Some(ia), Some(ib)));
+        let pa = t.get(ia).unwrap().pkey;
+        assert!(pa.is_v6());
+        assert_eq!(pa, PackedKey::new(&a, 9));
+        // A digest collision: the entry found through a's packed key holds
+        // another full key; a must not match it.
+        t.get_mut(ia).unwrap().key = v6("2001:db8::3", "2001:db8::2");
+        assert_eq!(t.find(&a), None);
+        assert_eq!(t.find(&b), Some(ib));
+        // A v4 key equal in its first word is not a v6 key.
+        let v4 = FlowKey {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            ..a
+        };
+        assert_eq!(t.find(&v4), None);
+        assert!(!PackedKey::new(&v4, 9).is_v6());
     }
 
     #[test]

@@ -482,7 +482,7 @@ impl Forwarder {
         if let Some(i) = found {
             if let Some(e) = self.flows.get_mut(i) {
                 e.set_verdict(Some(action), mirror);
-                e.last_used = now;
+                e.touch(now);
             }
             return i;
         }

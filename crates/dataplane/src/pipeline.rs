@@ -349,7 +349,7 @@ impl Forwarder {
                     (FlowState::Active, Some(action)) => {
                         e.packets += 1;
                         e.bytes += len;
-                        e.last_used = now;
+                        e.touch(now);
                         if let Some(m) = e.mirror {
                             ctx.mirror = Some((m, buf.bytes_from(ctx.orig).to_vec()));
                         }
@@ -434,7 +434,7 @@ impl Forwarder {
             (None, Some(i)) => self
                 .flows
                 .get(i)
-                .and_then(|e| e.route_cache)
+                .and_then(|e| e.route_cache())
                 .filter(|(g, _)| *g == gen),
             _ => None,
         };
@@ -447,7 +447,7 @@ impl Forwarder {
                 };
                 let out = self.resolve(nh, hash, flow)?;
                 if let (None, Some(e)) = (fixed_nh, flow.and_then(|i| self.flows.get_mut(i))) {
-                    e.route_cache = Some((gen, out));
+                    e.set_route_cache(gen, out);
                 }
                 out
             }

@@ -49,6 +49,8 @@ const AGE_TICK: Duration = Duration::from_millis(500);
 const CMD_TOKEN: u64 = u64::MAX;
 /// Receive blocks handled per ring per wakeup before looking at the others (fairness).
 const BLOCKS_PER_TURN: usize = 8;
+/// Longest busy-poll stretch before the loop looks at its commands again.
+const SPIN_MAX: Duration = Duration::from_millis(2);
 /// Queue depth of the punt channel; beyond it punts are dropped and counted.
 const PUNT_QUEUE: usize = 4096;
 
@@ -114,6 +116,10 @@ pub struct DatapathCfg {
     /// Process frames in their receive slot and copy them once, into the transmit slot
     /// (`filament_dataplane::inplace`); off: every frame is copied into a buffer first.
     pub in_place: bool,
+    /// Busy-poll budget: after a wakeup that received frames, keep polling the receive rings
+    /// (no system call) until they stay empty this long, before sleeping in epoll again.
+    /// Zero (default): sleep at once. Trades CPU for fewer wakeups at high rates.
+    pub busy_poll: Duration,
 }
 
 impl Default for DatapathCfg {
@@ -127,6 +133,7 @@ impl Default for DatapathCfg {
             fabric_tc_drop: true,
             cores: 1,
             in_place: true,
+            busy_poll: Duration::ZERO,
         }
     }
 }
@@ -148,6 +155,8 @@ pub struct ShellStats {
     pub gso_unsupported: u64,
     /// Frames processed in their receive slot (copied once, into the transmit slot).
     pub in_place: u64,
+    /// Busy-poll passes that found frames (no wakeup needed for them).
+    pub busy_polls: u64,
 }
 
 /// The loop's per-vif maps, looked up per frame: vif indexes are small integers we assign, so
@@ -363,6 +372,7 @@ impl Datapath {
                 pool: Vec::new(),
                 out: Vec::new(),
                 inplace: cfg.in_place.then(InPlace::new),
+                busy_poll: cfg.busy_poll,
                 scratch: Vec::new(),
                 start: Instant::now(),
                 stats: ShellStats::default(),
@@ -437,6 +447,7 @@ struct Loop {
     out: Vec<(VifId, PacketBuf)>,
     /// In-place processing context (None: off).
     inplace: Option<InPlace>,
+    busy_poll: Duration,
     /// Scratch space for software segmentation.
     scratch: Vec<u8>,
     start: Instant,
@@ -457,6 +468,7 @@ impl Loop {
                 return;
             }
             self.stats.wakeups += 1;
+            let mut got = 0;
             for &token in &ready {
                 if token == CMD_TOKEN {
                     self.bell.drain();
@@ -464,8 +476,11 @@ impl Loop {
                         return;
                     }
                 } else {
-                    self.receive(VifId(token as u32), (token >> 32) as u32);
+                    got += self.receive(VifId(token as u32), (token >> 32) as u32);
                 }
+            }
+            if got > 0 && !self.busy_poll.is_zero() {
+                self.spin();
             }
             let now = self.now();
             if now.saturating_sub(last_age) >= AGE_TICK {
@@ -474,6 +489,33 @@ impl Loop {
             }
             self.core_frames();
             self.flush();
+        }
+    }
+
+    /// Busy-poll every receive ring until none has had a frame for `busy_poll`, and at most
+    /// [`SPIN_MAX`] in all, so commands (waiting behind the doorbell, still readable for the
+    /// next epoll) and flow ageing get their turn under steady traffic.
+    fn spin(&mut self) {
+        let subs: Vec<(VifId, u32)> = self
+            .ports
+            .iter()
+            .flat_map(|(v, p)| p.fds().into_iter().map(move |(_, s)| (*v, s)))
+            .collect();
+        let begin = Instant::now();
+        let mut idle_since = begin;
+        while begin.elapsed() < SPIN_MAX {
+            let mut got = 0;
+            for &(v, s) in &subs {
+                got += self.receive(v, s);
+            }
+            if got > 0 {
+                idle_since = Instant::now();
+                self.stats.busy_polls += 1;
+            } else if idle_since.elapsed() >= self.busy_poll {
+                return;
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
 
@@ -657,9 +699,9 @@ impl Loop {
     /// output's transmit slot), else copied into a pooled buffer. The receiving port is taken
     /// out of the map meanwhile, so frames go to the other ports' rings as they come (in
     /// order); frames back out of the same port are queued until the burst ends.
-    fn receive(&mut self, vif: VifId, sub: u32) {
+    fn receive(&mut self, vif: VifId, sub: u32) -> usize {
         let Some(mut port) = self.ports.remove(&vif) else {
-            return;
+            return 0;
         };
         let mut rx = Rx {
             vif,
@@ -675,7 +717,7 @@ impl Loop {
             tx_only: &mut self.tx_only,
         };
         let (scratch, inplace) = (&mut self.scratch, &mut self.inplace);
-        port.rx_burst(sub, BLOCKS_PER_TURN, |f| {
+        let n = port.rx_burst(sub, BLOCKS_PER_TURN, |f| {
             let meta = RxMeta {
                 csum_partial: f.csum_partial,
                 vlan_tci: f.vlan_tci,
@@ -727,7 +769,10 @@ impl Loop {
             }
         });
         self.ports.insert(vif, port);
-        self.flush();
+        if n > 0 {
+            self.flush();
+        }
+        n
     }
 
     /// What to do with a packet after the pipeline (also for released held packets).

@@ -164,15 +164,17 @@ impl Port {
         }
     }
 
-    /// Receive a burst from descriptor `sub`, calling `f` on each frame.
-    pub(crate) fn rx_burst(&mut self, sub: u32, blocks: usize, mut f: impl FnMut(RxFrame<'_>)) {
+    /// Receive a burst from descriptor `sub`, calling `f` on each frame; returns the number
+    /// of frames.
+    pub(crate) fn rx_burst(
+        &mut self,
+        sub: u32,
+        blocks: usize,
+        mut f: impl FnMut(RxFrame<'_>),
+    ) -> usize {
         match (&mut self.io, sub) {
-            (PortIo::Packet(r), _) => {
-                r.rx_burst(blocks, f);
-            }
-            (PortIo::Xdp { arp: Some(a), .. }, 1) => {
-                a.rx_burst(blocks, f);
-            }
+            (PortIo::Packet(r), _) => r.rx_burst(blocks, f),
+            (PortIo::Xdp { arp: Some(a), .. }, 1) => a.rx_burst(blocks, f),
             (PortIo::Xdp { xsk, .. }, _) => {
                 let workload = self.workload;
                 xsk.rx_burst(blocks * 64, |buf, headroom| {
@@ -188,7 +190,7 @@ impl Port {
                         gso_type: 0,
                         gso_size: 0,
                     })
-                });
+                })
             }
         }
     }

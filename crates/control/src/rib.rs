@@ -27,15 +27,16 @@
 //! before BGP, then source and RD.  Paths equal on (local-pref, AS path length, MED) are
 //! ECMP and all are pushed as next hops of one item.
 
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::Serialize;
 use smallvec::SmallVec;
 
+mod pool;
 mod table;
+use pool::{imports, Pool};
 pub use table::{Key, Name, Table};
 
 /// Address family of a table.
@@ -264,59 +265,6 @@ pub struct Rib {
     attr_pool: Pool<Arc<PathAttrs>>,
     /// One [`Name`] per distinct peer name, RD and table name.
     names: Pool<Name>,
-}
-
-/// A shared handle whose holders can be counted.
-trait Shared: Clone + Eq + Hash {
-    fn holders(&self) -> usize;
-}
-
-impl Shared for Arc<PathAttrs> {
-    fn holders(&self) -> usize {
-        Arc::strong_count(self)
-    }
-}
-
-impl Shared for Name {
-    fn holders(&self) -> usize {
-        Name::holders(self)
-    }
-}
-
-/// One shared copy per distinct value; entries no one else holds any more are dropped
-/// when the pool has doubled since the last sweep.
-#[derive(Debug)]
-struct Pool<H> {
-    set: HashSet<H>,
-    sweep_at: usize,
-}
-
-impl<H> Default for Pool<H> {
-    fn default() -> Self {
-        Pool {
-            set: HashSet::new(),
-            sweep_at: 0,
-        }
-    }
-}
-
-impl<H: Shared> Pool<H> {
-    /// The shared copy of `v` (`make` builds one when there is none).
-    fn get<Q: ?Sized + Eq + Hash>(&mut self, v: &Q, make: impl FnOnce() -> H) -> H
-    where
-        H: Borrow<Q>,
-    {
-        if let Some(x) = self.set.get(v) {
-            return x.clone();
-        }
-        if self.set.len() >= self.sweep_at {
-            self.set.retain(|x| x.holders() > 1);
-            self.sweep_at = (self.set.len() * 2).max(1024);
-        }
-        let x = make();
-        self.set.insert(x.clone());
-        x
-    }
 }
 
 /// The VPN key of a prefix: `RD:prefix` (RD `0:0` when there is none).
@@ -803,25 +751,6 @@ impl Rib {
     }
 }
 
-/// Whether an instance imports one of the targets of `a` (memoised per attribute set: a
-/// full table from one peer has a handful).
-fn imports(
-    memo: &mut hashbrown::HashMap<usize, (Arc<PathAttrs>, bool)>,
-    importers: &BTreeMap<String, BTreeSet<String>>,
-    a: &Arc<PathAttrs>,
-) -> bool {
-    let id = Arc::as_ptr(a) as usize;
-    if let Some((_, b)) = memo.get(&id) {
-        return *b;
-    }
-    let b = a.route_targets.iter().any(|rt| importers.contains_key(rt));
-    if memo.len() >= 4096 {
-        memo.clear();
-    }
-    memo.insert(id, (a.clone(), b));
-    b
-}
-
 /// One row of `route summary` (tf-facts §7 `ShowRouteSummaryReq`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TableSummary {
@@ -862,65 +791,4 @@ pub fn med_from_local_pref(lp: u32) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attrs(med: u32) -> PathAttrs {
-        PathAttrs {
-            next_hop: "10.77.0.5".into(),
-            med,
-            encap: vec!["gre".into(), "udp".into()],
-            local_pref: 100,
-            route_targets: ["target:64512:1".to_string()].into(),
-            ..PathAttrs::default()
-        }
-    }
-
-    #[test]
-    fn equal_attribute_sets_are_stored_once() {
-        let mut rib = Rib::new();
-        let peer = PeerId::Bgp("10.77.0.5".into());
-        for i in 0..100 {
-            let p = format!("10.0.0.{i}/32");
-            // A label per prefix (kept in the path), two MEDs.
-            rib.add_vpn(
-                Family::Inet,
-                "100:1",
-                &p,
-                peer.clone(),
-                16 + i,
-                attrs(i % 2),
-            );
-        }
-        assert_eq!(rib.attr_sets(), 2);
-        let t = rib.table("bgp.l3vpn.0").unwrap();
-        let (a, b, c) = (
-            &t["100:1:10.0.0.0/32"].paths[0],
-            &t["100:1:10.0.0.2/32"].paths[0],
-            &t["100:1:10.0.0.1/32"].paths[0],
-        );
-        assert!(Arc::ptr_eq(&a.attrs, &b.attrs));
-        assert!(!Arc::ptr_eq(&a.attrs, &c.attrs));
-        assert_eq!((a.attrs.med, c.attrs.med), (0, 1));
-        assert_eq!((a.label, b.label, c.label), (16, 18, 17));
-        // peer names and RDs are one allocation each
-        let (PeerId::Bgp(pa), PeerId::Bgp(pc)) = (&a.peer, &c.peer) else {
-            panic!("BGP paths");
-        };
-        assert!(Name::ptr_eq(pa, pc));
-        assert!(Name::ptr_eq(a.rd.as_ref().unwrap(), c.rd.as_ref().unwrap()));
-    }
-
-    #[test]
-    fn unused_attribute_sets_are_dropped_from_the_pool() {
-        let mut rib = Rib::new();
-        let peer = PeerId::Bgp("10.77.0.5".into());
-        for i in 0..3000u32 {
-            let p = format!("10.0.{}.{}/32", i >> 8, i & 255);
-            rib.add_vpn(Family::Inet, "100:1", &p, peer.clone(), 16, attrs(i));
-            rib.del_vpn(Family::Inet, "100:1", &p, &peer);
-        }
-        assert!(rib.table("bgp.l3vpn.0").is_none());
-        assert!(rib.attr_sets() <= 1024, "swept: {}", rib.attr_sets());
-    }
-}
+mod tests;

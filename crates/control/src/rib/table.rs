@@ -448,4 +448,52 @@ mod tests {
         assert_eq!(keys_sorted, s);
         assert_eq!(keys_sorted.len(), t.len());
     }
+
+    proptest::proptest! {
+        /// Any sequence of upserts and removes leaves the slab, its index and its counters
+        /// as a `BTreeMap` model of the same operations says.
+        #[test]
+        fn table_matches_a_btreemap_model(ops in proptest::collection::vec((0u8..3, 0u32..40, 0u8..3), 1..300)) {
+            let peers = ["a", "b", "c"];
+            let mut t = Table::default();
+            let mut model: std::collections::BTreeMap<String, Vec<(&str, bool)>> = Default::default();
+            for (op, k, who) in ops {
+                let key = if k % 5 == 0 {
+                    format!("fd00::{k}/128")
+                } else {
+                    format!("100:{}:10.0.0.{k}/32", k % 3)
+                };
+                let peer = peers[who as usize];
+                let id = PeerId::Bgp(peer.into());
+                let paths = model.entry(key.clone()).or_default();
+                if op < 2 {
+                    let primary = op == 0;
+                    let origin = if primary {
+                        Origin::Primary
+                    } else {
+                        Origin::Secondary { table: "x.inet.0".into() }
+                    };
+                    t.upsert(&Key::parse(&key), path(peer, origin));
+                    paths.retain(|(p, _)| *p != peer);
+                    paths.push((peer, primary));
+                } else {
+                    let had = paths.iter().any(|(p, _)| *p == peer);
+                    proptest::prop_assert_eq!(t.remove(&Key::parse(&key), &id, None).is_some(), had);
+                    paths.retain(|(p, _)| *p != peer);
+                }
+                if paths.is_empty() {
+                    model.remove(&key);
+                }
+            }
+            proptest::prop_assert_eq!(t.keys().collect::<Vec<_>>(), model.keys().cloned().collect::<Vec<_>>());
+            for (k, paths) in &model {
+                let r = t.get(k);
+                proptest::prop_assert_eq!(r.map(|r| r.paths.len()), Some(paths.len()));
+            }
+            let all: Vec<&(&str, bool)> = model.values().flatten().collect();
+            proptest::prop_assert_eq!(t.paths(), all.len());
+            proptest::prop_assert_eq!(t.primary_paths(), all.iter().filter(|(_, p)| *p).count());
+            proptest::prop_assert_eq!(t.secondary_paths(), all.iter().filter(|(_, p)| !*p).count());
+        }
+    }
 }

@@ -600,9 +600,13 @@ impl Core {
     }
 
     fn rib_set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) {
-        let Some(id) = self.rib.set(key, src, cand) else {
-            return;
-        };
+        if let Some(id) = self.rib.set(key, src, cand) {
+            self.best_changed(id);
+        }
+    }
+
+    /// Destination `id`'s best path changed: mark it for every peer that needs to hear.
+    pub(crate) fn best_changed(&mut self, id: crate::rib::DestId) {
         let best_src = self.rib.best_parts(id).map(|(s, _, _)| s.src);
         for (addr, p) in self.peers.iter_mut() {
             // A peer is never sent its own path back: nothing to do for it

@@ -242,11 +242,18 @@ pub struct Rib {
 
 impl Rib {
     fn find(&self, ck: &Ck) -> Option<DestId> {
+        self.find_h(ck).1
+    }
+
+    /// The hash of `ck` (for an insert after a miss) and its destination.
+    fn find_h(&self, ck: &Ck) -> (u64, Option<DestId>) {
         let h = self.hasher.hash_one(ck);
         let dests = &self.dests;
-        self.index
+        let id = self
+            .index
             .find(h, |&i| dests.get(i as usize).is_some_and(|d| d.key == *ck))
-            .copied()
+            .copied();
+        (h, id)
     }
 
     /// The id of `key`'s destination (tombstones included).
@@ -269,8 +276,7 @@ impl Rib {
         self.dests.len()
     }
 
-    fn insert_dest(&mut self, ck: Ck) -> DestId {
-        let h = self.hasher.hash_one(&ck);
+    fn insert_dest(&mut self, ck: Ck, h: u64) -> DestId {
         let d = Dest {
             key: ck,
             cands: Cands::Empty,
@@ -337,9 +343,39 @@ impl Rib {
     /// Returns the destination's id when its best path changed.
     pub fn set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) -> Option<DestId> {
         let ck = Ck::new(key);
-        let id = match (self.find(&ck), &cand) {
+        let (h, found) = self.find_h(&ck);
+        self.set_at(ck, h, found, src, cand)
+    }
+
+    /// A candidate learned from its source, with one key lookup for both questions:
+    /// `(had one from this source, it was exactly this path, what` [`Rib::set`] `returns)`.
+    /// An exact repeat changes nothing.
+    pub fn learn(&mut self, cand: Cand) -> (bool, bool, Option<DestId>) {
+        let ck = Ck::new(&cand.path.key);
+        let (h, found) = self.find_h(&ck);
+        let (has, same) = match found {
+            Some(id) => self.has_same_at(id, cand.src, &cand.path),
+            None => (false, false),
+        };
+        if same {
+            return (true, true, None);
+        }
+        let src = cand.src;
+        (has, false, self.set_at(ck, h, found, src, Some(cand)))
+    }
+
+    /// [`Rib::set`] after the lookup (`h`: the hash of `ck`; `found`: its destination).
+    fn set_at(
+        &mut self,
+        ck: Ck,
+        h: u64,
+        found: Option<DestId>,
+        src: Source,
+        cand: Option<Cand>,
+    ) -> Option<DestId> {
+        let id = match (found, &cand) {
             (Some(id), _) => id,
-            (None, Some(_)) => self.insert_dest(ck),
+            (None, Some(_)) => self.insert_dest(ck, h),
             (None, None) => return None,
         };
         let new = cand.map(|c| {
@@ -482,9 +518,14 @@ impl Rib {
     /// Whether `src` has a candidate for `path.key`, and whether it is
     /// exactly `path` (one lookup).
     pub fn has_same(&self, src: Source, path: &Path) -> (bool, bool) {
-        let Some(id) = self.id_of(&path.key) else {
-            return (false, false);
-        };
+        match self.id_of(&path.key) {
+            Some(id) => self.has_same_at(id, src, path),
+            None => (false, false),
+        }
+    }
+
+    /// [`Rib::has_same`] for the destination `id` of `path.key`.
+    fn has_same_at(&self, id: DestId, src: Source, path: &Path) -> (bool, bool) {
         let Some(d) = self.dests.get(id as usize) else {
             return (false, false);
         };

@@ -133,30 +133,36 @@ impl Core {
             p.stale.remove(&path.key);
         }
         let src = Source::Peer(addr);
-        let (has, same) = self.rib.has_same(src, &path);
+        let from_client = p.cfg.rr_client;
+        let event = path.clone();
+        let rtc = match &path.key {
+            RouteKey::Rtc(r) => Some(*r),
+            _ => None,
+        };
+        // one lookup answers "had one / exactly this" and sets the candidate
+        let (has, same, changed) = self.rib.learn(Cand {
+            src,
+            path,
+            ebgp,
+            peer_id,
+            from_client,
+        });
         if same {
             return;
         }
         if !has {
             p.received += 1;
         }
-        if let RouteKey::Rtc(r) = &path.key {
-            p.rtc_in.insert(*r);
+        if let Some(r) = rtc {
+            p.rtc_in.insert(r);
         }
-        let from_client = p.cfg.rr_client;
         self.out.push_back(Output::Event(Event::Learned {
             peer: addr,
-            path: path.clone(),
+            path: event,
         }));
-        let key = path.key.clone();
-        let cand = Cand {
-            src: Source::Peer(addr),
-            path,
-            ebgp,
-            peer_id,
-            from_client,
-        };
-        self.rib_set(&key, Source::Peer(addr), Some(cand));
+        if let Some(id) = changed {
+            self.best_changed(id);
+        }
     }
 
     pub(super) fn peer_withdraw(&mut self, addr: IpAddr, key: &RouteKey) {

@@ -148,3 +148,36 @@ fn tombstones_keep_their_id_until_released() {
     assert_eq!(rib.key_of(id), Some(k2));
     assert!(rib.ids(None) == vec![id]);
 }
+
+#[test]
+fn learn_answers_has_and_same_and_sets_like_set() {
+    let mut rib = Rib::default();
+    let mut twin = Rib::default();
+    let k = vpn("100:1", "10.0.0.1/32");
+    let a = Arc::new(Attrs::default());
+    let mut longer = Attrs::default();
+    longer.prepend(65001);
+    let longer = Arc::new(longer);
+    // new: no candidate before, best changed
+    let (has, same, changed) = rib.learn(cand(peer(1), &k, vec![5], a.clone()));
+    assert_eq!((has, same), (false, false));
+    assert_eq!(
+        changed,
+        twin.set(&k, peer(1), Some(cand(peer(1), &k, vec![5], a.clone())))
+    );
+    assert!(changed.is_some());
+    // an exact repeat: nothing set
+    assert_eq!(
+        rib.learn(cand(peer(1), &k, vec![5], a.clone())),
+        (true, true, None)
+    );
+    // another label: replaced, the best source's path changed
+    let (has, same, changed) = rib.learn(cand(peer(1), &k, vec![6], a.clone()));
+    assert_eq!((has, same), (true, false));
+    assert_eq!(changed, rib.id_of(&k));
+    // a worse path from another source: kept, best unchanged
+    let (has, same, changed) = rib.learn(cand(peer(2), &k, vec![7], longer));
+    assert_eq!((has, same, changed), (false, false, None));
+    assert_eq!(rib.candidates(&k).len(), 2);
+    assert_eq!(rib.best(&k).unwrap().path.labels, vec![6]);
+}

@@ -21,6 +21,11 @@
 //!   frame in order (the `batch_matches_single` property test); the flow
 //!   lookups of up to [`BATCH_MAX`] frames are hashed and their cache and
 //!   TLB misses overlapped before processing (`batch.rs`);
+//! * memory: [`Forwarder::table_memory`] gives the flow table's address
+//!   ranges (fixed at construction) and [`Forwarder::new_advised`] hands
+//!   them to a callback before first touch — the I/O shell's
+//!   `madvise(MADV_HUGEPAGE)`: with a million flows on 4 KiB pages every
+//!   lookup misses the TLB twice;
 //! * control: [`Forwarder::apply`] and the `dump_*` functions.
 //!
 //! What the agent programs for a workload, as TF's agent does:

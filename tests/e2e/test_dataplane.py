@@ -182,6 +182,11 @@ def test_overlay_ping_tcp_and_fabric_decode(lab, encap, mode):
         assert f"{WL_IP[2]}/32" in routes, routes
         assert "Drops" in lab.vrouter_cli(1, "dropstats")
         drops = json.loads(lab.vrouter_cli(1, "dropstats", "--json"))
+        # Both hosts processed frames in their receive slot (the encapsulating side on h1's
+        # workload ring, the decapsulating side on h2's fabric ring), not only through copies.
+        for i in (1, 2):
+            shell = json.loads(lab.vrouter_cli(i, "dropstats", "--json"))["shell"]
+            assert shell["in_place"] > 0, (i, shell)
         if io == "af-packet":
             # w1 keeps TSO on: its TCP super-frames were segmented by the shell.
             assert drops["shell"]["gso_frames"] > 0, drops["shell"]

@@ -47,13 +47,23 @@ impl PacketBuf {
     pub fn load(&mut self, frame: &[u8]) {
         // The headroom's old bytes need no zeroing: they are overwritten
         // before they become part of a frame.
+        self.start = DEFAULT_HEADROOM;
+        let end = DEFAULT_HEADROOM + frame.len();
+        if self.data.len() >= end {
+            // The common case in a receive loop (frames of similar sizes):
+            // shorten to the new frame and overwrite in place.
+            self.data.truncate(end);
+            if let Some(dst) = self.data.get_mut(DEFAULT_HEADROOM..) {
+                dst.copy_from_slice(frame);
+            }
+            return;
+        }
         if self.data.len() >= DEFAULT_HEADROOM {
             self.data.truncate(DEFAULT_HEADROOM);
         } else {
             self.data.resize(DEFAULT_HEADROOM, 0);
         }
         self.data.extend_from_slice(frame);
-        self.start = DEFAULT_HEADROOM;
     }
 
     /// The frame.
@@ -142,6 +152,24 @@ impl PacketBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_replaces_the_frame_whatever_came_before() {
+        let mut b = PacketBuf::with_capacity(16);
+        b.load(&[1, 2, 3, 4]);
+        assert_eq!(b.frame(), &[1, 2, 3, 4]);
+        // Shorter after longer (overwritten in place), after a push_front.
+        b.push_front(2).copy_from_slice(&[8, 9]);
+        b.load(&[5, 6]);
+        assert_eq!((b.frame(), b.headroom()), (&[5u8, 6][..], DEFAULT_HEADROOM));
+        // Longer after shorter (grown), empty.
+        b.load(&[7; 40]);
+        assert_eq!(b.frame(), &[7; 40]);
+        b.load(&[]);
+        assert!(b.is_empty());
+        b.load(&[3]);
+        assert_eq!(b.frame(), &[3]);
+    }
 
     #[test]
     fn push_and_pull_keep_payload() {

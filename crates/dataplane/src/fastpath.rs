@@ -399,7 +399,7 @@ impl Forwarder {
 
 /// Prepend a template's headers to the inner packet in `buf`, with this
 /// packet's lengths, identification, checksum and entropy port.
-#[inline]
+#[inline(always)]
 fn write_tunnel(buf: &mut PacketBuf, t: &TunnelTmpl, ident: u16, entropy: u16) {
     let inner = buf.len();
     let h = if buf.headroom() >= TMPL_MAX {

@@ -282,6 +282,24 @@ pub(crate) struct FlowTable {
     capacity: usize,
 }
 
+impl Clone for FlowTable {
+    /// A copy with its own allocations, the entry slab reserved to the full
+    /// capacity as in [`FlowTable::new`] (so it never grows either).
+    fn clone(&self) -> Self {
+        let mut slots = Vec::with_capacity(self.capacity);
+        slots.extend(self.slots.iter().cloned());
+        FlowTable {
+            seed: self.seed,
+            index: self.index.clone(),
+            mask: self.mask,
+            slots,
+            free: self.free.clone(),
+            len: self.len,
+            capacity: self.capacity,
+        }
+    }
+}
+
 impl FlowTable {
     pub(crate) fn new(seed: u64, capacity: usize) -> Self {
         let buckets = capacity.saturating_mul(2).max(2).next_power_of_two();
@@ -683,6 +701,12 @@ mod tests {
         t.clear();
         t.insert(entry(key(1), 0)).unwrap();
         assert_eq!(t.memory(), before);
+        // A clone has its own memory, of the same sizes, and the same keys.
+        let c = t.clone();
+        let m = c.memory();
+        assert_ne!(m[1].0, before[1].0);
+        assert_eq!((m[0].1, m[1].1), (before[0].1, before[1].1));
+        assert_eq!(c.find(&key(1)), t.find(&key(1)));
     }
 
     #[test]

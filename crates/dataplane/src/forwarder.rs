@@ -97,8 +97,10 @@ pub(crate) struct Neighbor {
     pub(crate) learned: bool,
 }
 
-/// The forwarder: tables + counters. See the crate doc for usage.
-#[derive(Debug)]
+/// The forwarder: tables + counters. See the crate doc for usage. A clone
+/// is an independent forwarder in the same state (a fuzz target reuses a
+/// programmed one this way).
+#[derive(Debug, Clone)]
 pub struct Forwarder {
     pub(crate) cfg: ForwarderCfg,
     pub(crate) vifs: Vec<Option<VifEntry>>,

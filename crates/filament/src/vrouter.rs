@@ -18,7 +18,8 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use filament_dataplane_io::{Datapath, DatapathCfg, IoMode, RingCfg, Tables};
+use filament_dataplane_io::bpf::XdpMode;
+use filament_dataplane_io::{Datapath, DatapathCfg, IoMode, RingCfg, Tables, XskCfg};
 use serde_json::Value;
 
 #[derive(Subcommand)]
@@ -81,6 +82,19 @@ pub(crate) struct RunArgs {
     /// before sleeping again (0: off). Burns CPU; fewer wakeups at high rates.
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u64,
+    /// AF_XDP: which XDP hook steers packets to the sockets: `auto` (the driver's, veth has
+    /// one; generic when refused), `driver` or `generic`.
+    #[arg(long, default_value = "auto", value_parser = parse_xdp_mode)]
+    xdp_mode: XdpMode,
+}
+
+fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
+    match s {
+        "auto" => Ok(XdpMode::Auto),
+        "driver" | "drv" | "native" => Ok(XdpMode::Driver),
+        "generic" | "skb" => Ok(XdpMode::Generic),
+        _ => Err(format!("unknown XDP mode {s:?} (auto | driver | generic)")),
+    }
 }
 
 #[derive(Args)]
@@ -147,6 +161,10 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         fabric_tc_drop: !a.no_fabric_tc_drop,
         in_place: !a.no_in_place,
         busy_poll: std::time::Duration::from_micros(a.busy_poll_us),
+        xsk: XskCfg {
+            mode: a.xdp_mode,
+            ..XskCfg::default()
+        },
         ..DatapathCfg::default()
     })
     .context("cannot start the datapath")?;

@@ -13,7 +13,9 @@ table at the end, never asserted. Run as root through ``run.sh``.
 Environment: ``BENCH_SECONDS`` (per iperf3 run), ``VROUTER_ARGS`` (extra ``vrouter run``
 arguments for every filament row), ``BENCH_IO`` (space-separated I/O modes to measure, default
 "af-packet af-xdp af-packet:2 af-xdp:2"; ``:N`` = ``--cores N``), ``BENCH_ENCAPS`` (default
-"mpls_over_udp vxlan").
+"mpls_over_udp vxlan"), ``BENCH_FIXED`` ("KPPS:MBIT", e.g. "100:800": offer 64-byte UDP at KPPS
+thousand packets/s and pace TCP at MBIT Mbit/s instead of as fast as possible, so every datapath
+does the same work and the ns/pkt and CPU s/GB columns compare like with like on a busy machine).
 """
 
 import json
@@ -38,6 +40,9 @@ VROUTER_ARGS = os.environ.get("VROUTER_ARGS", "").split()
 IO_MODES = os.environ.get("BENCH_IO", "af-packet af-xdp af-packet:2 af-xdp:2").split()
 ENCAPS = os.environ.get("BENCH_ENCAPS", "mpls_over_udp vxlan").split()
 UDP_PAYLOAD = 18  # 14 Ethernet + 20 IPv4 + 8 UDP + 18 = 64-byte frames (without FCS)
+# Fixed offered load ("KPPS:MBIT"), or None: as fast as possible.
+FIXED = tuple(float(x) for x in os.environ["BENCH_FIXED"].split(":")) \
+    if os.environ.get("BENCH_FIXED") else None
 
 
 def offloads_off(lab):
@@ -62,7 +67,10 @@ def iperf(lab, udp):
     time.sleep(0.3)
     args = ["iperf3", "-c", WL_IP[2], "-p", "5201", "-t", str(SECONDS), "-J"]
     if udp:
-        args += ["-u", "-b", "0", "-l", str(UDP_PAYLOAD)]
+        rate = f"{FIXED[0] * 1000 * UDP_PAYLOAD * 8:.0f}" if FIXED else "0"
+        args += ["-u", "-b", rate, "-l", str(UDP_PAYLOAD)]
+    elif FIXED:
+        args += ["-b", f"{FIXED[1]:.0f}M"]
     out = nsrun(lab.w[1], *args, check=False, timeout=SECONDS + 30)
     lab._stop(server)
     if out.returncode != 0:
@@ -154,7 +162,8 @@ def main():
         lab.build()
         offloads_off(lab)
         print(f"forwarder: {binary} {' '.join(VROUTER_ARGS)}; {SECONDS} s per run; "
-              f"nproc {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+              f"nproc {os.cpu_count()}; load {os.getloadavg()[0]:.1f}"
+              + (f"; fixed load {FIXED[0]:g} kpps UDP, {FIXED[1]:g} Mbit/s TCP" if FIXED else ""))
         for io in IO_MODES:
             for encap in ENCAPS:
                 lab.set_workload_neighbors(encap != "vxlan")

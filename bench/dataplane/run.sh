@@ -9,6 +9,7 @@
 #   BENCH_IO="af-packet af-xdp af-packet:2 af-xdp:2"   I/O modes (`--io`, ":N" = `--cores N`; "default": no --io)
 #   BENCH_ENCAPS="mpls_over_udp vxlan"
 #   VROUTER_ARGS="--ring-block-kb 32"   extra `filament vrouter run` arguments
+#   BENCH_FIXED="100:800"   fixed offered load (kpps of 64-byte UDP : Mbit/s of TCP) instead of max rate
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ $EUID -ne 0 ]]; then echo "bench/dataplane/run.sh: needs root (network namespaces)" >&2; exit 2; fi

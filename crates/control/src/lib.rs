@@ -18,12 +18,17 @@
 //!   with `attrs.route_targets` from the extended communities, and [`rib::Rib::del_vpn`];
 //!   [`rib::Rib::remove_peer`] when the session drops.  They are replicated into every
 //!   instance importing one of their targets and pushed to subscribed agents on the next
-//!   [`node::ControlNode::step`];
+//!   [`node::ControlNode::step`]; a full table goes through [`rib::Rib::add_vpn_key`] /
+//!   [`rib::Rib::del_vpn_key`] with compact keys ([`rib::Key::vpn4`]) and shared names and
+//!   attributes ([`rib::Rib::name`], [`rib::Rib::peer`], [`rib::Rib::share`]), no strings
+//!   per route;
 //! * what to advertise: the tables `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` (keys
 //!   `RD:prefix`, paths with `route_targets` = the instance's export targets) and
 //!   `bgp.rtarget.0` (keys `<asn>:target:..`, this node's RT membership, RFC 4684), read through
-//!   [`node::ControlNode::rib`]; changed keys since the last call come from
-//!   [`node::ControlNode::take_bgp_changes`] (after [`node::ControlNode::enable_bgp_changes`]);
+//!   [`node::ControlNode::rib`] (tables are [`rib::Table`]s: `get(&str)`, `get_key`, ordered
+//!   `iter()`); changed keys since the last call, by table, come from
+//!   [`node::ControlNode::take_bgp_changes`] (after [`node::ControlNode::enable_bgp_changes`];
+//!   changes of BGP-learned paths are left out: they never change what is advertised);
 //! * access from the shell: [`shell::Handle::with_node`] runs a closure on the core (and
 //!   pushes the resulting route changes to agents).
 //!

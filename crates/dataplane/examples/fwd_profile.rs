@@ -90,6 +90,18 @@ fn thread_cpu_ns() -> u64 {
     (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000_000
 }
 
+/// MiB of this process in transparent huge pages (/proc/self/smaps_rollup).
+fn huge_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("AnonHugePages:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("empty");
@@ -129,8 +141,9 @@ fn main() {
             let cpu_ns = thread_cpu_ns().saturating_sub(cpu) as f64 / n as f64;
             assert_eq!(tx, n);
             println!(
-                "{mode}: {n} packets, {ns:.1} ns/packet (wall clock), {cpu_ns:.1} ns/packet (thread CPU time, 10 ms ticks), {} flow entries",
-                fwd.flow_count()
+                "{mode}: {n} packets, {ns:.1} ns/packet (wall clock), {cpu_ns:.1} ns/packet (thread CPU time, 10 ms ticks), {} flow entries, {} MiB in huge pages",
+                fwd.flow_count(),
+                huge_mib()
             );
         }
         "setup" => {

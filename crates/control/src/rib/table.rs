@@ -337,6 +337,13 @@ impl Table {
             }
         }
         self.slots.swap_remove(i);
+        // A peer that went away with a full table leaves no 80-byte slots behind.
+        if self.slots.capacity() > 1024 && self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            self.index
+                .shrink_to(slots.len() * 2, |&j| hasher.hash_one(&slots[j as usize].0));
+        }
     }
 
     /// Every route, mutable, in no particular order (the caller must not change paths'
@@ -410,7 +417,7 @@ mod tests {
     #[test]
     fn slab_index_and_counters_follow_inserts_and_removes() {
         let mut t = Table::default();
-        let keys: Vec<Key> = (0..1000u32)
+        let keys: Vec<Key> = (0..5000u32)
             .map(|i| Key::parse(&format!("100:{}:10.0.{}.{}/32", i % 7, i >> 8, i & 255)))
             .collect();
         for k in &keys {
@@ -427,8 +434,8 @@ mod tests {
                 ),
             );
         }
-        assert_eq!((t.len(), t.paths(), t.primary_paths()), (1000, 1500, 1000));
-        assert_eq!(t.secondary_paths(), 500);
+        assert_eq!((t.len(), t.paths(), t.primary_paths()), (5000, 7500, 5000));
+        assert_eq!(t.secondary_paths(), 2500);
         // remove every third route entirely, from the front (swap_remove moves the last)
         for k in keys.iter().step_by(3) {
             let a = PeerId::Bgp("a".into());
@@ -447,6 +454,22 @@ mod tests {
         s.sort();
         assert_eq!(keys_sorted, s);
         assert_eq!(keys_sorted.len(), t.len());
+        // most routes go: the slab shrinks, and what is left is still found
+        let a = PeerId::Bgp("a".into());
+        let b = PeerId::Bgp("b".into());
+        let big = t.slots.capacity();
+        for (i, k) in keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0 && i % 10 != 1)
+        {
+            assert!(t.remove(k, &a, None).is_some(), "{i}");
+            let _ = t.remove(k, &b, None);
+        }
+        assert!(t.slots.capacity() < big, "{} >= {big}", t.slots.capacity());
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.get_key(k).is_some(), i % 3 != 0 && i % 10 == 1, "{k}");
+        }
     }
 
     proptest::proptest! {

@@ -201,8 +201,13 @@ pub fn tunnel(id: u32, src: &str, dst: &str, encap: TunnelEncap) -> Op {
 
 /// Host A with VM1, VM2 local and VM3 remote on B through `encap`.
 pub fn host_a(encap: TunnelEncap, policy: bool) -> Forwarder {
+    host_a_sized(encap, policy, 1024)
+}
+
+/// [`host_a`] with room for `flow_capacity` flow entries.
+pub fn host_a_sized(encap: TunnelEncap, policy: bool, flow_capacity: usize) -> Forwarder {
     let mut f = Forwarder::new(ForwarderCfg {
-        flow_capacity: 1024,
+        flow_capacity,
         ..Default::default()
     });
     f.apply(vif(

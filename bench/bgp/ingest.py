@@ -189,6 +189,31 @@ def dut_ours(lab, total, ctl):
     raise SystemExit("our speaker exited")
 
 
+def dut_sink(lab, total, ctl):
+    """The floor: crates/bgp's `bgp_sink` example connects to the generator and only
+    counts the NLRI in the UPDATE bytes (no routes built), so its time is the
+    generator's pace on this machine."""
+    binary = os.environ.get("FILAMENT_BGP_SINK", str(REPO / "target/release/examples/bgp_sink"))
+    FEED["gen_cpu"] = cpu_s(lab.procs[0].pid) or 0.0
+    lab.run("birdc", "-s", str(ctl), "enable", "feed")
+    p = lab.spawn([binary, "--connect", f"{GEN}:179", "--asn", "64512", "--local", DUT,
+                   "--expect", str(total), "--family", "inet-vpn"], "sink.log",
+                  stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    t0 = None
+    for line in p.stdout:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("event") == "up" and t0 is None:
+            t0 = time.monotonic()
+            FEED["est"] = t0
+        if e.get("event") == "done":
+            t1 = time.monotonic()
+            return t1 - (t0 or t1), rss_kb(p.pid), cpu_s(p.pid)
+    raise SystemExit("bgp_sink exited")
+
+
 def dut_bird(lab, total, ctl):
     conf = lab.work / "dut.conf"
     conf.write_text(f"""router id {DUT};
@@ -360,7 +385,7 @@ def dut_filament(lab, total, ctl):
     return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
-DUTS = {"ours": dut_ours, "filament": dut_filament, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
+DUTS = {"sink": dut_sink, "ours": dut_ours, "filament": dut_filament, "bird": dut_bird, "frr": dut_frr, "gobgp": dut_gobgp}
 
 
 def main():

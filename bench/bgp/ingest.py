@@ -400,8 +400,8 @@ def main():
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared: compare CPU seconds)")
     print("time: from the generator's logged Established to the last route; birdc: from birdc first\n"
           "showing it Established (the earlier measure; late when birdc answers late)")
-    print("gen CPU: the generator's CPU seconds from enabling the feed to the DUT's last route (near\n"
-          "the time column: the generator, not the DUT, sets the pace)")
+    print("gen CPU: the generator's CPU seconds from enabling the feed to the DUT's last route;\n"
+          "sink: a receiver that only counts NLRI (the generator's pace, the floor for every DUT)")
     print(f"{'DUT':<8} {'time (s)':>10} {'routes/s':>12} {'CPU (s)':>9} {'RSS (MB)':>10} {'birdc (s)':>10}"
           f" {'gen CPU (s)':>12}")
     for name in a.duts.split(","):

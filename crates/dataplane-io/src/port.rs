@@ -55,6 +55,9 @@ enum PortIo {
         xsk: Box<XskSocket>,
         /// Fabric: ARP copies (the XDP program passes ARP to the kernel).
         arp: Option<PacketRing>,
+        /// Transmit-only packet ring used instead of the socket's TX ring
+        /// (`XskCfg::tx_packet_ring`).
+        tx: Option<PacketRing>,
     },
 }
 
@@ -100,14 +103,27 @@ impl Port {
                 } else {
                     None
                 };
-                Ok((s, arp))
+                let tx = if xsk.tx_packet_ring {
+                    let cfg = RingCfg {
+                        tx_only: true,
+                        vnet_hdr: false,
+                        rx_block_size: 4096,
+                        rx_block_nr: 2,
+                        ..ring
+                    };
+                    Some(PacketRing::open(ifname, cfg)?)
+                } else {
+                    None
+                };
+                Ok((s, arp, tx))
             });
             match opened {
-                Ok((xsk, arp)) => {
+                Ok((xsk, arp, tx)) => {
                     return Ok(Self {
                         io: PortIo::Xdp {
                             xsk: Box::new(xsk),
                             arp,
+                            tx,
                         },
                         workload,
                         fabric: kind == VifKind::Fabric,
@@ -154,7 +170,7 @@ impl Port {
     pub(crate) fn fds(&self) -> Vec<(RawFd, u32)> {
         match &self.io {
             PortIo::Packet(r) => vec![(r.raw_fd(), 0)],
-            PortIo::Xdp { xsk, arp } => {
+            PortIo::Xdp { xsk, arp, .. } => {
                 let mut v = vec![(xsk.raw_fd(), 0)];
                 if let Some(a) = arp {
                     v.push((a.raw_fd(), 1));
@@ -198,7 +214,7 @@ impl Port {
     /// Queue a frame for transmit.
     pub(crate) fn tx_push(&mut self, frame: &[u8]) -> bool {
         match &mut self.io {
-            PortIo::Packet(r) => r.tx_push(frame),
+            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r.tx_push(frame),
             PortIo::Xdp { xsk, .. } => xsk.tx_push(frame),
         }
     }
@@ -206,7 +222,7 @@ impl Port {
     /// Send what is queued (one kick).
     pub(crate) fn tx_flush(&mut self) {
         match &mut self.io {
-            PortIo::Packet(r) => r.tx_flush(),
+            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r.tx_flush(),
             PortIo::Xdp { xsk, .. } => xsk.tx_flush(),
         }
     }
@@ -224,10 +240,18 @@ impl Port {
                 }
                 v
             }
-            PortIo::Xdp { xsk, arp } => {
+            PortIo::Xdp { xsk, arp, tx } => {
                 let mut v = serde_json::to_value(xsk.stats()).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.insert("io".into(), "af-xdp".into());
+                    if let Some(t) = tx {
+                        // Transmit goes through the packet ring: its counters are the ones.
+                        let st = t.stats();
+                        o.insert("tx_frames".into(), st.tx_frames.into());
+                        o.insert("tx_kicks".into(), st.tx_kicks.into());
+                        o.insert("tx_ring_full".into(), st.tx_ring_full.into());
+                        o.insert("tx_packet_ring".into(), true.into());
+                    }
                     if let Some(a) = arp {
                         o.insert(
                             "arp_ring".into(),

@@ -45,6 +45,10 @@ pub struct XskCfg {
     pub ring_size: u32,
     /// Which XDP hook to use.
     pub mode: XdpMode,
+    /// Transmit through an AF_PACKET TX ring on the interface instead of the socket's TX
+    /// ring (copy-mode AF_XDP copies every frame into a fresh skb, at most 32 per `sendto`;
+    /// the packet ring hands the kernel its pages and sends a whole burst per `sendto`).
+    pub tx_packet_ring: bool,
 }
 
 impl Default for XskCfg {
@@ -54,6 +58,7 @@ impl Default for XskCfg {
             frames: 4096,
             ring_size: 2048,
             mode: XdpMode::Auto,
+            tx_packet_ring: false,
         }
     }
 }

@@ -86,6 +86,11 @@ pub(crate) struct RunArgs {
     /// one; generic when refused), `driver` or `generic`.
     #[arg(long, default_value = "auto", value_parser = parse_xdp_mode)]
     xdp_mode: XdpMode,
+    /// AF_XDP: transmit through an AF_PACKET TX ring (`packet`) instead of the AF_XDP
+    /// socket's (`xsk`, which copies each frame into a new skb, 32 per system call). For
+    /// measuring: `packet` cost 20% more CPU per packet here (bench/dataplane/RESULTS.md).
+    #[arg(long, default_value = "xsk")]
+    xdp_tx: String,
 }
 
 fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
@@ -163,6 +168,11 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         busy_poll: std::time::Duration::from_micros(a.busy_poll_us),
         xsk: XskCfg {
             mode: a.xdp_mode,
+            tx_packet_ring: match a.xdp_tx.as_str() {
+                "packet" => true,
+                "xsk" => false,
+                other => anyhow::bail!("unknown --xdp-tx {other:?} (xsk | packet)"),
+            },
             ..XskCfg::default()
         },
         ..DatapathCfg::default()

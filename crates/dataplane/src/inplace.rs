@@ -590,19 +590,6 @@ mod tests {
         MacAddr([2, 0, 0, 0, 0, n])
     }
 
-    fn vif(id: u32, kind: VifKind, mac: MacAddr, vrf: Option<u32>, ip: [u8; 4]) -> Op {
-        Op::AddVif(Vif {
-            id: VifId(id),
-            kind,
-            name: format!("if{id}"),
-            mac,
-            vrf: vrf.map(VrfId),
-            policy: false,
-            mtu: 1500,
-            ip: Some(IpAddr::from(ip)),
-        })
-    }
-
     /// A host with fabric `fab` (vif 0), local VMs `vms` (vif i+1, L3 label 16+i, L2 label
     /// 30+i, bridge entry) in VRF 1, VNI 5001, and VM `remote` behind the peer `peer` through
     /// `tenc` (routed: nexthop 10; bridged: nexthop 11, the L2 label 30 for MPLS).
@@ -611,89 +598,48 @@ mod tests {
             flow_capacity: 1024,
             ..Default::default()
         });
-        let fmac = |n: u8| MacAddr([2, 0xfa, 0, 0, 0, n]);
-        let mut ops = vec![vif(0, VifKind::Fabric, fmac(fab), None, [192, 0, 2, fab])];
-        for (i, &n) in vms.iter().enumerate() {
-            let id = i as u32 + 1;
-            ops.push(vif(
-                id,
-                VifKind::Workload,
-                GATEWAY_MAC,
-                Some(1),
-                [10, 1, 1, n],
-            ));
-            ops.push(Op::AddNexthop(Nexthop {
-                id: NhId(id),
-                kind: NexthopKind::Encap {
-                    vif: VifId(id),
-                    dst_mac: vm_mac(n),
-                    src_mac: GATEWAY_MAC,
-                },
-            }));
-            ops.push(Op::AddLabel {
-                label: 16 + i as u32,
-                nh: NhId(id),
-                payload: LabelPayload::Ip,
-            });
-            ops.push(Op::AddLabel {
-                label: 30 + i as u32,
-                nh: NhId(id),
-                payload: LabelPayload::Ethernet,
-            });
-            ops.push(Op::AddRoute {
-                vrf: VrfId(1),
-                prefix: format!("10.1.1.{n}/32").parse().unwrap(),
-                nh: NhId(id),
-            });
-            ops.push(Op::AddBridge {
-                vrf: VrfId(1),
-                mac: vm_mac(n),
-                nh: NhId(id),
-            });
+        let fmac = |n: u8| format!("02:fa:00:00:00:{n:02x}");
+        let vmac = |n: u8| format!("02:00:00:00:00:{n:02x}");
+        let (me, them) = (format!("192.0.2.{fab}"), format!("192.0.2.{peer}"));
+        let mut l2enc = serde_json::to_value(tenc).unwrap();
+        if l2enc.get("label").is_some() {
+            l2enc["label"] = 30.into();
         }
-        let l2enc = match tenc {
-            TunnelEncap::MplsOverUdp { .. } => TunnelEncap::MplsOverUdp { label: 30 },
-            TunnelEncap::MplsOverGre { .. } => TunnelEncap::MplsOverGre { label: 30 },
-            v => v,
-        };
-        ops.push(Op::AddNexthop(Nexthop {
-            id: NhId(11),
-            kind: NexthopKind::Tunnel {
-                vif: VifId(0),
-                src_ip: Ipv4Addr::new(192, 0, 2, fab),
-                dst_ip: Ipv4Addr::new(192, 0, 2, peer),
-                encap: l2enc,
-            },
-        }));
-        ops.push(Op::AddBridge {
-            vrf: VrfId(1),
-            mac: vm_mac(remote),
-            nh: NhId(11),
-        });
-        ops.push(Op::AddNexthop(Nexthop {
-            id: NhId(10),
-            kind: NexthopKind::Tunnel {
-                vif: VifId(0),
-                src_ip: Ipv4Addr::new(192, 0, 2, fab),
-                dst_ip: Ipv4Addr::new(192, 0, 2, peer),
-                encap: tenc,
-            },
-        }));
-        ops.push(Op::AddRoute {
-            vrf: VrfId(1),
-            prefix: format!("10.1.1.{remote}/32").parse().unwrap(),
-            nh: NhId(10),
-        });
-        ops.push(Op::AddVni {
-            vni: 5001,
-            vrf: VrfId(1),
-        });
-        ops.push(Op::AddNeighbor {
-            vif: VifId(0),
-            ip: Ipv4Addr::new(192, 0, 2, peer),
-            mac: fmac(peer),
-        });
+        let mut ops = vec![
+            serde_json::json!({"op": "add_vif", "id": 0, "kind": "fabric",
+            "name": "f", "mac": fmac(fab), "vrf": null, "policy": false, "mtu": 1500, "ip": me}),
+        ];
+        for (i, &n) in vms.iter().enumerate() {
+            let id = i + 1;
+            ops.extend([
+                serde_json::json!({"op": "add_vif", "id": id, "kind": "workload", "name": "w",
+                    "mac": GATEWAY_MAC, "vrf": 1, "policy": false, "mtu": 1500,
+                    "ip": format!("10.1.1.{n}")}),
+                serde_json::json!({"op": "add_nexthop", "id": id, "type": "encap", "vif": id,
+                    "dst_mac": vmac(n), "src_mac": GATEWAY_MAC}),
+                serde_json::json!({"op": "add_label", "label": 16 + i, "nh": id, "payload": "ip"}),
+                serde_json::json!({"op": "add_label", "label": 30 + i, "nh": id,
+                    "payload": "ethernet"}),
+                serde_json::json!({"op": "add_route", "vrf": 1,
+                    "prefix": format!("10.1.1.{n}/32"), "nh": id}),
+                serde_json::json!({"op": "add_bridge", "vrf": 1, "mac": vmac(n), "nh": id}),
+            ]);
+        }
+        for (id, enc) in [(10, serde_json::to_value(tenc).unwrap()), (11, l2enc)] {
+            ops.push(
+                serde_json::json!({"op": "add_nexthop", "id": id, "type": "tunnel",
+                "vif": 0, "src_ip": me, "dst_ip": them, "encap": enc}),
+            );
+        }
+        ops.extend([
+            serde_json::json!({"op": "add_route", "vrf": 1,
+                "prefix": format!("10.1.1.{remote}/32"), "nh": 10}),
+            serde_json::json!({"op": "add_bridge", "vrf": 1, "mac": vmac(remote), "nh": 11}),
+            serde_json::json!({"op": "add_vni", "vni": 5001, "vrf": 1}),
+            serde_json::json!({"op": "add_neighbor", "vif": 0, "ip": them, "mac": fmac(peer)}),
+        ]);
         for op in ops {
+            let op: Op = serde_json::from_value(op.clone()).unwrap_or_else(|e| panic!("{op}: {e}"));
             f.apply(op).unwrap();
         }
         f

@@ -64,6 +64,9 @@ pub enum Input {
     Withdraw(RouteKey),
     /// Timers: call when [`Core::poll_timeout`] has passed.
     Tick,
+    /// The speaker's own settings changed (AS, identifier, cluster id,
+    /// timers): the sessions they affect are reset (see [`Core::config`]).
+    Reconfigure(SpeakerConfig),
 }
 
 /// Something for the shell to do, or to tell the RIB owner.
@@ -297,6 +300,39 @@ impl Core {
             }
             Input::Withdraw(key) => self.rib_set(&key, Source::Local, None),
             Input::Tick => self.timers(now),
+            Input::Reconfigure(cfg) => self.reconfigure(now, cfg),
+        }
+    }
+
+    /// New speaker settings. As TF's `BgpServer::ConfigUpdater` does, a new
+    /// AS or identifier resets every session (both are in the OPEN) and a new
+    /// cluster id resets the internal ones (reflection and CLUSTER_LIST change
+    /// for them only); other settings apply from the next session on. The
+    /// peers come back by themselves (connect or wait, as configured), and the
+    /// routes they sent are withdrawn meanwhile.
+    fn reconfigure(&mut self, now: Instant, cfg: SpeakerConfig) {
+        let reset_all = cfg.asn != self.cfg.asn || cfg.router_id != self.cfg.router_id;
+        let reset_ibgp = cfg.cluster_id != self.cfg.cluster_id;
+        let old_asn = self.cfg.asn;
+        self.cfg = cfg;
+        let mut addrs: Vec<IpAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| reset_all || (reset_ibgp && p.is_ibgp(old_asn)))
+            .map(|(a, _)| *a)
+            .collect();
+        addrs.sort();
+        for addr in addrs {
+            let Some(pc) = self.peers.get(&addr).map(|p| p.cfg.clone()) else {
+                continue;
+            };
+            // RFC 4486 - Section 3: "If a BGP speaker decides to reset the
+            // session ... due to a configuration change other than the ones
+            // described above, then the speaker MAY send a NOTIFICATION
+            // message with the Error Code Cease and the Error Subcode
+            // "Other Configuration Change"."
+            self.drop_peer(now, addr, CeaseSubcode::OtherConfigChange);
+            self.add_peer(now, pc);
         }
     }
 
@@ -317,17 +353,19 @@ impl Core {
     }
 
     fn remove_peer(&mut self, now: Instant, addr: IpAddr) {
+        self.drop_peer(now, addr, CeaseSubcode::PeerDeconfigured);
+    }
+
+    /// Close a peer's connections with a Cease `why`, withdraw what it sent
+    /// and forget it.
+    fn drop_peer(&mut self, now: Instant, addr: IpAddr, why: CeaseSubcode) {
         let ids: Vec<ConnId> = self
             .peers
             .get(&addr)
             .map(|p| p.conns.iter().map(|c| c.id).collect())
             .unwrap_or_default();
         for id in ids {
-            self.send_notification(
-                addr,
-                id,
-                Notification::cease(CeaseSubcode::PeerDeconfigured),
-            );
+            self.send_notification(addr, id, Notification::cease(why));
             self.out.push_back(Output::Close { conn: id });
             self.conn_down(now, addr, id, false);
         }

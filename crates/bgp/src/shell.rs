@@ -103,13 +103,14 @@ impl Speaker {
         // (and TCP slows the peers) instead of queueing every path.
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let mut local_addr = None;
+        let mut acceptor = None;
         if let Some(addr) = listen {
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|source| SpeakerError::Listen { addr, source })?;
             local_addr = l.local_addr().ok();
             let tx = tx.clone();
-            tokio::spawn(async move {
+            acceptor = Some(tokio::spawn(async move {
                 loop {
                     match l.accept().await {
                         Ok((stream, _)) => {
@@ -129,9 +130,9 @@ impl Speaker {
                         }
                     }
                 }
-            });
+            }));
         }
-        tokio::spawn(core_task(Core::new(cfg), tx.clone(), rx, ev_tx));
+        tokio::spawn(core_task(Core::new(cfg), tx.clone(), rx, ev_tx, acceptor));
         Ok((Speaker { tx, local_addr }, ev_rx))
     }
 
@@ -185,7 +186,15 @@ impl Speaker {
         rx.await.map_err(|_| SpeakerError::Stopped)
     }
 
-    /// Stop the speaker (connections are closed).
+    /// Change the speaker's own AS, identifier, cluster id or timers on the
+    /// running speaker: the sessions they affect are reset with a Cease
+    /// (Other Configuration Change) and come back with the new settings.
+    pub fn reconfigure(&self, cfg: SpeakerConfig) -> Result<(), SpeakerError> {
+        self.input(Input::Reconfigure(cfg))
+    }
+
+    /// Stop the speaker: connections are closed and the listener is released
+    /// (its address can be bound again once the core task has ended).
     pub fn shutdown(&self) {
         let _ = self.tx.send(Cmd::Shutdown);
     }
@@ -201,6 +210,7 @@ async fn core_task(
     tx: mpsc::UnboundedSender<Cmd>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     events: mpsc::Sender<Event>,
+    acceptor: Option<JoinHandle<()>>,
 ) {
     let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
     let mut next_id: ConnId = 1;
@@ -339,6 +349,10 @@ async fn core_task(
     }
     for (_, c) in conns {
         c.reader.abort();
+    }
+    // The accept task holds the listening socket: end it so the address is free.
+    if let Some(a) = acceptor {
+        a.abort();
     }
 }
 

@@ -7,9 +7,10 @@
 //!   `bgp_router_parameters` give address, port, AS (default: the global ASN from
 //!   global-system-config), hold time, address families and `admin_down`. This node's own
 //!   parameters give its identifier and `cluster_id` (route reflection when set; which
-//!   peers are clients: [`bgp_config`]). The speaker takes AS, identifier and cluster id
-//!   once, when it starts after the config feed caught up and this node's bgp-router is
-//!   in it.
+//!   peers are clients: [`bgp_config`]). The speaker starts once the config feed caught up
+//!   and this node's bgp-router is in it; a later change of AS, identifier or cluster id
+//!   is applied to the running speaker ([`filament_bgp::Speaker::reconfigure`]), which
+//!   resets the sessions concerned as TF does.
 //! * What goes out: every route of `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` whose
 //!   best non-BGP path exists (agent routes exported by their instances' targets) is
 //!   advertised as a VPN route (RD, label, next hop = the vRouter, route targets,
@@ -446,11 +447,23 @@ const GLOBAL_TABLES: [&str; 4] = [
 /// `--bgp-address` and the global ASN.
 const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
+/// The speaker's settings from this node's config: the identifier falls back to
+/// `--bgp-address`, then 127.0.0.1.
+fn speaker_config(bc: &BgpConfig, cfg: &BgpPeersConfig) -> SpeakerConfig {
+    let router_id = bc
+        .router_id
+        .or(cfg.address)
+        .unwrap_or(Ipv4Addr::new(127, 0, 0, 1));
+    let mut sc = SpeakerConfig::new(bc.asn, router_id);
+    sc.cluster_id = bc.cluster_id;
+    sc
+}
+
 /// Run the BGP link until the node's core goes away.
 pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersError> {
     let name = cfg.name.clone();
-    // Wait for the ASN / identifier / cluster id: the speaker takes them once, so it waits
-    // for the config feed to catch up and this node's bgp-router to be in it (the node
+    // Wait for the ASN / identifier / cluster id (a change later resets sessions, so start
+    // with the right ones): wait for the config feed to catch up and this node's bgp-router to be in it (the node
     // registers one after the sync when none exists). With --bgp-address it starts after
     // STARTUP_WAIT without one.
     let since = tokio::time::Instant::now();
@@ -467,14 +480,10 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
         }
         tokio::time::sleep(cfg.poll).await;
     };
-    let router_id = bc
-        .router_id
-        .or(cfg.address)
-        .unwrap_or(Ipv4Addr::new(127, 0, 0, 1));
-    let mut sc = SpeakerConfig::new(bc.asn, router_id);
-    sc.cluster_id = bc.cluster_id;
-    let (speaker, mut events) = Speaker::start(sc, Some(cfg.listen)).await?;
-    tracing::info!(listen = %cfg.listen, asn = bc.asn, %router_id, "BGP speaker started");
+    let mut sc = speaker_config(&bc, &cfg);
+    let (speaker, mut events) = Speaker::start(sc.clone(), Some(cfg.listen)).await?;
+    tracing::info!(listen = %cfg.listen, asn = sc.asn, router_id = %sc.router_id,
+        cluster_id = ?sc.cluster_id, "BGP speaker started");
     let mut peers: BTreeMap<IpAddr, PeerConfig> = BTreeMap::new();
     let mut first = true;
     let mut outbox = Outbox::default();
@@ -508,10 +517,31 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
             }
             _ = tick.tick() => {
                 let n2 = name.clone();
+                let now_bc = handle
+                    .with_node(move |n| bgp_config(n.graph(), &n2))
+                    .await
+                    .map_err(|_| BgpPeersError::CoreGone)?;
+                // This node's AS / identifier / cluster id changed: the speaker resets the
+                // sessions concerned (TF resets peers on these changes), and every route is
+                // advertised again (security-group and origin-VN communities carry the AS).
+                let new_sc = SpeakerConfig {
+                    asn: now_bc.asn,
+                    router_id: now_bc.router_id.unwrap_or(sc.router_id),
+                    cluster_id: now_bc.cluster_id,
+                    ..sc.clone()
+                };
+                if new_sc != sc {
+                    tracing::info!(asn = new_sc.asn, router_id = %new_sc.router_id,
+                        cluster_id = ?new_sc.cluster_id, "BGP speaker reconfigured");
+                    speaker.reconfigure(new_sc.clone())?;
+                    first |= new_sc.asn != sc.asn;
+                    sc = new_sc;
+                }
                 let all = first;
-                let asn = bc.asn;
-                let (want, adverts) = handle
-                    .with_node(move |n| (bgp_config(n.graph(), &n2).peers, collect(n, all, asn)))
+                let asn = sc.asn;
+                let want = now_bc.peers;
+                let adverts = handle
+                    .with_node(move |n| collect(n, all, asn))
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
                 first = false;
@@ -544,7 +574,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
             }
             // Changed keys wait in the node: advertise them now, not at the next poll.
             _ = changed.notified(), if !first => {
-                let asn = bc.asn;
+                let asn = sc.asn;
                 let adverts = handle
                     .with_node(move |n| collect(n, false, asn))
                     .await

@@ -1,0 +1,162 @@
+//! Changing the speaker's own settings while it runs: a new cluster id, AS or
+//! identifier resets the sessions it affects (TF: `BgpServer::ConfigUpdater`)
+//! and they come back under the new settings; the shell releases its
+//! listening socket on shutdown.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use filament_bgp::{Attrs, Input, RouteKey, Speaker, SpeakerConfig, State};
+
+const RT_X: &str = "target:64512:8000001";
+
+/// a - b - c in iBGP, b with a and c as its clients once it has a cluster id;
+/// every node asks for every VPN route.
+fn chain() -> (Net, usize, usize, usize) {
+    let mut net = Net::new();
+    let a = net.add("10.0.0.1", 64512, None);
+    let b = net.add("10.0.0.2", 64512, None);
+    let c = net.add("10.0.0.3", 64512, None);
+    for (x, y) in [(a, b), (c, b)] {
+        let px = net.peer_cfg(x, y);
+        let mut py = net.peer_cfg(y, x);
+        py.passive = true;
+        py.rr_client = true;
+        net.input(y, Input::AddPeer(py));
+        net.input(x, Input::AddPeer(px));
+    }
+    net.run();
+    for i in [a, b, c] {
+        net.input(
+            i,
+            Input::Advertise(filament_bgp::Path {
+                key: RouteKey::Rtc(filament_wire_bgp::RtcRoute::DEFAULT),
+                labels: vec![],
+                attrs: Arc::new(Attrs::default()),
+            }),
+        );
+    }
+    net.run();
+    (net, a, b, c)
+}
+
+fn with_cluster(net: &Net, i: usize, cluster: Option<&str>) -> SpeakerConfig {
+    let mut cfg = net.nodes[i].core.config().clone();
+    cfg.cluster_id = cluster.map(|c| c.parse().unwrap());
+    cfg
+}
+
+#[test]
+fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
+    let (mut net, a, b, c) = chain();
+    assert_eq!(net.state(a, b), State::Established);
+    let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
+    net.input(a, Input::Advertise(p.clone()));
+    net.run();
+    assert!(net.best(b, &p.key).is_some());
+    assert!(
+        net.best(c, &p.key).is_none(),
+        "no cluster id: split horizon"
+    );
+
+    let cfg = with_cluster(&net, b, Some("1.1.1.1"));
+    net.input(b, Input::Reconfigure(cfg));
+    net.run();
+    // The clients heard why (Cease / Other Configuration Change) ...
+    let err = net.nodes[a]
+        .core
+        .peer(&ip("10.0.0.2"))
+        .unwrap()
+        .stats
+        .clone();
+    assert_eq!(err.flaps, 1);
+    assert!(
+        err.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("received Cease/6")),
+        "{err:?}"
+    );
+    // ... and b dropped what a had sent until a is back.
+    assert!(net.best(b, &p.key).is_none());
+    // The clients reconnect after their connect-retry time.
+    net.advance(Duration::from_secs(10));
+    assert_eq!(net.state(a, b), State::Established);
+    assert_eq!(net.state(c, b), State::Established);
+    assert_eq!(net.nodes[b].core.config().cluster_id, Some(v4("1.1.1.1")));
+    let got = net
+        .best(c, &p.key)
+        .expect("reflected once b is a reflector");
+    assert_eq!(got.attrs.cluster_list, vec![v4("1.1.1.1")]);
+    assert_eq!(got.attrs.originator_id, Some(v4("10.0.0.1")));
+
+    // Removing the cluster id resets again and split horizon is back.
+    let cfg = with_cluster(&net, b, None);
+    net.input(b, Input::Reconfigure(cfg));
+    net.run();
+    net.advance(Duration::from_secs(10));
+    assert_eq!(net.state(c, b), State::Established);
+    assert!(net.best(b, &p.key).is_some());
+    assert!(net.best(c, &p.key).is_none(), "split horizon again");
+}
+
+#[test]
+fn same_settings_leave_sessions_alone_and_new_identifier_resets_all() {
+    let (mut net, a, b, _c) = chain();
+    let same = net.nodes[b].core.config().clone();
+    net.input(b, Input::Reconfigure(same));
+    net.run();
+    let flaps = |net: &Net| net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap().stats.flaps;
+    assert_eq!(flaps(&net), 0, "nothing changed: nothing reset");
+    // Timers only: no reset either.
+    let mut cfg = net.nodes[b].core.config().clone();
+    cfg.connect_retry = Duration::from_secs(7);
+    net.input(b, Input::Reconfigure(cfg.clone()));
+    net.run();
+    assert_eq!(flaps(&net), 0);
+    // A new identifier goes in the OPEN: every session restarts with it.
+    cfg.router_id = v4("10.9.9.9");
+    net.input(b, Input::Reconfigure(cfg));
+    net.run();
+    net.advance(Duration::from_secs(10));
+    assert_eq!(flaps(&net), 1);
+    assert_eq!(net.state(a, b), State::Established);
+    let remote_id = net.nodes[a]
+        .core
+        .peer(&ip("10.0.0.2"))
+        .unwrap()
+        .negotiated()
+        .unwrap()
+        .remote_id;
+    assert_eq!(remote_id, v4("10.9.9.9"));
+}
+
+/// The shell ends its accept task on shutdown, so the listening address can
+/// be bound again (by a restarted speaker or anything else).
+#[tokio::test]
+async fn shutdown_releases_the_listening_socket() {
+    let cfg = SpeakerConfig::new(64512, v4("127.0.0.1"));
+    let (sp, _ev) = Speaker::start(cfg.clone(), Some("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = sp.local_addr().unwrap();
+    assert!(
+        std::net::TcpListener::bind(addr).is_err(),
+        "in use while running"
+    );
+    sp.shutdown();
+    let mut again = None;
+    for _ in 0..200 {
+        if let Ok(x) = Speaker::start(cfg.clone(), Some(addr)).await {
+            again = Some(x);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (sp2, _ev2) = again.expect("the address is free after shutdown");
+    assert_eq!(sp2.local_addr(), Some(addr));
+    sp2.shutdown();
+}

@@ -120,6 +120,10 @@ pub struct DatapathCfg {
     /// (no system call) until they stay empty this long, before sleeping in epoll again.
     /// Zero (default): sleep at once. Trades CPU for fewer wakeups at high rates.
     pub busy_poll: Duration,
+    /// Ask for transparent huge pages under the flow table (`madvise(MADV_HUGEPAGE)`, default
+    /// on): fewer TLB misses per lookup with many flows, but the table's memory is then
+    /// faulted in 2 MiB at a time as flows land in it.
+    pub huge_pages: bool,
 }
 
 impl Default for DatapathCfg {
@@ -134,6 +138,7 @@ impl Default for DatapathCfg {
             cores: 1,
             in_place: true,
             busy_poll: Duration::ZERO,
+            huge_pages: true,
         }
     }
 }
@@ -356,7 +361,14 @@ impl Datapath {
                 .collect();
             let mut lp = Loop {
                 peers,
-                fwd: Forwarder::new(cfg.forwarder.clone()),
+                // The flow table on huge pages where the kernel agrees (fewer TLB misses per
+                // lookup at a million flows, as TF's DPDK vRouter).
+                fwd: Forwarder::new_advised(cfg.forwarder.clone(), |r| {
+                    if cfg.huge_pages {
+                        let n = sys::advise_hugepages(r);
+                        tracing::debug!(bytes = n, "flow table advised MADV_HUGEPAGE");
+                    }
+                }),
                 ring_cfg: cfg.ring,
                 io: cfg.io,
                 xsk_cfg: cfg.xsk,

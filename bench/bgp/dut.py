@@ -13,15 +13,17 @@ BIRD 2 route generator, /proc readers and the product as device under test.
 * `capture_reflected`: the first UPDATEs a client is sent, decoded by tshark,
   to show the ORIGINATOR_ID / CLUSTER_LIST a route reflector adds (RFC 4456 §8).
 
-Used by reflect.py; ingest.py carries its own copies of the first half.
+Used by ingest.py and reflect.py.
 """
 
+import datetime
 import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -69,6 +71,7 @@ class Lab:
         os.chmod(self.work, 0o755)
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         self.procs = []
+        self.closing = threading.Event()
         self.run("ip", "link", "set", "lo", "up")
         for a in (GEN, DUT, *extra_addrs):
             self.run("ip", "addr", "add", f"{a}/32", "dev", "lo")
@@ -85,6 +88,7 @@ class Lab:
         return p
 
     def close(self):
+        self.closing.set()
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -101,6 +105,9 @@ def generator_conf(lab, n, rds, feed_as=65010, dut_as=64512):
     (eBGP by default; iBGP when feed_as == dut_as)."""
     per = n // rds
     lines = [
+        # the feed's state changes with microsecond times: the clock starts at its log line
+        f'log "{lab.work}/gen.events" all;',
+        'timeformat log "%F %T.%6f";',
         f"router id {GEN};",
         "vpn4 table vpntab;",
         "protocol device {}",
@@ -113,6 +120,7 @@ def generator_conf(lab, n, rds, feed_as=65010, dut_as=64512):
     lines += [
         "}",
         "protocol bgp feed {",
+        "  debug { states };",
         "  disabled;",
         f"  local {GEN} as {feed_as}; neighbor {DUT} as {dut_as}; multihop; strict bind yes;",
         "  vpn4 mpls { table vpntab; import none; export all; next hop self; };",
@@ -135,14 +143,58 @@ def start_generator(lab, n, rds, feed_as=65010):
         time.sleep(0.5)
 
 
+# When birdc first showed the feed Established (per run, time.monotonic()).
+FEED = {"est": 0.0}
+
+
+def logged_established(lab):
+    """time.monotonic() of the generator's own "feed: State changed to up" log line (BIRD
+    logs it with microseconds), or None."""
+    try:
+        lines = (lab.work / "gen.events").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if "feed: State changed to up" in line:  # the session is Established (debug states)
+            stamp = datetime.datetime.strptime(" ".join(line.split()[:2]), "%Y-%m-%d %H:%M:%S.%f")
+            return stamp.timestamp() - (time.time() - time.monotonic())
+    return None
+
+
+def keep_generator_awake(lab, ctl, every=0.05):
+    """Ask the generator for its status every `every` s until the lab closes.
+
+    BIRD 2.0.12 as the generator stalls for ~3 s with routes still to send: after a
+    burst of UPDATEs its I/O loop polls with a 3000 ms timeout and no pending event,
+    and sends the rest only when that timeout expires (seen with strace: `poll(...,
+    3000) = 0 (Timeout)` between two writes on the BGP socket). 50k routes took 3.1 s
+    into a receiver that only counts, 0.15 s with a `birdc` query every 50 ms; 200k
+    3.5 s and 0.68 s. Any socket activity wakes the loop, so a query from this thread
+    keeps the feed going for every DUT alike (it costs the generator, not the DUT)."""
+    def run():
+        while not lab.closing.wait(every):
+            lab.run("birdc", "-s", str(ctl), "show", "status", check=False)
+    threading.Thread(target=run, daemon=True).start()
+
+
+def start_feed(lab, ctl):
+    """Enable the generator's feed (its CPU so far is recorded) and keep it awake."""
+    FEED["gen_cpu"] = cpu_s(lab.procs[0].pid) or 0.0  # the generator is the first process
+    lab.run("birdc", "-s", str(ctl), "enable", "feed")
+    keep_generator_awake(lab, ctl)
+
+
 def enable_feed(lab, ctl):
     """Start the feed; return when the generator's session is Established (the
-    clock starts there for every DUT, so connection setup is not counted)."""
-    lab.run("birdc", "-s", str(ctl), "enable", "feed")
+    clock starts there for every DUT, so connection setup is not counted).
+    birdc answers late while the generator is busy sending (seen: seconds), so the
+    printed time starts at the generator's log line for the same moment instead."""
+    start_feed(lab, ctl)
     while True:
         out = lab.run("birdc", "-s", str(ctl), "show", "protocols", "feed", check=False).stdout
         if "Established" in out:
-            return time.monotonic()
+            FEED["est"] = time.monotonic()
+            return FEED["est"]
         time.sleep(0.02)
 
 
@@ -228,8 +280,8 @@ class Filament:
         return self.control
 
     def paths(self, table="bgp.l3vpn.0"):
-        """Paths in one of the control node's tables (`GET /routes/summary` walks every
-        route: its CPU is the control node's)."""
+        """Paths in one of the control node's tables (`GET /routes/summary`, read from
+        per-table counters; its CPU is the control node's)."""
         s = http(self.lab, "GET", f"{self.INTRO}/routes/summary") or {}
         return sum(t.get("paths", 0) for t in s.get("tables", []) if t.get("name") == table)
 

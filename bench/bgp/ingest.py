@@ -13,157 +13,13 @@ bgpd, GoBGP. Each runs in a fresh network namespace
 """
 
 import argparse
-import datetime
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-GEN, DUT = "10.77.0.5", "10.77.0.1"
-
-
-def rss_kb(pid):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of a process (the figure to compare on a
-    busy machine: wall-clock time depends on what else runs)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-class Lab:
-    def __init__(self):
-        self.ns = "fbgpb-" + uuid.uuid4().hex[:6]
-        self.work = Path(tempfile.mkdtemp(prefix="fbgpb-"))
-        os.chmod(self.work, 0o755)
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        self.run("ip", "link", "set", "lo", "up")
-        for a in (GEN, DUT):
-            self.run("ip", "addr", "add", f"{a}/32", "dev", "lo")
-        self.procs = []
-
-    def cmd(self, *a):
-        return ["ip", "netns", "exec", self.ns, *a]
-
-    def run(self, *a, check=True):
-        return subprocess.run(self.cmd(*a), check=check, capture_output=True, text=True)
-
-    def spawn(self, argv, log, **kw):
-        p = subprocess.Popen(self.cmd(*argv), stderr=open(self.work / log, "w"), **kw)
-        self.procs.append(p)
-        return p
-
-    def close(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        subprocess.run(["ip", "netns", "del", self.ns], check=False)
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
-def generator_conf(lab, n, rds, feed_as=65010, dut_as=64512):
-    """BIRD config with n static VPNv4 routes over `rds` RDs, BGP feed disabled
-    (eBGP by default; iBGP when feed_as == dut_as)."""
-    per = n // rds
-    lines = [
-        # the feed's state changes with microsecond times: the clock starts at its log line
-        f'log "{lab.work}/gen.events" all;',
-        'timeformat log "%F %T.%6f";',
-        f"router id {GEN};",
-        "vpn4 table vpntab;",
-        "protocol device {}",
-        "protocol static gen {",
-        "  vpn4 { table vpntab; import filter { bgp_ext_community.add((rt, 64512, 8000001)); accept; }; };",
-    ]
-    for r in range(rds):
-        for i in range(per):
-            lines.append(f"  route 100:{r + 1} 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32 blackhole;")
-    lines += [
-        "}",
-        "protocol bgp feed {",
-        "  debug { states };",
-        "  disabled;",
-        f"  local {GEN} as {feed_as}; neighbor {DUT} as {dut_as}; multihop; strict bind yes;",
-        "  vpn4 mpls { table vpntab; import none; export all; next hop self; };",
-        "}",
-    ]
-    conf = lab.work / "gen.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    return per * rds
-
-
-def start_generator(lab, n, rds, feed_as=65010):
-    total = generator_conf(lab, n, rds, feed_as)
-    ctl = lab.work / "gen.ctl"
-    lab.spawn(["bird", "-f", "-c", str(lab.work / "gen.conf"), "-s", str(ctl)], "gen.log")
-    # Wait until every static route is in the table.
-    while True:
-        out = lab.run("birdc", "-s", str(ctl), "show", "route", "count", "table", "vpntab", check=False).stdout
-        if f"{total} of {total} routes" in out:
-            return total, ctl
-        time.sleep(0.5)
-
-
-# When birdc first showed the feed Established (per run, time.monotonic()).
-FEED = {"est": 0.0}
-
-
-def logged_established(lab):
-    """time.monotonic() of the generator's own "BGP session established" log line (BIRD
-    logs it with microseconds), or None."""
-    try:
-        lines = (lab.work / "gen.events").read_text().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if "feed: BGP session established" in line:
-            stamp = datetime.datetime.strptime(" ".join(line.split()[:2]), "%Y-%m-%d %H:%M:%S.%f")
-            return stamp.timestamp() - (time.time() - time.monotonic())
-    return None
-
-
-def enable_feed(lab, ctl):
-    """Start the feed; return when the generator's session is Established (the
-    clock starts there for every DUT, so connection setup is not counted).
-    birdc answers late while the generator is busy sending (seen: seconds), so the
-    printed time starts at the generator's log line for the same moment instead."""
-    FEED["gen_cpu"] = cpu_s(lab.procs[0].pid) or 0.0  # the generator is the first process
-    lab.run("birdc", "-s", str(ctl), "enable", "feed")
-    while True:
-        out = lab.run("birdc", "-s", str(ctl), "show", "protocols", "feed", check=False).stdout
-        if "Established" in out:
-            FEED["est"] = time.monotonic()
-            return FEED["est"]
-        time.sleep(0.02)
-
-
-def wait_count(fn, total, timeout=600, every=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if (fn() or 0) >= total:
-            return time.monotonic()
-        time.sleep(every)
-    raise SystemExit(f"timed out waiting for {total} routes")
+from dut import (DUT, FEED, GEN, REPO, Filament, Lab, cpu_s, enable_feed, logged_established, rss_kb, start_feed,
+                 start_generator, wait_count)
 
 
 def dut_ours(lab, total, ctl):
@@ -194,8 +50,7 @@ def dut_sink(lab, total, ctl):
     counts the NLRI in the UPDATE bytes (no routes built), so its time is the
     generator's pace on this machine."""
     binary = os.environ.get("FILAMENT_BGP_SINK", str(REPO / "target/release/examples/bgp_sink"))
-    FEED["gen_cpu"] = cpu_s(lab.procs[0].pid) or 0.0
-    lab.run("birdc", "-s", str(ctl), "enable", "feed")
+    start_feed(lab, ctl)
     p = lab.spawn([binary, "--connect", f"{GEN}:179", "--asn", "64512", "--local", DUT,
                    "--expect", str(total), "--family", "inet-vpn"], "sink.log",
                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
@@ -309,64 +164,22 @@ def dut_gobgp(lab, total, ctl):
     return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 
 
-def http(lab, method, url, body=None):
-    """HTTP inside the namespace (the API and introspect listen on its loopback)."""
-    args = ["curl", "-s", "-m", "10", "-X", method, url, "-H", "Content-Type: application/json"]
-    if body is not None:
-        args += ["-d", json.dumps(body)]
-    out = lab.run(*args, check=False).stdout
-    try:
-        return json.loads(out or "null")
-    except ValueError:
-        return None
-
-
-def poll(fn, what, timeout=120):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def dut_filament(lab, total, ctl):
     """The product: `filament up --no-control` (config API) and `filament control` (the
     control node: speaker + its RIB), peered with the generator the way a user does it:
     a bgp-router for BIRD with a ref to the control node's own bgp-router, over REST.
     Done when the control node's bgp.l3vpn.0 holds every route (introspect
     /routes/summary); CPU and RSS are those of the control node process."""
-    binary = os.environ.get("FILAMENT_BIN", str(REPO / "target/release/filament"))
-    wrap = os.environ.get("FILAMENT_BENCH_WRAP", "").split()
-    api, intro = "http://127.0.0.1:18082", "http://127.0.0.1:18083"
-    lab.spawn([binary, "up", "--no-control", "--data-dir", str(lab.work / "data"),
-               "--listen", "127.0.0.1:18082"], "up.log", stdout=subprocess.DEVNULL)
-    poll(lambda: http(lab, "GET", f"{api}/") is not None, "config API")
-    p = lab.spawn([*wrap, binary, "control", "--api", api, "--name", "cn1",
-                   "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18083",
-                   "--bgp-listen", f"{DUT}:179", "--bgp-address", DUT], "control.log",
-                  stdout=subprocess.DEVNULL)
-    cn1 = ["default-domain", "default-project", "ip-fabric", "__default__", "cn1"]
-    poll(lambda: (http(lab, "POST", f"{api}/fqname-to-id", {"type": "bgp-router", "fq_name": cn1})
-                  or {}).get("uuid"), "the control node's bgp-router")
-    r = http(lab, "POST", f"{api}/bgp-routers", {"bgp-router": {
-        "fq_name": ["default-domain", "default-project", "ip-fabric", "__default__", "bird"],
-        "parent_type": "routing-instance",
-        "bgp_router_parameters": {"address": GEN, "identifier": GEN, "autonomous_system": 65010,
-                                  "port": 179, "router_type": "router",
-                                  "address_families": {"family": ["inet-vpn"]}},
-        "bgp_router_refs": [{"to": cn1, "attr": {}}]}})
-    if not r or "bgp-router" not in r:
-        raise SystemExit(f"creating BIRD's bgp-router failed: {r}")
+    f = Filament(lab)
+    p = f.start_control()
+    f.bgp_router("bird", GEN, 65010, ["inet-vpn"])
     time.sleep(1)
     t0 = enable_feed(lab, ctl)
 
     last = [0.0]
 
     def count():
-        s = http(lab, "GET", f"{intro}/routes/summary") or {}
-        n = sum(t.get("paths", 0) for t in s.get("tables", []) if t.get("name") == "bgp.l3vpn.0")
+        n = f.paths("bgp.l3vpn.0")
         if os.environ.get("FILAMENT_BENCH_VERBOSE") and time.monotonic() - last[0] > 5:
             last[0] = time.monotonic()
             print(f"  {time.monotonic() - t0:6.1f}s: {n} routes, CPU {cpu_s(p.pid)} s, RSS {rss_kb(p.pid)} kB",
@@ -379,8 +192,8 @@ def dut_filament(lab, total, ctl):
                         every=float(os.environ.get("FILAMENT_BENCH_POLL", 0.1)))
     except SystemExit:
         print(f"filament: {count()} of {total} routes; neighbors:",
-              json.dumps(http(lab, "GET", f"{intro}/neighbors")), flush=True)
-        print("control.log tail:", *(lab.work / "control.log").read_text().splitlines()[-15:], sep="\n")
+              json.dumps(f.neighbors()), flush=True)
+        print("control.log tail:", *f.log_tail(), sep="\n")
         raise
     return t1 - t0, rss_kb(p.pid), cpu_s(p.pid)
 

@@ -387,18 +387,20 @@ def gobgp_attrs(gobgp, prefix):
     return None
 
 
-@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
-def test_control_node_reflects_between_clients_with_cluster_id(lab):
-    """Route reflection as a TF user turns it on: `cluster_id` in the control node's own
-    bgp-router (tf-facts §3). FRR and GoBGP are iBGP peers (same AS, bgp-routers with refs
-    to the node's, no cluster id of their own, so clients, as in TF); each one's VPNv4 route
-    reaches the other with ORIGINATOR_ID = its originator and CLUSTER_LIST = [the node's
-    cluster id] (RFC 4456 §8), next hop unchanged."""
+def cluster_int(cluster):
+    """`bgp_router_parameters.cluster_id` is an integer (TF's schema)."""
+    return int.from_bytes(bytes(map(int, cluster.split("."))), "big")
+
+
+def start_reflector_lab(lab, cluster):
+    """The config API, the node's bgp-router `cn1` (with `cluster` as cluster id, or none),
+    FRR's and GoBGP's bgp-routers referring to it (iBGP, no cluster id of their own), then
+    `filament control`, FRR (iBGP, a VPNv4 route) and GoBGP (iBGP, vpnv4 without rtc).
+    Returns (ns, api, frr, gobgp, uuid of cn1's bgp-router, its bgp_router_parameters)."""
     from bgp_helpers import Proc
 
     ns, work, _binary, procs = lab
     api = "http://127.0.0.1:18082"
-    cluster = "10.77.0.100"
     procs.append(Proc(ns.cmd(str(filament_bin()), "up", "--no-control", "--data-dir", str(work / "data"),
                              "--listen", "127.0.0.1:18082"), work / "up.log"))
     wait_until(lambda: ns_http(ns, "GET", f"{api}/") is not None, what="config API")
@@ -406,18 +408,20 @@ def test_control_node_reflects_between_clients_with_cluster_id(lab):
     cn1 = [*fabric, "cn1"]
 
     def router(name, addr, params, refs):
+        full = {"address": addr, "identifier": addr, "autonomous_system": 64512, "port": 179,
+                "address_families": {"family": ["inet-vpn"]}, **params}
         body = {"bgp-router": {"fq_name": [*fabric, name], "parent_type": "routing-instance",
-                               "bgp_router_parameters": {"address": addr, "identifier": addr,
-                                                         "autonomous_system": 64512, "port": 179,
-                                                         "address_families": {"family": ["inet-vpn"]},
-                                                         **params},
+                               "bgp_router_parameters": full,
                                "bgp_router_refs": [{"to": r, "attr": {}} for r in refs]}}
         r = ns_http(ns, "POST", f"{api}/bgp-routers", body)
         assert r and "bgp-router" in r, r
+        return r["bgp-router"]["uuid"], full
 
-    # The node's bgp-router, provisioned before the node starts, with a cluster id.
-    router("cn1", OURS, {"router_type": "control-node", "vendor": "contrail",
-                         "cluster_id": int.from_bytes(bytes(map(int, cluster.split("."))), "big")}, [])
+    # The node's bgp-router, provisioned before the node starts.
+    mine = {"router_type": "control-node", "vendor": "contrail"}
+    if cluster:
+        mine["cluster_id"] = cluster_int(cluster)
+    uuid, params = router("cn1", OURS, mine, [])
     router("frr", FRR, {"router_type": "router"}, [cn1])
     router("gobgp", GOBGP, {"router_type": "router"}, [cn1])
     procs.append(Proc(ns.cmd(str(filament_bin()), "control", "--api", api, "--name", "cn1",
@@ -427,21 +431,67 @@ def test_control_node_reflects_between_clients_with_cluster_id(lab):
     procs.append(frr)
     gobgp = GoBgp(ns, work, GOBGP_CLIENT_TOML)
     procs.append(gobgp)
+    return ns, api, frr, gobgp, uuid, params
 
-    # FRR's route reaches GoBGP through the control node, reflected.
+
+def check_reflection(frr, gobgp, cluster):
+    """FRR's route reaches GoBGP and GoBGP's reaches FRR, reflected: ORIGINATOR_ID = the
+    originator, CLUSTER_LIST = [cluster] (RFC 4456 §8), next hop and label unchanged."""
     attrs = wait_until(lambda: gobgp_attrs(gobgp, "10.200.1.0/24"), timeout=60, what="FRR's route at GoBGP")
     text = json.dumps(attrs)
     assert attrs.get(9, {}).get("value") == FRR, text  # ORIGINATOR_ID
     assert attrs.get(10, {}).get("value") == [cluster], text  # CLUSTER_LIST
     assert FRR in json.dumps(attrs.get(14, {})), text  # MP_REACH next hop: still FRR
 
-    # GoBGP's route reaches FRR the same way.
     gobgp.cli("global", "rib", "-a", "vpnv4", "add", "10.201.0.0/24", "label", "2001", "rd", "64512:9",
               "rt", "64512:8000001")
-    path = wait_until(lambda: frr_vpn_path(frr, "64512:9", "10.201.0.0/24"), timeout=30,
+    path = wait_until(lambda: frr_vpn_path(frr, "64512:9", "10.201.0.0/24"), timeout=60,
                       what="GoBGP's route at FRR")
     detail = frr.show("show bgp ipv4 vpn rd 64512:9 10.201.0.0/24 json")["64512:9"]["paths"][0]
     dtext = json.dumps(detail)
     assert detail.get("originatorId") == GOBGP, dtext
     assert detail.get("clusterList", {}).get("list") == [cluster], dtext
     assert path.get("remoteLabel", detail.get("remoteLabel")) == 2001, dtext
+
+
+@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
+def test_control_node_reflects_between_clients_with_cluster_id(lab):
+    """Route reflection as a TF user turns it on: `cluster_id` in the control node's own
+    bgp-router (tf-facts §3). FRR and GoBGP are iBGP peers (same AS, bgp-routers with refs
+    to the node's, no cluster id of their own, so clients, as in TF); each one's VPNv4 route
+    reaches the other with ORIGINATOR_ID = its originator and CLUSTER_LIST = [the node's
+    cluster id] (RFC 4456 §8), next hop unchanged."""
+    cluster = "10.77.0.100"
+    _ns, _api, frr, gobgp, _uuid, _params = start_reflector_lab(lab, cluster)
+    check_reflection(frr, gobgp, cluster)
+
+
+@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
+def test_cluster_id_set_over_rest_on_a_running_node_turns_reflection_on(lab):
+    """The node runs without a cluster id (iBGP split horizon: FRR's route stays off
+    GoBGP); the user then sets `cluster_id` in its bgp-router over REST. The node resets
+    its iBGP sessions (Cease / Other Configuration Change, as TF does on a cluster id
+    change), they come back, and reflection works both ways with the new cluster id."""
+    cluster = "10.77.0.101"
+    ns, api, frr, gobgp, uuid, params = start_reflector_lab(lab, None)
+    intro = "http://127.0.0.1:18083"
+
+    def bgp_peer(addr):
+        rows = (ns_http(ns, "GET", f"{intro}/neighbors") or {}).get("neighbors", [])
+        return next((n for n in rows if n.get("peer") == addr and n.get("type") == "bgp"), None)
+
+    # Both sessions up, FRR's route at the node, but not at GoBGP (split horizon).
+    wait_until(lambda: (bgp_peer(FRR) or {}).get("received", 0) >= 1, timeout=60, what="FRR's route at the node")
+    wait_until(lambda: (bgp_peer(GOBGP) or {}).get("state") == "Established", timeout=60,
+               what="session with GoBGP")
+    time.sleep(3)
+    assert gobgp_attrs(gobgp, "10.200.1.0/24") is None, "no cluster id: iBGP split horizon"
+    flaps = bgp_peer(GOBGP)["flaps"]
+
+    # The user sets the cluster id on the running node.
+    r = ns_http(ns, "PUT", f"{api}/bgp-router/{uuid}",
+                {"bgp-router": {"bgp_router_parameters": {**params, "cluster_id": cluster_int(cluster)}}})
+    assert r is not None and "error" not in json.dumps(r).lower(), r
+    wait_until(lambda: (bgp_peer(GOBGP) or {}).get("flaps", 0) > flaps, timeout=30,
+               what="the iBGP sessions reset on the cluster id change")
+    check_reflection(frr, gobgp, cluster)

@@ -326,25 +326,40 @@ impl Core {
             let Some(pc) = self.peers.get(&addr).map(|p| p.cfg.clone()) else {
                 continue;
             };
+            // Cease / Other Configuration Change (RFC 4486, see add_peer).
+            let stats = self.drop_peer(now, addr, CeaseSubcode::OtherConfigChange);
+            self.start_peer(now, pc, stats);
+        }
+    }
+
+    fn add_peer(&mut self, now: Instant, cfg: PeerConfig) {
+        let mut stats = None;
+        if let Some(p) = self.peers.get(&cfg.address) {
+            if p.cfg == cfg {
+                return;
+            }
             // RFC 4486 - Section 3: "If a BGP speaker decides to reset the
             // session ... due to a configuration change other than the ones
             // described above, then the speaker MAY send a NOTIFICATION
             // message with the Error Code Cease and the Error Subcode
             // "Other Configuration Change"."
-            self.drop_peer(now, addr, CeaseSubcode::OtherConfigChange);
-            self.add_peer(now, pc);
+            stats = self.drop_peer(now, cfg.address, CeaseSubcode::OtherConfigChange);
         }
+        self.start_peer(now, cfg, stats);
     }
 
-    fn add_peer(&mut self, now: Instant, cfg: PeerConfig) {
-        if let Some(p) = self.peers.get(&cfg.address) {
-            if p.cfg == cfg {
-                return;
-            }
-            self.remove_peer(now, cfg.address);
-        }
+    /// Configure a (new or reset) neighbour and start it; `stats` are the
+    /// counters of the session it replaces (same neighbour, same counters:
+    /// a reset counts as a flap).
+    fn start_peer(&mut self, now: Instant, cfg: PeerConfig, stats: Option<PeerStats>) {
         let addr = cfg.address;
         let mut p = Peer::new(cfg);
+        if let Some(st) = stats {
+            p.stats = PeerStats {
+                established_at: None,
+                ..st
+            };
+        }
         let connect = p.step(now, PeerEvent::Start, self.cfg.connect_retry);
         self.peers.insert(addr, p);
         if connect {
@@ -353,12 +368,12 @@ impl Core {
     }
 
     fn remove_peer(&mut self, now: Instant, addr: IpAddr) {
-        self.drop_peer(now, addr, CeaseSubcode::PeerDeconfigured);
+        let _ = self.drop_peer(now, addr, CeaseSubcode::PeerDeconfigured);
     }
 
     /// Close a peer's connections with a Cease `why`, withdraw what it sent
-    /// and forget it.
-    fn drop_peer(&mut self, now: Instant, addr: IpAddr, why: CeaseSubcode) {
+    /// and forget it; returns its counters.
+    fn drop_peer(&mut self, now: Instant, addr: IpAddr, why: CeaseSubcode) -> Option<PeerStats> {
         let ids: Vec<ConnId> = self
             .peers
             .get(&addr)
@@ -373,8 +388,8 @@ impl Core {
         for k in keys {
             self.peer_withdraw(addr, &k);
         }
-        self.peers.remove(&addr);
         self.reported.remove(&addr);
+        self.peers.remove(&addr).map(|p| p.stats)
     }
 
     fn push_connect(&mut self, addr: IpAddr) {

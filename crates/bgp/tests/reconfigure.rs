@@ -80,6 +80,20 @@ fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
             .is_some_and(|e| e.starts_with("received Cease/6")),
         "{err:?}"
     );
+    // b counts the reset as a flap of the same neighbour.
+    let st = net.nodes[b]
+        .core
+        .peer(&ip("10.0.0.1"))
+        .unwrap()
+        .stats
+        .clone();
+    assert_eq!(st.flaps, 1);
+    assert!(
+        st.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("sent Cease/6")),
+        "{st:?}"
+    );
     // ... and b dropped what a had sent until a is back.
     assert!(net.best(b, &p.key).is_none());
     // The clients reconnect after their connect-retry time.

@@ -105,6 +105,13 @@ pub fn export(
     }
     if fam == Family::RouteTarget {
         a.next_hop = Some(local);
+        // RFC 4684 - Section 3.2: "When advertising RT membership NLRI to a
+        // route-reflector client, the Originator attribute shall be set to
+        // the router-id of the advertiser, and the Next-hop attribute shall
+        // be set of the local address for that session."
+        if to_ibgp && sc.cluster_id.is_some() && peer.cfg.rr_client {
+            a.originator_id = Some(sc.router_id);
+        }
     }
     Some(a)
 }

@@ -1,7 +1,8 @@
 //! Changing the speaker's own settings while it runs: a new cluster id, AS or
 //! identifier resets the sessions it affects (TF: `BgpServer::ConfigUpdater`)
 //! and they come back under the new settings; the shell releases its
-//! listening socket on shutdown.
+//! listening socket on shutdown. Also what a reflector sends its clients for
+//! RT-constraint (RFC 4684 §3.2).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -173,4 +174,55 @@ async fn shutdown_releases_the_listening_socket() {
     let (sp2, _ev2) = again.expect("the address is free after shutdown");
     assert_eq!(sp2.local_addr(), Some(addr));
     sp2.shutdown();
+}
+
+/// RFC 4684 §3.2: RT membership advertised to a route-reflector client carries
+/// the reflector's router id as ORIGINATOR_ID and its session address as next
+/// hop; the client then sends the reflector the VPN routes another client asked
+/// for, and they are reflected to it.
+#[test]
+fn rt_membership_to_clients_carries_the_reflectors_originator_id() {
+    let mut net = Net::new();
+    let a = net.add("10.0.0.1", 64512, None);
+    let b = net.add("10.0.0.2", 64512, Some("1.1.1.1"));
+    let c = net.add("10.0.0.3", 64512, None);
+    for (x, y) in [(a, b), (c, b)] {
+        let px = net.peer_cfg(x, y);
+        let mut py = net.peer_cfg(y, x);
+        py.passive = true;
+        py.rr_client = true;
+        net.input(y, Input::AddPeer(py));
+        net.input(x, Input::AddPeer(px));
+    }
+    net.run();
+    // c asks for RT_X only (no one asks for everything).
+    net.input(c, Input::Advertise(rtc_path(64512, RT_X)));
+    net.run();
+    net.advance(Duration::from_secs(31)); // past every RT End-of-RIB wait
+    let key = rtc_path(64512, RT_X).key;
+    let got = net.best(a, &key).expect("c's membership reflected to a");
+    assert_eq!(
+        got.attrs.originator_id,
+        Some(v4("10.0.0.2")),
+        "the reflector's id"
+    );
+    assert_eq!(got.attrs.cluster_list, vec![v4("1.1.1.1")]);
+    assert_eq!(got.attrs.next_hop, Some(ip("10.0.0.2")));
+    // a's X route reaches c through b; its Y route is asked for by no one.
+    let x = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
+    let y = vpn_path(
+        "192.0.2.1:3",
+        "10.1.1.4/32",
+        18,
+        "192.0.2.1",
+        "target:64512:8000002",
+    );
+    net.input(a, Input::Advertise(x.clone()));
+    net.input(a, Input::Advertise(y.clone()));
+    net.run();
+    assert!(net.best(c, &x.key).is_some(), "X reflected to c");
+    assert!(
+        net.best(b, &y.key).is_none(),
+        "Y not sent to the reflector: nobody asked"
+    );
 }

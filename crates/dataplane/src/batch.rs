@@ -85,10 +85,10 @@ impl Forwarder {
     /// aligned part of each range; transparent huge pages are in `madvise`
     /// mode on most distributions). TF's DPDK vRouter keeps its flow table
     /// in huge pages for the same reason: at a million flows every lookup
-    /// otherwise misses the TLB twice. Call it right after
-    /// [`Forwarder::new`]: the tables are allocated there and never move or
-    /// grow, and pages not yet touched are then faulted in huge; or use
-    /// [`Forwarder::new_advised`].
+    /// otherwise misses the TLB twice. The ranges are fixed at construction
+    /// (the tables never move or grow); [`Forwarder::new`] has written the
+    /// index already, so advise through [`Forwarder::new_advised`], which
+    /// calls the shell before the first write.
     pub fn table_memory(&self) -> Vec<MemRange> {
         self.flows
             .memory()
@@ -105,9 +105,9 @@ impl Forwarder {
         cfg: crate::forwarder::ForwarderCfg,
         advise: impl FnOnce(&[MemRange]),
     ) -> Self {
-        let mut f = Forwarder::new(cfg);
+        let mut f = Forwarder::unfilled(cfg);
         advise(&f.table_memory());
-        f.flows.prefault_index();
+        f.flows.fill_index();
         f
     }
 

@@ -284,7 +284,7 @@ pub(crate) struct FlowTable {
 
 impl Clone for FlowTable {
     /// A copy with its own allocations, the entry slab reserved to the full
-    /// capacity as in [`FlowTable::new`] (so it never grows either).
+    /// capacity as in [`FlowTable::unfilled`] (so it never grows either).
     fn clone(&self) -> Self {
         let mut slots = Vec::with_capacity(self.capacity);
         slots.extend(self.slots.iter().cloned());
@@ -301,11 +301,22 @@ impl Clone for FlowTable {
 }
 
 impl FlowTable {
+    #[cfg(test)]
     pub(crate) fn new(seed: u64, capacity: usize) -> Self {
+        let mut t = FlowTable::unfilled(seed, capacity);
+        t.fill_index();
+        t
+    }
+
+    /// The table with its memory allocated but not yet written: the index
+    /// must be filled ([`FlowTable::fill_index`]) before any other use. In
+    /// between, [`FlowTable::memory`] gives the ranges to advise, and the
+    /// first write then faults the index in as huge pages where advised.
+    pub(crate) fn unfilled(seed: u64, capacity: usize) -> Self {
         let buckets = capacity.saturating_mul(2).max(2).next_power_of_two();
         FlowTable {
             seed,
-            index: vec![Bucket::default(); buckets],
+            index: Vec::with_capacity(buckets),
             mask: buckets - 1,
             slots: Vec::with_capacity(capacity),
             free: Vec::new(),
@@ -329,12 +340,11 @@ impl FlowTable {
         ]
     }
 
-    /// Write every index bucket once (they are zero already): the pages
-    /// are then faulted in by a write, as huge pages where advised (a read
-    /// fault first maps the shared zero page, which older kernels split
-    /// into small pages on the first write).
-    pub(crate) fn prefault_index(&mut self) {
-        self.index.fill(Bucket::default());
+    /// Write every index bucket (empty): the pages are faulted in by that
+    /// write, as huge pages where advised.
+    pub(crate) fn fill_index(&mut self) {
+        self.index.clear();
+        self.index.resize(self.mask + 1, Bucket::default());
     }
 
     pub(crate) fn capacity(&self) -> usize {

@@ -182,9 +182,15 @@ fn not_found(what: String) -> OpError {
 impl Forwarder {
     /// Empty tables sized by `cfg`.
     pub fn new(cfg: ForwarderCfg) -> Self {
+        Forwarder::new_advised(cfg, |_| {})
+    }
+
+    /// The forwarder with its flow table allocated but its index not yet
+    /// written (see [`Forwarder::new_advised`]).
+    pub(crate) fn unfilled(cfg: ForwarderCfg) -> Self {
         let seed = cfg.hash_seed;
         Forwarder {
-            flows: FlowTable::new(seed, cfg.flow_capacity),
+            flows: FlowTable::unfilled(seed, cfg.flow_capacity),
             cfg,
             vifs: Vec::new(),
             nhs: Vec::new(),

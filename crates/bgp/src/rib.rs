@@ -61,6 +61,14 @@ pub struct Cand {
     pub from_client: bool,
 }
 
+/// A candidate as [`Rib::set_at`] takes it: the labels borrowed (packed into the slot, or
+/// copied only when they do not fit).
+struct New<'a> {
+    info: SrcInfo,
+    labels: &'a [u32],
+    attrs: Arc<Attrs>,
+}
+
 /// A destination's index in the Loc-RIB: stable from the first candidate
 /// until [`Rib::release`].
 pub type DestId = u32;
@@ -107,11 +115,27 @@ impl Labels {
 }
 
 /// A compact route key: 16 bytes for IPv4 and VPNv4 keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Ck {
     Vpn4 { rd: u64, addr: u32, len: u8 },
     Inet { addr: u32, len: u8 },
     Other(Box<RouteKey>),
+}
+
+/// One hasher write for the fixed-size keys (the derived `Hash` made four: discriminant,
+/// RD, address, length). Equal keys still hash equal: every field goes in.
+impl std::hash::Hash for Ck {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            Ck::Vpn4 { rd, addr, len } => {
+                h.write_u128(u128::from(*rd) << 64 | u128::from(*addr) << 8 | u128::from(*len));
+            }
+            Ck::Inet { addr, len } => {
+                h.write_u64(1 << 63 | u64::from(*addr) << 8 | u64::from(*len))
+            }
+            Ck::Other(k) => k.hash(h),
+        }
+    }
 }
 
 impl Ck {
@@ -344,24 +368,57 @@ impl Rib {
     pub fn set(&mut self, key: &RouteKey, src: Source, cand: Option<Cand>) -> Option<DestId> {
         let ck = Ck::new(key);
         let (h, found) = self.find_h(&ck);
-        self.set_at(ck, h, found, src, cand)
+        match cand {
+            Some(c) => {
+                let info = SrcInfo {
+                    src: c.src,
+                    ebgp: c.ebgp,
+                    peer_id: c.peer_id,
+                    from_client: c.from_client,
+                };
+                let new = New {
+                    info,
+                    labels: &c.path.labels,
+                    attrs: c.path.attrs.clone(),
+                };
+                self.set_at(ck, h, found, src, Some(new))
+            }
+            None => self.set_at(ck, h, found, src, None),
+        }
     }
 
     /// A candidate learned from its source, with one key lookup for both questions:
     /// `(had one from this source, it was exactly this path, what` [`Rib::set`] `returns)`.
     /// An exact repeat changes nothing.
     pub fn learn(&mut self, cand: Cand) -> (bool, bool, Option<DestId>) {
-        let ck = Ck::new(&cand.path.key);
+        let info = SrcInfo {
+            src: cand.src,
+            ebgp: cand.ebgp,
+            peer_id: cand.peer_id,
+            from_client: cand.from_client,
+        };
+        self.learn_ref(info, &cand.path)
+    }
+
+    /// [`Rib::learn`] with the path borrowed: the caller keeps it (the speaker hands it on
+    /// as an event) and nothing of it is copied but its attribute `Arc` and, for a label
+    /// stack of three or more, the labels.
+    pub fn learn_ref(&mut self, info: SrcInfo, path: &Path) -> (bool, bool, Option<DestId>) {
+        let ck = Ck::new(&path.key);
         let (h, found) = self.find_h(&ck);
         let (has, same) = match found {
-            Some(id) => self.has_same_at(id, cand.src, &cand.path),
+            Some(id) => self.has_same_at(id, info.src, path),
             None => (false, false),
         };
         if same {
             return (true, true, None);
         }
-        let src = cand.src;
-        (has, false, self.set_at(ck, h, found, src, Some(cand)))
+        let new = New {
+            info,
+            labels: &path.labels,
+            attrs: path.attrs.clone(),
+        };
+        (has, false, self.set_at(ck, h, found, info.src, Some(new)))
     }
 
     /// [`Rib::set`] after the lookup (`h`: the hash of `ck`; `found`: its destination).
@@ -371,7 +428,7 @@ impl Rib {
         h: u64,
         found: Option<DestId>,
         src: Source,
-        cand: Option<Cand>,
+        cand: Option<New<'_>>,
     ) -> Option<DestId> {
         let id = match (found, &cand) {
             (Some(id), _) => id,
@@ -379,21 +436,37 @@ impl Rib {
             (None, None) => return None,
         };
         let new = cand.map(|c| {
-            let si = self.src_index(SrcInfo {
-                src: c.src,
-                ebgp: c.ebgp,
-                peer_id: c.peer_id,
-                from_client: c.from_client,
-            });
-            let labels = pack(&c.path.labels);
-            let attrs = self.intern(c.path.attrs);
-            (si, labels, c.path.labels, attrs)
+            let si = self.src_index(c.info);
+            let labels = pack(c.labels);
+            let attrs = self.intern(c.attrs);
+            (si, labels, c.labels, attrs)
         });
         let srcs = &self.srcs;
         let src_of = |s: &Slot| srcs.get(s.src as usize).map(|x| x.src);
         let d = self.dests.get_mut(id as usize)?;
         let was_empty = matches!(d.cands, Cands::Empty);
         let before = d.cands.best().and_then(src_of);
+        // The usual cases without a slot vector: a first candidate, or the only one
+        // replaced by its own source (neither with labels kept in `overflow`).
+        let alone = match &d.cands {
+            Cands::Empty => true,
+            Cands::One(s) => s.labels != OVERFLOW && src_of(s) == Some(src),
+            Cands::Many(_) => false,
+        };
+        if alone {
+            if let Some((si, Some(packed), _, attrs)) = new {
+                d.cands = Cands::One(Slot {
+                    attrs,
+                    labels: packed,
+                    src: si,
+                });
+                if was_empty {
+                    self.live += 1;
+                }
+                // The best changed source, or the best source's path was replaced.
+                return Some(id);
+            }
+        }
         let cands = std::mem::replace(&mut d.cands, Cands::Empty);
         let mut slots = match cands {
             Cands::Empty => Vec::new(),
@@ -410,7 +483,7 @@ impl Rib {
             let labels = match packed {
                 Some(p) => p,
                 None => {
-                    self.overflow.insert((id, si), labels);
+                    self.overflow.insert((id, si), labels.to_vec());
                     OVERFLOW
                 }
             };

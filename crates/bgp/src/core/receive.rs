@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::{Core, Event, Output};
 use crate::codec;
-use crate::rib::{Cand, Source};
+use crate::rib::{Source, SrcInfo};
 use crate::types::{Family, Path, RouteKey};
 
 impl Core {
@@ -134,19 +134,19 @@ impl Core {
         }
         let src = Source::Peer(addr);
         let from_client = p.cfg.rr_client;
-        let event = path.clone();
         let rtc = match &path.key {
             RouteKey::Rtc(r) => Some(*r),
             _ => None,
         };
-        // one lookup answers "had one / exactly this" and sets the candidate
-        let (has, same, changed) = self.rib.learn(Cand {
+        // one lookup answers "had one / exactly this" and sets the candidate; the RIB
+        // borrows the path, which then goes out as the event (no copy per route)
+        let info = SrcInfo {
             src,
-            path,
             ebgp,
             peer_id,
             from_client,
-        });
+        };
+        let (has, same, changed) = self.rib.learn_ref(info, &path);
         if same {
             return;
         }
@@ -156,10 +156,8 @@ impl Core {
         if let Some(r) = rtc {
             p.rtc_in.insert(r);
         }
-        self.out.push_back(Output::Event(Event::Learned {
-            peer: addr,
-            path: event,
-        }));
+        self.out
+            .push_back(Output::Event(Event::Learned { peer: addr, path }));
         if let Some(id) = changed {
             self.best_changed(id);
         }

@@ -87,7 +87,7 @@ impl fmt::Debug for Name {
 }
 
 /// A route's key in a table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Key {
     /// `RD:a.b.c.d/len` with an RD of type 0 or 1, the RD as its 8 wire bytes.
     Vpn4 {
@@ -107,6 +107,23 @@ pub enum Key {
     },
     /// Any other key, as written.
     Text(Box<String>),
+}
+
+/// One hasher write for the fixed-size keys (the derived `Hash` made four: discriminant,
+/// RD, address, length; a million-route table hashes every key on each upsert and again
+/// when its index grows). Equal keys still hash equal: every field goes in.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            Key::Vpn4 { rd, addr, len } => {
+                h.write_u128(u128::from(*rd) << 64 | u128::from(*addr) << 8 | u128::from(*len));
+            }
+            Key::Inet4 { addr, len } => {
+                h.write_u64(1 << 63 | u64::from(*addr) << 8 | u64::from(*len));
+            }
+            Key::Text(s) => s.hash(h),
+        }
+    }
 }
 
 impl Key {

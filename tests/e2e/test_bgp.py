@@ -392,10 +392,11 @@ def cluster_int(cluster):
     return int.from_bytes(bytes(map(int, cluster.split("."))), "big")
 
 
-def start_reflector_lab(lab, cluster):
+def start_reflector_lab(lab, cluster, gobgp_toml=None):
     """The config API, the node's bgp-router `cn1` (with `cluster` as cluster id, or none),
     FRR's and GoBGP's bgp-routers referring to it (iBGP, no cluster id of their own), then
-    `filament control`, FRR (iBGP, a VPNv4 route) and GoBGP (iBGP, vpnv4 without rtc).
+    `filament control`, FRR (iBGP, a VPNv4 route) and GoBGP (iBGP, vpnv4 without rtc, or
+    with `gobgp_toml` and the route-target family in its bgp-router).
     Returns (ns, api, frr, gobgp, uuid of cn1's bgp-router, its bgp_router_parameters)."""
     from bgp_helpers import Proc
 
@@ -423,13 +424,16 @@ def start_reflector_lab(lab, cluster):
         mine["cluster_id"] = cluster_int(cluster)
     uuid, params = router("cn1", OURS, mine, [])
     router("frr", FRR, {"router_type": "router"}, [cn1])
-    router("gobgp", GOBGP, {"router_type": "router"}, [cn1])
+    gobgp_params = {"router_type": "router"}
+    if gobgp_toml:
+        gobgp_params["address_families"] = {"family": ["inet-vpn", "route-target"]}
+    router("gobgp", GOBGP, gobgp_params, [cn1])
     procs.append(Proc(ns.cmd(str(filament_bin()), "control", "--api", api, "--name", "cn1",
                              "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18083",
                              "--bgp-listen", f"{OURS}:179", "--bgp-address", OURS), work / "control.log"))
     frr = Frr(ns, work, frr_config(work, FRR_IBGP_CONF.replace("{work}", str(work))))
     procs.append(frr)
-    gobgp = GoBgp(ns, work, GOBGP_CLIENT_TOML)
+    gobgp = GoBgp(ns, work, gobgp_toml or GOBGP_CLIENT_TOML)
     procs.append(gobgp)
     return ns, api, frr, gobgp, uuid, params
 
@@ -495,3 +499,38 @@ def test_cluster_id_set_over_rest_on_a_running_node_turns_reflection_on(lab):
     wait_until(lambda: (bgp_peer(GOBGP) or {}).get("flaps", 0) > flaps, timeout=30,
                what="the iBGP sessions reset on the cluster id change")
     check_reflection(frr, gobgp, cluster)
+
+
+@pytest.mark.skipif(not filament_bin().exists(), reason="filament binary not built")
+def test_reflector_honours_rt_constraint_of_a_client_with_rtc(lab):
+    """GoBGP is a route-reflector client WITH the route-target family (GOBGP_TOML): the node
+    sends it only the VPN routes whose targets it asked for (RFC 4684), reflected from FRR
+    (a client without the family, which sends everything). The node does not originate the
+    default RT membership to clients (RFC 4684 asks no reflector to), so GoBGP sends the
+    node only the VPN routes someone asked it for: none here."""
+    cluster = "10.77.0.102"
+    ns, _api, frr, gobgp, _uuid, _params = start_reflector_lab(lab, cluster, GOBGP_TOML)
+    intro = "http://127.0.0.1:18083"
+
+    def bgp_peer(addr):
+        rows = (ns_http(ns, "GET", f"{intro}/neighbors") or {}).get("neighbors", [])
+        return next((n for n in rows if n.get("peer") == addr and n.get("type") == "bgp"), None)
+
+    wait_until(lambda: (bgp_peer(FRR) or {}).get("received", 0) >= 1, timeout=60, what="FRR's route at the node")
+    wait_until(lambda: "route-target" in (bgp_peer(GOBGP) or {}).get("families", []), timeout=60,
+               what="GoBGP session with the route-target family")
+    # GoBGP asked for nothing yet: FRR's route (target X) is not sent to it.
+    time.sleep(3)
+    assert gobgp_attrs(gobgp, "10.200.1.0/24") is None, "GoBGP asked for no target"
+    # A VRF importing X: GoBGP's membership reaches the node, FRR's route is reflected to it.
+    gobgp.cli("vrf", "add", "red", "id", "1", "rd", "64512:100", "rt", "import", "64512:8000001",
+              "export", "64512:8000001")
+    attrs = wait_until(lambda: gobgp_attrs(gobgp, "10.200.1.0/24"), timeout=60, what="FRR's route at GoBGP")
+    text = json.dumps(attrs)
+    assert attrs.get(9, {}).get("value") == FRR, text  # ORIGINATOR_ID
+    assert attrs.get(10, {}).get("value") == [cluster], text  # CLUSTER_LIST
+    # GoBGP's own VPN route: nobody sent GoBGP membership for its target, so it keeps it.
+    gobgp.cli("global", "rib", "-a", "vpnv4", "add", "10.201.0.0/24", "label", "2001", "rd", "64512:9",
+              "rt", "64512:8000003")
+    time.sleep(3)
+    assert (bgp_peer(GOBGP) or {}).get("received", 0) <= 1, bgp_peer(GOBGP)  # its RT membership only

@@ -181,3 +181,39 @@ fn learn_answers_has_and_same_and_sets_like_set() {
     assert_eq!(rib.candidates(&k).len(), 2);
     assert_eq!(rib.best(&k).unwrap().path.labels, vec![6]);
 }
+
+#[test]
+fn index_growth_keeps_every_key_and_skips_released_ids() {
+    let mut rib = Rib::default();
+    let a = Arc::new(Attrs::default());
+    let key = |i: u32| {
+        vpn(
+            &format!("100:{}", i % 7),
+            &format!("10.{}.{}.0/24", i >> 8, i & 255),
+        )
+    };
+    let add = |rib: &mut Rib, i: u32| {
+        let k = key(i);
+        rib.set(&k, peer(1), Some(cand(peer(1), &k, vec![i], a.clone())))
+    };
+    // several growths of the index, then a third of the keys withdrawn and released
+    for i in 0..3000 {
+        assert!(add(&mut rib, i).is_some());
+    }
+    for i in (0..3000).filter(|i| i % 3 == 0) {
+        rib.set(&key(i), peer(1), None);
+    }
+    for id in rib.take_emptied() {
+        rib.release(id);
+    }
+    // ids are reused, then the index grows again past its size
+    for i in 3000..9000 {
+        assert!(add(&mut rib, i).is_some());
+    }
+    for i in 0..9000 {
+        let want = i >= 3000 || i % 3 != 0;
+        assert_eq!(rib.id_of(&key(i)).is_some(), want, "key {i}");
+        assert_eq!(rib.best(&key(i)).is_some(), want, "key {i}");
+    }
+    assert_eq!(rib.len(), 8000);
+}

@@ -53,6 +53,7 @@ fn vpn4_key(key: &RouteKey) -> Option<(RouteDistinguisher, Key)> {
 struct Cache {
     peers: Vec<(IpAddr, PeerId)>,
     rds: hashbrown::HashMap<[u8; 8], Name>,
+    last_rd: Option<([u8; 8], Name)>,
     last_attrs: Option<(Arc<Attrs>, Arc<PathAttrs>)>,
     /// The speaker's attribute `Arc` (kept, so its address is not reused) → ours.
     attrs: HashMap<usize, (Arc<Attrs>, Arc<PathAttrs>)>,
@@ -70,10 +71,19 @@ impl Cache {
     }
 
     fn rd(&mut self, n: &mut ControlNode, rd: RouteDistinguisher) -> Name {
-        self.rds
-            .entry(rd.to_bytes())
+        let b = rd.to_bytes();
+        if let Some((last, name)) = &self.last_rd {
+            if *last == b {
+                return name.clone();
+            }
+        }
+        let name = self
+            .rds
+            .entry(b)
             .or_insert_with(|| n.rib_mut().name(&rd.to_string()))
-            .clone()
+            .clone();
+        self.last_rd = Some((b, name.clone()));
+        name
     }
 
     /// Our attributes for the speaker's (origin-vn id → the VN's name, which agents get

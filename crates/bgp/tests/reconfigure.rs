@@ -7,43 +7,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use filament_bgp::{Attrs, Input, RouteKey, Speaker, SpeakerConfig, State};
+use filament_bgp::{Input, Speaker, SpeakerConfig, State};
 
 const RT_X: &str = "target:64512:8000001";
-
-/// a - b - c in iBGP, b with a and c as its clients once it has a cluster id;
-/// every node asks for every VPN route.
-fn chain() -> (Net, usize, usize, usize) {
-    let mut net = Net::new();
-    let a = net.add("10.0.0.1", 64512, None);
-    let b = net.add("10.0.0.2", 64512, None);
-    let c = net.add("10.0.0.3", 64512, None);
-    for (x, y) in [(a, b), (c, b)] {
-        let px = net.peer_cfg(x, y);
-        let mut py = net.peer_cfg(y, x);
-        py.passive = true;
-        py.rr_client = true;
-        net.input(y, Input::AddPeer(py));
-        net.input(x, Input::AddPeer(px));
-    }
-    net.run();
-    for i in [a, b, c] {
-        net.input(
-            i,
-            Input::Advertise(filament_bgp::Path {
-                key: RouteKey::Rtc(filament_wire_bgp::RtcRoute::DEFAULT),
-                labels: vec![],
-                attrs: Arc::new(Attrs::default()),
-            }),
-        );
-    }
-    net.run();
-    (net, a, b, c)
-}
 
 fn with_cluster(net: &Net, i: usize, cluster: Option<&str>) -> SpeakerConfig {
     let mut cfg = net.nodes[i].core.config().clone();
@@ -53,7 +22,7 @@ fn with_cluster(net: &Net, i: usize, cluster: Option<&str>) -> SpeakerConfig {
 
 #[test]
 fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
-    let (mut net, a, b, c) = chain();
+    let (mut net, a, b, c) = rr_chain(None);
     assert_eq!(net.state(a, b), State::Established);
     let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
     net.input(a, Input::Advertise(p.clone()));
@@ -67,34 +36,16 @@ fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
     let cfg = with_cluster(&net, b, Some("1.1.1.1"));
     net.input(b, Input::Reconfigure(cfg));
     net.run();
-    // The clients heard why (Cease / Other Configuration Change) ...
-    let err = net.nodes[a]
-        .core
-        .peer(&ip("10.0.0.2"))
-        .unwrap()
-        .stats
-        .clone();
-    assert_eq!(err.flaps, 1);
-    assert!(
-        err.last_error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("received Cease/6")),
-        "{err:?}"
-    );
-    // b counts the reset as a flap of the same neighbour.
-    let st = net.nodes[b]
-        .core
-        .peer(&ip("10.0.0.1"))
-        .unwrap()
-        .stats
-        .clone();
-    assert_eq!(st.flaps, 1);
-    assert!(
-        st.last_error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("sent Cease/6")),
-        "{st:?}"
-    );
+    // The clients heard why (Cease / Other Configuration Change), and b
+    // counts the reset as a flap of the same neighbour.
+    for (x, y, why) in [(a, b, "received Cease/6"), (b, a, "sent Cease/6")] {
+        let st = &net.peer(x, y).stats;
+        assert_eq!(st.flaps, 1);
+        assert!(
+            st.last_error.as_deref().is_some_and(|e| e.starts_with(why)),
+            "{st:?}"
+        );
+    }
     // ... and b dropped what a had sent until a is back.
     assert!(net.best(b, &p.key).is_none());
     // The clients reconnect after their connect-retry time.
@@ -120,11 +71,11 @@ fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
 
 #[test]
 fn same_settings_leave_sessions_alone_and_new_identifier_resets_all() {
-    let (mut net, a, b, _c) = chain();
+    let (mut net, a, b, _c) = rr_chain(None);
     let same = net.nodes[b].core.config().clone();
     net.input(b, Input::Reconfigure(same));
     net.run();
-    let flaps = |net: &Net| net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap().stats.flaps;
+    let flaps = |net: &Net| net.peer(a, b).stats.flaps;
     assert_eq!(flaps(&net), 0, "nothing changed: nothing reset");
     // Timers only: no reset either.
     let mut cfg = net.nodes[b].core.config().clone();
@@ -139,14 +90,7 @@ fn same_settings_leave_sessions_alone_and_new_identifier_resets_all() {
     net.advance(Duration::from_secs(10));
     assert_eq!(flaps(&net), 1);
     assert_eq!(net.state(a, b), State::Established);
-    let remote_id = net.nodes[a]
-        .core
-        .peer(&ip("10.0.0.2"))
-        .unwrap()
-        .negotiated()
-        .unwrap()
-        .remote_id;
-    assert_eq!(remote_id, v4("10.9.9.9"));
+    assert_eq!(net.negotiated(a, b).remote_id, v4("10.9.9.9"));
 }
 
 /// The shell ends its accept task on shutdown, so the listening address can
@@ -182,19 +126,7 @@ async fn shutdown_releases_the_listening_socket() {
 /// for, and they are reflected to it.
 #[test]
 fn rt_membership_to_clients_carries_the_reflectors_originator_id() {
-    let mut net = Net::new();
-    let a = net.add("10.0.0.1", 64512, None);
-    let b = net.add("10.0.0.2", 64512, Some("1.1.1.1"));
-    let c = net.add("10.0.0.3", 64512, None);
-    for (x, y) in [(a, b), (c, b)] {
-        let px = net.peer_cfg(x, y);
-        let mut py = net.peer_cfg(y, x);
-        py.passive = true;
-        py.rr_client = true;
-        net.input(y, Input::AddPeer(py));
-        net.input(x, Input::AddPeer(px));
-    }
-    net.run();
+    let (mut net, a, b, c) = rr_clients(Some("1.1.1.1"));
     // c asks for RT_X only (no one asks for everything).
     net.input(c, Input::Advertise(rtc_path(64512, RT_X)));
     net.run();

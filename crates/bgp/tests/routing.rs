@@ -54,45 +54,9 @@ fn vpn_route_crosses_ibgp_with_rd_label_next_hop_and_target() {
     }));
 }
 
-/// Node `i` asks its peers for every VPN route (default RT membership).
-fn want_all(net: &mut Net, i: usize) {
-    net.input(
-        i,
-        Input::Advertise(filament_bgp::Path {
-            key: RouteKey::Rtc(filament_wire_bgp::RtcRoute::DEFAULT),
-            labels: vec![],
-            attrs: Arc::new(Attrs::default()),
-        }),
-    );
-    net.run();
-}
-
-fn chain(cluster: Option<&str>) -> (Net, usize, usize, usize) {
-    let mut net = Net::new();
-    let a = net.add("10.0.0.1", 64512, None);
-    let b = net.add("10.0.0.2", 64512, cluster);
-    let c = net.add("10.0.0.3", 64512, None);
-    // b has a and c as route-reflector clients (used only with a cluster id).
-    for (x, y) in [(a, b), (c, b)] {
-        let px = net.peer_cfg(x, y);
-        let mut py = net.peer_cfg(y, x);
-        py.passive = true;
-        py.rr_client = true;
-        net.input(y, Input::AddPeer(py));
-        net.input(x, Input::AddPeer(px));
-    }
-    net.run();
-    assert_eq!(net.state(a, b), State::Established);
-    assert_eq!(net.state(c, b), State::Established);
-    for i in [a, b, c] {
-        want_all(&mut net, i);
-    }
-    (net, a, b, c)
-}
-
 #[test]
 fn ibgp_split_horizon_without_cluster_id() {
-    let (mut net, a, b, c) = chain(None);
+    let (mut net, a, b, c) = rr_chain(None);
     let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
     net.input(a, Input::Advertise(p.clone()));
     net.run();
@@ -105,7 +69,7 @@ fn ibgp_split_horizon_without_cluster_id() {
 
 #[test]
 fn route_reflector_sets_originator_and_cluster_list() {
-    let (mut net, a, _b, c) = chain(Some("1.1.1.1"));
+    let (mut net, a, _b, c) = rr_chain(Some("1.1.1.1"));
     let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
     net.input(a, Input::Advertise(p.clone()));
     net.run();

@@ -24,14 +24,7 @@ fn two_speakers_reach_established_and_keep_it_with_keepalives() {
     // Hold time 90 s: keepalives every 30 s keep the session up for hours.
     net.advance(Duration::from_secs(3 * 3600));
     assert_eq!(net.state(a, b), State::Established);
-    let fams = net.nodes[a]
-        .core
-        .peer(&ip("10.0.0.2"))
-        .unwrap()
-        .negotiated()
-        .unwrap()
-        .families
-        .clone();
+    let fams = net.negotiated(a, b).families.clone();
     assert_eq!(
         fams,
         vec![
@@ -57,7 +50,7 @@ fn hold_timer_expiry_sends_notification_and_session_recovers() {
     // b goes silent: a's hold timer (90 s) expires.
     net.nodes[b].mute = true;
     net.advance(Duration::from_secs(91));
-    let pa = net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap();
+    let pa = net.peer(a, b);
     assert_ne!(pa.state(), State::Established);
     assert_eq!(pa.stats.flaps, 1);
     assert!(pa
@@ -85,7 +78,7 @@ fn connection_collision_keeps_exactly_one_session() {
     net.run();
     assert_eq!(net.state(a, b), State::Established);
     assert_eq!(net.state(b, a), State::Established);
-    let conns_a = &net.nodes[a].core.peer(&ip("10.0.0.2")).unwrap().conns;
+    let conns_a = &net.peer(a, b).conns;
     assert_eq!(conns_a.len(), 1, "one connection survives");
     // RFC 4271 §6.8: the connection initiated by the higher id (10.0.0.2) wins.
     assert!(!conns_a[0].outgoing);

@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use filament_bgp::fsm::Negotiated;
+use filament_bgp::peer::Peer;
 use filament_bgp::{
     Attrs, Core, Event, Family, Input, Output, Path, PeerConfig, RouteKey, SpeakerConfig, State,
 };
@@ -218,6 +220,60 @@ impl Net {
     pub fn best(&self, i: usize, key: &RouteKey) -> Option<Path> {
         self.nodes[i].core.rib().best(key).map(|c| c.path.clone())
     }
+
+    /// Node `a`'s neighbour entry for node `b` (which must be configured).
+    pub fn peer(&self, a: usize, b: usize) -> &Peer {
+        self.nodes[a].core.peer(&self.nodes[b].addr).unwrap()
+    }
+
+    /// What node `a` negotiated with node `b` (the session must be up).
+    pub fn negotiated(&self, a: usize, b: usize) -> &Negotiated {
+        self.peer(a, b).negotiated().unwrap()
+    }
+}
+
+/// Node `i` asks its peers for every VPN route (default RT membership).
+pub fn want_all(net: &mut Net, i: usize) {
+    net.input(
+        i,
+        Input::Advertise(Path {
+            key: RouteKey::Rtc(RtcRoute::DEFAULT),
+            labels: vec![],
+            attrs: Arc::new(Attrs::default()),
+        }),
+    );
+    net.run();
+}
+
+/// a - b - c in iBGP: b (with cluster id `cluster`) has a and c as
+/// route-reflector clients (which matters only with a cluster id); both
+/// sessions are up. Nobody has asked for any VPN route yet.
+pub fn rr_clients(cluster: Option<&str>) -> (Net, usize, usize, usize) {
+    let mut net = Net::new();
+    let a = net.add("10.0.0.1", 64512, None);
+    let b = net.add("10.0.0.2", 64512, cluster);
+    let c = net.add("10.0.0.3", 64512, None);
+    for (x, y) in [(a, b), (c, b)] {
+        let px = net.peer_cfg(x, y);
+        let mut py = net.peer_cfg(y, x);
+        py.passive = true;
+        py.rr_client = true;
+        net.input(y, Input::AddPeer(py));
+        net.input(x, Input::AddPeer(px));
+    }
+    net.run();
+    assert_eq!(net.state(a, b), State::Established);
+    assert_eq!(net.state(c, b), State::Established);
+    (net, a, b, c)
+}
+
+/// [`rr_clients`] where every node asks for every VPN route.
+pub fn rr_chain(cluster: Option<&str>) -> (Net, usize, usize, usize) {
+    let (mut net, a, b, c) = rr_clients(cluster);
+    for i in [a, b, c] {
+        want_all(&mut net, i);
+    }
+    (net, a, b, c)
 }
 
 /// A VPNv4 path with one route target and MPLSoUDP encapsulation.

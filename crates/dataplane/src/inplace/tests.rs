@@ -181,94 +181,128 @@ fn encaps() -> [TunnelEncap; 3] {
     ]
 }
 
+/// Host A (fabric .1, VMs 3 and 4, VM 5 behind B) and host B (fabric .2, VM 5, VM 3
+/// behind A), each as twins: `g*` runs the general pipeline, `i*` the in-place path.
+struct Hosts {
+    ga: Forwarder,
+    ia: Forwarder,
+    gb: Forwarder,
+    ib: Forwarder,
+    ctx: InPlace,
+}
+
+impl Hosts {
+    fn new(tenc: TunnelEncap) -> Hosts {
+        Hosts {
+            ga: host(1, 2, &[3, 4], 5, tenc),
+            ia: host(1, 2, &[3, 4], 5, tenc),
+            gb: host(2, 1, &[5], 3, tenc),
+            ib: host(2, 1, &[5], 3, tenc),
+            ctx: InPlace::new(),
+        }
+    }
+
+    /// `f` from VM 3 (vif 1) on A through both paths (see [`both`]).
+    fn on_a(&mut self, f: &[u8]) -> bool {
+        both(
+            &mut self.ga,
+            &mut self.ia,
+            &mut self.ctx,
+            1,
+            f,
+            RxMeta::default(),
+        )
+    }
+
+    /// A's tunnel packet for `f` (the general pipeline on both A twins, so their state
+    /// stays the same) received on B's fabric (vif 0) through both paths.
+    fn across(&mut self, f: &[u8]) -> bool {
+        let mut b = PacketBuf::from_frame(f);
+        self.ga.process(T0, VifId(1), &mut b, RxMeta::default());
+        let mut c = PacketBuf::from_frame(f);
+        self.ia.process(T0, VifId(1), &mut c, RxMeta::default());
+        both(
+            &mut self.gb,
+            &mut self.ib,
+            &mut self.ctx,
+            0,
+            b.frame(),
+            RxMeta::default(),
+        )
+    }
+
+    /// Each host's twins have the same interfaces, counters and clock.
+    fn same_states(&self) {
+        same_state(&self.ga, &self.ia);
+        same_state(&self.gb, &self.ib);
+    }
+}
+
 #[test]
 fn routed_encap_and_decap_are_handled_in_place() {
     for tenc in encaps() {
-        let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
-        let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
-        let mut ctx = InPlace::new();
+        let mut h = Hosts::new(tenc);
         let f = frame(3, 5, false, 5001, 64, b"payload");
-        assert!(both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()));
+        assert!(h.on_a(&f));
         // Local: VM3 -> VM4.
-        let local = frame(3, 4, true, 80, 64, b"x");
-        assert!(both(
-            &mut ga,
-            &mut ia,
-            &mut ctx,
-            1,
-            &local,
-            RxMeta::default()
-        ));
+        assert!(h.on_a(&frame(3, 4, true, 80, 64, b"x")));
         // The tunnel's output decapsulated on B.
-        let mut b = PacketBuf::from_frame(&f);
-        ga.process(T0, VifId(1), &mut b, RxMeta::default());
-        ia.process(
-            T0,
-            VifId(1),
-            &mut PacketBuf::from_frame(&f),
-            RxMeta::default(),
-        );
-        assert!(
-            both(&mut gb, &mut ib, &mut ctx, 0, b.frame(), RxMeta::default()),
-            "{tenc:?}"
-        );
+        assert!(h.across(&f), "{tenc:?}");
         // Bridged (to VM5's MAC), and its decapsulation on B (L2 label / VXLAN).
         let f = frame_to(vm_mac(5), 3, 5, true, 80, 64, b"bridged");
-        assert!(both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()));
-        let mut b = PacketBuf::from_frame(&f);
-        ga.process(T0, VifId(1), &mut b, RxMeta::default());
-        ia.process(
-            T0,
-            VifId(1),
-            &mut PacketBuf::from_frame(&f),
-            RxMeta::default(),
-        );
-        assert!(both(
-            &mut gb,
-            &mut ib,
-            &mut ctx,
-            0,
-            b.frame(),
-            RxMeta::default()
-        ));
-        let local = frame_to(vm_mac(4), 3, 4, false, 9, 64, b"l2");
-        assert!(both(
-            &mut ga,
-            &mut ia,
-            &mut ctx,
-            1,
-            &local,
-            RxMeta::default()
-        ));
-        same_state(&ga, &ia);
-        same_state(&gb, &ib);
+        assert!(h.on_a(&f));
+        assert!(h.across(&f));
+        assert!(h.on_a(&frame_to(vm_mac(4), 3, 4, false, 9, 64, b"l2")));
+        h.same_states();
         // TTL 1 and DHCP go to the general path.
-        assert!(!both(
-            &mut ga,
-            &mut ia,
-            &mut ctx,
-            1,
-            &frame(3, 5, false, 9, 1, b""),
-            RxMeta::default()
-        ));
-        assert!(!both(
-            &mut ga,
-            &mut ia,
-            &mut ctx,
-            1,
-            &frame(3, 5, false, 67, 64, b""),
-            RxMeta::default()
-        ));
-        same_state(&ga, &ia);
+        assert!(!h.on_a(&frame(3, 5, false, 9, 1, b"")));
+        assert!(!h.on_a(&frame(3, 5, false, 67, 64, b"")));
+        same_state(&h.ga, &h.ia);
     }
+}
+
+/// Ethernet (to the gateway MAC) + IPv6 + UDP from fd00::3 to fd00::5.
+fn frame6() -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 40 + 8 + 5];
+    ethernet::Repr {
+        dst: GATEWAY_MAC.0,
+        src: vm_mac(3).0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(&mut f);
+    let (s6, d6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        ("fd00::3".parse().unwrap(), "fd00::5".parse().unwrap());
+    filament_wire_pkt::ipv6::Repr {
+        src: s6,
+        dst: d6,
+        next_header: ip_proto::UDP,
+        payload_len: 13,
+        hop_limit: 9,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[14..]);
+    udp::Repr {
+        src_port: 1,
+        dst_port: 2,
+        payload_len: 5,
+    }
+    .emit(&mut f[54..]);
+    udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(&s6.into(), &d6.into());
+    f
 }
 
 #[test]
 fn ipv6_routed_over_every_tunnel_matches() {
     for tenc in encaps() {
-        let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
-        let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
-        for (f, nh) in [(&mut ga, 10), (&mut ia, 10), (&mut gb, 1), (&mut ib, 1)] {
+        let mut h = Hosts::new(tenc);
+        for (f, nh) in [
+            (&mut h.ga, 10),
+            (&mut h.ia, 10),
+            (&mut h.gb, 1),
+            (&mut h.ib, 1),
+        ] {
             f.apply(Op::AddRoute {
                 vrf: VrfId(1),
                 prefix: "fd00::5/128".parse().unwrap(),
@@ -276,56 +310,10 @@ fn ipv6_routed_over_every_tunnel_matches() {
             })
             .unwrap();
         }
-        let mut f = vec![0u8; 14 + 40 + 8 + 5];
-        ethernet::Repr {
-            dst: GATEWAY_MAC.0,
-            src: vm_mac(3).0,
-            vlan_tci: None,
-            ethertype: ethernet::ethertype::IPV6,
-        }
-        .emit(&mut f);
-        let (s6, d6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::3".parse().unwrap(), "fd00::5".parse().unwrap());
-        filament_wire_pkt::ipv6::Repr {
-            src: s6,
-            dst: d6,
-            next_header: ip_proto::UDP,
-            payload_len: 13,
-            hop_limit: 9,
-            traffic_class: 0,
-            flow_label: 0,
-        }
-        .emit(&mut f[14..]);
-        udp::Repr {
-            src_port: 1,
-            dst_port: 2,
-            payload_len: 5,
-        }
-        .emit(&mut f[54..]);
-        udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(&s6.into(), &d6.into());
-        let mut ctx = InPlace::new();
-        assert!(
-            both(&mut ga, &mut ia, &mut ctx, 1, &f, RxMeta::default()),
-            "{tenc:?}"
-        );
-        let mut b = PacketBuf::from_frame(&f);
-        ga.process(T0, VifId(1), &mut b, RxMeta::default());
-        ia.process(
-            T0,
-            VifId(1),
-            &mut PacketBuf::from_frame(&f),
-            RxMeta::default(),
-        );
-        assert!(both(
-            &mut gb,
-            &mut ib,
-            &mut ctx,
-            0,
-            b.frame(),
-            RxMeta::default()
-        ));
-        same_state(&ga, &ia);
-        same_state(&gb, &ib);
+        let f = frame6();
+        assert!(h.on_a(&f), "{tenc:?}");
+        assert!(h.across(&f));
+        h.same_states();
     }
 }
 
@@ -344,9 +332,7 @@ proptest! {
             1..12),
     ) {
         let tenc = encaps()[e];
-        let (mut ga, mut ia) = (host(1, 2, &[3, 4], 5, tenc), host(1, 2, &[3, 4], 5, tenc));
-        let (mut gb, mut ib) = (host(2, 1, &[5], 3, tenc), host(2, 1, &[5], 3, tenc));
-        let mut ctx = InPlace::new();
+        let mut h = Hosts::new(tenc);
         for (tcp_, dst, dport, ttl, payload, partial, flip, decap) in pkts {
             // To the gateway (routed), to the VM's MAC (bridged) or to an unknown MAC.
             let (dst, to) = dst;
@@ -369,10 +355,9 @@ proptest! {
                 let i = i.index(f.len());
                 f[i] = v;
             }
-            let (g, p) = if decap { (&mut gb, &mut ib) } else { (&mut ga, &mut ia) };
-            both(g, p, &mut ctx, vif, &f, meta);
+            let (g, p) = if decap { (&mut h.gb, &mut h.ib) } else { (&mut h.ga, &mut h.ia) };
+            both(g, p, &mut h.ctx, vif, &f, meta);
         }
-        same_state(&ga, &ia);
-        same_state(&gb, &ib);
+        h.same_states();
     }
 }

@@ -72,27 +72,6 @@ fn frame(vif_in: u32, p: &Pkt) -> (Vec<u8>, RxMeta) {
     (f, meta)
 }
 
-fn spec(key: FlowKey, verdict: u8) -> FlowSpec {
-    let (action, mirror) = match verdict {
-        0 => (FlowAction::Drop, None),
-        1 => (
-            FlowAction::Nat(NatRewrite {
-                src_port: Some(7000),
-                ..Default::default()
-            }),
-            None,
-        ),
-        2 => (FlowAction::Forward, Some(NhId(2))),
-        _ => (FlowAction::Forward, None),
-    };
-    FlowSpec {
-        key,
-        action,
-        mirror,
-        reverse_action: None,
-    }
-}
-
 /// Host A (policy vifs) through `encap`, its flow table holding 2100
 /// unrelated flow pairs (4200 entries; sources 10.7.x.y) besides: past the
 /// batch's prefetch threshold (4096 entries), so its prefetch stage and
@@ -114,7 +93,7 @@ fn busy_host_a(encap: TunnelEncap) -> Forwarder {
                         sport: 999,
                         dport: 5001,
                     };
-                    f.apply(Op::AddFlow(spec(key, 5))).unwrap();
+                    f.apply(Op::AddFlow(flow_spec(key, 5))).unwrap();
                 }
                 f
             })
@@ -168,8 +147,8 @@ fn compare(encap: TunnelEncap, busy: bool, bursts: &[Burst]) -> (usize, u64) {
         packets += frames.len();
         // The agent's verdicts, after the burst (the shell's order).
         for key in keys {
-            let ra = batch.apply(Op::AddFlow(spec(key, *verdict)));
-            let rb = single.apply(Op::AddFlow(spec(key, *verdict)));
+            let ra = batch.apply(Op::AddFlow(flow_spec(key, *verdict)));
+            let rb = single.apply(Op::AddFlow(flow_spec(key, *verdict)));
             let (ra, rb) = (ra.unwrap(), rb.unwrap());
             assert_eq!(ra.released.len(), rb.released.len());
             for (x, y) in ra.released.iter().zip(rb.released.iter()) {
@@ -243,17 +222,8 @@ fn new_advised_hands_over_the_flow_table_memory_and_works() {
     assert_eq!(seen[0].len, 2048 * 8);
     assert!(seen[1].len >= 1000 * 64);
     // The forwarder is usable: a workload vif with policy punts a miss.
-    f.apply(Op::AddVif(Vif {
-        id: VifId(1),
-        kind: VifKind::Workload,
-        name: "tap1".into(),
-        mac: GATEWAY_MAC,
-        vrf: Some(VrfId(1)),
-        policy: true,
-        mtu: 1500,
-        ip: None,
-    }))
-    .unwrap();
+    f.apply(vif(1, VifKind::Workload, GATEWAY_MAC, Some(1), true, None))
+        .unwrap();
     let fr = frame_v4(
         GATEWAY_MAC,
         vm_mac(3),

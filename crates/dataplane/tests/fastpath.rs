@@ -88,27 +88,6 @@ fn table_op(n: u8) -> Op {
     }
 }
 
-fn spec(key: FlowKey, verdict: u8) -> FlowSpec {
-    let (action, mirror) = match verdict {
-        0 => (FlowAction::Drop, None),
-        1 => (
-            FlowAction::Nat(NatRewrite {
-                src_port: Some(7000),
-                ..Default::default()
-            }),
-            None,
-        ),
-        2 => (FlowAction::Forward, Some(NhId(2))),
-        _ => (FlowAction::Forward, None),
-    };
-    FlowSpec {
-        key,
-        action,
-        mirror,
-        reverse_action: None,
-    }
-}
-
 fn packet(s: &Step) -> Option<(u32, Vec<u8>, RxMeta, u8)> {
     let Step::Pkt {
         vif_in,
@@ -190,8 +169,8 @@ fn compare(encap: TunnelEncap, steps: &[Step]) -> u64 {
             key: Some(key),
         } = vf
         {
-            let ra = fast.apply(Op::AddFlow(spec(key, verdict))).unwrap();
-            let rb = slow.apply(Op::AddFlow(spec(key, verdict))).unwrap();
+            let ra = fast.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
+            let rb = slow.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
             assert_eq!(ra.released.len(), rb.released.len());
             for (x, y) in ra.released.iter().zip(rb.released.iter()) {
                 assert_eq!(x.verdict, y.verdict);

@@ -147,6 +147,29 @@ pub fn vif(
     })
 }
 
+/// A flow entry for `key` by verdict number: 0 drop, 1 NAT (source port
+/// 7000), 2 forward with a mirror to nexthop 2, anything else forward.
+pub fn flow_spec(key: FlowKey, verdict: u8) -> FlowSpec {
+    let (action, mirror) = match verdict {
+        0 => (FlowAction::Drop, None),
+        1 => (
+            FlowAction::Nat(NatRewrite {
+                src_port: Some(7000),
+                ..Default::default()
+            }),
+            None,
+        ),
+        2 => (FlowAction::Forward, Some(NhId(2))),
+        _ => (FlowAction::Forward, None),
+    };
+    FlowSpec {
+        key,
+        action,
+        mirror,
+        reverse_action: None,
+    }
+}
+
 /// Program a local workload the way TF's agent does: vif (gateway MAC),
 /// Encap nexthop, label, /32 route, bridge entry.
 pub fn add_workload(f: &mut Forwarder, id: u32, n: u8, label: u32, policy: bool) {

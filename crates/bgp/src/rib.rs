@@ -327,13 +327,14 @@ impl Rib {
         id
     }
 
-    /// A full index rebuilt at twice the size by walking the slab in order (every
+    /// A full index rebuilt at twice the size (twice the capacity: twice the buckets, as
+    /// hashbrown grows; `len + 1` would round up to four times) by walking the slab in order (every
     /// destination but the free ones and `adding`, which the caller inserts). hashbrown's
     /// own growth rehashes bucket by bucket, reading the keys in random order (a cache
     /// miss per route, ~5% of a million-route ingest); here the reads are sequential.
     fn regrow(&mut self, adding: DestId) {
         let free: HashSet<DestId> = self.free.iter().copied().collect();
-        let mut index = HashTable::with_capacity((self.index.len() + 1).max(8) * 2);
+        let mut index = HashTable::with_capacity((self.index.capacity() * 2).max(16));
         let (dests, hasher) = (&self.dests, &self.hasher);
         for (j, d) in dests.iter().enumerate() {
             let j = j as DestId;

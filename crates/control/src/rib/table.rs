@@ -331,12 +331,13 @@ impl Table {
         }
     }
 
-    /// A full index rebuilt at twice the size by walking the slab in order. hashbrown's
+    /// A full index rebuilt at twice the size (twice the capacity: twice the buckets, as
+    /// hashbrown grows; `len + 1` would round up to four times) by walking the slab in order. hashbrown's
     /// own growth rehashes bucket by bucket, reading the slots' keys in random order (a
     /// cache miss per route, ~10% of a million-route ingest); here the reads are
     /// sequential and only the (smaller) index is written at random.
     fn regrow(&mut self) {
-        let mut index = HashTable::with_capacity((self.slots.len() + 1).max(8) * 2);
+        let mut index = HashTable::with_capacity((self.index.capacity() * 2).max(16));
         let (slots, hasher) = (&self.slots, &self.hasher);
         for (j, (k, _)) in slots.iter().enumerate() {
             let j = u32::try_from(j).unwrap_or(u32::MAX);

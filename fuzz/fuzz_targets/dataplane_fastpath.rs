@@ -5,31 +5,20 @@
 //! dumps, interface counters and drop statistics must be identical.
 #![no_main]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use filament_dataplane::*;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "dataplane_common.rs"]
+mod common;
+use common::*;
+
 fn forwarder(policy: bool, encap: TunnelEncap, fast: bool) -> Forwarder {
-    let mut f = Forwarder::new(ForwarderCfg { flow_capacity: 64, ..Default::default() });
+    let mut ops = base_ops(policy, encap);
+    ops.push(Op::AddRoute { vrf: VrfId(1), prefix: "0.0.0.0/0".parse().unwrap(), nh: NhId(2) });
+    let mut f = programmed(64, ops);
     f.set_fast_path(fast);
-    let fabric = Ipv4Addr::new(192, 0, 2, 1);
-    let remote = Ipv4Addr::new(192, 0, 2, 2);
-    let vm = MacAddr([2, 0, 0, 0, 0, 3]);
-    let ops = vec![
-        Op::AddVif(Vif { id: VifId(0), kind: VifKind::Fabric, name: String::new(), mac: MacAddr([2, 0xfa, 0, 0, 0, 1]), vrf: None, policy: false, mtu: 1500, ip: Some(IpAddr::V4(fabric)) }),
-        Op::AddVif(Vif { id: VifId(1), kind: VifKind::Workload, name: String::new(), mac: GATEWAY_MAC, vrf: Some(VrfId(1)), policy, mtu: 1500, ip: None }),
-        Op::AddNexthop(Nexthop { id: NhId(1), kind: NexthopKind::Encap { vif: VifId(1), dst_mac: vm, src_mac: GATEWAY_MAC } }),
-        Op::AddNexthop(Nexthop { id: NhId(2), kind: NexthopKind::Tunnel { vif: VifId(0), src_ip: fabric, dst_ip: remote, encap } }),
-        Op::AddNeighbor { vif: VifId(0), ip: remote, mac: MacAddr([2, 0xfa, 0, 0, 0, 2]) },
-        Op::AddRoute { vrf: VrfId(1), prefix: "10.1.1.3/32".parse().unwrap(), nh: NhId(1) },
-        Op::AddRoute { vrf: VrfId(1), prefix: "0.0.0.0/0".parse().unwrap(), nh: NhId(2) },
-        Op::AddBridge { vrf: VrfId(1), mac: vm, nh: NhId(1) },
-    ];
-    for op in ops {
-        f.apply(op).unwrap();
-    }
     f
 }
 
@@ -77,13 +66,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(vf, vs);
         assert_eq!(bf.frame(), bs.frame());
         if let Verdict::Punt { reason: PuntReason::FlowMiss, key: Some(key) } = vf {
-            let spec = FlowSpec { key, action: FlowAction::Forward, mirror: None, reverse_action: None };
-            let rf = fast.apply(Op::AddFlow(spec.clone())).map(|a| a.released.into_iter().map(|r| (r.verdict, r.buf.to_vec())).collect::<Vec<_>>());
-            let rs = slow.apply(Op::AddFlow(spec)).map(|a| a.released.into_iter().map(|r| (r.verdict, r.buf.to_vec())).collect::<Vec<_>>());
-            assert_eq!(rf, rs);
+            assert_eq!(forward_flow(&mut fast, key), forward_flow(&mut slow, key));
         }
     }
-    assert_eq!(fast.dump_flows(), slow.dump_flows());
-    assert_eq!(format!("{:?}", fast.dump_interfaces()), format!("{:?}", slow.dump_interfaces()));
-    assert_eq!(fast.dropstats(), slow.dropstats());
+    assert_same_state(&fast, &slow);
 });

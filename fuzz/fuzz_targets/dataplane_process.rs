@@ -3,39 +3,29 @@
 //! must never panic; the drop counters stay consistent.
 #![no_main]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use filament_dataplane::*;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "dataplane_common.rs"]
+mod common;
+use common::*;
+
 fn forwarder(policy: bool) -> Forwarder {
-    let mut f = Forwarder::new(ForwarderCfg { flow_capacity: 64, ..Default::default() });
-    let fabric = Ipv4Addr::new(192, 0, 2, 1);
-    let remote = Ipv4Addr::new(192, 0, 2, 2);
-    let vm = MacAddr([2, 0, 0, 0, 0, 3]);
-    let ops = vec![
-        Op::AddVif(Vif { id: VifId(0), kind: VifKind::Fabric, name: String::new(), mac: MacAddr([2, 0xfa, 0, 0, 0, 1]), vrf: None, policy: false, mtu: 1500, ip: Some(IpAddr::V4(fabric)) }),
-        Op::AddVif(Vif { id: VifId(1), kind: VifKind::Workload, name: String::new(), mac: GATEWAY_MAC, vrf: Some(VrfId(1)), policy, mtu: 1500, ip: None }),
-        Op::AddNexthop(Nexthop { id: NhId(1), kind: NexthopKind::Encap { vif: VifId(1), dst_mac: vm, src_mac: GATEWAY_MAC } }),
-        Op::AddNexthop(Nexthop { id: NhId(2), kind: NexthopKind::Tunnel { vif: VifId(0), src_ip: fabric, dst_ip: remote, encap: TunnelEncap::MplsOverUdp { label: 16 } } }),
-        Op::AddNexthop(Nexthop { id: NhId(3), kind: NexthopKind::Tunnel { vif: VifId(0), src_ip: fabric, dst_ip: remote, encap: TunnelEncap::Vxlan { vni: 5001 } } }),
+    let mut ops = base_ops(policy, TunnelEncap::MplsOverUdp { label: 16 });
+    ops.extend([
+        Op::AddNexthop(Nexthop { id: NhId(3), kind: NexthopKind::Tunnel { vif: VifId(0), src_ip: FABRIC, dst_ip: REMOTE, encap: TunnelEncap::Vxlan { vni: 5001 } } }),
         Op::AddNexthop(Nexthop { id: NhId(4), kind: NexthopKind::Ecmp { members: vec![NhId(2), NhId(3)] } }),
         Op::AddNexthop(Nexthop { id: NhId(5), kind: NexthopKind::Flood { members: vec![NhId(1), NhId(3)] } }),
         Op::AddLabel { label: 16, nh: NhId(1), payload: LabelPayload::Ip },
         Op::AddLabel { label: 17, nh: NhId(1), payload: LabelPayload::Ethernet },
         Op::AddVni { vni: 5001, vrf: VrfId(1) },
-        Op::AddNeighbor { vif: VifId(0), ip: remote, mac: MacAddr([2, 0xfa, 0, 0, 0, 2]) },
-        Op::AddRoute { vrf: VrfId(1), prefix: "10.1.1.3/32".parse().unwrap(), nh: NhId(1) },
         Op::AddRoute { vrf: VrfId(1), prefix: "0.0.0.0/0".parse().unwrap(), nh: NhId(4) },
         Op::AddRoute { vrf: VrfId(1), prefix: "::/0".parse().unwrap(), nh: NhId(2) },
-        Op::AddBridge { vrf: VrfId(1), mac: vm, nh: NhId(1) },
         Op::AddBridge { vrf: VrfId(1), mac: MacAddr::BROADCAST, nh: NhId(5) },
-    ];
-    for op in ops {
-        f.apply(op).unwrap();
-    }
-    f
+    ]);
+    programmed(64, ops)
 }
 
 fuzz_target!(|data: &[u8]| {

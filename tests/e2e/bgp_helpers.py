@@ -160,6 +160,29 @@ class OurSpeaker(Proc):
         return self.wait_for(pred, what=f"learned {fields} from {peer}")["path"]
 
 
+def gobgp_toml(router_id: str, neighbor: str, families: list[str]) -> str:
+    """GoBGP's configuration: iBGP (AS 64512) from `router_id` to `neighbor` (our
+    side) with the AFI-SAFIs `families` (GoBGP's names, e.g. "l3vpn-ipv4-unicast", "rtc")."""
+    toml = f"""[global.config]
+  as = 64512
+  router-id = "{router_id}"
+  port = 179
+  local-address-list = ["{router_id}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{neighbor}"
+    peer-as = 64512
+  [neighbors.transport.config]
+    local-address = "{router_id}"
+"""
+    for fam in families:
+        toml += f"""  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "{fam}"
+"""
+    return toml
+
+
 def frr_config(work: Path, body: str) -> Path:
     conf = work / "frr.conf"
     conf.write_text(body)

@@ -21,7 +21,7 @@ import pytest
 
 from bgp_helpers import (
     FRR, GOBGP, OURS, Frr, GoBgp, Netns, OurSpeaker, bgp_peer_bin, frr_config,
-    in_netns, missing_tools, wait_until,
+    gobgp_toml, in_netns, missing_tools, wait_until,
 )
 from test_control import Agent
 
@@ -162,24 +162,7 @@ def test_frr_exchanges_vpnv4_and_evpn_both_ways(lab):
                what="withdrawal in FRR")
 
 
-GOBGP_TOML = f"""[global.config]
-  as = 64512
-  router-id = "{GOBGP}"
-  port = 179
-  local-address-list = ["{GOBGP}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{OURS}"
-    peer-as = 64512
-  [neighbors.transport.config]
-    local-address = "{GOBGP}"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "l3vpn-ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "rtc"
-"""
+GOBGP_TOML = gobgp_toml(GOBGP, OURS, ["l3vpn-ipv4-unicast", "rtc"])
 
 
 def test_gobgp_gets_only_the_targets_it_asked_for(lab):
@@ -361,21 +344,7 @@ exit
 """
 
 # An iBGP client without the route-target family: RFC 4684 sends it every VPN route.
-GOBGP_CLIENT_TOML = f"""[global.config]
-  as = 64512
-  router-id = "{GOBGP}"
-  port = 179
-  local-address-list = ["{GOBGP}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{OURS}"
-    peer-as = 64512
-  [neighbors.transport.config]
-    local-address = "{GOBGP}"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "l3vpn-ipv4-unicast"
-"""
+GOBGP_CLIENT_TOML = gobgp_toml(GOBGP, OURS, ["l3vpn-ipv4-unicast"])
 
 
 def gobgp_attrs(gobgp, prefix):
@@ -438,13 +407,26 @@ def start_reflector_lab(lab, cluster, gobgp_toml=None):
     return ns, api, frr, gobgp, uuid, params
 
 
-def check_reflection(frr, gobgp, cluster):
-    """FRR's route reaches GoBGP and GoBGP's reaches FRR, reflected: ORIGINATOR_ID = the
-    originator, CLUSTER_LIST = [cluster] (RFC 4456 §8), next hop and label unchanged."""
+def node_bgp_peer(ns, addr):
+    """The control node's introspect row for its BGP neighbour `addr`, or None."""
+    rows = (ns_http(ns, "GET", "http://127.0.0.1:18083/neighbors") or {}).get("neighbors", [])
+    return next((n for n in rows if n.get("peer") == addr and n.get("type") == "bgp"), None)
+
+
+def frr_route_reflected_to_gobgp(gobgp, cluster):
+    """Wait for FRR's route at GoBGP and check it was reflected: ORIGINATOR_ID = FRR,
+    CLUSTER_LIST = [cluster] (RFC 4456 §8). Returns its attributes and their JSON text."""
     attrs = wait_until(lambda: gobgp_attrs(gobgp, "10.200.1.0/24"), timeout=60, what="FRR's route at GoBGP")
     text = json.dumps(attrs)
     assert attrs.get(9, {}).get("value") == FRR, text  # ORIGINATOR_ID
     assert attrs.get(10, {}).get("value") == [cluster], text  # CLUSTER_LIST
+    return attrs, text
+
+
+def check_reflection(frr, gobgp, cluster):
+    """FRR's route reaches GoBGP and GoBGP's reaches FRR, reflected: ORIGINATOR_ID = the
+    originator, CLUSTER_LIST = [cluster] (RFC 4456 §8), next hop and label unchanged."""
+    attrs, text = frr_route_reflected_to_gobgp(gobgp, cluster)
     assert FRR in json.dumps(attrs.get(14, {})), text  # MP_REACH next hop: still FRR
 
     gobgp.cli("global", "rib", "-a", "vpnv4", "add", "10.201.0.0/24", "label", "2001", "rd", "64512:9",
@@ -478,25 +460,21 @@ def test_cluster_id_set_over_rest_on_a_running_node_turns_reflection_on(lab):
     change), they come back, and reflection works both ways with the new cluster id."""
     cluster = "10.77.0.101"
     ns, api, frr, gobgp, uuid, params = start_reflector_lab(lab, None)
-    intro = "http://127.0.0.1:18083"
-
-    def bgp_peer(addr):
-        rows = (ns_http(ns, "GET", f"{intro}/neighbors") or {}).get("neighbors", [])
-        return next((n for n in rows if n.get("peer") == addr and n.get("type") == "bgp"), None)
 
     # Both sessions up, FRR's route at the node, but not at GoBGP (split horizon).
-    wait_until(lambda: (bgp_peer(FRR) or {}).get("received", 0) >= 1, timeout=60, what="FRR's route at the node")
-    wait_until(lambda: (bgp_peer(GOBGP) or {}).get("state") == "Established", timeout=60,
+    wait_until(lambda: (node_bgp_peer(ns, FRR) or {}).get("received", 0) >= 1, timeout=60,
+               what="FRR's route at the node")
+    wait_until(lambda: (node_bgp_peer(ns, GOBGP) or {}).get("state") == "Established", timeout=60,
                what="session with GoBGP")
     time.sleep(3)
     assert gobgp_attrs(gobgp, "10.200.1.0/24") is None, "no cluster id: iBGP split horizon"
-    flaps = bgp_peer(GOBGP)["flaps"]
+    flaps = node_bgp_peer(ns, GOBGP)["flaps"]
 
     # The user sets the cluster id on the running node.
     r = ns_http(ns, "PUT", f"{api}/bgp-router/{uuid}",
                 {"bgp-router": {"bgp_router_parameters": {**params, "cluster_id": cluster_int(cluster)}}})
     assert r is not None and "error" not in json.dumps(r).lower(), r
-    wait_until(lambda: (bgp_peer(GOBGP) or {}).get("flaps", 0) > flaps, timeout=30,
+    wait_until(lambda: (node_bgp_peer(ns, GOBGP) or {}).get("flaps", 0) > flaps, timeout=30,
                what="the iBGP sessions reset on the cluster id change")
     check_reflection(frr, gobgp, cluster)
 
@@ -510,14 +488,10 @@ def test_reflector_honours_rt_constraint_of_a_client_with_rtc(lab):
     node only the VPN routes someone asked it for: none here."""
     cluster = "10.77.0.102"
     ns, _api, frr, gobgp, _uuid, _params = start_reflector_lab(lab, cluster, GOBGP_TOML)
-    intro = "http://127.0.0.1:18083"
 
-    def bgp_peer(addr):
-        rows = (ns_http(ns, "GET", f"{intro}/neighbors") or {}).get("neighbors", [])
-        return next((n for n in rows if n.get("peer") == addr and n.get("type") == "bgp"), None)
-
-    wait_until(lambda: (bgp_peer(FRR) or {}).get("received", 0) >= 1, timeout=60, what="FRR's route at the node")
-    wait_until(lambda: "route-target" in (bgp_peer(GOBGP) or {}).get("families", []), timeout=60,
+    wait_until(lambda: (node_bgp_peer(ns, FRR) or {}).get("received", 0) >= 1, timeout=60,
+               what="FRR's route at the node")
+    wait_until(lambda: "route-target" in (node_bgp_peer(ns, GOBGP) or {}).get("families", []), timeout=60,
                what="GoBGP session with the route-target family")
     # GoBGP asked for nothing yet: FRR's route (target X) is not sent to it.
     time.sleep(3)
@@ -525,12 +499,9 @@ def test_reflector_honours_rt_constraint_of_a_client_with_rtc(lab):
     # A VRF importing X: GoBGP's membership reaches the node, FRR's route is reflected to it.
     gobgp.cli("vrf", "add", "red", "id", "1", "rd", "64512:100", "rt", "import", "64512:8000001",
               "export", "64512:8000001")
-    attrs = wait_until(lambda: gobgp_attrs(gobgp, "10.200.1.0/24"), timeout=60, what="FRR's route at GoBGP")
-    text = json.dumps(attrs)
-    assert attrs.get(9, {}).get("value") == FRR, text  # ORIGINATOR_ID
-    assert attrs.get(10, {}).get("value") == [cluster], text  # CLUSTER_LIST
+    frr_route_reflected_to_gobgp(gobgp, cluster)
     # GoBGP's own VPN route: nobody sent GoBGP membership for its target, so it keeps it.
     gobgp.cli("global", "rib", "-a", "vpnv4", "add", "10.201.0.0/24", "label", "2001", "rd", "64512:9",
               "rt", "64512:8000003")
     time.sleep(3)
-    assert (bgp_peer(GOBGP) or {}).get("received", 0) <= 1, bgp_peer(GOBGP)  # its RT membership only
+    assert (node_bgp_peer(ns, GOBGP) or {}).get("received", 0) <= 1, node_bgp_peer(ns, GOBGP)  # its RT membership only

@@ -33,25 +33,26 @@ GEN, DUT = "10.77.0.5", "10.77.0.1"
 FABRIC = ["default-domain", "default-project", "ip-fabric", "__default__"]
 
 
-def rss_kb(pid):
+def status_kb(pid, field):
+    """A kB figure of /proc/<pid>/status (e.g. "VmRSS"), or None when the
+    process or the field is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
-    except OSError:
+    except (OSError, IndexError, ValueError):
         pass
     return None
+
+
+def rss_kb(pid):
+    """Resident set size of a process (VmRSS)."""
+    return status_kb(pid, "VmRSS")
 
 
 def hwm_kb(pid):
     """Peak RSS of a process (VmHWM)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return status_kb(pid, "VmHWM")
 
 
 def cpu_s(pid):

@@ -147,26 +147,11 @@ fn compare(encap: TunnelEncap, busy: bool, bursts: &[Burst]) -> (usize, u64) {
         packets += frames.len();
         // The agent's verdicts, after the burst (the shell's order).
         for key in keys {
-            let ra = batch.apply(Op::AddFlow(flow_spec(key, *verdict)));
-            let rb = single.apply(Op::AddFlow(flow_spec(key, *verdict)));
-            let (ra, rb) = (ra.unwrap(), rb.unwrap());
-            assert_eq!(ra.released.len(), rb.released.len());
-            for (x, y) in ra.released.iter().zip(rb.released.iter()) {
-                assert_eq!(x.verdict, y.verdict);
-                assert_eq!(x.buf.frame(), y.buf.frame());
-            }
+            same_flow_verdict(&mut batch, &mut single, key, *verdict);
         }
-        while let Some(t) = batch.poll_transmit() {
-            assert_eq!(Some(t), single.poll_transmit());
-        }
-        assert_eq!(single.poll_transmit(), None);
+        same_transmits(&mut batch, &mut single);
     }
-    assert_eq!(batch.dump_flows(), single.dump_flows());
-    assert_eq!(
-        format!("{:?}", batch.dump_interfaces()),
-        format!("{:?}", single.dump_interfaces())
-    );
-    assert_eq!(batch.dropstats(), single.dropstats());
+    same_state(&batch, &single);
     assert_eq!(batch.fast_path_hits(), single.fast_path_hits());
     (packets, batch.fast_path_hits())
 }

@@ -135,15 +135,6 @@ fn packet(s: &Step) -> Option<(u32, Vec<u8>, RxMeta, u8)> {
     Some((*vif_in, f, meta, *verdict))
 }
 
-fn same_state(a: &Forwarder, b: &Forwarder) {
-    assert_eq!(a.dump_flows(), b.dump_flows());
-    assert_eq!(
-        format!("{:?}", a.dump_interfaces()),
-        format!("{:?}", b.dump_interfaces())
-    );
-    assert_eq!(a.dropstats(), b.dropstats());
-}
-
 /// Run `steps` through both forwarders; returns the fast path's hits.
 fn compare(encap: TunnelEncap, steps: &[Step]) -> u64 {
     let mut fast = host_a(encap, true);
@@ -169,18 +160,9 @@ fn compare(encap: TunnelEncap, steps: &[Step]) -> u64 {
             key: Some(key),
         } = vf
         {
-            let ra = fast.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
-            let rb = slow.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
-            assert_eq!(ra.released.len(), rb.released.len());
-            for (x, y) in ra.released.iter().zip(rb.released.iter()) {
-                assert_eq!(x.verdict, y.verdict);
-                assert_eq!(x.buf.frame(), y.buf.frame());
-            }
+            same_flow_verdict(&mut fast, &mut slow, key, verdict);
         }
-        while let Some(t) = fast.poll_transmit() {
-            assert_eq!(Some(t), slow.poll_transmit());
-        }
-        assert_eq!(slow.poll_transmit(), None);
+        same_transmits(&mut fast, &mut slow);
     }
     same_state(&fast, &slow);
     assert_eq!(slow.fast_path_hits(), 0);

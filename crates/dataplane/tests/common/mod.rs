@@ -170,6 +170,36 @@ pub fn flow_spec(key: FlowKey, verdict: u8) -> FlowSpec {
     }
 }
 
+/// Twin forwarders take flow verdict `verdict` (see [`flow_spec`]) for `key`:
+/// both accept it and release the same packets (verdicts and bytes).
+pub fn same_flow_verdict(a: &mut Forwarder, b: &mut Forwarder, key: FlowKey, verdict: u8) {
+    let ra = a.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
+    let rb = b.apply(Op::AddFlow(flow_spec(key, verdict))).unwrap();
+    assert_eq!(ra.released.len(), rb.released.len());
+    for (x, y) in ra.released.iter().zip(rb.released.iter()) {
+        assert_eq!(x.verdict, y.verdict);
+        assert_eq!(x.buf.frame(), y.buf.frame());
+    }
+}
+
+/// Twin forwarders queued the same frames to send (ARP requests), in order.
+pub fn same_transmits(a: &mut Forwarder, b: &mut Forwarder) {
+    while let Some(t) = a.poll_transmit() {
+        assert_eq!(Some(t), b.poll_transmit());
+    }
+    assert_eq!(b.poll_transmit(), None);
+}
+
+/// Twin forwarders hold the same flows, interface counters and drops.
+pub fn same_state(a: &Forwarder, b: &Forwarder) {
+    assert_eq!(a.dump_flows(), b.dump_flows());
+    assert_eq!(
+        format!("{:?}", a.dump_interfaces()),
+        format!("{:?}", b.dump_interfaces())
+    );
+    assert_eq!(a.dropstats(), b.dropstats());
+}
+
 /// Program a local workload the way TF's agent does: vif (gateway MAC),
 /// Encap nexthop, label, /32 route, bridge entry.
 pub fn add_workload(f: &mut Forwarder, id: u32, n: u8, label: u32, policy: bool) {

@@ -24,14 +24,8 @@ fn with_cluster(net: &Net, i: usize, cluster: Option<&str>) -> SpeakerConfig {
 fn cluster_id_set_on_a_running_speaker_resets_clients_and_reflects() {
     let (mut net, a, b, c) = rr_chain(None);
     assert_eq!(net.state(a, b), State::Established);
-    let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
-    net.input(a, Input::Advertise(p.clone()));
-    net.run();
-    assert!(net.best(b, &p.key).is_some());
-    assert!(
-        net.best(c, &p.key).is_none(),
-        "no cluster id: split horizon"
-    );
+    // No cluster id: split horizon.
+    let p = split_horizon(&mut net, a, b, c, RT_X);
 
     let cfg = with_cluster(&net, b, Some("1.1.1.1"));
     net.input(b, Input::Reconfigure(cfg));

@@ -57,14 +57,7 @@ fn vpn_route_crosses_ibgp_with_rd_label_next_hop_and_target() {
 #[test]
 fn ibgp_split_horizon_without_cluster_id() {
     let (mut net, a, b, c) = rr_chain(None);
-    let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
-    net.input(a, Input::Advertise(p.clone()));
-    net.run();
-    assert!(net.best(b, &p.key).is_some());
-    assert!(
-        net.best(c, &p.key).is_none(),
-        "iBGP-learned routes stay off other iBGP peers"
-    );
+    split_horizon(&mut net, a, b, c, RT_X);
 }
 
 #[test]

@@ -267,6 +267,21 @@ pub fn rr_clients(cluster: Option<&str>) -> (Net, usize, usize, usize) {
     (net, a, b, c)
 }
 
+/// In [`rr_chain`] without a cluster id, a VPN route (target `rt`) that `a`
+/// advertises reaches `b` but not `c`: iBGP-learned routes stay off other
+/// iBGP peers (split horizon). Returns the route.
+pub fn split_horizon(net: &mut Net, a: usize, b: usize, c: usize, rt: &str) -> Path {
+    let p = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", rt);
+    net.input(a, Input::Advertise(p.clone()));
+    net.run();
+    assert!(net.best(b, &p.key).is_some());
+    assert!(
+        net.best(c, &p.key).is_none(),
+        "iBGP-learned routes stay off other iBGP peers"
+    );
+    p
+}
+
 /// [`rr_clients`] where every node asks for every VPN route.
 pub fn rr_chain(cluster: Option<&str>) -> (Net, usize, usize, usize) {
     let (mut net, a, b, c) = rr_clients(cluster);

@@ -160,6 +160,38 @@ class OurSpeaker(Proc):
         return self.wait_for(pred, what=f"learned {fields} from {peer}")["path"]
 
 
+def frr_vpn_conf(asn: int, evpn: bool) -> str:
+    """FRR's configuration: AS `asn` (eBGP unless 64512, ours) to our side, announcing
+    VPNv4 10.200.1.0/24 (RD asn:7, label 1007) and with `evpn` an EVPN type-5 route
+    10.201.0.0/24 (RD asn:8, label 2001), both with target 64512:8000001. `{work}` stays
+    in the text, for the caller to replace with the work directory."""
+    ebgp = " no bgp ebgp-requires-policy\n" if asn != 64512 else ""
+    conf = f"""frr defaults traditional
+hostname frr
+log file {{work}}/frr-debug.log
+route-map SETRT permit 10
+ set extcommunity rt 64512:8000001
+exit
+router bgp {asn}
+ bgp router-id {FRR}
+{ebgp} no bgp default ipv4-unicast
+ neighbor {OURS} remote-as 64512
+ neighbor {OURS} update-source {FRR}
+ neighbor {OURS} timers connect 1
+ address-family ipv4 vpn
+  neighbor {OURS} activate
+  network 10.200.1.0/24 rd {asn}:7 label 1007 route-map SETRT
+ exit-address-family
+"""
+    if evpn:
+        conf += f""" address-family l2vpn evpn
+  neighbor {OURS} activate
+  network 10.201.0.0/24 rd {asn}:8 ethtag 0 label 2001 esi 00:00:00:00:00:00:00:00:00:00 gwip 0.0.0.0 routermac 02:00:00:00:00:aa route-map SETRT
+ exit-address-family
+"""
+    return conf + "exit\n"
+
+
 def gobgp_toml(router_id: str, neighbor: str, families: list[str]) -> str:
     """GoBGP's configuration: iBGP (AS 64512) from `router_id` to `neighbor` (our
     side) with the AFI-SAFIs `families` (GoBGP's names, e.g. "l3vpn-ipv4-unicast", "rtc")."""

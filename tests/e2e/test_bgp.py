@@ -21,7 +21,7 @@ import pytest
 
 from bgp_helpers import (
     FRR, GOBGP, OURS, Frr, GoBgp, Netns, OurSpeaker, bgp_peer_bin, frr_config,
-    gobgp_toml, in_netns, missing_tools, wait_until,
+    frr_vpn_conf, gobgp_toml, in_netns, missing_tools, wait_until,
 )
 from test_control import Agent
 
@@ -53,29 +53,7 @@ def lab():
         shutil.rmtree(work, ignore_errors=True)
 
 
-FRR_CONF = f"""frr defaults traditional
-hostname frr
-log file {{work}}/frr-debug.log
-route-map SETRT permit 10
- set extcommunity rt 64512:8000001
-exit
-router bgp 65001
- bgp router-id {FRR}
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
- neighbor {OURS} remote-as 64512
- neighbor {OURS} update-source {FRR}
- neighbor {OURS} timers connect 1
- address-family ipv4 vpn
-  neighbor {OURS} activate
-  network 10.200.1.0/24 rd 65001:7 label 1007 route-map SETRT
- exit-address-family
- address-family l2vpn evpn
-  neighbor {OURS} activate
-  network 10.201.0.0/24 rd 65001:8 ethtag 0 label 2001 esi 00:00:00:00:00:00:00:00:00:00 gwip 0.0.0.0 routermac 02:00:00:00:00:aa route-map SETRT
- exit-address-family
-exit
-"""
+FRR_CONF = frr_vpn_conf(65001, evpn=True)
 
 OUR_VPN = {
     "family": "inet-vpn", "rd": f"{OURS}:2", "prefix": "10.1.1.3/32", "labels": [17],
@@ -324,24 +302,7 @@ def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
         agent.close()
 
 
-FRR_IBGP_CONF = f"""frr defaults traditional
-hostname frr
-log file {{work}}/frr-debug.log
-route-map SETRT permit 10
- set extcommunity rt 64512:8000001
-exit
-router bgp 64512
- bgp router-id {FRR}
- no bgp default ipv4-unicast
- neighbor {OURS} remote-as 64512
- neighbor {OURS} update-source {FRR}
- neighbor {OURS} timers connect 1
- address-family ipv4 vpn
-  neighbor {OURS} activate
-  network 10.200.1.0/24 rd 64512:7 label 1007 route-map SETRT
- exit-address-family
-exit
-"""
+FRR_IBGP_CONF = frr_vpn_conf(64512, evpn=False)
 
 # An iBGP client without the route-target family: RFC 4684 sends it every VPN route.
 GOBGP_CLIENT_TOML = gobgp_toml(GOBGP, OURS, ["l3vpn-ipv4-unicast"])

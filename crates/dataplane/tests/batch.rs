@@ -181,11 +181,7 @@ proptest! {
 
     #[test]
     fn batch_matches_single(
-        encap in prop_oneof![
-            Just(TunnelEncap::MplsOverUdp { label: 16 }),
-            Just(TunnelEncap::MplsOverGre { label: 16 }),
-            Just(TunnelEncap::Vxlan { vni: 5001 }),
-        ],
+        encap in any_encap(),
         busy in any::<bool>(),
         bursts in proptest::collection::vec(burst(), 1..8),
     ) {

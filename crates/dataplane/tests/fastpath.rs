@@ -207,11 +207,7 @@ proptest! {
 
     #[test]
     fn fast_path_matches_general_pipeline(
-        encap in prop_oneof![
-            Just(TunnelEncap::MplsOverUdp { label: 16 }),
-            Just(TunnelEncap::MplsOverGre { label: 16 }),
-            Just(TunnelEncap::Vxlan { vni: 5001 }),
-        ],
+        encap in any_encap(),
         steps in proptest::collection::vec(step(), 1..60),
     ) {
         compare(encap, &steps);

@@ -170,6 +170,17 @@ pub fn flow_spec(key: FlowKey, verdict: u8) -> FlowSpec {
     }
 }
 
+/// Any of the three tunnel encapsulations (MPLSoUDP and MPLSoGRE with label 16,
+/// VXLAN with VNI 5001), for property tests.
+pub fn any_encap() -> impl proptest::strategy::Strategy<Value = TunnelEncap> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(TunnelEncap::MplsOverUdp { label: 16 }),
+        Just(TunnelEncap::MplsOverGre { label: 16 }),
+        Just(TunnelEncap::Vxlan { vni: 5001 }),
+    ]
+}
+
 /// Twin forwarders take flow verdict `verdict` (see [`flow_spec`]) for `key`:
 /// both accept it and release the same packets (verdicts and bytes).
 pub fn same_flow_verdict(a: &mut Forwarder, b: &mut Forwarder, key: FlowKey, verdict: u8) {

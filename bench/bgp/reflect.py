@@ -16,8 +16,8 @@ DUTs (`--dut`, one after the other with the same arguments):
 Time: from the feed session being Established (as in ingest.py) until every
 client counted N routes. Also printed: the DUT's own ingest time in the same
 run (ours: the feed's End-of-RIB reaching it; filament: the control node's
-bgp.l3vpn.0 holding N, introspect /routes/summary polled every 0.5 s, a walk
-counted in its CPU), CPU seconds of the DUT process from the feed's start and
+bgp.l3vpn.0 holding N, introspect /routes/summary polled every 0.1 s as in
+ingest.py, FILAMENT_BENCH_POLL; per-table counters, its CPU is the node's), CPU seconds of the DUT process from the feed's start and
 of the clients, its RSS and peak RSS, the load average, and what tshark
 decodes in the first UPDATEs sent to one client (ORIGINATOR_ID and
 CLUSTER_LIST: proof the routes were reflected). Needs root.
@@ -99,7 +99,7 @@ def watch_filament(f, total, t0, done):
             if n >= total:
                 done["t"] = time.monotonic()
                 return
-            time.sleep(0.5)
+            time.sleep(float(os.environ.get("FILAMENT_BENCH_POLL", 0.1)))
     threading.Thread(target=run, daemon=True).start()
 
 

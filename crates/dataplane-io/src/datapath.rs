@@ -41,6 +41,9 @@ use crate::ring::{PacketRing, RingCfg};
 use crate::sys::{self, Epoll, EventFd, FabricListeners};
 use crate::xsk::XskCfg;
 
+mod rx;
+use rx::{dispatch, send_to, Rx};
+
 /// Overlay UDP ports the fabric listeners hold (MPLSoUDP 6635, VXLAN 4789; tf-facts §5.4).
 pub const OVERLAY_UDP_PORTS: [u16; 2] = [6635, 4789];
 /// How often the loop ages flows when idle.
@@ -836,88 +839,6 @@ impl Loop {
     }
 }
 
-/// One receive burst's view of the loop (the receiving port is out of `ports` meanwhile).
-struct Rx<'a> {
-    vif: VifId,
-    now: Duration,
-    /// Fabric ARP frames are copied to the other loops.
-    share_arp: bool,
-    peers: &'a [LoopTx],
-    fwd: &'a mut Forwarder,
-    pool: &'a mut Vec<PacketBuf>,
-    out: &'a mut Vec<(VifId, PacketBuf)>,
-    punt_tx: &'a mpsc::Sender<Punt>,
-    stats: &'a mut ShellStats,
-    ports: &'a mut VifMap<Port>,
-    tx_only: &'a mut VifMap<PacketRing>,
-}
-
-impl Rx<'_> {
-    /// Send `frame` to `to` now, or after the burst when it goes back out of the receiving
-    /// port (whose ring is being read).
-    fn send(&mut self, to: VifId, frame: &[u8]) {
-        if to == self.vif {
-            let mut b = self.pool.pop().unwrap_or_default();
-            b.load(frame);
-            self.out.push((to, b));
-        } else {
-            send_to(self.ports, self.tx_only, self.stats, to, frame);
-        }
-    }
-
-    /// The general path: copy `frame` into a pooled buffer, process, act on the verdict.
-    fn one(&mut self, frame: &[u8], meta: RxMeta) {
-        if self.share_arp && frame.get(12..14) == Some(&[0x08, 0x06][..]) {
-            for p in self.peers {
-                let _ = p.send(Cmd::Learn(self.vif, frame.to_vec()));
-            }
-        }
-        let mut buf = self
-            .pool
-            .pop()
-            .unwrap_or_else(|| PacketBuf::with_capacity(2048));
-        buf.load(frame);
-        let verdict = self.fwd.process(self.now, self.vif, &mut buf, meta);
-        dispatch(
-            self.vif,
-            buf,
-            verdict,
-            self.pool,
-            self.out,
-            self.punt_tx,
-            self.stats,
-        );
-        // Frames for the other ports leave now (in order with the in-place ones).
-        let mut k = 0;
-        while k < self.out.len() {
-            if self.out[k].0 == self.vif {
-                k += 1;
-                continue;
-            }
-            let (v, b) = self.out.remove(k);
-            send_to(self.ports, self.tx_only, self.stats, v, b.frame());
-            self.pool.push(b);
-        }
-    }
-}
-
-/// Queue `frame` on `vif`'s port or transmit-only socket (counted when there is neither).
-fn send_to(
-    ports: &mut VifMap<Port>,
-    tx_only: &mut VifMap<PacketRing>,
-    stats: &mut ShellStats,
-    vif: VifId,
-    frame: &[u8],
-) {
-    if let Some(p) = ports.get_mut(&vif) {
-        p.tx_push(frame);
-    } else if let Some(r) = tx_only.get_mut(&vif) {
-        r.tx_push(frame);
-    } else {
-        stats.tx_unattached += 1;
-    }
-}
-
 /// The core's vif for an attach request.
 fn vif_of(cfg: &AttachCfg, id: VifId, mac: MacAddr, mtu: u32) -> Vif {
     Vif {
@@ -929,42 +850,6 @@ fn vif_of(cfg: &AttachCfg, id: VifId, mac: MacAddr, mtu: u32) -> Vif {
         policy: cfg.policy,
         mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
         ip: cfg.ip,
-    }
-}
-
-/// Route one verdict: queue for transmit, hand to the agent, or recycle the buffer.
-fn dispatch(
-    vif_in: VifId,
-    buf: PacketBuf,
-    verdict: Verdict,
-    pool: &mut Vec<PacketBuf>,
-    out: &mut Vec<(VifId, PacketBuf)>,
-    punt_tx: &mpsc::Sender<Punt>,
-    stats: &mut ShellStats,
-) {
-    match verdict {
-        Verdict::Transmit(v) => out.push((v, buf)),
-        Verdict::Replicate(copies) => {
-            for c in copies {
-                let mut b = pool.pop().unwrap_or_default();
-                b.load(&c.frame);
-                out.push((c.vif, b));
-            }
-            pool.push(buf);
-        }
-        Verdict::Punt { reason, key } => {
-            let p = Punt {
-                vif: vif_in,
-                reason,
-                key,
-                frame: buf.to_vec(),
-            };
-            if punt_tx.try_send(p).is_err() {
-                stats.punt_queue_drops += 1;
-            }
-            pool.push(buf);
-        }
-        Verdict::Held | Verdict::Host | Verdict::Drop(_) => pool.push(buf),
     }
 }
 

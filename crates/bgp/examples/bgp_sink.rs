@@ -317,7 +317,7 @@ mod tests {
                     format!("100:{}", i % 7).parse().unwrap(),
                     format!("10.{}.{}.0/24", i >> 8, i & 255).parse().unwrap(),
                 ),
-                labels: vec![16 + i],
+                labels: filament_bgp::LabelStack::from_slice(&[16 + i]),
                 attrs: Arc::new(attrs.clone()),
             })
             .collect();

@@ -16,7 +16,7 @@ use filament_wire_bgp::{
     Nlri, PathAttr, Update, AS_TRANS, HEADER_LEN,
 };
 
-use crate::types::{to_nlri, Attrs, Family, Path, RouteKey};
+use crate::types::{to_nlri, Attrs, Family, LabelStack, Path, RouteKey};
 
 /// AS4_PATH type code (RFC 6793 §3).
 pub const AS4_PATH: u8 = 17;
@@ -65,7 +65,7 @@ fn paths_of(n: &Nlri, attrs: &Arc<Attrs>) -> Vec<Path> {
             .iter()
             .map(|p| Path {
                 key: RouteKey::Inet(*p),
-                labels: Vec::new(),
+                labels: LabelStack::new(),
                 attrs: attrs.clone(),
             })
             .collect(),
@@ -80,7 +80,7 @@ fn paths_of(n: &Nlri, attrs: &Arc<Attrs>) -> Vec<Path> {
             .iter()
             .map(|r| Path {
                 key: RouteKey::Rtc(*r),
-                labels: Vec::new(),
+                labels: LabelStack::new(),
                 attrs: attrs.clone(),
             })
             .collect(),

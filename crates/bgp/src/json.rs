@@ -21,7 +21,7 @@ use filament_wire_bgp::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::types::{evpn_split, Attrs, EvpnKey, Family, Path, RouteKey};
+use crate::types::{evpn_split, Attrs, EvpnKey, Family, LabelStack, Path, RouteKey};
 
 /// Why a JSON path could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,7 +193,7 @@ pub fn key_to_json(k: &RouteKey) -> Map<String, Value> {
 pub fn path_to_json(p: &Path) -> Value {
     let mut m = key_to_json(&p.key);
     let a = &p.attrs;
-    m.insert("labels".into(), json!(p.labels));
+    m.insert("labels".into(), json!(p.labels.as_slice()));
     m.insert("next_hop".into(), a.next_hop.map(|n| n.to_string()).into());
     let rts: Vec<String> = a.route_targets().map(|t| t.to_string()).collect();
     m.insert("route_targets".into(), json!(rts));
@@ -312,9 +312,9 @@ pub fn path_from_json(v: &Value) -> Result<Path, JsonError> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
-            .collect::<Option<Vec<u32>>>()
+            .collect::<Option<LabelStack>>()
             .ok_or_else(|| field("labels"))?,
-        _ => Vec::new(),
+        _ => LabelStack::new(),
     };
     let mut a = Attrs::default();
     if let Some(Value::String(_)) = v.get("next_hop") {

@@ -34,7 +34,7 @@ use filament_wire_bgp::{Origin, RouteDistinguisher};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::{IpNet, Ipv4Net};
 
-use crate::types::{Attrs, Family, Path, RouteKey};
+use crate::types::{Attrs, Family, LabelStack, Path, RouteKey};
 
 /// Where a candidate path came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,24 +95,9 @@ const NO_SRC: SrcInfo = SrcInfo {
     from_client: false,
 };
 
-/// Up to two labels without an allocation (longer stacks on the heap).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Labels {
-    /// `n` labels inline.
-    Inline([u32; 2], u8),
-    /// A longer stack.
-    Heap(Vec<u32>),
-}
-
-impl Labels {
-    /// The labels.
-    pub fn as_slice(&self) -> &[u32] {
-        match self {
-            Labels::Inline(v, n) => &v[..usize::from(*n).min(2)],
-            Labels::Heap(v) => v,
-        }
-    }
-}
+/// A candidate's labels as the RIB hands them out (the path's own type: up to two
+/// inline, longer stacks on the heap).
+pub type Labels = LabelStack;
 
 /// A compact route key: 16 bytes for IPv4 and VPNv4 keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -557,11 +542,15 @@ impl Rib {
     fn labels(&self, id: DestId, s: &Slot) -> Labels {
         let n = (s.labels >> COUNT_SHIFT) as u8;
         if n == 3 {
-            return Labels::Heap(self.overflow.get(&(id, s.src)).cloned().unwrap_or_default());
+            return self
+                .overflow
+                .get(&(id, s.src))
+                .map(|v| LabelStack::from_slice(v))
+                .unwrap_or_default();
         }
-        Labels::Inline(
+        LabelStack::from_buf_and_len(
             [s.labels as u32, (s.labels >> 32) as u32 & ((1 << 30) - 1)],
-            n,
+            usize::from(n).min(2),
         )
     }
 
@@ -571,7 +560,7 @@ impl Rib {
             src: si.src,
             path: Path {
                 key: key.clone(),
-                labels: self.labels(id, s).as_slice().to_vec(),
+                labels: self.labels(id, s),
                 attrs: s.attrs.clone(),
             },
             ebgp: si.ebgp,

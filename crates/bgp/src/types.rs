@@ -16,6 +16,12 @@ use filament_wire_bgp::{
     RouteTarget, RtcRoute, Safi, VpnRoute,
 };
 use ipnet::{IpNet, Ipv4Net};
+use smallvec::SmallVec;
+
+/// A path's labels: up to two inline (every VPN route and EVPN route in practice), a longer
+/// stack on the heap. Inline, a path made on the session task and dropped on the RIB owner's
+/// thread costs no allocation and no cross-thread free (issue 4: 1M routes per feed).
+pub type LabelStack = SmallVec<[u32; 2]>;
 
 /// An address family the speaker can carry (TF `AddressFamily` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -231,7 +237,7 @@ pub struct Path {
     pub key: RouteKey,
     /// Labels: the MPLS label stack for VPN families, the raw 3-octet label
     /// fields (label1, label2) for EVPN, empty otherwise.
-    pub labels: Vec<u32>,
+    pub labels: LabelStack,
     /// Attributes, shared between paths that carry the same set.
     pub attrs: Arc<Attrs>,
 }
@@ -263,21 +269,21 @@ impl Path {
 }
 
 /// Split an EVPN route into its key (labels zeroed) and label fields.
-pub(crate) fn evpn_split(r: &EvpnRoute) -> (EvpnRoute, Vec<u32>) {
+pub(crate) fn evpn_split(r: &EvpnRoute) -> (EvpnRoute, LabelStack) {
     let zero = LabelField::new(0).unwrap_or(LabelField::mpls(Label::WITHDRAW));
     let mut k = r.clone();
     let labels = match &mut k {
         EvpnRoute::EthernetAd { label, .. } | EvpnRoute::IpPrefix { label, .. } => {
-            vec![std::mem::replace(label, zero).value()]
+            LabelStack::from_slice(&[std::mem::replace(label, zero).value()])
         }
         EvpnRoute::MacIp { label1, label2, .. } => {
-            let mut v = vec![std::mem::replace(label1, zero).value()];
+            let mut v = LabelStack::from_slice(&[std::mem::replace(label1, zero).value()]);
             if let Some(l2) = label2.take() {
                 v.push(l2.value());
             }
             v
         }
-        _ => Vec::new(),
+        _ => LabelStack::new(),
     };
     (k, labels)
 }

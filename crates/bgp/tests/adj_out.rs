@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use filament_bgp::core::FLUSH_CHUNK;
-use filament_bgp::{Event, Family, Input, Path, RouteKey, State};
+use filament_bgp::{Event, Family, Input, LabelStack, Path, RouteKey, State};
 
 const RT_X: &str = "target:64512:8000001";
 const RT_Y: &str = "target:64512:8000002";
@@ -39,7 +39,7 @@ fn full_table_goes_out_in_chunks_with_end_of_rib_last() {
             a,
             Input::Advertise(Path {
                 key: inet(i),
-                labels: vec![],
+                labels: LabelStack::new(),
                 attrs: base.attrs.clone(),
             }),
         );
@@ -140,10 +140,10 @@ fn new_membership_sends_only_routes_not_sent_yet() {
     );
     // A changed path is sent again even though the key was sent before.
     let mut x2 = x.clone();
-    x2.labels = vec![99];
+    x2.labels = LabelStack::from_slice(&[99]);
     net.input(a, Input::Advertise(x2.clone()));
     net.run();
-    assert_eq!(net.best(b, &x.key).unwrap().labels, vec![99]);
+    assert_eq!(net.best(b, &x.key).unwrap().labels[..], [99]);
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn withdrawn_destination_id_is_reused_only_after_the_withdrawal() {
     let attrs = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X).attrs;
     let path = |i| Path {
         key: inet(i),
-        labels: vec![],
+        labels: LabelStack::new(),
         attrs: attrs.clone(),
     };
     net.input(a, Input::Advertise(path(1)));

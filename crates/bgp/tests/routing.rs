@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use filament_bgp::{Attrs, Core, Event, Family, Input, PeerConfig, RouteKey, SpeakerConfig, State};
+use filament_bgp::{
+    Attrs, Core, Event, Family, Input, LabelStack, PeerConfig, RouteKey, SpeakerConfig, State,
+};
 use filament_wire_bgp::{
     Afi, AsPath, AsSegment, Capability, DecodeCtx, ErrorCode, GrFamily, Label, Message, MpReach,
     NextHop, Nlri, Open, Origin, PathAttr, RouteRefresh, Safi, Update, UpdateError, VpnRoute,
@@ -30,7 +32,7 @@ fn vpn_route_crosses_ibgp_with_rd_label_next_hop_and_target() {
     net.input(a, Input::Advertise(p.clone()));
     net.run();
     let got = net.best(b, &p.key).expect("b learned the route");
-    assert_eq!(got.labels, vec![17]);
+    assert_eq!(got.labels[..], [17]);
     assert_eq!(got.attrs.next_hop, Some(ip("192.0.2.1")));
     assert_eq!(
         got.attrs
@@ -103,7 +105,7 @@ fn ebgp_prepends_sets_next_hop_self_and_drops_local_pref_and_med() {
     let key = vpn_key("64512:1", "10.9.0.0/16");
     let p = filament_bgp::Path {
         key: key.clone(),
-        labels: vec![30],
+        labels: LabelStack::from_slice(&[30]),
         attrs: Arc::new(attrs),
     };
     net.input(a, Input::Advertise(p));
@@ -123,7 +125,7 @@ fn ebgp_prepends_sets_next_hop_self_and_drops_local_pref_and_med() {
     );
     assert_eq!(at_c.attrs.next_hop, Some(ip("10.0.0.2")), "next hop self");
     assert_eq!(at_c.attrs.med, None, "MED is not passed to a third AS");
-    assert_eq!(at_c.labels, vec![30]);
+    assert_eq!(at_c.labels[..], [30]);
     // An owner path that names its next hop (a vRouter) keeps it over eBGP.
     let q = vpn_path("192.0.2.1:2", "10.1.1.3/32", 17, "192.0.2.1", RT_X);
     net.input(a, Input::Advertise(q.clone()));
@@ -166,7 +168,7 @@ fn rt_constraint_sends_only_requested_targets() {
         b,
         Input::Advertise(filament_bgp::Path {
             key: RouteKey::Rtc(filament_wire_bgp::RtcRoute::DEFAULT),
-            labels: vec![],
+            labels: LabelStack::new(),
             attrs: Arc::new(Attrs::default()),
         }),
     );

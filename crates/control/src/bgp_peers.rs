@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use filament_bgp::{
-    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, Path as BgpPath, PeerConfig, PeerStatus,
-    RouteKey, Speaker, SpeakerConfig,
+    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, LabelStack, Path as BgpPath, PeerConfig,
+    PeerStatus, RouteKey, Speaker, SpeakerConfig,
 };
 use filament_wire_bgp::{
     Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, RouteTarget, RtcRoute, TunnelType,
@@ -323,11 +323,11 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
     }
     let vxlan = a.encap.iter().any(|e| e == "vxlan");
     let labels = match key {
-        RouteKey::Vpn(..) => vec![label],
+        RouteKey::Vpn(..) => LabelStack::from_slice(&[label]),
         // EVPN label fields: the VNI for VXLAN, else an MPLS label (RFC 8365 §5.1.3).
-        RouteKey::Evpn(_) if vxlan => vec![label],
-        RouteKey::Evpn(_) => vec![(label << 4) | 1],
-        _ => Vec::new(),
+        RouteKey::Evpn(_) if vxlan => LabelStack::from_slice(&[label]),
+        RouteKey::Evpn(_) => LabelStack::from_slice(&[(label << 4) | 1]),
+        _ => LabelStack::new(),
     };
     if table == RTARGET_TABLE {
         attrs.med = None;
@@ -631,7 +631,7 @@ mod tests {
             .collect(),
         };
         let p = advert("bgp.l3vpn.0", &key, Some(&route), 64512).unwrap();
-        assert_eq!(p.labels, vec![17]);
+        assert_eq!(p.labels[..], [17]);
         assert_eq!(p.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
         let (fam, rd, rest, label, back) = learned(&p).unwrap();
         assert_eq!(

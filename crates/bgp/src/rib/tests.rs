@@ -17,7 +17,7 @@ fn cand(src: Source, key: &RouteKey, labels: Vec<u32>, attrs: Arc<Attrs>) -> Can
         src,
         path: Path {
             key: key.clone(),
-            labels,
+            labels: labels.into(),
             attrs,
         },
         ebgp: true,
@@ -71,12 +71,16 @@ fn labels_pack_inline_or_spill() {
     for (i, l) in stacks.iter().enumerate() {
         let k = vpn("100:1", &format!("10.0.0.{i}/32"));
         rib.set(&k, peer(1), Some(cand(peer(1), &k, l.clone(), a.clone())));
-        assert_eq!(&rib.best(&k).unwrap().path.labels, l, "stack {l:?}");
+        assert_eq!(
+            &rib.best(&k).unwrap().path.labels[..],
+            &l[..],
+            "stack {l:?}"
+        );
     }
     // Replacing a spilled stack with an inline one frees the side entry.
     let k = vpn("100:1", "10.0.0.4/32");
     rib.set(&k, peer(1), Some(cand(peer(1), &k, vec![9], a.clone())));
-    assert_eq!(rib.best(&k).unwrap().path.labels, vec![9]);
+    assert_eq!(rib.best(&k).unwrap().path.labels[..], [9]);
     assert_eq!(rib.overflow.len(), 1, "only 10.0.0.3's stack is spilled");
 }
 
@@ -179,7 +183,7 @@ fn learn_answers_has_and_same_and_sets_like_set() {
     let (has, same, changed) = rib.learn(cand(peer(2), &k, vec![7], longer));
     assert_eq!((has, same, changed), (false, false, None));
     assert_eq!(rib.candidates(&k).len(), 2);
-    assert_eq!(rib.best(&k).unwrap().path.labels, vec![6]);
+    assert_eq!(rib.best(&k).unwrap().path.labels[..], [6]);
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use filament_bgp::fsm::Negotiated;
 use filament_bgp::peer::Peer;
 use filament_bgp::{
-    Attrs, Core, Event, Family, Input, Output, Path, PeerConfig, RouteKey, SpeakerConfig, State,
+    Attrs, Core, Event, Family, Input, LabelStack, Output, Path, PeerConfig, RouteKey,
+    SpeakerConfig, State,
 };
 use filament_wire_bgp::{DecodeCtx, ExtCommunity, Message, RouteTarget, RtcRoute, TunnelType};
 
@@ -238,7 +239,7 @@ pub fn want_all(net: &mut Net, i: usize) {
         i,
         Input::Advertise(Path {
             key: RouteKey::Rtc(RtcRoute::DEFAULT),
-            labels: vec![],
+            labels: LabelStack::new(),
             attrs: Arc::new(Attrs::default()),
         }),
     );
@@ -304,7 +305,7 @@ pub fn vpn_path(rd: &str, prefix: &str, label: u32, nh: &str, rt: &str) -> Path 
     };
     Path {
         key: RouteKey::Vpn(rd.parse().unwrap(), prefix.parse().unwrap()),
-        labels: vec![label],
+        labels: LabelStack::from_slice(&[label]),
         attrs: Arc::new(attrs),
     }
 }
@@ -313,7 +314,7 @@ pub fn vpn_path(rd: &str, prefix: &str, label: u32, nh: &str, rt: &str) -> Path 
 pub fn rtc_path(asn: u32, rt: &str) -> Path {
     Path {
         key: RouteKey::Rtc(RtcRoute::new(asn, rt.parse().unwrap())),
-        labels: Vec::new(),
+        labels: LabelStack::new(),
         attrs: Arc::new(Attrs::default()),
     }
 }

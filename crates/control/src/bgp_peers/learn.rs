@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use filament_bgp::{Attrs, Event, Path as BgpPath, RouteKey, Speaker};
+use filament_bgp::{Attrs, Event, LabelStack, Path as BgpPath, RouteKey, Speaker};
 use filament_wire_bgp::RouteDistinguisher;
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;
@@ -150,7 +150,7 @@ pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
                 }
                 let probe = BgpPath {
                     key,
-                    labels: vec![0],
+                    labels: LabelStack::from_slice(&[0]),
                     attrs: Arc::new(Attrs::default()),
                 };
                 if let Some((fam, rd, rest, _, _)) = learned(&probe) {

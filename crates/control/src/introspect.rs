@@ -88,6 +88,7 @@ impl ControlNode {
                             "communities": a.communities, "route_targets": a.route_targets,
                             "as_path_len": a.as_path_len,
                             "secondary": primary_table.is_some(), "primary_table": primary_table,
+                            "stale": self.path_stale(name, &k, p),
                         })
                     })
                     .collect();
@@ -122,15 +123,24 @@ impl ControlNode {
                 "subscriptions": a.subs.len(), "prefixes": a.published.len(),
                 "eor_received": a.eor_received,
                 "up_since_secs": a.since.as_secs(),
+                "graceful_restart": self.gr_view(name),
             }));
         }
         for (name, h) in &self.history {
             if seen.contains(name) {
                 continue;
             }
+            // down, but its paths kept stale in graceful restart (TF's GR_TIMER)
+            let gr = self.gr_view(name);
+            let state = if gr.is_some() {
+                "Idle (GR helper)"
+            } else {
+                "Idle"
+            };
             out.push(json!({
                 "peer": name, "peer_address": null, "peer_asn": self.graph.asn(),
-                "encoding": "XMPP", "peer_type": "internal", "state": "Idle",
+                "encoding": "XMPP", "peer_type": "internal", "state": state,
+                "graceful_restart": gr,
                 "send_state": "not advertising", "flap_count": h.flaps, "flap_time": h.last_flap,
                 "last_reason": h.last_reason, "subscriptions": 0, "prefixes": 0,
             }));

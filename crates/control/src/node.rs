@@ -5,8 +5,11 @@
 //!                                                                    subsets → config messages
 //!  Input::Bytes ──> Session ──stanzas──> subscribe / publish+collection / EoR ──> Rib
 //!  Rib::take_dirty ──> items/retracts for every agent subscribed to the instance
-//!  Input::Tick ──> hold timers, keepalives, End-of-RIB to agents
+//!  Input::Tick ──> hold timers, keepalives, End-of-RIB to agents, graceful-restart timers
 //! ```
+//! An agent's session that closes with XMPP graceful restart on (global-system-config
+//! `graceful_restart_parameters`, TF's helper mode) leaves its paths stale instead of
+//! withdrawing them: see `node/gr.rs`.
 //! Config events only mark the graph dirty; derived work runs on the next other input (the
 //! shell sends a `Tick` after each batch of feed lines), so replaying a large feed costs one
 //! recompute, not one per object.
@@ -29,8 +32,11 @@ use crate::rib::{Dirty, Family, InstanceTargets, PeerId, Rib};
 use crate::session::{Chunk, Session, SessionEvent, SessionState};
 use crate::subset::Tracker;
 
+mod gr;
 mod hold;
 mod push;
+
+pub use gr::GrParams;
 
 /// A connection id chosen by the shell.
 pub type ConnId = u64;
@@ -134,6 +140,16 @@ pub struct Counters {
     pub config_refused: u64,
     /// Times an agent's unwritten output passed the high-water mark (pushes deferred).
     pub backlogged: u64,
+    /// Agent closes handled gracefully (paths kept stale).
+    pub gr_closes: u64,
+    /// Paths marked stale at graceful closes.
+    pub gr_staled: u64,
+    /// Stale paths re-published by their agent (fresh again).
+    pub gr_refreshed: u64,
+    /// Stale paths swept (End-of-RIB, EoR timer, restart timer, unsubscribe).
+    pub gr_swept: u64,
+    /// Paths deleted at a graceful close (EVPN: no GR for it, as in TF).
+    pub gr_deleted: u64,
 }
 
 /// One agent connection.
@@ -195,6 +211,8 @@ pub struct ControlNode {
     bgp_changes: Option<Dirty>,
     /// The next config recompute walks every agent's subset from scratch (the feed resynced).
     config_full: bool,
+    /// Agents in graceful restart, by name (`node/gr.rs`).
+    gr: BTreeMap<String, gr::Restarting>,
 }
 
 /// How an agent's config subset is brought up to date.
@@ -226,6 +244,7 @@ impl ControlNode {
             bgp_changes: None,
             bgp_neighbors: Vec::new(),
             config_full: false,
+            gr: BTreeMap::new(),
         }
     }
 
@@ -369,6 +388,7 @@ impl ControlNode {
                         self.session_event(c, ev);
                     }
                 }
+                self.gr_tick();
                 self.send_eors();
             }
             // the shell's write backlog for one agent crossed a water mark
@@ -431,11 +451,12 @@ impl ControlNode {
     /// Route-target membership for every instance some agent subscribed to.
     fn update_rtarget(&mut self) {
         let mut rts = BTreeSet::new();
-        for a in self.agents.values() {
-            for ri in a.subs.keys() {
-                if let Some(ic) = self.instances.get(ri) {
-                    rts.extend(ic.import.iter().cloned());
-                }
+        // stale subscriptions of restarting agents keep their membership (TF keeps them)
+        let live = self.agents.values().flat_map(|a| a.subs.keys());
+        let stale = self.gr.values().flat_map(|st| st.subs.keys());
+        for ri in live.chain(stale) {
+            if let Some(ic) = self.instances.get(ri) {
+                rts.extend(ic.import.iter().cloned());
             }
         }
         let asn = self.graph.asn();
@@ -485,10 +506,12 @@ impl ControlNode {
                     }
                 }
                 if let Some(a) = self.agents.get_mut(&conn) {
-                    a.name = Some(peer);
+                    a.name = Some(peer.clone());
                     a.since = self.now;
                     a.last_activity = self.now;
                 }
+                // back during graceful restart: its EoR receive timer starts
+                self.gr_reopened(conn, &peer);
             }
             SessionEvent::Stanza(e) => self.stanza(conn, &e),
             SessionEvent::Closed { reason } => {
@@ -496,10 +519,14 @@ impl ControlNode {
                     return;
                 };
                 let name = a.name.clone();
-                a.subs.clear();
-                a.published.clear();
+                let subs = std::mem::take(&mut a.subs);
+                let published = std::mem::take(&mut a.published);
                 if let Some(n) = name {
-                    self.rib.remove_peer(&PeerId::Xmpp(n.as_str().into()));
+                    // helper mode keeps the paths stale; otherwise all of them go now
+                    if self.gr_close(&n, subs, published).is_err() {
+                        self.gr_abort(&n);
+                        self.rib.remove_peer(&PeerId::Xmpp(n.as_str().into()));
+                    }
                     let h = self.history.entry(n).or_default();
                     h.flaps += 1;
                     h.last_flap = Some(self.now.as_secs());
@@ -532,7 +559,10 @@ impl ControlNode {
             Stanza::Subscribe(s) => self.subscribe(conn, s),
             Stanza::Publish(p) => match p.entry {
                 // a publish without item is End-of-RIB (tf-facts §2.3)
-                None => a.eor_received = true,
+                None => {
+                    a.eor_received = true;
+                    self.gr_eor(conn);
+                }
                 Some(entry) => a.pending = Some((p.node, *entry)),
             },
             Stanza::Collection(c) => {
@@ -544,7 +574,11 @@ impl ControlNode {
                 };
                 self.route(conn, &c.collection, &node, &entry, c.op);
             }
-            Stanza::EndOfRib(_) => a.eor_received = true,
+            Stanza::EndOfRib(_) => {
+                a.eor_received = true;
+                // End-of-RIB ends the agent's graceful restart: what is still stale goes
+                self.gr_eor(conn);
+            }
             _ => {}
         }
     }
@@ -578,11 +612,17 @@ impl ControlNode {
             }
             return;
         }
+        let name = a.name.clone().unwrap_or_default();
         if sub {
             a.subs.insert(s.node.clone(), s.instance_id.unwrap_or(0));
+            self.gr_subscribed(&name, &s.node);
             // full sync of the instance's tables to this agent
             self.send_instance(conn, &s.node);
         } else {
+            self.gr_unsubscribed(&name, &s.node);
+            let Some(a) = self.agents.get_mut(&conn) else {
+                return;
+            };
             a.subs.remove(&s.node);
             a.deferred.retain(|(ri, _, _)| *ri != s.node);
             let mine: Vec<_> = a
@@ -635,15 +675,23 @@ impl ControlNode {
                         .and_then(serde_json::Value::as_u64)
                         .and_then(|n| u32::try_from(n).ok());
                     let rd = Some(format!("{rd_ip}:{instance_id}"));
-                    a.published
-                        .insert((vrf.to_string(), fam, key.clone()), rd.clone());
+                    let path = (vrf.to_string(), fam, key.clone());
+                    a.published.insert(path.clone(), rd.clone());
+                    let name = a.name.clone().unwrap_or_default();
+                    // a stale path re-published is fresh (add_local replaces it in place)
+                    self.gr_refreshed(&name, &path);
                     self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
                 }
                 Err(_) => self.counters.rejected_items += 1,
             },
             CollectionOp::Dissociate => {
-                if let Some(rd) = a.published.remove(&(vrf.to_string(), fam, key.clone())) {
+                let path = (vrf.to_string(), fam, key.clone());
+                if let Some(rd) = a.published.remove(&path) {
                     self.rib.del_local(vrf, fam, &key, &peer, &rd);
+                } else {
+                    // withdrawing a path not re-published yet removes the stale one
+                    let name = a.name.clone().unwrap_or_default();
+                    self.gr_withdrawn(&name, &path);
                 }
             }
         }

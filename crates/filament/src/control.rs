@@ -202,7 +202,7 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
                             .map(|e| format!("'{}'", s(e)))
                             .collect();
                         println!(
-                            "    [{}|{}] localpref: {}, med: {}, nh: {}, encap: [{}], label: {}, rd: {}, origin_vn: {}{}{}",
+                            "    [{}|{}] localpref: {}, med: {}, nh: {}, encap: [{}], label: {}, rd: {}, origin_vn: {}{}{}{}",
                             s(&p["protocol"]),
                             s(&p["source"]),
                             p["local_pref"],
@@ -213,6 +213,7 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
                             s(&p["rd"]),
                             s(&p["origin_vn"]),
                             if p["best"] == true { ", best" } else { "" },
+                            if p["stale"] == true { ", stale" } else { "" },
                             match &p["primary_table"] {
                                 Value::String(t) => format!(", primary: {t}"),
                                 _ => String::new(),

@@ -165,6 +165,8 @@ pub struct TestAgent {
     pub opened: bool,
     /// (vrf, item id) → entry.
     pub routes: BTreeMap<(String, String), Entry>,
+    /// Every retract received, in order: (vrf, item id).
+    pub retracts: Vec<(String, String)>,
     pub config: IfmapGraph,
     pub config_messages: usize,
     pub eor: bool,
@@ -189,7 +191,8 @@ impl TestAgent {
                                     self.routes.insert((u.node.vrf.clone(), id), *entry);
                                 }
                                 PushedItem::Retract { id } => {
-                                    self.routes.remove(&(u.node.vrf.clone(), id));
+                                    self.routes.remove(&(u.node.vrf.clone(), id.clone()));
+                                    self.retracts.push((u.node.vrf.clone(), id));
                                 }
                             }
                         }

@@ -1,0 +1,306 @@
+//! XMPP graceful restart, helper mode (tf-facts §2.7): the control node keeps a closed
+//! agent's paths, marked stale, until it comes back and re-publishes them.
+//!
+//! tf-facts §2.7: "With XMPP helper mode the control node keeps an agent's paths as stale
+//! while it reconnects and sweeps them after receiving EoR or the EoR receive timer."
+//! The rules below are TF's (`peer_close_manager.cc`, `bgp_xmpp_peer_close.cc`,
+//! `xmpp_server.cc` `IsPeerCloseGraceful`, `bgp_path.cc` `PathCompare`):
+//!
+//! - A close is graceful when global-system-config `graceful_restart_parameters` has
+//!   `enable` and `xmpp_helper_enable` true and a non-zero `restart_time`; the reason of
+//!   the close does not matter (hold timer, TCP reset, stream close, a new session of the
+//!   same agent, an error). The parameters are read at each close: a change applies to
+//!   later closes, a running timer keeps its deadline.
+//! - Graceful close (TF's `STALE` state): inet and inet6 paths of the agent stay in the
+//!   RIB, marked stale; its EVPN paths are deleted at once (TF: "We do not support GR for
+//!   multicast routes (yet)" covers ERMVPN, EVPN and MVPN). Its routing subscriptions
+//!   are kept (stale) and with them the route-target membership they imply.
+//! - A stale path ranks like a fresh one: only LLGR-stale paths rank lower in TF's
+//!   `PathCompare` (LLGR is not implemented here). Nothing is pushed at close: no agent or
+//!   BGP peer sees a change.
+//! - The restart timer runs `restart_time` from the close (`GR_TIMER`). If the agent (same
+//!   name) is not back when it fires, every stale path and subscription is deleted. If it
+//!   is back, what is still stale is swept (withdrawn); re-published paths and re-sent
+//!   subscriptions became fresh when they arrived.
+//! - Back in time, the agent sweeps its stale paths by sending End-of-RIB; otherwise the
+//!   EoR receive timer (`end_of_rib_timeout` after it reconnected) sweeps them. TF also
+//!   stretches that timer while the channel is busy; here it is a plain timeout.
+//! - A second close while the timer runs (TF's nested close) stales the paths again
+//!   (fresh ones too) and restarts the timer with `restart_time` minus the time already
+//!   spent in GR (TF's `gr_elapsed_`), so flapping cannot hold stale paths forever.
+//! - With GR disabled, a close deletes everything at once (as before this module).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{ConnId, ControlNode};
+use crate::rib::{split_vrf_table, Family, Key, Origin, Path, PeerId};
+use crate::session::SessionState;
+
+/// TF's default `restart_time` and `end_of_rib_timeout` (vnc_cfg.xsd
+/// GracefulRestartParametersType).
+const DEFAULT_TIME: u64 = 300;
+
+/// `graceful_restart_parameters` of global-system-config, as the XMPP helper uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrParams {
+    /// `enable && xmpp_helper_enable`.
+    pub xmpp_helper: bool,
+    /// `restart_time` (0 turns graceful closes off, as in TF).
+    pub restart_time: Duration,
+    /// `end_of_rib_timeout`: how long after the agent is back its stale paths wait for EoR.
+    pub end_of_rib_timeout: Duration,
+}
+
+/// A stale path: (instance, family, key) → RD, as in `Agent::published`.
+pub(crate) type StalePaths = BTreeMap<(String, Family, String), Option<String>>;
+
+/// An agent in graceful restart (by name): what it left behind and its timers.
+#[derive(Debug, Default)]
+pub(crate) struct Restarting {
+    /// Paths not re-published since the close.
+    pub(crate) stale: StalePaths,
+    /// Routing subscriptions (instance → instance id) not re-sent since the close.
+    pub(crate) subs: BTreeMap<String, u32>,
+    /// When the restart timer (re)started.
+    timer_start: Duration,
+    /// GR time already spent in earlier closes of this restart (TF `gr_elapsed_`).
+    elapsed: Duration,
+    /// `restart_time` at the last close.
+    restart_time: Duration,
+    /// The agent's new session, once it is back.
+    pub(crate) conn: Option<ConnId>,
+    /// When the new session's EoR receive timer fires.
+    eor_deadline: Option<Duration>,
+    /// Closes during this restart (1 = no nested close).
+    closes: u64,
+}
+
+impl Restarting {
+    /// When the restart timer fires.
+    fn deadline(&self) -> Duration {
+        self.timer_start + self.restart_time.saturating_sub(self.elapsed)
+    }
+}
+
+impl ControlNode {
+    /// The graceful-restart parameters from global-system-config (TF's defaults when unset).
+    pub fn gr_params(&self) -> GrParams {
+        let p = self
+            .graph
+            .lookup(
+                "global-system-config",
+                &["default-global-system-config".to_string()],
+            )
+            .and_then(|g| g.props.get("graceful_restart_parameters"));
+        let flag = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
+        let secs = |k: &str| {
+            Duration::from_secs(
+                p.and_then(|p| p.get(k))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_TIME),
+            )
+        };
+        GrParams {
+            xmpp_helper: flag("enable") && flag("xmpp_helper_enable"),
+            restart_time: secs("restart_time"),
+            end_of_rib_timeout: secs("end_of_rib_timeout"),
+        }
+    }
+
+    /// The agent `name` closed: keep its paths and subscriptions as stale (a graceful
+    /// close), or hand them back (`Err`) when the close is not graceful.
+    pub(super) fn gr_close(
+        &mut self,
+        name: &str,
+        subs: BTreeMap<String, u32>,
+        published: StalePaths,
+    ) -> Result<(), (BTreeMap<String, u32>, StalePaths)> {
+        let params = self.gr_params();
+        // xmpp_server.cc IsPeerCloseGraceful: helper mode on and a non-zero restart time
+        if !params.xmpp_helper || params.restart_time.is_zero() {
+            return Err((subs, published));
+        }
+        let now = self.now;
+        let st = self.gr.entry(name.to_string()).or_default();
+        if st.closes > 0 {
+            // nested close: the time already spent counts against the new timer
+            st.elapsed += now.saturating_sub(st.timer_start);
+        }
+        st.closes += 1;
+        st.timer_start = now;
+        st.restart_time = params.restart_time;
+        st.conn = None;
+        st.eor_deadline = None;
+        st.subs.extend(subs);
+        let peer = PeerId::Xmpp(name.into());
+        let mut staled = 0u64;
+        for ((ri, fam, key), rd) in published {
+            if fam == Family::Evpn {
+                // peer_close_manager.cc: no GR for EVPN (nor multicast) paths
+                self.rib.del_local(&ri, fam, &key, &peer, &rd);
+                self.counters.gr_deleted += 1;
+            } else {
+                staled += 1;
+                st.stale.insert((ri, fam, key), rd);
+            }
+        }
+        self.counters.gr_staled += staled;
+        self.counters.gr_closes += 1;
+        Ok(())
+    }
+
+    /// The agent `name` opened a new session on `conn`: if it is restarting, its EoR
+    /// receive timer starts.
+    pub(super) fn gr_reopened(&mut self, conn: ConnId, name: &str) {
+        let eor = self.gr_params().end_of_rib_timeout;
+        if let Some(st) = self.gr.get_mut(name) {
+            st.conn = Some(conn);
+            st.eor_deadline = Some(self.now + eor);
+        }
+    }
+
+    /// The agent re-subscribed to `ri`: that subscription is fresh again.
+    pub(super) fn gr_subscribed(&mut self, name: &str, ri: &str) {
+        if let Some(st) = self.gr.get_mut(name) {
+            st.subs.remove(ri);
+        }
+    }
+
+    /// The agent unsubscribed from `ri`: its stale subscription and paths there go.
+    pub(super) fn gr_unsubscribed(&mut self, name: &str, ri: &str) {
+        let Some(st) = self.gr.get_mut(name) else {
+            return;
+        };
+        st.subs.remove(ri);
+        let gone: Vec<_> = st
+            .stale
+            .keys()
+            .filter(|(r, _, _)| r == ri)
+            .cloned()
+            .collect();
+        let peer = PeerId::Xmpp(name.into());
+        for k in gone {
+            if let Some(rd) = st.stale.remove(&k) {
+                self.rib.del_local(&k.0, k.1, &k.2, &peer, &rd);
+                self.counters.gr_swept += 1;
+            }
+        }
+    }
+
+    /// The agent re-published a path: it is fresh again (the new path replaced it).
+    pub(super) fn gr_refreshed(&mut self, name: &str, path: &(String, Family, String)) {
+        if let Some(st) = self.gr.get_mut(name) {
+            if st.stale.remove(path).is_some() {
+                self.counters.gr_refreshed += 1;
+            }
+        }
+    }
+
+    /// The agent withdrew a path it had not re-published: the stale one goes (`true`).
+    pub(super) fn gr_withdrawn(&mut self, name: &str, path: &(String, Family, String)) -> bool {
+        let Some(rd) = self.gr.get_mut(name).and_then(|st| st.stale.remove(path)) else {
+            return false;
+        };
+        self.rib
+            .del_local(&path.0, path.1, &path.2, &PeerId::Xmpp(name.into()), &rd);
+        self.counters.gr_swept += 1;
+        true
+    }
+
+    /// End-of-RIB from the agent's session `conn`: sweep what is still stale.
+    pub(super) fn gr_eor(&mut self, conn: ConnId) {
+        let name = self
+            .gr
+            .iter()
+            .find(|(_, st)| st.conn == Some(conn))
+            .map(|(n, _)| n.clone());
+        if let Some(n) = name {
+            self.gr_sweep(&n);
+        }
+    }
+
+    /// Timers: the restart timer and the EoR receive timer of every restarting agent.
+    pub(super) fn gr_tick(&mut self) {
+        let now = self.now;
+        let due: Vec<String> = self
+            .gr
+            .iter()
+            .filter(|(_, st)| now >= st.deadline() || st.eor_deadline.is_some_and(|d| now >= d))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in due {
+            // back or not, what is still stale goes (not back: that is everything)
+            self.gr_sweep(&n);
+        }
+    }
+
+    /// The agent is no longer restarting: delete its stale paths and subscriptions.
+    pub(super) fn gr_sweep(&mut self, name: &str) {
+        let Some(st) = self.gr.remove(name) else {
+            return;
+        };
+        let peer = PeerId::Xmpp(name.into());
+        self.counters.gr_swept += st.stale.len() as u64;
+        for ((ri, fam, key), rd) in st.stale {
+            self.rib.del_local(&ri, fam, &key, &peer, &rd);
+        }
+        if !st.subs.is_empty() {
+            self.update_rtarget();
+        }
+    }
+
+    /// A non-graceful close of an agent that was restarting: nothing of it is kept.
+    pub(super) fn gr_abort(&mut self, name: &str) {
+        self.gr.remove(name);
+    }
+
+    /// Whether `p` (a path of `table` under `key`) is a stale path of a restarting agent.
+    pub fn path_stale(&self, table: &str, key: &str, p: &Path) -> bool {
+        let PeerId::Xmpp(n) = &p.peer else {
+            return false;
+        };
+        let Some(st) = self.gr.get(n.as_str()) else {
+            return false;
+        };
+        let (primary, prefix) = match &p.origin {
+            Origin::Primary => (table, Key::parse(key)),
+            Origin::Secondary { table: t } if table.starts_with("bgp.") => {
+                (t.as_str(), Key::parse(key).prefix())
+            }
+            Origin::Secondary { table: t } => (t.as_str(), Key::parse(key)),
+        };
+        let Some((ri, fam)) = split_vrf_table(primary) else {
+            return false;
+        };
+        st.stale
+            .get(&(ri, fam, prefix.to_string()))
+            .is_some_and(|rd| rd.as_deref() == p.rd.as_deref())
+    }
+
+    /// Graceful-restart state of the agent `name` for `neighbors` (`None` when it is not
+    /// restarting).
+    pub fn gr_view(&self, name: &str) -> Option<Value> {
+        let st = self.gr.get(name)?;
+        let back = st.conn.is_some_and(|c| {
+            self.agents
+                .get(&c)
+                .is_some_and(|a| matches!(a.session.state(), SessionState::Established { .. }))
+        });
+        Some(json!({
+            "state": if back { "SWEEP_WAIT" } else { "GR_TIMER" },
+            "stale_paths": st.stale.len(),
+            "stale_subscriptions": st.subs.len(),
+            "restart_remaining_secs": st.deadline().saturating_sub(self.now).as_secs(),
+            "eor_remaining_secs": st.eor_deadline.map(|d| d.saturating_sub(self.now).as_secs()),
+            "closes": st.closes,
+        }))
+    }
+
+    /// Names of the agents in graceful restart.
+    pub fn restarting_agents(&self) -> impl Iterator<Item = &str> {
+        self.gr.keys().map(String::as_str)
+    }
+}

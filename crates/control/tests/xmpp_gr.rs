@@ -1,0 +1,323 @@
+//! XMPP graceful restart, helper mode (tf-facts §2.7; `node/gr.rs`): an agent's paths
+//! stay, stale, while it is away; re-published ones become fresh; End-of-RIB, the EoR
+//! timer or the restart timer sweeps the rest.  Deterministic time through the lab clock.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ConfigEnv, Lab};
+use filament_control::{ConnId, Input};
+use filament_wire_xmpp::stream::KEEPALIVE_BYTES;
+use filament_wire_xmpp::{CollectionOp, EndOfRib};
+use serde_json::{json, Value};
+
+const VRF1: &str = "default-domain:p:vn1:vn1";
+const VRF2: &str = "default-domain:p:vn2:vn2";
+const VN1: &str = "default-domain:p:vn1";
+const T1: &str = "default-domain:p:vn1:vn1.inet.0";
+
+fn two_networks() -> ConfigEnv {
+    let mut env = ConfigEnv::new();
+    env.project("p");
+    env.vn("p", "vn1", "10.1.1.0");
+    env.vn("p", "vn2", "10.2.2.0");
+    env.vrouter("host1", "192.168.0.1");
+    env.vrouter("host2", "192.168.0.2");
+    env.derive();
+    env
+}
+
+/// Set global-system-config `graceful_restart_parameters` on the running node.
+fn set_gr(lab: &mut Lab, env: &ConfigEnv, params: Value) {
+    let mut gsc = env
+        .objects()
+        .into_iter()
+        .find(|o| o.ty == "global-system-config")
+        .unwrap();
+    gsc.props
+        .insert("graceful_restart_parameters".into(), params);
+    lab.step(Input::Config {
+        uuid: gsc.uuid.clone(),
+        object: Some(Box::new(gsc)),
+    });
+    lab.step(Input::Tick);
+}
+
+fn gr_on(restart: u64, eor: u64) -> Value {
+    json!({"enable": true, "restart_time": restart, "long_lived_restart_time": 300,
+           "end_of_rib_timeout": eor, "bgp_helper_enable": false, "xmpp_helper_enable": true})
+}
+
+fn publish(lab: &mut Lab, c: ConnId, ip: &str, label: u32) {
+    lab.publish(
+        c,
+        VRF1,
+        VN1,
+        ip,
+        "192.168.0.1",
+        label,
+        CollectionOp::Associate,
+    );
+}
+
+/// host1 publishes 10.1.1.3 and 10.1.1.5 in vn1 (instance 3) and subscribes vn2 too;
+/// host2 subscribes vn1 and learns both.
+fn lab_with_routes(params: Option<Value>) -> (ConfigEnv, Lab, ConnId, ConnId) {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    if let Some(p) = params {
+        set_gr(&mut lab, &env, p);
+    }
+    let a = lab.connect("host1");
+    let b = lab.connect("host2");
+    lab.subscribe(a, VRF1, 3);
+    lab.subscribe(a, VRF2, 4);
+    lab.subscribe(b, VRF1, 5);
+    publish(&mut lab, a, "10.1.1.3", 17);
+    publish(&mut lab, a, "10.1.1.5", 19);
+    lab.advance(Duration::from_secs(2));
+    assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
+    assert!(lab.agent(b).route(VRF1, "10.1.1.5/32").is_some());
+    (env, lab, a, b)
+}
+
+/// `stale` of host1's path to `prefix` in vn1's inet table, as `GET /routes` shows it
+/// (`None` when there is no such path).
+fn stale(lab: &Lab, table: &str, prefix: &str) -> Option<bool> {
+    let v = lab.node.routes(Some(table), Some(prefix));
+    let paths = v["tables"][0]["routes"][0]["paths"].as_array()?.clone();
+    paths
+        .iter()
+        .find(|p| p["source"].as_str().is_some_and(|s| s.contains("host1")))
+        .map(|p| p["stale"] == true)
+}
+
+fn retracted(lab: &Lab, c: ConnId, id: &str) -> bool {
+    lab.agent(c)
+        .retracts
+        .iter()
+        .any(|(vrf, i)| vrf == VRF1 && i == id)
+}
+
+fn rtargets(lab: &Lab) -> usize {
+    lab.node.rib().table("bgp.rtarget.0").map_or(0, |t| t.len())
+}
+
+fn neighbor(lab: &Lab, name: &str) -> Value {
+    lab.node.neighbors()["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["peer"] == name)
+        .cloned()
+        .unwrap()
+}
+
+/// Let `secs` seconds pass, one at a time, with every test agent sending keepalives (the
+/// lab's hold time is 9 s; the node ignores bytes for connections it dropped).
+fn wait(lab: &mut Lab, secs: u64) {
+    for _ in 0..secs {
+        let live: Vec<ConnId> = lab
+            .agents
+            .iter()
+            .filter(|(_, a)| !a.closed)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in live {
+            lab.step(Input::Bytes {
+                conn,
+                data: KEEPALIVE_BYTES.to_vec(),
+            });
+        }
+        lab.advance(Duration::from_secs(1));
+    }
+}
+
+fn eor(lab: &mut Lab, c: ConnId, name: &str) {
+    lab.send(c, &EndOfRib::from_agent(name).to_xml());
+    lab.step(Input::Tick);
+}
+
+#[test]
+fn down_keeps_stale_paths_reconnect_refreshes_eor_sweeps_the_rest() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    let rts = rtargets(&lab);
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 10);
+    // away: both paths kept (stale), nothing retracted from host2, VPN copies kept
+    assert!(lab.agent(b).retracts.is_empty());
+    assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(true));
+    assert_eq!(stale(&lab, "bgp.l3vpn.0", "10.1.1.5/32"), Some(true));
+    let vpn = lab.node.rib().table("bgp.l3vpn.0").unwrap();
+    assert!(vpn.contains_key("192.168.0.1:3:10.1.1.5/32"));
+    // its subscriptions (vn2 has no other subscriber) keep their RT membership
+    assert_eq!(rtargets(&lab), rts);
+    let n = neighbor(&lab, "host1");
+    assert_eq!(n["state"], "Idle (GR helper)");
+    assert_eq!(n["graceful_restart"]["state"], "GR_TIMER");
+    assert_eq!(n["graceful_restart"]["stale_paths"], 2);
+
+    // back: re-subscribes and re-publishes one of the two
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    publish(&mut lab, a2, "10.1.1.3", 17);
+    wait(&mut lab, 1);
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(true));
+    assert!(lab.agent(b).retracts.is_empty());
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["state"],
+        "SWEEP_WAIT"
+    );
+
+    // End-of-RIB: what is still stale goes, and only that
+    eor(&mut lab, a2, "host1");
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+    assert!(!retracted(&lab, b, "10.1.1.3/32"));
+    assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
+    assert!(lab.agent(b).route(VRF1, "10.1.1.5/32").is_none());
+    assert_eq!(stale(&lab, T1, "10.1.1.5/32"), None);
+    let vpn = lab.node.rib().table("bgp.l3vpn.0").unwrap();
+    assert!(!vpn.contains_key("192.168.0.1:3:10.1.1.5/32"));
+    assert!(vpn.contains_key("192.168.0.1:3:10.1.1.3/32"));
+    // vn2 was not re-subscribed: its stale subscription went with the sweep
+    assert!(rtargets(&lab) < rts);
+    assert!(neighbor(&lab, "host1")["graceful_restart"].is_null());
+    assert_eq!(lab.node.counters().gr_refreshed, 1);
+    assert_eq!(lab.node.counters().gr_swept, 1);
+}
+
+#[test]
+fn restart_timer_sweeps_everything_when_the_agent_stays_away() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    let rts = rtargets(&lab);
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 59);
+    assert!(lab.agent(b).retracts.is_empty());
+    assert_eq!(rtargets(&lab), rts);
+    wait(&mut lab, 2);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+    assert!(lab.node.rib().table(T1).is_none());
+    assert!(rtargets(&lab) < rts);
+    assert_eq!(neighbor(&lab, "host1")["state"], "Idle");
+}
+
+#[test]
+fn eor_timer_sweeps_after_the_agent_is_back_without_eor() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(300, 30)));
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 5);
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    publish(&mut lab, a2, "10.1.1.5", 19);
+    wait(&mut lab, 28);
+    assert!(lab.agent(b).retracts.is_empty());
+    wait(&mut lab, 3);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(!retracted(&lab, b, "10.1.1.5/32"));
+    assert!(lab.agent(b).route(VRF1, "10.1.1.5/32").is_some());
+}
+
+#[test]
+fn gr_disabled_withdraws_at_once_as_before() {
+    // no parameters at all (TF's default: disabled)
+    let (env, mut lab, a, b) = lab_with_routes(None);
+    lab.step(Input::Disconnected { conn: a });
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+    assert_eq!(neighbor(&lab, "host1")["state"], "Idle");
+    // enabled but without xmpp_helper_enable: still not graceful
+    let mut off = gr_on(60, 30);
+    off["xmpp_helper_enable"] = json!(false);
+    set_gr(&mut lab, &env, off);
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    publish(&mut lab, a2, "10.1.1.7", 21);
+    wait(&mut lab, 1);
+    assert!(lab.agent(b).route(VRF1, "10.1.1.7/32").is_some());
+    lab.step(Input::Disconnected { conn: a2 });
+    assert!(retracted(&lab, b, "10.1.1.7/32"));
+    assert_eq!(lab.node.counters().gr_closes, 0);
+}
+
+#[test]
+fn restart_time_zero_is_not_graceful() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(0, 30)));
+    lab.step(Input::Disconnected { conn: a });
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+}
+
+#[test]
+fn a_second_close_restales_and_keeps_the_time_already_spent() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 300)));
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 20);
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    publish(&mut lab, a2, "10.1.1.3", 17);
+    wait(&mut lab, 10);
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    // t = 30: down again; the fresh path is stale again, 30 s of the 60 are left
+    lab.step(Input::Disconnected { conn: a2 });
+    wait(&mut lab, 1);
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["closes"],
+        json!(2)
+    );
+    wait(&mut lab, 27);
+    assert!(lab.agent(b).retracts.is_empty());
+    wait(&mut lab, 3);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+}
+
+#[test]
+fn a_new_session_replacing_the_old_one_is_a_graceful_restart() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    // the agent restarted before the old session's hold timer noticed
+    let a2 = lab.connect("host1");
+    assert!(lab.agent(a).closed);
+    assert!(lab.agent(b).retracts.is_empty());
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    lab.subscribe(a2, VRF1, 3);
+    publish(&mut lab, a2, "10.1.1.3", 17);
+    publish(&mut lab, a2, "10.1.1.5", 19);
+    eor(&mut lab, a2, "host1");
+    wait(&mut lab, 1);
+    assert!(lab.agent(b).retracts.is_empty());
+    assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(false));
+}
+
+#[test]
+fn withdrawing_or_unsubscribing_removes_stale_paths_at_once() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    lab.step(Input::Disconnected { conn: a });
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    // withdraw one stale path without re-publishing it
+    lab.publish(
+        a2,
+        VRF1,
+        VN1,
+        "10.1.1.3",
+        "192.168.0.1",
+        17,
+        CollectionOp::Dissociate,
+    );
+    wait(&mut lab, 1);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(!retracted(&lab, b, "10.1.1.5/32"));
+    // unsubscribing vn1 takes the other one
+    lab.unsubscribe(a2, VRF1);
+    wait(&mut lab, 1);
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+}

@@ -163,6 +163,9 @@ pub struct ShellStats {
     pub gso_unsupported: u64,
     /// Frames processed in their receive slot (copied once, into the transmit slot).
     pub in_place: u64,
+    /// Of those, frames of policy-enabled interfaces whose installed flow entry (Forward or
+    /// Drop) was applied in place.
+    pub in_place_flows: u64,
     /// Busy-poll passes that found frames (no wakeup needed for them).
     pub busy_polls: u64,
 }
@@ -749,13 +752,17 @@ impl Loop {
                     start: f.headroom,
                     len,
                 };
+                let flow_hits = ip.flow_hits();
                 match ip.process(rx.fwd, rx.now, vif, &mut slot, meta) {
-                    Some(to) => {
+                    Some(Verdict::Transmit(to)) => {
                         rx.stats.in_place += 1;
                         rx.send(to, slot.frame());
                     }
+                    // A flow's Drop verdict (counted by the core).
+                    Some(_) => rx.stats.in_place += 1,
                     None => rx.one(slot.frame(), meta),
                 }
+                rx.stats.in_place_flows += ip.flow_hits() - flow_hits;
             } else if tcp_gso {
                 // Segments leave with partial checksums: the core completes them.
                 let seg_meta = RxMeta {

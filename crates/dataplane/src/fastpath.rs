@@ -33,7 +33,7 @@ use crate::types::*;
 
 /// Longest prebuilt header: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 +
 /// inner Ethernet 14 = 64.
-const TMPL_MAX: usize = 64;
+pub(crate) const TMPL_MAX: usize = 64;
 
 const ETH: usize = ethernet::HEADER_LEN;
 /// Offset of the outer IPv4 header in a template.
@@ -56,7 +56,7 @@ pub(crate) struct TunnelTmpl {
     vif: VifId,
     /// Largest frame the fabric vif sends: MTU + Ethernet header.
     max_frame: usize,
-    len: usize,
+    pub(crate) len: usize,
     /// UDP-based (MPLSoUDP, VXLAN): patch the UDP length and source port.
     udp: bool,
     /// One's-complement sum of the outer IPv4 header words with the total
@@ -64,7 +64,7 @@ pub(crate) struct TunnelTmpl {
     ip_sum: u32,
     /// The headers in the last `len` bytes (right-aligned, so a packet can
     /// take all `TMPL_MAX` bytes in one fixed-size copy).
-    hdr: [u8; TMPL_MAX],
+    pub(crate) hdr: [u8; TMPL_MAX],
 }
 
 #[inline]
@@ -89,7 +89,7 @@ fn header_sum(ip: &[u8]) -> Option<u32> {
 /// RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), where the TTL word m =
 /// ttl << 8 | proto drops by exactly 0x100, so ~m + m' = 0xfeff.
 #[inline(always)]
-fn decrement_ttl(h: &mut [u8]) {
+pub(crate) fn decrement_ttl(h: &mut [u8]) {
     let Some(h) = h.get_mut(8..12) else {
         return;
     };
@@ -100,7 +100,7 @@ fn decrement_ttl(h: &mut [u8]) {
 }
 
 /// The output the fast path found.
-enum FastOut {
+pub(crate) enum FastOut {
     /// L2 rewrite to a local vif.
     Encap {
         vif: VifId,
@@ -111,13 +111,14 @@ enum FastOut {
     Tunnel { nh: NhId, vif: VifId },
 }
 
-/// What the checks found, applied once all of them passed.
-struct Plan {
+/// What the checks found, applied once all of them passed (here, or in
+/// place in a receive slot by `inplace`).
+pub(crate) struct Plan {
     /// IPv4 total length.
-    total: usize,
-    flow: u32,
-    out: FastOut,
-    entropy: u16,
+    pub(crate) total: usize,
+    pub(crate) flow: u32,
+    pub(crate) out: FastOut,
+    pub(crate) entropy: u16,
 }
 
 impl Forwarder {
@@ -145,22 +146,21 @@ impl Forwarder {
         meta: RxMeta,
         hash: Option<u32>,
     ) -> Option<Verdict> {
-        let plan = self.fast_plan(vif_in, buf, hash)?;
+        let plan = self.fast_plan(vif_in, buf.frame(), hash)?;
         Some(self.fast_apply(now, vif_in, buf, meta, plan))
     }
 
-    /// The checks. Reads only (the template cache aside, which is not
-    /// observable). `hash`: the flow table hash of this frame's key, when
-    /// the caller computed it already (`process_batch`, from the same bytes
-    /// and VRF).
+    /// The checks on frame `f`. Reads only (the template cache aside, which
+    /// is not observable). `hash`: the flow table hash of this frame's key,
+    /// when the caller computed it already (`process_batch`, from the same
+    /// bytes and VRF).
     #[inline(always)]
-    fn fast_plan(&mut self, vif_in: VifId, buf: &PacketBuf, hash: Option<u32>) -> Option<Plan> {
+    pub(crate) fn fast_plan(&mut self, vif_in: VifId, f: &[u8], hash: Option<u32>) -> Option<Plan> {
         let vin = self.vifs.get(vif_in.0 as usize)?.as_ref()?;
         if vin.vif.kind == VifKind::Fabric || !vin.vif.policy {
             return None;
         }
         let vrf = vin.vif.vrf?;
-        let f = buf.frame();
         // Ethernet + IPv4 + the first 8 bytes of L4 as one fixed-size
         // array: the field reads below need no bounds checks.
         let h: &[u8; HDRS] = f.get(..HDRS)?.try_into().ok()?;
@@ -415,9 +415,15 @@ fn write_tunnel(buf: &mut PacketBuf, t: &TunnelTmpl, ident: u16, entropy: u16) {
         }
         h
     };
-    let Some(h) = h.get_mut(..t.len) else {
-        return;
-    };
+    if let Some(h) = h.get_mut(..t.len) {
+        patch_tunnel(h, t, inner, ident, entropy);
+    }
+}
+
+/// Set the per-packet fields of template `t`'s headers `h` (already copied
+/// in front of an inner packet of `inner` bytes).
+#[inline(always)]
+pub(crate) fn patch_tunnel(h: &mut [u8], t: &TunnelTmpl, inner: usize, ident: u16, entropy: u16) {
     // As ipv4::Repr::emit and udp::Repr::emit: lengths as u16.
     let total = (t.len - IP_AT + inner) as u16;
     put16(h, IP_AT + 2, total);

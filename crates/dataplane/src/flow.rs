@@ -254,6 +254,11 @@ impl FlowEntry {
         self.action = action;
         self.mirror = mirror;
         self.fast = action == Some(FlowAction::Forward) && mirror.is_none();
+        // The cached route was resolved under the previous action (a NAT may have changed the
+        // destination or VRF; its entropy port hashed the rewritten key): the next packet
+        // resolves it again.
+        self.route_cache = None;
+        self.tunnel_nh = NO_TUNNEL;
     }
 }
 

@@ -12,12 +12,19 @@
 //! * fabric -> MPLS (over UDP or GRE) with an IP label -> its Encap nexthop, and
 //!   fabric -> VXLAN to the gateway MAC -> FIB of the VNI's VRF -> an Encap nexthop.
 //!
-//! Everything else — policy interfaces (flows, NAT, mirroring), bridging, ARP, DHCP, ECMP
-//! members, drops of any kind, a neighbour miss, a slot with too little headroom — returns
-//! `None` after READING only: the forwarder and the frame are untouched, and the shell runs
-//! the general [`Forwarder::process`] on a copy. When it returns `Some`, the effects are
-//! exactly the general pipeline's (same bytes out, same vif counters, same IPv4
-//! identification sequence): the differential tests below compare both on the same frames.
+//! On interfaces with policy (the agent's default, TF's POLICY_ENABLED) the same paths are
+//! taken for packets whose flow entry is installed: a flow HIT (Active, Forward, no mirror)
+//! is counted in its entry and forwarded in place, and a hit on a Drop entry is dropped in
+//! place (`policy.rs`; the routed IPv4 TCP/UDP case through the flow-cached fast path's
+//! checks), on the workload side and for the egress policy of frames from the fabric.
+//!
+//! Everything else — flow misses (held and punted), HOLD entries, NAT, mirroring, ARP, DHCP,
+//! flooding, ECMP members, drops of other kinds, a neighbour miss, a slot with too little
+//! headroom — returns `None` after READING only: the forwarder and the frame are
+//! untouched, and the shell runs the general [`Forwarder::process`] on a copy. When it
+//! returns `Some`, the effects are exactly the general pipeline's (same verdict, bytes out,
+//! vif, flow and drop counters, same IPv4 identification sequence): the differential tests
+//! (`inplace/tests.rs`, `inplace/policy_tests.rs`) compare both on the same frames.
 //!
 //! Headroom: the output may start before the received frame (encapsulation adds up to 50
 //! bytes net: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14, minus the
@@ -31,6 +38,7 @@ use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, mpls, ports, vxlan};
 use crate::buf::PacketBuf;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::forwarder::{Forwarder, NeighborKey};
+use crate::inplace::policy::{FlowHit, FlowVerdict};
 use crate::pipeline::Out;
 use crate::types::*;
 
@@ -71,6 +79,7 @@ enum Plan {
         tmpl: usize,
         entropy: u16,
         routed: bool,
+        flow: Option<FlowHit>,
     },
     /// Routed to a local workload: a new Ethernet header in front of the IP packet at `ip_at`
     /// (`total` bytes). From a workload, `info` is set: checksum completion and TTL.
@@ -82,6 +91,7 @@ enum Plan {
         vif: VifId,
         dst_mac: MacAddr,
         src_mac: MacAddr,
+        flow: Option<FlowHit>,
     },
     /// Bridged to a local workload unchanged: the frame at `at`, `len` bytes. From a workload,
     /// `info` is set: checksum completion.
@@ -90,7 +100,10 @@ enum Plan {
         at: usize,
         len: usize,
         vif: VifId,
+        flow: Option<FlowHit>,
     },
+    /// A hit on a Drop flow entry: counted there, dropped (`DropReason::Policy`).
+    Drop(FlowHit),
 }
 
 /// Longest header a template holds: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner
@@ -129,6 +142,8 @@ struct Tmpl {
 pub struct InPlace {
     scratch: PacketBuf,
     tmpls: Vec<Option<Tmpl>>,
+    /// Frames of policy-enabled flows handled here (flow hits forwarded or dropped).
+    flow_hits: u64,
 }
 
 impl InPlace {
@@ -137,7 +152,14 @@ impl InPlace {
         Self {
             scratch: PacketBuf::with_capacity(128),
             tmpls: Vec::new(),
+            flow_hits: 0,
         }
+    }
+
+    /// Frames handled here that went through the flow stage (policy-enabled interfaces,
+    /// either side): flow hits forwarded or dropped in place.
+    pub fn flow_hits(&self) -> u64 {
+        self.flow_hits
     }
 
     /// The template of tunnel nexthop `out` for a routed or bridged payload (built when
@@ -207,9 +229,10 @@ impl InPlace {
         Some(i)
     }
 
-    /// Process `slot`'s frame, received on `vif_in`, in place. `Some(vif)`: transmit
-    /// `slot.mem[slot.start..slot.start + slot.len]` (updated) on `vif`. `None`: not handled
-    /// here and nothing was changed; run [`Forwarder::process`] on a copy.
+    /// Process `slot`'s frame, received on `vif_in`, in place. `Some(Verdict::Transmit(vif))`:
+    /// transmit `slot.mem[slot.start..slot.start + slot.len]` (updated) on `vif`;
+    /// `Some(Verdict::Drop(_))`: dropped (counted as the general pipeline does). `None`: not
+    /// handled here and nothing was changed; run [`Forwarder::process`] on a copy.
     pub fn process(
         &mut self,
         fwd: &mut Forwarder,
@@ -217,14 +240,20 @@ impl InPlace {
         vif_in: VifId,
         slot: &mut SlotFrame<'_>,
         meta: RxMeta,
-    ) -> Option<VifId> {
+    ) -> Option<Verdict> {
         if slot.start.checked_add(slot.len)? > slot.mem.len() {
             return None;
         }
         let vin = fwd.vifs.get(vif_in.0 as usize)?.as_ref()?;
-        if vin.vif.policy && vin.vif.kind != VifKind::Fabric {
-            return None;
+        let policy = vin.vif.policy && vin.vif.kind != VifKind::Fabric;
+        if policy {
+            // An established routed IPv4 flow with its route cached: the fast path's checks.
+            if let Some(v) = policy::fast_in_slot(fwd, now, vif_in, slot, meta) {
+                self.flow_hits += 1;
+                return Some(v);
+            }
         }
+        let vin = fwd.vifs.get(vif_in.0 as usize)?.as_ref()?;
         let plan = if vin.vif.kind == VifKind::Fabric {
             let our_ip = match vin.vif.ip {
                 Some(IpAddr::V4(a)) => Some(a),
@@ -233,8 +262,17 @@ impl InPlace {
             fabric_plan(fwd, slot, vif_in, our_ip)?
         } else {
             let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
-            self.workload_plan(fwd, slot, vif_in, vrf, mac)?
+            self.workload_plan(fwd, slot, vif_in, vrf, mac, policy)?
         };
+        if matches!(
+            plan,
+            Plan::Drop(_)
+                | Plan::Tunnel { flow: Some(_), .. }
+                | Plan::Encap { flow: Some(_), .. }
+                | Plan::Bridge { flow: Some(_), .. }
+        ) {
+            self.flow_hits += 1;
+        }
         Some(self.apply(fwd, now, vif_in, slot, meta, plan))
     }
 
@@ -247,7 +285,7 @@ impl InPlace {
         slot: &mut SlotFrame<'_>,
         meta: RxMeta,
         plan: Plan,
-    ) -> VifId {
+    ) -> Verdict {
         fwd.now = fwd.now.max(now);
         if let Some(Some(vin)) = fwd.vifs.get_mut(vif_in.0 as usize) {
             vin.stats.rx_packets += 1;
@@ -269,7 +307,11 @@ impl InPlace {
                 tmpl,
                 entropy,
                 routed,
+                flow,
             } => {
+                if let Some(hit) = &flow {
+                    policy::count_hit(fwd, hit, Some(entropy));
+                }
                 complete(slot.mem, &info, total);
                 let (inner_at, inner_len) = if routed {
                     let mut ip_info = info;
@@ -285,7 +327,7 @@ impl InPlace {
                 let ident = fwd.ip_ident;
                 let Some(Some(t)) = self.tmpls.get(tmpl) else {
                     // Unreachable: the plan found it.
-                    return vif;
+                    return fwd.drop_pkt(vif_in, DropReason::InvalidNexthop);
                 };
                 let ns = inner_at - t.len;
                 let h = &mut slot.mem[ns..inner_at];
@@ -313,7 +355,11 @@ impl InPlace {
                 vif,
                 dst_mac,
                 src_mac,
+                flow,
             } => {
+                if let Some(hit) = &flow {
+                    policy::count_hit(fwd, hit, None);
+                }
                 if let Some(info) = info {
                     complete(slot.mem, &info, total);
                     let mut ip_info = info;
@@ -336,11 +382,26 @@ impl InPlace {
                 .emit(&mut slot.mem[ns..ip_at]);
                 (vif, ns, ETH + total)
             }
-            Plan::Bridge { info, at, len, vif } => {
+            Plan::Bridge {
+                info,
+                at,
+                len,
+                vif,
+                flow,
+            } => {
+                if let Some(hit) = &flow {
+                    policy::count_hit(fwd, hit, None);
+                }
                 if let Some(info) = info {
                     complete(slot.mem, &info, len - ETH);
                 }
                 (vif, at, len)
+            }
+            Plan::Drop(hit) => {
+                // Nothing else of the general path before its flow stage is observable for a
+                // dropped packet (truncation and checksum completion touch only the buffer).
+                policy::count_hit(fwd, &hit, None);
+                return fwd.drop_pkt(vif_in, DropReason::Policy);
             }
         };
         slot.start = new_start;
@@ -349,7 +410,7 @@ impl InPlace {
             e.stats.tx_packets += 1;
             e.stats.tx_bytes += new_len as u64;
         }
-        out
+        Verdict::Transmit(out)
     }
 }
 
@@ -397,6 +458,7 @@ impl InPlace {
         vif_in: VifId,
         vrf: VrfId,
         vif_mac: MacAddr,
+        policy: bool,
     ) -> Option<Plan> {
         let frame = slot.frame();
         let eth = ethernet::Frame::new_checked(frame).ok()?;
@@ -413,6 +475,16 @@ impl InPlace {
             return None;
         }
         let routed = dst == GATEWAY_MAC || dst == vif_mac;
+        // The flow stage comes first (l3_forward / l2_forward): a hit on a Drop entry drops
+        // before any TTL or route check.
+        let mut flow = None;
+        if policy {
+            let bytes = if routed { total } else { ETH + total };
+            match policy::flow_hit(fwd, &info, vrf, bytes)? {
+                FlowVerdict::Drop(hit) => return Some(Plan::Drop(hit)),
+                FlowVerdict::Forward(hit) => flow = Some(hit),
+            }
+        }
         let nh = if routed {
             // The hop limit must allow forwarding (else the general path drops with Ttl).
             let ttl_at = if info.v6 { ETH + 7 } else { ETH + 8 };
@@ -423,7 +495,12 @@ impl InPlace {
         } else {
             bridge_nh(fwd, vrf, dst)?
         };
-        match resolve_plain(fwd, nh)? {
+        let out = resolve_plain(fwd, nh)?;
+        if let (true, Some(hit)) = (routed, flow.as_mut()) {
+            // l3_forward caches the route in the flow entry.
+            hit.cache = Some(out);
+        }
+        match out {
             Out::Encap {
                 vif,
                 dst_mac,
@@ -437,6 +514,7 @@ impl InPlace {
                     vif,
                     dst_mac,
                     src_mac,
+                    flow,
                 }
             } else {
                 if vif == vif_in {
@@ -447,6 +525,7 @@ impl InPlace {
                     at: slot.start,
                     len: ETH + total,
                     vif,
+                    flow,
                 }
             }),
             out @ Out::Tunnel { vif, .. } => {
@@ -470,6 +549,7 @@ impl InPlace {
                     tmpl: t,
                     entropy: encap::entropy_port(hash),
                     routed,
+                    flow,
                 })
             }
             _ => None,
@@ -548,33 +628,61 @@ fn fabric_plan(
         (None, false, Some(d)) => bridge_nh(fwd, vrf, d)?,
         (None, false, None) => return None,
     };
-    match resolve_plain(fwd, nh)? {
-        Out::Encap {
+    let Out::Encap {
+        vif,
+        dst_mac,
+        src_mac,
+    } = resolve_plain(fwd, nh)?
+    else {
+        return None;
+    };
+    if vif == vif_in || ip_off < ETH {
+        return None;
+    }
+    // Egress policy (l3_forward / l2_send): the destination interface's flow entry, keyed in
+    // its VRF when routed, in the label's / VNI's VRF when bridged.
+    let mut flow = None;
+    if fwd.vif_policy(vif) {
+        let (fvrf, bytes) = if routed {
+            let dvrf = fwd
+                .vifs
+                .get(vif.0 as usize)
+                .and_then(|e| e.as_ref())
+                .and_then(|e| e.vif.vrf);
+            (dvrf.unwrap_or(vrf), total)
+        } else {
+            (vrf, ETH + total)
+        };
+        match policy::flow_hit(fwd, &info, fvrf, bytes)? {
+            FlowVerdict::Drop(hit) => return Some(Plan::Drop(hit)),
+            FlowVerdict::Forward(hit) => flow = Some(hit),
+        }
+    }
+    Some(if routed {
+        Plan::Encap {
+            info: None,
+            v6: info.v6,
+            ip_at: slot.start + ip_off,
+            total,
             vif,
             dst_mac,
             src_mac,
-        } if !fwd.vif_policy(vif) && vif != vif_in && ip_off >= ETH => Some(if routed {
-            Plan::Encap {
-                info: None,
-                v6: info.v6,
-                ip_at: slot.start + ip_off,
-                total,
-                vif,
-                dst_mac,
-                src_mac,
-            }
-        } else {
-            Plan::Bridge {
-                info: None,
-                at: slot.start + off,
-                len: ETH + total,
-                vif,
-            }
-        }),
-        _ => None,
-    }
+            flow,
+        }
+    } else {
+        Plan::Bridge {
+            info: None,
+            at: slot.start + off,
+            len: ETH + total,
+            vif,
+            flow,
+        }
+    })
 }
 
+mod policy;
+
 #[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;

@@ -678,9 +678,10 @@ impl ControlNode {
                     let path = (vrf.to_string(), fam, key.clone());
                     a.published.insert(path.clone(), rd.clone());
                     let name = a.name.clone().unwrap_or_default();
-                    // a stale path re-published is fresh (add_local replaces it in place)
-                    self.gr_refreshed(&name, &path);
-                    self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
+                    // a stale path re-published is fresh; unchanged, nobody hears of it
+                    if !self.gr_refreshed(&name, &path, &peer, &rd, label, &attrs) {
+                        self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
+                    }
                 }
                 Err(_) => self.counters.rejected_items += 1,
             },

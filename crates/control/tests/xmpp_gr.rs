@@ -147,10 +147,13 @@ fn down_keeps_stale_paths_reconnect_refreshes_eor_sweeps_the_rest() {
     let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
     let rts = rtargets(&lab);
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    lab.node.enable_bgp_changes();
     lab.step(Input::Disconnected { conn: a });
     wait(&mut lab, 10);
-    // away: both paths kept (stale), nothing retracted from host2, VPN copies kept
+    // away: both paths kept (stale), nothing retracted from host2, VPN copies kept and
+    // nothing for BGP peers (no VPN or RT-membership change)
     assert!(lab.agent(b).retracts.is_empty());
+    assert!(lab.node.take_bgp_changes().is_empty());
     assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
     assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(true));
@@ -181,6 +184,12 @@ fn down_keeps_stale_paths_reconnect_refreshes_eor_sweeps_the_rest() {
     eor(&mut lab, a2, "host1");
     assert!(retracted(&lab, b, "10.1.1.5/32"));
     assert!(!retracted(&lab, b, "10.1.1.3/32"));
+    // BGP peers: the swept path's VPN route changed (withdrawn)
+    let bgp = lab.node.take_bgp_changes();
+    let vpn_keys: Vec<String> = bgp["bgp.l3vpn.0"].iter().map(|k| k.to_string()).collect();
+    assert!(vpn_keys.contains(&"192.168.0.1:3:10.1.1.5/32".to_string()));
+    // the identical re-published path was not even re-advertised
+    assert!(!vpn_keys.contains(&"192.168.0.1:3:10.1.1.3/32".to_string()));
     assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
     assert!(lab.agent(b).route(VRF1, "10.1.1.5/32").is_none());
     assert_eq!(stale(&lab, T1, "10.1.1.5/32"), None);
@@ -290,11 +299,17 @@ fn a_new_session_replacing_the_old_one_is_a_graceful_restart() {
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
     lab.subscribe(a2, VRF1, 3);
     publish(&mut lab, a2, "10.1.1.3", 17);
-    publish(&mut lab, a2, "10.1.1.5", 19);
+    // re-published with another label: fresh, and the change reaches host2
+    publish(&mut lab, a2, "10.1.1.5", 29);
     eor(&mut lab, a2, "host1");
     wait(&mut lab, 1);
     assert!(lab.agent(b).retracts.is_empty());
     assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(false));
+    let r = lab.agent(b).route(VRF1, "10.1.1.5/32").unwrap();
+    assert_eq!(
+        r.next_hops[0].label,
+        Some(filament_wire_xmpp::NhLabel::Value(29))
+    );
 }
 
 #[test]
@@ -320,4 +335,64 @@ fn withdrawing_or_unsubscribing_removes_stale_paths_at_once() {
     lab.unsubscribe(a2, VRF1);
     wait(&mut lab, 1);
     assert!(retracted(&lab, b, "10.1.1.5/32"));
+}
+
+#[test]
+fn evpn_paths_are_deleted_at_a_graceful_close_inet6_ones_kept() {
+    use filament_wire_xmpp::{route_iqs, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap};
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    let nh = NextHop {
+        af: 1,
+        address: "192.168.0.1".into(),
+        label: Some(NhLabel::Value(5001)),
+        tunnel_encapsulation: vec![TunnelEncap::Vxlan],
+        ..NextHop::default()
+    };
+    let evpn = RouteNode::parse("25/242/02:00:00:00:00:01,10.1.1.3/32").unwrap();
+    let e = Entry {
+        nlri: Nlri {
+            af: 25,
+            safi: 242,
+            mac: Some("02:00:00:00:00:01".into()),
+            address: Some("10.1.1.3/32".into()),
+            ..Nlri::default()
+        },
+        next_hops: vec![nh.clone()],
+        virtual_network: Some(VN1.into()),
+        ..Entry::default()
+    };
+    let (p, c) = route_iqs("host1", 90, VRF1, evpn, e, CollectionOp::Associate);
+    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    let v6 = RouteNode::parse(&format!("2/1/{VRF1}/fd00::3/128")).unwrap();
+    let e6 = Entry {
+        nlri: Nlri {
+            af: 2,
+            safi: 1,
+            address: Some("fd00::3/128".into()),
+            ..Nlri::default()
+        },
+        next_hops: vec![NextHop {
+            tunnel_encapsulation: vec![TunnelEncap::Udp],
+            ..nh
+        }],
+        virtual_network: Some(VN1.into()),
+        ..Entry::default()
+    };
+    let (p, c) = route_iqs("host1", 91, VRF1, v6, e6, CollectionOp::Associate);
+    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    wait(&mut lab, 1);
+    let mac = "02:00:00:00:00:01,10.1.1.3/32";
+    assert!(lab.agent(b).route(VRF1, mac).is_some());
+    assert!(lab.agent(b).route(VRF1, "fd00::3/128").is_some());
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 1);
+    // peer_close_manager.cc: no GR for EVPN; inet6 is kept like inet
+    assert!(retracted(&lab, b, mac));
+    assert!(!retracted(&lab, b, "fd00::3/128"));
+    assert_eq!(
+        stale(&lab, "default-domain:p:vn1:vn1.inet6.0", "fd00::3/128"),
+        Some(true)
+    );
+    assert_eq!(lab.node.counters().gr_deleted, 1);
+    assert_eq!(lab.node.counters().gr_staled, 3);
 }

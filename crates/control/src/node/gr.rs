@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{ConnId, ControlNode};
-use crate::rib::{split_vrf_table, Family, Key, Origin, Path, PeerId};
+use crate::rib::{split_vrf_table, vrf_table, Family, Key, Origin, Path, PathAttrs, PeerId};
 use crate::session::SessionState;
 
 /// TF's default `restart_time` and `end_of_rib_timeout` (vnc_cfg.xsd
@@ -190,13 +190,46 @@ impl ControlNode {
         }
     }
 
-    /// The agent re-published a path: it is fresh again (the new path replaced it).
-    pub(super) fn gr_refreshed(&mut self, name: &str, path: &(String, Family, String)) {
-        if let Some(st) = self.gr.get_mut(name) {
-            if st.stale.remove(path).is_some() {
-                self.counters.gr_refreshed += 1;
-            }
+    /// The agent re-published `path` with these values: a stale path is fresh again.
+    /// Returns `true` when the RIB already holds exactly that path (TF's "refreshed"
+    /// path with unchanged attributes): then there is nothing to install or push, so a
+    /// restarting agent's identical routes cost its peers no update at all.
+    pub(super) fn gr_refreshed(
+        &mut self,
+        name: &str,
+        path: &(String, Family, String),
+        peer: &PeerId,
+        rd: &Option<String>,
+        label: u32,
+        attrs: &PathAttrs,
+    ) -> bool {
+        let Some(old_rd) = self.gr.get_mut(name).and_then(|st| st.stale.remove(path)) else {
+            return false;
+        };
+        self.counters.gr_refreshed += 1;
+        if old_rd != *rd {
+            return false;
         }
+        let (ri, fam, key) = path;
+        let export = self.rib.instance(ri).map(|i| &i.export);
+        let Some(r) = self
+            .rib
+            .table(&vrf_table(ri, *fam))
+            .and_then(|t| t.get_key(&Key::parse(key)))
+        else {
+            return false;
+        };
+        r.paths.iter().any(|p| {
+            p.origin == Origin::Primary
+                && p.peer == *peer
+                && p.rd.as_deref() == rd.as_deref()
+                && p.label == label
+                && Some(&p.attrs.route_targets) == export
+                && PathAttrs {
+                    route_targets: p.attrs.route_targets.clone(),
+                    ..attrs.clone()
+                } == *p.attrs
+        })
     }
 
     /// The agent withdrew a path it had not re-published: the stale one goes (`true`).

@@ -18,6 +18,7 @@ impl ControlNode {
             .filter(|a| matches!(a.session.state(), SessionState::Established { .. }))
             .count();
         let summary = self.rib.summary();
+        let gr = self.gr_params();
         let (state, reason) = match self.synced {
             Some(_) => ("active", Value::Null),
             None => ("initializing", json!("waiting for the config feed")),
@@ -36,6 +37,11 @@ impl ControlNode {
                 "paths": summary.iter().map(|s| s.paths).sum::<usize>(),
             },
             "counters": self.counters,
+            "graceful_restart": {
+                "xmpp_helper": gr.xmpp_helper, "restart_time": gr.restart_time.as_secs(),
+                "end_of_rib_timeout": gr.end_of_rib_timeout.as_secs(),
+                "restarting": self.restarting_agents().collect::<Vec<_>>(),
+            },
         })
     }
 

@@ -11,11 +11,15 @@
 //! * RT-constraint (RFC 4684): VPN routes only to peers that asked for one
 //!   of their route targets, or to peers that did not negotiate the
 //!   route-target family (RFC 4684 §1: such peers receive every route).
+//! * RT membership itself (RFC 4684 §3.2, [`export_membership`]): each
+//!   peer is sent the best membership path it may be sent, not only the
+//!   Loc-RIB's best, so a reflector tells every client (and non-client)
+//!   about the other peers' memberships.
 
 use std::net::IpAddr;
 
 use crate::peer::Peer;
-use crate::rib::{Source, SrcInfo};
+use crate::rib::{Cand, DestId, Rib, Source, SrcInfo};
 use crate::types::{Attrs, Family, SpeakerConfig};
 
 /// The attributes to send `peer` for a best path of family `fam` from
@@ -114,4 +118,63 @@ pub fn export(
         }
     }
     Some(a)
+}
+
+/// The RT-membership advertisement for `peer` of the route-target
+/// destination `id`: [`export`] of the Loc-RIB's best path when that may be
+/// sent to `peer`, else of the best among the candidates that may.
+///
+/// RFC 4684 - Section 3.2: "When advertising an RT membership NLRI to a
+/// non-client peer, if the best path as selected by the path selection
+/// procedure described in Section 9.1 of the base BGP specification [4] is
+/// a route received from a non-client peer, and if there is an alternative
+/// path to the same destination from a client, the attributes of the client
+/// path are advertised to the peer." and "When processing RT membership
+/// NLRIs received from internal iBGP peers, it is necessary to consider all
+/// available iBGP paths for a given RT prefix, for building the outbound
+/// route filter, and not just the best path."
+///
+/// Every client's membership NLRI for a target is the same prefix
+/// (`<our AS>:<target>`), so with best-path-only advertisement the client
+/// whose path is best is never told that another client wants the target,
+/// and keeps its routes for it (its outbound filter has nothing from us).
+/// Choosing per peer among the paths export allows (a non-client path is
+/// not reflected to a non-client, nothing goes back to its sender) sends
+/// the client path to non-clients, and each client the membership of the
+/// others (with our router id as ORIGINATOR_ID, §3.2 (i), so it is not
+/// dropped as its own). Our own outbound filter towards a peer is already
+/// built from every membership path that peer sent ([`Peer::wants`]).
+pub fn export_membership(
+    sc: &SpeakerConfig,
+    peer: &Peer,
+    families: &[Family],
+    local: IpAddr,
+    rib: &Rib,
+    id: DestId,
+) -> Option<Attrs> {
+    let fam = Family::RouteTarget;
+    let (si, attrs, _) = rib.best_parts(id)?;
+    if let Some(a) = export(sc, peer, families, local, fam, &si, attrs) {
+        return Some(a);
+    }
+    let key = rib.key_of(id)?;
+    // The decision process over the candidates that may be sent: the
+    // Loc-RIB's own (a scratch RIB holds them; membership destinations are
+    // few and change seldom).
+    let mut allowed = Rib::default();
+    let of = |c: &Cand| {
+        let si = SrcInfo {
+            src: c.src,
+            ebgp: c.ebgp,
+            peer_id: c.peer_id,
+            from_client: c.from_client,
+        };
+        export(sc, peer, families, local, fam, &si, &c.path.attrs)
+    };
+    for c in rib.candidates(&key) {
+        if of(&c).is_some() {
+            allowed.set(&key, c.src, Some(c));
+        }
+    }
+    of(&allowed.best(&key)?)
 }

@@ -2,6 +2,9 @@
 //! export ([`crate::export`]) and turned into UPDATEs, withdrawals and
 //! End-of-RIB markers (RFC 4724 §2), at most [`FLUSH_CHUNK`] destinations
 //! per peer per call so a full table to many peers goes out in steps.
+//! RT-membership destinations are chosen per peer among all their paths
+//! (RFC 4684 §3.2, [`crate::export::export_membership`]), the others from
+//! the Loc-RIB's best path.
 //!
 //! Peers that export the same attributes for the same destinations (route
 //! reflector clients, an iBGP mesh: what FRR calls an update group) share
@@ -15,7 +18,7 @@ use filament_wire_bgp::{DecodeCtx, Message, MAX_LEN};
 
 use super::{Core, Event, Output};
 use crate::codec;
-use crate::export::export;
+use crate::export::{export, export_membership};
 use crate::rib::{DestId, Labels, Source, SrcInfo};
 use crate::types::{Attrs, Family, RouteKey};
 
@@ -88,20 +91,25 @@ impl Core {
                 let Some(fam) = self.rib.family_of(d) else {
                     continue;
                 };
-                let want = self.rib.best_parts(d).and_then(|(si, attrs, _)| {
-                    let k = ExportIn::new(attrs, &si, fam);
-                    if let Some((_, a)) = last.as_ref().filter(|(m, _)| *m == k) {
-                        return a.clone();
-                    }
-                    let a = memo
-                        .entry(k)
-                        .or_insert_with(|| {
-                            export(&self.cfg, p, &fams, local, fam, &si, attrs).map(Arc::new)
-                        })
-                        .clone();
-                    last = Some((k, a.clone()));
-                    a
-                });
+                // RT membership: chosen per peer among all paths (RFC 4684 §3.2).
+                let want = if fam == Family::RouteTarget {
+                    export_membership(&self.cfg, p, &fams, local, &self.rib, d).map(Arc::new)
+                } else {
+                    self.rib.best_parts(d).and_then(|(si, attrs, _)| {
+                        let k = ExportIn::new(attrs, &si, fam);
+                        if let Some((_, a)) = last.as_ref().filter(|(m, _)| *m == k) {
+                            return a.clone();
+                        }
+                        let a = memo
+                            .entry(k)
+                            .or_insert_with(|| {
+                                export(&self.cfg, p, &fams, local, fam, &si, attrs).map(Arc::new)
+                            })
+                            .clone();
+                        last = Some((k, a.clone()));
+                        a
+                    })
+                };
                 match want {
                     Some(attrs) => {
                         // Already sent and unchanged: only the filter moved.

@@ -1,7 +1,9 @@
 //! Received UPDATEs: RFC 4271 §6.3 / RFC 7606 checks that need the session
 //! (eBGP first AS), loop detection (RFC 4271 §9.1.2, RFC 4456 §8), the
 //! Adj-RIB-In (this peer's Loc-RIB candidates), End-of-RIB handling for
-//! RT-constraint (RFC 4684 §6) and graceful restart (RFC 4724 §4.2).
+//! RT-constraint (RFC 4684 §6) and graceful restart (RFC 4724 §4.2). Any
+//! change to a membership path, best or not, re-evaluates what every peer
+//! is sent for it (RFC 4684 §3.2).
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -161,6 +163,24 @@ impl Core {
         if let Some(id) = changed {
             self.best_changed(id);
         }
+        if let Some(r) = rtc {
+            self.membership_changed(r);
+        }
+    }
+
+    /// A peer's RT-membership path for `r` came, changed or went: what every
+    /// peer is sent for `r` may change even when the best path did not
+    /// (RFC 4684 §3.2: each peer gets the best path it may be sent, see
+    /// [`crate::export::export_membership`]).
+    fn membership_changed(&mut self, r: filament_wire_bgp::RtcRoute) {
+        let Some(id) = self.rib.id_of(&RouteKey::Rtc(r)) else {
+            return;
+        };
+        for p in self.peers.values_mut() {
+            if p.session().is_some() {
+                p.dirty.mark(id, true);
+            }
+        }
     }
 
     pub(super) fn peer_withdraw(&mut self, addr: IpAddr, key: &RouteKey) {
@@ -174,13 +194,17 @@ impl Core {
             return;
         }
         p.received -= 1;
-        if let RouteKey::Rtc(r) = key {
-            p.rtc_in.remove(r);
-        }
+        let rtc = match key {
+            RouteKey::Rtc(r) => p.rtc_in.remove(r).then_some(*r),
+            _ => None,
+        };
         self.out.push_back(Output::Event(Event::Withdrawn {
             peer: addr,
             key: key.clone(),
         }));
         self.rib_set(key, Source::Peer(addr), None);
+        if let Some(r) = rtc {
+            self.membership_changed(r);
+        }
     }
 }

@@ -244,15 +244,19 @@ class Frr(Proc):
 
 
 class GoBgp(Proc):
-    def __init__(self, ns: Netns, work: Path, toml: str):
-        conf = work / "gobgpd.toml"
+    """gobgpd with its gRPC API on 127.0.0.1:`api_port` (another port for a second one)."""
+
+    def __init__(self, ns: Netns, work: Path, toml: str, api_port: int = 50051):
+        name = "gobgpd" if api_port == 50051 else f"gobgpd-{api_port}"
+        conf = work / f"{name}.toml"
         conf.write_text(toml)
-        argv = ns.cmd("gobgpd", "-f", str(conf), "-t", "toml", "--api-hosts", "127.0.0.1:50051")
-        super().__init__(argv, work / "gobgpd.log")
+        argv = ns.cmd("gobgpd", "-f", str(conf), "-t", "toml", "--api-hosts", f"127.0.0.1:{api_port}")
+        super().__init__(argv, work / f"{name}.log")
         self.ns = ns
+        self.api_port = api_port
 
     def cli(self, *args, check=True):
-        return self.ns.run("gobgp", *args, check=check)
+        return self.ns.run("gobgp", "-p", str(self.api_port), *args, check=check)
 
     def cli_json(self, *args):
         out = self.cli(*args, "-j", check=False)

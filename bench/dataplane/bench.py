@@ -15,7 +15,11 @@ arguments for every filament row), ``BENCH_IO`` (space-separated I/O modes to me
 "af-packet af-xdp af-packet:2 af-xdp:2"; ``:N`` = ``--cores N``), ``BENCH_ENCAPS`` (default
 "mpls_over_udp vxlan"), ``BENCH_FIXED`` ("KPPS:MBIT", e.g. "100:800": offer 64-byte UDP at KPPS
 thousand packets/s and pace TCP at MBIT Mbit/s instead of as fast as possible, so every datapath
-does the same work and the ns/pkt and CPU s/GB columns compare like with like on a busy machine).
+does the same work and the ns/pkt and CPU s/GB columns compare like with like on a busy machine),
+``BENCH_POLICY=1`` (policy on both workload vifs, as the agent sets them, with Forward flows
+installed for every 5-tuple iperf3 can use: every forwarded packet takes a flow lookup and hit;
+w1's ephemeral ports are narrowed to 128 for that, ``Lab.allow_iperf3_flows``), ``BENCH_PEERS=0``
+(filament rows only: no kernel VXLAN and OVS rows, for A/B runs of two binaries).
 """
 
 import json
@@ -43,6 +47,8 @@ UDP_PAYLOAD = 18  # 14 Ethernet + 20 IPv4 + 8 UDP + 18 = 64-byte frames (without
 # Fixed offered load ("KPPS:MBIT"), or None: as fast as possible.
 FIXED = tuple(float(x) for x in os.environ["BENCH_FIXED"].split(":")) \
     if os.environ.get("BENCH_FIXED") else None
+POLICY = os.environ.get("BENCH_POLICY") == "1"
+PEERS = os.environ.get("BENCH_PEERS", "1") != "0"
 
 
 def offloads_off(lab):
@@ -151,6 +157,23 @@ def kernel_vxlan(lab, up):
             run("ip", "-n", ns, "link", "del", "br0", check=False)
 
 
+def measure_peers(lab):
+    """The kernel VXLAN and OVS rows (same topology, same workloads)."""
+    kernel_vxlan(lab, True)
+    measure(lab, "kernel vxlan (bridge)")
+    kernel_vxlan(lab, False)
+    if shutil.which("ovs-vswitchd") is None:
+        print("open vswitch (netdev): not installed: not measured (run.sh installs it)")
+        return
+    ovs = Ovs(lab)
+    try:
+        ovs.up()
+        pids = [p.pid for p in ovs.procs]
+        measure(lab, "open vswitch netdev vxlan", pids)
+    finally:
+        ovs.close()
+
+
 def main():
     binary = Path(os.environ.get("FILAMENT_BIN", REPO / "target" / "release" / "filament"))
     for tool in ("ip", "iperf3", "ethtool"):
@@ -160,42 +183,39 @@ def main():
     lab = Lab(binary, work)
     try:
         lab.build()
+        if POLICY:
+            lab.allow_iperf3_flows()
         offloads_off(lab)
         print(f"forwarder: {binary} {' '.join(VROUTER_ARGS)}; {SECONDS} s per run; "
               f"nproc {os.cpu_count()}; load {os.getloadavg()[0]:.1f}"
-              + (f"; fixed load {FIXED[0]:g} kpps UDP, {FIXED[1]:g} Mbit/s TCP" if FIXED else ""))
+              + (f"; fixed load {FIXED[0]:g} kpps UDP, {FIXED[1]:g} Mbit/s TCP" if FIXED else "")
+              + ("; policy vifs with installed flows" if POLICY else ""))
         for io in IO_MODES:
             for encap in ENCAPS:
                 lab.set_workload_neighbors(encap != "vxlan")
                 # "default": no --io argument (binaries from before the flag); "af-xdp:2":
                 # AF_XDP with two run loops (--cores 2).
                 mode, _, cores = io.partition(":")
+                name = f"filament {io} {encap}" + (" policy" if POLICY else "")
                 extra = [*VROUTER_ARGS, *([] if mode == "default" else ["--io", mode]),
                          *(["--cores", cores] if cores else [])]
                 try:
                     lab.start_vrouters(encap, extra)
                 except AssertionError as e:
-                    print(f"  filament {io} {encap}: did not start: {str(e)[-300:]}")
-                    ROWS.append((f"filament {io} {encap}", None, None, None, None,
-                                 os.getloadavg()[0]))
+                    print(f"  {name}: did not start: {str(e)[-300:]}")
+                    ROWS.append((name, None, None, None, None, os.getloadavg()[0]))
                     continue
                 pids = [p.pid for p, _ in lab.vrouters.values()]
-                measure(lab, f"filament {io} {encap}", pids)
+                measure(lab, name, pids)
+                shells = [json.loads(lab.vrouter_cli(i, "dropstats", "--json")).get("shell", {})
+                          for i in (1, 2)]
+                print("    frames in place (h1, h2): "
+                      + ", ".join(f"{s.get('in_place', '-')} ({s.get('in_place_flows', '-')} "
+                                  "by flow)" for s in shells), flush=True)
                 lab.stop_vrouters()
         lab.set_workload_neighbors(False)
-        kernel_vxlan(lab, True)
-        measure(lab, "kernel vxlan (bridge)")
-        kernel_vxlan(lab, False)
-        if shutil.which("ovs-vswitchd") is None:
-            print("open vswitch (netdev): not installed: not measured (run.sh installs it)")
-        else:
-            ovs = Ovs(lab)
-            try:
-                ovs.up()
-                pids = [p.pid for p in ovs.procs]
-                measure(lab, "open vswitch netdev vxlan", pids)
-            finally:
-                ovs.close()
+        if PEERS:
+            measure_peers(lab)
         print_table()
         print("'to iperf3' is what the receiving iperf3 read; 'into w2' counts frames the "
               "datapath handed to workload 2 (the rest overflowed its socket buffer: on a "

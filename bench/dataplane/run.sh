@@ -10,6 +10,8 @@
 #   BENCH_ENCAPS="mpls_over_udp vxlan"
 #   VROUTER_ARGS="--ring-block-kb 32"   extra `filament vrouter run` arguments
 #   BENCH_FIXED="100:800"   fixed offered load (kpps of 64-byte UDP : Mbit/s of TCP) instead of max rate
+#   BENCH_POLICY=1          policy on the workload vifs, Forward flows installed for iperf3's 5-tuples
+#   BENCH_PEERS=0           filament rows only (no kernel VXLAN / OVS rows): A/B runs of two binaries
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ $EUID -ne 0 ]]; then echo "bench/dataplane/run.sh: needs root (network namespaces)" >&2; exit 2; fi

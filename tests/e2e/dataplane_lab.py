@@ -7,7 +7,8 @@
                          192.168.77.1/24                 192.168.77.2/24
 
 Each host namespace runs ``filament vrouter run --tables`` with static tables
-(no agent, no policy): vif 0 = fabric, vif 1 = the workload's tap, VRF 1.
+(no agent; no policy unless :meth:`Lab.allow_iperf3_flows`): vif 0 = fabric, vif 1 = the
+workload's tap, VRF 1.
 Workloads get static neighbour entries (no agent answers ARP): for the MPLS
 encapsulations the peer's IP maps to the gateway MAC (routed, L3 label), for
 VXLAN to the peer's real MAC (bridged, VNI).
@@ -58,6 +59,12 @@ class Lab:
         # False: no static fabric neighbour in the tables; the forwarders resolve each other's
         # fabric MAC with ARP (answered by the peer host's kernel).
         self.static_fabric_neighbors = True
+        # Policy on the workload vifs (flow lookup, as the agent sets them) with these
+        # installed flows (FlowSpec JSON); see allow_iperf3_flows.
+        self.policy = False
+        self.flows = []
+        # Seconds `vrouter run` may take to start (longer under valgrind).
+        self.start_timeout = 20
 
     # -- topology -----------------------------------------------------------
     def namespaces(self):
@@ -113,6 +120,21 @@ class Lab:
             run("ip", "-n", self.w[i], "neigh", "replace", WL_IP[j], "lladdr", mac,
                 "dev", "eth0", "nud", "permanent")
 
+    def allow_iperf3_flows(self, first_port=50000, ports=128, server_port=5201):
+        """Turn policy on for both workload vifs and install, on both hosts, Forward flows (both
+        directions) for every TCP and UDP 5-tuple iperf3 between w1 and w2 can use: w1's
+        ephemeral ports are narrowed to [first_port, first_port + ports). No agent runs, so a
+        packet of any other flow is punted and dropped."""
+        nsrun(self.w[1], "sysctl", "-qw",
+              f"net.ipv4.ip_local_port_range={first_port} {first_port + ports - 1}")
+        self.policy = True
+        self.flows = [
+            {"op": "add_flow", "action": "forward",
+             "key": {"vrf": 1, "proto": proto, "src": WL_IP[1], "dst": WL_IP[2],
+                     "sport": port, "dport": server_port}}
+            for proto in (6, 17) for port in range(first_port, first_port + ports)
+        ]
+
     # -- tables ---------------------------------------------------------------
     def tables(self, i, encap):
         """Static tables of host i for encap 'mpls_over_udp' | 'mpls_over_gre' | 'vxlan'."""
@@ -126,7 +148,7 @@ class Lab:
             "interfaces": [
                 {"ifname": f"f{i}", "id": 0, "kind": "fabric", "ip": f"{FABRIC_NET}.{i}"},
                 {"ifname": f"tap{i}", "id": 1, "kind": "workload", "vrf": 1,
-                 "ip": WL_IP[i]},
+                 "ip": WL_IP[i], "policy": self.policy},
             ],
             "ops": [
                 {"op": "add_nexthop", "id": 1, "type": "encap", "vif": 1,
@@ -142,6 +164,7 @@ class Lab:
                 {"op": "add_bridge", "vrf": 1, "mac": WL_MAC[j], "nh": 2},
                 {"op": "add_label", "label": LABEL[i], "nh": 1, "payload": payload},
                 {"op": "add_vni", "vni": VNI, "vrf": 1},
+                *self.flows,
             ],
         }
 
@@ -167,7 +190,7 @@ class Lab:
                                 f"vrouter-h{i}-{encap}")
             self.vrouters[i] = (p, log)
         for i, (p, log) in self.vrouters.items():
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + self.start_timeout
             while b"vrouter running" not in log.read_bytes():
                 if p.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"vrouter on h{i} did not start:\n"

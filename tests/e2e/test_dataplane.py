@@ -200,3 +200,45 @@ def test_overlay_ping_tcp_and_fabric_decode(lab, encap, mode):
             assert rings["tap1"]["kernel_drops"] == 0, rings
     finally:
         lab.stop_vrouters()
+
+
+@pytest.mark.parametrize("encap,mode", [("mpls_over_udp", "af-packet"), ("vxlan", "af-packet"),
+                                        ("mpls_over_udp", "af-xdp")])
+def test_policy_vifs_forward_installed_flows_in_place(lab, encap, mode):
+    """Policy on both workload vifs (flow lookup, as the agent sets them), Forward flows
+    installed for iperf3's 5-tuples: TCP and UDP cross the overlay, and both hosts apply the
+    flows in the receive slot (h1 on its workload ring, h2 as egress policy on its fabric
+    ring); a flow nobody installed (ping) is punted, not forwarded."""
+    lab.set_workload_neighbors(encap != "vxlan")
+    lab.allow_iperf3_flows()
+    try:
+        lab.start_vrouters(encap, MODES[mode])
+        ping = nsrun(lab.w[1], *PING, "-c", "1", "-W", "1", WL_IP[2], check=False)
+        assert ping.returncode != 0, "ping crossed policy vifs without a flow"
+        for udp in (False, True):
+            server, _ = lab.spawn(lab.w[2], ["iperf3", "-s", "-1", "-p", "5201"],
+                                  f"iperf3-policy-{encap}-{mode}-{udp}")
+            time.sleep(0.3)
+            args = ["iperf3", "-c", WL_IP[2], "-p", "5201", "-t", "1", "-J"]
+            if udp:
+                args += ["-u", "-b", "20M"]
+            client = nsrun(lab.w[1], *args, check=False, timeout=30)
+            lab._stop(server)
+            assert client.returncode == 0, (
+                f"iperf3 (udp={udp}) over policy vifs failed:\n{client.stdout[-2000:]}"
+                f"{client.stderr}\n{lab.log_tails()}")
+            end = json.loads(client.stdout)["end"]
+            moved = end["sum"]["bytes"] if udp else end["sum_received"]["bytes"]
+            assert moved > 100_000, (udp, moved)
+        for i in (1, 2):
+            stats = json.loads(lab.vrouter_cli(i, "dropstats", "--json"))
+            shell = stats["shell"]
+            assert shell["in_place_flows"] > 0, (i, shell)
+            assert stats["punts"].get("flow_miss", 0) > 0 or i == 2, (i, stats)
+            flows = json.loads(lab.vrouter_cli(i, "dump", "flows", "--json"))
+            used = [f for f in flows if f["packets"] > 0]
+            protos = {f["key"]["proto"] for f in used}
+            assert {6, 17} <= protos, (i, used[:4])
+    finally:
+        lab.policy, lab.flows = False, []
+        lab.stop_vrouters()

@@ -511,7 +511,7 @@ impl ControlNode {
                     a.last_activity = self.now;
                 }
                 // back during graceful restart: its EoR receive timer starts
-                self.gr_reopened(conn, &peer);
+                self.gr_step(&peer, gr::GrEvent::Reopened { conn });
             }
             SessionEvent::Stanza(e) => self.stanza(conn, &e),
             SessionEvent::Closed { reason } => {
@@ -523,10 +523,7 @@ impl ControlNode {
                 let published = std::mem::take(&mut a.published);
                 if let Some(n) = name {
                     // helper mode keeps the paths stale; otherwise all of them go now
-                    if self.gr_close(&n, subs, published).is_err() {
-                        self.gr_abort(&n);
-                        self.rib.remove_peer(&PeerId::Xmpp(n.as_str().into()));
-                    }
+                    self.gr_step(&n, gr::GrEvent::Closed { subs, published });
                     let h = self.history.entry(n).or_default();
                     h.flaps += 1;
                     h.last_flap = Some(self.now.as_secs());

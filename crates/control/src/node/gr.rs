@@ -37,7 +37,6 @@ use serde_json::{json, Value};
 
 use super::{ConnId, ControlNode};
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Origin, Path, PathAttrs, PeerId};
-use crate::session::SessionState;
 
 /// TF's default `restart_time` and `end_of_rib_timeout` (vnc_cfg.xsd
 /// GracefulRestartParametersType).
@@ -57,9 +56,24 @@ pub struct GrParams {
 /// A stale path: (instance, family, key) → RD, as in `Agent::published`.
 pub(crate) type StalePaths = BTreeMap<(String, Family, String), Option<String>>;
 
+/// Where a restarting agent is (TF's `GR_TIMER` state; no entry = TF's `NONE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Closed; the restart timer runs.
+    Away,
+    /// Back on `conn`; End-of-RIB or its timer (`eor_deadline`) ends the restart.
+    Back {
+        /// The new session.
+        conn: ConnId,
+        /// When the EoR receive timer fires.
+        eor_deadline: Duration,
+    },
+}
+
 /// An agent in graceful restart (by name): what it left behind and its timers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Restarting {
+    pub(crate) phase: Phase,
     /// Paths not re-published since the close.
     pub(crate) stale: StalePaths,
     /// Routing subscriptions (instance → instance id) not re-sent since the close.
@@ -70,10 +84,6 @@ pub(crate) struct Restarting {
     elapsed: Duration,
     /// `restart_time` at the last close.
     restart_time: Duration,
-    /// The agent's new session, once it is back.
-    pub(crate) conn: Option<ConnId>,
-    /// When the new session's EoR receive timer fires.
-    eor_deadline: Option<Duration>,
     /// Closes during this restart (1 = no nested close).
     closes: u64,
 }
@@ -83,6 +93,30 @@ impl Restarting {
     fn deadline(&self) -> Duration {
         self.timer_start + self.restart_time.saturating_sub(self.elapsed)
     }
+}
+
+/// What happens to an agent, as graceful restart sees it.
+#[derive(Debug)]
+pub(super) enum GrEvent {
+    /// Its session closed, leaving these subscriptions and published paths.
+    Closed {
+        /// Routing subscriptions of the closed session.
+        subs: BTreeMap<String, u32>,
+        /// Paths it had published.
+        published: StalePaths,
+    },
+    /// It opened a new session on `conn`.
+    Reopened {
+        /// The new session.
+        conn: ConnId,
+    },
+    /// End-of-RIB on session `conn`.
+    EndOfRib {
+        /// The session it came on.
+        conn: ConnId,
+    },
+    /// Time passed (`ControlNode::now`).
+    Tick,
 }
 
 impl ControlNode {
@@ -110,55 +144,87 @@ impl ControlNode {
         }
     }
 
-    /// The agent `name` closed: keep its paths and subscriptions as stale (a graceful
-    /// close), or hand them back (`Err`) when the close is not graceful.
-    pub(super) fn gr_close(
-        &mut self,
-        name: &str,
-        subs: BTreeMap<String, u32>,
-        published: StalePaths,
-    ) -> Result<(), (BTreeMap<String, u32>, StalePaths)> {
-        let params = self.gr_params();
-        // xmpp_server.cc IsPeerCloseGraceful: helper mode on and a non-zero restart time
-        if !params.xmpp_helper || params.restart_time.is_zero() {
-            return Err((subs, published));
-        }
-        let now = self.now;
-        let st = self.gr.entry(name.to_string()).or_default();
-        if st.closes > 0 {
-            // nested close: the time already spent counts against the new timer
-            st.elapsed += now.saturating_sub(st.timer_start);
-        }
-        st.closes += 1;
-        st.timer_start = now;
-        st.restart_time = params.restart_time;
-        st.conn = None;
-        st.eor_deadline = None;
-        st.subs.extend(subs);
-        let peer = PeerId::Xmpp(name.into());
-        let mut staled = 0u64;
-        for ((ri, fam, key), rd) in published {
-            if fam == Family::Evpn {
-                // peer_close_manager.cc: no GR for EVPN (nor multicast) paths
-                self.rib.del_local(&ri, fam, &key, &peer, &rd);
-                self.counters.gr_deleted += 1;
-            } else {
-                staled += 1;
-                st.stale.insert((ri, fam, key), rd);
-            }
-        }
-        self.counters.gr_staled += staled;
-        self.counters.gr_closes += 1;
-        Ok(())
+    /// Whether a close now is graceful (xmpp_server.cc `IsPeerCloseGraceful`: helper mode
+    /// on and a non-zero restart time).
+    fn close_is_graceful(&self) -> bool {
+        let p = self.gr_params();
+        p.xmpp_helper && !p.restart_time.is_zero()
     }
 
-    /// The agent `name` opened a new session on `conn`: if it is restarting, its EoR
-    /// receive timer starts.
-    pub(super) fn gr_reopened(&mut self, conn: ConnId, name: &str) {
-        let eor = self.gr_params().end_of_rib_timeout;
-        if let Some(st) = self.gr.get_mut(name) {
-            st.conn = Some(conn);
-            st.eor_deadline = Some(self.now + eor);
+    /// The graceful-restart state machine of the agent `name` (TF's PeerCloseManager).
+    pub(super) fn gr_step(&mut self, name: &str, ev: GrEvent) {
+        let now = self.now;
+        let phase = self.gr.get(name).map(|st| st.phase);
+        match (phase, ev) {
+            // not graceful: every path and subscription goes now (stale ones included)
+            (_, GrEvent::Closed { .. }) if !self.close_is_graceful() => {
+                // (the caller recomputes RT membership after any close)
+                self.gr.remove(name);
+                self.rib.remove_peer(&PeerId::Xmpp(name.into()));
+            }
+            // graceful close: its paths and subscriptions stay, stale; the restart timer
+            // starts, counting the time spent in GR before a nested close (gr_elapsed_)
+            (phase, GrEvent::Closed { subs, published }) => {
+                let restart_time = self.gr_params().restart_time;
+                let st = self.gr.entry(name.to_string()).or_insert(Restarting {
+                    phase: Phase::Away,
+                    stale: BTreeMap::new(),
+                    subs: BTreeMap::new(),
+                    timer_start: now,
+                    elapsed: Duration::ZERO,
+                    restart_time,
+                    closes: 0,
+                });
+                if phase.is_some() {
+                    st.elapsed += now.saturating_sub(st.timer_start);
+                }
+                st.phase = Phase::Away;
+                st.closes += 1;
+                st.timer_start = now;
+                st.restart_time = restart_time;
+                st.subs.extend(subs);
+                let peer = PeerId::Xmpp(name.into());
+                for ((ri, fam, key), rd) in published {
+                    if fam == Family::Evpn {
+                        // peer_close_manager.cc: no GR for EVPN (nor multicast) paths
+                        self.rib.del_local(&ri, fam, &key, &peer, &rd);
+                        self.counters.gr_deleted += 1;
+                    } else {
+                        self.counters.gr_staled += 1;
+                        st.stale.insert((ri, fam, key), rd);
+                    }
+                }
+                self.counters.gr_closes += 1;
+            }
+            // back in time: the EoR receive timer starts
+            (Some(_), GrEvent::Reopened { conn }) => {
+                let eor_deadline = now + self.gr_params().end_of_rib_timeout;
+                if let Some(st) = self.gr.get_mut(name) {
+                    st.phase = Phase::Back { conn, eor_deadline };
+                }
+            }
+            // End-of-RIB on the new session: what is still stale is swept
+            (Some(Phase::Back { conn: c, .. }), GrEvent::EndOfRib { conn }) if c == conn => {
+                self.gr_sweep(name);
+            }
+            // the restart timer fired while away: everything goes
+            (Some(Phase::Away), GrEvent::Tick)
+                if self.gr.get(name).is_some_and(|st| now >= st.deadline()) =>
+            {
+                self.gr_sweep(name);
+            }
+            // back, and the restart or the EoR receive timer fired: TF fakes End-of-RIB
+            (Some(Phase::Back { eor_deadline, .. }), GrEvent::Tick)
+                if now >= eor_deadline
+                    || self.gr.get(name).is_some_and(|st| now >= st.deadline()) =>
+            {
+                self.gr_sweep(name);
+            }
+            // a session of an agent not restarting, End-of-RIB of another session, a tick
+            // before any timer: nothing to do
+            (None, GrEvent::Reopened { .. })
+            | (_, GrEvent::EndOfRib { .. })
+            | (_, GrEvent::Tick) => {}
         }
     }
 
@@ -243,30 +309,23 @@ impl ControlNode {
         true
     }
 
-    /// End-of-RIB from the agent's session `conn`: sweep what is still stale.
+    /// End-of-RIB on session `conn`.
     pub(super) fn gr_eor(&mut self, conn: ConnId) {
         let name = self
             .gr
             .iter()
-            .find(|(_, st)| st.conn == Some(conn))
+            .find(|(_, st)| matches!(st.phase, Phase::Back { conn: c, .. } if c == conn))
             .map(|(n, _)| n.clone());
         if let Some(n) = name {
-            self.gr_sweep(&n);
+            self.gr_step(&n, GrEvent::EndOfRib { conn });
         }
     }
 
-    /// Timers: the restart timer and the EoR receive timer of every restarting agent.
+    /// Timers of every restarting agent.
     pub(super) fn gr_tick(&mut self) {
-        let now = self.now;
-        let due: Vec<String> = self
-            .gr
-            .iter()
-            .filter(|(_, st)| now >= st.deadline() || st.eor_deadline.is_some_and(|d| now >= d))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in due {
-            // back or not, what is still stale goes (not back: that is everything)
-            self.gr_sweep(&n);
+        let names: Vec<String> = self.gr.keys().cloned().collect();
+        for n in names {
+            self.gr_step(&n, GrEvent::Tick);
         }
     }
 
@@ -283,11 +342,6 @@ impl ControlNode {
         if !st.subs.is_empty() {
             self.update_rtarget();
         }
-    }
-
-    /// A non-graceful close of an agent that was restarting: nothing of it is kept.
-    pub(super) fn gr_abort(&mut self, name: &str) {
-        self.gr.remove(name);
     }
 
     /// Whether `p` (a path of `table` under `key`) is a stale path of a restarting agent.
@@ -317,17 +371,16 @@ impl ControlNode {
     /// restarting).
     pub fn gr_view(&self, name: &str) -> Option<Value> {
         let st = self.gr.get(name)?;
-        let back = st.conn.is_some_and(|c| {
-            self.agents
-                .get(&c)
-                .is_some_and(|a| matches!(a.session.state(), SessionState::Established { .. }))
-        });
+        let (back, eor) = match st.phase {
+            Phase::Away => (false, None),
+            Phase::Back { eor_deadline, .. } => (true, Some(eor_deadline)),
+        };
         Some(json!({
             "state": if back { "SWEEP_WAIT" } else { "GR_TIMER" },
             "stale_paths": st.stale.len(),
             "stale_subscriptions": st.subs.len(),
             "restart_remaining_secs": st.deadline().saturating_sub(self.now).as_secs(),
-            "eor_remaining_secs": st.eor_deadline.map(|d| d.saturating_sub(self.now).as_secs()),
+            "eor_remaining_secs": eor.map(|d| d.saturating_sub(self.now).as_secs()),
             "closes": st.closes,
         }))
     }

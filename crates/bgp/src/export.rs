@@ -15,6 +15,17 @@
 //!   peer is sent the best membership path it may be sent, not only the
 //!   Loc-RIB's best, so a reflector tells every client (and non-client)
 //!   about the other peers' memberships.
+//! * The default membership (prefix length 0) is honoured when received (it
+//!   asks for every VPN route, [`Peer::wants`]) but never originated: RFC
+//!   4684 §4 only offers it as a way to ask a peer for all VPN routes (its
+//!   example is a reflector towards its PE clients), with no MUST or SHOULD,
+//!   and TF's control node does not originate it (RTargetGroupMgr reads it
+//!   as the "null" RtGroup; a peer without the family is simply registered
+//!   to every VPN table, BgpPeer::RegisterAllTables). As in TF, a client
+//!   with the family therefore sends the reflector only the VPN routes some
+//!   peer with the family (or the RIB owner) asked for, so a peer without
+//!   the family gets those and every route of its own side, not a client's
+//!   routes for targets nobody asked for.
 
 use std::net::IpAddr;
 
@@ -126,7 +137,7 @@ pub fn export(
 ///
 /// RFC 4684 - Section 3.2: "When advertising an RT membership NLRI to a
 /// non-client peer, if the best path as selected by the path selection
-/// procedure described in Section 9.1 of the base BGP specification [4] is
+/// procedure described in Section 9.1 of the base BGP specification \[4\] is
 /// a route received from a non-client peer, and if there is an alternative
 /// path to the same destination from a client, the attributes of the client
 /// path are advertised to the peer." and "When processing RT membership

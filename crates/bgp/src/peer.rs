@@ -10,15 +10,17 @@
 //!   all connections closed --> Active (retry later); Stop --> Idle
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use filament_wire_bgp::{Notification, RouteTarget, RtcRoute};
 
 use crate::fsm::{Conn, ConnId, Negotiated, OpenPolicy, State};
 use crate::idset::{Dirty, IdSet};
-use crate::types::{Family, PeerConfig, RouteKey, SpeakerConfig};
+use crate::rib::DestId;
+use crate::types::{Attrs, Family, PeerConfig, RouteKey, SpeakerConfig};
 
 /// Inputs to the connection-less part of a peer's state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,11 @@ pub struct Peer {
     /// is what export makes of the current best path (recomputed when it
     /// changes), so only the fact is kept, one bit per destination.
     pub adj_out: IdSet,
+    /// The RT-membership attributes last sent (valid while the destination
+    /// is in `adj_out`): a membership path is chosen per peer, not from the
+    /// best path alone (RFC 4684 §3.2), so a change elsewhere need not be
+    /// re-sent when this peer's choice did not move.
+    pub rtc_out: HashMap<DestId, Arc<Attrs>>,
     /// Destinations whose advertisement to this peer must be recomputed.
     pub dirty: Dirty,
     /// Families whose End-of-RIB we sent this session.
@@ -105,6 +112,7 @@ impl Peer {
             received: 0,
             rtc_in: HashSet::new(),
             adj_out: IdSet::default(),
+            rtc_out: HashMap::new(),
             dirty: Dirty::default(),
             eor_sent: HashSet::new(),
             rtc_ready: false,

@@ -205,3 +205,22 @@ fn a_client_without_route_target_gets_every_reflected_vpn_route() {
     // RFC 4684 filtering applies only to peers that negotiated the family.
     assert!(net.best(a, &own.key).is_some());
 }
+
+#[test]
+fn a_change_that_leaves_a_peers_membership_path_alone_sends_it_nothing() {
+    let (mut net, a, b, c) = two_clients_want_x();
+    let to_a = net.peer(b, a).stats.updates_out;
+    let to_c = net.peer(b, c).stats.updates_out;
+    // a's membership path changes (a community); a is still sent c's path,
+    // so it hears nothing, while c is sent a's new path.
+    let mut p = rtc_path(64512, RT_X);
+    std::sync::Arc::make_mut(&mut p.attrs).communities = vec![0xfde8_0001];
+    net.input(a, Input::Advertise(p));
+    net.run();
+    assert_eq!(net.peer(b, a).stats.updates_out, to_a);
+    assert_eq!(net.peer(b, c).stats.updates_out, to_c + 1);
+    assert_eq!(
+        membership_from(&net, c, b)[0].path.attrs.communities,
+        vec![0xfde8_0001]
+    );
+}

@@ -113,8 +113,16 @@ impl Core {
                 match want {
                     Some(attrs) => {
                         // Already sent and unchanged: only the filter moved.
-                        if !p.adj_out.insert(d) && !changed {
+                        let fresh = p.adj_out.insert(d);
+                        if !fresh && !changed {
                             continue;
+                        }
+                        // Membership: the path chosen for this peer did not move.
+                        if fam == Family::RouteTarget {
+                            if !fresh && p.rtc_out.get(&d).is_some_and(|a| *a == attrs) {
+                                continue;
+                            }
+                            p.rtc_out.insert(d, attrs.clone());
                         }
                         let gk = (Arc::as_ptr(&attrs) as usize, fam);
                         let gi = match groups.last() {
@@ -135,6 +143,9 @@ impl Core {
                         }
                     }
                     None => {
+                        if fam == Family::RouteTarget {
+                            p.rtc_out.remove(&d);
+                        }
                         if p.adj_out.remove(d) {
                             withdraw.extend(self.rib.key_of(d));
                         }

@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use filament_bgp::json::{key_from_json, key_to_json, path_from_json, path_to_json};
-use filament_bgp::{Event, Family, PeerConfig, Speaker, SpeakerConfig};
+use filament_bgp::{Event, Family, Path, PeerConfig, Speaker, SpeakerConfig};
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 
@@ -131,27 +131,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last_ms = 0u64;
     loop {
         tokio::select! {
-            ev = events.recv() => match ev {
-                None => break,
-                Some(Event::PeerState { peer, state }) => print(json!({
-                    "event": "state", "peer": peer.to_string(), "state": state.name(),
-                    "elapsed_ms": start.elapsed().as_millis() as u64})),
-                Some(Event::Learned { .. }) if quiet => {
-                    learned += 1;
-                    last_ms = start.elapsed().as_millis() as u64;
+            batch = events.recv() => {
+                let Some(batch) = batch else { break };
+                for ev in batch {
+                    match ev {
+                        Event::PeerState { peer, state } => print(json!({
+                            "event": "state", "peer": peer.to_string(), "state": state.name(),
+                            "elapsed_ms": start.elapsed().as_millis() as u64})),
+                        Event::Learned { .. } if quiet => {
+                            learned += 1;
+                            last_ms = start.elapsed().as_millis() as u64;
+                        }
+                        Event::LearnedMany { routes, .. } if quiet => {
+                            learned += routes.len() as u64;
+                            last_ms = start.elapsed().as_millis() as u64;
+                        }
+                        Event::LearnedMany { peer, attrs, routes } => {
+                            for (key, labels) in routes {
+                                let path = Path { key, labels, attrs: attrs.clone() };
+                                print(json!({"event": "learned", "peer": peer.to_string(),
+                                    "path": path_to_json(&path)}));
+                            }
+                        }
+                        Event::Withdrawn { .. } if quiet => {}
+                        Event::Learned { peer, path } => print(json!({
+                            "event": "learned", "peer": peer.to_string(),
+                            "path": path_to_json(&path)})),
+                        Event::Withdrawn { peer, key } => print(json!({
+                            "event": "withdrawn", "peer": peer.to_string(),
+                            "key": key_to_json(&key)})),
+                        Event::EndOfRib { peer, family } => print(json!({
+                            "event": "eor", "peer": peer.to_string(), "family": family.name(),
+                            "learned": learned, "elapsed_ms": start.elapsed().as_millis() as u64,
+                            "last_learned_ms": last_ms,
+                            "rss_kb": status_kb("VmRSS:"), "hwm_kb": status_kb("VmHWM:"),
+                            "cpu_ms": cpu_ms()})),
+                    }
                 }
-                Some(Event::Withdrawn { .. }) if quiet => {}
-                Some(Event::Learned { peer, path }) => print(json!({
-                    "event": "learned", "peer": peer.to_string(), "path": path_to_json(&path)})),
-                Some(Event::Withdrawn { peer, key }) => print(json!({
-                    "event": "withdrawn", "peer": peer.to_string(), "key": key_to_json(&key)})),
-                Some(Event::EndOfRib { peer, family }) => print(json!({
-                    "event": "eor", "peer": peer.to_string(), "family": family.name(),
-                    "learned": learned, "elapsed_ms": start.elapsed().as_millis() as u64,
-                    "last_learned_ms": last_ms,
-                    "rss_kb": status_kb("VmRSS:"), "hwm_kb": status_kb("VmHWM:"),
-                    "cpu_ms": cpu_ms()})),
-            },
+            }
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(l)) if !l.trim().is_empty() => {
                     let res = command(&speaker, &l).await;

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use filament_wire_bgp::{CeaseSubcode, Message, Notification};
@@ -20,7 +21,7 @@ mod receive;
 use crate::fsm::{Conn, ConnAction, ConnEvent, ConnId, State};
 use crate::peer::{Peer, PeerEvent, PeerStats};
 use crate::rib::{Cand, DestId, Rib, Source};
-use crate::types::{Family, Path, PeerConfig, RouteKey, SpeakerConfig};
+use crate::types::{Attrs, Family, LabelStack, Path, PeerConfig, RouteKey, SpeakerConfig};
 pub use flush::FLUSH_CHUNK;
 
 /// One input to the core.
@@ -114,6 +115,19 @@ pub enum Event {
         peer: IpAddr,
         /// The path as received.
         path: Path,
+    },
+    /// Paths a peer advertised that share one attribute set (one UPDATE), in order. The
+    /// core emits [`Event::Learned`]; the shell folds runs of them into this, so the RIB
+    /// owner's thread touches the shared attributes' reference count once per UPDATE
+    /// rather than once per route (it is also incremented on the speaker's thread: a
+    /// count per route bounced its cache line between cores, 10% of a full-table ingest).
+    LearnedMany {
+        /// The peer's address.
+        peer: IpAddr,
+        /// The attributes every path carries.
+        attrs: Arc<Attrs>,
+        /// Each path's key and labels.
+        routes: Vec<(RouteKey, LabelStack)>,
     },
     /// A peer withdrew its path for a key.
     Withdrawn {

@@ -46,8 +46,12 @@ pub enum SpeakerError {
 /// UPDATEs, few enough that the outputs they produce stay small.
 const MAX_BATCH: usize = 64;
 
-/// Events queued for the RIB owner before the core waits for it.
-const EVENT_QUEUE: usize = 16 * 1024;
+/// Most events in one batch for the RIB owner: a full table arrives as a few
+/// thousand channel messages, not a million (one wake-up and one permit per batch).
+const EVENT_BATCH: usize = 1024;
+
+/// Batches queued for the RIB owner before the core waits for it (16k events).
+const EVENT_QUEUE: usize = 16;
 
 /// Reads per connection queued for the core before its reader waits (TCP
 /// then slows the peer down instead of the bytes piling up here).
@@ -93,11 +97,12 @@ impl std::fmt::Debug for Cmd {
 impl Speaker {
     /// Start a speaker; listen on `listen` if given (port 0 picks one; see
     /// [`Speaker::local_addr`]). Events for the RIB owner arrive on the
-    /// returned receiver.
+    /// returned receiver in batches, in order (at most 1024 paths each; runs of
+    /// paths learned with one attribute set arrive as [`Event::LearnedMany`]).
     pub async fn start(
         cfg: SpeakerConfig,
         listen: Option<SocketAddr>,
-    ) -> Result<(Speaker, mpsc::Receiver<Event>), SpeakerError> {
+    ) -> Result<(Speaker, mpsc::Receiver<Vec<Event>>), SpeakerError> {
         let (tx, rx) = mpsc::unbounded_channel();
         // Bounded: a RIB owner slower than the peers slows the core down
         // (and TCP slows the peers) instead of queueing every path.
@@ -209,9 +214,13 @@ async fn core_task(
     mut core: Core,
     tx: mpsc::UnboundedSender<Cmd>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Vec<Event>>,
     acceptor: Option<JoinHandle<()>>,
 ) {
+    // Events for the RIB owner, and how many the core emitted into it (a folded
+    // `LearnedMany` counts each of its routes).
+    let mut batch: Vec<Event> = Vec::new();
+    let mut in_batch = 0;
     let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
     let mut next_id: ConnId = 1;
     let queued = Arc::new(AtomicUsize::new(0));
@@ -342,9 +351,19 @@ async fn core_task(
                     });
                 }
                 Output::Event(e) => {
-                    let _ = events.send(e).await;
+                    push_event(&mut batch, e);
+                    in_batch += 1;
+                    if in_batch >= EVENT_BATCH {
+                        in_batch = 0;
+                        let _ = events.send(std::mem::take(&mut batch)).await;
+                    }
                 }
             }
+        }
+        // What this round produced goes out before the core waits again.
+        if !batch.is_empty() {
+            in_batch = 0;
+            let _ = events.send(std::mem::take(&mut batch)).await;
         }
     }
     for (_, c) in conns {
@@ -353,6 +372,30 @@ async fn core_task(
     // The accept task holds the listening socket: end it so the address is free.
     if let Some(a) = acceptor {
         a.abort();
+    }
+}
+
+/// Queue an event for the RIB owner, folding a learned path into the previous
+/// [`Event::LearnedMany`] when it is from the same peer with the same attributes (the
+/// path's own `Arc` is dropped here, on the thread that cloned it).
+fn push_event(batch: &mut Vec<Event>, e: Event) {
+    match (batch.last_mut(), e) {
+        (
+            Some(Event::LearnedMany {
+                peer,
+                attrs,
+                routes,
+            }),
+            Event::Learned { peer: p, path },
+        ) if *peer == p && Arc::ptr_eq(attrs, &path.attrs) => {
+            routes.push((path.key, path.labels));
+        }
+        (_, Event::Learned { peer, path }) => batch.push(Event::LearnedMany {
+            peer,
+            attrs: path.attrs,
+            routes: vec![(path.key, path.labels)],
+        }),
+        (_, e) => batch.push(e),
     }
 }
 
@@ -423,5 +466,79 @@ fn spawn_conn(
     ConnIo {
         writer: wtx,
         reader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::LabelStack;
+
+    fn learned(peer: [u8; 4], prefix: &str, attrs: &Arc<crate::types::Attrs>) -> Event {
+        Event::Learned {
+            peer: IpAddr::from(peer),
+            path: Path {
+                key: RouteKey::Vpn("100:1".parse().unwrap(), prefix.parse().unwrap()),
+                labels: LabelStack::from_slice(&[17]),
+                attrs: attrs.clone(),
+            },
+        }
+    }
+
+    /// Runs of one peer's paths with one attribute set fold into one event, in order;
+    /// another peer, another attribute set or any other event starts a new one.
+    #[test]
+    fn learned_paths_fold_per_peer_and_attribute_set() {
+        let a = Arc::new(crate::types::Attrs::default());
+        let b = Arc::new(crate::types::Attrs {
+            med: Some(5),
+            ..Default::default()
+        });
+        let mut batch = Vec::new();
+        for e in [
+            learned([1, 1, 1, 1], "10.0.0.1/32", &a),
+            learned([1, 1, 1, 1], "10.0.0.2/32", &a),
+            learned([1, 1, 1, 1], "10.0.0.3/32", &b),
+            learned([2, 2, 2, 2], "10.0.0.4/32", &b),
+            Event::EndOfRib {
+                peer: IpAddr::from([2, 2, 2, 2]),
+                family: crate::types::Family::InetVpn,
+            },
+            learned([2, 2, 2, 2], "10.0.0.5/32", &b),
+        ] {
+            push_event(&mut batch, e);
+        }
+        let shape: Vec<(String, usize)> = batch
+            .iter()
+            .map(|e| match e {
+                Event::LearnedMany {
+                    peer,
+                    attrs,
+                    routes,
+                } => (format!("{peer} med {:?}", attrs.med), routes.len()),
+                Event::EndOfRib { .. } => ("eor".into(), 0),
+                _ => ("other".into(), 0),
+            })
+            .collect();
+        let want = [
+            ("1.1.1.1 med None", 2),
+            ("1.1.1.1 med Some(5)", 1),
+            ("2.2.2.2 med Some(5)", 1),
+            ("eor", 0),
+            ("2.2.2.2 med Some(5)", 1),
+        ];
+        assert_eq!(
+            shape,
+            want.map(|(s, n)| (s.to_string(), n)).to_vec(),
+            "folded events"
+        );
+        let Some(Event::LearnedMany { routes, .. }) = batch.first() else {
+            panic!("first event is not folded: {batch:?}");
+        };
+        let keys: Vec<String> = routes.iter().map(|(k, _)| format!("{k:?}")).collect();
+        assert!(
+            keys[0].contains("10.0.0.1/32") && keys[1].contains("10.0.0.2/32"),
+            "{keys:?}"
+        );
     }
 }

@@ -494,12 +494,11 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     // events are queued would wait for it forever (a full table stalled at ~16k routes).
     let applier = handle.clone();
     let mut apply = tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            let mut batch = vec![ev];
-            while let Ok(e) = events.try_recv() {
-                batch.push(e);
-                if batch.len() >= 4096 {
-                    break;
+        while let Some(mut batch) = events.recv().await {
+            while batch.len() < 4096 {
+                match events.try_recv() {
+                    Ok(more) => batch.extend(more),
+                    Err(_) => break,
                 }
             }
             applier

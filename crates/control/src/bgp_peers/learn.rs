@@ -122,23 +122,51 @@ impl Cache {
     }
 }
 
+/// One learned path into the node's RIB.
+fn learn(n: &mut ControlNode, c: &mut Cache, peer: IpAddr, path: BgpPath) {
+    let fast = vpn4_key(&path.key).zip(path.labels.first().copied());
+    if let Some(((rd, key), label)) = fast {
+        let peer = c.peer(n, peer);
+        let rd = c.rd(n, rd);
+        let attrs = c.attrs(n, &path.attrs);
+        n.rib_mut()
+            .add_vpn_key(Family::Inet, &key, rd, peer, label, attrs);
+    } else if let Some((fam, rd, rest, label, mut attrs)) = learned(&path) {
+        c.origin_vn(n, &mut attrs);
+        let peer = c.peer(n, peer);
+        n.rib_mut().add_vpn(fam, &rd, &rest, peer, label, attrs);
+    }
+}
+
 /// Speaker events into the node's RIB.
 pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
     let mut c = Cache::default();
     for ev in batch {
         match ev {
-            Event::Learned { peer, path } => {
-                let fast = vpn4_key(&path.key).zip(path.labels.first().copied());
-                if let Some(((rd, key), label)) = fast {
-                    let peer = c.peer(n, peer);
-                    let rd = c.rd(n, rd);
-                    let attrs = c.attrs(n, &path.attrs);
-                    n.rib_mut()
-                        .add_vpn_key(Family::Inet, &key, rd, peer, label, attrs);
-                } else if let Some((fam, rd, rest, label, mut attrs)) = learned(&path) {
-                    c.origin_vn(n, &mut attrs);
-                    let peer = c.peer(n, peer);
-                    n.rib_mut().add_vpn(fam, &rd, &rest, peer, label, attrs);
+            Event::Learned { peer, path } => learn(n, &mut c, peer, path),
+            Event::LearnedMany {
+                peer,
+                attrs,
+                routes,
+            } => {
+                let peer_id = c.peer(n, peer);
+                let ours = c.attrs(n, &attrs);
+                for (key, labels) in routes {
+                    let fast = vpn4_key(&key).zip(labels.first().copied());
+                    if let Some(((rd, k), label)) = fast {
+                        let rd = c.rd(n, rd);
+                        n.rib_mut().add_vpn_key(
+                            Family::Inet,
+                            &k,
+                            rd,
+                            peer_id.clone(),
+                            label,
+                            ours.clone(),
+                        );
+                    } else {
+                        let attrs = attrs.clone();
+                        learn(n, &mut c, peer, BgpPath { key, labels, attrs });
+                    }
                 }
             }
             Event::Withdrawn { peer, key } => {

@@ -396,3 +396,34 @@ fn evpn_paths_are_deleted_at_a_graceful_close_inet6_ones_kept() {
     assert_eq!(lab.node.counters().gr_deleted, 1);
     assert_eq!(lab.node.counters().gr_staled, 3);
 }
+
+#[test]
+fn replicas_in_another_instance_show_stale_and_stay_until_the_sweep() {
+    let mut env = two_networks();
+    env.policy_between("p", "vn1", "vn2");
+    env.derive();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    set_gr(&mut lab, &env, gr_on(60, 30));
+    let a = lab.connect("host1");
+    let c = lab.connect("host2");
+    lab.subscribe(a, VRF1, 3);
+    lab.subscribe(c, VRF2, 6);
+    publish(&mut lab, a, "10.1.1.3", 17);
+    wait(&mut lab, 1);
+    let t2 = "default-domain:p:vn2:vn2.inet.0";
+    assert!(lab.agent(c).route(VRF2, "10.1.1.3/32").is_some());
+    assert_eq!(stale(&lab, t2, "10.1.1.3/32"), Some(false));
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 5);
+    // the copy in vn2 (a secondary path) is stale too, and still pushed
+    assert_eq!(stale(&lab, t2, "10.1.1.3/32"), Some(true));
+    assert!(lab.agent(c).retracts.is_empty());
+    wait(&mut lab, 56);
+    assert!(lab
+        .agent(c)
+        .retracts
+        .iter()
+        .any(|(vrf, id)| vrf == VRF2 && id == "10.1.1.3/32"));
+    assert_eq!(stale(&lab, t2, "10.1.1.3/32"), None);
+}

@@ -427,3 +427,26 @@ fn replicas_in_another_instance_show_stale_and_stay_until_the_sweep() {
         .any(|(vrf, id)| vrf == VRF2 && id == "10.1.1.3/32"));
     assert_eq!(stale(&lab, t2, "10.1.1.3/32"), None);
 }
+
+#[test]
+fn hold_timer_expiry_is_graceful_and_a_config_change_keeps_the_running_timer() {
+    let (env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
+    // host1 goes silent; host2 keeps its session alive
+    for _ in 0..10 {
+        lab.step(Input::Bytes {
+            conn: b,
+            data: KEEPALIVE_BYTES.to_vec(),
+        });
+        lab.advance(Duration::from_secs(1));
+    }
+    assert!(lab.agent(a).closed, "hold timer (9 s) expired");
+    assert!(lab.agent(b).retracts.is_empty());
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    // a shorter restart_time now applies to later closes, not to this restart
+    // (closed at t = 9 s: the restart timer fires at 69 s; now is 12 s)
+    set_gr(&mut lab, &env, gr_on(5, 30));
+    wait(&mut lab, 55);
+    assert!(lab.agent(b).retracts.is_empty());
+    wait(&mut lab, 3);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+}

@@ -672,11 +672,19 @@ impl ControlNode {
                         .and_then(serde_json::Value::as_u64)
                         .and_then(|n| u32::try_from(n).ok());
                     let rd = Some(format!("{rd_ip}:{instance_id}"));
-                    let path = (vrf.to_string(), fam, key.clone());
-                    a.published.insert(path.clone(), rd.clone());
-                    let name = a.name.clone().unwrap_or_default();
+                    a.published
+                        .insert((vrf.to_string(), fam, key.clone()), rd.clone());
                     // a stale path re-published is fresh; unchanged, nobody hears of it
-                    if !self.gr_refreshed(&name, &path, &peer, &rd, label, &attrs) {
+                    let restarting = if self.gr.is_empty() {
+                        None
+                    } else {
+                        a.name.clone()
+                    };
+                    let refreshed = restarting.is_some_and(|n| {
+                        let path = (vrf.to_string(), fam, key.clone());
+                        self.gr_refreshed(&n, &path, &peer, &rd, label, &attrs)
+                    });
+                    if !refreshed {
                         self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
                     }
                 }

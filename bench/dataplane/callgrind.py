@@ -3,7 +3,8 @@ deterministic, unlike CPU time on a shared 2-core machine), for A/B comparisons 
 flags. The lab of bench.py (two hosts, a veth fabric, one workload each); both forwarders run
 under ``valgrind --tool=callgrind``; counters are zeroed (``callgrind_control -z``) once the
 tables are installed and dumped (``-d``) right after the traffic, so startup and installs are
-not counted (whole process: the run loop, and the few idle wakeups of the other threads). Each variant runs a fixed-rate 64-byte UDP stream and, separately, a paced
+not counted (whole process: the run loop, and the few idle wakeups of the other threads). Tx
+offloads are off on every veth, as in bench.py. Each variant runs a fixed-rate 64-byte UDP stream and, separately, a paced
 TCP stream; instructions are divided by the frames each host's forwarder received (all its
 vifs' rx counters: h1 encapsulates, h2 decapsulates) and, for TCP, also by the KB moved.
 
@@ -33,6 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from dataplane_lab import WL_IP, Lab, nsrun, run  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import offloads_off  # noqa: E402
 
 ENCAPS = os.environ.get("BENCH_ENCAPS", "mpls_over_udp vxlan").split()
 POLICY = os.environ.get("BENCH_POLICY") == "1"
@@ -119,6 +123,8 @@ def main():
         lab.build()
         if POLICY:
             lab.allow_iperf3_flows()
+        # As bench.py: tx offloads off on every veth (no TSO super-frames to segment).
+        offloads_off(lab)
         for encap in ENCAPS:
             lab.set_workload_neighbors(encap != "vxlan")
             for name, binary, extra in variants:

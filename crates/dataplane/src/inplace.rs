@@ -38,7 +38,7 @@ use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, mpls, ports, vxlan};
 use crate::buf::PacketBuf;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::forwarder::{Forwarder, NeighborKey};
-use crate::inplace::policy::{FlowHit, FlowVerdict};
+use crate::inplace::policy::{FlowHit, FlowVerdict, NatHit};
 use crate::pipeline::Out;
 use crate::types::*;
 
@@ -313,6 +313,9 @@ impl InPlace {
                     policy::count_hit(fwd, hit, Some(entropy));
                 }
                 complete(slot.mem, &info, total);
+                if let Some(hit) = &flow {
+                    policy::apply_nat(slot.mem, hit);
+                }
                 let (inner_at, inner_len) = if routed {
                     let mut ip_info = info;
                     ip_info.shift(ETH);
@@ -362,6 +365,11 @@ impl InPlace {
                 }
                 if let Some(info) = info {
                     complete(slot.mem, &info, total);
+                }
+                if let Some(hit) = &flow {
+                    policy::apply_nat(slot.mem, hit);
+                }
+                if let Some(info) = info {
                     let mut ip_info = info;
                     ip_info.shift(ETH);
                     if let Some(ip) = slot.mem.get_mut(ip_at..ip_at + total) {
@@ -394,6 +402,9 @@ impl InPlace {
                 }
                 if let Some(info) = info {
                     complete(slot.mem, &info, len - ETH);
+                }
+                if let Some(hit) = &flow {
+                    policy::apply_nat(slot.mem, hit);
                 }
                 (vif, at, len)
             }
@@ -477,12 +488,26 @@ impl InPlace {
         let routed = dst == GATEWAY_MAC || dst == vif_mac;
         // The flow stage comes first (l3_forward / l2_forward): a hit on a Drop entry drops
         // before any TTL or route check.
-        let mut flow = None;
+        // `rinfo` / `rvrf`: the packet's addresses and (routed) VRF after the flow stage.
+        let (mut flow, mut rinfo, mut rvrf) = (None, info, vrf);
         if policy {
             let bytes = if routed { total } else { ETH + total };
             match policy::flow_hit(fwd, &info, vrf, bytes)? {
                 FlowVerdict::Drop(hit) => return Some(Plan::Drop(hit)),
                 FlowVerdict::Forward(hit) => flow = Some(hit),
+                FlowVerdict::Nat(mut hit, rw) => {
+                    rinfo = policy::nat_info(&info, &rw);
+                    if routed {
+                        // l3_forward goes on in the rewrite's VRF; l2_forward bridges in its own.
+                        rvrf = rw.dst_vrf.unwrap_or(vrf);
+                    }
+                    hit.nat = Some(NatHit {
+                        rw,
+                        info,
+                        at: slot.start,
+                    });
+                    flow = Some(hit);
+                }
             }
         }
         let nh = if routed {
@@ -491,7 +516,7 @@ impl InPlace {
             if *frame.get(ttl_at)? <= 1 {
                 return None;
             }
-            fwd.vrfs.get(vrf.0 as usize)?.as_ref()?.lookup(info.dst)?
+            fwd.vrfs.get(rvrf.0 as usize)?.as_ref()?.lookup(rinfo.dst)?
         } else {
             bridge_nh(fwd, vrf, dst)?
         };
@@ -541,7 +566,7 @@ impl InPlace {
                 if tm.len + inner > tm.max_frame || room < tm.len {
                     return None;
                 }
-                let hash = encap::flow_hash(fwd.cfg.hash_seed, &info.key(vrf));
+                let hash = encap::flow_hash(fwd.cfg.hash_seed, &rinfo.key(rvrf));
                 Some(Plan::Tunnel {
                     info,
                     total,
@@ -629,9 +654,9 @@ fn fabric_plan(
         (None, false, None) => return None,
     };
     let Out::Encap {
-        vif,
-        dst_mac,
-        src_mac,
+        mut vif,
+        mut dst_mac,
+        mut src_mac,
     } = resolve_plain(fwd, nh)?
     else {
         return None;
@@ -656,6 +681,29 @@ fn fabric_plan(
         match policy::flow_hit(fwd, &info, fvrf, bytes)? {
             FlowVerdict::Drop(hit) => return Some(Plan::Drop(hit)),
             FlowVerdict::Forward(hit) => flow = Some(hit),
+            FlowVerdict::Nat(mut hit, rw) => {
+                hit.nat = Some(NatHit {
+                    rw,
+                    info,
+                    at: slot.start + ip_off,
+                });
+                if routed {
+                    // l3_forward resolves the rewritten destination again, in the rewrite's
+                    // VRF (a tunnel would be a loop back to the fabric: the general path).
+                    let rinfo = policy::nat_info(&info, &rw);
+                    let v = rw.dst_vrf.unwrap_or(fvrf);
+                    let nh = fwd.vrfs.get(v.0 as usize)?.as_ref()?.lookup(rinfo.dst)?;
+                    match resolve_plain(fwd, nh)? {
+                        Out::Encap {
+                            vif: v,
+                            dst_mac: d,
+                            src_mac: s,
+                        } if v != vif_in => (vif, dst_mac, src_mac) = (v, d, s),
+                        _ => return None,
+                    }
+                }
+                flow = Some(hit);
+            }
         }
     }
     Some(if routed {

@@ -6,20 +6,21 @@
 //!
 //! Two routes in:
 //!
-//! * [`InPlace::fast_in_slot`]: the flow-cached fast path's checks (`Forwarder::fast_plan`:
-//!   routed IPv4 TCP/UDP, Active + Forward, no mirror, a route cache of this table
-//!   generation) with its effects applied in the slot instead of a `PacketBuf`;
+//! * [`fast_in_slot`]: the flow-cached fast path's checks (`Forwarder::fast_plan`: routed
+//!   IPv4 TCP/UDP, Active and Forward, no mirror, a route cache of this table generation)
+//!   with its effects applied in the slot instead of a `PacketBuf`;
 //! * [`flow_hit`]: the flow stage for everything else the in-place planner handles (bridged,
 //!   IPv6, ICMP, a route cache not yet filled, and the egress policy of frames from the
-//!   fabric to a policy interface): Active + Forward without mirror goes on in place, Active
-//!   + Drop without mirror is dropped in place (counted as `DropReason::Policy`).
+//!   fabric to a policy interface). An Active entry without mirror applies in place: Forward
+//!   goes on; NAT is rewritten (`encap::apply_nat`, the general path's own rewrite) and
+//!   routed by its rewritten destination; Drop is dropped (counted as `DropReason::Policy`).
 //!
-//! A miss (the packet must be held and punted), a HOLD entry, NAT, a mirror, or a later
-//! fragment return `None`: the general pipeline runs on a copy, exactly as before.
+//! A miss (the packet must be held and punted), a HOLD entry, a mirror, or a later fragment
+//! return `None`: the general pipeline runs on a copy, exactly as before.
 
 use std::time::Duration;
 
-use filament_wire_pkt::{ethernet, ipv4};
+use filament_wire_pkt::{ethernet, ip_proto, ipv4};
 
 use super::{SlotFrame, ETH};
 use crate::encap::{self, IpInfo};
@@ -38,6 +39,17 @@ pub(super) struct FlowHit {
     pub(super) bytes: u64,
     /// Routed from a workload: `l3_forward` caches the resolved output in the entry.
     pub(super) cache: Option<Out>,
+    /// A NAT verdict: the rewrite to apply to the packet.
+    pub(super) nat: Option<NatHit>,
+}
+
+/// A NAT rewrite to apply in the slot: the IP packet's `info` has offsets relative to `at`
+/// (absolute in the slot).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NatHit {
+    pub(super) rw: NatRewrite,
+    pub(super) info: IpInfo,
+    pub(super) at: usize,
 }
 
 /// What the flow stage does with a packet of key `info.key(vrf)`.
@@ -46,10 +58,12 @@ pub(super) enum FlowVerdict {
     Forward(FlowHit),
     /// Active, Drop, no mirror: count and drop (`DropReason::Policy`).
     Drop(FlowHit),
+    /// Active, NAT, no mirror: rewrite, then go on with the rewritten addresses.
+    Nat(FlowHit, NatRewrite),
 }
 
 /// The flow stage's verdict for a packet with a usable installed entry; `None` (read only)
-/// for a miss, HOLD, NAT, a mirror or a later fragment: the general path's business.
+/// for a miss, HOLD, a mirror or a later fragment: the general path's business.
 pub(super) fn flow_hit(
     fwd: &Forwarder,
     info: &IpInfo,
@@ -66,11 +80,55 @@ pub(super) fn flow_hit(
         idx,
         bytes: bytes as u64,
         cache: None,
+        nat: None,
     };
     match (e.state, e.action, e.mirror) {
         (FlowState::Active, Some(FlowAction::Forward), None) => Some(FlowVerdict::Forward(hit)),
         (FlowState::Active, Some(FlowAction::Drop), None) => Some(FlowVerdict::Drop(hit)),
+        (FlowState::Active, Some(FlowAction::Nat(rw)), None) => Some(FlowVerdict::Nat(hit, rw)),
         _ => None,
+    }
+}
+
+/// `info` as `encap::apply_nat` leaves it after rewriting with `rw` (what the general path
+/// routes and hashes by), computed without touching the packet.
+pub(super) fn nat_info(info: &IpInfo, rw: &NatRewrite) -> IpInfo {
+    let mut i = *info;
+    if let Some(a) = rw.src_ip {
+        i.src = a;
+    }
+    if let Some(a) = rw.dst_ip {
+        i.dst = a;
+    }
+    if !i.later_fragment {
+        match i.proto {
+            ip_proto::TCP | ip_proto::UDP => {
+                if let Some(p) = rw.src_port {
+                    i.sport = p;
+                }
+                if let Some(p) = rw.dst_port {
+                    i.dport = p;
+                }
+            }
+            _ if i.icmp_echo => {
+                if let Some(p) = rw.src_port.or(rw.dst_port) {
+                    i.sport = p;
+                    i.dport = p;
+                }
+            }
+            _ => {}
+        }
+    }
+    i
+}
+
+/// Rewrite the packet in `mem` for a NAT hit (nothing for other hits).
+pub(super) fn apply_nat(mem: &mut [u8], hit: &FlowHit) {
+    if let Some(n) = &hit.nat {
+        if let Some(region) = mem.get_mut(n.at..) {
+            let mut info = n.info;
+            encap::apply_nat(region, &mut info, &n.rw);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tests of the in-place path on policy-enabled interfaces (`policy.rs`): differential
 //! against the general pipeline (fast path off: the reference is `flow_stage` itself) on twin
 //! hosts with installed flows, forward and reverse, routed and bridged, across the fabric
-//! (egress policy), Drop verdicts; misses, HOLD, NAT and mirrors must be declined untouched.
+//! (egress policy), Drop and NAT verdicts; misses, HOLD and mirrors must be declined untouched.
 
 use super::tests::{both, encaps, frame6, frame_ports, host_with, same_state, vm_mac, T0};
 use super::*;
@@ -41,7 +41,8 @@ fn key(src: u8, dst: u8, proto: u8, (sport, dport): (u16, u16)) -> FlowKey {
     }
 }
 
-/// Verdict `v`: 0 Drop, 1 NAT (source port), 2 Forward with a mirror, else Forward.
+/// Verdict `v`: 0 Drop, 1 NAT (source port), 2 Forward with a mirror, 3 NAT (destination VM 4,
+/// port 8080), else Forward.
 fn spec(key: FlowKey, v: u8) -> FlowSpec {
     let (action, mirror) = match v {
         0 => (FlowAction::Drop, None),
@@ -53,6 +54,14 @@ fn spec(key: FlowKey, v: u8) -> FlowSpec {
             None,
         ),
         2 => (FlowAction::Forward, Some(NhId(10))),
+        3 => (
+            FlowAction::Nat(NatRewrite {
+                dst_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 4))),
+                dst_port: Some(8080),
+                ..Default::default()
+            }),
+            None,
+        ),
         _ => (FlowAction::Forward, None),
     };
     FlowSpec {
@@ -77,17 +86,21 @@ impl Hosts {
         h
     }
 
-    /// Install verdict `v` for `key` on both hosts' twins (the agent does it on each host);
-    /// released held packets must agree.
+    /// Install verdict `v` for `key` on both hosts' twins (the agent does it on each host).
     fn install(&mut self, key: FlowKey, v: u8) {
-        for (g, i) in [(&mut self.ga, &mut self.ia), (&mut self.gb, &mut self.ib)] {
-            let rg = g.apply(Op::AddFlow(spec(key, v))).unwrap();
-            let ri = i.apply(Op::AddFlow(spec(key, v))).unwrap();
-            assert_eq!(rg.released.len(), ri.released.len());
-            for (x, y) in rg.released.iter().zip(ri.released.iter()) {
-                assert_eq!(x.verdict, y.verdict);
-                assert_eq!(x.buf.frame(), y.buf.frame());
-            }
+        self.install_on(From::A, spec(key, v));
+        self.install_on(From::B, spec(key, v));
+    }
+
+    /// Install `spec` on one host's twins; released held packets must agree.
+    fn install_on(&mut self, on: From, spec: FlowSpec) {
+        let (g, i) = self.twins(on);
+        let rg = g.apply(Op::AddFlow(spec.clone())).unwrap();
+        let ri = i.apply(Op::AddFlow(spec)).unwrap();
+        assert_eq!(rg.released.len(), ri.released.len());
+        for (x, y) in rg.released.iter().zip(ri.released.iter()) {
+            assert_eq!(x.verdict, y.verdict);
+            assert_eq!(x.buf.frame(), y.buf.frame());
         }
     }
 
@@ -173,8 +186,8 @@ fn flow_hits_forward_in_place_both_ways() {
             let f = pkt(bridged, 3, 5, UDP, fwd, b"first");
             assert!(!h.on(From::A, &f, m));
             assert!(h.across(From::A, &f).is_none());
-            h.install(key(3, 5, UDP, fwd), 3);
-            h.install(key(3, 4, TCP, local), 3);
+            h.install(key(3, 5, UDP, fwd), 4);
+            h.install(key(3, 4, TCP, local), 4);
             for n in 0..3u8 {
                 let f = pkt(bridged, 3, 5, UDP, fwd, &[n; 40]);
                 // The first hit fills the route cache (in place), then the fast path's checks.
@@ -205,12 +218,12 @@ fn flow_hits_forward_in_place_both_ways() {
 }
 
 #[test]
-fn drop_verdicts_drop_in_place_and_other_verdicts_are_declined() {
+fn drop_and_nat_verdicts_are_applied_in_place_and_mirrors_declined() {
     let m = RxMeta::default();
     for tenc in encaps() {
         let mut h = Hosts::new(tenc);
         let ports = |v: u8| (41000 + u16::from(v), 22);
-        for v in 0..4 {
+        for v in 0..5 {
             h.install(key(3, 5, TCP, ports(v)), v);
         }
         for bridged in [false, true] {
@@ -221,18 +234,57 @@ fn drop_verdicts_drop_in_place_and_other_verdicts_are_declined() {
                 Verdict::Drop(DropReason::Policy)
             );
             assert!(h.on(From::A, &drop, m), "a Drop entry is applied in place");
-            // NAT and a mirror go the general way.
-            assert!(!h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(1), b"nat"), m));
+            // NAT is rewritten in place; a mirror goes the general way.
+            assert!(h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(1), b"nat"), m));
             assert!(!h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(2), b"mirror"), m));
-            assert!(h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(3), b"ok"), m));
-            // Egress Drop on B for what A forwards: B's entry for it is a Drop too.
-            let f = pkt(bridged, 3, 5, TCP, ports(3), b"ok");
-            h.install(key(3, 5, TCP, ports(3)), 0);
+            assert!(h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(3), b"dnat"), m));
+            assert!(h.on(From::A, &pkt(bridged, 3, 5, TCP, ports(4), b"ok"), m));
+            // A Forward entry turned Drop, and back.
+            let f = pkt(bridged, 3, 5, TCP, ports(4), b"ok");
+            h.install(key(3, 5, TCP, ports(4)), 0);
             assert!(h.on(From::A, &f, m));
-            h.install(key(3, 5, TCP, ports(3)), 3);
+            h.install(key(3, 5, TCP, ports(4)), 4);
             h.same_states();
         }
         assert_eq!(h.ga.dropstats().drops.get(&DropReason::Policy), Some(&4));
+    }
+}
+
+#[test]
+fn nat_flows_are_rewritten_in_place_both_ways() {
+    let m = RxMeta::default();
+    let nat = |k| FlowSpec {
+        key: k,
+        action: FlowAction::Nat(NatRewrite {
+            dst_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 5))),
+            dst_port: Some(80),
+            ..Default::default()
+        }),
+        mirror: None,
+        reverse_action: None,
+    };
+    for tenc in encaps() {
+        for bridged in [false, true] {
+            let mut h = Hosts::new(tenc);
+            // VM 3 reaches VM 5 as 10.1.1.99:8080: A's flow rewrites the destination (and its
+            // reverse entry the source of the replies); B sees VM 3 -> VM 5:80 and forwards.
+            let k = key(3, 99, TCP, (40000, 8080));
+            h.install_on(From::A, nat(k));
+            h.install_on(From::B, spec(key(3, 5, TCP, (40000, 80)), 4));
+            let to = |n: u8| if bridged { vm_mac(n) } else { GATEWAY_MAC };
+            for n in 0..3u8 {
+                let f = frame_ports(to(5), 3, 99, true, (40000, 8080), 64, &[n; 30]);
+                assert!(h.on(From::A, &f, m), "{tenc:?} bridged {bridged}");
+                assert_eq!(h.across(From::A, &f), Some(true));
+                let r = frame_ports(to(3), 5, 3, true, (80, 40000), 64, &[n; 7]);
+                assert!(h.on(From::B, &r, m));
+                // A's reverse entry rewrites the reply's source back to 10.1.1.99:8080.
+                assert_eq!(h.across(From::B, &r), Some(true));
+            }
+            h.same_states();
+            assert_eq!(h.packets(From::A, &k), 6);
+            assert_eq!(h.packets(From::A, &key(5, 3, TCP, (80, 40000))), 3);
+        }
     }
 }
 
@@ -241,7 +293,7 @@ fn egress_drop_on_the_receiving_host_is_applied_in_place() {
     for tenc in encaps() {
         let mut h = Hosts::new(tenc);
         let k = key(3, 5, UDP, (40000, 53));
-        h.install(k, 3);
+        h.install(k, 4);
         // B's verdict differs from A's (B's agent has its own policy).
         for f in [&mut h.gb, &mut h.ib] {
             f.apply(Op::AddFlow(spec(k, 0))).unwrap();
@@ -261,7 +313,7 @@ fn a_new_verdict_drops_the_cached_route() {
         let k = key(3, 5, UDP, (40000, 80));
         // NAT to VM 4: the flow's route cache holds VM 4's interface (vif 2).
         for f in [&mut h.ga, &mut h.ia] {
-            let mut s = spec(k, 3);
+            let mut s = spec(k, 4);
             s.action = FlowAction::Nat(NatRewrite {
                 dst_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 4))),
                 ..Default::default()
@@ -281,7 +333,7 @@ fn a_new_verdict_drops_the_cached_route() {
         );
         // Forward now: to VM 5 over the tunnel, in place and on the general path.
         for f in [&mut h.ga, &mut h.ia] {
-            f.apply(Op::AddFlow(spec(k, 3))).unwrap();
+            f.apply(Op::AddFlow(spec(k, 4))).unwrap();
         }
         let mut b = PacketBuf::from_frame(&f);
         assert_eq!(
@@ -321,7 +373,7 @@ fn ipv6_flow_hits_are_handled_in_place() {
             sport: 1,
             dport: 2,
         };
-        h.install(k, 3);
+        h.install(k, 4);
         assert!(h.on(From::A, &f, RxMeta::default()), "{tenc:?}");
         assert_eq!(h.across(From::A, &f), Some(true));
         h.same_states();

@@ -450,3 +450,41 @@ fn hold_timer_expiry_is_graceful_and_a_config_change_keeps_the_running_timer() {
     wait(&mut lab, 3);
     assert!(retracted(&lab, b, "10.1.1.3/32"));
 }
+
+/// An agent with `n` routes flaps and re-publishes the same routes, then End-of-RIB, with
+/// no time passing: the bytes the other agent receives meanwhile.
+fn flap_cost(params: Option<Value>, n: u32) -> usize {
+    let (_env, mut lab, a, b) = lab_with_routes(params);
+    let ips: Vec<String> = (0..n)
+        .map(|i| format!("10.1.{}.{}", 2 + i / 250, i % 250 + 1))
+        .collect();
+    for ip in &ips {
+        publish(&mut lab, a, ip, 17);
+    }
+    lab.step(Input::Tick);
+    let before = lab.agent(b).bytes;
+    lab.step(Input::Disconnected { conn: a });
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    lab.subscribe(a2, VRF2, 4);
+    publish(&mut lab, a2, "10.1.1.3", 17);
+    publish(&mut lab, a2, "10.1.1.5", 19);
+    for ip in &ips {
+        publish(&mut lab, a2, ip, 17);
+    }
+    eor(&mut lab, a2, "host1");
+    assert!(lab.node.restarting_agents().next().is_none());
+    assert_eq!(lab.node.rib().table(T1).unwrap().len(), n as usize + 2);
+    lab.agent(b).bytes - before
+}
+
+#[test]
+fn a_flap_with_identical_republish_costs_the_other_agents_nothing() {
+    let n = 500;
+    let without = flap_cost(None, n);
+    let with = flap_cost(Some(gr_on(60, 30)), n);
+    println!("{n} routes, agent flap + identical re-publish: {without} bytes to another agent without GR, {with} with GR");
+    // without GR: a retract and an item per route; with GR: not a byte
+    assert!(without > 2 * n as usize * 20, "{without}");
+    assert_eq!(with, 0);
+}

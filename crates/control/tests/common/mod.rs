@@ -167,6 +167,8 @@ pub struct TestAgent {
     pub routes: BTreeMap<(String, String), Entry>,
     /// Every retract received, in order: (vrf, item id).
     pub retracts: Vec<(String, String)>,
+    /// Bytes received.
+    pub bytes: usize,
     pub config: IfmapGraph,
     pub config_messages: usize,
     pub eor: bool,
@@ -177,6 +179,7 @@ pub struct TestAgent {
 
 impl TestAgent {
     fn feed(&mut self, data: &[u8]) {
+        self.bytes += data.len();
         self.parser.feed(data).unwrap();
         while let Some(ev) = self.parser.next_event().unwrap() {
             match ev {

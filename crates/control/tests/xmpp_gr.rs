@@ -488,3 +488,29 @@ fn a_flap_with_identical_republish_costs_the_other_agents_nothing() {
     assert!(without > 2 * n as usize * 20, "{without}");
     assert_eq!(with, 0);
 }
+
+#[test]
+fn out_of_range_parameters_are_clamped_to_tf_bounds() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    set_gr(
+        &mut lab,
+        &env,
+        json!({"enable": true, "xmpp_helper_enable": true,
+               "restart_time": u64::MAX, "end_of_rib_timeout": u64::MAX}),
+    );
+    let p = lab.node.gr_params();
+    assert!(p.xmpp_helper);
+    assert_eq!(p.restart_time, Duration::from_secs(4095));
+    assert_eq!(p.end_of_rib_timeout, Duration::from_secs(4095));
+    // wrong types: TF's defaults, helper off unless both flags are booleans set to true
+    set_gr(
+        &mut lab,
+        &env,
+        json!({"enable": "yes", "xmpp_helper_enable": true, "restart_time": "x"}),
+    );
+    let p = lab.node.gr_params();
+    assert!(!p.xmpp_helper);
+    assert_eq!(p.restart_time, Duration::from_secs(300));
+}

@@ -41,6 +41,9 @@ use crate::rib::{split_vrf_table, vrf_table, Family, Key, Origin, Path, PathAttr
 /// TF's default `restart_time` and `end_of_rib_timeout` (vnc_cfg.xsd
 /// GracefulRestartParametersType).
 const DEFAULT_TIME: u64 = 300;
+/// TF's bound on both (vnc_cfg.xsd GracefulRestartTimeType / EndOfRibTimeType: 0–4095 s);
+/// larger configured values are clamped, so no deadline can overflow.
+const MAX_TIME: u64 = 4095;
 
 /// `graceful_restart_parameters` of global-system-config, as the XMPP helper uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +94,8 @@ pub(crate) struct Restarting {
 impl Restarting {
     /// When the restart timer fires.
     fn deadline(&self) -> Duration {
-        self.timer_start + self.restart_time.saturating_sub(self.elapsed)
+        self.timer_start
+            .saturating_add(self.restart_time.saturating_sub(self.elapsed))
     }
 }
 
@@ -134,7 +138,8 @@ impl ControlNode {
             Duration::from_secs(
                 p.and_then(|p| p.get(k))
                     .and_then(Value::as_u64)
-                    .unwrap_or(DEFAULT_TIME),
+                    .unwrap_or(DEFAULT_TIME)
+                    .min(MAX_TIME),
             )
         };
         GrParams {
@@ -198,7 +203,7 @@ impl ControlNode {
             }
             // back in time: the EoR receive timer starts
             (Some(_), GrEvent::Reopened { conn }) => {
-                let eor_deadline = now + self.gr_params().end_of_rib_timeout;
+                let eor_deadline = now.saturating_add(self.gr_params().end_of_rib_timeout);
                 if let Some(st) = self.gr.get_mut(name) {
                     st.phase = Phase::Back { conn, eor_deadline };
                 }

@@ -19,7 +19,9 @@
 //!   `PathCompare` (LLGR is not implemented here). Nothing is pushed at close: no agent or
 //!   BGP peer sees a change.
 //! - The restart timer runs `restart_time` from the close (`GR_TIMER`). If the agent (same
-//!   name) is not back when it fires, every stale path and subscription is deleted. If it
+//!   name) is not back when it fires, every stale path and subscription is deleted (TF
+//!   would first keep them LLGR-stale for a non-zero `long_lived_restart_time`; LLGR is
+//!   not implemented). If it
 //!   is back, what is still stale is swept (withdrawn); re-published paths and re-sent
 //!   subscriptions became fresh when they arrived.
 //! - Back in time, the agent sweeps its stale paths by sending End-of-RIB; otherwise the

@@ -70,3 +70,12 @@ def test_two_rtc_clients_wanting_one_target_get_each_others_routes(lab):
                what="GoBGP 1's route at GoBGP 2")
     wait_until(lambda: any("10.30.2.0/24" in k for k in adj_in(g1, "vpnv4")), timeout=60,
                what="GoBGP 2's route at GoBGP 1")
+
+    # GoBGP 2 drops its VRF (its membership goes): GoBGP 1 is no longer told about X and
+    # takes its route back from the reflector, which had stopped sending it to GoBGP 2.
+    g2.cli("vrf", "del", "red")
+    wait_until(lambda: not adj_in(g1, "rtc"), timeout=60, what="membership withdrawn from GoBGP 1")
+    wait_until(lambda: not any("10.30.1.0/24" in k for k in adj_in(g2, "vpnv4")), timeout=60,
+               what="GoBGP 1's route gone from GoBGP 2")
+    wait_until(lambda: (node_bgp_peer(ns, GOBGP) or {}).get("received") == 1, timeout=60,
+               what="GoBGP 1 left with only its membership at the node")

@@ -11,6 +11,8 @@
 //! * RT-constraint (RFC 4684): VPN routes only to peers that asked for one
 //!   of their route targets, or to peers that did not negotiate the
 //!   route-target family (RFC 4684 §1: such peers receive every route).
+//!   Every iBGP membership path counts; an eBGP one only along the best
+//!   eBGP path of its NLRI ([`Peer::rtc_pruned`]).
 //! * RT membership itself (RFC 4684 §3.2, [`export_membership`]): each
 //!   peer is sent the best membership path it may be sent, not only the
 //!   Loc-RIB's best, so a reflector tells every client (and non-client)
@@ -31,7 +33,7 @@ use std::net::IpAddr;
 
 use crate::peer::Peer;
 use crate::rib::{Cand, DestId, Rib, Source, SrcInfo};
-use crate::types::{Attrs, Family, SpeakerConfig};
+use crate::types::{Attrs, Family, RouteKey, SpeakerConfig};
 
 /// The attributes to send `peer` for a best path of family `fam` from
 /// source `c` with attributes `attrs` (labels go out unchanged), or `None`
@@ -169,10 +171,6 @@ pub fn export_membership(
         return Some(a);
     }
     let key = rib.key_of(id)?;
-    // The decision process over the candidates that may be sent: the
-    // Loc-RIB's own (a scratch RIB holds them; membership destinations are
-    // few and change seldom).
-    let mut allowed = Rib::default();
     let of = |c: &Cand| {
         let si = SrcInfo {
             src: c.src,
@@ -182,10 +180,17 @@ pub fn export_membership(
         };
         export(sc, peer, families, local, fam, &si, &c.path.attrs)
     };
-    for c in rib.candidates(&key) {
-        if of(&c).is_some() {
-            allowed.set(&key, c.src, Some(c));
-        }
+    let allowed = rib.candidates(&key).into_iter().filter(|c| of(c).is_some());
+    of(&best_of(&key, allowed)?)
+}
+
+/// The best of `cands` (paths for `key`) by the Loc-RIB's own decision
+/// process (a scratch RIB holds them: for the few, seldom changing
+/// RT-membership destinations).
+pub fn best_of(key: &RouteKey, cands: impl Iterator<Item = Cand>) -> Option<Cand> {
+    let mut rib = Rib::default();
+    for c in cands {
+        rib.set(key, c.src, Some(c));
     }
-    of(&allowed.best(&key)?)
+    rib.best(key)
 }

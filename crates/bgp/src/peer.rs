@@ -75,6 +75,11 @@ pub struct Peer {
     pub received: usize,
     /// The RT-membership routes the peer advertised (RFC 4684).
     pub rtc_in: HashSet<RtcRoute>,
+    /// Those of an eBGP peer that are not along the best eBGP path of their
+    /// NLRI (another neighbour AS has it): they ask for nothing (RFC 4684
+    /// §3.2 keeps every path only for iBGP; TF's RTargetGroupMgr counts
+    /// eBGP paths only from the best eBGP path's neighbour AS).
+    pub rtc_pruned: HashSet<RtcRoute>,
     /// Adj-RIB-Out: the destinations advertised to the peer. What was sent
     /// is what export makes of the current best path (recomputed when it
     /// changes), so only the fact is kept, one bit per destination.
@@ -111,6 +116,7 @@ impl Peer {
             conns: Vec::new(),
             received: 0,
             rtc_in: HashSet::new(),
+            rtc_pruned: HashSet::new(),
             adj_out: IdSet::default(),
             rtc_out: HashMap::new(),
             dirty: Dirty::default(),
@@ -227,9 +233,12 @@ impl Peer {
         self.conns.iter_mut().find(|c| c.id == id)
     }
 
-    /// The RT-membership routes the peer advertised.
+    /// The RT-membership routes the peer advertised that are in the VPN
+    /// route distribution graph (not pruned, see [`Peer::rtc_pruned`]).
     pub fn rtc_routes(&self) -> impl Iterator<Item = &RtcRoute> {
-        self.rtc_in.iter()
+        self.rtc_in
+            .iter()
+            .filter(|r| self.rtc_pruned.is_empty() || !self.rtc_pruned.contains(r))
     }
 
     /// RFC 4684 - Section 4: whether the peer's membership routes ask for

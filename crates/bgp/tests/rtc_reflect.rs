@@ -224,3 +224,40 @@ fn a_change_that_leaves_a_peers_membership_path_alone_sends_it_nothing() {
         vec![0xfde8_0001]
     );
 }
+
+/// `b` (AS 64512) with eBGP peers `e1` (AS 65001) and `e2` (AS 65002) that
+/// both relay the membership of AS 65009 for X (one NLRI, two paths).
+fn two_ebgp_paths_for_one_membership() -> (Net, usize, usize, usize) {
+    let mut net = Net::new();
+    let e1 = net.add("10.0.1.1", 65001, None);
+    let b = net.add(RR, 64512, None);
+    let e2 = net.add("10.0.1.2", 65002, None);
+    net.connect(e1, b);
+    net.connect(e2, b);
+    for e in [e1, e2] {
+        assert_eq!(net.state(e, b), State::Established);
+        net.input(e, Input::Advertise(rtc_path(65009, RT_X)));
+    }
+    net.run();
+    (net, e1, b, e2)
+}
+
+#[test]
+fn ebgp_memberships_count_only_along_the_best_ebgp_path() {
+    let (mut net, e1, b, e2) = two_ebgp_paths_for_one_membership();
+    let key = rtc_path(65009, RT_X).key;
+    assert_eq!(net.nodes[b].core.rib().candidates(&key).len(), 2);
+    // The paths tie but for the router id: e1's is best. As TF builds its
+    // RT distribution graph (only the best eBGP path's neighbour AS), X's
+    // routes go to e1 and not also to e2.
+    let x = vpn_path("10.0.0.2:2", "10.1.1.3/32", 17, "10.0.0.2", RT_X);
+    net.input(b, Input::Advertise(x.clone()));
+    net.run();
+    assert!(net.best(e1, &x.key).is_some());
+    assert!(net.best(e2, &x.key).is_none(), "not along the best path");
+    // e1 withdraws: e2's path is the best one now, and gets the route.
+    net.input(e1, Input::Withdraw(key));
+    net.run();
+    assert!(net.best(e1, &x.key).is_none());
+    assert!(net.best(e2, &x.key).is_some());
+}

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::{Core, Event, Output};
 use crate::codec;
+use crate::export::best_of;
 use crate::rib::{Source, SrcInfo};
 use crate::types::{Family, Path, RouteKey};
 
@@ -173,13 +174,48 @@ impl Core {
     /// (RFC 4684 §3.2: each peer gets the best path it may be sent, see
     /// [`crate::export::export_membership`]).
     fn membership_changed(&mut self, r: filament_wire_bgp::RtcRoute) {
-        let Some(id) = self.rib.id_of(&RouteKey::Rtc(r)) else {
+        let key = RouteKey::Rtc(r);
+        let Some(id) = self.rib.id_of(&key) else {
             return;
         };
         for p in self.peers.values_mut() {
             if p.session().is_some() {
                 p.dirty.mark(id, true);
             }
+        }
+        // RFC 4684 - Section 3.2: "When processing RT membership NLRIs
+        // received from internal iBGP peers, it is necessary to consider all
+        // available iBGP paths for a given RT prefix, for building the
+        // outbound route filter, and not just the best path." Only iBGP: an
+        // eBGP path counts when it is along the best eBGP path, i.e. from
+        // that path's neighbour AS (as TF's BuildRTargetDistributionGraph).
+        let ebgp: Vec<_> = self
+            .rib
+            .candidates(&key)
+            .into_iter()
+            .filter(|c| c.ebgp)
+            .collect();
+        let best_as = match ebgp.len() {
+            0 | 1 => None,
+            _ => best_of(&key, ebgp.into_iter()).and_then(|c| match c.src {
+                Source::Peer(a) => self.peers.get(&a).map(|p| p.cfg.remote_as),
+                Source::Local => None,
+            }),
+        };
+        let mut moved = Vec::new();
+        for (addr, p) in self.peers.iter_mut() {
+            let pruned = p.rtc_in.contains(&r) && best_as.is_some_and(|n| p.cfg.remote_as != n);
+            let changed = if pruned {
+                p.rtc_pruned.insert(r)
+            } else {
+                p.rtc_pruned.remove(&r)
+            };
+            if changed && p.rtc_ready {
+                moved.push(*addr);
+            }
+        }
+        for addr in moved {
+            self.recheck_vpn(addr);
         }
     }
 

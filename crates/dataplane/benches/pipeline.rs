@@ -10,15 +10,17 @@
 //!
 //! Huge pages: an I/O shell advises them on `Forwarder::table_memory()`;
 //! this bench cannot (no `unsafe` here), but glibc can for every large
-//! allocation: run it with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (needs
-//! transparent huge pages in `madvise` or `always` mode). The loaded
-//! benchmark prints how much of the process is in huge pages.
+//! allocation, so `main` runs the bench again under
+//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (needs transparent huge pages in
+//! `madvise` or `always` mode) unless `GLIBC_TUNABLES` is already set;
+//! `FILAMENT_BENCH_SMALL_PAGES=1` keeps 4 KiB pages. The loaded benchmark
+//! prints how much of the process is in huge pages.
 
 mod setup;
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use filament_dataplane::*;
 use setup::*;
 
@@ -154,4 +156,27 @@ criterion_group! {
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     targets = bench_fast_path, bench_flow_setup
 }
-criterion_main!(benches);
+/// Runs the benches on the flow table's memory as the product backs it. The I/O shell
+/// advises transparent huge pages on `Forwarder::table_memory()` (on by default); this
+/// bench cannot (no `unsafe` here), so unless `GLIBC_TUNABLES` is set it runs itself again
+/// with glibc's `glibc.malloc.hugetlb=1`, which advises every large allocation the same
+/// way. `FILAMENT_BENCH_SMALL_PAGES=1` measures on 4 KiB pages instead.
+fn main() {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    if !set("GLIBC_TUNABLES") && !set("FILAMENT_BENCH_SMALL_PAGES") {
+        let rerun = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
+                .status()
+        });
+        match rerun {
+            Ok(s) => std::process::exit(s.code().unwrap_or(1)),
+            Err(e) => {
+                eprintln!("could not run again with huge pages ({e}): measuring on small pages")
+            }
+        }
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

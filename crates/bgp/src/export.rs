@@ -135,7 +135,8 @@ pub fn export(
 
 /// The RT-membership advertisement for `peer` of the route-target
 /// destination `id`: [`export`] of the Loc-RIB's best path when that may be
-/// sent to `peer`, else of the best among the candidates that may.
+/// sent to `peer`, else, to an iBGP peer, of the best among the candidates
+/// that may.
 ///
 /// RFC 4684 - Section 3.2: "When advertising an RT membership NLRI to a
 /// non-client peer, if the best path as selected by the path selection
@@ -169,6 +170,10 @@ pub fn export_membership(
     let (si, attrs, _) = rib.best_parts(id)?;
     if let Some(a) = export(sc, peer, families, local, fam, &si, attrs) {
         return Some(a);
+    }
+    // Towards another AS, plain best-path advertisement.
+    if !peer.is_ibgp(sc.asn) {
+        return None;
     }
     let key = rib.key_of(id)?;
     let of = |c: &Cand| {

@@ -247,6 +247,10 @@ fn ebgp_memberships_count_only_along_the_best_ebgp_path() {
     let (mut net, e1, b, e2) = two_ebgp_paths_for_one_membership();
     let key = rtc_path(65009, RT_X).key;
     assert_eq!(net.nodes[b].core.rib().candidates(&key).len(), 2);
+    // Membership to eBGP peers is plain best-path advertisement: e2 gets
+    // e1's path, e1 nothing (no alternative is chosen for an eBGP peer).
+    assert!(membership_from(&net, e1, b).is_empty());
+    assert_eq!(membership_from(&net, e2, b).len(), 1);
     // The paths tie but for the router id: e1's is best. As TF builds its
     // RT distribution graph (only the best eBGP path's neighbour AS), X's
     // routes go to e1 and not also to e2.

@@ -47,31 +47,48 @@ pub(crate) struct ControlArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum RouteCmd {
-    /// Routes of one table or all tables (`ist.py ctr route show`).
+    /// Routes of one table or of all tables, with their paths (`ist.py ctr route show`).
     Show {
-        /// Table (`<instance>.inet.0`, `bgp.l3vpn.0`, ...).
-        #[arg(long, short = 't')]
+        /// Only this table, by its TF name: `<routing-instance fq name>.inet.0` (also
+        /// `.inet6.0`, `.evpn.0`), `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` or
+        /// `bgp.rtarget.0` (`filament route summary` lists the tables that hold routes).
+        #[arg(long, short = 't', value_name = "TABLE", value_parser = parse_table)]
         table: Option<String>,
-        /// Only this prefix.
+        /// Only this destination: an address or prefix (`10.1.1.3`, `10.1.1.0/24`,
+        /// `2001:db8::/64`; an address means its host route), matched in every table, VPN
+        /// tables included (whatever the RD); or a full route key as `route show` prints it
+        /// (`65001:7:10.200.1.0/24`).
+        #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
         prefix: Option<String>,
-        /// Control node introspect URL.
-        #[arg(long, default_value = "http://127.0.0.1:8083")]
+        /// Control node introspect URL (`host:port` is enough).
+        #[arg(long, value_name = "URL", default_value = DEFAULT_INTROSPECT)]
         control: String,
+        /// Print the introspect's JSON instead of the text view.
+        #[arg(long)]
+        json: bool,
     },
-    /// Route counts per table (`ist.py ctr route summary`).
+    /// One line per table: prefixes and paths (`ist.py ctr route summary`).
     Summary {
-        /// Control node introspect URL.
-        #[arg(long, default_value = "http://127.0.0.1:8083")]
+        /// Control node introspect URL (`host:port` is enough).
+        #[arg(long, value_name = "URL", default_value = DEFAULT_INTROSPECT)]
         control: String,
+        /// Print the introspect's JSON instead of the text view.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 #[derive(Args)]
 pub(crate) struct NeighborsArgs {
-    /// Control node introspect URL.
-    #[arg(long, default_value = "http://127.0.0.1:8083")]
+    /// Control node introspect URL (`host:port` is enough).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_INTROSPECT)]
     control: String,
+    /// Print the introspect's JSON instead of the text view.
+    #[arg(long)]
+    json: bool,
 }
+
+const DEFAULT_INTROSPECT: &str = "http://127.0.0.1:8083";
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -151,20 +168,222 @@ pub(crate) async fn run(a: ControlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get(url: &str) -> anyhow::Result<Value> {
-    let r = reqwest::get(url)
+// ===== operator commands: HTTP to a role, input checks, text views =====
+
+/// Who an operator command talks to, for its error messages.
+pub(crate) struct Target {
+    /// The flag that sets the URL (`--control`).
+    pub(crate) flag: &'static str,
+    /// What answers there ("the control node").
+    pub(crate) what: &'static str,
+    /// What to check when nothing answers.
+    pub(crate) hint: &'static str,
+}
+
+/// The control node's introspect (8083).
+pub(crate) const CONTROL: Target = Target {
+    flag: "--control",
+    what: "the control node introspect",
+    hint: "is `filament up` or `filament control` running? its introspect listens on port 8083",
+};
+
+/// `http://` in front of a bare `host:port`, no trailing slash.
+pub(crate) fn base_url(u: &str) -> String {
+    let u = u.trim().trim_end_matches('/');
+    if u.contains("://") {
+        u.to_string()
+    } else {
+        format!("http://{u}")
+    }
+}
+
+/// The innermost cause of an error (`Connection refused (os error 111)`).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// `GET base+path?query` as JSON, with one-line errors that say what to check.
+pub(crate) async fn get_json(
+    t: &Target,
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let base = base_url(base);
+    let url = reqwest::Url::parse(&format!("{base}{path}"))
+        .map_err(|e| anyhow::anyhow!("{} {base:?} is not a valid URL ({e})", t.flag))?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .context("HTTP client")?;
+    let resp = match client.get(url).query(query).send().await {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => anyhow::bail!(
+            "cannot reach {} at {base}: {} ({}; or give {} URL)",
+            t.what,
+            root_cause(&e),
+            t.hint,
+            t.flag
+        ),
+        Err(e) if e.is_timeout() => {
+            anyhow::bail!("{} at {base} did not answer in time ({})", t.what, t.hint)
+        }
+        Err(e) => anyhow::bail!(
+            "{base} did not answer GET {path} like {} ({}: is {} the right URL?)",
+            t.what,
+            root_cause(&e),
+            t.flag
+        ),
+    };
+    let status = resp.status();
+    let body = resp
+        .bytes()
         .await
-        .with_context(|| format!("cannot reach the control node at {url}"))?;
-    anyhow::ensure!(r.status().is_success(), "GET {url}: {}", r.status());
-    Ok(r.json().await?)
+        .with_context(|| format!("{base}: reading the answer to GET {path}"))?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{base} is not {} (GET {path} answered {status}; {})",
+            t.what,
+            t.hint
+        );
+    }
+    serde_json::from_slice(&body).map_err(|_| {
+        anyhow::anyhow!(
+            "{base} is not {} (GET {path} answered something that is not JSON; {})",
+            t.what,
+            t.hint
+        )
+    })
+}
+
+/// The tables a `--table` may name, as TF names them (rib.rs `Family`, `RTARGET_TABLE`).
+const GLOBAL_TABLES: [&str; 4] = [
+    "bgp.l3vpn.0",
+    "bgp.l3vpn-inet6.0",
+    "bgp.evpn.0",
+    filament_control::rib::RTARGET_TABLE,
+];
+
+/// `--table`: a global table or `<instance>.<family>.0`.
+fn parse_table(t: &str) -> Result<String, String> {
+    let t = t.trim();
+    if GLOBAL_TABLES.contains(&t) {
+        return Ok(t.to_string());
+    }
+    for f in filament_control::rib::Family::ALL {
+        if let Some(ri) = t.strip_suffix(&format!(".{}", f.vrf_suffix())) {
+            if !ri.is_empty() && !ri.starts_with("bgp") {
+                return Ok(t.to_string());
+            }
+        }
+    }
+    Err(format!(
+        "not a table name: expected <routing-instance fq name>.inet.0 (or .inet6.0, .evpn.0), \
+         e.g. default-domain:demo:vn1:vn1.inet.0, or one of {}",
+        GLOBAL_TABLES.join(", ")
+    ))
+}
+
+/// The PREFIX argument: an address becomes its host route; a prefix must be a valid one;
+/// anything with a `:` that is not an IPv6 prefix is taken as a route key (RD:prefix, EVPN,
+/// route target), its trailing IPv4 prefix checked when it has one.
+fn parse_prefix(p: &str) -> Result<String, String> {
+    use std::net::IpAddr;
+    let p = p.trim();
+    let bad = |why: &str| {
+        Err(format!(
+            "malformed prefix {p:?}: {why}; expected an address or prefix (10.1.1.3, \
+             10.1.1.0/24, 2001:db8::/64) or a route key as `route show` prints it"
+        ))
+    };
+    let check = |addr: &str, len: &str| -> Option<Result<(), String>> {
+        let a: IpAddr = addr.parse().ok()?;
+        let max = if a.is_ipv4() { 32 } else { 128 };
+        Some(match len.parse::<u8>() {
+            Ok(l) if l <= max => Ok(()),
+            _ => Err(format!("prefix length {len:?} is not 0..={max}")),
+        })
+    };
+    if let Ok(a) = p.parse::<IpAddr>() {
+        return Ok(format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 }));
+    }
+    if let Some((addr, len)) = p.rsplit_once('/') {
+        if let Some(r) = check(addr, len) {
+            return r.map(|()| p.to_string()).or_else(|e| bad(&e));
+        }
+        // A route key ending in an IPv4 prefix: `rd:10.1.1.0/24`, `rd:mac,10.1.1.3/32`.
+        let tail = addr.rsplit([':', ',']).next().unwrap_or(addr);
+        if tail.contains('.') {
+            return match check(tail, len) {
+                Some(Ok(())) => Ok(p.to_string()),
+                Some(Err(e)) => bad(&e),
+                None => bad(&format!("{tail:?} is not an IPv4 address")),
+            };
+        }
+    }
+    if p.contains(':') {
+        return Ok(p.to_string());
+    }
+    bad("not an address")
+}
+
+/// Whether a route key (`10.1.1.0/24`, `rd:10.1.1.0/24`, `rd:mac,ip/len`) is the one asked
+/// for: the whole key, or its prefix after the RD, or the IP of an EVPN MAC/IP key.
+fn key_matches(key: &str, want: &str) -> bool {
+    if key == want {
+        return true;
+    }
+    // An RD is two fields (`asn:n`, `ip:n`): the prefix follows the second `:`.
+    let after_rd = key.splitn(3, ':').nth(2).unwrap_or("");
+    after_rd == want || after_rd.rsplit_once(',').is_some_and(|(_, ip)| ip == want)
 }
 
 fn s(v: &Value) -> String {
     match v {
+        Value::String(s) if s.is_empty() => "-".into(),
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
     }
+}
+
+/// Keep the routes matching `want` (the introspect matches by suffix) and recount.
+fn filter_routes(v: &mut Value, want: &str) {
+    let Some(tables) = v["tables"].as_array_mut() else {
+        return;
+    };
+    for t in tables.iter_mut() {
+        let Some(routes) = t["routes"].as_array_mut() else {
+            continue;
+        };
+        routes.retain(|r| r["prefix"].as_str().is_some_and(|k| key_matches(k, want)));
+        let paths: Vec<&Value> = routes
+            .iter()
+            .flat_map(|r| r["paths"].as_array().into_iter().flatten())
+            .collect();
+        let secondary = paths.iter().filter(|p| p["secondary"] == true).count();
+        let (n, total) = (routes.len(), paths.len());
+        t["destinations"] = n.into();
+        t["paths"] = total.into();
+        t["primary_paths"] = (total - secondary).into();
+        t["secondary_paths"] = secondary.into();
+    }
+    tables.retain(|t| t["routes"].as_array().is_some_and(|r| !r.is_empty()));
+}
+
+/// The table names the node holds now (the introspect's summary).
+async fn table_names(control: &str) -> anyhow::Result<Vec<String>> {
+    let v = get_json(&CONTROL, control, "/routes/summary", &[]).await?;
+    Ok(v["tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect())
 }
 
 pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
@@ -173,88 +392,194 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
             table,
             prefix,
             control,
+            json,
         } => {
-            let mut url = format!("{}/routes?", control.trim_end_matches('/'));
+            let mut q = Vec::new();
             if let Some(t) = &table {
-                url.push_str(&format!("table={t}&"));
+                q.push(("table", t.as_str()));
             }
             if let Some(p) = &prefix {
-                url.push_str(&format!("prefix={p}"));
+                q.push(("prefix", p.as_str()));
             }
-            let v = get(&url).await?;
-            for t in v["tables"].as_array().into_iter().flatten() {
-                println!(
-                    "\n{}: {} destinations, {} routes ({} primary, {} secondary, {} infeasible)",
-                    s(&t["table"]),
-                    t["destinations"],
-                    t["paths"],
-                    t["primary_paths"],
-                    t["secondary_paths"],
-                    t["infeasible_paths"]
-                );
-                for r in t["routes"].as_array().into_iter().flatten() {
-                    println!("\n{}", s(&r["prefix"]));
-                    for p in r["paths"].as_array().into_iter().flatten() {
-                        let encap: Vec<String> = p["encap"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|e| format!("'{}'", s(e)))
-                            .collect();
-                        println!(
-                            "    [{}|{}] localpref: {}, med: {}, nh: {}, encap: [{}], label: {}, rd: {}, origin_vn: {}{}{}{}",
-                            s(&p["protocol"]),
-                            s(&p["source"]),
-                            p["local_pref"],
-                            p["med"],
-                            s(&p["next_hop"]),
-                            encap.join(", "),
-                            p["label"],
-                            s(&p["rd"]),
-                            s(&p["origin_vn"]),
-                            if p["best"] == true { ", best" } else { "" },
-                            if p["stale"] == true { ", stale" } else { "" },
-                            match &p["primary_table"] {
-                                Value::String(t) => format!(", primary: {t}"),
-                                _ => String::new(),
-                            }
+            let mut v = get_json(&CONTROL, &control, "/routes", &q).await?;
+            anyhow::ensure!(
+                v["tables"].is_array(),
+                "{} is not the control node introspect (GET /routes has no tables)",
+                base_url(&control)
+            );
+            if let Some(p) = &prefix {
+                filter_routes(&mut v, p);
+            }
+            let empty = v["tables"].as_array().is_none_or(|t| t.is_empty());
+            if empty {
+                if let Some(t) = &table {
+                    let names = table_names(&control).await?;
+                    if !names.contains(t) {
+                        anyhow::bail!(
+                            "no table {t:?} on this control node (a table appears with its \
+                             first route; tables now: {})",
+                            if names.is_empty() { "none".into() } else { names.join(", ") }
                         );
                     }
                 }
+                if let Some(p) = &prefix {
+                    anyhow::bail!(
+                        "no route for {p} in {}",
+                        table.as_deref().unwrap_or("any table")
+                    );
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", render_routes(&v));
             }
             Ok(())
         }
-        RouteCmd::Summary { control } => {
-            let v = get(&format!("{}/routes/summary", control.trim_end_matches('/'))).await?;
-            let rows: Vec<&Value> = v["tables"].as_array().into_iter().flatten().collect();
-            let w = rows
-                .iter()
-                .map(|r| s(&r["name"]).len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            println!(
-                "{:w$}  {:>8}  {:>6}  {:>13}  {:>15}  {:>16}",
-                "name", "prefixes", "paths", "primary_paths", "secondary_paths", "infeasible_paths"
+        RouteCmd::Summary { control, json } => {
+            let v = get_json(&CONTROL, &control, "/routes/summary", &[]).await?;
+            anyhow::ensure!(
+                v["tables"].is_array(),
+                "{} is not the control node introspect (GET /routes/summary has no tables)",
+                base_url(&control)
             );
-            for r in rows {
-                println!(
-                    "{:w$}  {:>8}  {:>6}  {:>13}  {:>15}  {:>16}",
-                    s(&r["name"]),
-                    r["prefixes"],
-                    r["paths"],
-                    r["primary_paths"],
-                    r["secondary_paths"],
-                    r["infeasible_paths"]
-                );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", render_summary(&v));
             }
             Ok(())
         }
     }
 }
 
-pub(crate) async fn neighbors(a: NeighborsArgs) -> anyhow::Result<()> {
-    let v = get(&format!("{}/neighbors", a.control.trim_end_matches('/'))).await?;
+/// `route show` as text, after `ist.py ctr route show`.
+fn render_routes(v: &Value) -> String {
+    let mut out = String::new();
+    for t in v["tables"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n{}: {} destinations, {} routes ({} primary, {} secondary, {} infeasible)\n",
+            s(&t["table"]),
+            s(&t["destinations"]),
+            s(&t["paths"]),
+            s(&t["primary_paths"]),
+            s(&t["secondary_paths"]),
+            s(&t["infeasible_paths"])
+        ));
+        for r in t["routes"].as_array().into_iter().flatten() {
+            out.push_str(&format!("\n{}\n", s(&r["prefix"])));
+            for p in r["paths"].as_array().into_iter().flatten() {
+                let encap: Vec<String> = p["encap"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| format!("'{}'", s(e)))
+                    .collect();
+                out.push_str(&format!(
+                    "    [{}|{}] localpref: {}, med: {}, nh: {}, encap: [{}], label: {}, rd: {}, origin_vn: {}{}{}{}\n",
+                    s(&p["protocol"]),
+                    s(&p["source"]),
+                    s(&p["local_pref"]),
+                    s(&p["med"]),
+                    s(&p["next_hop"]),
+                    encap.join(", "),
+                    s(&p["label"]),
+                    s(&p["rd"]),
+                    s(&p["origin_vn"]),
+                    if p["best"] == true { ", best" } else { "" },
+                    if p["stale"] == true { ", stale" } else { "" },
+                    match &p["primary_table"] {
+                        Value::String(t) => format!(", primary: {t}"),
+                        _ => String::new(),
+                    }
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `route summary` as text: one aligned row per table.
+fn render_summary(v: &Value) -> String {
+    let cols = [
+        "prefixes",
+        "paths",
+        "primary_paths",
+        "secondary_paths",
+        "infeasible_paths",
+    ];
+    let rows: Vec<&Value> = v["tables"].as_array().into_iter().flatten().collect();
+    let w = rows
+        .iter()
+        .map(|r| s(&r["name"]).len())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let mut out = format!("{:w$}", "name");
+    for c in cols {
+        out.push_str(&format!("  {c:>}"));
+    }
+    out.push('\n');
+    for r in rows {
+        out.push_str(&format!("{:w$}", s(&r["name"])));
+        for c in cols {
+            out.push_str(&format!("  {:>width$}", s(&r[c]), width = c.len()));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One neighbour row in TF's columns, from an XMPP row (TF's names already) or a BGP row
+/// of the speaker (`peer` address, `name`, `asn`, `flaps`, `received`, `sent`, `last_error`).
+fn neighbor_row(n: &Value) -> Vec<String> {
+    let bgp = n["type"] == "bgp" || n["encoding"] == "BGP";
+    let pick = |a: &str, b: &str| if n[a].is_null() { s(&n[b]) } else { s(&n[a]) };
+    if !bgp {
+        return vec![
+            s(&n["peer"]),
+            s(&n["peer_address"]),
+            s(&n["peer_asn"]),
+            s(&n["encoding"]),
+            s(&n["peer_type"]),
+            s(&n["state"]),
+            s(&n["send_state"]),
+            s(&n["flap_count"]),
+            s(&n["flap_time"]),
+            s(&n["prefixes"]),
+            s(&n["last_reason"]),
+        ];
+    }
+    let prefixes = match (&n["received"], &n["sent"]) {
+        (Value::Null, Value::Null) => s(&n["prefixes"]),
+        (r, t) => format!("{}/{}", s(r), s(t)),
+    };
+    vec![
+        if n["name"].is_string() {
+            s(&n["name"])
+        } else {
+            s(&n["peer"])
+        },
+        if n["peer_address"].is_null() {
+            s(&n["peer"])
+        } else {
+            s(&n["peer_address"])
+        },
+        pick("peer_asn", "asn"),
+        "BGP".into(),
+        s(&n["peer_type"]),
+        s(&n["state"]),
+        s(&n["send_state"]),
+        pick("flap_count", "flaps"),
+        s(&n["flap_time"]),
+        prefixes,
+        pick("last_error", "last_reason"),
+    ]
+}
+
+/// `neighbors` as text: aligned columns, TF's names; `prefixes` is received/sent for BGP
+/// peers and published for XMPP ones.
+fn render_neighbors(v: &Value) -> String {
     let cols = [
         "peer",
         "peer_address",
@@ -265,35 +590,137 @@ pub(crate) async fn neighbors(a: NeighborsArgs) -> anyhow::Result<()> {
         "send_state",
         "flap_count",
         "flap_time",
+        "prefixes",
+        "last_error",
     ];
     let rows: Vec<Vec<String>> = v["neighbors"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|n| cols.iter().map(|c| s(&n[*c])).collect())
+        .map(neighbor_row)
         .collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([c.len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|(i, c)| rows.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
         .collect();
-    let line = |cells: Vec<String>| {
-        cells
+    let line = |cells: &[String]| {
+        let l = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:w$}"))
             .collect::<Vec<_>>()
-            .join("  ")
+            .join("  ");
+        format!("{}\n", l.trim_end())
     };
-    println!("{}", line(cols.iter().map(|c| c.to_string()).collect()));
-    for r in rows {
-        println!("{}", line(r));
+    let mut out = line(&cols.map(str::to_string));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+pub(crate) async fn neighbors(a: NeighborsArgs) -> anyhow::Result<()> {
+    let v = get_json(&CONTROL, &a.control, "/neighbors", &[]).await?;
+    anyhow::ensure!(
+        v["neighbors"].is_array(),
+        "{} is not the control node introspect (GET /neighbors has no neighbors)",
+        base_url(&a.control)
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render_neighbors(&v));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn table_names_as_tf_names_them() {
+        for ok in [
+            "bgp.l3vpn.0",
+            "bgp.rtarget.0",
+            "bgp.evpn.0",
+            "default-domain:p:vn:vn.inet.0",
+            "default-domain:p:vn:vn.evpn.0",
+        ] {
+            assert_eq!(parse_table(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["inet.0", "vn1", "bgp.l3vpn", "bgp.inet.0", ".inet.0", "x.inet.1"] {
+            assert!(parse_table(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_are_checked_and_addresses_become_host_routes() {
+        assert_eq!(parse_prefix("10.1.1.3").unwrap(), "10.1.1.3/32");
+        assert_eq!(parse_prefix("2001:db8::1").unwrap(), "2001:db8::1/128");
+        assert_eq!(parse_prefix("10.1.1.0/24").unwrap(), "10.1.1.0/24");
+        assert_eq!(parse_prefix("65001:7:10.1.1.0/24").unwrap(), "65001:7:10.1.1.0/24");
+        assert_eq!(parse_prefix("2001:db8::/64").unwrap(), "2001:db8::/64");
+        for bad in ["10.1.1.0/40", "10.300.0.0/24", "garbage", "10.1.1", "2001:db8::/129", "65001:7:10.1.1.0/33", ""] {
+            let e = parse_prefix(bad).unwrap_err();
+            assert!(e.starts_with("malformed prefix"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_matches_whole_keys_only() {
+        assert!(key_matches("10.50.0.5/32", "10.50.0.5/32"));
+        assert!(key_matches("10.77.0.9:3:10.50.0.5/32", "10.50.0.5/32"));
+        assert!(key_matches("192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32", "10.1.1.3/32"));
+        assert!(!key_matches("10.50.0.5/32", "0.5/32"));
+        assert!(!key_matches("10.77.0.9:3:110.50.0.5/32", "10.50.0.5/32"));
+    }
+
+    #[test]
+    fn filtering_recounts_and_drops_empty_tables() {
+        let mut v = json!({"tables": [
+            {"table": "a.inet.0", "routes": [
+                {"prefix": "10.50.0.5/32", "paths": [{"secondary": false}]},
+                {"prefix": "110.50.0.5/32", "paths": [{"secondary": true}]}]},
+            {"table": "b.inet.0", "routes": [{"prefix": "0.5/32", "paths": [{}]}]}]});
+        filter_routes(&mut v, "10.50.0.5/32");
+        assert_eq!(v["tables"].as_array().unwrap().len(), 1);
+        assert_eq!(v["tables"][0]["destinations"], 1);
+        assert_eq!(v["tables"][0]["primary_paths"], 1);
+        assert_eq!(v["tables"][0]["secondary_paths"], 0);
+    }
+
+    #[test]
+    fn bgp_and_xmpp_neighbours_fill_the_same_columns() {
+        let v = json!({"neighbors": [
+            {"peer": "vr1", "peer_address": "10.0.0.1", "peer_asn": 64512, "encoding": "XMPP",
+             "peer_type": "internal", "state": "Established", "send_state": "in sync",
+             "flap_count": 0, "flap_time": null, "prefixes": 3},
+            {"peer": "10.77.0.2", "name": "frr", "type": "bgp", "asn": 65001,
+             "state": "Established", "flaps": 1, "received": 2, "sent": 1, "last_error": null}]});
+        let text = render_neighbors(&v);
+        let lines: Vec<&str> = text.lines().collect();
+        let cells: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(&cells[..4], ["frr", "10.77.0.2", "65001", "BGP"]);
+        assert!(cells.contains(&"2/1"), "{text}");
+        assert!(lines[1].contains("XMPP") && lines[1].contains(" 3"), "{text}");
+    }
+
+    #[test]
+    fn summary_columns_line_up() {
+        let v = json!({"tables": [{"name": "bgp.l3vpn.0", "prefixes": 2, "paths": 12,
+                                    "primary_paths": 1, "secondary_paths": 1, "infeasible_paths": 0}]});
+        let text = render_summary(&v);
+        let l: Vec<&str> = text.lines().collect();
+        assert_eq!(l[0].len(), l[1].len(), "{text}");
+        assert_eq!(l[1].split_whitespace().collect::<Vec<_>>(), ["bgp.l3vpn.0", "2", "12", "1", "1", "0"]);
+    }
+
+    #[test]
+    fn bare_host_port_gets_a_scheme() {
+        assert_eq!(base_url("10.0.0.1:8083/"), "http://10.0.0.1:8083");
+        assert_eq!(base_url("https://x:1"), "https://x:1");
+    }
 }

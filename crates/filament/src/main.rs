@@ -98,7 +98,19 @@ pub(crate) fn default_data_dir() -> PathBuf {
         .join("filament")
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with one line on stderr (`filament: <what>: <cause>: ...`) and
+/// exit code 1; never anyhow's multi-line report or a backtrace (RUST_BACKTRACE=1 or not).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("filament: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

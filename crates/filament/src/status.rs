@@ -76,6 +76,10 @@ async fn api_row(api: &str) -> Row {
         .await
         .filter(|v| v["role"].is_string())
     {
+        if let Some(other) = wrong_role(&v, "api") {
+            row.state = other;
+            return row;
+        }
         row.state = state_of(&v);
         row.raw = v;
     } else if get(&format!("{api}/")).await.is_some() {
@@ -132,33 +136,43 @@ async fn control_row(ctl: &str) -> Row {
         row.state = "unreachable".into();
         return row;
     };
+    if let Some(other) = wrong_role(&v, "control") {
+        row.state = other;
+        return row;
+    }
     row.state = state_of(&v);
     row.name = v["name"].as_str().unwrap_or_default().into();
     let n = get(&format!("{ctl}/neighbors"))
         .await
         .unwrap_or(Value::Null);
-    let peers: Vec<String> = n["neighbors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            format!(
-                "{}={}",
-                p["peer"].as_str().unwrap_or("?"),
-                p["state"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    let bgp = if v["bgp"].is_null() {
-        "-".to_string()
-    } else {
-        v["bgp"].to_string()
+    // XMPP rows carry TF's `encoding`; the BGP speaker's rows `type: "bgp"`.
+    let is_bgp = |p: &Value| p["type"] == "bgp" || p["encoding"] == "BGP";
+    let peers = |bgp: bool| -> (usize, usize, String) {
+        let rows: Vec<&Value> = n["neighbors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| is_bgp(p) == bgp)
+            .collect();
+        let up = rows.iter().filter(|p| p["state"] == "Established").count();
+        let list: Vec<String> = rows
+            .iter()
+            .map(|p| {
+                let name = p["name"].as_str().or(p["peer"].as_str()).unwrap_or("?");
+                format!("{name}={}", p["state"].as_str().unwrap_or("?"))
+            })
+            .collect();
+        (up, rows.len(), list.join(" "))
     };
+    let (xmpp_peers, bgp_peers) = (peers(false), peers(true));
     row.detail = format!(
-        "xmpp {}/{} established [{}], bgp {bgp}, routes {} prefixes / {} paths in {} tables",
+        "xmpp {}/{} established [{}], bgp {}/{} established [{}], routes {} prefixes / {} paths in {} tables",
         opt(v["xmpp"]["established"].as_u64()),
         opt(v["xmpp"]["sessions"].as_u64()),
-        peers.join(" "),
+        xmpp_peers.2,
+        bgp_peers.0,
+        bgp_peers.1,
+        bgp_peers.2,
         opt(v["routes"]["prefixes"].as_u64()),
         opt(v["routes"]["paths"].as_u64()),
         opt(v["routes"]["tables"].as_u64()),
@@ -180,6 +194,10 @@ async fn agent_row(url: &str) -> Row {
         row.state = "unreachable".into();
         return row;
     };
+    if let Some(other) = wrong_role(&v, "agent") {
+        row.state = other;
+        return row;
+    }
     row.state = state_of(&v);
     row.name = v["name"].as_str().unwrap_or_default().into();
     let xmpp: Vec<String> = v["xmpp"]
@@ -209,6 +227,22 @@ async fn agent_row(url: &str) -> Row {
     );
     row.raw = v;
     row
+}
+
+/// `Some("unreachable (...)")` when a URL answers `/status` as another role (a flag given
+/// another role's port), so the row does not pass it off as this role.
+fn wrong_role(v: &Value, want: &str) -> Option<String> {
+    match v["role"].as_str() {
+        Some(r) if r != want => Some(format!(
+            "unreachable (this URL is the {r}'s, not the {want}'s: check the flag's port)"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a row's role answered at all.
+fn answered(r: &Row) -> bool {
+    !(r.state.starts_with("unreachable") || r.state.starts_with("unknown"))
 }
 
 fn opt(v: Option<u64>) -> String {
@@ -247,8 +281,8 @@ pub(crate) async fn run(a: StatusArgs) -> anyhow::Result<()> {
         agents.push("http://127.0.0.1:9091".into());
     }
     let (api, ctl) = (
-        api.trim_end_matches('/').to_string(),
-        ctl.trim_end_matches('/').to_string(),
+        crate::control::base_url(&api),
+        crate::control::base_url(&ctl),
     );
     let mut rows = vec![
         api_row(&api).await,
@@ -256,7 +290,7 @@ pub(crate) async fn run(a: StatusArgs) -> anyhow::Result<()> {
         control_row(&ctl).await,
     ];
     for u in &agents {
-        rows.push(agent_row(u.trim_end_matches('/')).await);
+        rows.push(agent_row(&crate::control::base_url(u)).await);
     }
     if a.json {
         let v: Vec<Value> = rows
@@ -280,8 +314,8 @@ pub(crate) async fn run(a: StatusArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if rows.iter().all(|r| r.state == "unreachable") {
-        bail!("no role answered");
+    if !rows.iter().any(answered) {
+        bail!("no role answered (is `filament up` running? give --api, --control, --agent URLs)");
     }
     Ok(())
 }

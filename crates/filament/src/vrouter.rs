@@ -12,7 +12,8 @@
 //!   neighbour entries and keep `policy` off.
 //! - `filament vrouter dump interfaces|nexthops|routes|flows|labels|neighbors [--json]` and
 //!   `filament vrouter dropstats [--json]` read those routes from `--agent URL` (default
-//!   `http://127.0.0.1:9091`, the agent's port-API server, or a standalone `vrouter run`).
+//!   `http://127.0.0.1:9091`, the agent's port-API server, or a standalone `vrouter run`);
+//!   an unreachable or wrong URL is a one-line error naming what to check.
 
 use std::net::SocketAddr;
 
@@ -102,12 +103,52 @@ fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
     }
 }
 
+/// A forwarder table, as `vrouter dump` names it (TF's `vif`, `nh`, `rt`, `flow`, `mpls`
+/// tools; `neighbors` is the fabric ARP/ND table).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum DumpTable {
+    /// Virtual interfaces (`vif --list`).
+    Interfaces,
+    /// Next hops (`nh --list`).
+    Nexthops,
+    /// IPv4/IPv6 routes and bridge (MAC) entries per VRF (`rt --dump`).
+    Routes,
+    /// The flow table (`flow -l`).
+    Flows,
+    /// MPLS labels and VXLAN VNIs (`mpls --dump`, `vxlan --dump`).
+    Labels,
+    /// Neighbour (ARP/ND) entries the forwarder resolves tunnel next hops with.
+    Neighbors,
+}
+
+impl DumpTable {
+    fn path(self) -> &'static str {
+        match self {
+            DumpTable::Interfaces => "interfaces",
+            DumpTable::Nexthops => "nexthops",
+            DumpTable::Routes => "routes",
+            DumpTable::Flows => "flows",
+            DumpTable::Labels => "labels",
+            DumpTable::Neighbors => "neighbors",
+        }
+    }
+}
+
+/// Where `vrouter dump` / `dropstats` read from, for error messages.
+const AGENT: crate::control::Target = crate::control::Target {
+    flag: "--agent",
+    what: "a vRouter agent (or `filament vrouter run`)",
+    hint: "is `filament agent` or `filament vrouter run` running on this host? it listens on \
+           127.0.0.1:9091 by default",
+};
+
 #[derive(Args)]
 pub(crate) struct DumpArgs {
-    /// interfaces | nexthops | routes | flows | labels | neighbors
-    table: String,
-    /// Agent (or standalone forwarder) introspect URL.
-    #[arg(long, default_value = "http://127.0.0.1:9091")]
+    /// The table to print.
+    #[arg(value_enum)]
+    table: DumpTable,
+    /// Agent (or standalone forwarder) URL (`host:port` is enough).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9091")]
     agent: String,
     /// Print the raw JSON.
     #[arg(long)]
@@ -116,8 +157,8 @@ pub(crate) struct DumpArgs {
 
 #[derive(Args)]
 pub(crate) struct DropArgs {
-    /// Agent (or standalone forwarder) introspect URL.
-    #[arg(long, default_value = "http://127.0.0.1:9091")]
+    /// Agent (or standalone forwarder) URL (`host:port` is enough).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9091")]
     agent: String,
     /// Print the raw JSON.
     #[arg(long)]
@@ -128,11 +169,11 @@ pub(crate) async fn run(c: VrouterCmd) -> anyhow::Result<()> {
     match c {
         VrouterCmd::Run(a) => run_standalone(a).await,
         VrouterCmd::Dump(a) => {
-            let v = fetch(&a.agent, &a.table).await?;
+            let v = fetch(&a.agent, a.table.path()).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print!("{}", render(&a.table, &v));
+                print!("{}", render(a.table.path(), &v));
             }
             Ok(())
         }
@@ -213,19 +254,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn fetch(base: &str, table: &str) -> anyhow::Result<Value> {
-    let url = format!("{}/vrouter/{table}", base.trim_end_matches('/'));
-    let resp = reqwest::get(&url)
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url}: not JSON"))?;
-    if !status.is_success() {
-        anyhow::bail!("{url}: {status}: {v}");
-    }
-    Ok(v)
+    crate::control::get_json(&AGENT, base, &format!("/vrouter/{table}"), &[]).await
 }
 
 // ===== table rendering =====
@@ -361,7 +390,7 @@ fn render(table: &str, v: &Value) -> String {
                 out.push('\n');
                 if let Some(o) = m.and_then(Value::as_object) {
                     for (k, c) in o {
-                        out.push_str(&format!("  {:<28} {:>12}\n", k, c));
+                        out.push_str(&format!("  {:<28} {:>12}\n", k, c.to_string()));
                     }
                 }
             };
@@ -381,6 +410,42 @@ fn render(table: &str, v: &Value) -> String {
                         n(r, &["rx_truncated"]),
                     ));
                 }
+            }
+        }
+        "labels" => {
+            out.push_str("MPLS Input Label Map\n");
+            out.push_str(&format!("{:<8} {:<8} Payload\n", "Label", "NextHop"));
+            for r in v.get("labels").and_then(Value::as_array).into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:<8} {:<8} {}\n",
+                    s(r, "label"),
+                    s(r, "nh"),
+                    s(r, "payload")
+                ));
+            }
+            out.push_str("VXLAN Table\n");
+            out.push_str(&format!("{:<8} Vrf\n", "VNID"));
+            for r in v.get("vnis").and_then(Value::as_array).into_iter().flatten() {
+                out.push_str(&format!("{:<8} {}\n", s(r, "vni"), s(r, "vrf")));
+            }
+        }
+        "neighbors" => {
+            out.push_str(&format!(
+                "{:<6} {:<40} {:<18} Learned\n",
+                "vif", "IP", "Mac"
+            ));
+            for r in &rows {
+                out.push_str(&format!(
+                    "{:<6} {:<40} {:<18} {}\n",
+                    format!("vif0/{}", s(r, "vif")),
+                    s(r, "ip"),
+                    s(r, "mac"),
+                    if r.get("learned").and_then(Value::as_bool) == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
             }
         }
         _ => {

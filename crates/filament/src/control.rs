@@ -13,20 +13,26 @@ use serde_json::Value;
 /// Control-node listen flags, shared by `filament control` and `filament up`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct ControlListen {
-    /// XMPP server for vRouter agents.
-    #[arg(long, default_value = "0.0.0.0:5269")]
+    /// XMPP server for vRouter agents (`IP:PORT`, or an IP for port 5269).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5269", value_parser = listen_parser(5269))]
     pub(crate) xmpp_listen: SocketAddr,
-    /// BGP listen address (handed to the BGP speaker).
-    #[arg(long, default_value = "0.0.0.0:179")]
+    /// BGP speaker's listen address (`IP:PORT`, or an IP for port 179); peers come from
+    /// bgp-router objects and their refs. Inside `filament up` BGP runs only when
+    /// `--bgp-address` is given.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:179", value_parser = listen_parser(179))]
     pub(crate) bgp_listen: SocketAddr,
-    /// Introspect HTTP/JSON server (`/status`, `/routes`, `/routes/summary`, `/neighbors`).
-    #[arg(long, default_value = "0.0.0.0:8083")]
+    /// Introspect HTTP/JSON server for `filament route|neighbors|status` (`/status`,
+    /// `/routes`, `/routes/summary`, `/neighbors`; `IP:PORT`, or an IP for port 8083).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8083", value_parser = listen_parser(8083))]
     pub(crate) introspect: SocketAddr,
-    /// Control node name (default: hostname); also its bgp-router name.
+    /// Control node name (default: hostname); also its bgp-router name
+    /// (`default-domain:default-project:ip-fabric:__default__:<name>`).
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Address registered in this node's bgp-router object.
-    #[arg(long)]
+    /// Address put in this node's bgp-router object (registered on start if missing), the
+    /// one external routers peer with (default for `filament control`: the --bgp-listen IP,
+    /// 127.0.0.1 when that is 0.0.0.0). In `filament up`, giving it also starts BGP.
+    #[arg(long, value_name = "IP")]
     pub(crate) bgp_address: Option<String>,
     /// XMPP hold time in seconds for agent sessions (TF: 90, configurable 1-90); a keepalive
     /// is sent every hold/3.  global-system-config `fast_convergence_parameters`
@@ -34,6 +40,19 @@ pub(crate) struct ControlListen {
     #[arg(long = "xmpp-hold", visible_alias = "hold-time", value_name = "SECS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(1..=90))]
     pub(crate) hold_time: u64,
+}
+
+/// A listen address: `IP:PORT`, `[IPv6]:PORT`, or a bare IP on `port`.
+fn listen_parser(port: u16) -> impl Fn(&str) -> Result<SocketAddr, String> + Clone {
+    move |s: &str| {
+        let s = s.trim();
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(a);
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|_| format!("expected IP:PORT or an IP (port {port}), e.g. 0.0.0.0:{port}"))
+    }
 }
 
 #[derive(Args)]
@@ -156,6 +175,12 @@ pub(crate) fn start_bgp(h: &shell::Handle, l: &ControlListen, cfg: &ShellConfig)
 
 pub(crate) async fn run(a: ControlArgs) -> anyhow::Result<()> {
     let cfg = shell_config(a.api, &a.listen, true);
+    // The speaker binds in its own task and would only log a refused port: fail before
+    // starting anything (as for the XMPP and introspect ports) while nothing holds it.
+    drop(
+        std::net::TcpListener::bind(a.listen.bgp_listen)
+            .with_context(|| format!("BGP: cannot listen on {}", a.listen.bgp_listen))?,
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = start(cfg.clone(), async move {
         let _ = rx.await;
@@ -716,6 +741,15 @@ mod tests {
         let l: Vec<&str> = text.lines().collect();
         assert_eq!(l[0].len(), l[1].len(), "{text}");
         assert_eq!(l[1].split_whitespace().collect::<Vec<_>>(), ["bgp.l3vpn.0", "2", "12", "1", "1", "0"]);
+    }
+
+    #[test]
+    fn listen_addresses_take_a_bare_ip() {
+        let p = listen_parser(179);
+        assert_eq!(p("10.0.0.1").unwrap(), "10.0.0.1:179".parse().unwrap());
+        assert_eq!(p("10.0.0.1:1179").unwrap(), "10.0.0.1:1179".parse().unwrap());
+        assert_eq!(p("::1").unwrap(), "[::1]:179".parse().unwrap());
+        assert!(p("10.0.0.1:99999").is_err() && p("host").is_err());
     }
 
     #[test]

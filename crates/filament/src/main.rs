@@ -3,7 +3,13 @@
 //! - `filament up`   the all-in-one controller (config API + schema transformer + control node)
 //! - `filament api`  only the config API (port 8082)
 //! - `filament schema run|check`  the schema transformer on its own, or a check
-//! - `filament bench api`  load figures against a running API
+//! - `filament bench api|schema|xmpp|agent`  figures
+//! - `filament control`, `route show|summary`, `neighbors`  the control node and its views
+//! - `filament agent`, `port`, `flow`, `vrouter run|dump|dropstats`  a compute host
+//! - `filament demo`, `status`  a lab on this machine, and every role's state
+//!
+//! Every command that fails prints one line, `filament: error: ...`, and exits 1 (clap's
+//! usage errors exit 2).
 
 mod agent;
 mod bench;
@@ -104,10 +110,27 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("filament: error: {e:#}");
+            eprintln!("filament: error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `: `-joined, leaving out a cause that its parent's
+/// message already ends with (error types that print their source and also return it).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if out.ends_with(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out.replace('\n', " ")
 }
 
 fn run() -> anyhow::Result<()> {

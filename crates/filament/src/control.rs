@@ -443,7 +443,11 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
                         anyhow::bail!(
                             "no table {t:?} on this control node (a table appears with its \
                              first route; tables now: {})",
-                            if names.is_empty() { "none".into() } else { names.join(", ") }
+                            if names.is_empty() {
+                                "none".into()
+                            } else {
+                                names.join(", ")
+                            }
                         );
                     }
                 }
@@ -627,7 +631,13 @@ fn render_neighbors(v: &Value) -> String {
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
-        .map(|(i, c)| rows.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: &[String]| {
         let l = cells
@@ -676,7 +686,14 @@ mod tests {
         ] {
             assert_eq!(parse_table(ok).as_deref(), Ok(ok));
         }
-        for bad in ["inet.0", "vn1", "bgp.l3vpn", "bgp.inet.0", ".inet.0", "x.inet.1"] {
+        for bad in [
+            "inet.0",
+            "vn1",
+            "bgp.l3vpn",
+            "bgp.inet.0",
+            ".inet.0",
+            "x.inet.1",
+        ] {
             assert!(parse_table(bad).is_err(), "{bad}");
         }
     }
@@ -686,9 +703,20 @@ mod tests {
         assert_eq!(parse_prefix("10.1.1.3").unwrap(), "10.1.1.3/32");
         assert_eq!(parse_prefix("2001:db8::1").unwrap(), "2001:db8::1/128");
         assert_eq!(parse_prefix("10.1.1.0/24").unwrap(), "10.1.1.0/24");
-        assert_eq!(parse_prefix("65001:7:10.1.1.0/24").unwrap(), "65001:7:10.1.1.0/24");
+        assert_eq!(
+            parse_prefix("65001:7:10.1.1.0/24").unwrap(),
+            "65001:7:10.1.1.0/24"
+        );
         assert_eq!(parse_prefix("2001:db8::/64").unwrap(), "2001:db8::/64");
-        for bad in ["10.1.1.0/40", "10.300.0.0/24", "garbage", "10.1.1", "2001:db8::/129", "65001:7:10.1.1.0/33", ""] {
+        for bad in [
+            "10.1.1.0/40",
+            "10.300.0.0/24",
+            "garbage",
+            "10.1.1",
+            "2001:db8::/129",
+            "65001:7:10.1.1.0/33",
+            "",
+        ] {
             let e = parse_prefix(bad).unwrap_err();
             assert!(e.starts_with("malformed prefix"), "{bad}: {e}");
         }
@@ -698,7 +726,10 @@ mod tests {
     fn a_prefix_matches_whole_keys_only() {
         assert!(key_matches("10.50.0.5/32", "10.50.0.5/32"));
         assert!(key_matches("10.77.0.9:3:10.50.0.5/32", "10.50.0.5/32"));
-        assert!(key_matches("192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32", "10.1.1.3/32"));
+        assert!(key_matches(
+            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
+            "10.1.1.3/32"
+        ));
         assert!(!key_matches("10.50.0.5/32", "0.5/32"));
         assert!(!key_matches("10.77.0.9:3:110.50.0.5/32", "10.50.0.5/32"));
     }
@@ -730,7 +761,10 @@ mod tests {
         let cells: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(&cells[..4], ["frr", "10.77.0.2", "65001", "BGP"]);
         assert!(cells.contains(&"2/1"), "{text}");
-        assert!(lines[1].contains("XMPP") && lines[1].contains(" 3"), "{text}");
+        assert!(
+            lines[1].contains("XMPP") && lines[1].contains(" 3"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -740,14 +774,20 @@ mod tests {
         let text = render_summary(&v);
         let l: Vec<&str> = text.lines().collect();
         assert_eq!(l[0].len(), l[1].len(), "{text}");
-        assert_eq!(l[1].split_whitespace().collect::<Vec<_>>(), ["bgp.l3vpn.0", "2", "12", "1", "1", "0"]);
+        assert_eq!(
+            l[1].split_whitespace().collect::<Vec<_>>(),
+            ["bgp.l3vpn.0", "2", "12", "1", "1", "0"]
+        );
     }
 
     #[test]
     fn listen_addresses_take_a_bare_ip() {
         let p = listen_parser(179);
         assert_eq!(p("10.0.0.1").unwrap(), "10.0.0.1:179".parse().unwrap());
-        assert_eq!(p("10.0.0.1:1179").unwrap(), "10.0.0.1:1179".parse().unwrap());
+        assert_eq!(
+            p("10.0.0.1:1179").unwrap(),
+            "10.0.0.1:1179".parse().unwrap()
+        );
         assert_eq!(p("::1").unwrap(), "[::1]:179".parse().unwrap());
         assert!(p("10.0.0.1:99999").is_err() && p("host").is_err());
     }

@@ -357,13 +357,16 @@ fn render(table: &str, v: &Value) -> String {
             ));
             for r in &rows {
                 let k = r.get("key").cloned().unwrap_or_default();
-                let tuple = format!(
-                    "{}:{} -> {}:{}",
-                    s(&k, "src"),
-                    s(&k, "sport"),
-                    s(&k, "dst"),
-                    s(&k, "dport")
-                );
+                // `[v6]:port`, so an IPv6 address and its port stay apart.
+                let ep = |a: &str, p: &str| {
+                    let ip = s(&k, a);
+                    if ip.contains(':') {
+                        format!("[{ip}]:{}", s(&k, p))
+                    } else {
+                        format!("{ip}:{}", s(&k, p))
+                    }
+                };
+                let tuple = format!("{} -> {}", ep("src", "sport"), ep("dst", "dport"));
                 let action = r
                     .get("action")
                     .and_then(|a| a.get("action"))
@@ -415,7 +418,12 @@ fn render(table: &str, v: &Value) -> String {
         "labels" => {
             out.push_str("MPLS Input Label Map\n");
             out.push_str(&format!("{:<8} {:<8} Payload\n", "Label", "NextHop"));
-            for r in v.get("labels").and_then(Value::as_array).into_iter().flatten() {
+            for r in v
+                .get("labels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 out.push_str(&format!(
                     "{:<8} {:<8} {}\n",
                     s(r, "label"),
@@ -425,7 +433,12 @@ fn render(table: &str, v: &Value) -> String {
             }
             out.push_str("VXLAN Table\n");
             out.push_str(&format!("{:<8} Vrf\n", "VNID"));
-            for r in v.get("vnis").and_then(Value::as_array).into_iter().flatten() {
+            for r in v
+                .get("vnis")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 out.push_str(&format!("{:<8} {}\n", s(r, "vni"), s(r, "vrf")));
             }
         }
@@ -454,4 +467,64 @@ fn render(table: &str, v: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dropstats_counters_are_right_aligned() {
+        let v =
+            json!({"drops": {"no_bridge_entry": 5, "policy": 12345}, "total": 12350, "punts": {}});
+        let text = render("dropstats", &v);
+        let ends: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(str::len)
+            .collect();
+        assert_eq!(ends.len(), 3, "{text}");
+        assert!(ends.iter().all(|e| *e == ends[0]), "{text}");
+    }
+
+    #[test]
+    fn labels_and_neighbors_are_tables() {
+        let l = render(
+            "labels",
+            &json!({"labels": [{"label": 16, "nh": 1, "payload": "ip"}], "vnis": [{"vni": 5001, "vrf": 1}]}),
+        );
+        assert!(
+            l.lines()
+                .any(|x| x.split_whitespace().eq(["16", "1", "ip"])),
+            "{l}"
+        );
+        assert!(
+            l.lines().any(|x| x.split_whitespace().eq(["5001", "1"])),
+            "{l}"
+        );
+        let n = render(
+            "neighbors",
+            &json!([{"vif": 0, "ip": "192.168.77.2", "mac": "5a:1e:00:00:00:02", "learned": false}]),
+        );
+        assert!(
+            n.lines().any(|x| x.split_whitespace().eq([
+                "vif0/0",
+                "192.168.77.2",
+                "5a:1e:00:00:00:02",
+                "no"
+            ])),
+            "{n}"
+        );
+    }
+
+    #[test]
+    fn ipv6_flow_endpoints_are_bracketed() {
+        let f = render(
+            "flows",
+            &json!([{"index": 0, "key": {"vrf": 1, "proto": 58, "src": "2001:db8::1", "sport": 7,
+                     "dst": "10.0.0.1", "dport": 8}, "state": "active"}]),
+        );
+        assert!(f.contains("[2001:db8::1]:7 -> 10.0.0.1:8"), "{f}");
+    }
 }

@@ -15,7 +15,11 @@
 //! Modes: `empty` (one flow, one route), `big` (1M flow entries, 100k
 //! prefixes, 16k flows visited in turn), `empty-batch` and `big-batch`
 //! (the same in bursts of 32 through `process_batch`; N is rounded up to
-//! a multiple of 32), `setup` (miss -> verdict ->
+//! a multiple of 32), `empty-slot` and `big-slot` (the same frames through
+//! `InPlace::process` in a receive slot, as the I/O shell runs them on
+//! policy vifs; each slot is refilled outside the `measured_*` function,
+//! as the kernel fills the ring: compare with `empty` / `big`, whose
+//! `measured_*` loop includes the copy into the `PacketBuf`), `setup` (miss -> verdict ->
 //! install both directions per frame). Divide the collected instruction
 //! count by N. The driver also prints ns per packet by the wall clock
 //! (noisy on a shared machine) and by the thread's CPU time (use runs of
@@ -29,8 +33,38 @@ mod setup;
 use std::hint::black_box;
 use std::time::Instant;
 
+use filament_dataplane::inplace::{InPlace, SlotFrame};
 use filament_dataplane::*;
 use setup::*;
+
+/// Headroom in front of a frame in its slot (AF_PACKET's `PACKET_RESERVE` as the shell sets it).
+const SLOT_HEADROOM: usize = 64;
+
+/// One frame in place (the slot was filled by the caller, as the kernel fills the ring).
+#[inline(never)]
+fn measured_in_place(ctx: &mut InPlace, fwd: &mut Forwarder, mem: &mut [u8], len: usize) -> bool {
+    let mut slot = SlotFrame {
+        mem,
+        start: SLOT_HEADROOM,
+        len,
+    };
+    matches!(
+        ctx.process(fwd, T, VifId(1), &mut slot, RxMeta::default()),
+        Some(Verdict::Transmit(_))
+    )
+}
+
+fn drive_in_place(fwd: &mut Forwarder, pkts: &[Vec<u8>], n: usize) -> u64 {
+    let mut ctx = InPlace::new();
+    let mut mem = vec![0u8; 2048];
+    let mut tx = 0;
+    for k in 0..n {
+        let p = &pkts[k % pkts.len()];
+        mem[SLOT_HEADROOM..SLOT_HEADROOM + p.len()].copy_from_slice(p);
+        tx += u64::from(measured_in_place(&mut ctx, fwd, &mut mem, p.len()));
+    }
+    tx
+}
 
 #[inline(never)]
 fn measured_fast_path(fwd: &mut Forwarder, buf: &mut PacketBuf, pkts: &[Vec<u8>], n: usize) -> u64 {
@@ -108,7 +142,7 @@ fn main() {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let mut buf = PacketBuf::with_capacity(2048);
     match mode {
-        "empty" | "big" | "empty-batch" | "big-batch" => {
+        "empty" | "big" | "empty-batch" | "big-batch" | "empty-slot" | "big-slot" => {
             let batch = mode.ends_with("-batch");
             let (mut fwd, pkts) = if mode.starts_with("empty") {
                 (forwarder(1024, 0, 0), vec![one_pkt()])
@@ -134,6 +168,8 @@ fn main() {
                     (0..32).map(|_| PacketBuf::with_capacity(2048)).collect();
                 let n32 = n.div_ceil(32) * 32;
                 measured_batch(&mut fwd, &mut bufs, &pkts, n32) as usize * n / n32
+            } else if mode.ends_with("-slot") {
+                drive_in_place(&mut fwd, &pkts, n) as usize
             } else {
                 measured_fast_path(&mut fwd, &mut buf, &pkts, n) as usize
             };
@@ -162,7 +198,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "usage: fwd_profile empty|big|empty-batch|big-batch|setup [N] (got {other:?})"
+                "usage: fwd_profile empty|big|empty-batch|big-batch|empty-slot|big-slot|setup [N] (got {other:?})"
             );
             std::process::exit(2);
         }

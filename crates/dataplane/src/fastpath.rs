@@ -107,8 +107,9 @@ pub(crate) enum FastOut {
         dst_mac: MacAddr,
         src_mac: MacAddr,
     },
-    /// The template of tunnel nexthop `nh`, sent on `vif`.
-    Tunnel { nh: NhId, vif: VifId },
+    /// The template of tunnel nexthop `nh` (`len` bytes of headers), sent
+    /// on `vif`.
+    Tunnel { nh: NhId, vif: VifId, len: usize },
 }
 
 /// What the checks found, applied once all of them passed (here, or in
@@ -233,6 +234,7 @@ impl Forwarder {
             FastOut::Tunnel {
                 nh: NhId(tnh),
                 vif: t.vif,
+                len: t.len,
             }
         } else {
             // Anything else than a tunnel: the full route cache (the
@@ -310,7 +312,7 @@ impl Forwarder {
                 }
                 vif
             }
-            FastOut::Tunnel { nh, vif } => {
+            FastOut::Tunnel { nh, vif, .. } => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let ident = self.ip_ident;
                 buf.pull_front(ETH);

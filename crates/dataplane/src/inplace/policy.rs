@@ -162,9 +162,8 @@ pub(super) fn fast_in_slot(
 ) -> Option<Verdict> {
     let plan = fwd.fast_plan(vif_in, slot.frame(), None)?;
     let start = slot.start;
-    if let FastOut::Tunnel { nh, .. } = plan.out {
-        let t = fwd.tmpls.get(nh.0 as usize)?.as_ref()?;
-        if start + ETH < t.len {
+    if let FastOut::Tunnel { len, .. } = plan.out {
+        if start + ETH < len {
             return None;
         }
     }
@@ -205,12 +204,12 @@ pub(super) fn fast_in_slot(
             }
             (vif, start, ETH + total)
         }
-        FastOut::Tunnel { nh, vif } => {
+        FastOut::Tunnel { nh, vif, .. } => {
             fwd.ip_ident = fwd.ip_ident.wrapping_add(1);
             let ident = fwd.ip_ident;
             let inner_at = start + ETH;
             let Some(Some(t)) = fwd.tmpls.get(nh.0 as usize) else {
-                // Unreachable: checked above.
+                // Unreachable: the plan found it.
                 return Some(fwd.drop_pkt(vif_in, DropReason::InvalidNexthop));
             };
             let ns = inner_at - t.len;

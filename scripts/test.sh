@@ -3,7 +3,7 @@
 #   lint (fmt, clippy) -> build -> Rust tests -> end-to-end suite (tests/e2e).
 #
 # Idempotent and runnable from any directory. Environment:
-#   FILAMENT_SKIP_LINT=1   skip cargo fmt/clippy (quick local runs)
+#   FILAMENT_SKIP_LINT=1   skip cargo fmt/clippy and the fuzz-target check (quick local runs)
 #   FILAMENT_BIN=path      server binary for the e2e suite
 #                          (default: <target dir>/debug/filament, just built)
 #   PYTEST_ADDOPTS=...     extra pytest options, e.g. "-k restart -x"
@@ -104,6 +104,11 @@ else
     cargo fmt --all -- --check
     step "cargo clippy"
     cargo clippy --workspace --all-targets -- -D warnings
+    # The fuzz crate is outside the workspace: check its targets still compile against
+    # the crates they drive (libfuzzer-sys builds libFuzzer, which needs a C++ compiler).
+    step "fuzz targets compile (cargo check in fuzz/)"
+    command -v c++ >/dev/null 2>&1 || apt_install g++
+    (cd "$ROOT/fuzz" && cargo check --bins)
 fi
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The agent's handling of punted workload frames must never panic on arbitrary bytes: the
-//! DHCP server (`dhcp::handle`), the ARP proxy (`arp::handle`), the reply detector
-//! (`pkt::is_reply`) and the port API body parser (`PortReq::parse`, when the bytes are JSON).
+//! DHCP server (`dhcp::handle`), the ARP proxy (`arp::handle`), the frame views
+//! (`pkt::Eth` / `Ip4` / `Udp`) and the port API body parser (`PortReq::parse`, when the bytes
+//! are JSON).
 //! A DHCP reply, when one is produced, must itself parse as a DHCP message.
 #![no_main]
 
@@ -8,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use filament_agent::arp::{self, ArpStats, ArpTarget};
 use filament_agent::dhcp::{self, DhcpParams, DhcpStats};
-use filament_agent::pkt::{is_reply, Eth, Ip4, Udp};
+use filament_agent::pkt::{Eth, Ip4, Udp};
 use filament_agent::port::PortReq;
 use filament_wire_pkt::dhcp::DhcpRepr;
 use libfuzzer_sys::fuzz_target;
@@ -34,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut as_ = ArpStats::default();
     let _ = arp::handle(data, |_| ArpTarget::Routed, &mut as_);
-    let _ = is_reply(data);
+    if let Ok(e) = Eth::parse(data) {
+        if let Ok(ip) = Ip4::parse(e.payload) {
+            let _ = Udp::parse(ip.payload);
+        }
+    }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = PortReq::parse(&v);
     }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ConfigEnv, Lab};
+use common::{two_networks, Lab};
 use filament_control::rib::{Family, PathAttrs, PeerId};
 use filament_control::Input;
 use filament_wire_xmpp::CollectionOp;
@@ -15,17 +15,6 @@ const VRF1: &str = "default-domain:p:vn1:vn1";
 const VRF2: &str = "default-domain:p:vn2:vn2";
 const VN1: &str = "default-domain:p:vn1";
 const VN2: &str = "default-domain:p:vn2";
-
-fn two_networks() -> ConfigEnv {
-    let mut env = ConfigEnv::new();
-    env.project("p");
-    env.vn("p", "vn1", "10.1.1.0");
-    env.vn("p", "vn2", "10.2.2.0");
-    env.vrouter("host1", "192.168.0.1");
-    env.vrouter("host2", "192.168.0.2");
-    env.derive();
-    env
-}
 
 #[test]
 fn two_agents_in_one_network_see_each_other() {
@@ -443,7 +432,7 @@ fn bad_label_is_rejected_not_installed() {
 
 #[test]
 fn evpn_and_inet6_routes_flow_between_agents() {
-    use filament_wire_xmpp::{route_iqs, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap};
+    use filament_wire_xmpp::TunnelEncap;
     let env = two_networks();
     let mut lab = Lab::new();
     lab.sync(&env);
@@ -451,45 +440,7 @@ fn evpn_and_inet6_routes_flow_between_agents() {
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
     lab.subscribe(b, VRF1, 2);
-    let nh = NextHop {
-        af: 1,
-        address: "192.168.0.1".into(),
-        label: Some(NhLabel::Value(5001)),
-        tunnel_encapsulation: vec![TunnelEncap::Vxlan],
-        ..NextHop::default()
-    };
-    let evpn = RouteNode::parse("25/242/02:00:00:00:00:01,10.1.1.3/32").unwrap();
-    let e = Entry {
-        nlri: Nlri {
-            af: 25,
-            safi: 242,
-            mac: Some("02:00:00:00:00:01".into()),
-            address: Some("10.1.1.3/32".into()),
-            ..Nlri::default()
-        },
-        next_hops: vec![nh.clone()],
-        virtual_network: Some(VN1.into()),
-        ..Entry::default()
-    };
-    let (p, c) = route_iqs("host1", 1, VRF1, evpn, e, CollectionOp::Associate);
-    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
-    let v6 = RouteNode::parse(&format!("2/1/{VRF1}/fd00::3/128")).unwrap();
-    let e6 = Entry {
-        nlri: Nlri {
-            af: 2,
-            safi: 1,
-            address: Some("fd00::3/128".into()),
-            ..Nlri::default()
-        },
-        next_hops: vec![NextHop {
-            tunnel_encapsulation: vec![TunnelEncap::Udp],
-            ..nh
-        }],
-        virtual_network: Some(VN1.into()),
-        ..Entry::default()
-    };
-    let (p, c) = route_iqs("host1", 2, VRF1, v6, e6, CollectionOp::Associate);
-    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    lab.publish_evpn_and_v6(a, VRF1, VN1, 1);
     let r = lab
         .agent(b)
         .route(VRF1, "02:00:00:00:00:01,10.1.1.3/32")

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ConfigEnv, Lab};
+use common::{two_networks, ConfigEnv, Lab};
 use filament_control::{ConnId, Input};
 use filament_wire_xmpp::stream::KEEPALIVE_BYTES;
 use filament_wire_xmpp::{CollectionOp, EndOfRib};
@@ -18,33 +18,6 @@ const VRF1: &str = "default-domain:p:vn1:vn1";
 const VRF2: &str = "default-domain:p:vn2:vn2";
 const VN1: &str = "default-domain:p:vn1";
 const T1: &str = "default-domain:p:vn1:vn1.inet.0";
-
-fn two_networks() -> ConfigEnv {
-    let mut env = ConfigEnv::new();
-    env.project("p");
-    env.vn("p", "vn1", "10.1.1.0");
-    env.vn("p", "vn2", "10.2.2.0");
-    env.vrouter("host1", "192.168.0.1");
-    env.vrouter("host2", "192.168.0.2");
-    env.derive();
-    env
-}
-
-/// Set global-system-config `graceful_restart_parameters` on the running node.
-fn set_gr(lab: &mut Lab, env: &ConfigEnv, params: Value) {
-    let mut gsc = env
-        .objects()
-        .into_iter()
-        .find(|o| o.ty == "global-system-config")
-        .unwrap();
-    gsc.props
-        .insert("graceful_restart_parameters".into(), params);
-    lab.step(Input::Config {
-        uuid: gsc.uuid.clone(),
-        object: Some(Box::new(gsc)),
-    });
-    lab.step(Input::Tick);
-}
 
 fn gr_on(restart: u64, eor: u64) -> Value {
     json!({"enable": true, "restart_time": restart, "long_lived_restart_time": 300,
@@ -70,7 +43,7 @@ fn lab_with_routes(params: Option<Value>) -> (ConfigEnv, Lab, ConnId, ConnId) {
     let mut lab = Lab::new();
     lab.sync(&env);
     if let Some(p) = params {
-        set_gr(&mut lab, &env, p);
+        lab.set_gr(&env, p);
     }
     let a = lab.connect("host1");
     let b = lab.connect("host2");
@@ -246,7 +219,7 @@ fn gr_disabled_withdraws_at_once_as_before() {
     // enabled but without xmpp_helper_enable: still not graceful
     let mut off = gr_on(60, 30);
     off["xmpp_helper_enable"] = json!(false);
-    set_gr(&mut lab, &env, off);
+    lab.set_gr(&env, off);
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
     publish(&mut lab, a2, "10.1.1.7", 21);
@@ -339,47 +312,8 @@ fn withdrawing_or_unsubscribing_removes_stale_paths_at_once() {
 
 #[test]
 fn evpn_paths_are_deleted_at_a_graceful_close_inet6_ones_kept() {
-    use filament_wire_xmpp::{route_iqs, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap};
     let (_env, mut lab, a, b) = lab_with_routes(Some(gr_on(60, 30)));
-    let nh = NextHop {
-        af: 1,
-        address: "192.168.0.1".into(),
-        label: Some(NhLabel::Value(5001)),
-        tunnel_encapsulation: vec![TunnelEncap::Vxlan],
-        ..NextHop::default()
-    };
-    let evpn = RouteNode::parse("25/242/02:00:00:00:00:01,10.1.1.3/32").unwrap();
-    let e = Entry {
-        nlri: Nlri {
-            af: 25,
-            safi: 242,
-            mac: Some("02:00:00:00:00:01".into()),
-            address: Some("10.1.1.3/32".into()),
-            ..Nlri::default()
-        },
-        next_hops: vec![nh.clone()],
-        virtual_network: Some(VN1.into()),
-        ..Entry::default()
-    };
-    let (p, c) = route_iqs("host1", 90, VRF1, evpn, e, CollectionOp::Associate);
-    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
-    let v6 = RouteNode::parse(&format!("2/1/{VRF1}/fd00::3/128")).unwrap();
-    let e6 = Entry {
-        nlri: Nlri {
-            af: 2,
-            safi: 1,
-            address: Some("fd00::3/128".into()),
-            ..Nlri::default()
-        },
-        next_hops: vec![NextHop {
-            tunnel_encapsulation: vec![TunnelEncap::Udp],
-            ..nh
-        }],
-        virtual_network: Some(VN1.into()),
-        ..Entry::default()
-    };
-    let (p, c) = route_iqs("host1", 91, VRF1, v6, e6, CollectionOp::Associate);
-    lab.send(a, &(p.to_element().to_xml() + &c.to_element().to_xml()));
+    lab.publish_evpn_and_v6(a, VRF1, VN1, 90);
     wait(&mut lab, 1);
     let mac = "02:00:00:00:00:01,10.1.1.3/32";
     assert!(lab.agent(b).route(VRF1, mac).is_some());
@@ -404,7 +338,7 @@ fn replicas_in_another_instance_show_stale_and_stay_until_the_sweep() {
     env.derive();
     let mut lab = Lab::new();
     lab.sync(&env);
-    set_gr(&mut lab, &env, gr_on(60, 30));
+    lab.set_gr(&env, gr_on(60, 30));
     let a = lab.connect("host1");
     let c = lab.connect("host2");
     lab.subscribe(a, VRF1, 3);
@@ -444,7 +378,7 @@ fn hold_timer_expiry_is_graceful_and_a_config_change_keeps_the_running_timer() {
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
     // a shorter restart_time now applies to later closes, not to this restart
     // (closed at t = 9 s: the restart timer fires at 69 s; now is 12 s)
-    set_gr(&mut lab, &env, gr_on(5, 30));
+    lab.set_gr(&env, gr_on(5, 30));
     wait(&mut lab, 55);
     assert!(lab.agent(b).retracts.is_empty());
     wait(&mut lab, 3);
@@ -494,8 +428,7 @@ fn out_of_range_parameters_are_clamped_to_tf_bounds() {
     let env = two_networks();
     let mut lab = Lab::new();
     lab.sync(&env);
-    set_gr(
-        &mut lab,
+    lab.set_gr(
         &env,
         json!({"enable": true, "xmpp_helper_enable": true,
                "restart_time": u64::MAX, "end_of_rib_timeout": u64::MAX}),
@@ -505,8 +438,7 @@ fn out_of_range_parameters_are_clamped_to_tf_bounds() {
     assert_eq!(p.restart_time, Duration::from_secs(4095));
     assert_eq!(p.end_of_rib_timeout, Duration::from_secs(4095));
     // wrong types: TF's defaults, helper off unless both flags are booleans set to true
-    set_gr(
-        &mut lab,
+    lab.set_gr(
         &env,
         json!({"enable": "yes", "xmpp_helper_enable": true, "restart_time": "x"}),
     );

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{ConfigEnv, Lab};
+use common::{two_networks, ConfigEnv, Lab};
 use filament_control::{ConnId, Input};
 use filament_wire_xmpp::stream::KEEPALIVE_BYTES;
 use filament_wire_xmpp::{CollectionOp, EndOfRib};
@@ -51,32 +51,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn env() -> ConfigEnv {
-    let mut env = ConfigEnv::new();
-    env.project("p");
-    env.vn("p", "vn1", "10.1.1.0");
-    env.vn("p", "vn2", "10.2.2.0");
-    env.vrouter("host1", "192.168.0.1");
-    env.vrouter("host2", "192.168.0.2");
-    env.derive();
-    env
-}
-
 fn set_gr(lab: &mut Lab, env: &ConfigEnv, on: bool) {
-    let mut gsc = env
-        .objects()
-        .into_iter()
-        .find(|o| o.ty == "global-system-config")
-        .unwrap();
-    gsc.props.insert(
-        "graceful_restart_parameters".into(),
+    lab.set_gr(
+        env,
         json!({"enable": on, "xmpp_helper_enable": true, "restart_time": 30, "end_of_rib_timeout": 20}),
     );
-    lab.step(Input::Config {
-        uuid: gsc.uuid.clone(),
-        object: Some(Box::new(gsc)),
-    });
-    lab.step(Input::Tick);
 }
 
 /// (source, stale) of every path of an XMPP agent in the instance and VPN tables.
@@ -136,7 +115,7 @@ proptest! {
 
     #[test]
     fn agent_paths_exist_only_while_connected_or_restarting(ops in prop::collection::vec(op(), 1..40)) {
-        let env = env();
+        let env = two_networks();
         let mut lab = Lab::new();
         lab.sync(&env);
         set_gr(&mut lab, &env, true);

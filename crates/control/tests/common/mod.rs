@@ -367,6 +367,80 @@ impl Lab {
         let (p, col) = route_iqs(&name, s, vrf, node, entry, op);
         self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
     }
+
+    /// Set global-system-config `graceful_restart_parameters` on the running node.
+    pub fn set_gr(&mut self, env: &ConfigEnv, params: Value) {
+        let mut gsc = env
+            .objects()
+            .into_iter()
+            .find(|o| o.ty == "global-system-config")
+            .unwrap();
+        gsc.props
+            .insert("graceful_restart_parameters".into(), params);
+        self.step(Input::Config {
+            uuid: gsc.uuid.clone(),
+            object: Some(Box::new(gsc)),
+        });
+        self.step(Input::Tick);
+    }
+
+    /// `c` publishes into `vrf` an EVPN route (02:00:00:00:00:01, 10.1.1.3/32, VXLAN) and
+    /// an inet6 one (fd00::3/128, MPLSoUDP) of `vn`, from 192.168.0.1 label 5001, as iq
+    /// ids `id` and `id + 1`.
+    pub fn publish_evpn_and_v6(&mut self, c: ConnId, vrf: &str, vn: &str, id: u64) {
+        let name = self.agents[&c].name.clone();
+        let nh = NextHop {
+            af: 1,
+            address: "192.168.0.1".into(),
+            label: Some(NhLabel::Value(5001)),
+            tunnel_encapsulation: vec![TunnelEncap::Vxlan],
+            ..NextHop::default()
+        };
+        let evpn = RouteNode::parse("25/242/02:00:00:00:00:01,10.1.1.3/32").unwrap();
+        let e = Entry {
+            nlri: Nlri {
+                af: 25,
+                safi: 242,
+                mac: Some("02:00:00:00:00:01".into()),
+                address: Some("10.1.1.3/32".into()),
+                ..Nlri::default()
+            },
+            next_hops: vec![nh.clone()],
+            virtual_network: Some(vn.into()),
+            ..Entry::default()
+        };
+        let (p, col) = route_iqs(&name, id, vrf, evpn, e, CollectionOp::Associate);
+        self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
+        let v6 = RouteNode::parse(&format!("2/1/{vrf}/fd00::3/128")).unwrap();
+        let e6 = Entry {
+            nlri: Nlri {
+                af: 2,
+                safi: 1,
+                address: Some("fd00::3/128".into()),
+                ..Nlri::default()
+            },
+            next_hops: vec![NextHop {
+                tunnel_encapsulation: vec![TunnelEncap::Udp],
+                ..nh
+            }],
+            virtual_network: Some(vn.into()),
+            ..Entry::default()
+        };
+        let (p, col) = route_iqs(&name, id + 1, vrf, v6, e6, CollectionOp::Associate);
+        self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
+    }
+}
+
+/// Networks vn1 (10.1.1.0/24) and vn2 (10.2.2.0/24) of project p, vrouters host1 and host2.
+pub fn two_networks() -> ConfigEnv {
+    let mut env = ConfigEnv::new();
+    env.project("p");
+    env.vn("p", "vn1", "10.1.1.0");
+    env.vn("p", "vn2", "10.2.2.0");
+    env.vrouter("host1", "192.168.0.1");
+    env.vrouter("host2", "192.168.0.2");
+    env.derive();
+    env
 }
 
 pub fn inet_entry(ip: &str, nh: &str, label: u32, vn: &str) -> Entry {

@@ -139,9 +139,10 @@ class Agent:
             pass
 
 
-@pytest.fixture(scope="module")
-def ctl(tmp_path_factory):
-    work = tmp_path_factory.mktemp("filament-control")
+def running_control(tmp_path_factory, name):
+    """A started `ControlServer` in a fresh work dir (`name`), stopped cleanly after: the body
+    of a module-scoped fixture (`yield from running_control(...)`)."""
+    work = tmp_path_factory.mktemp(name)
     data = work / "data"
     data.mkdir()
     srv = ControlServer(filament_bin(), data, work)
@@ -149,6 +150,11 @@ def ctl(tmp_path_factory):
     yield srv
     code = srv.stop()
     assert code == 0, srv.log_tail()
+
+
+@pytest.fixture(scope="module")
+def ctl(tmp_path_factory):
+    yield from running_control(tmp_path_factory, "filament-control")
 
 
 def post(srv, plural, ty, body):

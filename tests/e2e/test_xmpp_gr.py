@@ -19,8 +19,7 @@ import requests
 
 from agent_lab import HostsLab, nsrun
 from agent_lab import wait_for as lab_wait_for
-from conftest import filament_bin
-from test_control import KEEPALIVE, Agent, ControlServer, make_vn, post, wait_for
+from test_control import KEEPALIVE, Agent, make_vn, post, running_control, wait_for
 
 GR_ON = {"enable": True, "restart_time": 60, "long_lived_restart_time": 300,
          "end_of_rib_timeout": 60, "bgp_helper_enable": False, "xmpp_helper_enable": True}
@@ -28,14 +27,7 @@ GR_ON = {"enable": True, "restart_time": 60, "long_lived_restart_time": 300,
 
 @pytest.fixture(scope="module")
 def ctl(tmp_path_factory):
-    work = tmp_path_factory.mktemp("filament-xmpp-gr")
-    data = work / "data"
-    data.mkdir()
-    srv = ControlServer(filament_bin(), data, work)
-    srv.start()
-    yield srv
-    code = srv.stop()
-    assert code == 0, srv.log_tail()
+    yield from running_control(tmp_path_factory, "filament-xmpp-gr")
 
 
 def set_gr(srv, params):

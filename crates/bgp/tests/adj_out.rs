@@ -73,15 +73,7 @@ fn reflector_clients_and_an_ebgp_peer_each_get_their_own_attributes() {
     let c2 = net.add("10.0.0.4", 64512, None);
     let e = net.add("10.0.0.5", 65001, None);
     for x in [src, c1, c2, e] {
-        let px = net.peer_cfg(x, rr);
-        let mut py = net.peer_cfg(rr, x);
-        py.passive = true;
-        py.rr_client = x != e;
-        py.families.retain(|f| *f != Family::RouteTarget);
-        net.input(rr, Input::AddPeer(py));
-        let mut px = px;
-        px.families.retain(|f| *f != Family::RouteTarget);
-        net.input(x, Input::AddPeer(px));
+        net.attach(x, rr, x != e, false);
     }
     net.run();
     let paths: Vec<Path> = (0..50)

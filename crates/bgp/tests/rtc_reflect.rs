@@ -118,12 +118,7 @@ fn with_non_clients() -> (Net, usize, usize, usize, usize) {
     let c = net.add("10.0.0.3", 64512, None);
     let m = net.add("10.0.0.4", 64512, None);
     for (x, client) in [(n, false), (c, true), (m, false)] {
-        let px = net.peer_cfg(x, b);
-        let mut pb = net.peer_cfg(b, x);
-        pb.passive = true;
-        pb.rr_client = client;
-        net.input(b, Input::AddPeer(pb));
-        net.input(x, Input::AddPeer(px));
+        net.attach(x, b, client, true);
     }
     net.run();
     for x in [n, c, m] {
@@ -178,16 +173,7 @@ fn a_client_without_route_target_gets_every_reflected_vpn_route() {
     let b = net.add(RR, 64512, Some(RR));
     let c = net.add("10.0.0.3", 64512, None);
     for (x, rtc) in [(a, false), (c, true)] {
-        let mut px = net.peer_cfg(x, b);
-        let mut pb = net.peer_cfg(b, x);
-        if !rtc {
-            px.families.retain(|f| *f != Family::RouteTarget);
-            pb.families.retain(|f| *f != Family::RouteTarget);
-        }
-        pb.passive = true;
-        pb.rr_client = true;
-        net.input(b, Input::AddPeer(pb));
-        net.input(x, Input::AddPeer(px));
+        net.attach(x, b, true, rtc);
     }
     net.run();
     assert!(!net.negotiated(b, a).families.contains(&Family::RouteTarget));

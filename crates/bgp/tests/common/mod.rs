@@ -84,6 +84,22 @@ impl Net {
         self.run();
     }
 
+    /// Peer `x` with `rr` both ways (`rr` passive), `rr` taking `x` as a route-reflector
+    /// client when `client`; without the route-target family on both sides unless `rtc`.
+    /// Runs nothing: call [`Net::run`] once every peer is added.
+    pub fn attach(&mut self, x: usize, rr: usize, client: bool, rtc: bool) {
+        let mut px = self.peer_cfg(x, rr);
+        let mut pr = self.peer_cfg(rr, x);
+        if !rtc {
+            px.families.retain(|f| *f != Family::RouteTarget);
+            pr.families.retain(|f| *f != Family::RouteTarget);
+        }
+        pr.passive = true;
+        pr.rr_client = client;
+        self.input(rr, Input::AddPeer(pr));
+        self.input(x, Input::AddPeer(px));
+    }
+
     pub fn input(&mut self, i: usize, input: Input) {
         let now = self.now;
         self.nodes[i].core.handle(now, input);
@@ -254,13 +270,8 @@ pub fn rr_clients(cluster: Option<&str>) -> (Net, usize, usize, usize) {
     let a = net.add("10.0.0.1", 64512, None);
     let b = net.add("10.0.0.2", 64512, cluster);
     let c = net.add("10.0.0.3", 64512, None);
-    for (x, y) in [(a, b), (c, b)] {
-        let px = net.peer_cfg(x, y);
-        let mut py = net.peer_cfg(y, x);
-        py.passive = true;
-        py.rr_client = true;
-        net.input(y, Input::AddPeer(py));
-        net.input(x, Input::AddPeer(px));
+    for x in [a, c] {
+        net.attach(x, b, true, true);
     }
     net.run();
     assert_eq!(net.state(a, b), State::Established);

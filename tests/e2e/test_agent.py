@@ -134,6 +134,13 @@ def test_ping_across_hosts_same_vn(lab):
     # the remote workload's route came from the control node as a tunnel nexthop
     nhs = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/vrouter/nexthops").stdout)
     assert any(n.get("type") == "tunnel" and n.get("dst_ip") == f"{FAB}.2" for n in nhs), nhs
+    # Workload vifs have policy: packets of an installed flow were forwarded in their receive
+    # slot on both hosts (h1: w1's requests; h2: their egress toward w2, and w2's replies).
+    assert lab.ping(lab.wl["w1"], lab.wl["w2"]["ip"], count=3), lab.logs()
+    for i in (1, 2):
+        stats = json.loads(nsrun(lab.h[i], "curl", "-s",
+                                 "http://127.0.0.1:9091/vrouter/dropstats").stdout)
+        assert stats["shell"]["in_place_flows"] > 0, (i, stats["shell"])
 
 
 def test_two_vns_need_a_policy(lab):

@@ -191,6 +191,14 @@ struct Roles {
 }
 
 async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
+    // BGP was asked for (`--bgp-address`): a refused port fails the start, as in
+    // `filament control`, instead of a warning in the log of a node that never peers.
+    if let Some(c) = roles.control.as_ref().filter(|c| c.bgp_address.is_some()) {
+        drop(
+            std::net::TcpListener::bind(c.bgp_listen)
+                .with_context(|| format!("BGP: cannot listen on {}", c.bgp_listen))?,
+        );
+    }
     let dir = a.data_dir.unwrap_or_else(default_data_dir);
     let store = open_store(&dir)?;
     let state =

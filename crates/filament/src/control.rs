@@ -75,8 +75,8 @@ pub(crate) enum RouteCmd {
         table: Option<String>,
         /// Only this destination: an address or prefix (`10.1.1.3`, `10.1.1.0/24`,
         /// `2001:db8::/64`; an address means its host route), matched in every table, VPN
-        /// tables included (whatever the RD); or a full route key as `route show` prints it
-        /// (`65001:7:10.200.1.0/24`).
+        /// tables included (whatever the RD); an EVPN MAC; or a full route key as
+        /// `route show` prints it (`65001:7:10.200.1.0/24`).
         #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
         prefix: Option<String>,
         /// Control node introspect URL (`host:port` is enough).
@@ -357,14 +357,17 @@ fn parse_prefix(p: &str) -> Result<String, String> {
 }
 
 /// Whether a route key (`10.1.1.0/24`, `rd:10.1.1.0/24`, `rd:mac,ip/len`) is the one asked
-/// for: the whole key, or its prefix after the RD, or the IP of an EVPN MAC/IP key.
+/// for: the whole key, or its prefix after the RD, or the IP or MAC of an EVPN MAC/IP key.
 fn key_matches(key: &str, want: &str) -> bool {
     if key == want {
         return true;
     }
     // An RD is two fields (`asn:n`, `ip:n`): the prefix follows the second `:`.
     let after_rd = key.splitn(3, ':').nth(2).unwrap_or("");
-    after_rd == want || after_rd.rsplit_once(',').is_some_and(|(_, ip)| ip == want)
+    after_rd == want
+        || after_rd
+            .split_once(',')
+            .is_some_and(|(mac, ip)| ip == want || mac.eq_ignore_ascii_case(want))
 }
 
 fn s(v: &Value) -> String {
@@ -423,7 +426,9 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
             if let Some(t) = &table {
                 q.push(("table", t.as_str()));
             }
-            if let Some(p) = &prefix {
+            // The introspect matches by suffix: give it prefixes (a superset of what
+            // `key_matches` keeps), not MACs, which sit inside EVPN keys.
+            if let Some(p) = prefix.as_ref().filter(|p| p.contains('/')) {
                 q.push(("prefix", p.as_str()));
             }
             let mut v = get_json(&CONTROL, &control, "/routes", &q).await?;
@@ -729,6 +734,10 @@ mod tests {
         assert!(key_matches(
             "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
             "10.1.1.3/32"
+        ));
+        assert!(key_matches(
+            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
+            "02:00:00:00:00:01"
         ));
         assert!(!key_matches("10.50.0.5/32", "0.5/32"));
         assert!(!key_matches("10.77.0.9:3:110.50.0.5/32", "10.50.0.5/32"));

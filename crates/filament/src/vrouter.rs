@@ -90,7 +90,7 @@ pub(crate) struct RunArgs {
     /// AF_XDP: transmit through an AF_PACKET TX ring (`packet`) instead of the AF_XDP
     /// socket's (`xsk`, which copies each frame into a new skb, 32 per system call). For
     /// measuring: `packet` cost 20% more CPU per packet here (bench/dataplane/RESULTS.md).
-    #[arg(long, default_value = "xsk")]
+    #[arg(long, default_value = "xsk", value_parser = ["xsk", "packet"])]
     xdp_tx: String,
 }
 
@@ -191,6 +191,10 @@ pub(crate) async fn run(c: VrouterCmd) -> anyhow::Result<()> {
 
 async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
     let tables = Tables::load(&a.tables)?;
+    // The introspect port first: a taken port must fail before any interface is attached.
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
     let ring = RingCfg {
         rx_block_size: a.ring_block_kb.saturating_mul(1024),
         rx_block_nr: a.ring_blocks,
@@ -234,9 +238,6 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind(a.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", a.listen))?;
     tracing::info!(
         listen = %a.listen,
         interfaces = tables.interfaces.len(),

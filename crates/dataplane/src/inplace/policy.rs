@@ -153,6 +153,7 @@ pub(super) fn count_hit(fwd: &mut Forwarder, hit: &FlowHit, entropy: Option<u16>
 /// slot (`Forwarder::fast_apply`'s effects in its order: input counters, L4 checksum
 /// completion, truncation, flow counters, TTL, rewrite, output counters). `None`: the fast
 /// path does not apply or the slot lacks headroom for the tunnel headers; nothing changed.
+#[inline(always)]
 pub(super) fn fast_in_slot(
     fwd: &mut Forwarder,
     now: Duration,

@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from conftest import filament_bin, free_port
-from test_control import ControlServer
+from test_control import running_control
 
 FAIL_MARKERS = ("Caused by", "Stack backtrace", "panicked", "RUST_BACKTRACE", "Error {", "{ kind:")
 
@@ -110,13 +110,7 @@ def test_usage_errors_exit_2_before_any_request(args, needle):
 
 @pytest.fixture(scope="module")
 def ctl(tmp_path_factory):
-    work = tmp_path_factory.mktemp("filament-operator")
-    data = work / "data"
-    data.mkdir()
-    srv = ControlServer(filament_bin(), data, work)
-    srv.start()
-    yield srv
-    srv.stop()
+    yield from running_control(tmp_path_factory, "filament-operator")
 
 
 def test_another_roles_port_is_named_as_such(ctl):

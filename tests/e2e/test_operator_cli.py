@@ -308,12 +308,10 @@ def test_frr_peer_in_route_show_summary_and_neighbors(frr_lab):
 
 
 @needs_frr
-@pytest.mark.xfail(strict=True, reason=(
-    "crates/wire-bgp/src/nlri/vpn.rs decode_one reads a withdrawn VPN route's label field "
-    "until a bottom-of-stack bit; FRR withdraws with 0x000000 (RFC 8277 §2.4: the field MUST "
-    "be ignored), so the RD and prefix are misread: the route stays (or NOTIFICATION 3/10)"))
 def test_frr_withdrawal_removes_its_route(frr_lab):
-    """FRR stops announcing a VPNv4 route: `route show` no longer has it, the session stays up."""
+    """FRR stops announcing a VPNv4 route: `route show` no longer has it, the session stays up.
+    FRR withdraws with the RFC 8277 §2.4 compatibility field 0x000000 (S bit clear), which the
+    decoder used to read as the first of a label stack, misreading RD and prefix."""
     ns, frr, work = frr_lab
 
     def vty(*cmds):

@@ -603,7 +603,7 @@ impl PathAttr {
                 let nh = r.take(nh_len).ok_or_else(bad)?;
                 let _reserved = r.u8().ok_or_else(bad)?;
                 let next_hop = NextHop::decode(nh, safi == Safi::MplsVpn);
-                let nlri = Nlri::decode(afi, safi, r.rest())?;
+                let nlri = Nlri::decode(afi, safi, r.rest(), false)?;
                 PathAttr::MpReach(MpReach { next_hop, nlri })
             }
             code::MP_UNREACH => {
@@ -616,7 +616,7 @@ impl PathAttr {
                 };
                 let afi = Afi::from(r.u16().ok_or_else(bad)?);
                 let safi = Safi::from(r.u8().ok_or_else(bad)?);
-                let withdrawn = Nlri::decode(afi, safi, r.rest())?;
+                let withdrawn = Nlri::decode(afi, safi, r.rest(), true)?;
                 PathAttr::MpUnreach(MpUnreach { withdrawn })
             }
             _ => {

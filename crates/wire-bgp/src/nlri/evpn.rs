@@ -340,7 +340,7 @@ mod tests {
     use crate::{Afi, Label, Safi};
 
     fn round_trip(bytes: &[u8]) -> Vec<EvpnRoute> {
-        let n = Nlri::decode(Afi::L2vpn, Safi::Evpn, bytes).unwrap();
+        let n = Nlri::decode(Afi::L2vpn, Safi::Evpn, bytes, false).unwrap();
         let mut out = Vec::new();
         n.encode(&mut out).unwrap();
         assert_eq!(out, bytes);

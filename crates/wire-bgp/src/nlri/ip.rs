@@ -73,7 +73,7 @@ mod tests {
     fn v4_round_trip() {
         // 10.1.0.0/16, 0.0.0.0/0, 192.0.2.1/32
         let bytes = [16, 10, 1, 0, 32, 192, 0, 2, 1];
-        let n = Nlri::decode(Afi::Ipv4, Safi::Unicast, &bytes).unwrap();
+        let n = Nlri::decode(Afi::Ipv4, Safi::Unicast, &bytes, false).unwrap();
         assert_eq!(
             n,
             Nlri::Ipv4Unicast(vec![
@@ -92,7 +92,7 @@ mod tests {
         // 2001:db8::/32, ::1/128
         let mut bytes = vec![32, 0x20, 0x01, 0x0d, 0xb8, 128];
         bytes.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
-        let n = Nlri::decode(Afi::Ipv6, Safi::Unicast, &bytes).unwrap();
+        let n = Nlri::decode(Afi::Ipv6, Safi::Unicast, &bytes, false).unwrap();
         assert_eq!(
             n,
             Nlri::Ipv6Unicast(vec![

@@ -89,12 +89,19 @@ impl Nlri {
         Ok(v.len())
     }
 
-    pub(crate) fn decode(afi: Afi, safi: Safi, buf: &[u8]) -> Result<Nlri, DecodeError> {
+    /// The NLRI of one family; `withdrawn` for MP_UNREACH_NLRI (where a VPN route's label
+    /// field is RFC 8277's opaque compatibility field).
+    pub(crate) fn decode(
+        afi: Afi,
+        safi: Safi,
+        buf: &[u8],
+        withdrawn: bool,
+    ) -> Result<Nlri, DecodeError> {
         Ok(match (afi, safi) {
             (Afi::Ipv4, Safi::Unicast) => Nlri::Ipv4Unicast(ip::decode_v4(buf)?),
             (Afi::Ipv6, Safi::Unicast) => Nlri::Ipv6Unicast(ip::decode_v6(buf)?),
-            (Afi::Ipv4, Safi::MplsVpn) => Nlri::Vpnv4(vpn::decode(buf, false)?),
-            (Afi::Ipv6, Safi::MplsVpn) => Nlri::Vpnv6(vpn::decode(buf, true)?),
+            (Afi::Ipv4, Safi::MplsVpn) => Nlri::Vpnv4(vpn::decode(buf, false, withdrawn)?),
+            (Afi::Ipv6, Safi::MplsVpn) => Nlri::Vpnv6(vpn::decode(buf, true, withdrawn)?),
             (Afi::L2vpn, Safi::Evpn) => Nlri::Evpn(evpn::decode(buf)?),
             (Afi::Ipv4, Safi::RouteTarget) => Nlri::RouteTarget(rtc::decode(buf)?),
             _ => Nlri::Unknown {

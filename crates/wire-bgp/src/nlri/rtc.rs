@@ -125,7 +125,7 @@ mod tests {
             48,   // partial: origin AS + 2 octets of RT (type 0x00 0x02)
             0x00, 0x00, 0xfc, 0x00, 0x00, 0x02,
         ];
-        let n = Nlri::decode(Afi::Ipv4, Safi::RouteTarget, &bytes).unwrap();
+        let n = Nlri::decode(Afi::Ipv4, Safi::RouteTarget, &bytes, false).unwrap();
         let Nlri::RouteTarget(routes) = &n else {
             panic!("{n:?}")
         };

@@ -34,7 +34,8 @@ pub struct VpnRoute {
 /// RFC 8277 §2.4 compatibility value in place of a label on withdrawal.
 const WITHDRAW_RAW: u32 = 0x80_0000;
 
-pub(crate) fn decode(buf: &[u8], v6: bool) -> Result<Vec<VpnRoute>, DecodeError> {
+/// VPN routes of an MP_REACH_NLRI, or of an MP_UNREACH_NLRI when `withdrawn`.
+pub(crate) fn decode(buf: &[u8], v6: bool, withdrawn: bool) -> Result<Vec<VpnRoute>, DecodeError> {
     let mut r = Reader::new(buf);
     let mut out = Vec::new();
     while !r.is_empty() {
@@ -44,12 +45,12 @@ pub(crate) fn decode(buf: &[u8], v6: bool) -> Result<Vec<VpnRoute>, DecodeError>
         let body = r
             .take(usize::from(bits).div_ceil(8))
             .ok_or_else(|| DecodeError::nlri("truncated VPN route"))?;
-        out.push(decode_one(bits, body, v6)?);
+        out.push(decode_one(bits, body, v6, withdrawn)?);
     }
     Ok(out)
 }
 
-fn decode_one(bits: u8, body: &[u8], v6: bool) -> Result<VpnRoute, DecodeError> {
+fn decode_one(bits: u8, body: &[u8], v6: bool, withdrawn: bool) -> Result<VpnRoute, DecodeError> {
     let mut bits = usize::from(bits);
     let mut r = Reader::new(body);
     let mut labels = Vec::new();
@@ -67,6 +68,15 @@ fn decode_one(bits: u8, body: &[u8], v6: bool) -> Result<VpnRoute, DecodeError> 
             .ok_or_else(|| DecodeError::nlri("truncated label"))?;
         bits -= 24;
         let raw = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        // RFC 8277 - Section 2.4: in a withdrawal the field is an opaque compatibility
+        // field that SHOULD be 0x800000; FRR sends 0x000000. A withdrawal's first field of
+        // either value is that field alone (its S bit clear would otherwise run the stack
+        // into the RD); another value is a label stack repeated by an older sender, read
+        // to its S bit as in an advertisement.
+        if withdrawn && labels.is_empty() && (raw == WITHDRAW_RAW || raw == 0) {
+            labels.push(Label::WITHDRAW);
+            break;
+        }
         labels.push(Label::new(raw >> 4).unwrap_or(Label::WITHDRAW));
         if raw & 1 == 1 || raw >> 4 == Label::WITHDRAW.value() {
             break;
@@ -147,7 +157,7 @@ mod tests {
 
     #[test]
     fn vpnv4_round_trip() {
-        let n = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &VPNV4).unwrap();
+        let n = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &VPNV4, false).unwrap();
         let want = VpnRoute {
             labels: vec![Label::new(16).unwrap()],
             rd: RouteDistinguisher::ip(Ipv4Addr::new(172, 31, 41, 236), 2),
@@ -172,7 +182,7 @@ mod tests {
             0x00, 0x00, 0xfc, 0x00, 0x00, 0x00, 0x00, 0x05, // RD 64512:5
             0x20, 0x01, 0x0d, // 2001:d00::/24
         ];
-        let n = Nlri::decode(Afi::Ipv6, Safi::MplsVpn, &bytes).unwrap();
+        let n = Nlri::decode(Afi::Ipv6, Safi::MplsVpn, &bytes, false).unwrap();
         let Nlri::Vpnv6(routes) = &n else {
             panic!("{n:?}")
         };
@@ -191,6 +201,45 @@ mod tests {
         assert_eq!(out, bytes);
     }
 
+    /// FRR withdraws VPN routes with the compatibility field 0x000000 (S bit clear): in
+    /// MP_UNREACH_NLRI that field stands alone, RD and prefix follow; 0x800000 too, and an
+    /// older sender's repeated label stack is read to its S bit.
+    #[test]
+    fn withdrawal_compatibility_field_is_one_field_whatever_its_value() {
+        for compat in [[0u8, 0, 0], [0x80, 0, 0]] {
+            let mut bytes = vec![0x70]; // 112 bits = 24 + 64 + 24
+            bytes.extend_from_slice(&compat);
+            bytes.extend_from_slice(&[0x00, 0x00, 0xfd, 0xe9, 0x00, 0x00, 0x00, 0x09]); // RD 65001:9
+            bytes.extend_from_slice(&[10, 200, 9]); // 10.200.9.0/24
+            let n = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &bytes, true).unwrap();
+            let want = VpnRoute {
+                labels: vec![Label::WITHDRAW],
+                rd: "65001:9".parse().unwrap(),
+                prefix: "10.200.9.0/24".parse().unwrap(),
+            };
+            assert_eq!(
+                n,
+                Nlri::Vpnv4(vec![want]),
+                "compatibility field {compat:02x?}"
+            );
+        }
+        // read as an advertisement, 0x000000 is label 0 without S: the stack runs on
+        let mut bytes = vec![0x70, 0, 0, 0];
+        bytes.extend_from_slice(&[0x00, 0x00, 0xfd, 0xe9, 0x00, 0x00, 0x00, 0x09, 10, 200, 9]);
+        assert_ne!(
+            Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &bytes, false).ok(),
+            Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &bytes, true).ok()
+        );
+        // a withdrawal repeating a two-label stack
+        let mut bytes = vec![0x88, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01]; // 136 = 48 + 64 + 24
+        bytes.extend_from_slice(&[0x00, 0x00, 0xfd, 0xe9, 0x00, 0x00, 0x00, 0x09, 10, 200, 9]);
+        let Nlri::Vpnv4(r) = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &bytes, true).unwrap() else {
+            panic!("not VPNv4");
+        };
+        assert_eq!(r[0].prefix, "10.200.9.0/24".parse::<IpNet>().unwrap());
+        assert_eq!(r[0].rd.to_string(), "65001:9");
+    }
+
     #[test]
     fn withdraw_label_value_ends_the_stack() {
         // Fuzz regression: label value 0x80000 with TC bits and no S bit,
@@ -202,11 +251,11 @@ mod tests {
             0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, // RD 1:1
             0x0a, 0x00, 0x00, 0x00, // 32 more bits: 10.0.0.0/32
         ];
-        let first = decode(&bytes, false).unwrap();
+        let first = decode(&bytes, false, false).unwrap();
         assert_eq!(first[0].labels, vec![Label::WITHDRAW]);
         let mut out = Vec::new();
         first[0].encode(false, &mut out).unwrap();
-        assert_eq!(decode(&out, false).unwrap(), first);
+        assert_eq!(decode(&out, false, false).unwrap(), first);
     }
 
     #[test]
@@ -215,10 +264,10 @@ mod tests {
         let mut b = VPNV4.to_vec();
         b[0] = 121;
         b.push(0);
-        assert!(decode(&b, false).is_err());
+        assert!(decode(&b, false, false).is_err());
         // truncated
-        assert!(decode(&VPNV4[..10], false).is_err());
+        assert!(decode(&VPNV4[..10], false, false).is_err());
         // no bottom-of-stack before the data runs out
-        assert!(decode(&[0x58, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0], false).is_err());
+        assert!(decode(&[0x58, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0], false, false).is_err());
     }
 }

@@ -30,7 +30,7 @@ use crate::types::{Path, PeerConfig, RouteKey, SpeakerConfig};
 #[non_exhaustive]
 pub enum SpeakerError {
     /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: SocketAddr,

@@ -60,7 +60,7 @@ impl ControlNode {
             let mut routes = Vec::new();
             let (mut paths, mut primary, mut secondary) = (0, 0, 0);
             for (k, r) in t.iter() {
-                if prefix.is_some_and(|p| !k.ends_with(p) && k != p) {
+                if prefix.is_some_and(|p| !key_matches(&k, p)) {
                     continue;
                 }
                 let best = r.best().len();
@@ -153,5 +153,34 @@ impl ControlNode {
         }
         out.extend(self.bgp_neighbors.iter().cloned());
         json!({"neighbors": out})
+    }
+}
+
+/// Whether the table key `k` is the destination `p`: the whole key, or its prefix after an
+/// RD (`RD:prefix`) or a MAC (`mac,ip/len`), or an EVPN key's MAC (`mac,...`). Not any
+/// suffix: `0.200.1.0/24` is not `10.200.1.0/24`.
+fn key_matches(k: &str, p: &str) -> bool {
+    k == p
+        || k.strip_suffix(p)
+            .is_some_and(|head| head.ends_with([':', ',', '-']))
+        || k.strip_prefix(p).is_some_and(|tail| tail.starts_with(','))
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::key_matches;
+
+    #[test]
+    fn a_prefix_matches_whole_destinations_only() {
+        assert!(key_matches("10.200.1.0/24", "10.200.1.0/24"));
+        assert!(key_matches("65001:9:10.200.1.0/24", "10.200.1.0/24"));
+        assert!(key_matches("02:00:00:00:00:01,10.1.1.3/32", "10.1.1.3/32"));
+        assert!(key_matches(
+            "02:00:00:00:00:01,10.1.1.3/32",
+            "02:00:00:00:00:01"
+        ));
+        assert!(!key_matches("10.200.1.0/24", "0.200.1.0/24"));
+        assert!(!key_matches("65001:9:110.200.1.0/24", "10.200.1.0/24"));
+        assert!(!key_matches("10.200.1.0/24", "10.200.1.0/2"));
     }
 }

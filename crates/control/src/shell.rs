@@ -49,7 +49,7 @@ const WRITE_SLICE: usize = 256 << 10;
 #[non_exhaustive]
 pub enum ShellError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Address.
         addr: SocketAddr,
@@ -595,7 +595,20 @@ fn introspect_router(h: Handle) -> Router {
     async fn neighbors(State(h): State<Arc<Handle>>) -> Json<Value> {
         Json(h.with_node(|n| n.neighbors()).await.unwrap_or(Value::Null))
     }
+    /// What this endpoint serves (the control node's introspect, TF's 8083).
+    async fn index() -> Json<Value> {
+        Json(json!({
+            "service": "filament control node introspect",
+            "endpoints": {
+                "/status": "role, state, sessions, route counts, counters, graceful restart",
+                "/routes?table=T&prefix=P": "tables with their routes and paths (TF table names)",
+                "/routes/summary": "one row per table: prefixes, paths, primary, secondary",
+                "/neighbors": "BGP and XMPP peers: state, flaps, prefixes",
+            }
+        }))
+    }
     Router::new()
+        .route("/", get(index))
         .route("/status", get(status))
         .route("/routes", get(routes))
         .route("/routes/summary", get(summary))

@@ -417,18 +417,28 @@ fn path_attrs(a: &Attrs) -> PathAttrs {
     }
 }
 
-/// Peer summaries as JSON for `filament neighbors`.
-pub fn peer_summaries(peers: &[PeerStatus]) -> Value {
+/// Peer summaries as JSON for `filament neighbors`: our keys, and the XMPP rows' (TF's
+/// `ShowBgpNeighborSummary` names: `peer_address`, `peer_asn`, `encoding`, `peer_type`,
+/// `flap_count`, `last_reason`, `prefixes`) beside them. `local_as` tells internal peers.
+pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
     Value::Array(
         peers
             .iter()
             .map(|p| {
+                let peer_type = if p.remote_as == local_as {
+                    "internal"
+                } else {
+                    "external"
+                };
                 json!({
                     "peer": p.address.to_string(), "name": p.name, "type": "bgp",
                     "asn": p.remote_as, "state": p.state.name(), "flaps": p.stats.flaps,
                     "received": p.received, "sent": p.sent,
                     "families": p.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
                     "last_error": p.stats.last_error,
+                    "peer_address": p.address.to_string(), "peer_asn": p.remote_as,
+                    "encoding": "BGP", "peer_type": peer_type, "flap_count": p.stats.flaps,
+                    "last_reason": p.stats.last_error, "prefixes": p.received,
                 })
             })
             .collect(),
@@ -564,7 +574,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                 }
                 peers = want;
                 // `GET /neighbors` shows the BGP peers beside the XMPP ones.
-                let rows = peer_summaries(&speaker.peers().await?);
+                let rows = peer_summaries(&speaker.peers().await?, sc.asn);
                 handle
                     .with_node(move |n| n.set_bgp_neighbors(rows))
                     .await

@@ -38,7 +38,7 @@ pub(crate) struct AgentArgs {
 
 #[derive(Args, Clone)]
 pub(crate) struct AgentUrl {
-    /// Agent port API.
+    /// Agent port API (a URL, or `host:port`).
     #[arg(long, default_value = "http://127.0.0.1:9091", env = "FILAMENT_AGENT")]
     agent: String,
 }
@@ -220,7 +220,7 @@ pub(crate) async fn port(c: PortCmd) -> anyhow::Result<()> {
                               "rx-vlan-id": -1, "tx-vlan-id": -1});
             let v = call(
                 reqwest::Method::POST,
-                format!("{}/port", url.agent),
+                format!("{}/port", crate::control::base_url(&url.agent)),
                 Some(body),
             )
             .await?;
@@ -229,14 +229,19 @@ pub(crate) async fn port(c: PortCmd) -> anyhow::Result<()> {
         PortCmd::Delete { vmi, url } => {
             call(
                 reqwest::Method::DELETE,
-                format!("{}/port/{vmi}", url.agent),
+                format!("{}/port/{vmi}", crate::control::base_url(&url.agent)),
                 None,
             )
             .await?;
             println!("deleted {vmi}");
         }
         PortCmd::List { url } => {
-            let v = call(reqwest::Method::GET, format!("{}/ports", url.agent), None).await?;
+            let v = call(
+                reqwest::Method::GET,
+                format!("{}/ports", crate::control::base_url(&url.agent)),
+                None,
+            )
+            .await?;
             println!(
                 "{:<36}  {:<12}  {:<15}  {:<17}  {:<20}  vrf",
                 "vmi", "ifname", "ip", "mac", "state"
@@ -260,7 +265,12 @@ pub(crate) async fn port(c: PortCmd) -> anyhow::Result<()> {
 
 pub(crate) async fn flow(c: FlowCmd) -> anyhow::Result<()> {
     let FlowCmd::List { url } = c;
-    let v = call(reqwest::Method::GET, format!("{}/flows", url.agent), None).await?;
+    let v = call(
+        reqwest::Method::GET,
+        format!("{}/flows", crate::control::base_url(&url.agent)),
+        None,
+    )
+    .await?;
     println!(
         "{:<6} {:<4} {:<5} {:<22} {:<22} {:<8} {:<8} rule",
         "index", "vrf", "proto", "source", "destination", "action", "packets"

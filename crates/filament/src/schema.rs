@@ -43,6 +43,11 @@ pub async fn run(cmd: SchemaCmd) -> anyhow::Result<()> {
 }
 
 fn check(dir: &std::path::Path) -> anyhow::Result<()> {
+    // A check reads a store: a missing one is an error, not an empty store made on the spot.
+    let db = dir.join("config.db");
+    if !db.is_file() {
+        bail!("no store at {} (is --data-dir the server's?)", db.display());
+    }
     let store = crate::open_store(dir)?;
     let (rev, items) = store.snapshot(filament_api::state::CONFIG_PREFIX)?;
     let objs: Vec<StoredObj> = items

@@ -144,6 +144,8 @@ pub struct InPlace {
     tmpls: Vec<Option<Tmpl>>,
     /// Frames of policy-enabled flows handled here (flow hits forwarded or dropped).
     flow_hits: u64,
+    /// The NAT rewrite of the plan being applied (when its `FlowHit::nat` is set).
+    nat: Option<NatHit>,
 }
 
 impl InPlace {
@@ -153,6 +155,7 @@ impl InPlace {
             scratch: PacketBuf::with_capacity(128),
             tmpls: Vec::new(),
             flow_hits: 0,
+            nat: None,
         }
     }
 
@@ -259,7 +262,7 @@ impl InPlace {
                 Some(IpAddr::V4(a)) => Some(a),
                 _ => None,
             };
-            fabric_plan(fwd, slot, vif_in, our_ip)?
+            fabric_plan(fwd, slot, vif_in, our_ip, &mut self.nat)?
         } else {
             let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
             self.workload_plan(fwd, slot, vif_in, vrf, mac, policy)?
@@ -274,6 +277,15 @@ impl InPlace {
             self.flow_hits += 1;
         }
         Some(self.apply(fwd, now, vif_in, slot, meta, plan))
+    }
+
+    /// Apply the pending NAT rewrite when `flow` is a NAT hit.
+    fn nat_rewrite(&mut self, mem: &mut [u8], flow: Option<&FlowHit>) {
+        if flow.is_some_and(|h| h.nat) {
+            if let Some(n) = self.nat.take() {
+                policy::apply_nat(mem, &n);
+            }
+        }
     }
 
     /// The effects, in the general pipeline's order.
@@ -313,9 +325,7 @@ impl InPlace {
                     policy::count_hit(fwd, hit, Some(entropy));
                 }
                 complete(slot.mem, &info, total);
-                if let Some(hit) = &flow {
-                    policy::apply_nat(slot.mem, hit);
-                }
+                self.nat_rewrite(slot.mem, flow.as_ref());
                 let (inner_at, inner_len) = if routed {
                     let mut ip_info = info;
                     ip_info.shift(ETH);
@@ -366,9 +376,7 @@ impl InPlace {
                 if let Some(info) = info {
                     complete(slot.mem, &info, total);
                 }
-                if let Some(hit) = &flow {
-                    policy::apply_nat(slot.mem, hit);
-                }
+                self.nat_rewrite(slot.mem, flow.as_ref());
                 if let Some(info) = info {
                     let mut ip_info = info;
                     ip_info.shift(ETH);
@@ -403,9 +411,7 @@ impl InPlace {
                 if let Some(info) = info {
                     complete(slot.mem, &info, len - ETH);
                 }
-                if let Some(hit) = &flow {
-                    policy::apply_nat(slot.mem, hit);
-                }
+                self.nat_rewrite(slot.mem, flow.as_ref());
                 (vif, at, len)
             }
             Plan::Drop(hit) => {
@@ -501,11 +507,12 @@ impl InPlace {
                         // l3_forward goes on in the rewrite's VRF; l2_forward bridges in its own.
                         rvrf = rw.dst_vrf.unwrap_or(vrf);
                     }
-                    hit.nat = Some(NatHit {
+                    self.nat = Some(NatHit {
                         rw,
                         info,
                         at: slot.start,
                     });
+                    hit.nat = true;
                     flow = Some(hit);
                 }
             }
@@ -589,6 +596,7 @@ fn fabric_plan(
     slot: &SlotFrame<'_>,
     vif_in: VifId,
     our_ip: Option<std::net::Ipv4Addr>,
+    nat: &mut Option<NatHit>,
 ) -> Option<Plan> {
     let frame = slot.frame();
     let eth = ethernet::Frame::new_checked(frame).ok()?;
@@ -682,11 +690,12 @@ fn fabric_plan(
             FlowVerdict::Drop(hit) => return Some(Plan::Drop(hit)),
             FlowVerdict::Forward(hit) => flow = Some(hit),
             FlowVerdict::Nat(mut hit, rw) => {
-                hit.nat = Some(NatHit {
+                *nat = Some(NatHit {
                     rw,
                     info,
                     at: slot.start + ip_off,
                 });
+                hit.nat = true;
                 if routed {
                     // l3_forward resolves the rewritten destination again, in the rewrite's
                     // VRF (a tunnel would be a loop back to the fabric: the general path).

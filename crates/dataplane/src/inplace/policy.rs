@@ -39,8 +39,9 @@ pub(super) struct FlowHit {
     pub(super) bytes: u64,
     /// Routed from a workload: `l3_forward` caches the resolved output in the entry.
     pub(super) cache: Option<Out>,
-    /// A NAT verdict: the rewrite to apply to the packet.
-    pub(super) nat: Option<NatHit>,
+    /// A NAT verdict: the rewrite to apply is `InPlace::nat` (kept out of the plan, which is
+    /// moved around: a small plan is cheaper).
+    pub(super) nat: bool,
 }
 
 /// A NAT rewrite to apply in the slot: the IP packet's `info` has offsets relative to `at`
@@ -80,7 +81,7 @@ pub(super) fn flow_hit(
         idx,
         bytes: bytes as u64,
         cache: None,
-        nat: None,
+        nat: false,
     };
     match (e.state, e.action, e.mirror) {
         (FlowState::Active, Some(FlowAction::Forward), None) => Some(FlowVerdict::Forward(hit)),
@@ -122,13 +123,11 @@ pub(super) fn nat_info(info: &IpInfo, rw: &NatRewrite) -> IpInfo {
     i
 }
 
-/// Rewrite the packet in `mem` for a NAT hit (nothing for other hits).
-pub(super) fn apply_nat(mem: &mut [u8], hit: &FlowHit) {
-    if let Some(n) = &hit.nat {
-        if let Some(region) = mem.get_mut(n.at..) {
-            let mut info = n.info;
-            encap::apply_nat(region, &mut info, &n.rw);
-        }
+/// Rewrite the packet in `mem` as NAT hit `n` says.
+pub(super) fn apply_nat(mem: &mut [u8], n: &NatHit) {
+    if let Some(region) = mem.get_mut(n.at..) {
+        let mut info = n.info;
+        encap::apply_nat(region, &mut info, &n.rw);
     }
 }
 

@@ -266,6 +266,19 @@ class GoBgp(Proc):
             return None
 
 
+def ns_http(ns, method, url, body=None):
+    """HTTP inside the namespace `ns` (the API and introspect listen on its loopback): the
+    JSON answer, or None."""
+    args = ["curl", "-s", "-X", method, url, "-H", "Content-Type: application/json"]
+    if body is not None:
+        args += ["-d", json.dumps(body)]
+    out = ns.run(*args, check=False).stdout
+    try:
+        return json.loads(out or "null")
+    except ValueError:
+        return None
+
+
 def wait_until(fn, timeout=30.0, what="condition"):
     end = time.monotonic() + timeout
     last = None

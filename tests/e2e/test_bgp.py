@@ -21,7 +21,7 @@ import pytest
 
 from bgp_helpers import (
     FRR, GOBGP, OURS, Frr, GoBgp, Netns, OurSpeaker, bgp_peer_bin, frr_config,
-    frr_vpn_conf, gobgp_toml, in_netns, missing_tools, wait_until,
+    frr_vpn_conf, gobgp_toml, in_netns, missing_tools, ns_http, wait_until,
 )
 from test_control import Agent
 
@@ -187,18 +187,6 @@ def test_gobgp_gets_only_the_targets_it_asked_for(lab):
 
 
 # ===== the control node's BGP side (crates/control/src/bgp_peers.rs) =====
-
-
-def ns_http(ns, method, url, body=None):
-    """HTTP inside the namespace (the API and introspect listen on its loopback)."""
-    args = ["curl", "-s", "-X", method, url, "-H", "Content-Type: application/json"]
-    if body is not None:
-        args += ["-d", json.dumps(body)]
-    out = ns.run(*args, check=False).stdout
-    try:
-        return json.loads(out or "null")
-    except ValueError:
-        return None
 
 
 def filament_bin():

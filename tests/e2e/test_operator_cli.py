@@ -186,7 +186,9 @@ def test_control_fails_when_its_bgp_port_is_taken(ctl):
 # ===== with FRR (root) =====
 
 try:
-    from bgp_helpers import FRR, OURS, Frr, Netns, Proc, frr_config, frr_vpn_conf, in_netns, missing_tools, wait_until
+    from bgp_helpers import (
+        FRR, OURS, Frr, Netns, Proc, frr_config, frr_vpn_conf, in_netns, missing_tools, ns_http, wait_until,
+    )
 except ImportError:  # pragma: no cover
     missing_tools = lambda: ["bgp_helpers"]  # noqa: E731
 
@@ -195,17 +197,6 @@ needs_frr = pytest.mark.skipif(
     reason="needs root (network namespaces)" if os.geteuid() != 0 else f"missing tools: {missing_tools()}")
 VN = ["default-domain", "default-project", "vnop"]
 TABLE = ":".join(VN + ["vnop"]) + ".inet.0"
-
-
-def ns_json(ns, method, url, body=None):
-    args = ["curl", "-s", "-X", method, url, "-H", "Content-Type: application/json"]
-    if body is not None:
-        args += ["-d", json.dumps(body)]
-    out = ns.run(*args, check=False).stdout
-    try:
-        return json.loads(out or "null")
-    except ValueError:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -221,18 +212,18 @@ def frr_lab():
         procs.append(Proc(ns.cmd(str(filament_bin()), "up", "--data-dir", str(work / "data"), "--name", "cn-op",
                                  "--bgp-address", OURS, "--bgp-listen", OURS), work / "up.log"))
         me = ["default-domain", "default-project", "ip-fabric", "__default__", "cn-op"]
-        wait_until(lambda: (ns_json(ns, "POST", f"{api}/fqname-to-id", {"type": "bgp-router", "fq_name": me})
+        wait_until(lambda: (ns_http(ns, "POST", f"{api}/fqname-to-id", {"type": "bgp-router", "fq_name": me})
                             or {}).get("uuid"), what="the control node's bgp-router")
-        vn = ns_json(ns, "POST", f"{api}/virtual-networks", {"virtual-network": {"fq_name": VN, "parent_type": "project"}})
+        vn = ns_http(ns, "POST", f"{api}/virtual-networks", {"virtual-network": {"fq_name": VN, "parent_type": "project"}})
         assert vn and "virtual-network" in vn, vn
 
         def target():
-            ri = ns_json(ns, "POST", f"{api}/fqname-to-id", {"type": "routing-instance", "fq_name": VN + ["vnop"]}) or {}
-            obj = ns_json(ns, "GET", f"{api}/routing-instance/{ri['uuid']}") if ri.get("uuid") else {}
+            ri = ns_http(ns, "POST", f"{api}/fqname-to-id", {"type": "routing-instance", "fq_name": VN + ["vnop"]}) or {}
+            obj = ns_http(ns, "GET", f"{api}/routing-instance/{ri['uuid']}") if ri.get("uuid") else {}
             refs = (obj or {}).get("routing-instance", {}).get("route_target_refs", [])
             return refs[0]["to"][0] if refs else None
         rt = wait_until(target, what="the VN's route target")
-        r = ns_json(ns, "POST", f"{api}/bgp-routers", {"bgp-router": {
+        r = ns_http(ns, "POST", f"{api}/bgp-routers", {"bgp-router": {
             "fq_name": ["default-domain", "default-project", "ip-fabric", "__default__", "frr"],
             "parent_type": "routing-instance",
             "bgp_router_parameters": {"address": FRR, "identifier": FRR, "autonomous_system": 65001, "port": 179,

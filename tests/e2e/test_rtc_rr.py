@@ -13,9 +13,9 @@ import os
 
 import pytest
 
-from bgp_helpers import GOBGP, OURS, GoBgp, gobgp_toml, missing_tools, wait_until
+from bgp_helpers import GOBGP, OURS, GoBgp, gobgp_toml, missing_tools, ns_http, wait_until
 from test_bgp import (  # noqa: F401  (lab is a fixture)
-    GOBGP_TOML, cluster_int, filament_bin, lab, node_bgp_peer, ns_http, start_reflector_lab,
+    GOBGP_TOML, cluster_int, filament_bin, lab, node_bgp_peer, start_reflector_lab,
 )
 
 pytestmark = [

@@ -191,6 +191,8 @@ def test_overlay_ping_tcp_and_fabric_decode(lab, encap, mode):
             # w1 keeps TSO on: its TCP super-frames were segmented by the shell.
             assert drops["shell"]["gso_frames"] > 0, drops["shell"]
             assert drops["shell"]["gso_segments"] > drops["shell"]["gso_frames"], drops["shell"]
+            # ... each segment processed where the shell cut it (behind headroom), not copied.
+            assert drops["shell"]["in_place"] >= drops["shell"]["gso_segments"], drops["shell"]
         else:
             # AF_XDP: frames arrive whole (veth turns GSO off on the peer while an XDP program
             # is attached); w1's partial TCP checksums were recognised and completed, else

@@ -52,6 +52,10 @@ const AGE_TICK: Duration = Duration::from_millis(500);
 const CMD_TOKEN: u64 = u64::MAX;
 /// Receive blocks handled per ring per wakeup before looking at the others (fairness).
 const BLOCKS_PER_TURN: usize = 8;
+/// Room in front of each software GSO segment for in-place processing (the outer headers of
+/// the longest tunnel template, 64 bytes, minus the segment's Ethernet header; as the ring's
+/// `PACKET_RESERVE`).
+const SEGMENT_HEADROOM: usize = 64;
 /// Longest busy-poll stretch before the loop looks at its commands again.
 const SPIN_MAX: Duration = Duration::from_millis(2);
 /// Queue depth of the punt channel; beyond it punts are dropped and counted.
@@ -747,22 +751,12 @@ impl Loop {
                     return;
                 };
                 let len = f.buf.len() - f.headroom;
-                let mut slot = SlotFrame {
+                let slot = SlotFrame {
                     mem: f.buf,
                     start: f.headroom,
                     len,
                 };
-                let flow_hits = ip.flow_hits();
-                match ip.process(rx.fwd, rx.now, vif, &mut slot, meta) {
-                    Some(Verdict::Transmit(to)) => {
-                        rx.stats.in_place += 1;
-                        rx.send(to, slot.frame());
-                    }
-                    // A flow's Drop verdict (counted by the core).
-                    Some(_) => rx.stats.in_place += 1,
-                    None => rx.one(slot.frame(), meta),
-                }
-                rx.stats.in_place_flows += ip.flow_hits() - flow_hits;
+                rx.in_place(ip, slot, meta);
             } else if tcp_gso {
                 // Segments leave with partial checksums: the core completes them.
                 let seg_meta = RxMeta {
@@ -771,10 +765,29 @@ impl Loop {
                 };
                 let mut n = 0;
                 let data = f.data();
-                let r = gso::segment_tcp(data, usize::from(f.gso_size), scratch, |seg| {
-                    n += 1;
-                    rx.one(seg, seg_meta);
-                });
+                // Each segment is cut into `scratch` behind SEGMENT_HEADROOM bytes, where the
+                // core can process it in place like a received frame.
+                let r = gso::segment_tcp_with_headroom(
+                    data,
+                    usize::from(f.gso_size),
+                    scratch,
+                    SEGMENT_HEADROOM,
+                    |mem| {
+                        n += 1;
+                        match inplace.as_mut() {
+                            Some(ip) => {
+                                let len = mem.len() - SEGMENT_HEADROOM;
+                                let slot = SlotFrame {
+                                    mem,
+                                    start: SEGMENT_HEADROOM,
+                                    len,
+                                };
+                                rx.in_place(ip, slot, seg_meta);
+                            }
+                            None => rx.one(mem.get(SEGMENT_HEADROOM..).unwrap_or(&[]), seg_meta),
+                        }
+                    },
+                );
                 match r {
                     Ok(_) => {
                         rx.stats.gso_frames += 1;

@@ -42,6 +42,19 @@ pub fn segment_tcp(
     scratch: &mut Vec<u8>,
     mut emit: impl FnMut(&[u8]),
 ) -> Result<usize, GsoError> {
+    segment_tcp_with_headroom(frame, mss, scratch, 0, |s| emit(s))
+}
+
+/// [`segment_tcp`], each segment written at `scratch[headroom..]` and handed to `emit` as the
+/// whole writable buffer (`headroom` bytes of room in front of the segment, their contents
+/// unspecified), so the segment can be processed where it lies (grown into the headroom).
+pub fn segment_tcp_with_headroom(
+    frame: &[u8],
+    mss: usize,
+    scratch: &mut Vec<u8>,
+    headroom: usize,
+    mut emit: impl FnMut(&mut [u8]),
+) -> Result<usize, GsoError> {
     if mss == 0 {
         return Err(GsoError::ZeroSize);
     }
@@ -77,9 +90,12 @@ pub fn segment_tcp(
     let chunks = payload.chunks(mss).count().max(1);
     for (i, chunk) in payload.chunks(mss).enumerate() {
         let last = i + 1 == chunks;
-        scratch.clear();
+        // Shrinking keeps the headroom's old bytes (no zeroing per segment).
+        scratch.resize(headroom, 0);
         scratch.extend_from_slice(&frame[..hdr_len]);
         scratch.extend_from_slice(chunk);
+        let all = &mut scratch[..];
+        let scratch = &mut all[headroom..];
         let off = (i * mss) as u32;
         scratch[l4 + 4..l4 + 8].copy_from_slice(&seq0.wrapping_add(off).to_be_bytes());
         let mut flags = flags0;
@@ -101,7 +117,7 @@ pub fn segment_tcp(
             let c = ipv4_header_checksum(&scratch[eth..l4]);
             scratch[eth + 10..eth + 12].copy_from_slice(&c.to_be_bytes());
         }
-        emit(scratch);
+        emit(all);
     }
     Ok(chunks)
 }
@@ -172,6 +188,26 @@ mod tests {
         }
         assert_eq!(payload, frame[54..].to_vec(), "payload intact and in order");
         assert_eq!(segs[2].len(), 54 + 200);
+    }
+
+    #[test]
+    fn segments_behind_headroom_equal_the_plain_segments() {
+        let frame = tcp4(3000, 0x18);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut plain: Vec<Vec<u8>> = Vec::new();
+        segment_tcp(&frame, 1000, &mut a, |s| plain.push(s.to_vec())).unwrap();
+        let mut roomy: Vec<Vec<u8>> = Vec::new();
+        // A used scratch buffer (longer than the headroom) is reused as it is.
+        b.resize(4000, 0xee);
+        let n = segment_tcp_with_headroom(&frame, 1000, &mut b, 64, |m| {
+            assert!(m.len() > 64);
+            // Writable in front of the segment (the in-place path grows into it).
+            m[0] = 1;
+            roomy.push(m[64..].to_vec());
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(plain, roomy);
     }
 
     proptest::proptest! {

@@ -4,6 +4,7 @@
 
 use tokio::sync::mpsc;
 
+use filament_dataplane::inplace::{InPlace, SlotFrame};
 use filament_dataplane::{Forwarder, PacketBuf, RxMeta, Verdict, VifId};
 
 use super::{Cmd, LoopTx, Punt, ShellStats, VifMap};
@@ -38,6 +39,22 @@ impl Rx<'_> {
         } else {
             send_to(self.ports, self.tx_only, self.stats, to, frame);
         }
+    }
+
+    /// Process `slot`'s frame where it lies when the core takes it in place (then send it at
+    /// once, or count the drop), else through [`Rx::one`] on a copy.
+    pub(super) fn in_place(&mut self, ip: &mut InPlace, mut slot: SlotFrame<'_>, meta: RxMeta) {
+        let flow_hits = ip.flow_hits();
+        match ip.process(self.fwd, self.now, self.vif, &mut slot, meta) {
+            Some(Verdict::Transmit(to)) => {
+                self.stats.in_place += 1;
+                self.send(to, slot.frame());
+            }
+            // A flow's Drop verdict (counted by the core).
+            Some(_) => self.stats.in_place += 1,
+            None => self.one(slot.frame(), meta),
+        }
+        self.stats.in_place_flows += ip.flow_hits() - flow_hits;
     }
 
     /// The general path: copy `frame` into a pooled buffer, process, act on the verdict.

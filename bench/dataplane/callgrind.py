@@ -16,7 +16,8 @@ Usage (root)::
 
 Environment: ``BENCH_ENCAPS`` (default "mpls_over_udp vxlan"), ``BENCH_POLICY=1`` (policy on the
 workload vifs with installed flows, as in bench.py), ``CG_PACKETS`` (UDP packets, default
-20000), ``CG_KPPS`` (their rate, default 5), ``CG_TCP`` ("MBIT:SECONDS", default "40:4").
+20000), ``CG_KPPS`` (their rate, default 5), ``CG_TCP`` ("MBIT:SECONDS", default "40:4"),
+``CG_OFFLOADS=on`` (leave the veths' tx offloads on: TSO super-frames cut by the shell).
 Prints one table; asserts nothing.
 """
 
@@ -43,6 +44,7 @@ POLICY = os.environ.get("BENCH_POLICY") == "1"
 PACKETS = int(os.environ.get("CG_PACKETS", "20000"))
 KPPS = float(os.environ.get("CG_KPPS", "5"))
 TCP_MBIT, TCP_SECONDS = (float(x) for x in os.environ.get("CG_TCP", "40:4").split(":"))
+OFFLOADS = os.environ.get("CG_OFFLOADS") == "on"
 UDP_PAYLOAD = 18  # 64-byte frames
 
 
@@ -123,8 +125,10 @@ def main():
         lab.build()
         if POLICY:
             lab.allow_iperf3_flows()
-        # As bench.py: tx offloads off on every veth (no TSO super-frames to segment).
-        offloads_off(lab)
+        # As bench.py: tx offloads off on every veth (no TSO super-frames to segment), unless
+        # CG_OFFLOADS=on (the lab's default: w1's TCP arrives as super-frames the shell cuts).
+        if not OFFLOADS:
+            offloads_off(lab)
         for encap in ENCAPS:
             lab.set_workload_neighbors(encap != "vxlan")
             for name, binary, extra in variants:
@@ -150,6 +154,7 @@ def main():
     finally:
         lab.close()
     print(f"\ncallgrind, whole process between zero and dump; policy {'on' if POLICY else 'off'}; "
+          f"offloads {'on' if OFFLOADS else 'off'}; "
           f"UDP {PACKETS} x 64 B at {KPPS:g} kpps; TCP {TCP_MBIT:g} Mbit/s for {TCP_SECONDS:g} s")
     print(f"{'variant':<16} {'encap':<14} {'UDP Ir/frame h1 / h2':>22} "
           f"{'TCP Ir/frame h1 / h2':>22} {'TCP Ir/KB h1 / h2':>20}")

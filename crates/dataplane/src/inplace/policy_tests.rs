@@ -3,7 +3,9 @@
 //! hosts with installed flows, forward and reverse, routed and bridged, across the fabric
 //! (egress policy), Drop and NAT verdicts; misses, HOLD and mirrors must be declined untouched.
 
-use super::tests::{both, encaps, frame6, frame_ports, host_with, same_state, vm_mac, T0};
+use super::tests::{
+    both, encaps, frame6, frame_ports, host_with, route_fd00_5, same_state, vm_mac, T0,
+};
 use super::*;
 use crate::{FlowKey, FlowSpec, NatRewrite};
 use proptest::prelude::*;
@@ -350,19 +352,7 @@ fn a_new_verdict_drops_the_cached_route() {
 fn ipv6_flow_hits_are_handled_in_place() {
     for tenc in encaps() {
         let mut h = Hosts::new(tenc);
-        for (f, nh) in [
-            (&mut h.ga, 10),
-            (&mut h.ia, 10),
-            (&mut h.gb, 1),
-            (&mut h.ib, 1),
-        ] {
-            f.apply(Op::AddRoute {
-                vrf: VrfId(1),
-                prefix: "fd00::5/128".parse().unwrap(),
-                nh: NhId(nh),
-            })
-            .unwrap();
-        }
+        route_fd00_5([&mut h.ga, &mut h.ia], [&mut h.gb, &mut h.ib]);
         let f = frame6();
         assert!(!h.on(From::A, &f, RxMeta::default()), "a miss");
         let k = FlowKey {

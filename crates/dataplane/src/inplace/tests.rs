@@ -320,16 +320,11 @@ pub(super) fn frame6() -> Vec<u8> {
     f
 }
 
-#[test]
-fn ipv6_routed_over_every_tunnel_matches() {
-    for tenc in encaps() {
-        let mut h = Hosts::new(tenc);
-        for (f, nh) in [
-            (&mut h.ga, 10),
-            (&mut h.ia, 10),
-            (&mut h.gb, 1),
-            (&mut h.ib, 1),
-        ] {
+/// fd00::5/128 (VM 5 on host B) in VRF 1 of each forwarder: through the tunnel (nexthop 10)
+/// on host A's, to the local vif (nexthop 1) on host B's.
+pub(super) fn route_fd00_5(a: [&mut Forwarder; 2], b: [&mut Forwarder; 2]) {
+    for (fs, nh) in [(a, 10), (b, 1)] {
+        for f in fs {
             f.apply(Op::AddRoute {
                 vrf: VrfId(1),
                 prefix: "fd00::5/128".parse().unwrap(),
@@ -337,6 +332,14 @@ fn ipv6_routed_over_every_tunnel_matches() {
             })
             .unwrap();
         }
+    }
+}
+
+#[test]
+fn ipv6_routed_over_every_tunnel_matches() {
+    for tenc in encaps() {
+        let mut h = Hosts::new(tenc);
+        route_fd00_5([&mut h.ga, &mut h.ia], [&mut h.gb, &mut h.ib]);
         let f = frame6();
         assert!(h.on_a(&f), "{tenc:?}");
         assert!(h.across(&f));

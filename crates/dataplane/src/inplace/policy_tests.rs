@@ -3,9 +3,7 @@
 //! hosts with installed flows, forward and reverse, routed and bridged, across the fabric
 //! (egress policy), Drop and NAT verdicts; misses, HOLD and mirrors must be declined untouched.
 
-use super::tests::{
-    both, encaps, frame6, frame_ports, host_with, route_fd00_5, same_state, vm_mac, T0,
-};
+use super::tests::{both, encaps, frame6, frame_ports, route_fd00_5, vm_mac, Hosts, T0};
 use super::*;
 use crate::{FlowKey, FlowSpec, NatRewrite};
 use proptest::prelude::*;
@@ -13,17 +11,6 @@ use std::net::Ipv4Addr;
 
 const UDP: u8 = ip_proto::UDP;
 const TCP: u8 = ip_proto::TCP;
-
-/// Host A (fabric .1, VMs 3 and 4, VM 5 behind B) and host B (fabric .2, VM 5, VM 3 behind
-/// A), policy on every workload vif, each as twins: `g*` runs the general pipeline with the
-/// fast path off, `i*` the in-place path (falling back to `process` on a copy).
-struct Hosts {
-    ga: Forwarder,
-    ia: Forwarder,
-    gb: Forwarder,
-    ib: Forwarder,
-    ctx: InPlace,
-}
 
 /// Where a test frame enters: from VM 3 on A's vif 1 (`A`) or VM 5 on B's vif 1 (`B`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,19 +62,6 @@ fn spec(key: FlowKey, v: u8) -> FlowSpec {
 }
 
 impl Hosts {
-    fn new(tenc: TunnelEncap) -> Hosts {
-        let mut h = Hosts {
-            ga: host_with(1, 2, &[3, 4], 5, tenc, true),
-            ia: host_with(1, 2, &[3, 4], 5, tenc, true),
-            gb: host_with(2, 1, &[5], 3, tenc, true),
-            ib: host_with(2, 1, &[5], 3, tenc, true),
-            ctx: InPlace::new(),
-        };
-        h.ga.set_fast_path(false);
-        h.gb.set_fast_path(false);
-        h
-    }
-
     /// Install verdict `v` for `key` on both hosts' twins (the agent does it on each host).
     fn install(&mut self, key: FlowKey, v: u8) {
         self.install_on(From::A, spec(key, v));
@@ -125,7 +99,7 @@ impl Hosts {
     /// `f` from `from`'s VM, encapsulated by `from`'s twins (general pipeline on both, so they
     /// stay the same), received on the other host's fabric through both paths. `None`: the
     /// sender did not send it over the tunnel (punted, dropped, local).
-    fn across(&mut self, from: From, f: &[u8]) -> Option<bool> {
+    fn across_from(&mut self, from: From, f: &[u8]) -> Option<bool> {
         let (g, i) = self.twins(from);
         let mut b = PacketBuf::from_frame(f);
         let vg = g.process(T0, VifId(1), &mut b, RxMeta::default());
@@ -141,24 +115,6 @@ impl Hosts {
             From::B => (&mut self.ga, &mut self.ia),
         };
         Some(both(g, i, &mut self.ctx, 0, b.frame(), RxMeta::default()))
-    }
-
-    /// Each host's twins have the same interfaces, counters, clock and flows (dump, route
-    /// caches, last use).
-    fn same_states(&self) {
-        for (g, i) in [(&self.ga, &self.ia), (&self.gb, &self.ib)] {
-            same_state(g, i);
-            assert_eq!(g.dump_flows(), i.dump_flows());
-            for d in g.dump_flows() {
-                let (x, y) = (g.flows.get(d.index).unwrap(), i.flows.get(d.index).unwrap());
-                assert_eq!(
-                    format!("{:?}", x.route_cache()),
-                    format!("{:?}", y.route_cache())
-                );
-                assert_eq!((x.tunnel_nh, x.tunnel_gen), (y.tunnel_nh, y.tunnel_gen));
-                assert_eq!(x.last_used(), y.last_used());
-            }
-        }
     }
 
     /// Packets counted in A's (in-place twin's) entry for `key`.
@@ -182,12 +138,12 @@ fn flow_hits_forward_in_place_both_ways() {
     let m = RxMeta::default();
     for tenc in encaps() {
         for bridged in [false, true] {
-            let mut h = Hosts::new(tenc);
+            let mut h = Hosts::build(tenc, true);
             let (fwd, local) = ((40000, 5001), (40001, 80));
             // A miss is held and punted by the general path.
             let f = pkt(bridged, 3, 5, UDP, fwd, b"first");
             assert!(!h.on(From::A, &f, m));
-            assert!(h.across(From::A, &f).is_none());
+            assert!(h.across_from(From::A, &f).is_none());
             h.install(key(3, 5, UDP, fwd), 4);
             h.install(key(3, 4, TCP, local), 4);
             for n in 0..3u8 {
@@ -196,10 +152,10 @@ fn flow_hits_forward_in_place_both_ways() {
                 assert!(h.on(From::A, &f, m), "{tenc:?} bridged {bridged} #{n}");
                 assert!(h.on(From::A, &pkt(bridged, 3, 4, TCP, local, b"x"), m));
                 // B's egress policy on the way to VM 5, and the reverse direction both ways.
-                assert_eq!(h.across(From::A, &f), Some(true), "{tenc:?}");
+                assert_eq!(h.across_from(From::A, &f), Some(true), "{tenc:?}");
                 let r = pkt(bridged, 5, 3, UDP, (fwd.1, fwd.0), &[n; 9]);
                 assert!(h.on(From::B, &r, m));
-                assert_eq!(h.across(From::B, &r), Some(true));
+                assert_eq!(h.across_from(From::B, &r), Some(true));
                 // Partial checksums are completed as the general path does.
                 let partial = RxMeta {
                     csum_partial: true,
@@ -223,7 +179,7 @@ fn flow_hits_forward_in_place_both_ways() {
 fn drop_and_nat_verdicts_are_applied_in_place_and_mirrors_declined() {
     let m = RxMeta::default();
     for tenc in encaps() {
-        let mut h = Hosts::new(tenc);
+        let mut h = Hosts::build(tenc, true);
         let ports = |v: u8| (41000 + u16::from(v), 22);
         for v in 0..5 {
             h.install(key(3, 5, TCP, ports(v)), v);
@@ -267,7 +223,7 @@ fn nat_flows_are_rewritten_in_place_both_ways() {
     };
     for tenc in encaps() {
         for bridged in [false, true] {
-            let mut h = Hosts::new(tenc);
+            let mut h = Hosts::build(tenc, true);
             // VM 3 reaches VM 5 as 10.1.1.99:8080: A's flow rewrites the destination (and its
             // reverse entry the source of the replies); B sees VM 3 -> VM 5:80 and forwards.
             let k = key(3, 99, TCP, (40000, 8080));
@@ -277,11 +233,11 @@ fn nat_flows_are_rewritten_in_place_both_ways() {
             for n in 0..3u8 {
                 let f = frame_ports(to(5), 3, 99, true, (40000, 8080), 64, &[n; 30]);
                 assert!(h.on(From::A, &f, m), "{tenc:?} bridged {bridged}");
-                assert_eq!(h.across(From::A, &f), Some(true));
+                assert_eq!(h.across_from(From::A, &f), Some(true));
                 let r = frame_ports(to(3), 5, 3, true, (80, 40000), 64, &[n; 7]);
                 assert!(h.on(From::B, &r, m));
                 // A's reverse entry rewrites the reply's source back to 10.1.1.99:8080.
-                assert_eq!(h.across(From::B, &r), Some(true));
+                assert_eq!(h.across_from(From::B, &r), Some(true));
             }
             h.same_states();
             assert_eq!(h.packets(From::A, &k), 6);
@@ -293,7 +249,7 @@ fn nat_flows_are_rewritten_in_place_both_ways() {
 #[test]
 fn egress_drop_on_the_receiving_host_is_applied_in_place() {
     for tenc in encaps() {
-        let mut h = Hosts::new(tenc);
+        let mut h = Hosts::build(tenc, true);
         let k = key(3, 5, UDP, (40000, 53));
         h.install(k, 4);
         // B's verdict differs from A's (B's agent has its own policy).
@@ -301,7 +257,7 @@ fn egress_drop_on_the_receiving_host_is_applied_in_place() {
             f.apply(Op::AddFlow(spec(k, 0))).unwrap();
         }
         let f = pkt(false, 3, 5, UDP, (40000, 53), b"q");
-        assert_eq!(h.across(From::A, &f), Some(true));
+        assert_eq!(h.across_from(From::A, &f), Some(true));
         assert_eq!(h.gb.dropstats().drops.get(&DropReason::Policy), Some(&1));
         h.same_states();
     }
@@ -311,7 +267,7 @@ fn egress_drop_on_the_receiving_host_is_applied_in_place() {
 fn a_new_verdict_drops_the_cached_route() {
     let m = RxMeta::default();
     for tenc in encaps() {
-        let mut h = Hosts::new(tenc);
+        let mut h = Hosts::build(tenc, true);
         let k = key(3, 5, UDP, (40000, 80));
         // NAT to VM 4: the flow's route cache holds VM 4's interface (vif 2).
         for f in [&mut h.ga, &mut h.ia] {
@@ -351,7 +307,7 @@ fn a_new_verdict_drops_the_cached_route() {
 #[test]
 fn ipv6_flow_hits_are_handled_in_place() {
     for tenc in encaps() {
-        let mut h = Hosts::new(tenc);
+        let mut h = Hosts::build(tenc, true);
         route_fd00_5([&mut h.ga, &mut h.ia], [&mut h.gb, &mut h.ib]);
         let f = frame6();
         assert!(!h.on(From::A, &f, RxMeta::default()), "a miss");
@@ -365,7 +321,7 @@ fn ipv6_flow_hits_are_handled_in_place() {
         };
         h.install(k, 4);
         assert!(h.on(From::A, &f, RxMeta::default()), "{tenc:?}");
-        assert_eq!(h.across(From::A, &f), Some(true));
+        assert_eq!(h.across_from(From::A, &f), Some(true));
         h.same_states();
     }
 }
@@ -421,7 +377,7 @@ proptest! {
         e in 0usize..3,
         steps in proptest::collection::vec(step(), 1..30),
     ) {
-        let mut h = Hosts::new(encaps()[e]);
+        let mut h = Hosts::build(encaps()[e], true);
         for s in steps {
             match s {
                 Step::Install { dir, tcp, port, v } => {
@@ -440,8 +396,8 @@ proptest! {
                     match dir {
                         0 | 1 => { h.on(From::A, &f, meta); }
                         3 => { h.on(From::B, &f, meta); }
-                        2 => { h.across(From::A, &f); }
-                        _ => { h.across(From::B, &f); }
+                        2 => { h.across_from(From::A, &f); }
+                        _ => { h.across_from(From::B, &f); }
                     }
                 }
             }

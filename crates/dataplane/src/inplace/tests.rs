@@ -209,24 +209,33 @@ pub(super) fn encaps() -> [TunnelEncap; 3] {
 }
 
 /// Host A (fabric .1, VMs 3 and 4, VM 5 behind B) and host B (fabric .2, VM 5, VM 3
-/// behind A), each as twins: `g*` runs the general pipeline, `i*` the in-place path.
-struct Hosts {
-    ga: Forwarder,
-    ia: Forwarder,
-    gb: Forwarder,
-    ib: Forwarder,
-    ctx: InPlace,
+/// behind A), each as twins: `g*` runs the general pipeline (fast path off), `i*` the
+/// in-place path (falling back to `process` on a copy).
+pub(super) struct Hosts {
+    pub(super) ga: Forwarder,
+    pub(super) ia: Forwarder,
+    pub(super) gb: Forwarder,
+    pub(super) ib: Forwarder,
+    pub(super) ctx: InPlace,
 }
 
 impl Hosts {
     fn new(tenc: TunnelEncap) -> Hosts {
-        Hosts {
-            ga: host(1, 2, &[3, 4], 5, tenc),
-            ia: host(1, 2, &[3, 4], 5, tenc),
-            gb: host(2, 1, &[5], 3, tenc),
-            ib: host(2, 1, &[5], 3, tenc),
+        Hosts::build(tenc, false)
+    }
+
+    /// The two hosts, with policy on every workload vif when `policy`.
+    pub(super) fn build(tenc: TunnelEncap, policy: bool) -> Hosts {
+        let mut h = Hosts {
+            ga: host_with(1, 2, &[3, 4], 5, tenc, policy),
+            ia: host_with(1, 2, &[3, 4], 5, tenc, policy),
+            gb: host_with(2, 1, &[5], 3, tenc, policy),
+            ib: host_with(2, 1, &[5], 3, tenc, policy),
             ctx: InPlace::new(),
-        }
+        };
+        h.ga.set_fast_path(false);
+        h.gb.set_fast_path(false);
+        h
     }
 
     /// `f` from VM 3 (vif 1) on A through both paths (see [`both`]).
@@ -258,10 +267,22 @@ impl Hosts {
         )
     }
 
-    /// Each host's twins have the same interfaces, counters and clock.
-    fn same_states(&self) {
-        same_state(&self.ga, &self.ia);
-        same_state(&self.gb, &self.ib);
+    /// Each host's twins have the same interfaces, counters, clock and flows (dump, route
+    /// caches, last use).
+    pub(super) fn same_states(&self) {
+        for (g, i) in [(&self.ga, &self.ia), (&self.gb, &self.ib)] {
+            same_state(g, i);
+            assert_eq!(g.dump_flows(), i.dump_flows());
+            for d in g.dump_flows() {
+                let (x, y) = (g.flows.get(d.index).unwrap(), i.flows.get(d.index).unwrap());
+                assert_eq!(
+                    format!("{:?}", x.route_cache()),
+                    format!("{:?}", y.route_cache())
+                );
+                assert_eq!((x.tunnel_nh, x.tunnel_gen), (y.tunnel_nh, y.tunnel_gen));
+                assert_eq!(x.last_used(), y.last_used());
+            }
+        }
     }
 }
 

@@ -13,12 +13,13 @@
 //!   fabric -> VXLAN to the gateway MAC -> FIB of the VNI's VRF -> an Encap nexthop.
 //!
 //! On interfaces with policy (the agent's default, TF's POLICY_ENABLED) the same paths are
-//! taken for packets whose flow entry is installed: a flow HIT (Active, Forward, no mirror)
-//! is counted in its entry and forwarded in place, and a hit on a Drop entry is dropped in
-//! place (`policy.rs`; the routed IPv4 TCP/UDP case through the flow-cached fast path's
-//! checks), on the workload side and for the egress policy of frames from the fabric.
+//! taken for packets whose flow entry is installed: a flow HIT (Active, no mirror) is counted
+//! in its entry and forwarded in place, a NAT hit rewritten in place and routed by its new
+//! destination, and a hit on a Drop entry dropped in place (`policy.rs`; the routed IPv4
+//! TCP/UDP case through the flow-cached fast path's checks), on the workload side and for
+//! the egress policy of frames from the fabric.
 //!
-//! Everything else — flow misses (held and punted), HOLD entries, NAT, mirroring, ARP, DHCP,
+//! Everything else — flow misses (held and punted), HOLD entries, mirroring, ARP, DHCP,
 //! flooding, ECMP members, drops of other kinds, a neighbour miss, a slot with too little
 //! headroom — returns `None` after READING only: the forwarder and the frame are
 //! untouched, and the shell runs the general [`Forwarder::process`] on a copy. When it
@@ -247,8 +248,10 @@ impl InPlace {
         if slot.start.checked_add(slot.len)? > slot.mem.len() {
             return None;
         }
-        let vin = fwd.vifs.get(vif_in.0 as usize)?.as_ref()?;
-        let policy = vin.vif.policy && vin.vif.kind != VifKind::Fabric;
+        let v = &fwd.vifs.get(vif_in.0 as usize)?.as_ref()?.vif;
+        let (fabric, policy, ip, vrf, mac) =
+            (v.kind == VifKind::Fabric, v.policy, v.ip, v.vrf, v.mac);
+        let policy = policy && !fabric;
         if policy {
             // An established routed IPv4 flow with its route cached: the fast path's checks.
             if let Some(v) = policy::fast_in_slot(fwd, now, vif_in, slot, meta) {
@@ -256,16 +259,14 @@ impl InPlace {
                 return Some(v);
             }
         }
-        let vin = fwd.vifs.get(vif_in.0 as usize)?.as_ref()?;
-        let plan = if vin.vif.kind == VifKind::Fabric {
-            let our_ip = match vin.vif.ip {
+        let plan = if fabric {
+            let our_ip = match ip {
                 Some(IpAddr::V4(a)) => Some(a),
                 _ => None,
             };
             fabric_plan(fwd, slot, vif_in, our_ip, &mut self.nat)?
         } else {
-            let (vrf, mac) = (vin.vif.vrf?, vin.vif.mac);
-            self.workload_plan(fwd, slot, vif_in, vrf, mac, policy)?
+            self.workload_plan(fwd, slot, vif_in, vrf?, mac, policy)?
         };
         if matches!(
             plan,

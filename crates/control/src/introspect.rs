@@ -156,14 +156,17 @@ impl ControlNode {
     }
 }
 
-/// Whether the table key `k` is the destination `p`: the whole key, or its prefix after an
-/// RD (`RD:prefix`) or a MAC (`mac,ip/len`), or an EVPN key's MAC (`mac,...`). Not any
-/// suffix: `0.200.1.0/24` is not `10.200.1.0/24`.
+/// Whether the table key `k` (`10.1.1.0/24`, `rd:10.1.1.0/24`, `mac,ip/len`,
+/// `rd:mac,ip/len`) is the destination `p`: the whole key, its prefix after the RD (two
+/// fields: `asn:n`, `ip:n`), or the IP or MAC of an EVPN MAC/IP key. Not any suffix:
+/// `0.200.1.0/24` is not `10.200.1.0/24`.
 fn key_matches(k: &str, p: &str) -> bool {
-    k == p
-        || k.strip_suffix(p)
-            .is_some_and(|head| head.ends_with([':', ',', '-']))
-        || k.strip_prefix(p).is_some_and(|tail| tail.starts_with(','))
+    let evpn = |key: &str| {
+        key.split_once(',')
+            .is_some_and(|(mac, ip)| ip == p || mac.eq_ignore_ascii_case(p))
+    };
+    let after_rd = k.splitn(3, ':').nth(2).unwrap_or("");
+    k == p || after_rd == p || evpn(after_rd) || evpn(k)
 }
 
 #[cfg(test)]
@@ -182,5 +185,17 @@ mod key_tests {
         assert!(!key_matches("10.200.1.0/24", "0.200.1.0/24"));
         assert!(!key_matches("65001:9:110.200.1.0/24", "10.200.1.0/24"));
         assert!(!key_matches("10.200.1.0/24", "10.200.1.0/2"));
+        assert!(key_matches("10.50.0.5/32", "10.50.0.5/32"));
+        assert!(key_matches("10.77.0.9:3:10.50.0.5/32", "10.50.0.5/32"));
+        assert!(key_matches(
+            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
+            "10.1.1.3/32"
+        ));
+        assert!(key_matches(
+            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
+            "02:00:00:00:00:01"
+        ));
+        assert!(!key_matches("10.50.0.5/32", "0.5/32"));
+        assert!(!key_matches("10.77.0.9:3:110.50.0.5/32", "10.50.0.5/32"));
     }
 }

@@ -505,3 +505,40 @@ fn every_instance_imports_tf_es_import_target() {
         "target:4200000000:7999"
     );
 }
+
+/// `/routes?prefix=`: whole destinations only (not any key ending in the same text), tables
+/// recounted for what matched, tables with nothing matching left out.
+#[test]
+fn routes_by_prefix_keep_whole_destinations_and_recount() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = lab.connect("host1");
+    lab.subscribe(a, VRF1, 3);
+    for (ip, label) in [("10.1.1.3", 17), ("10.1.1.13", 18)] {
+        lab.publish(
+            a,
+            VRF1,
+            VN1,
+            ip,
+            "192.168.0.1",
+            label,
+            CollectionOp::Associate,
+        );
+    }
+    let t = format!("{VRF1}.inet.0");
+    let v = lab.node.routes(Some(&t), Some("10.1.1.3/32"));
+    let tables = v["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "{v}");
+    assert_eq!(tables[0]["destinations"], 1, "{v}");
+    assert_eq!(tables[0]["paths"], 1, "{v}");
+    assert_eq!(tables[0]["primary_paths"], 1, "{v}");
+    assert_eq!(tables[0]["secondary_paths"], 0, "{v}");
+    assert_eq!(tables[0]["routes"][0]["prefix"], "10.1.1.3/32");
+    let v = lab.node.routes(None, Some("0.1.1.3/32"));
+    assert_eq!(
+        v["tables"].as_array().unwrap().len(),
+        0,
+        "a suffix is no match: {v}"
+    );
+}

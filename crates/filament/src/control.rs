@@ -356,20 +356,6 @@ fn parse_prefix(p: &str) -> Result<String, String> {
     bad("not an address")
 }
 
-/// Whether a route key (`10.1.1.0/24`, `rd:10.1.1.0/24`, `rd:mac,ip/len`) is the one asked
-/// for: the whole key, or its prefix after the RD, or the IP or MAC of an EVPN MAC/IP key.
-fn key_matches(key: &str, want: &str) -> bool {
-    if key == want {
-        return true;
-    }
-    // An RD is two fields (`asn:n`, `ip:n`): the prefix follows the second `:`.
-    let after_rd = key.splitn(3, ':').nth(2).unwrap_or("");
-    after_rd == want
-        || after_rd
-            .split_once(',')
-            .is_some_and(|(mac, ip)| ip == want || mac.eq_ignore_ascii_case(want))
-}
-
 fn s(v: &Value) -> String {
     match v {
         Value::String(s) if s.is_empty() => "-".into(),
@@ -377,30 +363,6 @@ fn s(v: &Value) -> String {
         Value::Null => "-".into(),
         other => other.to_string(),
     }
-}
-
-/// Keep the routes matching `want` (the introspect matches by suffix) and recount.
-fn filter_routes(v: &mut Value, want: &str) {
-    let Some(tables) = v["tables"].as_array_mut() else {
-        return;
-    };
-    for t in tables.iter_mut() {
-        let Some(routes) = t["routes"].as_array_mut() else {
-            continue;
-        };
-        routes.retain(|r| r["prefix"].as_str().is_some_and(|k| key_matches(k, want)));
-        let paths: Vec<&Value> = routes
-            .iter()
-            .flat_map(|r| r["paths"].as_array().into_iter().flatten())
-            .collect();
-        let secondary = paths.iter().filter(|p| p["secondary"] == true).count();
-        let (n, total) = (routes.len(), paths.len());
-        t["destinations"] = n.into();
-        t["paths"] = total.into();
-        t["primary_paths"] = (total - secondary).into();
-        t["secondary_paths"] = secondary.into();
-    }
-    tables.retain(|t| t["routes"].as_array().is_some_and(|r| !r.is_empty()));
 }
 
 /// The table names the node holds now (the introspect's summary).
@@ -426,20 +388,16 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
             if let Some(t) = &table {
                 q.push(("table", t.as_str()));
             }
-            // The introspect matches by suffix: give it prefixes (a superset of what
-            // `key_matches` keeps), not MACs, which sit inside EVPN keys.
-            if let Some(p) = prefix.as_ref().filter(|p| p.contains('/')) {
+            // The introspect keeps whole destinations (a prefix, or an EVPN key's IP or MAC).
+            if let Some(p) = &prefix {
                 q.push(("prefix", p.as_str()));
             }
-            let mut v = get_json(&CONTROL, &control, "/routes", &q).await?;
+            let v = get_json(&CONTROL, &control, "/routes", &q).await?;
             anyhow::ensure!(
                 v["tables"].is_array(),
                 "{} is not the control node introspect (GET /routes has no tables)",
                 base_url(&control)
             );
-            if let Some(p) = &prefix {
-                filter_routes(&mut v, p);
-            }
             let empty = v["tables"].as_array().is_none_or(|t| t.is_empty());
             if empty {
                 if let Some(t) = &table {
@@ -725,36 +683,6 @@ mod tests {
             let e = parse_prefix(bad).unwrap_err();
             assert!(e.starts_with("malformed prefix"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn a_prefix_matches_whole_keys_only() {
-        assert!(key_matches("10.50.0.5/32", "10.50.0.5/32"));
-        assert!(key_matches("10.77.0.9:3:10.50.0.5/32", "10.50.0.5/32"));
-        assert!(key_matches(
-            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
-            "10.1.1.3/32"
-        ));
-        assert!(key_matches(
-            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
-            "02:00:00:00:00:01"
-        ));
-        assert!(!key_matches("10.50.0.5/32", "0.5/32"));
-        assert!(!key_matches("10.77.0.9:3:110.50.0.5/32", "10.50.0.5/32"));
-    }
-
-    #[test]
-    fn filtering_recounts_and_drops_empty_tables() {
-        let mut v = json!({"tables": [
-            {"table": "a.inet.0", "routes": [
-                {"prefix": "10.50.0.5/32", "paths": [{"secondary": false}]},
-                {"prefix": "110.50.0.5/32", "paths": [{"secondary": true}]}]},
-            {"table": "b.inet.0", "routes": [{"prefix": "0.5/32", "paths": [{}]}]}]});
-        filter_routes(&mut v, "10.50.0.5/32");
-        assert_eq!(v["tables"].as_array().unwrap().len(), 1);
-        assert_eq!(v["tables"][0]["destinations"], 1);
-        assert_eq!(v["tables"][0]["primary_paths"], 1);
-        assert_eq!(v["tables"][0]["secondary_paths"], 0);
     }
 
     #[test]

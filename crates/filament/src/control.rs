@@ -525,48 +525,34 @@ fn render_summary(v: &Value) -> String {
 /// One neighbour row in TF's columns, from an XMPP row (TF's names already) or a BGP row
 /// of the speaker (`peer` address, `name`, `asn`, `flaps`, `received`, `sent`, `last_error`).
 fn neighbor_row(n: &Value) -> Vec<String> {
-    let bgp = n["type"] == "bgp" || n["encoding"] == "BGP";
-    let pick = |a: &str, b: &str| if n[a].is_null() { s(&n[b]) } else { s(&n[a]) };
-    if !bgp {
-        return vec![
-            s(&n["peer"]),
-            s(&n["peer_address"]),
-            s(&n["peer_asn"]),
-            s(&n["encoding"]),
-            s(&n["peer_type"]),
-            s(&n["state"]),
-            s(&n["send_state"]),
-            s(&n["flap_count"]),
-            s(&n["flap_time"]),
-            s(&n["prefixes"]),
-            s(&n["last_reason"]),
-        ];
-    }
+    // Rows carry TF's names (`bgp_peers::peer_summaries` adds them to BGP rows); a BGP row
+    // also has the peer's `name` (its `peer` is the address) and received/sent counts.
+    let name = if n["name"].is_string() {
+        &n["name"]
+    } else {
+        &n["peer"]
+    };
     let prefixes = match (&n["received"], &n["sent"]) {
         (Value::Null, Value::Null) => s(&n["prefixes"]),
         (r, t) => format!("{}/{}", s(r), s(t)),
     };
-    vec![
-        if n["name"].is_string() {
-            s(&n["name"])
-        } else {
-            s(&n["peer"])
-        },
-        if n["peer_address"].is_null() {
-            s(&n["peer"])
-        } else {
-            s(&n["peer_address"])
-        },
-        pick("peer_asn", "asn"),
-        "BGP".into(),
-        s(&n["peer_type"]),
-        s(&n["state"]),
-        s(&n["send_state"]),
-        pick("flap_count", "flaps"),
-        s(&n["flap_time"]),
-        prefixes,
-        pick("last_error", "last_reason"),
+    let mut row: Vec<String> = [
+        name,
+        &n["peer_address"],
+        &n["peer_asn"],
+        &n["encoding"],
+        &n["peer_type"],
+        &n["state"],
+        &n["send_state"],
+        &n["flap_count"],
+        &n["flap_time"],
     ]
+    .into_iter()
+    .map(s)
+    .collect();
+    row.push(prefixes);
+    row.push(s(&n["last_reason"]));
+    row
 }
 
 /// `neighbors` as text: aligned columns, TF's names; `prefixes` is received/sent for BGP
@@ -692,7 +678,9 @@ mod tests {
              "peer_type": "internal", "state": "Established", "send_state": "in sync",
              "flap_count": 0, "flap_time": null, "prefixes": 3},
             {"peer": "10.77.0.2", "name": "frr", "type": "bgp", "asn": 65001,
-             "state": "Established", "flaps": 1, "received": 2, "sent": 1, "last_error": null}]});
+             "state": "Established", "flaps": 1, "received": 2, "sent": 1, "last_error": null,
+             "peer_address": "10.77.0.2", "peer_asn": 65001, "encoding": "BGP",
+             "peer_type": "external", "flap_count": 1, "last_reason": null, "prefixes": 2}]});
         let text = render_neighbors(&v);
         let lines: Vec<&str> = text.lines().collect();
         let cells: Vec<&str> = lines[2].split_whitespace().collect();

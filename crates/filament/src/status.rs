@@ -145,8 +145,8 @@ async fn control_row(ctl: &str) -> Row {
     let n = get(&format!("{ctl}/neighbors"))
         .await
         .unwrap_or(Value::Null);
-    // XMPP rows carry TF's `encoding`; the BGP speaker's rows `type: "bgp"`.
-    let is_bgp = |p: &Value| p["type"] == "bgp" || p["encoding"] == "BGP";
+    // Every row carries TF's `encoding` (XMPP or BGP).
+    let is_bgp = |p: &Value| p["encoding"] == "BGP";
     let peers = |bgp: bool| -> (usize, usize, String) {
         let rows: Vec<&Value> = n["neighbors"]
             .as_array()

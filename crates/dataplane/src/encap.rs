@@ -69,11 +69,15 @@ fn wire_err(e: filament_wire_pkt::Error) -> DropReason {
 pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropReason> {
     let b = frame.get(l3..).ok_or(DropReason::Truncated)?;
     let first = *b.first().ok_or(DropReason::Truncated)?;
+    // A first fragment (IPv4 MF set, offset 0) carries the L4 header but not all the data
+    // the UDP Length field counts: only the header itself must be there.
+    let mut first_fragment = false;
     let (v6, hl, total, proto, src, dst, later_fragment) = if first >> 4 == 4 {
         let p = ipv4::Packet::new_checked(b).map_err(wire_err)?;
         if !p.verify_checksum() {
             return Err(DropReason::Malformed);
         }
+        first_fragment = p.more_frags() && p.frag_offset() == 0;
         (
             false,
             p.header_len(),
@@ -119,6 +123,14 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
                 let t = tcp::Packet::new_checked(l4b).map_err(wire_err)?;
                 info.sport = t.src_port();
                 info.dport = t.dst_port();
+            }
+            ip_proto::UDP if first_fragment => {
+                if l4b.len() < udp::HEADER_LEN {
+                    return Err(DropReason::Truncated);
+                }
+                let u = udp::Packet::new_unchecked(l4b);
+                info.sport = u.src_port();
+                info.dport = u.dst_port();
             }
             ip_proto::UDP => {
                 let u = udp::Packet::new_checked(l4b).map_err(wire_err)?;

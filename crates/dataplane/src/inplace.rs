@@ -492,6 +492,11 @@ impl InPlace {
         {
             return None;
         }
+        // ICMPv6 other than echo (neighbour discovery above all: the general path answers
+        // solicitations for routed addresses itself, `nd.rs`).
+        if info.proto == ip_proto::ICMPV6 && !info.icmp_echo {
+            return None;
+        }
         let routed = dst == GATEWAY_MAC || dst == vif_mac;
         // The flow stage comes first (l3_forward / l2_forward): a hit on a Drop entry drops
         // before any TTL or route check.

@@ -126,6 +126,7 @@ mod fib;
 mod flow;
 mod forwarder;
 pub mod inplace;
+mod nd;
 mod pipeline;
 mod types;
 

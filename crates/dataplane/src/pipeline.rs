@@ -197,6 +197,11 @@ impl Forwarder {
                         key: None,
                     });
                 }
+                if let Some(na) = self.nd_proxy(frame, &info, ctx.vif_in, vrf, vif_mac) {
+                    // RFC 4861 Neighbor Solicitation for a routed address: answered here.
+                    buf.load(&na);
+                    return Ok(Verdict::Transmit(ctx.vif_in));
+                }
                 buf.truncate(ethernet::HEADER_LEN + total);
                 if ctx.meta.csum_partial {
                     encap::complete_l4_checksum(buf.frame_mut(), &info);

@@ -1,0 +1,206 @@
+//! Paths found broken by the namespace walk (issue 5): the first fragment of a UDP datagram
+//! larger than the workload MTU (its UDP Length counts data in later fragments), and IPv6
+//! neighbour discovery from a workload (RFC 4861 solicitations answered with the vif MAC).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use common::*;
+use filament_dataplane::*;
+use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ipv6};
+
+/// The two fragments of a UDP datagram of `data` bytes from VM1 to VM3 (remote), cut at
+/// `first` bytes of IP payload (a multiple of 8), as the workload's kernel cuts them.
+fn udp_fragments(data: usize, first: usize) -> (Vec<u8>, Vec<u8>) {
+    let payload: Vec<u8> = (0..data).map(|i| i as u8).collect();
+    let whole = vm_udp_routed_payload(&payload);
+    let l4 = &whole[34..];
+    let frag = |chunk: &[u8], off: usize, more: bool| {
+        let mut f = whole[..34].to_vec();
+        f.extend_from_slice(chunk);
+        let total = (20 + chunk.len()) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&ff.to_be_bytes());
+        ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        f
+    };
+    (
+        frag(&l4[..first], 0, true),
+        frag(&l4[first..], first, false),
+    )
+}
+
+fn vm_udp_routed_payload(payload: &[u8]) -> Vec<u8> {
+    frame_v4(
+        GATEWAY_MAC,
+        vm_mac(3),
+        vm_ip(3),
+        vm_ip(5),
+        ip_proto::UDP,
+        64,
+        &udp_l4(40000, 5201, payload),
+    )
+}
+
+#[test]
+fn both_fragments_of_a_large_udp_datagram_cross_the_overlay() {
+    for encap in [
+        TunnelEncap::MplsOverUdp { label: 16 },
+        TunnelEncap::MplsOverGre { label: 16 },
+        TunnelEncap::Vxlan { vni: 5001 },
+    ] {
+        let mut a = host_a(encap, false);
+        let (first, second) = udp_fragments(1400, 1376);
+        for (name, f) in [("first", &first), ("second", &second)] {
+            let (v, out) = run(&mut a, 1, f);
+            assert_eq!(
+                v,
+                Verdict::Transmit(VifId(0)),
+                "{name} fragment over {encap:?}"
+            );
+            // The inner IP packet rides whole behind the outer headers (TTL decremented).
+            assert!(out.ends_with(&f[34..]), "{name} fragment payload intact");
+            let inner = &out[out.len() - (f.len() - 14)..];
+            assert_eq!(inner[6..8], f[20..22], "{name}: flags and offset kept");
+        }
+        assert_eq!(a.dropstats().total, 0, "{encap:?}");
+    }
+}
+
+#[test]
+fn a_first_fragment_shorter_than_the_udp_header_is_truncated() {
+    let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, false);
+    let (first, _) = udp_fragments(1400, 1376);
+    let mut short = first[..34 + 4].to_vec();
+    short[16..18].copy_from_slice(&24u16.to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut short[14..]).fill_checksum();
+    assert_eq!(
+        run(&mut a, 1, &short).0,
+        Verdict::Drop(DropReason::Truncated)
+    );
+}
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// A Neighbor Solicitation from VM1 (fd00::3) for `target`, to its solicited-node group.
+fn solicit(target: Ipv6Addr, src: Ipv6Addr, hop: u8) -> Vec<u8> {
+    let t = target.octets();
+    let group: Ipv6Addr = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(t[13]),
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let mut ns = vec![0u8; 32];
+    ns[0] = 135;
+    ns[8..24].copy_from_slice(&t);
+    ns[24] = 1; // source link-layer address option
+    ns[25] = 1;
+    ns[26..32].copy_from_slice(&vm_mac(3).0);
+    let c = checksum::l4_checksum(&IpAddr::V6(src), &IpAddr::V6(group), ip_proto::ICMPV6, &ns);
+    ns[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![0u8; 14 + 40 + ns.len()];
+    ethernet::Repr {
+        dst: [0x33, 0x33, 0xff, t[13], t[14], t[15]],
+        src: vm_mac(3).0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(&mut f);
+    ipv6::Repr {
+        src,
+        dst: group,
+        next_header: ip_proto::ICMPV6,
+        payload_len: ns.len(),
+        hop_limit: hop,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[14..]);
+    f[54..].copy_from_slice(&ns);
+    f
+}
+
+fn host_a_v6() -> Forwarder {
+    let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, false);
+    for (prefix, nh) in [("fd00::3/128", 1), ("fd00::4/128", 2), ("fd00::5/128", 10)] {
+        a.apply(Op::AddRoute {
+            vrf: VrfId(1),
+            prefix: prefix.parse().unwrap(),
+            nh: NhId(nh),
+        })
+        .unwrap();
+    }
+    a
+}
+
+#[test]
+fn neighbor_solicitations_for_routed_addresses_are_answered_with_the_vif_mac() {
+    let mut a = host_a_v6();
+    for target in ["fd00::5", "fd00::4"] {
+        let (v, na) = run(&mut a, 1, &solicit(v6(target), v6("fd00::3"), 255));
+        assert_eq!(
+            v,
+            Verdict::Transmit(VifId(1)),
+            "NS for {target} answered on vif 1"
+        );
+        assert_eq!(&na[..6], &vm_mac(3).0, "to the soliciting VM");
+        assert_eq!(&na[6..12], &GATEWAY_MAC.0, "from the vif MAC");
+        let ip = ipv6::Packet::new_checked(&na[14..]).unwrap();
+        assert_eq!(
+            (ip.src(), ip.dst(), ip.hop_limit()),
+            (v6(target), v6("fd00::3"), 255)
+        );
+        let icmp = &na[54..];
+        assert_eq!(
+            (icmp[0], icmp[1], icmp[4]),
+            (136, 0, 0x60),
+            "NA, Solicited + Override"
+        );
+        assert_eq!(&icmp[8..24], &v6(target).octets());
+        assert_eq!(
+            &icmp[24..32],
+            &[2, 1, 0, 0, 0x5e, 0, 1, 0],
+            "target LLA = gateway MAC"
+        );
+        let (s, d) = (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()));
+        assert_eq!(
+            checksum::l4_checksum(&s, &d, ip_proto::ICMPV6, icmp),
+            0,
+            "checksum"
+        );
+    }
+}
+
+#[test]
+fn solicitations_the_forwarder_must_not_answer_are_not_answered() {
+    let mut a = host_a_v6();
+    let cases = [
+        ("own address", solicit(v6("fd00::3"), v6("fd00::3"), 255)),
+        ("no route", solicit(v6("fd00::99"), v6("fd00::3"), 255)),
+        ("DAD", solicit(v6("fd00::5"), Ipv6Addr::UNSPECIFIED, 255)),
+        ("hop limit 64", solicit(v6("fd00::5"), v6("fd00::3"), 64)),
+    ];
+    for (name, f) in cases {
+        let (v, _) = run(&mut a, 1, &f);
+        assert!(
+            !matches!(v, Verdict::Transmit(VifId(1))),
+            "{name}: answered ({v:?})"
+        );
+    }
+    let mut bad = solicit(v6("fd00::5"), v6("fd00::3"), 255);
+    bad[56] ^= 0xff; // checksum
+    assert!(!matches!(
+        run(&mut a, 1, &bad).0,
+        Verdict::Transmit(VifId(1))
+    ));
+}

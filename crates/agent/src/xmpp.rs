@@ -238,8 +238,11 @@ mod tests {
         let mut c = Channel::new("host1");
         c.handle_connected(0);
         let hdr = String::from_utf8(c.poll_transmit().concat()).unwrap();
-        assert!(hdr.starts_with("<?xml version='1.0'?><stream:stream from='host1' to='network-control@contrailsystems.com'"));
-        assert!(hdr.ends_with("' >"));
+        // TF's wire form (wire-xmpp StreamHeader::to_xml): no declaration, double quotes
+        assert!(hdr.starts_with(
+            "<stream:stream from=\"host1\" to=\"network-control@contrailsystems.com\""
+        ));
+        assert!(hdr.ends_with("\" >"));
         let ev = c.handle_bytes(
             10,
             StreamHeader::control_to_agent("host1").to_xml().as_bytes(),

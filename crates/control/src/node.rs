@@ -132,6 +132,11 @@ pub struct Counters {
     pub malformed: u64,
     /// Route items refused (validation).
     pub rejected_items: u64,
+    /// Route items of what we do not carry, ignored with the session kept up: multicast
+    /// (`1/241`), mvpn (`1/5`), labeled inet (`1/4`), EVPN broadcast / multicast MACs
+    /// (a TF agent's BUM routes, whose tree TF's control node builds) and EVPN nodes that
+    /// are not a `mac,ip/plen` key.
+    pub unsupported_items: u64,
     /// Publishes into an instance the agent had not subscribed to.
     pub unsubscribed_publish: u64,
     /// Collection iqs that did not match the preceding publish.
@@ -653,10 +658,17 @@ impl ControlNode {
             self.counters.unsubscribed_publish += 1;
             return self.close(conn, format!("publish into unsubscribed instance {vrf}"));
         };
+        // a real agent publishes its BUM routes (multicast 1/241, EVPN ff:ff:ff:ff:ff:ff)
+        // to every control node it talks to: TF builds a replication tree from them; we do
+        // not, and ignoring them must not cost the agent its session
+        if is_bum(node) {
+            self.counters.unsupported_items += 1;
+            return;
+        }
         let (fam, key) = match node_key(node) {
             Ok(k) => k,
             Err(_) => {
-                self.counters.rejected_items += 1;
+                self.counters.unsupported_items += 1;
                 return;
             }
         };
@@ -715,4 +727,12 @@ impl ControlNode {
             }
         }
     }
+}
+
+/// Whether an EVPN publish node is a broadcast or multicast MAC route (BUM): the agent's
+/// `ff:ff:ff:ff:ff:ff,0.0.0.0/32[,group,source]` (`controller_peer.cc`
+/// `BuildEvpnMulticastMessage`), which TF's control node turns into its replication tree
+/// (`bgp_multicast.cc`), not into a unicast MAC route for other agents.
+fn is_bum(node: &RouteNode) -> bool {
+    matches!(node, RouteNode::Evpn(k) if k.mac.0[0] & 1 == 1)
 }

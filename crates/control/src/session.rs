@@ -6,7 +6,10 @@
 //!      │ open timer expires / bad data                                           ^
 //!      └─────────────────────────────────────────────────────────────────────────┘
 //! ```
-//! The session answers the stream header (TF's shape, `id='++123'`), reports every stanza
+//! The session answers the stream header with the bytes TF's control node writes
+//! (`<stream:stream from="network-control@contrailsystems.com" to="<agent>" id="++123" …" >`:
+//! no XML declaration, double quotes, which a TF agent's `XmppProto::DecodeInternal`
+//! requires), reports every stanza
 //! to its owner, refreshes the hold timer on any received byte (keepalives 0xC8 0x80
 //! included) and sends a keepalive every hold-time / 3.  No SASL, no TLS.
 //!

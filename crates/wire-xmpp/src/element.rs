@@ -354,9 +354,18 @@ pub(crate) fn opt_num<T: std::str::FromStr>(parent: &Element, name: &str) -> Res
         .transpose()
 }
 
-/// Optional string child.
+/// Optional string child; an empty element counts as absent.
+///
+/// TF's generated encoders (contrail-generateDS `type_parser.py`, `Encode`) write every
+/// member of a type, so a real agent's `<entry>` carries `<virtual-network></virtual-network>`,
+/// `<group></group>`, … for strings it never set; its own parsers read an empty string as
+/// "unset".  Reading it as `Some("")` would, for example, hide the next hop's
+/// `virtual-network` behind an empty entry-level one.
 pub(crate) fn opt_text(parent: &Element, name: &str) -> Option<String> {
-    parent.child(name).map(Element::text)
+    parent
+        .child(name)
+        .map(Element::text)
+        .filter(|t| !t.is_empty())
 }
 
 /// Push `<name>value</name>` when present.

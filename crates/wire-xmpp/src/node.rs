@@ -160,7 +160,8 @@ pub enum RouteNode {
     },
     /// `25/242/<key>` — no VRF in the node; the collection node names it.
     Evpn(EvpnKey),
-    /// Any other `afi/safi/rest` (multicast `1/241/…`, mvpn `1/5/…`), kept verbatim.
+    /// Any other `afi/safi/rest` (multicast `1/241/…`, mvpn `1/5/…`, an EVPN node whose key
+    /// is not `[tag-]mac,ip/plen[,group,source]`), kept verbatim.
     Other {
         /// AFI.
         afi: u16,
@@ -232,7 +233,20 @@ impl RouteNode {
                     )),
                 }
             }
-            (25, 242) => Ok(RouteNode::Evpn(rest.parse()?)),
+            // TF's control node takes an EVPN route from the item's `<nlri>`, not from this
+            // text (`bgp_xmpp_channel.cc` ProcessEnetItem); the node only has to equal the
+            // associate node.  A real agent's broadcast route is published as
+            // `25/242/255.255.255.255,0.0.0.0/32,255.255.255.255,0.0.0.0` (controller_peer.cc
+            // BuildEvpnMulticastMessage: the first field is an address, not a MAC), so a key
+            // we cannot read is kept verbatim instead of failing the whole stanza.
+            (25, 242) => Ok(match rest.parse::<EvpnKey>() {
+                Ok(k) => RouteNode::Evpn(k),
+                Err(_) => RouteNode::Other {
+                    afi,
+                    safi,
+                    rest: rest.to_string(),
+                },
+            }),
             _ => Ok(RouteNode::Other {
                 afi,
                 safi,

@@ -10,6 +10,13 @@
 //!     </items></event></message>
 //! ```
 //! EoR: `<items node="0/0/EndOfRib"></items>` in the same envelope, agent → control or back.
+//!
+//! One message carries items or retracts, never both: TF's builder asserts it
+//! (`xmpp_message_builder.cc` `BgpXmppMessage::AddRoute`: `assert(is_reachable_ ==
+//! roattr->IsReachable())`), and a TF agent that finds any `<retract>` in a message handles
+//! only the retracts and drops the items (`controller_peer.cc` `ReceiveV4V6Update`,
+//! `ReceiveEvpnUpdate`).  [`RouteUpdate`] itself can hold both (it is a parser too); the
+//! control node's writer keeps them apart.
 
 use crate::element::{parse_num, Element};
 use crate::error::{Result, XmppError};
@@ -154,6 +161,16 @@ impl RouteUpdate {
     /// items, no tree of the whole message).  `items` must not be empty (an empty list is
     /// the self-closed `<items …/>` of the tree form).
     pub fn write_items_xml(node: &ItemsNode, items: &[PushedItem], out: &mut String) {
+        RouteUpdate::write_items_xml_from(node, items, out);
+    }
+
+    /// [`RouteUpdate::write_items_xml`] over borrowed items (e.g. only the items, or only
+    /// the retracts, of a longer list).
+    pub fn write_items_xml_from<'a>(
+        node: &ItemsNode,
+        items: impl IntoIterator<Item = &'a PushedItem>,
+        out: &mut String,
+    ) {
         Element::new("items")
             .with_attr("node", node.to_string())
             .write_open_tag(out);

@@ -149,9 +149,8 @@ impl NextHop {
             af: opt_num(e, "af")?.unwrap_or(0),
             address: opt_text(e, "address").unwrap_or_default(),
             mac: opt_text(e, "mac"),
-            label: e
-                .child("label")
-                .map(|l| NhLabel::parse(&l.text()))
+            label: opt_text(e, "label")
+                .map(|l| NhLabel::parse(&l))
                 .transpose()?,
             vni: opt_num(e, "vni")?,
             l3_label: opt_num(e, "l3-label")?,

@@ -1,8 +1,10 @@
 //! XMPP stream framing for TF agent ↔ control node (tf-facts §2.1 "Connection and stream").
 //!
-//! * Stream open is `<?xml version='1.0'?><stream:stream from=… to=… version='1.0' xml:lang='en'
-//!   xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' >` — never self-closed;
-//!   the control node answers with the same shape plus `id='++123'`.
+//! * Stream open, as TF puts it on the wire (pugixml output, see [`StreamHeader::to_xml`]):
+//!   `<stream:stream from="…" to="…" version="1.0" xml:lang="en" xmlns="jabber:client"
+//!   xmlns:stream="http://etherx.jabber.org/streams" >` — no XML declaration, never
+//!   self-closed; the control node answers with the same shape plus `id="++123"`.  Any
+//!   header is accepted on input: with or without a declaration, either quote style.
 //! * Keepalive bytes are 0xC8 0x80 (U+0200) and count as inter-stanza whitespace; each one is
 //!   reported as [`StreamEvent::Keepalive`] so the caller can refresh its hold timer.
 //! * Top-level children of the stream (`iq`, `message`, `presence`, `stream:features`, …) are
@@ -95,9 +97,17 @@ impl StreamHeader {
         })
     }
 
-    /// Emit TF's exact text: XML declaration, single quotes, and a space before the final `>`.
+    /// Emit the bytes TF itself puts on the wire (`xmpp_proto.cc` `EncodeOpen` /
+    /// `EncodeOpenResp`): the header template is loaded into pugixml and printed with
+    /// `format_raw | format_no_declaration` (`xml_pugi.cc` `PrintDoc`), so there is no XML
+    /// declaration and attribute values are double-quoted; then the last `/` (of `/>`) is
+    /// replaced by a space.  The receiving side (`XmppProto::DecodeInternal`) drops the
+    /// stream open unless, newlines removed, it starts with `<?xml version="1.0"?><stream:stream`
+    /// or `<stream:stream`: a single-quoted declaration (`<?xml version='1.0'?>`, the template's
+    /// own text) makes a TF agent clear the connection.  `xmlns:stream` stays the last
+    /// attribute: TF frames the header with the regex `…/streams["'][\s]*>`.
     pub fn to_xml(&self) -> String {
-        let mut out = String::from("<?xml version='1.0'?><stream:stream");
+        let mut out = String::from("<stream:stream");
         let attrs = [
             ("from", &self.from),
             ("to", &self.to),
@@ -110,14 +120,14 @@ impl StreamHeader {
             if let Some(v) = v {
                 out.push(' ');
                 out.push_str(k);
-                out.push_str("='");
+                out.push_str("=\"");
                 escape_into(&mut out, v, true);
-                out.push('\'');
+                out.push('"');
             }
         }
-        out.push_str(" xmlns:stream='");
+        out.push_str(" xmlns:stream=\"");
         out.push_str(NS_STREAM);
-        out.push_str("' >");
+        out.push_str("\" >");
         out
     }
 }

@@ -45,23 +45,34 @@ pub(crate) fn message_head(agent: &str) -> Chunk {
 
 /// The shared rest of each route message for one instance table: `<event …><items …>…
 /// </items></event></message>`, one chunk per [`MAX_ITEMS_PER_MESSAGE`] items.
+///
+/// Items and retracts go in separate messages (items first): a TF agent that finds a
+/// `<retract>` in a message handles only the retracts and drops every item of it
+/// (`controller_peer.cc` `AgentXmppChannel::ReceiveV4V6Update` / `ReceiveEvpnUpdate`:
+/// `FindNode("retract")` then `return`), and TF's own builder never mixes them
+/// (`xmpp_message_builder.cc` `BgpXmppMessage::AddRoute` asserts one reachability per
+/// message).  Each key appears once in `items`, so the order between the two kinds does
+/// not matter.
 pub(crate) fn render_bodies(fam: Family, ri: &str, items: &[PushedItem]) -> Vec<Chunk> {
     let (afi, safi) = xmpp_family(fam);
-    items
-        .chunks(MAX_ITEMS_PER_MESSAGE)
+    let node = ItemsNode {
+        afi,
+        safi,
+        vrf: ri.to_string(),
+    };
+    debug_assert_ne!(node.to_string(), EOR_NODE);
+    let (adds, retracts): (Vec<&PushedItem>, Vec<&PushedItem>) = items
+        .iter()
+        .partition(|it| matches!(it, PushedItem::Item { .. }));
+    adds.chunks(MAX_ITEMS_PER_MESSAGE)
+        .chain(retracts.chunks(MAX_ITEMS_PER_MESSAGE))
         .map(|chunk| {
-            let node = ItemsNode {
-                afi,
-                safi,
-                vrf: ri.to_string(),
-            };
-            debug_assert_ne!(node.to_string(), EOR_NODE);
             // <message …> (per agent) <event xmlns=…><items …>…</items></event></message>
             let mut body = String::with_capacity(chunk.len() * 600 + 128);
             body.push_str("<event xmlns=\"");
             body.push_str(NS_PUBSUB);
             body.push_str("\">");
-            RouteUpdate::write_items_xml(&node, chunk, &mut body);
+            RouteUpdate::write_items_xml_from(&node, chunk.iter().copied(), &mut body);
             body.push_str("</event></message>");
             Arc::from(body.into_bytes())
         })

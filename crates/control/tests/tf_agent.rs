@@ -1,0 +1,313 @@
+//! The control node against a TF-shaped agent: the bytes a real contrail-vrouter-agent
+//! writes (pugixml `format_default` stanzas, every XSD member encoded, its BUM routes), and
+//! what such an agent does with what we send back (docs/tf-agent-compat.md).
+//!
+//! The TF-side rules are quoted from the sources named at each use; nothing is copied.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{inet_entry, two_networks, Lab};
+use filament_control::{Input, Output};
+use filament_wire_xmpp::{
+    route_iqs, CollectionOp, Element, PushedItem, RouteNode, Stanza, StreamEvent, StreamHeader,
+    StreamParser,
+};
+
+const VRF1: &str = "default-domain:p:vn1:vn1";
+const VN1: &str = "default-domain:p:vn1";
+
+/// The agent's stream open, as `XmppProto::EncodeOpen` prints it (no declaration, double
+/// quotes, a space for the final `/`).
+fn tf_open(agent: &str) -> String {
+    format!(
+        "<stream:stream from=\"{agent}\" to=\"network-control@contrailsystems.com\" version=\"1.0\" \
+         xml:lang=\"en\" xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" >"
+    )
+}
+
+/// `ControllerSendSubscribe`, printed with `format_default` (declaration, one element a line).
+fn tf_subscribe(agent: &str, vrf: &str, id: u32) -> String {
+    format!(
+        "<?xml version=\"1.0\"?>\n<iq type=\"set\" from=\"{agent}\" \
+         to=\"network-control@contrailsystems.com/bgp-peer\" id=\"subscribe{id}\">\n\
+         <pubsub xmlns=\"http://jabber.org/protocol/pubsub\">\n<subscribe node=\"{vrf}\">\n\
+         <options>\n<instance-id>{id}</instance-id>\n</options>\n</subscribe>\n</pubsub>\n</iq>\n"
+    )
+}
+
+/// A publish + collection pair as `ControllerSendV4V6UnicastRouteCommon` /
+/// `BuildAndSendEvpnDom` / `ControllerSendMcastRouteCommon` write it around `item_xml`.
+fn tf_publish(agent: &str, id: &str, node: &str, collection: &str, item_xml: &str) -> String {
+    let head = |iq_id: String| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<iq type=\"set\" from=\"{agent}\" \
+             to=\"network-control@contrailsystems.com/bgp-peer\" id=\"{iq_id}\">\n\
+             <pubsub xmlns=\"http://jabber.org/protocol/pubsub\">\n"
+        )
+    };
+    format!(
+        "{}<publish node=\"{node}\">\n<item>\n{item_xml}</item>\n</publish>\n</pubsub>\n</iq>\n\
+         {}<collection node=\"{collection}\">\n<associate node=\"{node}\" />\n</collection>\n\
+         </pubsub>\n</iq>\n",
+        head(format!("pubsub{id}")),
+        head(format!("collection{id}")),
+    )
+}
+
+/// An inet item with every member the generated encoder writes: the entry-level
+/// `virtual-network` is empty (the agent never sets it), the VN is on the next hop.
+fn tf_inet_entry(ip: &str, nh: &str, label: u32, vn: &str) -> String {
+    format!(
+        "<entry>\n<nlri>\n<af>1</af>\n<safi>1</safi>\n<address>{ip}/32</address>\n</nlri>\n\
+         <next-hops>\n<next-hop>\n<af>1</af>\n<address>{nh}</address>\n<mac>52:54:00:aa:bb:cc</mac>\n\
+         <label>{label}</label>\n<vni>0</vni>\n<tunnel-encapsulation-list>\n\
+         <tunnel-encapsulation>gre</tunnel-encapsulation>\n<tunnel-encapsulation>udp</tunnel-encapsulation>\n\
+         </tunnel-encapsulation-list>\n<virtual-network>{vn}</virtual-network>\n<tag-list />\n</next-hop>\n\
+         </next-hops>\n<version>1</version>\n<virtual-network></virtual-network>\n\
+         <mobility seqno=\"0\" sticky=\"false\" />\n<sequence-number>0</sequence-number>\n\
+         <security-group-list />\n<community-tag-list />\n<local-preference>200</local-preference>\n\
+         <med>0</med>\n<load-balance>\n<load-balance-fields />\n\
+         <load-balance-decision>field-hash</load-balance-decision>\n</load-balance>\n\
+         <sub-protocol>interface</sub-protocol>\n</entry>\n"
+    )
+}
+
+/// The broadcast route (`BuildEvpnMulticastMessage`): an address where the MAC would be.
+const TF_BUM_NODE: &str = "25/242/255.255.255.255,0.0.0.0/32,255.255.255.255,0.0.0.0";
+const TF_BUM_ENTRY: &str = "<entry>\n<nlri>\n<af>25</af>\n<safi>242</safi>\n\
+    <ethernet-tag>0</ethernet-tag>\n<mac>ff:ff:ff:ff:ff:ff</mac>\n<address>0.0.0.0/32</address>\n\
+    <group></group>\n<source></source>\n<flags>0</flags>\n</nlri>\n<next-hops>\n<next-hop>\n\
+    <af>1</af>\n<address>192.168.0.1</address>\n<mac></mac>\n<label>4</label>\n\
+    <l3-label>0</l3-label>\n<tunnel-encapsulation-list>\n<tunnel-encapsulation>gre</tunnel-encapsulation>\n\
+    </tunnel-encapsulation-list>\n<tag-list />\n</next-hop>\n</next-hops>\n<olist />\n<leaf-olist />\n\
+    <local-preference>100</local-preference>\n<med>0</med>\n\
+    <replicator-address></replicator-address>\n<etree-leaf>false</etree-leaf>\n</entry>\n";
+/// The same broadcast MAC in the key form (TSN assisted replication).
+const TF_BUM_NODE_KEYED: &str = "25/242/ff:ff:ff:ff:ff:ff,0.0.0.0/32,255.255.255.255,0.0.0.0";
+/// `ControllerSendMcastRouteCommon`: SAFI 241 with the agent's label block.
+const TF_MCAST_ENTRY: &str = "<entry>\n<nlri>\n<af>1</af>\n<safi>241</safi>\n\
+    <group>255.255.255.255</group>\n<source>0.0.0.0</source>\n<source-label>0</source-label>\n\
+    <source-address></source-address>\n</nlri>\n<next-hops>\n<next-hop>\n<af>1</af>\n\
+    <address>192.168.0.1</address>\n<label>1048000-1048575</label>\n<tunnel-encapsulation-list>\n\
+    <tunnel-encapsulation>gre</tunnel-encapsulation>\n<tunnel-encapsulation>udp</tunnel-encapsulation>\n\
+    </tunnel-encapsulation-list>\n</next-hop>\n</next-hops>\n<olist />\n</entry>\n";
+
+/// Connect `name` with TF's own stream open instead of the lab's.
+fn connect_tf(lab: &mut Lab, name: &str) -> u64 {
+    let c = 1000 + lab.agents.len() as u64;
+    let mut agent = common::TestAgent::default();
+    agent.name = name.into();
+    lab.agents.insert(c, agent);
+    lab.step(Input::Accepted {
+        conn: c,
+        remote: "127.0.0.1".into(),
+    });
+    lab.send(c, &tf_open(name));
+    c
+}
+
+#[test]
+fn a_tf_agent_publishing_everything_it_publishes_keeps_its_session() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = connect_tf(&mut lab, "host1");
+    let b = lab.connect("host2");
+    assert!(lab.agent(a).opened);
+    lab.send(a, &tf_subscribe("host1", VRF1, 2));
+    lab.subscribe(b, VRF1, 1);
+    let inet = tf_inet_entry("10.1.1.3", "192.168.0.1", 25, VN1);
+    lab.send(
+        a,
+        &tf_publish(
+            "host1",
+            "3",
+            &format!("1/1/{VRF1}/10.1.1.3/32"),
+            VRF1,
+            &inet,
+        ),
+    );
+    // its BUM routes: EVPN broadcast (both node forms) and multicast SAFI 241
+    lab.send(
+        a,
+        &tf_publish("host1", "_l27", TF_BUM_NODE, VRF1, TF_BUM_ENTRY),
+    );
+    lab.send(
+        a,
+        &tf_publish("host1", "_l28", TF_BUM_NODE_KEYED, VRF1, TF_BUM_ENTRY),
+    );
+    lab.send(
+        a,
+        &tf_publish(
+            "host1",
+            "_b0",
+            &format!("1/241/{VRF1}/255.255.255.255"),
+            VRF1,
+            TF_MCAST_ENTRY,
+        ),
+    );
+    lab.step(Input::Tick);
+    assert!(!lab.agent(a).closed, "the TF agent's session was closed");
+    let c = lab.node.counters();
+    assert_eq!(c.malformed, 0);
+    assert_eq!(c.unsupported_items, 3);
+    assert_eq!(c.rejected_items, 0);
+    // the unicast route reached the other agent with the next hop's VN as its VN (the empty
+    // entry-level <virtual-network> used to hide it)
+    let got = lab.agent(b).route(VRF1, "10.1.1.3/32").unwrap();
+    assert_eq!(got.virtual_network.as_deref(), Some(VN1));
+    assert_eq!(got.next_hops[0].address, "192.168.0.1");
+    // and no broadcast route was handed to it as a unicast MAC route
+    assert!(lab
+        .agent(b)
+        .routes
+        .keys()
+        .all(|(_, id)| !id.contains("ff:ff:ff:ff:ff:ff")));
+    let evpn = lab.node.rib().table(&format!("{VRF1}.evpn.0"));
+    assert!(evpn.is_none_or(|t| t.is_empty()));
+}
+
+/// What a TF agent keeps of one `<message>`: if it holds any `<retract>`, only the retracts
+/// (`controller_peer.cc` `ReceiveV4V6Update`: `FindNode("retract")`, handle retracts,
+/// `return`), else the items.
+fn tf_apply(routes: &mut std::collections::BTreeSet<String>, items: &[PushedItem]) {
+    let has_retract = items
+        .iter()
+        .any(|i| matches!(i, PushedItem::Retract { .. }));
+    for it in items {
+        match it {
+            PushedItem::Retract { id } => {
+                routes.remove(id);
+            }
+            PushedItem::Item { id, .. } if !has_retract => {
+                routes.insert(id.clone());
+            }
+            PushedItem::Item { .. } => {}
+        }
+    }
+}
+
+fn publish_bytes(agent: &str, seq: u64, ip: &str, op: CollectionOp) -> Vec<u8> {
+    let node = RouteNode::parse(&format!("1/1/{VRF1}/{ip}/32")).unwrap();
+    let (p, c) = route_iqs(
+        agent,
+        seq,
+        VRF1,
+        node,
+        inet_entry(ip, "192.168.0.1", 20, VN1),
+        op,
+    );
+    (p.to_element().to_xml() + &c.to_element().to_xml()).into_bytes()
+}
+
+#[test]
+fn one_push_holds_items_or_retracts_never_both() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = lab.connect("host1");
+    let b = lab.connect("host2");
+    lab.subscribe(a, VRF1, 1);
+    lab.subscribe(b, VRF1, 1);
+    for (i, ip) in ["10.1.1.3", "10.1.1.4"].into_iter().enumerate() {
+        lab.send(
+            a,
+            std::str::from_utf8(&publish_bytes(
+                "host1",
+                i as u64,
+                ip,
+                CollectionOp::Associate,
+            ))
+            .unwrap(),
+        );
+    }
+    let mut tf_view: std::collections::BTreeSet<String> = lab
+        .agent(b)
+        .routes
+        .keys()
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(tf_view.len(), 2);
+    // one burst: .3 withdrawn, .5 added, then one flush (one push to host2)
+    let now = lab.now;
+    for (seq, ip, op) in [
+        (10, "10.1.1.3", CollectionOp::Dissociate),
+        (11, "10.1.1.5", CollectionOp::Associate),
+    ] {
+        lab.node.handle(
+            now,
+            Input::Bytes {
+                conn: a,
+                data: publish_bytes("host1", seq, ip, op),
+            },
+        );
+    }
+    let outs = lab.node.flush();
+    let mut p = StreamParser::new();
+    p.feed(StreamHeader::control_to_agent("host2").to_xml().as_bytes())
+        .unwrap();
+    let mut messages = 0;
+    for o in outs {
+        if let Output::Send { conn, data } = o {
+            if conn == b {
+                p.feed(&data.concat()).unwrap();
+            }
+        }
+    }
+    for ev in p.drain_events().unwrap() {
+        let StreamEvent::Stanza(e) = ev else { continue };
+        let Stanza::RouteUpdate(u) = Stanza::parse(&e).unwrap() else {
+            continue;
+        };
+        messages += 1;
+        let retracts = u
+            .items
+            .iter()
+            .filter(|i| matches!(i, PushedItem::Retract { .. }))
+            .count();
+        assert!(
+            retracts == 0 || retracts == u.items.len(),
+            "a message mixes items and retracts: {}",
+            Element::to_xml(&u.to_element())
+        );
+        tf_apply(&mut tf_view, &u.items);
+    }
+    assert_eq!(messages, 2);
+    // what a TF agent ends up with is what the table holds
+    assert_eq!(
+        tf_view.into_iter().collect::<Vec<_>>(),
+        ["10.1.1.4/32", "10.1.1.5/32"]
+    );
+}
+
+#[test]
+fn the_stream_open_we_answer_with_is_tf_s() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    lab.step(Input::Accepted {
+        conn: 7,
+        remote: "127.0.0.1".into(),
+    });
+    let outs = lab.node.step(
+        lab.now,
+        Input::Bytes {
+            conn: 7,
+            data: tf_open("host1").into_bytes(),
+        },
+    );
+    let [Output::Send { conn: 7, data }] = outs.as_slice() else {
+        panic!("{outs:?}")
+    };
+    let text = String::from_utf8(data.concat()).unwrap();
+    // `XmppProto::DecodeInternal` wants `<stream:stream` (or a double-quoted declaration)
+    // first, and `XmppSession::Match` frames the header by `…/streams["'] *>` at its end
+    assert_eq!(
+        text,
+        "<stream:stream from=\"network-control@contrailsystems.com\" to=\"host1\" id=\"++123\" \
+         version=\"1.0\" xml:lang=\"en\" xmlns=\"jabber:client\" \
+         xmlns:stream=\"http://etherx.jabber.org/streams\" >"
+    );
+}

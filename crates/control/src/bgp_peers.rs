@@ -36,7 +36,8 @@ use filament_bgp::{
     PeerStatus, RouteKey, Speaker, SpeakerConfig,
 };
 use filament_wire_bgp::{
-    Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, RouteTarget, RtcRoute, TunnelType,
+    Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, PmsiTunnel, RouteTarget, RtcRoute,
+    TunnelType, PMSI_TUNNEL, PMSI_TUNNEL_FLAGS,
 };
 use filament_wire_xmpp::EvpnKey;
 use serde_json::{json, Value};
@@ -322,6 +323,26 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
             .extend(ExtCommunity::new_origin_vn(asn, id));
     }
     let vxlan = a.encap.iter().any(|e| e == "vxlan");
+    if let RouteKey::Evpn(k) = key {
+        if let (EvpnRoute::InclusiveMulticast { .. }, Some(nh)) = (&k.0, attrs.next_hop) {
+            // RFC 7432 - Section 11.2: "The Inclusive Multicast Ethernet Tag
+            // route MUST carry a PMSI Tunnel attribute as specified in
+            // [RFC6514]." Ingress replication to the vRouter, with the VNI
+            // (VXLAN) or the MPLS label in the label field (RFC 8365 §5.1.3).
+            let field = if vxlan {
+                LabelField::new(label)
+            } else {
+                LabelField::new((label << 4) | 1)
+            };
+            if let Some(field) = field {
+                attrs.other.push((
+                    PMSI_TUNNEL_FLAGS,
+                    PMSI_TUNNEL,
+                    PmsiTunnel::ingress_replication(field, nh).encode(),
+                ));
+            }
+        }
+    }
     let labels = match key {
         RouteKey::Vpn(..) => LabelStack::from_slice(&[label]),
         // EVPN label fields: the VNI for VXLAN, else an MPLS label (RFC 8365 §5.1.3).
@@ -377,11 +398,46 @@ pub fn learned(path: &BgpPath) -> Option<(Family, String, String, u32, PathAttrs
                 let label = if vxlan { raw } else { raw >> 4 };
                 (Family::Evpn, rd.to_string(), key.to_string(), label)
             }
+            // A peer's type-3 route (its flood-list membership for the
+            // instance) is kept as TF's broadcast key `ff:ff:ff:ff:ff:ff,<ip>`,
+            // the form agents publish theirs in; its label is the PMSI
+            // Tunnel attribute's (RFC 7432 §11.2), 0 when there is none.
+            EvpnRoute::InclusiveMulticast {
+                rd,
+                eth_tag,
+                orig_ip,
+            } => {
+                let key = EvpnKey {
+                    ethernet_tag: (*eth_tag != 0).then_some(*eth_tag),
+                    mac: filament_wire_xmpp::MacAddr([0xff; 6]),
+                    ip: *orig_ip,
+                    plen: if orig_ip.is_ipv4() { 32 } else { 128 },
+                    group_source: None,
+                };
+                let label = pmsi_of(&path.attrs)
+                    .map(|p| {
+                        if vxlan {
+                            p.label.value()
+                        } else {
+                            p.label.label().value()
+                        }
+                    })
+                    .unwrap_or(0);
+                (Family::Evpn, rd.to_string(), key.to_string(), label)
+            }
             _ => return None,
         },
         _ => return None,
     };
     Some((fam, rd, rest, label, attrs))
+}
+
+/// The PMSI Tunnel attribute of a path, if it carries a well-formed one.
+fn pmsi_of(a: &Attrs) -> Option<PmsiTunnel> {
+    a.other
+        .iter()
+        .find(|(_, code, _)| *code == PMSI_TUNNEL)
+        .and_then(|(_, _, v)| PmsiTunnel::decode(v))
 }
 
 /// Our attributes of a BGP path's (no origin VN name yet: that needs the config).
@@ -604,169 +660,4 @@ pub fn spawn(handle: Handle, cfg: BgpPeersConfig) -> tokio::task::JoinHandle<()>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vpn_keys_and_adverts_round_trip_through_bgp_paths() {
-        let key = route_key("bgp.l3vpn.0", "192.0.2.1:2:10.1.1.3/32").unwrap();
-        assert_eq!(
-            key,
-            RouteKey::Vpn(
-                "192.0.2.1:2".parse().unwrap(),
-                "10.1.1.3/32".parse().unwrap()
-            )
-        );
-        let attrs = PathAttrs {
-            next_hop: "192.0.2.1".into(),
-            encap: vec!["gre".into(), "udp".into()],
-            local_pref: 100,
-            med: 100,
-            route_targets: ["target:64512:8000001".to_string()].into(),
-            security_groups: vec![8000002],
-            origin_vn_id: Some(5),
-            ..PathAttrs::default()
-        };
-        let route = Route {
-            paths: [crate::rib::Path {
-                peer: PeerId::Xmpp("vr1".into()),
-                rd: Some("192.0.2.1:2".into()),
-                label: 17,
-                attrs: Arc::new(attrs.clone()),
-                origin: crate::rib::Origin::Primary,
-                vrf: None,
-            }]
-            .into_iter()
-            .collect(),
-        };
-        let p = advert("bgp.l3vpn.0", &key, Some(&route), 64512).unwrap();
-        assert_eq!(p.labels[..], [17]);
-        assert_eq!(p.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
-        let (fam, rd, rest, label, back) = learned(&p).unwrap();
-        assert_eq!(
-            (fam, rd.as_str(), rest.as_str()),
-            (Family::Inet, "192.0.2.1:2", "10.1.1.3/32")
-        );
-        assert_eq!(label, 17);
-        assert_eq!(back.encap, vec!["gre".to_string(), "udp".to_string()]);
-        assert_eq!(back.route_targets, attrs.route_targets);
-        assert_eq!(back.security_groups, vec![8000002]);
-        assert_eq!(back.origin_vn_id, Some(5));
-        // Paths learned over BGP are never re-advertised by the link.
-        let mut bgp_only = route.clone();
-        bgp_only.paths[0].peer = PeerId::Bgp("10.0.0.9".into());
-        assert!(advert("bgp.l3vpn.0", &key, Some(&bgp_only), 64512).is_none());
-    }
-
-    fn bgp_router(
-        uuid: &str,
-        name: &str,
-        params: Value,
-        refs: &[&str],
-    ) -> filament_config::StoredObj {
-        let mut fq: Vec<String> = FABRIC_RI.iter().map(|s| s.to_string()).collect();
-        fq.push(name.into());
-        let refs: Vec<Value> = refs
-            .iter()
-            .map(|u| json!({"uuid": u, "attr": {}}))
-            .collect();
-        serde_json::from_value(
-            json!({"type": "bgp-router", "uuid": uuid, "fq_name": fq, "seq": 1,
-            "props": {"bgp_router_parameters": params}, "refs": {"bgp_router_refs": refs}}),
-        )
-        .unwrap()
-    }
-
-    /// The node's cluster id turns route reflection on; its iBGP peers are clients unless
-    /// their bgp-router names another cluster (another reflector), as in TF.
-    #[test]
-    fn cluster_id_makes_peers_route_reflector_clients() {
-        let mut g = ConfigGraph::new();
-        let node = |cluster: Option<u32>| {
-            let mut p = json!({"address": "10.0.0.1", "identifier": "10.0.0.1",
-                "autonomous_system": 64512, "router_type": "control-node"});
-            if let Some(c) = cluster {
-                p["cluster_id"] = json!(c);
-            }
-            bgp_router("u-cn1", "cn1", p, &[])
-        };
-        let peer = |addr: &str, cluster: Option<u32>| {
-            let mut p = json!({"address": addr, "autonomous_system": 64512,
-                "address_families": {"family": ["inet-vpn"]}});
-            if let Some(c) = cluster {
-                p["cluster_id"] = json!(c);
-            }
-            p
-        };
-        g.apply("u-cn1", Some(node(Some(0x0a00_0001))));
-        // refs in either direction make a peering
-        g.apply(
-            "u-a",
-            Some(bgp_router("u-a", "a", peer("10.0.0.2", None), &["u-cn1"])),
-        );
-        g.apply(
-            "u-b",
-            Some(bgp_router(
-                "u-b",
-                "b",
-                peer("10.0.0.3", Some(0x0a00_0001)),
-                &["u-cn1"],
-            )),
-        );
-        g.apply(
-            "u-rr2",
-            Some(bgp_router("u-rr2", "rr2", peer("10.0.0.4", Some(7)), &[])),
-        );
-        let mut cn1 = g.get("u-cn1").unwrap().clone();
-        cn1.refs.insert(
-            "bgp_router_refs".into(),
-            vec![serde_json::from_value(json!({"uuid": "u-rr2", "attr": {}})).unwrap()],
-        );
-        g.apply("u-cn1", Some(cn1));
-        let bc = bgp_config(&g, "cn1");
-        assert_eq!(bc.cluster_id, Some(Ipv4Addr::new(10, 0, 0, 1)));
-        let client = |a: &str| {
-            bc.peers
-                .iter()
-                .find(|p| p.address.to_string() == a)
-                .map(|p| p.rr_client)
-        };
-        assert_eq!(
-            client("10.0.0.2"),
-            Some(true),
-            "no cluster id of its own: client"
-        );
-        assert_eq!(client("10.0.0.3"), Some(true), "our cluster id: client");
-        assert_eq!(
-            client("10.0.0.4"),
-            Some(false),
-            "another cluster: a reflector, not a client"
-        );
-        // Without a cluster id on the node: iBGP full mesh, nobody is a client.
-        let mut cn1 = g.get("u-cn1").unwrap().clone();
-        cn1.props.insert(
-            "bgp_router_parameters".into(),
-            node(None).props["bgp_router_parameters"].clone(),
-        );
-        g.apply("u-cn1", Some(cn1));
-        let bc = bgp_config(&g, "cn1");
-        assert_eq!(bc.cluster_id, None);
-        assert_eq!(bc.peers.len(), 3);
-        assert!(bc.peers.iter().all(|p| !p.rr_client));
-    }
-
-    #[test]
-    fn evpn_and_rtarget_keys() {
-        let k = route_key("bgp.evpn.0", "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32").unwrap();
-        let RouteKey::Evpn(b) = &k else {
-            panic!("{k:?}");
-        };
-        let EvpnRoute::MacIp { mac, ip, .. } = &b.0 else {
-            panic!("{k:?}");
-        };
-        assert_eq!(mac.to_string(), "02:00:00:00:00:01");
-        assert_eq!(*ip, Some("10.1.1.3".parse().unwrap()));
-        let r = route_key(RTARGET_TABLE, "64512:target:64512:8000001").unwrap();
-        assert_eq!(r.to_string(), "64512:target:64512:8000001");
-    }
-}
+mod tests;

@@ -11,6 +11,7 @@
 //! * RFC 4760 multiprotocol NLRI: [`Nlri`] for IPv4/IPv6 unicast, VPNv4/VPNv6
 //!   (RFC 4364 / 4659), EVPN (RFC 7432, RFC 9136) and route-target
 //!   membership (RFC 4684);
+//! * RFC 6514 §5 PMSI Tunnel attribute (EVPN type 3, RFC 7432 §11.2): [`PmsiTunnel`];
 //! * RFC 4271 §4.5 NOTIFICATION: [`Notification`]; §4.4 KEEPALIVE;
 //! * RFC 2918 / RFC 7313 ROUTE-REFRESH: [`RouteRefresh`];
 //! * RFC 4271 §6 / RFC 7606 errors: [`DecodeError`].
@@ -60,6 +61,7 @@ mod error;
 pub mod nlri;
 mod notification;
 mod open;
+mod pmsi;
 mod types;
 mod update;
 
@@ -73,6 +75,7 @@ pub use notification::{
     CeaseSubcode, ErrorCode, HeaderError, Notification, OpenError, UpdateError,
 };
 pub use open::{AddPathFamily, Capability, GrFamily, Open, AS_TRANS};
+pub use pmsi::{PmsiTunnel, PmsiTunnelType, PMSI_TUNNEL, PMSI_TUNNEL_FLAGS};
 pub use types::{
     Afi, Esi, Label, LabelField, MacAddr, ParseError, RouteDistinguisher, RouteTarget, Safi,
 };

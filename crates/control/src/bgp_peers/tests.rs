@@ -1,0 +1,241 @@
+//! Unit tests of the BGP link: keys and adverts to and from BGP paths, peers from config.
+
+use super::*;
+
+#[test]
+fn vpn_keys_and_adverts_round_trip_through_bgp_paths() {
+    let key = route_key("bgp.l3vpn.0", "192.0.2.1:2:10.1.1.3/32").unwrap();
+    assert_eq!(
+        key,
+        RouteKey::Vpn(
+            "192.0.2.1:2".parse().unwrap(),
+            "10.1.1.3/32".parse().unwrap()
+        )
+    );
+    let attrs = PathAttrs {
+        next_hop: "192.0.2.1".into(),
+        encap: vec!["gre".into(), "udp".into()],
+        local_pref: 100,
+        med: 100,
+        route_targets: ["target:64512:8000001".to_string()].into(),
+        security_groups: vec![8000002],
+        origin_vn_id: Some(5),
+        ..PathAttrs::default()
+    };
+    let route = Route {
+        paths: [crate::rib::Path {
+            peer: PeerId::Xmpp("vr1".into()),
+            rd: Some("192.0.2.1:2".into()),
+            label: 17,
+            attrs: Arc::new(attrs.clone()),
+            origin: crate::rib::Origin::Primary,
+            vrf: None,
+        }]
+        .into_iter()
+        .collect(),
+    };
+    let p = advert("bgp.l3vpn.0", &key, Some(&route), 64512).unwrap();
+    assert_eq!(p.labels[..], [17]);
+    assert_eq!(p.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
+    let (fam, rd, rest, label, back) = learned(&p).unwrap();
+    assert_eq!(
+        (fam, rd.as_str(), rest.as_str()),
+        (Family::Inet, "192.0.2.1:2", "10.1.1.3/32")
+    );
+    assert_eq!(label, 17);
+    assert_eq!(back.encap, vec!["gre".to_string(), "udp".to_string()]);
+    assert_eq!(back.route_targets, attrs.route_targets);
+    assert_eq!(back.security_groups, vec![8000002]);
+    assert_eq!(back.origin_vn_id, Some(5));
+    // Paths learned over BGP are never re-advertised by the link.
+    let mut bgp_only = route.clone();
+    bgp_only.paths[0].peer = PeerId::Bgp("10.0.0.9".into());
+    assert!(advert("bgp.l3vpn.0", &key, Some(&bgp_only), 64512).is_none());
+}
+
+fn bgp_router(uuid: &str, name: &str, params: Value, refs: &[&str]) -> filament_config::StoredObj {
+    let mut fq: Vec<String> = FABRIC_RI.iter().map(|s| s.to_string()).collect();
+    fq.push(name.into());
+    let refs: Vec<Value> = refs
+        .iter()
+        .map(|u| json!({"uuid": u, "attr": {}}))
+        .collect();
+    serde_json::from_value(
+        json!({"type": "bgp-router", "uuid": uuid, "fq_name": fq, "seq": 1,
+        "props": {"bgp_router_parameters": params}, "refs": {"bgp_router_refs": refs}}),
+    )
+    .unwrap()
+}
+
+/// The node's cluster id turns route reflection on; its iBGP peers are clients unless
+/// their bgp-router names another cluster (another reflector), as in TF.
+#[test]
+fn cluster_id_makes_peers_route_reflector_clients() {
+    let mut g = ConfigGraph::new();
+    let node = |cluster: Option<u32>| {
+        let mut p = json!({"address": "10.0.0.1", "identifier": "10.0.0.1",
+            "autonomous_system": 64512, "router_type": "control-node"});
+        if let Some(c) = cluster {
+            p["cluster_id"] = json!(c);
+        }
+        bgp_router("u-cn1", "cn1", p, &[])
+    };
+    let peer = |addr: &str, cluster: Option<u32>| {
+        let mut p = json!({"address": addr, "autonomous_system": 64512,
+            "address_families": {"family": ["inet-vpn"]}});
+        if let Some(c) = cluster {
+            p["cluster_id"] = json!(c);
+        }
+        p
+    };
+    g.apply("u-cn1", Some(node(Some(0x0a00_0001))));
+    // refs in either direction make a peering
+    g.apply(
+        "u-a",
+        Some(bgp_router("u-a", "a", peer("10.0.0.2", None), &["u-cn1"])),
+    );
+    g.apply(
+        "u-b",
+        Some(bgp_router(
+            "u-b",
+            "b",
+            peer("10.0.0.3", Some(0x0a00_0001)),
+            &["u-cn1"],
+        )),
+    );
+    g.apply(
+        "u-rr2",
+        Some(bgp_router("u-rr2", "rr2", peer("10.0.0.4", Some(7)), &[])),
+    );
+    let mut cn1 = g.get("u-cn1").unwrap().clone();
+    cn1.refs.insert(
+        "bgp_router_refs".into(),
+        vec![serde_json::from_value(json!({"uuid": "u-rr2", "attr": {}})).unwrap()],
+    );
+    g.apply("u-cn1", Some(cn1));
+    let bc = bgp_config(&g, "cn1");
+    assert_eq!(bc.cluster_id, Some(Ipv4Addr::new(10, 0, 0, 1)));
+    let client = |a: &str| {
+        bc.peers
+            .iter()
+            .find(|p| p.address.to_string() == a)
+            .map(|p| p.rr_client)
+    };
+    assert_eq!(
+        client("10.0.0.2"),
+        Some(true),
+        "no cluster id of its own: client"
+    );
+    assert_eq!(client("10.0.0.3"), Some(true), "our cluster id: client");
+    assert_eq!(
+        client("10.0.0.4"),
+        Some(false),
+        "another cluster: a reflector, not a client"
+    );
+    // Without a cluster id on the node: iBGP full mesh, nobody is a client.
+    let mut cn1 = g.get("u-cn1").unwrap().clone();
+    cn1.props.insert(
+        "bgp_router_parameters".into(),
+        node(None).props["bgp_router_parameters"].clone(),
+    );
+    g.apply("u-cn1", Some(cn1));
+    let bc = bgp_config(&g, "cn1");
+    assert_eq!(bc.cluster_id, None);
+    assert_eq!(bc.peers.len(), 3);
+    assert!(bc.peers.iter().all(|p| !p.rr_client));
+}
+
+#[test]
+fn evpn_and_rtarget_keys() {
+    let k = route_key("bgp.evpn.0", "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32").unwrap();
+    let RouteKey::Evpn(b) = &k else {
+        panic!("{k:?}");
+    };
+    let EvpnRoute::MacIp { mac, ip, .. } = &b.0 else {
+        panic!("{k:?}");
+    };
+    assert_eq!(mac.to_string(), "02:00:00:00:00:01");
+    assert_eq!(*ip, Some("10.1.1.3".parse().unwrap()));
+    let r = route_key(RTARGET_TABLE, "64512:target:64512:8000001").unwrap();
+    assert_eq!(r.to_string(), "64512:target:64512:8000001");
+}
+
+/// An agent's broadcast route (`ff:ff:ff:ff:ff:ff,<vRouter>`) goes out as EVPN type 3 with
+/// the PMSI Tunnel attribute RFC 7432 §11.2 requires (ingress replication to the vRouter,
+/// the VNI in the label field), and a peer's type-3 route comes back to the same key with
+/// that label.
+#[test]
+fn type3_carries_a_pmsi_tunnel_both_ways() {
+    let table = "bgp.evpn.0";
+    let key = route_key(table, "10.77.0.9:3:ff:ff:ff:ff:ff:ff,10.77.0.9/32").unwrap();
+    let RouteKey::Evpn(b) = &key else {
+        panic!("{key:?}");
+    };
+    assert!(
+        matches!(b.0, EvpnRoute::InclusiveMulticast { .. }),
+        "{key:?}"
+    );
+    let route = |encap: &str, label: u32| Route {
+        paths: [crate::rib::Path {
+            peer: PeerId::Xmpp("vr1".into()),
+            rd: Some("10.77.0.9:3".into()),
+            label,
+            attrs: Arc::new(PathAttrs {
+                next_hop: "10.77.0.9".into(),
+                encap: vec![encap.into()],
+                route_targets: ["target:64512:8000001".to_string()].into(),
+                ..PathAttrs::default()
+            }),
+            origin: crate::rib::Origin::Primary,
+            vrf: None,
+        }]
+        .into_iter()
+        .collect(),
+    };
+    // VXLAN: the VNI as it is.
+    let p = advert(table, &key, Some(&route("vxlan", 5001)), 64512).unwrap();
+    let pmsi = pmsi_of(&p.attrs).expect("a PMSI Tunnel attribute");
+    assert_eq!(
+        pmsi.tunnel_type,
+        filament_wire_bgp::PmsiTunnelType::IngressReplication
+    );
+    assert_eq!(pmsi.label.value(), 5001);
+    assert_eq!(pmsi.endpoint(), Some("10.77.0.9".parse().unwrap()));
+    assert_eq!(
+        p.attrs
+            .other
+            .iter()
+            .find(|o| o.1 == PMSI_TUNNEL)
+            .map(|o| o.0),
+        Some(0xC0),
+        "optional transitive"
+    );
+    let (fam, rd, rest, label, back) = learned(&p).unwrap();
+    assert_eq!(
+        (fam, rd.as_str(), rest.as_str(), label),
+        (
+            Family::Evpn,
+            "10.77.0.9:3",
+            "ff:ff:ff:ff:ff:ff,10.77.0.9/32",
+            5001
+        )
+    );
+    assert_eq!(back.encap, vec!["vxlan".to_string()]);
+    // MPLS: the label in the high 20 bits.
+    let p = advert(table, &key, Some(&route("udp", 40)), 64512).unwrap();
+    assert_eq!(pmsi_of(&p.attrs).unwrap().label.value(), 40 << 4 | 1);
+    assert_eq!(learned(&p).unwrap().3, 40);
+    // Type 2 routes carry none.
+    let mac = route_key(table, "10.77.0.9:3:02:00:00:00:00:01,10.1.1.3/32").unwrap();
+    let p = advert(table, &mac, Some(&route("vxlan", 5001)), 64512).unwrap();
+    assert!(pmsi_of(&p.attrs).is_none());
+    // A peer's type 3 without the attribute is still kept, with label 0.
+    let mut bare = (*p.attrs).clone();
+    bare.other.clear();
+    let bare = BgpPath {
+        key: key.clone(),
+        labels: LabelStack::new(),
+        attrs: Arc::new(bare),
+    };
+    assert_eq!(learned(&bare).unwrap().3, 0);
+}

@@ -311,3 +311,40 @@ fn the_stream_open_we_answer_with_is_tf_s() {
          xmlns:stream=\"http://etherx.jabber.org/streams\" >"
     );
 }
+
+/// A BGP-learned VPN route without the tunnel-encapsulation community reaches the agent
+/// with `gre`, as TF's control node writes it (`xmpp_message_builder.cc` `EncodeNextHop`):
+/// an agent turns an empty list into no tunnel type at all.
+#[test]
+fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
+    use filament_control::rib::{Family, PathAttrs, PeerId};
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let b = lab.connect("host2");
+    lab.subscribe(b, VRF1, 1);
+    let rt = lab.node.instances()[VRF1]
+        .import
+        .iter()
+        .next()
+        .unwrap()
+        .clone();
+    lab.node.rib_mut().add_vpn(
+        Family::Inet,
+        "10.0.0.9:5",
+        "172.20.0.0/16",
+        PeerId::Bgp("10.0.0.9".into()),
+        100,
+        PathAttrs {
+            next_hop: "10.0.0.9".into(),
+            route_targets: [rt].into_iter().collect(),
+            ..PathAttrs::default()
+        },
+    );
+    lab.step(Input::Tick);
+    let got = lab.agent(b).route(VRF1, "172.20.0.0/16").unwrap();
+    assert_eq!(
+        got.next_hops[0].tunnel_encapsulation,
+        vec![filament_wire_xmpp::TunnelEncap::Gre]
+    );
+}

@@ -28,9 +28,11 @@ use filament_wire_xmpp::{Element, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB}
 
 use super::{Agent, ControlNode};
 use crate::convert::{entry_for, xmpp_family};
+use crate::rib::Path;
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Rib};
 use crate::session::Chunk;
 use crate::subset::MAX_ITEMS_PER_MESSAGE;
+use filament_wire_xmpp::{Entry, NhLabel, TunnelEncap};
 
 /// The per-agent start of a route message: `<message from=".." to="<agent>/bgp-peer">`.
 pub(crate) fn message_head(agent: &str) -> Chunk {
@@ -87,11 +89,28 @@ fn current_items(rib: &Rib, table: &str, fam: Family, keys: &Named) -> Vec<Pushe
         .map(|(id, key)| match t.and_then(|t| t.get_key(key)) {
             Some(r) if !r.best().is_empty() => PushedItem::Item {
                 id: id.clone(),
-                entry: Box::new(entry_for(fam, id, r.best())),
+                entry: Box::new(pushed_entry(fam, id, r.best())),
             },
             _ => PushedItem::Retract { id: id.clone() },
         })
         .collect()
+}
+
+/// The `<entry>` pushed for a route's best paths, with the encapsulation TF's control node
+/// fills in when a path carries none (a BGP path without the tunnel-encapsulation
+/// community): `xmpp_message_builder.cc` `EncodeNextHop` writes `gre` for a next hop with a
+/// non-zero label and no encapsulation, `EncodeEnetNextHop` writes `gre` for any EVPN next
+/// hop without one.  An agent turns the list into its tunnel bitmap (`GetTypeBitmap`);
+/// an empty list leaves it no tunnel type to use.
+pub(crate) fn pushed_entry(fam: Family, key: &str, best: &[Path]) -> Entry {
+    let mut e = entry_for(fam, key, best);
+    for nh in &mut e.next_hops {
+        let labelled = matches!(nh.label, Some(NhLabel::Value(l)) if l != 0);
+        if nh.tunnel_encapsulation.is_empty() && (labelled || fam == Family::Evpn) {
+            nh.tunnel_encapsulation.push(TunnelEncap::Gre);
+        }
+    }
+    e
 }
 
 /// Changed keys with their string forms (`id`s of the items), ordered by them.
@@ -180,7 +199,7 @@ impl ControlNode {
             let items: Vec<PushedItem> = t
                 .iter()
                 .map(|(k, r)| PushedItem::Item {
-                    entry: Box::new(entry_for(fam, &k, r.best())),
+                    entry: Box::new(pushed_entry(fam, &k, r.best())),
                     id: k,
                 })
                 .collect();

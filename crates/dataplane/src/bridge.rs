@@ -170,6 +170,8 @@ impl Forwarder {
                     let mut copy = PacketBuf::from_frame(&frame);
                     match self.tunnel_out(&mut copy, vif, src_ip, dst_ip, &encap, hash, None, true)
                     {
+                        // Fragments of a copy too big for the fabric (`mtu.rs`).
+                        Ok(Verdict::Replicate(frags)) => txs.extend(frags),
                         Ok(_) => txs.push(Tx {
                             vif,
                             frame: copy.to_vec(),
@@ -202,12 +204,14 @@ impl Forwarder {
                 ..
             }) => {
                 let mut b = PacketBuf::from_frame(&frame);
-                self.tunnel_out(&mut b, vif, src_ip, dst_ip, &encap, 0, None, true)
-                    .ok()
-                    .map(|_| Tx {
+                // A mirror copy too big for the fabric is not mirrored (no fragments).
+                match self.tunnel_out(&mut b, vif, src_ip, dst_ip, &encap, 0, None, true) {
+                    Ok(Verdict::Transmit(_)) => Some(Tx {
                         vif,
                         frame: b.to_vec(),
-                    })
+                    }),
+                    _ => None,
+                }
             }
             _ => None,
         };

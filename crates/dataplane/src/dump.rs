@@ -176,4 +176,16 @@ pub struct DropStats {
     pub punts: std::collections::BTreeMap<PuntReason, u64>,
     /// Sum of drops.
     pub total: u64,
+    /// Flow table occupancy.
+    #[serde(default)]
+    pub flow_table: FlowTableStats,
+}
+
+/// Flow table occupancy (the header of TF's `flow -l`: size and entries in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FlowTableStats {
+    /// Entries in use (each direction of a flow is one).
+    pub entries: u64,
+    /// Entries the table holds (`ForwarderCfg::flow_capacity`).
+    pub capacity: u64,
 }

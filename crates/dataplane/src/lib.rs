@@ -108,10 +108,13 @@
 //!   returns [`Verdict::Punt`] once; [`Op::AddFlow`] installs both directions
 //!   (replacing an existing verdict in place) and returns the held packets
 //!   already processed.
-//! * Encapsulated frames longer than the fabric vif's MTU + 14 are dropped
-//!   ([`DropReason::TooBig`]): give workloads an MTU at least 50 bytes
-//!   below the fabric's (VXLAN and L2 MPLSoUDP add 50; L3 MPLSoUDP 32, L3
-//!   MPLSoGRE 28), or raise the fabric MTU.
+//! * Encapsulated frames longer than the fabric vif's MTU + 14: an IPv4
+//!   packet without DF is fragmented before encapsulation; otherwise it is
+//!   dropped ([`DropReason::TooBig`]) and the workload gets an ICMP
+//!   "fragmentation needed" / ICMPv6 "Packet Too Big" with the size that
+//!   fits (`mtu.rs`), so path MTU discovery adapts. Best: give workloads an
+//!   MTU at least 50 bytes below the fabric's (VXLAN and L2 MPLSoUDP add 50;
+//!   L3 MPLSoUDP 32, L3 MPLSoGRE 28), or raise the fabric MTU.
 
 #![warn(missing_docs)]
 
@@ -126,6 +129,7 @@ mod fib;
 mod flow;
 mod forwarder;
 pub mod inplace;
+mod mtu;
 mod nd;
 mod pipeline;
 mod types;

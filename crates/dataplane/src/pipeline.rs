@@ -36,6 +36,8 @@ pub(crate) struct Ctx {
     pub(crate) meta: RxMeta,
     /// Copy of the received frame for a mirror nexthop.
     pub(crate) mirror: Option<(NhId, Vec<u8>)>,
+    /// Source MAC of the received frame (where an ICMP error about it goes).
+    pub(crate) src_mac: MacAddr,
 }
 
 /// A nexthop resolved to what the output stage needs (ECMP member chosen).
@@ -132,6 +134,12 @@ impl Forwarder {
             orig: buf.headroom(),
             meta,
             mirror: None,
+            src_mac: MacAddr(
+                buf.frame()
+                    .get(6..12)
+                    .and_then(|m| <[u8; 6]>::try_from(m).ok())
+                    .unwrap_or_default(),
+            ),
         };
         let res = if ctx.from_fabric {
             self.fabric_rx(&mut ctx, buf)
@@ -140,6 +148,12 @@ impl Forwarder {
         };
         let verdict = match res {
             Ok(v) => v,
+            Err(DropReason::TooBig) if !ctx.from_fabric => {
+                // The sender is told the size that fits (`mtu.rs`).
+                let room = self.too_big_room;
+                self.icmp_too_big(&ctx, buf, room);
+                return self.drop_pkt(vif_in, DropReason::TooBig);
+            }
             Err(reason) => return self.drop_pkt(vif_in, reason),
         };
         let verdict = match ctx.mirror.take() {
@@ -644,8 +658,36 @@ impl Forwarder {
             ident: self.ip_ident,
             entropy,
         };
+        let inner_len = buf.len();
         encap::encapsulate(buf, encap, &o, l2);
-        if buf.len() > usize::from(mtu) + ethernet::HEADER_LEN {
+        let max = usize::from(mtu) + ethernet::HEADER_LEN;
+        if buf.len() > max {
+            // Back to the inner payload (encapsulation only pushed headers in front of it).
+            let over = buf.len() - inner_len;
+            buf.pull_front(over);
+            let room = max.saturating_sub(over);
+            // The inner payload is an Ethernet frame (bridged, or routed over VXLAN) or the
+            // bare IP packet (routed over MPLS).
+            let eth = if l2 || matches!(encap, TunnelEncap::Vxlan { .. }) {
+                ethernet::HEADER_LEN
+            } else {
+                0
+            };
+            if let Some(frags) = Self::fragments(buf.frame(), eth, room) {
+                let mut txs = Vec::with_capacity(frags.len());
+                for f in frags {
+                    let mut b = PacketBuf::from_frame(&f);
+                    match self.tunnel_out(&mut b, vif, src_ip, dst_ip, encap, hash, flow, l2)? {
+                        Verdict::Transmit(v) => txs.push(Tx {
+                            vif: v,
+                            frame: b.to_vec(),
+                        }),
+                        _ => return Err(DropReason::TooBig),
+                    }
+                }
+                return Ok(Verdict::Replicate(txs));
+            }
+            self.too_big_room = room;
             return Err(DropReason::TooBig);
         }
         Ok(Verdict::Transmit(vif))

@@ -204,3 +204,131 @@ fn solicitations_the_forwarder_must_not_answer_are_not_answered() {
         Verdict::Transmit(VifId(1))
     ));
 }
+
+/// VM1 sends a 1500-byte IPv4 UDP packet (a 1500-byte workload MTU) to VM3, DF as given.
+fn big_v4(df: bool) -> Vec<u8> {
+    let payload: Vec<u8> = (0..1472).map(|i| (i * 7) as u8).collect();
+    let mut f = vm_udp_routed_payload(&payload);
+    if !df {
+        f[20] &= !0x40;
+        ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    }
+    f
+}
+
+#[test]
+fn too_big_with_df_is_dropped_and_the_sender_told_the_mtu_that_fits() {
+    // (encap, room for the inner IP packet on a 1500-byte fabric)
+    for (encap, mtu) in [
+        (TunnelEncap::MplsOverUdp { label: 16 }, 1500 - 20 - 8 - 4),
+        (TunnelEncap::MplsOverGre { label: 16 }, 1500 - 20 - 4 - 4),
+        (TunnelEncap::Vxlan { vni: 5001 }, 1500 - 20 - 8 - 8 - 14),
+    ] {
+        let mut a = host_a(encap, false);
+        let f = big_v4(true);
+        let (v, _) = run(&mut a, 1, &f);
+        assert_eq!(v, Verdict::Drop(DropReason::TooBig), "{encap:?}");
+        let tx = a.poll_transmit().expect("an ICMP error");
+        assert!(a.poll_transmit().is_none());
+        assert_eq!(tx.vif, VifId(1), "back to the sender's vif");
+        let e = &tx.frame;
+        assert_eq!((&e[..6], &e[6..12]), (&vm_mac(3).0[..], &GATEWAY_MAC.0[..]));
+        let ip = ipv4::Packet::new_checked(&e[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src(), ip.dst(), ip.protocol()),
+            (vm_ip(5), vm_ip(3), ip_proto::ICMP)
+        );
+        let m = &e[34..];
+        assert_eq!((m[0], m[1]), (3, 4), "fragmentation needed and DF set");
+        assert_eq!(u16::from_be_bytes([m[6], m[7]]), mtu, "{encap:?}");
+        assert_eq!(checksum::checksum(m), 0, "ICMP checksum");
+        // The quote starts with the original IP header (TTL already decremented) and its
+        // UDP header (the ports the workload's kernel matches the error with).
+        assert_eq!(&m[8 + 12..8 + 20], &f[14 + 12..14 + 20], "addresses");
+        assert_eq!(&m[8 + 20..8 + 28], &f[34..42], "UDP header");
+        assert_eq!(a.dropstats().drops.get(&DropReason::TooBig), Some(&1));
+    }
+}
+
+#[test]
+fn too_big_without_df_is_fragmented_and_reassembles_on_the_far_side() {
+    for encap in [
+        TunnelEncap::MplsOverUdp { label: 16 },
+        TunnelEncap::MplsOverGre { label: 16 },
+        TunnelEncap::Vxlan { vni: 5001 },
+    ] {
+        let mut a = host_a(encap, false);
+        let mut b = host_b(false);
+        let f = big_v4(false);
+        let (v, _) = run(&mut a, 1, &f);
+        let Verdict::Replicate(txs) = v else {
+            panic!("{encap:?}: {v:?}")
+        };
+        assert_eq!(txs.len(), 2, "{encap:?}");
+        let mut data = vec![0u8; 1480];
+        let mut got = 0;
+        for t in &txs {
+            assert_eq!(t.vif, VifId(0));
+            assert!(t.frame.len() <= 1514, "{} bytes on the wire", t.frame.len());
+            let (v, out) = run(&mut b, 0, &t.frame);
+            assert_eq!(
+                v,
+                Verdict::Transmit(VifId(1)),
+                "{encap:?}: fragment decapsulated"
+            );
+            let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+            assert!(ip.verify_checksum());
+            let off = usize::from(ip.frag_offset());
+            let part = ip.payload();
+            data[off..off + part.len()].copy_from_slice(part);
+            got += part.len();
+        }
+        assert_eq!(got, 1480);
+        assert_eq!(
+            &data[..],
+            &f[34..],
+            "{encap:?}: the fragments reassemble the datagram"
+        );
+        assert!(a.poll_transmit().is_none(), "no ICMP error");
+        assert_eq!(a.dropstats().total, 0);
+    }
+}
+
+#[test]
+fn too_big_ipv6_gets_packet_too_big() {
+    let mut a = host_a_v6();
+    let l4 = udp_l4(5000, 5201, &[7u8; 1452]);
+    let (s, d) = (v6("fd00::3"), v6("fd00::5"));
+    let mut f = vec![0u8; 14 + 40 + l4.len()];
+    ethernet::Repr {
+        dst: GATEWAY_MAC.0,
+        src: vm_mac(3).0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(&mut f);
+    ipv6::Repr {
+        src: s,
+        dst: d,
+        next_header: ip_proto::UDP,
+        payload_len: l4.len(),
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[14..]);
+    f[54..].copy_from_slice(&l4);
+    assert_eq!(run(&mut a, 1, &f).0, Verdict::Drop(DropReason::TooBig));
+    let tx = a.poll_transmit().expect("an ICMPv6 error");
+    let ip = ipv6::Packet::new_checked(&tx.frame[14..]).unwrap();
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.next_header()),
+        (d, s, ip_proto::ICMPV6)
+    );
+    let m = &tx.frame[54..];
+    assert_eq!(m[0], 2, "Packet Too Big");
+    assert_eq!(u32::from_be_bytes([m[4], m[5], m[6], m[7]]), 1500 - 32);
+    let (es, ed) = (IpAddr::V6(d), IpAddr::V6(s));
+    assert_eq!(checksum::l4_checksum(&es, &ed, ip_proto::ICMPV6, m), 0);
+}

@@ -23,6 +23,7 @@ use crate::peer::{Peer, PeerEvent, PeerStats};
 use crate::rib::{Cand, DestId, Rib, Source};
 use crate::types::{Attrs, Family, LabelStack, Path, PeerConfig, RouteKey, SpeakerConfig};
 pub use flush::FLUSH_CHUNK;
+use receive::attr_name;
 
 /// One input to the core.
 #[derive(Debug, Clone)]
@@ -164,6 +165,8 @@ pub struct PeerStatus {
     pub sent: usize,
     /// Seconds since the session came up.
     pub uptime_secs: Option<u64>,
+    /// Paths kept as stale while the peer restarts (RFC 4724 §4.2 helper).
+    pub stale: usize,
     /// Counters.
     pub stats: PeerStats,
 }
@@ -248,6 +251,7 @@ impl Core {
                     .session()
                     .and(p.stats.established_at)
                     .map(|t| now.saturating_duration_since(t).as_secs()),
+                stale: p.stale.len(),
                 stats: p.stats.clone(),
             })
             .collect();
@@ -513,16 +517,27 @@ impl Core {
                 self.receive_update(now, addr, &u);
                 true
             }
-            ConnAction::TreatAsWithdraw(u) => {
+            ConnAction::TreatAsWithdraw(w) => {
                 // RFC 7606 - Section 2: "In this approach, the malformed UPDATE
                 // message MUST be handled as though all contained routes had
                 // been withdrawn just as if they had been listed in the
                 // WITHDRAWN ROUTES field (or in the MP_UNREACH_NLRI
                 // attribute if appropriate) of the UPDATE message".
+                // Section 8: "the error SHOULD be logged", so the operator
+                // sees it in the neighbour's last reason.
+                let keys = codec::all_keys(&w.update);
                 if let Some(p) = self.peers.get_mut(&addr) {
                     p.stats.treat_as_withdraw += 1;
+                    p.stats.last_error = Some(format!(
+                        "treat-as-withdraw: attribute {} ({}): {} (Update/{}), {} routes withdrawn",
+                        w.attr_type,
+                        attr_name(w.attr_type),
+                        filament_wire_bgp::update_error_name(w.subcode).unwrap_or("error"),
+                        u8::from(w.subcode),
+                        keys.len(),
+                    ));
                 }
-                for k in codec::all_keys(&u) {
+                for k in keys {
                     self.peer_withdraw(addr, &k);
                 }
                 true
@@ -632,6 +647,11 @@ impl Core {
         let mut drop_keys = Vec::new();
         if c.was_established {
             p.stats.flaps += 1;
+            if graceful {
+                // No NOTIFICATION either way: the TCP connection was lost
+                // (the peer's process died, or it closed without one).
+                p.stats.last_error = Some("connection closed without NOTIFICATION".into());
+            }
             p.adj_out.clear();
             p.dirty.clear();
             p.eor_sent.clear();
@@ -654,6 +674,10 @@ impl Core {
                         }
                     }
                     p.stale_until = Some(now + std::time::Duration::from_secs(u64::from(t)));
+                    p.stats.last_error = Some(format!(
+                        "connection closed without NOTIFICATION; graceful restart helper: {} paths kept stale for up to {t} s",
+                        p.stale.len()
+                    ));
                 }
                 None => drop_keys.extend(adj_in),
             }

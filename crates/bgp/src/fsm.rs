@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use filament_wire_bgp::{
     Capability, DecodeCtx, DecodeError, ErrorCode, GrFamily, Message, Notification, Open,
-    OpenError, RouteRefresh, Update,
+    OpenError, RouteRefresh, Update, UpdateError,
 };
 
 use crate::types::Family;
@@ -198,13 +198,25 @@ impl OpenPolicy {
     }
 }
 
+/// An UPDATE handled as withdraw (RFC 7606 §2) and why.
+#[derive(Debug)]
+pub struct Withdrawal {
+    /// The UPDATE with the malformed attribute skipped: everything it names
+    /// is withdrawn.
+    pub update: Update,
+    /// Type code of the malformed attribute.
+    pub attr_type: u8,
+    /// The UPDATE Message Error RFC 4271 would have sent.
+    pub subcode: UpdateError,
+}
+
 /// An input to one connection.
 #[derive(Debug)]
 pub enum ConnEvent {
     /// A decoded message.
     Msg(Message),
     /// An UPDATE that RFC 7606 says to treat as withdraw.
-    TreatAsWithdraw(Update),
+    TreatAsWithdraw(Withdrawal),
     /// Bytes that do not decode; the error says which NOTIFICATION to send.
     Bad(DecodeError),
     /// The hold timer ran out.
@@ -233,7 +245,7 @@ pub enum ConnAction {
     /// A route update to process.
     Update(Update),
     /// A malformed update: withdraw everything it names.
-    TreatAsWithdraw(Update),
+    TreatAsWithdraw(Withdrawal),
     /// The peer asks for our routes again.
     RouteRefresh(RouteRefresh),
 }
@@ -299,8 +311,18 @@ impl Conn {
             Ok((m, used)) => (ConnEvent::Msg(m), used),
             Err(DecodeError::Incomplete { .. }) => return None,
             Err(DecodeError::TreatAsWithdraw {
-                msg_len, update, ..
-            }) => (ConnEvent::TreatAsWithdraw(*update), msg_len),
+                msg_len,
+                update,
+                attr_type,
+                subcode,
+            }) => (
+                ConnEvent::TreatAsWithdraw(Withdrawal {
+                    update: *update,
+                    attr_type,
+                    subcode,
+                }),
+                msg_len,
+            ),
             Err(e) => (ConnEvent::Bad(e), self.rx.len()),
         };
         self.rx.drain(..used);

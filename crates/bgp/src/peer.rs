@@ -52,7 +52,9 @@ pub struct PeerStats {
     pub malformed: u64,
     /// Paths ignored by loop detection or for a family not negotiated.
     pub ignored: u64,
-    /// The last NOTIFICATION sent or received, as text.
+    /// Why the session last went down or an UPDATE was last refused: the
+    /// NOTIFICATION sent or received, a connection lost without one, or an
+    /// RFC 7606 treat-as-withdraw, as text.
     pub last_error: Option<String>,
     /// When the session came up.
     pub established_at: Option<Instant>,
@@ -254,15 +256,24 @@ impl Peer {
         })
     }
 
-    /// Record a NOTIFICATION sent or received.
+    /// Record a NOTIFICATION sent or received, e.g. `sent Update/10
+    /// (Invalid Network Field)` or `received Cease/6 (Other Configuration
+    /// Change)`, with its data in hex when it has some.
     pub fn note_error(&mut self, n: &Notification, sent: bool) {
-        self.stats.last_error = Some(format!(
-            "{} {:?}/{} {:02x?}",
+        let mut text = format!(
+            "{} {:?}/{}",
             if sent { "sent" } else { "received" },
             n.code,
             n.subcode,
-            n.data
-        ));
+        );
+        if let Some(name) = n.subcode_name() {
+            text.push_str(&format!(" ({name})"));
+        }
+        if !n.data.is_empty() {
+            let hex: String = n.data.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            text.push_str(&format!(", data {hex}"));
+        }
+        self.stats.last_error = Some(text);
     }
 }
 

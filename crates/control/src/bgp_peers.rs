@@ -495,6 +495,8 @@ pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
                     "peer_address": p.address.to_string(), "peer_asn": p.remote_as,
                     "encoding": "BGP", "peer_type": peer_type, "flap_count": p.stats.flaps,
                     "last_reason": p.stats.last_error, "prefixes": p.received,
+                    "stale_paths": p.stale, "treat_as_withdraw": p.stats.treat_as_withdraw,
+                    "malformed": p.stats.malformed,
                 })
             })
             .collect(),

@@ -72,7 +72,7 @@ pub use attr::{
 pub use error::{DecodeError, EncodeError};
 pub use nlri::{EvpnRoute, Nlri, RtcRoute, VpnRoute};
 pub use notification::{
-    CeaseSubcode, ErrorCode, HeaderError, Notification, OpenError, UpdateError,
+    update_error_name, CeaseSubcode, ErrorCode, HeaderError, Notification, OpenError, UpdateError,
 };
 pub use open::{AddPathFamily, Capability, GrFamily, Open, AS_TRANS};
 pub use pmsi::{PmsiTunnel, PmsiTunnelType, PMSI_TUNNEL, PMSI_TUNNEL_FLAGS};

@@ -138,6 +138,47 @@ impl Notification {
         (self.code == ErrorCode::Cease).then(|| CeaseSubcode::from(self.subcode))
     }
 
+    /// The subcode's name in its code's registry (RFC 4271 §4.5 and §6,
+    /// RFC 4486, RFC 7313), e.g. "Invalid Network Field"; `None` for an
+    /// unassigned one.
+    pub fn subcode_name(&self) -> Option<&'static str> {
+        Some(match self.code {
+            ErrorCode::MessageHeader => match HeaderError::from(self.subcode) {
+                HeaderError::ConnectionNotSynchronized => "Connection Not Synchronized",
+                HeaderError::BadMessageLength => "Bad Message Length",
+                HeaderError::BadMessageType => "Bad Message Type",
+                HeaderError::Unknown(_) => return None,
+            },
+            ErrorCode::Open => match OpenError::from(self.subcode) {
+                OpenError::Unspecific => "Unspecific",
+                OpenError::UnsupportedVersion => "Unsupported Version Number",
+                OpenError::BadPeerAs => "Bad Peer AS",
+                OpenError::BadBgpId => "Bad BGP Identifier",
+                OpenError::UnsupportedOptionalParameter => "Unsupported Optional Parameter",
+                OpenError::UnacceptableHoldTime => "Unacceptable Hold Time",
+                OpenError::UnsupportedCapability => "Unsupported Capability",
+                OpenError::Unknown(_) => return None,
+            },
+            ErrorCode::Update => update_error_name(UpdateError::from(self.subcode))?,
+            ErrorCode::HoldTimerExpired => "Hold Timer Expired",
+            ErrorCode::Fsm => "Finite State Machine Error",
+            ErrorCode::Cease => match CeaseSubcode::from(self.subcode) {
+                CeaseSubcode::MaxPrefixes => "Maximum Number of Prefixes Reached",
+                CeaseSubcode::AdminShutdown => "Administrative Shutdown",
+                CeaseSubcode::PeerDeconfigured => "Peer De-configured",
+                CeaseSubcode::AdminReset => "Administrative Reset",
+                CeaseSubcode::ConnectionRejected => "Connection Rejected",
+                CeaseSubcode::OtherConfigChange => "Other Configuration Change",
+                CeaseSubcode::CollisionResolution => "Connection Collision Resolution",
+                CeaseSubcode::OutOfResources => "Out of Resources",
+                CeaseSubcode::HardReset => "Hard Reset",
+                CeaseSubcode::Unknown(_) => return None,
+            },
+            ErrorCode::RouteRefresh => "Invalid Message Length",
+            ErrorCode::Unknown(_) => return None,
+        })
+    }
+
     pub(crate) fn decode(body: &[u8]) -> Self {
         // The framing layer guarantees at least 2 body bytes (length >= 21).
         let code = body.first().copied().unwrap_or(0);
@@ -154,6 +195,24 @@ impl Notification {
         out.push(self.subcode);
         out.extend_from_slice(&self.data);
     }
+}
+
+/// The name of an UPDATE Message Error subcode (RFC 4271 §6.3), e.g.
+/// "Attribute Length Error"; `None` for an unassigned one.
+pub fn update_error_name(e: UpdateError) -> Option<&'static str> {
+    Some(match e {
+        UpdateError::MalformedAttributeList => "Malformed Attribute List",
+        UpdateError::UnrecognizedWellKnown => "Unrecognized Well-known Attribute",
+        UpdateError::MissingWellKnown => "Missing Well-known Attribute",
+        UpdateError::AttributeFlags => "Attribute Flags Error",
+        UpdateError::AttributeLength => "Attribute Length Error",
+        UpdateError::InvalidOrigin => "Invalid ORIGIN Attribute",
+        UpdateError::InvalidNextHop => "Invalid NEXT_HOP Attribute",
+        UpdateError::OptionalAttribute => "Optional Attribute Error",
+        UpdateError::InvalidNetworkField => "Invalid Network Field",
+        UpdateError::MalformedAsPath => "Malformed AS_PATH",
+        UpdateError::Unknown(_) => return None,
+    })
 }
 
 #[cfg(test)]
@@ -206,6 +265,29 @@ mod tests {
         let mut out = Vec::new();
         Message::Keepalive.encode(&ctx, &mut out).unwrap();
         assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn subcodes_have_their_registry_names() {
+        let n = |code: ErrorCode, subcode: u8| Notification {
+            code,
+            subcode,
+            data: vec![],
+        };
+        assert_eq!(
+            n(ErrorCode::Update, 10).subcode_name(),
+            Some("Invalid Network Field")
+        );
+        assert_eq!(
+            n(ErrorCode::MessageHeader, 2).subcode_name(),
+            Some("Bad Message Length")
+        );
+        assert_eq!(
+            n(ErrorCode::Cease, 6).subcode_name(),
+            Some("Other Configuration Change")
+        );
+        assert_eq!(n(ErrorCode::Update, 7).subcode_name(), None);
+        assert_eq!(n(ErrorCode::Unknown(9), 1).subcode_name(), None);
     }
 
     #[test]

@@ -46,6 +46,10 @@ impl Core {
         {
             if let Some(p) = self.peers.get_mut(&addr) {
                 p.stats.treat_as_withdraw += 1;
+                p.stats.last_error = Some(format!(
+                    "treat-as-withdraw: AS_PATH does not start with the peer's AS {} (Update/11)",
+                    neg.remote_as
+                ));
             }
             for k in rx
                 .withdrawn
@@ -242,5 +246,30 @@ impl Core {
         if let Some(r) = rtc {
             self.membership_changed(r);
         }
+    }
+}
+
+/// A path attribute's name by type code (IANA "BGP Path Attributes"), for
+/// the operator's view of an error.
+pub(crate) fn attr_name(code: u8) -> &'static str {
+    match code {
+        1 => "ORIGIN",
+        2 => "AS_PATH",
+        3 => "NEXT_HOP",
+        4 => "MULTI_EXIT_DISC",
+        5 => "LOCAL_PREF",
+        6 => "ATOMIC_AGGREGATE",
+        7 => "AGGREGATOR",
+        8 => "COMMUNITIES",
+        9 => "ORIGINATOR_ID",
+        10 => "CLUSTER_LIST",
+        14 => "MP_REACH_NLRI",
+        15 => "MP_UNREACH_NLRI",
+        16 => "EXTENDED_COMMUNITIES",
+        17 => "AS4_PATH",
+        18 => "AS4_AGGREGATOR",
+        22 => "PMSI_TUNNEL",
+        32 => "LARGE_COMMUNITY",
+        _ => "unknown",
     }
 }

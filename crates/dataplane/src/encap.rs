@@ -75,7 +75,7 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
     let (v6, hl, total, proto, src, dst, later_fragment) = if first >> 4 == 4 {
         let p = ipv4::Packet::new_checked(b).map_err(wire_err)?;
         if !p.verify_checksum() {
-            return Err(DropReason::Malformed);
+            return Err(DropReason::Checksum);
         }
         first_fragment = p.more_frags() && p.frag_offset() == 0;
         (
@@ -493,15 +493,19 @@ pub(crate) fn classify_fabric(
     let Some(b) = frame.get(ethernet::HEADER_LEN..) else {
         return Ok(Overlay::NotOurs);
     };
-    let Ok(ip) = ipv4::Packet::new_checked(b) else {
-        return Ok(Overlay::NotOurs);
+    let ip = match ipv4::Packet::new_checked(b) {
+        Ok(ip) => ip,
+        // A broken IPv4 header that still reads as a tunnel packet to our fabric IP is
+        // counted here (the kernel drops its copy silently); anything else is the host's.
+        Err(e) if looks_like_tunnel_to(b, our_ip) => return Err(wire_err(e)),
+        Err(_) => return Ok(Overlay::NotOurs),
     };
     if Some(ip.dst()) != our_ip || ip.more_frags() || ip.frag_offset() != 0 {
         // Not ours, or a fragment: the kernel (which has it too) reassembles.
         return Ok(Overlay::NotOurs);
     }
     if !ip.verify_checksum() {
-        return Err(DropReason::Malformed);
+        return Err(DropReason::Checksum);
     }
     let off = ethernet::HEADER_LEN + ip.header_len();
     match ip.protocol() {
@@ -510,7 +514,13 @@ pub(crate) fn classify_fabric(
             if g.protocol() != ethernet::ethertype::MPLS {
                 return Ok(Overlay::NotOurs);
             }
-            gre::Repr::parse(&g).map_err(wire_err)?;
+            gre::Repr::parse(&g).map_err(|e| match e {
+                filament_wire_pkt::Error::Malformed {
+                    field: "checksum", ..
+                } => DropReason::Checksum,
+                filament_wire_pkt::Error::Malformed { .. } => DropReason::BadTunnel,
+                e => wire_err(e),
+            })?;
             Ok(Overlay::Mpls(off + g.header_len()))
         }
         ip_proto::UDP => {
@@ -525,6 +535,15 @@ pub(crate) fn classify_fabric(
         }
         _ => Ok(Overlay::NotOurs),
     }
+}
+
+/// An IPv4 header too broken to parse (length fields) whose fixed fields still say: version 4,
+/// to `our_ip`, UDP or GRE.
+fn looks_like_tunnel_to(b: &[u8], our_ip: Option<Ipv4Addr>) -> bool {
+    let (Some(our), Some(h)) = (our_ip, b.get(..ipv4::HEADER_LEN)) else {
+        return false;
+    };
+    h[0] >> 4 == 4 && h[16..20] == our.octets() && matches!(h[9], ip_proto::UDP | ip_proto::GRE)
 }
 
 pub(crate) fn parse_mpls(frame: &[u8], off: usize) -> Result<mpls::Repr, DropReason> {

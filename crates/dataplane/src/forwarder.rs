@@ -136,7 +136,7 @@ pub struct Forwarder {
     pub(crate) fast_hits: u64,
 }
 
-pub(crate) const DROP_REASONS: usize = DropReason::Fragment as usize + 1;
+pub(crate) const DROP_REASONS: usize = DropReason::BadTunnel as usize + 1;
 pub(crate) const PUNT_REASONS: usize = PuntReason::Receive as usize + 1;
 
 const ALL_DROPS: [DropReason; DROP_REASONS] = [
@@ -160,6 +160,8 @@ const ALL_DROPS: [DropReason; DROP_REASONS] = [
     DropReason::Unsupported,
     DropReason::Loop,
     DropReason::Fragment,
+    DropReason::Checksum,
+    DropReason::BadTunnel,
 ];
 const ALL_PUNTS: [PuntReason; PUNT_REASONS] = [
     PuntReason::FlowMiss,

@@ -583,6 +583,11 @@ pub enum DropReason {
     Loop,
     /// IP fragment on a policy vif whose flow cannot be identified.
     Fragment,
+    /// IPv4 header or GRE checksum wrong (TF's `cksum_err`).
+    Checksum,
+    /// Overlay header we must not accept: GRE version other than 0 or RFC 1701 routing /
+    /// strict source route / recursion bits set (RFC 2784 §2.3, §2.5).
+    BadTunnel,
 }
 
 /// What to do with a packet after [`crate::Forwarder::process`].

@@ -239,7 +239,7 @@ fn drops_with_reason() {
     bad_csum[24] ^= 0xff;
     assert_eq!(
         run(&mut a, 1, &bad_csum).0,
-        Verdict::Drop(DropReason::Malformed)
+        Verdict::Drop(DropReason::Checksum)
     );
     assert_eq!(
         run(&mut a, 77, &bad_csum).0,

@@ -3,7 +3,7 @@
 //! `dropstats` tools (tf-facts §5, §7).
 //!
 //! - `filament vrouter run --tables FILE.json [--listen 127.0.0.1:9091] [--io af-packet|af-xdp] [--cores N] [--no-in-place]`
-//!   (`--xdp` = `--io af-xdp`) attaches the
+//!   `[--flow-entries N] [--flow-timeout SECONDS]` (`--xdp` = `--io af-xdp`) attaches the
 //!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
 //!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
 //!   The file format (`{"interfaces": [AttachCfg..], "ops": [Op..]}`) is described in
@@ -92,6 +92,25 @@ pub(crate) struct RunArgs {
     /// measuring: `packet` cost 20% more CPU per packet here (bench/dataplane/RESULTS.md).
     #[arg(long, default_value = "xsk", value_parser = ["xsk", "packet"])]
     xdp_tx: String,
+    /// Flow table entries (each direction of a flow is one entry; TF's `vr_flow_entries`,
+    /// default 512K). No ceiling other than memory: millions work (the table is reserved
+    /// once, pages are touched as flows arrive). Per run loop.
+    #[arg(long, visible_alias = "flow-table-size", value_name = "N",
+          default_value_t = 512 * 1024, value_parser = parse_flow_entries)]
+    flow_entries: usize,
+    /// Seconds a flow pair may stay idle before it is aged out (TF's agent
+    /// `flow_cache_timeout`, default 180).
+    #[arg(long, value_name = "SECONDS", default_value_t = 180,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    flow_timeout: u64,
+}
+
+fn parse_flow_entries(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("the flow table needs at least one entry".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
 }
 
 fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
@@ -211,6 +230,11 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         fabric_tc_drop: !a.no_fabric_tc_drop,
         in_place: !a.no_in_place,
         busy_poll: std::time::Duration::from_micros(a.busy_poll_us),
+        forwarder: filament_dataplane::ForwarderCfg {
+            flow_capacity: a.flow_entries,
+            flow_timeout: std::time::Duration::from_secs(a.flow_timeout),
+            ..DatapathCfg::default().forwarder
+        },
         xsk: XskCfg {
             mode: a.xdp_mode,
             tx_packet_ring: match a.xdp_tx.as_str() {
@@ -244,6 +268,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         io = ?io,
         loops = h.loops(),
         ops = tables.ops.len(),
+        flow_entries = a.flow_entries,
         "vrouter running (standalone, static tables)"
     );
     let app = filament_dataplane_io::router(h);
@@ -401,6 +426,15 @@ fn render(table: &str, v: &Value) -> String {
             section("Drops", v.get("drops"), &mut out);
             out.push_str(&format!("  {:<28} {:>12}\n", "total", n(v, &["total"])));
             section("Punts to agent", v.get("punts"), &mut out);
+            if let Some(ft) = v.get("flow_table") {
+                out.push_str(&format!(
+                    "Flow table\n  {:<28} {:>12}\n  {:<28} {:>12}\n",
+                    "entries",
+                    n(ft, &["entries"]),
+                    "capacity",
+                    n(ft, &["capacity"])
+                ));
+            }
             if let Some(rings) = v.get("rings").and_then(Value::as_object) {
                 out.push_str("Rings (AF_PACKET / AF_XDP)\n");
                 for (ifname, r) in rings {

@@ -14,6 +14,8 @@ pub const BASE_LEN: usize = 4;
 const FLAG_C: u16 = 0x8000;
 const FLAG_K: u16 = 0x2000;
 const FLAG_S: u16 = 0x1000;
+/// RFC 1701's Routing Present (bit 1), Strict Source Route (bit 4) and recursion (bit 5).
+const FLAGS_RFC1701: u16 = 0x4000 | 0x0800 | 0x0400;
 
 /// A view of a GRE packet.
 #[derive(Debug, Clone)]
@@ -112,6 +114,16 @@ impl Repr {
             return Err(Error::Malformed {
                 proto: "gre",
                 field: "version",
+            });
+        }
+        // RFC 2784 §2.3: "A receiver MUST discard a packet where any of bits 1-5 are
+        // non-zero, unless that receiver implements RFC 1701." (bits 2 and 3 are RFC 2890's
+        // Key and Sequence Number Present; 1, 4 and 5 are RFC 1701's Routing Present, Strict
+        // Source Route and the top recursion bit.)
+        if p.flags() & FLAGS_RFC1701 != 0 {
+            return Err(Error::Malformed {
+                proto: "gre",
+                field: "reserved0",
             });
         }
         if p.has_checksum() && checksum::fold(checksum::sum(p.buffer.as_ref())) != 0xffff {

@@ -246,6 +246,17 @@ fn vxlan_gre_mpls_known_bytes() {
     assert!(gre::Packet::new_checked(&gk[..10]).is_err());
     let ver1 = [0u8, 1, 0x88, 0x47];
     assert!(gre::Repr::parse(&gre::Packet::new_checked(&ver1[..]).unwrap()).is_err());
+    // RFC 2784 §2.3: bits 1, 4 and 5 (RFC 1701 routing, strict source route, recursion)
+    // make the packet one to discard; bits 6-12 are ignored.
+    for flags in [0x40u8, 0x08, 0x04] {
+        let g = [flags, 0, 0x88, 0x47, 0, 0, 0, 0];
+        assert!(
+            gre::Repr::parse(&gre::Packet::new_checked(&g[..]).unwrap()).is_err(),
+            "{flags:#x}"
+        );
+    }
+    let ignored = [0x03u8, 0xf8, 0x88, 0x47];
+    assert!(gre::Repr::parse(&gre::Packet::new_checked(&ignored[..]).unwrap()).is_ok());
 }
 
 #[test]

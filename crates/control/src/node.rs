@@ -486,7 +486,9 @@ impl ControlNode {
         };
         self.counters.config_refused += refused as u64;
         for ops in msgs {
-            let iq = ConfigIq::to_agent(&name, ops);
+            // references with attributes go out as TF's link-attr nodes (filament-ifmap
+            // linkattr.rs): a TF agent reads a reference's attribute from there only
+            let iq = ConfigIq::to_agent(&name, filament_ifmap::to_tf_wire(ops));
             a.session.send_xml(&iq.to_element().to_xml());
         }
     }

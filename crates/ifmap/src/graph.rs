@@ -11,7 +11,10 @@ use filament_wire_xmpp::{ConfigIq, ConfigItem, ConfigOpKind};
 use serde_json::{json, Map, Value};
 
 use crate::codec::{decode_link, decode_node, node_name, split_name, DecodedLink};
-use crate::error::Result;
+use crate::error::{IfmapError, Result};
+use crate::linkattr::{attr_link_def, ATTR_VALUE};
+use crate::value::decode_fields;
+use filament_schema::index;
 
 /// `(type, colon name)`.
 pub type Key = (String, String);
@@ -29,6 +32,19 @@ pub struct IfmapGraph {
     back: BTreeMap<Key, BTreeSet<(Key, &'static str)>>,
     /// `parents` the other way: parent -> children.
     kids: BTreeMap<Key, BTreeSet<Key>>,
+    /// Link-attr nodes (TF's shape of a reference with an attribute, `linkattr.rs`): the
+    /// attribute of each, and the ends linked to it so far.
+    attrs: BTreeMap<Key, AttrNode>,
+}
+
+/// One link-attr node: its `<value>` (null until received) and its two ends.
+#[derive(Debug, Default, Clone)]
+struct AttrNode {
+    value: Value,
+    /// The referring end.
+    from: Option<Key>,
+    /// The referenced end.
+    to: Option<Key>,
 }
 
 /// Take `v` out of the set at `k`, dropping the set when empty.
@@ -64,6 +80,10 @@ impl IfmapGraph {
         };
         for op in &iq.ops {
             for item in &op.items {
+                // TF's shape of a reference with an attribute: a node between the two ends
+                if self.attr_item(op.kind, item, &mut |k| touch(k, &mut touched))? {
+                    continue;
+                }
                 match (op.kind, item) {
                     (ConfigOpKind::Update, ConfigItem::Node(n)) => {
                         let d = decode_node(n)?;
@@ -89,19 +109,10 @@ impl IfmapGraph {
                             } => {
                                 let fk = key(from_type.name, &from);
                                 let tk = key(to_type.name, &to);
-                                let slot = (fk.clone(), field);
                                 if add {
-                                    self.back
-                                        .entry(tk.clone())
-                                        .or_default()
-                                        .insert(slot.clone());
-                                    self.refs.entry(slot).or_default().insert(tk.clone(), attr);
-                                } else if let Some(m) = self.refs.get_mut(&slot) {
-                                    unindex(&mut self.back, &tk, &slot);
-                                    m.remove(&tk);
-                                    if m.is_empty() {
-                                        self.refs.remove(&slot);
-                                    }
+                                    self.add_ref(&fk, field, &tk, attr);
+                                } else {
+                                    self.del_ref(&fk, field, &tk);
                                 }
                                 touch(fk, &mut touched);
                                 touch(tk, &mut touched);
@@ -132,6 +143,112 @@ impl IfmapGraph {
             }
         }
         Ok(touched)
+    }
+
+    fn add_ref(&mut self, fk: &Key, field: &'static str, tk: &Key, attr: Value) {
+        let slot = (fk.clone(), field);
+        self.back
+            .entry(tk.clone())
+            .or_default()
+            .insert(slot.clone());
+        self.refs.entry(slot).or_default().insert(tk.clone(), attr);
+    }
+
+    fn del_ref(&mut self, fk: &Key, field: &'static str, tk: &Key) {
+        let slot = (fk.clone(), field);
+        if let Some(m) = self.refs.get_mut(&slot) {
+            unindex(&mut self.back, tk, &slot);
+            m.remove(tk);
+            if m.is_empty() {
+                self.refs.remove(&slot);
+            }
+        }
+    }
+
+    /// A link-attr node or one of its links (`linkattr.rs`): fold it into the reference it
+    /// stands for.  `false` if `item` is something else.
+    fn attr_item(
+        &mut self,
+        kind: ConfigOpKind,
+        item: &ConfigItem,
+        touch: &mut dyn FnMut(Key),
+    ) -> Result<bool> {
+        let (ak, def, sd_index, end) = match item {
+            ConfigItem::Node(n) => match attr_link_def(&n.id.type_name) {
+                Some((_, def, i)) => ((n.id.type_name.clone(), n.id.name.clone()), def, i, None),
+                None => return Ok(false),
+            },
+            ConfigItem::Link(l) => {
+                let Some(md) = l.metadata.as_ref() else {
+                    return Ok(false);
+                };
+                let Some((_, def, i)) = attr_link_def(&md.type_name) else {
+                    return Ok(false);
+                };
+                // which end is the link-attr node (a link of our own one-link shape has none)
+                let (mid, other, mid_on_right) = if l.right.type_name == md.type_name {
+                    (&l.right, &l.left, true)
+                } else if l.left.type_name == md.type_name {
+                    (&l.left, &l.right, false)
+                } else {
+                    return Ok(false);
+                };
+                let ak = (mid.type_name.clone(), mid.name.clone());
+                let other = (other.type_name.clone(), other.name.clone());
+                (ak, def, i, Some((other, mid_on_right)))
+            }
+        };
+        let Some((from_type, ..)) = attr_link_def(&ak.0) else {
+            return Ok(false);
+        };
+        let field = def.field;
+        let before = self.attrs.get(&ak).cloned().unwrap_or_default();
+        let mut now = before.clone();
+        match (kind, item, end) {
+            // the attribute itself: <value> holds the struct's fields
+            (ConfigOpKind::Update, ConfigItem::Node(n), _) => {
+                let sd = index()
+                    .struct_def(sd_index)
+                    .ok_or_else(|| IfmapError::bad(&ak.0, "known struct", sd_index))?;
+                let mut ignored = 0;
+                now.value = match n.props.iter().find(|e| e.name == ATTR_VALUE) {
+                    Some(v) => Value::Object(decode_fields(sd, v.elements(), &ak.0, &mut ignored)?),
+                    None => Value::Null,
+                };
+            }
+            (ConfigOpKind::Delete, ConfigItem::Node(_), _) => now.value = Value::Null,
+            // an end: by type when the two types differ, else by side (ours: from ↔ node ↔ to)
+            (kind, ConfigItem::Link(_), Some((other, mid_on_right))) => {
+                let is_from = if from_type.name == def.target {
+                    mid_on_right
+                } else {
+                    other.0 == from_type.name
+                };
+                let slot = if is_from { &mut now.from } else { &mut now.to };
+                match kind {
+                    ConfigOpKind::Update => *slot = Some(other),
+                    ConfigOpKind::Delete => *slot = None,
+                }
+            }
+            _ => {}
+        }
+        // the reference as it was and as it is now
+        if let (Some(f), Some(t)) = (&before.from, &before.to) {
+            self.del_ref(f, field, t);
+            touch(f.clone());
+            touch(t.clone());
+        }
+        if let (Some(f), Some(t)) = (&now.from, &now.to) {
+            self.add_ref(f, field, t, now.value.clone());
+            touch(f.clone());
+            touch(t.clone());
+        }
+        if now.from.is_none() && now.to.is_none() && now.value.is_null() {
+            self.attrs.remove(&ak);
+        } else {
+            self.attrs.insert(ak, now);
+        }
+        Ok(true)
     }
 
     /// Whether the node exists (has been updated and not deleted).

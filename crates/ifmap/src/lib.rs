@@ -12,6 +12,7 @@
 //! * [`names`] — XSD element and link names (hyphenation plus TF's exceptions);
 //! * [`value`] — typed JSON ⇄ element content by the schema's `Ty`;
 //! * [`codec`] — nodes, parent links, reference links with attributes; uuid ⇄ `UuidType`;
+//! * [`linkattr`] — references with attributes as TF's link-attr nodes on the wire;
 //! * [`graph`] — the receiver's graph, rebuilding whole objects.
 //!
 //! Vocabulary layer: no I/O, no clock.
@@ -19,6 +20,7 @@
 pub mod codec;
 pub mod error;
 pub mod graph;
+pub mod linkattr;
 pub mod names;
 pub mod value;
 
@@ -29,3 +31,4 @@ pub use codec::{
 };
 pub use error::{IfmapError, Result};
 pub use graph::{IfmapGraph, Key};
+pub use linkattr::{attr_node_name, to_tf_wire};

@@ -166,6 +166,9 @@ pub(crate) struct DumpArgs {
     /// The table to print.
     #[arg(value_enum)]
     table: DumpTable,
+    /// Only this VRF (`rt --dump <vrf>`): routes, flows and interfaces.
+    #[arg(long, value_name = "VRF")]
+    vrf: Option<u32>,
     /// Agent (or standalone forwarder) URL (`host:port` is enough).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9091")]
     agent: String,
@@ -188,7 +191,10 @@ pub(crate) async fn run(c: VrouterCmd) -> anyhow::Result<()> {
     match c {
         VrouterCmd::Run(a) => run_standalone(a).await,
         VrouterCmd::Dump(a) => {
-            let v = fetch(&a.agent, a.table.path()).await?;
+            let mut v = fetch(&a.agent, a.table.path()).await?;
+            if let Some(vrf) = a.vrf {
+                v = only_vrf(&a.agent, a.table, v, vrf).await?;
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -279,6 +285,53 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The rows of `v` (a dump of `table`) in `vrf`; a VRF the forwarder does not know (no
+/// interface, route or flow in it) is an error naming the ones it knows.
+async fn only_vrf(base: &str, table: DumpTable, v: Value, vrf: u32) -> anyhow::Result<Value> {
+    fn row_vrf(r: &Value) -> Option<u64> {
+        r.get("vrf")
+            .or_else(|| r.get("key").and_then(|k| k.get("vrf")))
+            .and_then(Value::as_u64)
+    }
+    if !matches!(
+        table,
+        DumpTable::Routes | DumpTable::Flows | DumpTable::Interfaces
+    ) {
+        anyhow::bail!(
+            "--vrf applies to routes, flows and interfaces, not {}",
+            table.path()
+        );
+    }
+    let mut known = std::collections::BTreeSet::new();
+    for t in ["interfaces", "routes"] {
+        let rows = if t == table.path() {
+            v.clone()
+        } else {
+            fetch(base, t).await?
+        };
+        known.extend(rows.as_array().into_iter().flatten().filter_map(row_vrf));
+    }
+    let rows: Vec<Value> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| row_vrf(r) == Some(u64::from(vrf)))
+        .cloned()
+        .collect();
+    if rows.is_empty() && !known.contains(&u64::from(vrf)) {
+        let list: Vec<String> = known.iter().map(u64::to_string).collect();
+        anyhow::bail!(
+            "no VRF {vrf} on this forwarder (VRFs with interfaces or routes: {})",
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        );
+    }
+    Ok(Value::Array(rows))
+}
+
 async fn fetch(base: &str, table: &str) -> anyhow::Result<Value> {
     crate::control::get_json(&AGENT, base, &format!("/vrouter/{table}"), &[]).await
 }
@@ -302,6 +355,31 @@ fn n(v: &Value, path: &[&str]) -> u64 {
         }
     }
     cur.as_u64().unwrap_or(0)
+}
+
+/// A nexthop's fields but its id and type as `key=value` words; the tunnel's `encap`
+/// object flattened (`encap=mpls_over_udp label=17`).
+fn nh_details(r: &Value) -> String {
+    let mut words = Vec::new();
+    let Some(o) = r.as_object() else {
+        return r.to_string();
+    };
+    let word = |k: &str, v: &Value| match v {
+        Value::String(x) => format!("{k}={x}"),
+        x => format!("{k}={x}"),
+    };
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("id" | "type", _) => {}
+            ("encap", Value::Object(e)) => {
+                for (ek, ev) in e {
+                    words.push(word(if ek == "type" { "encap" } else { ek }, ev));
+                }
+            }
+            (k, v) => words.push(word(k, v)),
+        }
+    }
+    words.join(" ")
 }
 
 /// Text rendering of a dump, one row per entry (columns after TF's tools).
@@ -349,12 +427,12 @@ fn render(table: &str, v: &Value) -> String {
         "nexthops" => {
             out.push_str(&format!("{:<6} {:<8} Details\n", "Id", "Type"));
             for r in &rows {
-                let mut d = r.clone();
-                if let Some(o) = d.as_object_mut() {
-                    o.remove("id");
-                    o.remove("type");
-                }
-                out.push_str(&format!("{:<6} {:<8} {}\n", s(r, "id"), s(r, "type"), d));
+                out.push_str(&format!(
+                    "{:<6} {:<8} {}\n",
+                    s(r, "id"),
+                    s(r, "type"),
+                    nh_details(r)
+                ));
             }
         }
         "routes" => {
@@ -551,6 +629,26 @@ mod tests {
             ])),
             "{n}"
         );
+    }
+
+    #[test]
+    fn nexthop_details_are_words() {
+        let t = render(
+            "nexthops",
+            &json!([{"id": 2, "type": "tunnel", "vif": 0, "src_ip": "192.168.77.1",
+                     "encap": {"type": "mpls_over_udp", "label": 17}}]),
+        );
+        let row = t.lines().nth(1).unwrap_or_default();
+        for w in [
+            "2",
+            "tunnel",
+            "vif=0",
+            "src_ip=192.168.77.1",
+            "encap=mpls_over_udp",
+            "label=17",
+        ] {
+            assert!(row.split_whitespace().any(|x| x == w), "{w} in {row}");
+        }
     }
 
     #[test]

@@ -165,16 +165,36 @@ def test_tf_agent_handshake_routes_and_bum(ctl):
             x.close()
 
 
-def test_tf_agent_config_subscribe_without_iq_id(ctl):
+def test_tf_agent_config_subscribe_and_link_attr_nodes(ctl):
     """ControllerSendCfgSubscribe / ControllerSendVmCfgSubscribe send no `id`; the
-    virtual-router node is `virtual-router:default-global-system-config:<agent>`."""
+    virtual-router node is `virtual-router:default-global-system-config:<agent>`. A
+    reference with an attribute arrives as TF's link-attr node (`attr(<a>,<b>)` with
+    `<value>`, IFMapServerTable::LinkAttrKey), the only place a TF agent reads it from."""
+    post(ctl, "projects", "project", {"fq_name": ["default-domain", "ptfc"], "parent_type": "domain"})
+    make_vn(ctl, "ptfc", "blue", "10.32.1.0")
+    vm = post(ctl, "virtual-machines", "virtual-machine", {"fq_name": ["vm-tf-1"]})
+    post(ctl, "virtual-machine-interfaces", "virtual-machine-interface", {
+        "fq_name": ["default-domain", "ptfc", "vm-tf-1-eth0"], "parent_type": "project",
+        "virtual_network_refs": [{"to": ["default-domain", "ptfc", "blue"]}],
+        "virtual_machine_refs": [{"to": ["vm-tf-1"]}]})
     post(ctl, "virtual-routers", "virtual-router", {
         "fq_name": ["default-global-system-config", "tf-cfg"], "parent_type": "global-system-config",
-        "virtual_router_ip_address": "192.168.60.9"})
+        "virtual_router_ip_address": "192.168.60.9", "virtual_machine_refs": [{"uuid": vm, "to": []}]})
     a = TfAgent(ctl.xmpp_port, "tf-cfg")
     try:
         a.subscribe_config("virtual-router:default-global-system-config:tf-cfg")
         a.wait(b'<node type="virtual-router"><name>default-global-system-config:tf-cfg</name>', keepalive=True)
+        ipam = "default-domain:default-project:default-network-ipam"
+        vn = "default-domain:ptfc:blue"
+        attr = f'<node type="virtual-network-network-ipam"><name>attr({ipam},{vn})</name><value>'.encode()
+        a.wait(attr, keepalive=True)
+        node = a.buf[a.buf.index(attr):]
+        node = node[:node.index(b"</node>")]
+        assert b"<ipam-subnets>" in node and b"<ip-prefix>10.32.1.0</ip-prefix>" in node, node
+        # the VMI's routing instance: also a link-attr node
+        a.wait(b'<node type="virtual-machine-interface-routing-instance"><name>attr(', keepalive=True)
+        # no link carries metadata content (TF's agent reads only the type)
+        assert not re.search(rb'<metadata type="[^"]+">', a.buf), a.buf[-2000:]
         # the agent's IFMap parser (ifmap_agent_parser.cc) wants <name> as a node's first child
         # and the two <node>s first in a <link>
         for m in re.findall(rb"<link>.*?</link>", a.buf, re.S):

@@ -224,16 +224,28 @@ def frr_config(work: Path, body: str) -> Path:
 
 
 class Frr(Proc):
-    """bgpd without zebra, its vty socket in the work dir."""
+    """bgpd without zebra (or with the `Zebra` started in `work`, for EVPN routes of its
+    VNIs), its vty socket in the work dir."""
 
-    def __init__(self, ns: Netns, work: Path, conf: Path):
+    def __init__(self, ns: Netns, work: Path, conf: Path, zebra: bool = False):
         self.ns = ns
         self.work = work
+        zserv = ["-z", str(work / "zserv.api")] if zebra else ["-Z"]
         argv = ns.cmd(
             "/usr/lib/frr/bgpd", "-f", str(conf), "-i", str(work / "bgpd.pid"),
-            "--vty_socket", str(work), "-Z", "-n", "-l", FRR, "-p", "179",
+            "--vty_socket", str(work), *zserv, "-n", "-l", FRR, "-p", "179",
         )
         super().__init__(argv, work / "frr.log")
+
+
+class Zebra(Proc):
+    """FRR's zebra in `ns` (no config), for a bgpd started with `Frr(..., zebra=True)`: it
+    reads the namespace's VXLAN devices and bridge FDB, so bgpd originates EVPN type-2/3."""
+
+    def __init__(self, ns: Netns, work: Path):
+        argv = ns.cmd("/usr/lib/frr/zebra", "-z", str(work / "zserv.api"), "-i", str(work / "zebra.pid"),
+                      "--vty_socket", str(work), "-f", "/dev/null")
+        super().__init__(argv, work / "zebra.log")
 
     def show(self, cmd: str):
         out = self.ns.run("vtysh", "--vty_socket", str(self.work), "-c", cmd, check=False)

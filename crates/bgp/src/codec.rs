@@ -178,6 +178,14 @@ pub fn receive(u: &Update, four_octet: bool) -> Received {
     }
     if let Some(m) = reach {
         match family_of(&m.nlri) {
+            // RFC 4364 - Section 4.3.2: the next hop of a VPN route is an
+            // address with an RD of zero. Any other RD leaves the route with no
+            // usable next hop: its NLRI are handled as withdrawn (RFC 7606
+            // §7.11 "treat-as-withdraw" for a semantically bad next hop),
+            // never installed without one.
+            Some(_) if matches!(m.next_hop, NextHop::Raw(_)) => {
+                rx.withdrawn.extend(keys_of(&m.nlri));
+            }
             Some(_) => {
                 let mut a = (*attrs).clone();
                 a.next_hop = match &m.next_hop {

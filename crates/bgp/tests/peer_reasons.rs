@@ -64,6 +64,11 @@ fn established(gr: Option<Capability>) -> (Core, Instant) {
 /// An UPDATE for VPNv4 10.1.0.0/16 (RD 10.0.0.9:1, label 99) whose
 /// EXTENDED_COMMUNITIES value is `ext` (8 octets when well formed).
 fn update_bytes(ext: &[u8]) -> Vec<u8> {
+    update_with_next_hop(ext, [0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 9])
+}
+
+/// The same with `nh` as the MP_REACH_NLRI next hop (RD and IPv4 address).
+fn update_with_next_hop(ext: &[u8], nh: [u8; 12]) -> Vec<u8> {
     let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN IGP
     attrs.extend([0x40, 2, 0]); // empty AS_PATH (iBGP)
     attrs.extend([0x40, 5, 4, 0, 0, 0, 100]); // LOCAL_PREF
@@ -85,7 +90,9 @@ fn update_bytes(ext: &[u8]) -> Vec<u8> {
         10,
         1,
     ];
-    let mut mp = vec![0, 1, 128, 12, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 9, 0];
+    let mut mp = vec![0, 1, 128, 12];
+    mp.extend(nh);
+    mp.push(0);
     mp.extend(nlri);
     attrs.extend([0x80, 14, u8::try_from(mp.len()).unwrap()]);
     attrs.extend(mp);
@@ -216,4 +223,31 @@ fn a_graceful_restart_peer_lost_without_notification_keeps_stale_paths() {
         p.stats.last_error.as_deref(),
         Some("connection closed without NOTIFICATION")
     );
+}
+
+/// RFC 4364 §4.3.2: a VPN next hop carries a zero RD. One with another RD
+/// (kept verbatim by the decoder) leaves no usable next hop: the route is
+/// handled as withdrawn instead of being installed with none.
+#[test]
+fn a_vpn_next_hop_with_a_non_zero_rd_withdraws_the_route() {
+    let (mut core, now) = established(None);
+    let key = vpn_key("10.0.0.9:1", "10.1.0.0/16");
+    core.handle(
+        now,
+        Input::Data {
+            conn: 1,
+            bytes: update_bytes(&RT),
+        },
+    );
+    assert!(core.rib().best(&key).is_some());
+    let odd = update_with_next_hop(&RT, [0, 0, 0xfc, 0, 0, 0, 0, 1, 10, 0, 0, 9]);
+    core.handle(
+        now,
+        Input::Data {
+            conn: 1,
+            bytes: odd,
+        },
+    );
+    assert!(core.rib().best(&key).is_none());
+    assert_eq!(core.peer(&ip(PEER)).unwrap().state(), State::Established);
 }

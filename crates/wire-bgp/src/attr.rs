@@ -602,8 +602,26 @@ impl PathAttr {
                 let nh_len = usize::from(r.u8().ok_or_else(bad)?);
                 let nh = r.take(nh_len).ok_or_else(bad)?;
                 let _reserved = r.u8().ok_or_else(bad)?;
-                let next_hop = NextHop::decode(nh, safi == Safi::MplsVpn);
+                let vpn = safi == Safi::MplsVpn;
+                let next_hop = NextHop::decode(nh, vpn);
                 let nlri = Nlri::decode(afi, safi, r.rest(), false)?;
+                // RFC 7606 - Section 7.11: "If the Length of Next Hop Network
+                // Address field of the MP_REACH attribute is inconsistent with
+                // that which was expected, the attribute is considered
+                // malformed." and then "the 'session reset' approach ... or the
+                // 'AFI/SAFI disable' approach MUST be used". Expected for the
+                // families we decode: an IPv4 or IPv6 address (with a link-local
+                // one), each behind an 8-octet RD for VPN families (RFC 4364
+                // §4.3.2, RFC 4659 §3.2). A family we do not know is ignored
+                // whole (RFC 4760 §7), whatever its next hop.
+                let expected: &[usize] = if vpn { &[12, 24, 48] } else { &[4, 16, 32] };
+                if !matches!(nlri, Nlri::Unknown { .. }) && !expected.contains(&nh_len) {
+                    return Err(DecodeError::update(
+                        UpdateError::OptionalAttribute,
+                        raw.to_vec(),
+                        "MP_REACH_NLRI next hop length inconsistent with the family",
+                    ));
+                }
                 PathAttr::MpReach(MpReach { next_hop, nlri })
             }
             code::MP_UNREACH => {

@@ -348,3 +348,83 @@ fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
         vec![filament_wire_xmpp::TunnelEncap::Gre]
     );
 }
+
+/// Config with references that carry attributes (VN → IPAM subnets, VMI → routing instance)
+/// goes out as TF's link-attr nodes, the only place a TF agent reads those attributes from
+/// (`ifmap_agent_parser.cc` `LinkParse` keeps a link's type only), and our own receiver
+/// (`IfmapGraph`) still sees the references with their attributes.
+#[test]
+fn config_references_with_attributes_are_link_attr_nodes() {
+    let mut env = common::ConfigEnv::new();
+    env.project("p");
+    let vn = env.vn("p", "vn1", "10.1.1.0");
+    env.vrouter("host1", "192.168.0.1");
+    env.workload("host1", "p", &vn, "vm1");
+    env.derive();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = lab.connect("host1");
+    // the subscribe by hand, to see the bytes
+    let sub = filament_wire_xmpp::SubscribeIq::config(
+        "host1",
+        1,
+        filament_wire_xmpp::SubscribeAction::Subscribe,
+        "virtual-router:default-global-system-config:host1",
+    );
+    let outs = lab.node.step(
+        lab.now,
+        Input::Bytes {
+            conn: a,
+            data: sub.to_xml().into_bytes(),
+        },
+    );
+    let text: String = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, data } if *conn == a => {
+                Some(String::from_utf8(data.concat()).unwrap())
+            }
+            _ => None,
+        })
+        .collect();
+    let ipam = "default-domain:default-project:default-network-ipam";
+    let vn1 = "default-domain:p:vn1";
+    assert!(
+        text.contains(&format!(
+            "<node type=\"virtual-network-network-ipam\"><name>attr({ipam},{vn1})</name><value><ipam-subnets>"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("<node type=\"virtual-machine-interface-routing-instance\"><name>attr("));
+    // no link carries metadata content
+    assert!(!text.contains("</metadata>"), "{text}");
+    // our receiver folds them back into references
+    let mut g = filament_ifmap::IfmapGraph::new();
+    let mut p = StreamParser::new();
+    p.feed(StreamHeader::control_to_agent("host1").to_xml().as_bytes())
+        .unwrap();
+    p.feed(text.as_bytes()).unwrap();
+    for ev in p.drain_events().unwrap() {
+        if let StreamEvent::Stanza(e) = ev {
+            if let Ok(Stanza::Config(c)) = Stanza::parse(&e) {
+                g.apply(&c).unwrap();
+            }
+        }
+    }
+    let vn_obj = g.object("virtual-network", vn1).unwrap();
+    assert_eq!(
+        vn_obj["network_ipam_refs"][0]["attr"]["ipam_subnets"][0]["subnet"]["ip_prefix"],
+        "10.1.1.0"
+    );
+    let vmi = g
+        .object("virtual-machine-interface", "default-domain:p:vm1-port")
+        .unwrap();
+    assert_eq!(
+        vmi["routing_instance_refs"][0]["to"],
+        serde_json::json!(["default-domain", "p", "vn1", "vn1"])
+    );
+    assert!(!g.contains(
+        "virtual-network-network-ipam",
+        &format!("attr({ipam},{vn1})")
+    ));
+}

@@ -596,8 +596,8 @@ def test_rfc7606_treat_as_withdraw_and_resets(lab):
     """Malformed UPDATEs from the crafted speaker. Treat-as-withdraw (RFC 7606 §7.14
     EXTENDED_COMMUNITIES length, §7.3 bad ORIGIN value, §3 c attribute flags on a
     well-known attribute): the route leaves the VN, the session stays, and `neighbors`
-    names the attribute and error as last_reason. A malformed MP_REACH_NLRI (§7.11: session
-    reset) and a truncated message header (RFC 4271 §6.1: Bad Message Length, the length
+    names the attribute and error as last_reason. A malformed MP_REACH_NLRI (NLRI overrun,
+    zero-length next hop; §7.11: session reset) and a truncated message header (RFC 4271 §6.1: Bad Message Length, the length
     as data) get a NOTIFICATION and the reset shows in last_reason."""
     table, prefix = f"{VRF}.inet.0", "10.240.1.0/24"
     sp = Crafted(lab)
@@ -632,6 +632,17 @@ def test_rfc7606_treat_as_withdraw_and_resets(lab):
         row = wait_until(lambda: (lambda r: r.get("flaps", 0) > flaps and r)(lab.neighbor(CRAFT)),
                          what="the reset in neighbors")
         assert row["last_reason"].startswith(f"sent Update/{sub} ("), row
+        sp.close()
+
+        # MP_REACH_NLRI with a zero-length next hop (§7.11; it used to be taken, and the
+        # route installed with an empty next hop): session reset, Optional Attribute Error.
+        sp = Crafted(lab)
+        flaps = lab.neighbor(CRAFT)["flaps"]
+        mp = struct.pack("!HBB", 1, 128, 0) + b"\0" + vpn_nlri(500, 1, prefix)
+        sp.s.sendall(vpn_update(lab.rt, prefix, mp=mp))
+        assert sp.notification()[:2] == (3, 9)
+        wait_until(lambda: lab.neighbor(CRAFT).get("flaps", 0) > flaps, what="the reset in neighbors")
+        assert not lab.paths(table, prefix)
         sp.close()
 
         # A header whose length is below the minimum: NOTIFICATION 1/2 with the length.

@@ -34,6 +34,9 @@ pub(crate) struct IpInfo {
     pub(crate) dport: u16,
     /// A fragment other than the first (no L4 header).
     pub(crate) later_fragment: bool,
+    /// IPv4 fragment (first or later): its identification (the fragment table's key, with
+    /// the addresses and protocol).
+    pub(crate) frag_id: Option<u16>,
     /// ICMP echo (ports are the identifier).
     pub(crate) icmp_echo: bool,
 }
@@ -72,12 +75,16 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
     // A first fragment (IPv4 MF set, offset 0) carries the L4 header but not all the data
     // the UDP Length field counts: only the header itself must be there.
     let mut first_fragment = false;
+    let mut frag_id = None;
     let (v6, hl, total, proto, src, dst, later_fragment) = if first >> 4 == 4 {
         let p = ipv4::Packet::new_checked(b).map_err(wire_err)?;
         if !p.verify_checksum() {
             return Err(DropReason::Checksum);
         }
         first_fragment = p.more_frags() && p.frag_offset() == 0;
+        if p.more_frags() || p.frag_offset() != 0 {
+            frag_id = Some(p.ident());
+        }
         (
             false,
             p.header_len(),
@@ -115,6 +122,7 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
         sport: 0,
         dport: 0,
         later_fragment,
+        frag_id,
         icmp_echo: false,
     };
     if !later_fragment {

@@ -22,7 +22,7 @@ use crate::buf::PacketBuf;
 use crate::dump::*;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::flow::{FlowEntry, HeldPkt};
-use crate::forwarder::{Forwarder, NeighborKey};
+use crate::forwarder::{Forwarder, FragKey, FragPorts, NeighborKey};
 use crate::types::*;
 
 /// Per-packet context.
@@ -341,10 +341,37 @@ impl Forwarder {
         key: FlowKey,
         info: &mut IpInfo,
     ) -> Step<FlowStep> {
-        if info.later_fragment {
-            return Err(DropReason::Fragment);
-        }
         let now = self.now;
+        // TF vr_fragment.c: a flow is identified by the first fragment's ports; later
+        // fragments (no L4 header) find them by (VRF, addresses, protocol, IP id).
+        let key = match info.frag_id {
+            Some(id) if info.later_fragment => {
+                let p = self
+                    .frags
+                    .get(&FragKey::new(key.vrf, info, id))
+                    .ok_or(DropReason::Fragment)?;
+                (info.sport, info.dport) = (p.sport, p.dport);
+                FlowKey {
+                    sport: p.sport,
+                    dport: p.dport,
+                    ..key
+                }
+            }
+            Some(id) => {
+                if self.frags.len() < crate::forwarder::FRAG_MAX {
+                    let ports = FragPorts {
+                        sport: info.sport,
+                        dport: info.dport,
+                        at: now,
+                    };
+                    self.frags.insert(FragKey::new(key.vrf, info, id), ports);
+                }
+                key
+            }
+            // IPv6 fragments are not tracked.
+            None if info.later_fragment => return Err(DropReason::Fragment),
+            None => key,
+        };
         let len = buf.len() as u64;
         let hold_max = self.cfg.hold_max;
         match self.flows.find(&key) {

@@ -71,8 +71,9 @@ pub(super) fn flow_hit(
     vrf: VrfId,
     bytes: usize,
 ) -> Option<FlowVerdict> {
-    // As flow_stage: "a fragment other than the first" is dropped there (Fragment).
-    if info.later_fragment {
+    // Fragments: flow_stage keeps the first one's ports for the later ones (fragment table),
+    // which only the general path does.
+    if info.later_fragment || info.frag_id.is_some() {
         return None;
     }
     let idx = fwd.flows.find(&info.key(vrf))?;

@@ -187,6 +187,26 @@ def test_workload_mtu_too_big_for_the_fabric(lab, encap, io):
         set_mtu(lab, WORKLOAD_MTU)
 
 
+@pytest.mark.parametrize("encap,io", [("mpls_over_udp", "af-packet"), ("vxlan", "af-xdp")])
+def test_large_udp_fragments_over_policy_vifs(lab, encap, io):
+    """Policy on both workload vifs with Forward flows for iperf3: the later fragments of
+    each 1400-byte datagram carry no ports and follow the first fragment's flow (fragment
+    table), on the sending host and in the receiving host's egress policy."""
+    set_mtu(lab, WORKLOAD_MTU)
+    lab.set_workload_neighbors(encap != "vxlan")
+    lab.allow_iperf3_flows(ports=8)
+    try:
+        lab.start_vrouters(encap, ["--io", io])
+        got = iperf(lab, "-u", "-b", "20M", "-l", "1400", "-t", "1")["sum_received"]
+        assert got["packets"] > 100 and got["lost_percent"] < 10, got
+        for i in (1, 2):
+            assert "fragment" not in drops(lab, i)["drops"], (i, drops(lab, i))
+    finally:
+        lab.policy, lab.flows = False, []
+        nsrun(lab.w[1], "sysctl", "-qw", "net.ipv4.ip_local_port_range=32768 60999")
+        lab.stop_vrouters()
+
+
 # ---------------------------------------------------------------------------------------------
 # Malformed frames, written with a raw AF_PACKET socket inside a namespace.
 

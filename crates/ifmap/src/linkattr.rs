@@ -92,12 +92,15 @@ pub fn to_tf_wire(ops: Vec<ConfigOp>) -> Vec<ConfigOp> {
                 let (to_mid, from_mid) = (half(&l.left, &mid), half(&mid, &l.right));
                 match op.kind {
                     ConfigOpKind::Update => {
-                        let mut value = Element::new(ATTR_VALUE);
-                        value.children = md.content.clone();
-                        items.push(ConfigItem::Node(ConfigNode {
-                            id: mid,
-                            props: vec![value],
-                        }));
+                        // no attribute, no <value> (it reads back as null, not as {})
+                        let props = if md.content.is_empty() {
+                            Vec::new()
+                        } else {
+                            let mut value = Element::new(ATTR_VALUE);
+                            value.children = md.content.clone();
+                            vec![value]
+                        };
+                        items.push(ConfigItem::Node(ConfigNode { id: mid, props }));
                         items.push(to_mid);
                         items.push(from_mid);
                     }

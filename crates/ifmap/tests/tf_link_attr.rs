@@ -131,6 +131,16 @@ fn the_graph_folds_it_back_in_any_order_and_deletes_it() {
         old.object("virtual-network", VN),
         g.object("virtual-network", VN)
     );
+    // a reference of an attribute type with a null attribute stays null (no <value>)
+    let mut nulls = IfmapGraph::new();
+    nulls.apply(&c).unwrap();
+    nulls
+        .apply(&wire(to_tf_wire(vn_ipam_ops(
+            ConfigOpKind::Update,
+            &Value::Null,
+        ))))
+        .unwrap();
+    assert_eq!(ipam_refs(&nulls).unwrap()[0]["attr"], Value::Null);
     // deleted: links then node
     g.apply(&wire(to_tf_wire(vn_ipam_ops(
         ConfigOpKind::Delete,

@@ -4,7 +4,7 @@ objects with
 
 * FRR (eBGP 65001) over VPNv4, VPNv6 and EVPN, with zebra and a VXLAN device (VNI 100)
   so that FRR originates real type-2 (MAC, MAC+IP) and type-3 routes, and with
-  `bgp graceful-restart`;
+  `bgp graceful-restart` (and `preserve-fw-state`: the F bit, RFC 4724 §4.2);
 * BIRD 2 (eBGP 65002) as a VPNv4 gateway;
 * GoBGP (iBGP, no cluster id: a full-mesh peer);
 * a crafted speaker in this file (iBGP, socket + struct) for split horizon and RFC 7606;
@@ -70,6 +70,7 @@ exit
 router bgp 65001
  bgp router-id {FRR}
  bgp graceful-restart
+ bgp graceful-restart preserve-fw-state
  no bgp ebgp-requires-policy
  no bgp default ipv4-unicast
  neighbor {OURS} remote-as 64512
@@ -658,10 +659,12 @@ def test_rfc7606_treat_as_withdraw_and_resets(lab):
 # ===== 7. graceful restart helper (RFC 4724) with FRR =====
 
 def test_graceful_restart_helper_with_frr(lab):
-    """FRR (`bgp graceful-restart`) is killed with SIGKILL: the node keeps its paths as
-    stale (still in the VN, nothing retracted from the agent) and says so in `neighbors`;
-    FRR comes back without one of its routes: after its End-of-RIB that one is swept
-    (retracted from the agent) and the rest are fresh again."""
+    """FRR (`bgp graceful-restart`, forwarding state preserved) is killed with SIGKILL: the
+    node keeps its paths as stale (still in the VN, nothing retracted from the agent) and
+    says so in `neighbors`; FRR comes back without one of its routes and with the F bit set:
+    after its End-of-RIB that one is swept (retracted from the agent) and the rest are fresh
+    again. (Without the F bit the stale paths go when the session is back, RFC 4724 §4.2:
+    crates/bgp/tests/peer_reasons.rs.)"""
     table = f"{VRF}.inet.0"
     lab.frr_conf("ipv4 vpn", "network 10.200.9.0/24 rd 65001:9 label 1009 route-map SETRT")
     wait_until(lambda: lab.paths(table, "10.200.9.0/24"), what="FRR's extra route in the VN")

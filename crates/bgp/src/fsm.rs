@@ -75,8 +75,11 @@ pub struct Negotiated {
     /// The peer supports ROUTE-REFRESH.
     pub route_refresh: bool,
     /// The peer's graceful-restart capability: restart time and the
-    /// families whose forwarding state it keeps.
+    /// families it lists (whose routes a helper retains, RFC 4724 §4.2).
     pub graceful_restart: Option<(u16, Vec<Family>)>,
+    /// Of those, the families whose Forwarding State (F) bit is set: after a
+    /// restart, stale routes of any other family are removed at once.
+    pub gr_forwarding: Vec<Family>,
 }
 
 /// What the connection needs to check an OPEN and to build its own.
@@ -145,6 +148,7 @@ impl OpenPolicy {
         let mut four_octet = false;
         let mut route_refresh = false;
         let mut gr = None;
+        let mut gr_forwarding = Vec::new();
         for c in &o.capabilities {
             match c {
                 Capability::Multiprotocol { afi, safi } => {
@@ -164,6 +168,11 @@ impl OpenPolicy {
                         .filter_map(|g: &GrFamily| Family::from_afi_safi(g.afi, g.safi))
                         .collect();
                     gr = Some((*restart_time, fams));
+                    gr_forwarding = families
+                        .iter()
+                        .filter(|g| g.forwarding_preserved())
+                        .filter_map(|g| Family::from_afi_safi(g.afi, g.safi))
+                        .collect();
                 }
                 _ => {}
             }
@@ -194,6 +203,7 @@ impl OpenPolicy {
             four_octet,
             route_refresh,
             graceful_restart: gr,
+            gr_forwarding,
         })
     }
 }

@@ -25,10 +25,16 @@ fn established(gr: Option<Capability>) -> (Core, Instant) {
     p.passive = true;
     p.families = vec![Family::InetVpn];
     core.handle(now, Input::AddPeer(p));
+    connect(&mut core, now, 1, gr);
+    (core, now)
+}
+
+/// The peer connects (connection `conn`) and sends its OPEN with `gr`.
+fn connect(core: &mut Core, now: Instant, conn: u64, gr: Option<Capability>) {
     core.handle(
         now,
         Input::Connected {
-            conn: 1,
+            conn,
             remote: ip(PEER),
             local: ip("10.0.0.1"),
             outgoing: false,
@@ -49,16 +55,23 @@ fn established(gr: Option<Capability>) -> (Core, Instant) {
         ],
         &DecodeCtx::default(),
     );
-    core.handle(
-        now,
-        Input::Data {
-            conn: 1,
-            bytes: hello,
-        },
-    );
+    core.handle(now, Input::Data { conn, bytes: hello });
     while core.poll_output().is_some() {}
     assert_eq!(core.peer(&ip(PEER)).unwrap().state(), State::Established);
-    (core, now)
+}
+
+/// A graceful-restart capability for VPNv4 with the Forwarding State bit
+/// `forwarding`.
+fn gr_cap(forwarding: bool) -> Capability {
+    Capability::GracefulRestart {
+        flags: 0,
+        restart_time: 120,
+        families: vec![GrFamily {
+            afi: Afi::Ipv4,
+            safi: Safi::MplsVpn,
+            flags: if forwarding { 0x80 } else { 0 },
+        }],
+    }
 }
 
 /// An UPDATE for VPNv4 10.1.0.0/16 (RD 10.0.0.9:1, label 99) whose
@@ -165,16 +178,7 @@ fn a_notification_is_named_by_its_registry_text() {
 
 #[test]
 fn a_graceful_restart_peer_lost_without_notification_keeps_stale_paths() {
-    let gr = Capability::GracefulRestart {
-        flags: 0,
-        restart_time: 120,
-        families: vec![GrFamily {
-            afi: Afi::Ipv4,
-            safi: Safi::MplsVpn,
-            flags: 0x80,
-        }],
-    };
-    let (mut core, now) = established(Some(gr));
+    let (mut core, now) = established(Some(gr_cap(true)));
     core.handle(
         now,
         Input::Data {
@@ -250,4 +254,48 @@ fn a_vpn_next_hop_with_a_non_zero_rd_withdraws_the_route() {
     );
     assert!(core.rib().best(&key).is_none());
     assert_eq!(core.peer(&ip(PEER)).unwrap().state(), State::Established);
+}
+
+/// RFC 4724 §4.2 after the restart: with the Forwarding State bit set in the
+/// new OPEN the stale path waits for End-of-RIB; without it (FRR's default,
+/// no `preserve-fw-state`) it is removed as soon as the session is back.
+#[test]
+fn stale_paths_after_the_restart_follow_the_forwarding_state_bit() {
+    let key = vpn_key("10.0.0.9:1", "10.1.0.0/16");
+    for forwarding in [true, false] {
+        let (mut core, now) = established(Some(gr_cap(true)));
+        core.handle(
+            now,
+            Input::Data {
+                conn: 1,
+                bytes: update_bytes(&RT),
+            },
+        );
+        core.handle(now, Input::Closed { conn: 1 });
+        assert!(core.rib().best(&key).is_some());
+        connect(&mut core, now, 2, Some(gr_cap(forwarding)));
+        let p = core.peer(&ip(PEER)).unwrap();
+        if forwarding {
+            assert!(core.rib().best(&key).is_some(), "kept until End-of-RIB");
+            assert_eq!(p.stale.len(), 1);
+            // End-of-RIB for VPNv4 (an UPDATE with an empty MP_UNREACH_NLRI).
+            let mut eor = vec![0xff; 16];
+            eor.extend([0, 29, 2, 0, 0, 0, 6, 0x80, 15, 3, 0, 1, 128]);
+            core.handle(
+                now,
+                Input::Data {
+                    conn: 2,
+                    bytes: eor,
+                },
+            );
+            assert!(core.rib().best(&key).is_none(), "swept at End-of-RIB");
+        } else {
+            assert!(core.rib().best(&key).is_none(), "removed at once");
+            assert!(p.stale.is_empty());
+            assert_eq!(
+                p.stats.last_error.as_deref(),
+                Some("graceful restart: 1 stale paths removed, the peer kept no forwarding state for their families")
+            );
+        }
+    }
 }

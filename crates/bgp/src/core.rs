@@ -17,6 +17,7 @@ use filament_wire_bgp::{CeaseSubcode, Message, Notification};
 use crate::codec;
 
 mod flush;
+mod gr;
 mod receive;
 use crate::fsm::{Conn, ConnAction, ConnEvent, ConnId, State};
 use crate::peer::{Peer, PeerEvent, PeerStats};
@@ -616,38 +617,7 @@ impl Core {
             .map(|n| n.families.clone())
             .unwrap_or_default();
         p.stats.established_at = Some(now);
-        // RFC 4724 - Section 4.2: "If the Forwarding State bit for a
-        // specific address family is not set in the newly received Graceful
-        // Restart Capability, or if a specific address family is not included
-        // in the newly received Graceful Restart Capability, or if the
-        // Graceful Restart Capability is not received in the re-established
-        // session at all, then the Receiving Speaker MUST immediately remove
-        // all the stale routes from the peer that it is retaining for that
-        // address family." (TF's BgpPeerClose::IsGRReady aborts the whole
-        // restart then, except for EVPN.) The peer sends them again.
-        let mut sweep = Vec::new();
-        if !p.stale.is_empty() {
-            let keep = p
-                .negotiated()
-                .map(|n| n.gr_forwarding.clone())
-                .unwrap_or_default();
-            p.stale.retain(|k| {
-                let kept = keep.contains(&k.family());
-                if !kept {
-                    sweep.push(k.clone());
-                }
-                kept
-            });
-            if p.stale.is_empty() {
-                p.stale_until = None;
-            }
-            if !sweep.is_empty() {
-                p.stats.last_error = Some(format!(
-                    "graceful restart: {} stale paths removed, the peer kept no forwarding state for their families",
-                    sweep.len()
-                ));
-            }
-        }
+        let sweep = gr::unpreserved_stale(p);
         p.adj_out.clear();
         p.eor_sent.clear();
         p.rtc_ready = !fams.contains(&Family::RouteTarget);

@@ -348,6 +348,16 @@ impl Datapath {
             n => n,
         };
         let (punt_tx, punt_rx) = mpsc::channel(PUNT_QUEUE);
+        // The flow, FIB and neighbour tables hash keys that come from the network: with the
+        // default (public) seed, anyone could craft colliding keys. A seed of this process's
+        // own, shared by its loops (ECMP and entropy ports agree between them).
+        let mut fwd_cfg = cfg.forwarder.clone();
+        if fwd_cfg.hash_seed == ForwarderCfg::default().hash_seed {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(u64::from(std::process::id()));
+            fwd_cfg.hash_seed = h.finish();
+        }
         let mut loops = Vec::with_capacity(n);
         let mut parts = Vec::with_capacity(n);
         for _ in 0..n {
@@ -373,7 +383,7 @@ impl Datapath {
                 peers,
                 // The flow table on huge pages where the kernel agrees (fewer TLB misses per
                 // lookup at a million flows, as TF's DPDK vRouter).
-                fwd: Forwarder::new_advised(cfg.forwarder.clone(), |r| {
+                fwd: Forwarder::new_advised(fwd_cfg.clone(), |r| {
                     if cfg.huge_pages {
                         let n = sys::advise_hugepages(r);
                         tracing::debug!(bytes = n, "flow table advised MADV_HUGEPAGE");

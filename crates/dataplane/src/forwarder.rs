@@ -44,6 +44,9 @@ pub struct ForwarderCfg {
     /// Seed of the table hashes, ECMP and entropy-port hashing. The shell
     /// should pass a random value.
     pub hash_seed: u64,
+    /// Answer workloads' ARP requests for routed addresses with the vif MAC here instead of
+    /// punting them (a forwarder without an agent; the agent's proxy knows more).
+    pub arp_proxy: bool,
 }
 
 impl Default for ForwarderCfg {
@@ -55,6 +58,7 @@ impl Default for ForwarderCfg {
             hold_timeout: Duration::from_secs(10),
             arp_retry: Duration::from_secs(1),
             hash_seed: 0x9e37_79b9_7f4a_7c15,
+            arp_proxy: false,
         }
     }
 }

@@ -7,10 +7,14 @@
 //! Not answered (the solicitation goes on through the normal L2 path): DAD probes (unspecified
 //! source), targets without a route in the VRF, and targets routed back to the soliciting
 //! vif itself (its own address).
+//!
+//! ARP requests get the same answer here only with [`crate::ForwarderCfg::arp_proxy`] (a
+//! forwarder without an agent, `filament vrouter run`); otherwise they are punted to the
+//! agent, whose ARP proxy knows more (tf-facts §5.7).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use filament_wire_pkt::{checksum, ethernet, icmp, ip_proto, ipv6};
+use filament_wire_pkt::{arp, checksum, ethernet, icmp, ip_proto, ipv6};
 
 use crate::encap::IpInfo;
 use crate::forwarder::Forwarder;
@@ -63,15 +67,8 @@ impl Forwarder {
         if target.is_multicast() || ip.src().is_unspecified() {
             return None;
         }
-        let nh = self
-            .vrfs
-            .get(vrf.0 as usize)?
-            .as_ref()?
-            .lookup(IpAddr::V6(target))?;
-        if let Some(Some(NexthopKind::Encap { vif, .. })) = self.nhs.get(nh.0 as usize) {
-            if *vif == vif_in {
-                return None;
-            }
+        if !self.proxied(IpAddr::V6(target), vif_in, vrf) {
+            return None;
         }
         let eth = ethernet::Frame::new_checked(frame).ok()?;
         Some(neighbor_advert(
@@ -80,6 +77,61 @@ impl Forwarder {
             target,
             ip.src(),
         ))
+    }
+}
+
+impl Forwarder {
+    /// `target` has a route in `vrf` that does not lead back to `vif_in`.
+    fn proxied(&self, target: IpAddr, vif_in: VifId, vrf: VrfId) -> bool {
+        let Some(nh) = self
+            .vrfs
+            .get(vrf.0 as usize)
+            .and_then(Option::as_ref)
+            .and_then(|v| v.lookup(target))
+        else {
+            return false;
+        };
+        !matches!(self.nhs.get(nh.0 as usize), Some(Some(NexthopKind::Encap { vif, .. })) if *vif == vif_in)
+    }
+
+    /// With `arp_proxy`: the ARP reply to a workload's request (RFC 826) for an address routed
+    /// elsewhere, with the vif MAC. Gratuitous ARP (sender = target) is not answered.
+    pub(crate) fn arp_proxy(
+        &self,
+        frame: &[u8],
+        vif_in: VifId,
+        vrf: VrfId,
+        vif_mac: MacAddr,
+    ) -> Option<Vec<u8>> {
+        if !self.cfg.arp_proxy {
+            return None;
+        }
+        let p = arp::Packet::new_checked(frame.get(ethernet::HEADER_LEN..)?).ok()?;
+        let r = arp::Repr::parse(&p).ok()?;
+        if r.operation != arp::op::REQUEST
+            || r.sender_ip == r.target_ip
+            || r.sender_ip == Ipv4Addr::UNSPECIFIED
+            || !self.proxied(IpAddr::V4(r.target_ip), vif_in, vrf)
+        {
+            return None;
+        }
+        let mut f = vec![0u8; ethernet::HEADER_LEN + arp::PACKET_LEN];
+        ethernet::Repr {
+            dst: r.sender_mac,
+            src: vif_mac.0,
+            vlan_tci: None,
+            ethertype: ethernet::ethertype::ARP,
+        }
+        .emit(&mut f);
+        arp::Repr {
+            operation: arp::op::REPLY,
+            sender_mac: vif_mac.0,
+            sender_ip: r.target_ip,
+            target_mac: r.sender_mac,
+            target_ip: r.sender_ip,
+        }
+        .emit(&mut f[ethernet::HEADER_LEN..]);
+        Some(f)
     }
 }
 

@@ -193,6 +193,11 @@ impl Forwarder {
         let dst = MacAddr(eth.dst());
         let vrf = vrf.ok_or(DropReason::NoVrf)?;
         if ethertype == ethernet::ethertype::ARP {
+            if let Some(reply) = self.arp_proxy(frame, ctx.vif_in, vrf, vif_mac) {
+                // No agent (`ForwarderCfg::arp_proxy`): answered here, as ND is (`nd.rs`).
+                buf.load(&reply);
+                return Ok(Verdict::Transmit(ctx.vif_in));
+            }
             // tf-facts §5.7: ARP from a VM is answered by the agent's proxy.
             return Ok(Verdict::Punt {
                 reason: PuntReason::Arp,

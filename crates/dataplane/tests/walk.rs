@@ -386,3 +386,64 @@ fn later_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
     );
     assert_eq!(v, Verdict::Drop(DropReason::Fragment));
 }
+
+fn arp_request(target: std::net::Ipv4Addr, sender: std::net::Ipv4Addr) -> Vec<u8> {
+    use filament_wire_pkt::arp;
+    let mut f = vec![0u8; 14 + arp::PACKET_LEN];
+    ethernet::Repr {
+        dst: [0xff; 6],
+        src: vm_mac(3).0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::ARP,
+    }
+    .emit(&mut f);
+    arp::Repr {
+        operation: arp::op::REQUEST,
+        sender_mac: vm_mac(3).0,
+        sender_ip: sender,
+        target_mac: [0; 6],
+        target_ip: target,
+    }
+    .emit(&mut f[14..]);
+    f
+}
+
+#[test]
+fn arp_is_answered_only_with_arp_proxy_on() {
+    use filament_wire_pkt::arp;
+    let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, false);
+    // Default (an agent answers): punted.
+    assert!(matches!(
+        run(&mut a, 1, &arp_request(vm_ip(5), vm_ip(3))).0,
+        Verdict::Punt {
+            reason: PuntReason::Arp,
+            ..
+        }
+    ));
+    let mut a = host_a_cfg(
+        TunnelEncap::MplsOverUdp { label: 16 },
+        false,
+        ForwarderCfg {
+            arp_proxy: true,
+            ..Default::default()
+        },
+    );
+    let (v, reply) = run(&mut a, 1, &arp_request(vm_ip(5), vm_ip(3)));
+    assert_eq!(v, Verdict::Transmit(VifId(1)));
+    assert_eq!(&reply[..6], &vm_mac(3).0);
+    let r = arp::Repr::parse(&arp::Packet::new_checked(&reply[14..]).unwrap()).unwrap();
+    assert_eq!(r.operation, arp::op::REPLY);
+    assert_eq!((r.sender_mac, r.sender_ip), (GATEWAY_MAC.0, vm_ip(5)));
+    assert_eq!((r.target_mac, r.target_ip), (vm_mac(3).0, vm_ip(3)));
+    // Its own address, an unrouted one and gratuitous ARP: not answered.
+    for (t, s) in [
+        (vm_ip(3), vm_ip(4)),
+        (vm_ip(99), vm_ip(3)),
+        (vm_ip(3), vm_ip(3)),
+    ] {
+        assert!(!matches!(
+            run(&mut a, 1, &arp_request(t, s)).0,
+            Verdict::Transmit(_)
+        ));
+    }
+}

@@ -270,10 +270,19 @@ pub fn host_a(encap: TunnelEncap, policy: bool) -> Forwarder {
 
 /// [`host_a`] with room for `flow_capacity` flow entries.
 pub fn host_a_sized(encap: TunnelEncap, policy: bool, flow_capacity: usize) -> Forwarder {
-    let mut f = Forwarder::new(ForwarderCfg {
-        flow_capacity,
-        ..Default::default()
-    });
+    host_a_cfg(
+        encap,
+        policy,
+        ForwarderCfg {
+            flow_capacity,
+            ..Default::default()
+        },
+    )
+}
+
+/// [`host_a`] with this configuration.
+pub fn host_a_cfg(encap: TunnelEncap, policy: bool, cfg: ForwarderCfg) -> Forwarder {
+    let mut f = Forwarder::new(cfg);
     f.apply(vif(
         0,
         VifKind::Fabric,

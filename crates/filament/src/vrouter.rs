@@ -7,9 +7,11 @@
 //!   interfaces listed in the file and applies its operations, then forwards until SIGINT /
 //!   SIGTERM, serving `GET /vrouter/{interfaces,nexthops,routes,flows,dropstats,labels,neighbors}`.
 //!   The file format (`{"interfaces": [AttachCfg..], "ops": [Op..]}`) is described in
-//!   `docs/vrouter-tables.md` and `filament_dataplane_io::tables`. Without an agent, punted
-//!   packets (flow misses, ARP, DHCP) are counted and dropped: give workloads static
-//!   neighbour entries and keep `policy` off.
+//!   `docs/vrouter-tables.md` and `filament_dataplane_io::tables`. Without an agent, the
+//!   forwarder answers workloads' ARP requests (unless `--no-arp-proxy`) and IPv6 neighbour
+//!   solicitations for routed addresses with the vif MAC; other punted packets (flow misses,
+//!   DHCP) are counted and dropped: install flows in the file for `policy` vifs.
+//!   `--flow-entries` sizes the flow table, `--flow-timeout` ages idle flows.
 //! - `filament vrouter dump interfaces|nexthops|routes|flows|labels|neighbors [--json]` and
 //!   `filament vrouter dropstats [--json]` read those routes from `--agent URL` (default
 //!   `http://127.0.0.1:9091`, the agent's port-API server, or a standalone `vrouter run`);
@@ -103,6 +105,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 180,
           value_parser = clap::value_parser!(u64).range(1..))]
     flow_timeout: u64,
+    /// Punt workloads' ARP requests (counted, nobody answers) instead of answering those for
+    /// routed addresses with the vif MAC (the default here, there being no agent).
+    #[arg(long)]
+    no_arp_proxy: bool,
 }
 
 fn parse_flow_entries(s: &str) -> Result<usize, String> {
@@ -138,6 +144,8 @@ pub(crate) enum DumpTable {
     Labels,
     /// Neighbour (ARP/ND) entries the forwarder resolves tunnel next hops with.
     Neighbors,
+    /// Drop counters per reason (the same as `filament vrouter dropstats`).
+    Dropstats,
 }
 
 impl DumpTable {
@@ -149,6 +157,7 @@ impl DumpTable {
             DumpTable::Flows => "flows",
             DumpTable::Labels => "labels",
             DumpTable::Neighbors => "neighbors",
+            DumpTable::Dropstats => "dropstats",
         }
     }
 }
@@ -239,6 +248,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         forwarder: filament_dataplane::ForwarderCfg {
             flow_capacity: a.flow_entries,
             flow_timeout: std::time::Duration::from_secs(a.flow_timeout),
+            arp_proxy: !a.no_arp_proxy,
             ..DatapathCfg::default().forwarder
         },
         xsk: XskCfg {

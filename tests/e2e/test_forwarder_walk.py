@@ -3,8 +3,8 @@
 
 What test_dataplane.py does not cover, for each encapsulation and I/O mode:
 
-* ping in both directions, IPv6 ping resolving the peer with neighbour discovery
-  (the forwarder answers the solicitation with the vif MAC), TCP both ways;
+* ping in both directions, also resolving the peer with ARP and (IPv6) neighbour
+  discovery (the standalone forwarder answers with the vif MAC), TCP both ways;
 * UDP with 1400-byte datagrams on a 1400-byte workload MTU (the kernel sends
   two fragments; the first one's UDP Length counts data in the second), with
   tshark decoding the fabric capture;
@@ -123,6 +123,12 @@ def test_both_ways_ipv6_nd_and_large_udp(lab, encap, io):
         for a, b in ((1, 2), (2, 1)):
             p = ping(lab, a, WL_IP[b])
             assert p.returncode == 0, f"w{a} -> w{b}: {p.stdout}{p.stderr}\n{lab.log_tails()}"
+        # No static neighbour: the standalone forwarder answers ARP with the vif MAC.
+        nsrun(lab.w[1], "ip", "neigh", "del", WL_IP[2], "dev", "eth0")
+        p = ping(lab, 1, WL_IP[2])
+        assert p.returncode == 0, f"ping over ARP: {p.stdout}{p.stderr}\n{lab.log_tails()}"
+        neigh = nsrun(lab.w[1], "ip", "neigh", "show", WL_IP[2]).stdout
+        assert GATEWAY_MAC in neigh, neigh
         p = ping(lab, 1, WL_IP6[2], "-6")
         assert p.returncode == 0, f"ping -6: {p.stdout}{p.stderr}\n{lab.log_tails()}"
         neigh = nsrun(lab.w[1], "ip", "-6", "neigh", "show", WL_IP6[2]).stdout

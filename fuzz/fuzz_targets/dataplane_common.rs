@@ -29,7 +29,12 @@ pub fn base_ops(policy: bool, encap: TunnelEncap) -> Vec<Op> {
 
 /// A forwarder with room for `flow_capacity` flows, programmed with `ops`.
 pub fn programmed(flow_capacity: usize, ops: Vec<Op>) -> Forwarder {
-    let mut f = Forwarder::new(ForwarderCfg { flow_capacity, ..Default::default() });
+    programmed_with(ForwarderCfg { flow_capacity, ..Default::default() }, ops)
+}
+
+/// A forwarder with `cfg`, programmed with `ops`.
+pub fn programmed_with(cfg: ForwarderCfg, ops: Vec<Op>) -> Forwarder {
+    let mut f = Forwarder::new(cfg);
     for op in ops {
         f.apply(op).unwrap();
     }

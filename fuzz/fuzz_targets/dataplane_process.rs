@@ -1,6 +1,8 @@
 //! The forwarder pipeline on arbitrary frames from any kind of interface
-//! (selected by the first byte, with policy and partial-checksum flags)
-//! must never panic; the drop counters stay consistent.
+//! (selected by the first byte, with policy, partial-checksum and ARP-proxy
+//! flags; a second frame of the same datagram follows when the input has
+//! one, for the fragment table) must never panic; the drop counters stay
+//! consistent.
 #![no_main]
 
 use std::time::Duration;
@@ -12,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 use common::*;
 
-fn forwarder(policy: bool) -> Forwarder {
+fn forwarder(policy: bool, arp_proxy: bool) -> Forwarder {
     let mut ops = base_ops(policy, TunnelEncap::MplsOverUdp { label: 16 });
     ops.extend([
         Op::AddNexthop(Nexthop { id: NhId(3), kind: NexthopKind::Tunnel { vif: VifId(0), src_ip: FABRIC, dst_ip: REMOTE, encap: TunnelEncap::Vxlan { vni: 5001 } } }),
@@ -25,18 +27,27 @@ fn forwarder(policy: bool) -> Forwarder {
         Op::AddRoute { vrf: VrfId(1), prefix: "::/0".parse().unwrap(), nh: NhId(2) },
         Op::AddBridge { vrf: VrfId(1), mac: MacAddr::BROADCAST, nh: NhId(5) },
     ]);
-    programmed(64, ops)
+    programmed_with(ForwarderCfg { flow_capacity: 64, arp_proxy, ..Default::default() }, ops)
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, frame)) = data.split_first() else { return };
-    let mut f = forwarder(sel & 4 != 0);
+    let mut f = forwarder(sel & 4 != 0, sel & 16 != 0);
+    // Bytes after a 0xff 0xff separator are a second frame (e.g. a later fragment).
+    let (frame, second) = match frame.windows(2).position(|w| w == [0xff, 0xff]) {
+        Some(i) if sel & 32 != 0 => (&frame[..i], Some(&frame[i + 2..])),
+        _ => (frame, None),
+    };
     let mut buf = PacketBuf::from_frame(frame);
     let meta = RxMeta { csum_partial: sel & 8 != 0, vlan_tci: None };
     let v = f.process(Duration::from_secs(1), VifId(u32::from(sel & 3)), &mut buf, meta);
     if let Verdict::Punt { key: Some(key), .. } = v {
         let nat = NatRewrite { src_ip: Some(key.dst), src_port: Some(7), ..Default::default() };
         let _ = f.apply(Op::AddFlow(FlowSpec { key, action: FlowAction::Nat(nat), mirror: None, reverse_action: None }));
+    }
+    if let Some(s) = second {
+        let mut b = PacketBuf::from_frame(s);
+        let _ = f.process(Duration::from_secs(1), VifId(u32::from(sel & 3)), &mut b, RxMeta::default());
     }
     let s = f.dropstats();
     assert_eq!(s.total, s.drops.values().sum::<u64>());

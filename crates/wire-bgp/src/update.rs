@@ -70,6 +70,7 @@ impl Update {
         let mut attrs = Vec::new();
         let mut seen = [false; 256];
         let mut withdraw: Option<(u8, UpdateError)> = None;
+        let mut bad_next_hop: Option<UpdateError> = None;
         let mut a = Reader::new(abuf);
         while !a.is_empty() {
             let start = abuf.len() - a.remaining();
@@ -123,9 +124,25 @@ impl Update {
             match PathAttr::decode(flags, code, value, raw, ctx)? {
                 Outcome::Keep(attr) => attrs.push(attr),
                 Outcome::Discard => {}
+                // An unusable NEXT_HOP value (0.0.0.0, multicast...) matters
+                // only for the NLRI field it is the next hop of; decided below.
+                Outcome::Withdraw(sub @ UpdateError::InvalidNextHop) if code == code::NEXT_HOP => {
+                    bad_next_hop = Some(sub);
+                }
                 Outcome::Withdraw(sub) => {
                     withdraw.get_or_insert((code, sub));
                 }
+            }
+        }
+        // RFC 4760 - Section 3: "An UPDATE message that carries no NLRI, other
+        // than the one encoded in the MP_REACH_NLRI attribute, SHOULD NOT
+        // carry the NEXT_HOP attribute. If such a message contains the
+        // NEXT_HOP attribute, the BGP speaker that receives the message SHOULD
+        // ignore this attribute." So a bad one withdraws only when the NLRI
+        // field has routes (RFC 7606 §7.3); VPN routes beside it are kept.
+        if let Some(sub) = bad_next_hop {
+            if !nlri.is_empty() {
+                withdraw.get_or_insert((code::NEXT_HOP, sub));
             }
         }
 

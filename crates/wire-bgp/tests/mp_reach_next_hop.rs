@@ -101,3 +101,37 @@ fn other_families_and_unknown_ones() {
     // An unknown AFI/SAFI is ignored whole (RFC 4760 §7), whatever its next hop.
     assert!(Message::decode(&update([0, 99, 1], &[1, 2, 3], &[8, 10]), &ctx()).is_ok());
 }
+
+/// RFC 4760 §3: a NEXT_HOP beside MP_REACH_NLRI, with no routes in the NLRI
+/// field, is to be ignored; a bad value there (0.0.0.0) used to withdraw the
+/// VPN routes of the UPDATE. With routes in the NLRI field it still does
+/// (RFC 7606 §7.3).
+#[test]
+fn a_bad_next_hop_only_withdraws_the_nlri_field_it_belongs_to() {
+    let rd0_v4 = [0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 9];
+    let mut bytes = update(VPNV4, &rd0_v4, &VPN_NLRI);
+    // Insert NEXT_HOP 0.0.0.0 after ORIGIN and AS_PATH (attribute octet 7).
+    let at = 19 + 4 + 7;
+    bytes.splice(at..at, [0x40, 3, 4, 0, 0, 0, 0]);
+    let fix = |b: &mut Vec<u8>, extra: usize| {
+        let total = u16::try_from(b.len() + extra).unwrap().to_be_bytes();
+        b[16..18].copy_from_slice(&total);
+        let attrs = u16::from_be_bytes([b[21], b[22]]) + 7;
+        b[21..23].copy_from_slice(&attrs.to_be_bytes());
+    };
+    let mut vpn_only = bytes.clone();
+    fix(&mut vpn_only, 0);
+    let (Message::Update(u), _) = Message::decode(&vpn_only, &ctx()).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    assert!(u.attr(3).is_none(), "the NEXT_HOP is dropped");
+    assert!(matches!(u.attr(14), Some(PathAttr::MpReach(_))));
+    // The same with 10.9.0.0/16 in the NLRI field: treat-as-withdraw.
+    let mut with_nlri = bytes;
+    with_nlri.extend([16, 10, 9]);
+    fix(&mut with_nlri, 0);
+    assert!(matches!(
+        Message::decode(&with_nlri, &ctx()),
+        Err(DecodeError::TreatAsWithdraw { attr_type: 3, .. })
+    ));
+}

@@ -237,6 +237,13 @@ class Frr(Proc):
         )
         super().__init__(argv, work / "frr.log")
 
+    def show(self, cmd: str):
+        out = self.ns.run("vtysh", "--vty_socket", str(self.work), "-c", cmd, check=False)
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            return {}
+
 
 class Zebra(Proc):
     """FRR's zebra in `ns` (no config), for a bgpd started with `Frr(..., zebra=True)`: it
@@ -246,13 +253,6 @@ class Zebra(Proc):
         argv = ns.cmd("/usr/lib/frr/zebra", "-z", str(work / "zserv.api"), "-i", str(work / "zebra.pid"),
                       "--vty_socket", str(work), "-f", "/dev/null")
         super().__init__(argv, work / "zebra.log")
-
-    def show(self, cmd: str):
-        out = self.ns.run("vtysh", "--vty_socket", str(self.work), "-c", cmd, check=False)
-        try:
-            return json.loads(out.stdout)
-        except ValueError:
-            return {}
 
 
 class GoBgp(Proc):

@@ -81,8 +81,10 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
         if !p.verify_checksum() {
             return Err(DropReason::Checksum);
         }
-        first_fragment = p.more_frags() && p.frag_offset() == 0;
-        if p.more_frags() || p.frag_offset() != 0 {
+        // Flags and fragment offset in one word: MF 0x2000, offset 0x1fff.
+        let ff = u16::from_be_bytes([b[6], b[7]]);
+        first_fragment = ff & 0x3fff == 0x2000;
+        if ff & 0x3fff != 0 {
             frag_id = Some(p.ident());
         }
         (
@@ -92,7 +94,7 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
             p.protocol(),
             IpAddr::V4(p.src()),
             IpAddr::V4(p.dst()),
-            p.frag_offset() != 0,
+            ff & 0x1fff != 0,
         )
     } else if first >> 4 == 6 {
         let p = ipv6::Packet::new_checked(b).map_err(wire_err)?;

@@ -31,7 +31,10 @@ const OPT_TARGET_LLA: u8 = 2;
 
 impl Forwarder {
     /// If `frame` (Ethernet, IPv6 at 14, parsed as `info`) is a Neighbor Solicitation the
-    /// forwarder answers, the Neighbor Advertisement to send back on `vif_in`.
+    /// forwarder answers, the Neighbor Advertisement to send back on `vif_in`. Out of line:
+    /// the caller checks for ICMPv6 first.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn nd_proxy(
         &self,
         frame: &[u8],
@@ -96,6 +99,7 @@ impl Forwarder {
 
     /// With `arp_proxy`: the ARP reply to a workload's request (RFC 826) for an address routed
     /// elsewhere, with the vif MAC. Gratuitous ARP (sender = target) is not answered.
+    #[inline(never)]
     pub(crate) fn arp_proxy(
         &self,
         frame: &[u8],

@@ -134,12 +134,7 @@ impl Forwarder {
             orig: buf.headroom(),
             meta,
             mirror: None,
-            src_mac: MacAddr(
-                buf.frame()
-                    .get(6..12)
-                    .and_then(|m| <[u8; 6]>::try_from(m).ok())
-                    .unwrap_or_default(),
-            ),
+            src_mac: MacAddr::default(),
         };
         let res = if ctx.from_fabric {
             self.fabric_rx(&mut ctx, buf)
@@ -191,6 +186,7 @@ impl Forwarder {
         let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
         let ethertype = eth.ethertype();
         let dst = MacAddr(eth.dst());
+        ctx.src_mac = MacAddr(eth.src());
         let vrf = vrf.ok_or(DropReason::NoVrf)?;
         if ethertype == ethernet::ethertype::ARP {
             if let Some(reply) = self.arp_proxy(frame, ctx.vif_in, vrf, vif_mac) {
@@ -216,7 +212,11 @@ impl Forwarder {
                         key: None,
                     });
                 }
-                if let Some(na) = self.nd_proxy(frame, &info, ctx.vif_in, vrf, vif_mac) {
+                let nd = info.v6 && info.proto == ip_proto::ICMPV6;
+                if let Some(na) = nd
+                    .then(|| self.nd_proxy(frame, &info, ctx.vif_in, vrf, vif_mac))
+                    .flatten()
+                {
                     // RFC 4861 Neighbor Solicitation for a routed address: answered here.
                     buf.load(&na);
                     return Ok(Verdict::Transmit(ctx.vif_in));

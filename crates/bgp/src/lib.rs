@@ -24,6 +24,7 @@ pub mod core;
 pub mod export;
 pub mod fsm;
 pub mod idset;
+pub mod index;
 pub mod json;
 pub mod peer;
 pub mod rib;

@@ -10,8 +10,8 @@
 //! Memory layout (issue 4: 1,000,000 VPNv4 routes in well under 200 MB):
 //!
 //! * destinations live in a slab (`Vec<Dest>`) and are named by a
-//!   [`DestId`]; the hash index stores only that `u32` (hashbrown's
-//!   `HashTable`), not a second copy of the key;
+//!   [`DestId`]; the hash index stores only that `u32` beside a hash
+//!   fingerprint ([`SlotIndex`]), not a second copy of the key;
 //! * keys are compact: a VPNv4 or IPv4 key is RD as `u64` + address as
 //!   `u32` + length in 16 bytes; other families are boxed;
 //! * one candidate is 24 bytes: the interned attributes (one `Arc` per
@@ -31,9 +31,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use filament_wire_bgp::{Origin, RouteDistinguisher};
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use ipnet::{IpNet, Ipv4Net};
 
+use crate::index::SlotIndex;
 use crate::types::{Attrs, Family, LabelStack, Path, RouteKey};
 
 /// Where a candidate path came from.
@@ -229,7 +230,7 @@ pub struct Rib {
     /// Released slab entries, reused first.
     free: Vec<DestId>,
     /// Key -> id (only the id is stored; the key is in the slab).
-    index: HashTable<DestId>,
+    index: SlotIndex,
     /// foldhash, seeded per process: keys come from peers, so not a fixed
     /// hash, but SipHash was a fifth of the ingest CPU.
     hasher: DefaultHashBuilder,
@@ -260,9 +261,20 @@ impl Rib {
         let dests = &self.dests;
         let id = self
             .index
-            .find(h, |&i| dests.get(i as usize).is_some_and(|d| d.key == *ck))
-            .copied();
+            .find(h, |i| dests.get(i as usize).is_some_and(|d| d.key == *ck));
         (h, id)
+    }
+
+    /// Load the index entries where these keys' lookups start, before they are learned
+    /// one by one: their cache misses then overlap (a million new routes are a million
+    /// misses) instead of each learn waiting for its own. Returns a value made of what
+    /// was read, for the caller to `black_box`.
+    pub fn touch_keys<'a>(&self, keys: impl Iterator<Item = &'a RouteKey>) -> u64 {
+        // IPv4 and VPNv4 keys only: the others would be boxed to hash them.
+        keys.filter(|k| matches!(k, RouteKey::Vpn(_, IpNet::V4(_)) | RouteKey::Inet(_)))
+            .fold(0, |a, k| {
+                a ^ self.index.touch(self.hasher.hash_one(Ck::new(k)))
+            })
     }
 
     /// The id of `key`'s destination (tombstones included).
@@ -302,36 +314,8 @@ impl Rib {
                 (self.dests.len() - 1) as DestId
             }
         };
-        if self.index.len() >= self.index.capacity() {
-            self.regrow(id);
-        }
-        let (dests, hasher) = (&self.dests, &self.hasher);
-        self.index.insert_unique(h, id, |&i| {
-            dests.get(i as usize).map_or(0, |d| hasher.hash_one(&d.key))
-        });
+        self.index.insert(h, id);
         id
-    }
-
-    /// A full index rebuilt at twice the size (twice the capacity: twice the buckets, as
-    /// hashbrown grows; `len + 1` would round up to four times) by walking the slab in order (every
-    /// destination but the free ones and `adding`, which the caller inserts). hashbrown's
-    /// own growth rehashes bucket by bucket, reading the keys in random order (a cache
-    /// miss per route, ~5% of a million-route ingest); here the reads are sequential.
-    fn regrow(&mut self, adding: DestId) {
-        let free: HashSet<DestId> = self.free.iter().copied().collect();
-        let mut index = HashTable::with_capacity((self.index.capacity() * 2).max(16));
-        let (dests, hasher) = (&self.dests, &self.hasher);
-        for (j, d) in dests.iter().enumerate() {
-            let j = j as DestId;
-            if j == adding || free.contains(&j) {
-                continue;
-            }
-            // the capacity suffices: the closure (a rehash) is not called
-            index.insert_unique(hasher.hash_one(&d.key), j, |&i| {
-                dests.get(i as usize).map_or(0, |d| hasher.hash_one(&d.key))
-            });
-        }
-        self.index = index;
     }
 
     fn src_index(&mut self, s: SrcInfo) -> u32 {
@@ -719,8 +703,7 @@ impl Rib {
             return;
         }
         let h = self.hasher.hash_one(&d.key);
-        if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
-            e.remove();
+        if self.index.remove(h, id) {
             if let Some(d) = self.dests.get_mut(id as usize) {
                 d.key = Ck::Inet { addr: 0, len: 0 };
             }

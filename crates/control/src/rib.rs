@@ -503,6 +503,16 @@ impl Rib {
         }
     }
 
+    /// Load the index entries where these VPN keys' lookups start (a batch about to be
+    /// [`Rib::add_vpn_key`]ed: its cache misses then overlap instead of coming one by one).
+    /// Returns a value made of what was read, for the caller to `black_box`.
+    pub fn touch_vpn_keys<'a>(&self, fam: Family, keys: impl Iterator<Item = &'a Key>) -> u64 {
+        match self.tables.get(fam.vpn_table()) {
+            Some(t) => keys.fold(0, |a, k| a ^ t.touch(k)),
+            None => 0,
+        }
+    }
+
     /// Withdraw a VPN path learned from a BGP peer.
     pub fn del_vpn(&mut self, fam: Family, rd: &str, prefix: &str, peer: &PeerId) {
         self.del_vpn_key(fam, &Key::vpn(Some(rd), prefix), rd, peer);

@@ -68,6 +68,7 @@ impl Core {
                 self.peer_withdraw(addr, k);
             }
         }
+        std::hint::black_box(self.rib.touch_keys(rx.announced.iter().map(|p| &p.key)));
         for path in rx.announced {
             let fam = path.family();
             if !neg.families.contains(&fam) {

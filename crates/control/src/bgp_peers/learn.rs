@@ -18,6 +18,7 @@ use filament_bgp::{Attrs, Event, LabelStack, Path as BgpPath, RouteKey, Speaker}
 use filament_wire_bgp::RouteDistinguisher;
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use super::{advert, learned, route_key, BgpPeersError, GLOBAL_TABLES};
 use crate::rib::{Dirty, Family, Key, Name, PathAttrs, PeerId};
@@ -138,6 +139,10 @@ fn learn(n: &mut ControlNode, c: &mut Cache, peer: IpAddr, path: BgpPath) {
     }
 }
 
+/// Routes of one batch whose index entries are loaded together (enough to overlap their
+/// misses, few enough that the lines are still in L1 when the routes go in).
+const TOUCH_AHEAD: usize = 16;
+
 /// Speaker events into the node's RIB.
 pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
     let mut c = Cache::default();
@@ -151,21 +156,37 @@ pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
             } => {
                 let peer_id = c.peer(n, peer);
                 let ours = c.attrs(n, &attrs);
-                for (key, labels) in routes {
-                    let fast = vpn4_key(&key).zip(labels.first().copied());
-                    if let Some(((rd, k), label)) = fast {
-                        let rd = c.rd(n, rd);
-                        n.rib_mut().add_vpn_key(
-                            Family::Inet,
-                            &k,
-                            rd,
-                            peer_id.clone(),
-                            label,
-                            ours.clone(),
-                        );
-                    } else {
-                        let attrs = attrs.clone();
-                        learn(n, &mut c, peer, BgpPath { key, labels, attrs });
+                let mut routes = routes.into_iter().peekable();
+                while routes.peek().is_some() {
+                    // Keys a chunk at a time, their index entries loaded first (a million
+                    // new routes are a million cache misses: these overlap).
+                    let chunk: SmallVec<[_; TOUCH_AHEAD]> = routes
+                        .by_ref()
+                        .take(TOUCH_AHEAD)
+                        .map(|(key, labels)| (vpn4_key(&key), key, labels))
+                        .collect();
+                    let keys = chunk
+                        .iter()
+                        .filter_map(|(f, _, _)| f.as_ref().map(|f| &f.1));
+                    std::hint::black_box(n.rib().touch_vpn_keys(Family::Inet, keys));
+                    for (fast, key, labels) in chunk {
+                        match fast.zip(labels.first().copied()) {
+                            Some(((rd, k), label)) => {
+                                let rd = c.rd(n, rd);
+                                n.rib_mut().add_vpn_key(
+                                    Family::Inet,
+                                    &k,
+                                    rd,
+                                    peer_id.clone(),
+                                    label,
+                                    ours.clone(),
+                                );
+                            }
+                            None => {
+                                let attrs = attrs.clone();
+                                learn(n, &mut c, peer, BgpPath { key, labels, attrs });
+                            }
+                        }
                     }
                 }
             }

@@ -8,8 +8,8 @@
 //!   compact one would not print back the same), so string keys and compact keys of one
 //!   route never differ.
 //! * [`Name`]: an interned name (peer, RD, table), 8 bytes in a path.
-//! * [`Table`]: a slab of `(key, route)` with a `u32`-only hash index (hashbrown
-//!   `HashTable`), and path counters kept up to date (`route summary` reads them instead of
+//! * [`Table`]: a slab of `(key, route)` with a hash index of slot numbers
+//!   (`filament_bgp::index::SlotIndex`, as the speaker's Loc-RIB), and path counters kept up to date (`route summary` reads them instead of
 //!   walking every route). Reads in key order ([`Table::iter`], [`Table::keys`]) sort the
 //!   string forms at read time: `route show` output stays ordered as before.
 
@@ -19,8 +19,9 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use filament_bgp::index::SlotIndex;
 use filament_wire_bgp::RouteDistinguisher;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 
 use super::{Origin, Path, PeerId, Route};
 
@@ -223,7 +224,7 @@ fn counts(r: &Route) -> (usize, usize, usize) {
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     slots: Vec<(Key, Route)>,
-    index: HashTable<u32>,
+    index: SlotIndex,
     hasher: DefaultHashBuilder,
     paths: usize,
     primary: usize,
@@ -234,8 +235,8 @@ impl Table {
     fn find(&self, k: &Key) -> Option<usize> {
         let h = self.hasher.hash_one(k);
         self.index
-            .find(h, |&i| self.slots[i as usize].0 == *k)
-            .map(|&i| i as usize)
+            .find(h, |i| self.slots[i as usize].0 == *k)
+            .map(|i| i as usize)
     }
 
     /// The route of a key.
@@ -306,8 +307,8 @@ impl Table {
     pub(super) fn upsert(&mut self, k: &Key, p: Path) {
         let h = self.hasher.hash_one(k);
         let slots = &self.slots;
-        match self.index.find(h, |&i| slots[i as usize].0 == *k) {
-            Some(&i) => {
+        match self.index.find(h, |i| slots[i as usize].0 == *k) {
+            Some(i) => {
                 let i = i as usize;
                 let before = counts(&self.slots[i].1);
                 self.slots[i].1.upsert(p);
@@ -319,34 +320,17 @@ impl Table {
                 r.upsert(p);
                 let after = counts(&r);
                 self.account((0, 0, 0), after);
-                if self.index.len() >= self.index.capacity() {
-                    self.regrow();
-                }
                 let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
                 self.slots.push((k.clone(), r));
-                let (slots, hasher) = (&self.slots, &self.hasher);
-                self.index
-                    .insert_unique(h, i, |&j| hasher.hash_one(&slots[j as usize].0));
+                self.index.insert(h, i);
             }
         }
     }
 
-    /// A full index rebuilt at twice the size (twice the capacity: twice the buckets, as
-    /// hashbrown grows; `len + 1` would round up to four times) by walking the slab in order. hashbrown's
-    /// own growth rehashes bucket by bucket, reading the slots' keys in random order (a
-    /// cache miss per route, ~10% of a million-route ingest); here the reads are
-    /// sequential and only the (smaller) index is written at random.
-    fn regrow(&mut self) {
-        let mut index = HashTable::with_capacity((self.index.capacity() * 2).max(16));
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        for (j, (k, _)) in slots.iter().enumerate() {
-            let j = u32::try_from(j).unwrap_or(u32::MAX);
-            // the capacity suffices: the closure (a rehash) is not called
-            index.insert_unique(hasher.hash_one(k), j, |&i| {
-                hasher.hash_one(&slots[i as usize].0)
-            });
-        }
-        self.index = index;
+    /// Load the index entry `k`'s lookup starts at (see [`SlotIndex::touch`]): a batch of
+    /// upserts touches its keys first, so their cache misses overlap.
+    pub(super) fn touch(&self, k: &Key) -> u64 {
+        self.index.touch(self.hasher.hash_one(k))
     }
 
     /// Remove the path of `peer` / `rd` at `k`; the route goes with its last path.
@@ -364,23 +348,20 @@ impl Table {
 
     fn remove_slot(&mut self, i: usize) {
         let h = self.hasher.hash_one(&self.slots[i].0);
-        if let Ok(e) = self.index.find_entry(h, |&j| j as usize == i) {
-            e.remove();
-        }
+        self.index.remove(h, u32::try_from(i).unwrap_or(u32::MAX));
         let last = self.slots.len() - 1;
         if i != last {
             let hl = self.hasher.hash_one(&self.slots[last].0);
-            if let Some(j) = self.index.find_mut(hl, |&j| j as usize == last) {
-                *j = u32::try_from(i).unwrap_or(u32::MAX);
+            let (from, to) = (u32::try_from(last), u32::try_from(i));
+            if let (Ok(from), Ok(to)) = (from, to) {
+                self.index.replace(hl, from, to);
             }
         }
         self.slots.swap_remove(i);
         // A peer that went away with a full table leaves no 80-byte slots behind.
         if self.slots.capacity() > 1024 && self.slots.len() < self.slots.capacity() / 4 {
             self.slots.shrink_to(self.slots.len() * 2);
-            let (slots, hasher) = (&self.slots, &self.hasher);
-            self.index
-                .shrink_to(slots.len() * 2, |&j| hasher.hash_one(&slots[j as usize].0));
+            self.index.shrink();
         }
     }
 

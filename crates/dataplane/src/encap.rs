@@ -34,9 +34,9 @@ pub(crate) struct IpInfo {
     pub(crate) dport: u16,
     /// A fragment other than the first (no L4 header).
     pub(crate) later_fragment: bool,
-    /// IPv4 fragment (first or later): its identification (the fragment table's key, with
-    /// the addresses and protocol).
-    pub(crate) frag_id: Option<u16>,
+    /// Fragment (first or later; IPv4, or IPv6 with a Fragment header): its identification
+    /// (the fragment table's key, with the addresses and protocol).
+    pub(crate) frag_id: Option<u32>,
     /// ICMP echo (ports are the identifier).
     pub(crate) icmp_echo: bool,
 }
@@ -85,7 +85,7 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
         let ff = u16::from_be_bytes([b[6], b[7]]);
         first_fragment = ff & 0x3fff == 0x2000;
         if ff & 0x3fff != 0 {
-            frag_id = Some(p.ident());
+            frag_id = Some(u32::from(p.ident()));
         }
         (
             false,
@@ -100,15 +100,40 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize) -> Result<(IpInfo, usize), DropR
         let p = ipv6::Packet::new_checked(b).map_err(wire_err)?;
         let total = ipv6::HEADER_LEN + usize::from(p.payload_len());
         let nh = p.next_header();
-        (
-            true,
-            ipv6::HEADER_LEN,
-            total,
-            nh,
-            IpAddr::V6(p.src()),
-            IpAddr::V6(p.dst()),
-            nh == ip_proto::IPV6_FRAG,
-        )
+        if nh == ip_proto::IPV6_FRAG {
+            // RFC 8200 §4.5 Fragment header: Next Header (1), Reserved (1), Fragment Offset
+            // (13 bits) + Res (2) + M (1), Identification (4). The packet is then read as its
+            // upper-layer protocol, which the first fragment carries after this header.
+            let fh = b
+                .get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + 8)
+                .ok_or(DropReason::Truncated)?;
+            if total < ipv6::HEADER_LEN + 8 {
+                return Err(DropReason::Malformed);
+            }
+            let off_m = u16::from_be_bytes([fh[2], fh[3]]);
+            let later = off_m & 0xfff8 != 0;
+            first_fragment = !later && off_m & 1 != 0;
+            frag_id = Some(u32::from_be_bytes([fh[4], fh[5], fh[6], fh[7]]));
+            (
+                true,
+                ipv6::HEADER_LEN + 8,
+                total,
+                fh[0],
+                IpAddr::V6(p.src()),
+                IpAddr::V6(p.dst()),
+                later,
+            )
+        } else {
+            (
+                true,
+                ipv6::HEADER_LEN,
+                total,
+                nh,
+                IpAddr::V6(p.src()),
+                IpAddr::V6(p.dst()),
+                false,
+            )
+        }
     } else {
         return Err(DropReason::Malformed);
     };

@@ -105,13 +105,13 @@ pub(crate) const FRAG_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct FragKey {
     vrf: VrfId,
     proto: u8,
-    id: u16,
+    id: u32,
     src: std::net::IpAddr,
     dst: std::net::IpAddr,
 }
 
 impl FragKey {
-    pub(crate) fn new(vrf: VrfId, info: &crate::encap::IpInfo, id: u16) -> Self {
+    pub(crate) fn new(vrf: VrfId, info: &crate::encap::IpInfo, id: u32) -> Self {
         FragKey {
             vrf,
             proto: info.proto,
@@ -152,7 +152,7 @@ pub struct Forwarder {
     /// Last ARP request sent per neighbour (rate limit).
     pub(crate) arp_pending: FastMap<NeighborKey, Duration>,
     pub(crate) flows: FlowTable,
-    /// Ports of fragmented IPv4 datagrams seen on policy vifs, for their later fragments.
+    /// Ports of fragmented datagrams (IPv4 and IPv6) seen on policy vifs, for their later fragments.
     pub(crate) frags: FastMap<FragKey, FragPorts>,
     /// Frames the forwarder originates (ARP requests), drained by
     /// [`Forwarder::poll_transmit`].

@@ -373,8 +373,6 @@ impl Forwarder {
                 }
                 key
             }
-            // IPv6 fragments are not tracked.
-            None if info.later_fragment => return Err(DropReason::Fragment),
             None => key,
         };
         let len = buf.len() as u64;

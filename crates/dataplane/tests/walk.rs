@@ -447,3 +447,78 @@ fn arp_is_answered_only_with_arp_proxy_on() {
         ));
     }
 }
+
+/// The two fragments of a UDP datagram (1400 bytes of data) from fd00::3 to fd00::5 with
+/// IPv6 Fragment headers (RFC 8200 §4.5), the first carrying 1008 bytes of it.
+fn v6_udp_fragments(id: u32) -> (Vec<u8>, Vec<u8>) {
+    let (s, d) = (v6("fd00::3"), v6("fd00::5"));
+    let mut l4 = udp_l4(40000, 5201, &[9u8; 1400]);
+    let c = checksum::l4_checksum(&IpAddr::V6(s), &IpAddr::V6(d), ip_proto::UDP, &l4);
+    l4[6..8].copy_from_slice(&c.to_be_bytes());
+    let frag = |part: &[u8], off: usize, more: bool| {
+        let mut f = vec![0u8; 14 + 40];
+        ethernet::Repr {
+            dst: GATEWAY_MAC.0,
+            src: vm_mac(3).0,
+            vlan_tci: None,
+            ethertype: ethernet::ethertype::IPV6,
+        }
+        .emit(&mut f);
+        ipv6::Repr {
+            src: s,
+            dst: d,
+            next_header: 44,
+            payload_len: 8 + part.len(),
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut f[14..]);
+        let off_m = (off as u16) | u16::from(more);
+        f.extend_from_slice(&[ip_proto::UDP, 0]);
+        f.extend_from_slice(&off_m.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(part);
+        f
+    };
+    (frag(&l4[..1008], 0, true), frag(&l4[1008..], 1008, false))
+}
+
+#[test]
+fn ipv6_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
+    let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, true);
+    a.apply(Op::AddRoute {
+        vrf: VrfId(1),
+        prefix: "fd00::5/128".parse().unwrap(),
+        nh: NhId(10),
+    })
+    .unwrap();
+    let key = FlowKey {
+        vrf: VrfId(1),
+        proto: ip_proto::UDP,
+        src: IpAddr::V6(v6("fd00::3")),
+        dst: IpAddr::V6(v6("fd00::5")),
+        sport: 40000,
+        dport: 5201,
+    };
+    a.apply(Op::AddFlow(flow_spec(key, 3))).unwrap();
+    let (first, second) = v6_udp_fragments(7);
+    let (v, out) = run(&mut a, 1, &first);
+    assert_eq!(
+        v,
+        Verdict::Transmit(VifId(0)),
+        "first fragment: the UDP flow by its ports"
+    );
+    assert!(
+        out.ends_with(&first[54..]),
+        "fragment header and data intact"
+    );
+    assert_eq!(run(&mut a, 1, &second).0, Verdict::Transmit(VifId(0)));
+    let fwd = a.dump_flows().into_iter().find(|f| f.key == key).unwrap();
+    assert_eq!(fwd.packets, 2);
+    let (_, orphan) = v6_udp_fragments(8);
+    assert_eq!(
+        run(&mut a, 1, &orphan).0,
+        Verdict::Drop(DropReason::Fragment)
+    );
+}

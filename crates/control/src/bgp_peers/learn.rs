@@ -48,13 +48,18 @@ fn vpn4_key(key: &RouteKey) -> Option<(RouteDistinguisher, Key)> {
     Some((*rd, k))
 }
 
+/// Slots of [`Cache`]'s recent RDs (the top 8 bits of a hash).
+const RECENT_RDS: usize = 256;
+
 /// Names and attributes made once per batch (the last one of each is checked first:
 /// consecutive events are mostly of one peer, RD and UPDATE).
 #[derive(Default)]
 struct Cache {
     peers: Vec<(IpAddr, PeerId)>,
     rds: hashbrown::HashMap<[u8; 8], Name>,
-    last_rd: Option<([u8; 8], Name)>,
+    /// The RDs seen last, direct-mapped by a multiplicative hash of their bytes (a full
+    /// table interleaves its RDs route by route: one slot per RD, no hashing per route).
+    recent_rds: Vec<Option<([u8; 8], Name)>>,
     last_attrs: Option<(Arc<Attrs>, Arc<PathAttrs>)>,
     /// The speaker's attribute `Arc` (kept, so its address is not reused) → ours.
     attrs: HashMap<usize, (Arc<Attrs>, Arc<PathAttrs>)>,
@@ -73,8 +78,12 @@ impl Cache {
 
     fn rd(&mut self, n: &mut ControlNode, rd: RouteDistinguisher) -> Name {
         let b = rd.to_bytes();
-        if let Some((last, name)) = &self.last_rd {
-            if *last == b {
+        let slot = (u64::from_be_bytes(b).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if self.recent_rds.is_empty() {
+            self.recent_rds = vec![None; RECENT_RDS];
+        }
+        if let Some(Some((seen, name))) = self.recent_rds.get(slot) {
+            if *seen == b {
                 return name.clone();
             }
         }
@@ -83,7 +92,9 @@ impl Cache {
             .entry(b)
             .or_insert_with(|| n.rib_mut().name(&rd.to_string()))
             .clone();
-        self.last_rd = Some((b, name.clone()));
+        if let Some(e) = self.recent_rds.get_mut(slot) {
+            *e = Some((b, name.clone()));
+        }
         name
     }
 
@@ -156,20 +167,14 @@ pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
             } => {
                 let peer_id = c.peer(n, peer);
                 let ours = c.attrs(n, &attrs);
-                let mut routes = routes.into_iter().peekable();
-                while routes.peek().is_some() {
+                for chunk in routes.chunks(TOUCH_AHEAD) {
                     // Keys a chunk at a time, their index entries loaded first (a million
                     // new routes are a million cache misses: these overlap).
-                    let chunk: SmallVec<[_; TOUCH_AHEAD]> = routes
-                        .by_ref()
-                        .take(TOUCH_AHEAD)
-                        .map(|(key, labels)| (vpn4_key(&key), key, labels))
-                        .collect();
-                    let keys = chunk
-                        .iter()
-                        .filter_map(|(f, _, _)| f.as_ref().map(|f| &f.1));
-                    std::hint::black_box(n.rib().touch_vpn_keys(Family::Inet, keys));
-                    for (fast, key, labels) in chunk {
+                    let keys: SmallVec<[_; TOUCH_AHEAD]> =
+                        chunk.iter().map(|(key, _)| vpn4_key(key)).collect();
+                    let touch = keys.iter().filter_map(|f| f.as_ref().map(|f| &f.1));
+                    std::hint::black_box(n.rib().touch_vpn_keys(Family::Inet, touch));
+                    for ((key, labels), fast) in chunk.iter().zip(keys) {
                         match fast.zip(labels.first().copied()) {
                             Some(((rd, k), label)) => {
                                 let rd = c.rd(n, rd);
@@ -183,8 +188,12 @@ pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
                                 );
                             }
                             None => {
-                                let attrs = attrs.clone();
-                                learn(n, &mut c, peer, BgpPath { key, labels, attrs });
+                                let path = BgpPath {
+                                    key: key.clone(),
+                                    labels: labels.clone(),
+                                    attrs: attrs.clone(),
+                                };
+                                learn(n, &mut c, peer, path);
                             }
                         }
                     }

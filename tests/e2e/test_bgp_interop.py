@@ -377,6 +377,11 @@ def test_evpn_type2_and_type3_both_ways_with_frr(lab):
         publish_evpn(agent, "02:00:00:00:00:02", "10.1.1.2", 5001, op="dissociate")
         wait_until(lambda: len(frr_evpn(lab, rd)) == 2, what="the agent's EVPN withdrawal at FRR")
         assert "[2]:[0]:[48]:[02:00:00:00:00:02]:[32]:[10.1.1.2]" not in frr_evpn(lab, rd)
+        # FRR's type 3 goes with its VNI (the VXLAN device down) and comes back with it.
+        lab.ns.run("ip", "link", "set", "vxlan100", "down")
+        wait_until(lambda: not lab.paths(table, frr_keys[2]), what="FRR's type-3 withdrawal")
+        lab.ns.run("ip", "link", "set", "vxlan100", "up")
+        wait_until(lambda: lab.paths(table, frr_keys[2]), what="FRR's type 3 again")
     finally:
         agent.close()
         lab.ns.run("ip", "neigh", "replace", "10.1.1.77", "lladdr", "02:aa:00:00:00:01", "dev", "br100",

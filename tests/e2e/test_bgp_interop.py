@@ -557,6 +557,51 @@ def test_ibgp_learned_route_is_not_sent_to_another_ibgp_peer(lab):
         sp.close()
 
 
+def test_split_horizon_between_two_control_nodes(lab):
+    """A second control node (cn2, its bgp-router referring to cn1's: TF's iBGP mesh, no
+    cluster id) with an agent of its own: cn2's agent route reaches cn1 over iBGP, and cn1
+    passes it to its eBGP peers (BIRD sees `64512` and the vRouter as next hop) but not to
+    GoBGP, another iBGP peer (RFC 4271 §9.2.1); cn1's agent route reaches cn2's agent."""
+    cn2_addr, vr2 = "10.77.0.8", "10.77.0.19"
+    lab.ns.run("ip", "addr", "add", f"{cn2_addr}/32", "dev", "lo")
+    post(lab.ns, "bgp-routers", {
+        "fq_name": FABRIC + ["cn2"], "parent_type": "routing-instance",
+        "bgp_router_parameters": {"address": cn2_addr, "identifier": cn2_addr, "autonomous_system": 64512,
+                                  "port": 179, "router_type": "control-node", "vendor": "contrail",
+                                  "address_families": {"family": ["inet-vpn", "inet6-vpn", "e-vpn",
+                                                                  "route-target"]}},
+        "bgp_router_refs": [{"to": FABRIC + ["cn1"], "attr": {}}]})
+    cn2 = Proc(lab.ns.cmd(str(filament_bin()), "control", "--api", API, "--name", "cn2",
+                          "--xmpp-listen", "127.0.0.1:15269", "--introspect", "127.0.0.1:18084",
+                          "--bgp-listen", f"{cn2_addr}:179", "--bgp-address", cn2_addr), lab.work / "cn2.log")
+    a1 = a2 = None
+    try:
+        wait_until(lambda: lab.neighbor(cn2_addr).get("state") == "Established", timeout=60,
+                   what="the iBGP session between the control nodes")
+        a1 = lab.agent("vr-cn1")
+        with in_netns(lab.ns.name):
+            a2 = Agent(15269, "vr-cn2")
+        a1.subscribe(VRF, 9)
+        a2.subscribe(VRF, 9)
+        a1.publish(VRF, VN, "10.60.0.1", VR, 41)
+        a2.publish(VRF, VN, "10.60.0.2", vr2, 42)
+        p = wait_until(lambda: lab.paths(f"{VRF}.inet.0", "10.60.0.2/32"), what="cn2's agent route at cn1")[0]
+        assert (p["protocol"], p["source"], p["next_hop"], p["label"]) == ("BGP", cn2_addr, vr2, 42), p
+        a2.wait(b'<item id="10.60.0.1/32">', timeout=30, keepalive=True)
+        r = wait_until(lambda: bird_route(lab, f"{vr2}:9", "10.60.0.2/32"), what="cn2's route at BIRD")
+        assert "BGP.as_path: 64512\n" in r and f"BGP.next_hop: {vr2}" in r, r
+        gobgp = lab.procs["gobgp"]
+        adj = lambda: gobgp.cli("neighbor", OURS, "adj-in", "-a", "vpnv4", check=False).stdout  # noqa: E731
+        wait_until(lambda: "10.60.0.1/32" in adj(), what="cn1's own agent route at GoBGP")
+        pump(a1, 2)
+        assert "10.60.0.2/32" not in adj(), adj()
+    finally:
+        for a in (a1, a2):
+            if a:
+                a.close()
+        cn2.stop()
+
+
 # ===== 5. route refresh =====
 
 def frr_msgs(lab, key):

@@ -5,9 +5,9 @@
 //!   ORIGINATOR_ID / CLUSTER_LIST (RFC 4456 §8) when a cluster id is set;
 //! * eBGP: own AS prepended (RFC 4271 §5.1.2), LOCAL_PREF, MED from other
 //!   ASes and reflection attributes removed, next hop set to self, except
-//!   for the RIB owner's paths that name their own next hop (TF: the
-//!   vRouter's address is the tunnel endpoint, so a gateway tunnels straight
-//!   to it);
+//!   for the RIB owner's paths and iBGP-learned ones (another control node's
+//!   agent routes) that name their own next hop (TF: the vRouter's address
+//!   is the tunnel endpoint, so a gateway tunnels straight to it);
 //! * RT-constraint (RFC 4684): VPN routes only to peers that asked for one
 //!   of their route targets, or to peers that did not negotiate the
 //!   route-target family (RFC 4684 §1: such peers receive every route).
@@ -116,7 +116,14 @@ pub fn export(
         // AS_PATH attribute as follows: ... the local system prepends its own
         // AS number as the last element of the sequence".
         a.prepend(sc.asn);
-        if c.src != Source::Local || a.next_hop.is_none() {
+        // Next hop self, except where the next hop is inside our AS: the
+        // RIB owner's own paths and paths from an iBGP peer (another control
+        // node's agent routes) name the vRouter, which a gateway reaches by
+        // tunnelling straight to it, as TF does (`BgpTable::Export` rewrites
+        // the next hop only for bgpaas). With next hop self the gateway would
+        // send the vRouter's label to this node, which forwards nothing.
+        let inside = c.src == Source::Local || (matches!(c.src, Source::Peer(_)) && !c.ebgp);
+        if !inside || a.next_hop.is_none() {
             a.next_hop = Some(local);
         }
     }

@@ -45,8 +45,10 @@ pub struct XmppBench {
     /// New routes published one at a time to time the fan-out.
     #[arg(long, default_value_t = 50)]
     pub samples: usize,
-    /// Hold time in seconds for the silent-agent measurement.
-    #[arg(long, default_value_t = 3)]
+    /// Hold time in seconds for the silent-agent measurement (TF allows 1-90; issue 4 asks
+    /// for detection within 3 s "when hold time is configured low": at 3 the detection takes
+    /// the hold time plus the timer's granularity, just over 3 s).
+    #[arg(long, default_value_t = 2)]
     pub hold: u64,
     /// Extra agents that subscribe (to VRF 0) and then never read a byte.
     #[arg(long, default_value_t = 1)]

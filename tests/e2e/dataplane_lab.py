@@ -9,8 +9,9 @@
 Each host namespace runs ``filament vrouter run --tables`` with static tables
 (no agent; no policy unless :meth:`Lab.allow_iperf3_flows`): vif 0 = fabric, vif 1 = the
 workload's tap, VRF 1.
-Workloads get static neighbour entries (no agent answers ARP): for the MPLS
-encapsulations the peer's IP maps to the gateway MAC (routed, L3 label), for
+Workloads get static neighbour entries (so that VXLAN can be bridged: the standalone
+forwarder would answer ARP and ND with the gateway MAC, test_forwarder_walk.py): for the
+MPLS encapsulations the peer's IP maps to the gateway MAC (routed, L3 label), for
 VXLAN to the peer's real MAC (bridged, VNI).
 
 With ``fabric_switch=True`` the fabric is two veths joined by a bridge in a third namespace

@@ -103,7 +103,12 @@ def iperf(lab, udp, kpps=None, seconds=SECONDS):
         delivered = s["packets"] - s["lost_packets"]
         to_wl = tap2_tx_packets(lab) - before
         return delivered / s["seconds"], s["packets"] / s["seconds"], to_wl / s["seconds"]
+    RETRANSMITS.append(end.get("sum_sent", {}).get("retransmits"))
     return end["sum_received"]["bits_per_second"] / 1e9
+
+
+# The TCP sender's retransmissions, run by run (iperf3's sum_sent.retransmits).
+RETRANSMITS = []
 
 
 def loss(r):
@@ -152,7 +157,9 @@ def measure(lab, name, pids=()):
     c0, u0 = cpu_seconds(pids), cpu_seconds(pids, user_only=True)
     pps = iperf(lab, udp=True)
     c1, u1 = cpu_seconds(pids), cpu_seconds(pids, user_only=True)
+    RETRANSMITS.append(None)
     gbps = iperf(lab, udp=False)
+    retx = RETRANSMITS[-1]
     c2 = cpu_seconds(pids)
     # Datapath CPU per packet in the UDP run: both hosts' CPU seconds over the frames they
     # forwarded (host 1: what w1 offered, host 2: what reached w2), a figure that depends
@@ -167,7 +174,7 @@ def measure(lab, name, pids=()):
         usr_pkt = (u1 - u0) / frames * 1e9 if frames else None
     tcp_cpu = (c2 - c1) if pids else None
     zl = zero_loss(lab, pps) if RFC2544 and not FIXED else None
-    ROWS.append((name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, os.getloadavg()[0], zl))
+    ROWS.append((name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, os.getloadavg()[0], zl, retx))
     print(f"  measured {name}", flush=True)
 
 
@@ -175,8 +182,8 @@ def print_table():
     print()
     print(f"{'datapath':<30} {'UDP 64B to iperf3':>17} {'into w2':>9} {'offered':>9} "
           f"{'ns/pkt':>7} {'usr':>5} {'TCP 1 stream':>13} {'CPU s/GB':>8} {'load':>5}"
-          f" {'0-loss kpps':>11}")
-    for name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, load, zl in ROWS:
+          f" {'0-loss kpps':>11} {'retx':>6}")
+    for name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, load, zl, retx in ROWS:
         if pps is None:
             p = f"{'failed':>17} {'':>9} {'':>9}"
         else:
@@ -187,7 +194,8 @@ def print_table():
         c = (f"{'-':>8}" if tcp_cpu is None or not gbps
              else f"{tcp_cpu / (gbps * SECONDS / 8):>8.2f}")
         z = f"{'-':>11}" if zl is None else f"{zl[0]:>9.1f} {'s' if zl[1] else ' '}"
-        print(f"{name:<30} {p} {n} {g} {c} {load:>5.1f} {z}")
+        r = f"{'-':>6}" if retx is None else f"{retx:>6}"
+        print(f"{name:<30} {p} {n} {g} {c} {load:>5.1f} {z} {r}")
 
 
 def kernel_vxlan(lab, up):
@@ -253,7 +261,8 @@ def main():
                     lab.start_vrouters(encap, extra)
                 except AssertionError as e:
                     print(f"  {name}: did not start: {str(e)[-300:]}")
-                    ROWS.append((name, None, None, (None, None), None, os.getloadavg()[0], None))
+                    ROWS.append((name, None, None, (None, None), None, os.getloadavg()[0], None,
+                                 None))
                     continue
                 pids = [p.pid for p, _ in lab.vrouters.values()]
                 measure(lab, name, pids)
@@ -274,7 +283,8 @@ def main():
               "processes) per frame forwarded in the UDP run ('usr': user time only); 'CPU s/GB': "
               "datapath CPU seconds "
               "per GB moved in the TCP run. Rates depend on the machine's load; the CPU figures "
-              "much less. '0-loss kpps': RFC 2544 throughput, the highest offered 64-byte rate "
+              "much less. 'retx': TCP segments the sender retransmitted in the TCP run. "
+              "'0-loss kpps': RFC 2544 throughput, the highest offered 64-byte rate "
               f"the datapath carried into w2 with at most {LOSS_OK:.1%} loss ('s': the sender "
               "could offer no more: a kernel datapath forwards in the sender's system calls).")
     finally:

@@ -143,8 +143,9 @@ impl SlotIndex {
     fn rebuild(&mut self, bits: u32) {
         // Zeroes written, not `calloc`'s lazy zero pages: a probe reads a slot before an
         // insert writes it, and a read-mapped zero page costs a second fault on that write.
-        let mut fresh = Vec::new();
-        fresh.resize(1usize << bits, 0u64);
+        // (`black_box`: the compiler knows `calloc`'s memory is zero and would drop the fill.)
+        let mut fresh = vec![0u64; 1usize << bits];
+        std::hint::black_box(&mut fresh[..]).fill(0);
         let old = std::mem::replace(&mut self.entries, fresh);
         self.bits = bits;
         for e in old.into_iter().filter(|&e| e != 0) {

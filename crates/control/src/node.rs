@@ -678,6 +678,15 @@ impl ControlNode {
         match op {
             CollectionOp::Associate => match attrs_from_entry(vrf, fam, &key, entry) {
                 Ok((mut attrs, label, rd_ip)) => {
+                    // TF's ProcessItem (bgp_xmpp_channel.cc): `if (mobility.seqno)` use it with
+                    // its sticky bit, `else if (sequence_number)` use that; a zero seqno is
+                    // unset.  A real agent always writes <mobility seqno="0"> and puts the
+                    // path's sequence in <sequence-number> (ControllerSendV4V6UnicastRouteCommon).
+                    attrs.mobility = match (entry.mobility, entry.sequence_number) {
+                        (Some(m), _) if m.seqno != 0 => Some((m.seqno, m.sticky)),
+                        (_, Some(s)) if s != 0 => Some((s, false)),
+                        _ => None,
+                    };
                     attrs.origin_vn_id = attrs
                         .origin_vn
                         .as_deref()

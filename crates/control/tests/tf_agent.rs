@@ -428,3 +428,36 @@ fn config_references_with_attributes_are_link_attr_nodes() {
         &format!("attr({ipam},{vn1})")
     ));
 }
+
+/// A real agent writes `<mobility seqno="0" sticky="false">` (never set) and the path's
+/// sequence in `<sequence-number>`; TF's `ProcessItem` takes the mobility only when its
+/// seqno is not zero, else the sequence number.  The sequence reaches the other agents
+/// (their path preference, e.g. for an allowed-address-pair failover).
+#[test]
+fn the_agent_s_sequence_number_is_kept() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = connect_tf(&mut lab, "host1");
+    let b = lab.connect("host2");
+    lab.send(a, &tf_subscribe("host1", VRF1, 2));
+    lab.subscribe(b, VRF1, 1);
+    let inet = tf_inet_entry("10.1.1.3", "192.168.0.1", 25, VN1).replace(
+        "<sequence-number>0</sequence-number>",
+        "<sequence-number>7</sequence-number>",
+    );
+    assert!(inet.contains("<sequence-number>7<"));
+    lab.send(
+        a,
+        &tf_publish(
+            "host1",
+            "3",
+            &format!("1/1/{VRF1}/10.1.1.3/32"),
+            VRF1,
+            &inet,
+        ),
+    );
+    let got = lab.agent(b).route(VRF1, "10.1.1.3/32").unwrap();
+    assert_eq!(got.sequence_number, Some(7));
+    assert_eq!(got.mobility.map(|m| m.seqno), Some(7));
+}

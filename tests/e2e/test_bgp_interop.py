@@ -5,7 +5,7 @@ objects with
 * FRR (eBGP 65001) over VPNv4, VPNv6 and EVPN, with zebra and a VXLAN device (VNI 100)
   so that FRR originates real type-2 (MAC, MAC+IP) and type-3 routes, and with
   `bgp graceful-restart` (and `preserve-fw-state`: the F bit, RFC 4724 §4.2);
-* BIRD 2 (eBGP 65002) as a VPNv4 gateway;
+* BIRD 2 (eBGP 65002) as a VPNv4 and VPNv6 gateway;
 * GoBGP (iBGP, no cluster id: a full-mesh peer);
 * a crafted speaker in this file (iBGP, socket + struct) for split horizon and RFC 7606;
 * a Python XMPP agent (TF's protocol) publishing inet6 and EVPN routes.
@@ -101,14 +101,22 @@ def bird_conf(work, rt):
     return f"""log "{work}/bird.log" all;
 router id {BIRD};
 vpn4 table vpntab;
+vpn6 table vpntab6;
 protocol device {{}}
 protocol static st {{
   vpn4 {{ table vpntab; import filter {{ bgp_ext_community.add((rt, {asn}, {n})); accept; }}; }};
   route 65002:1 10.210.0.0/24 via {BIRD} mpls 2100;
 }}
+protocol static st6 {{
+  vpn6 {{ table vpntab6; import filter {{ bgp_ext_community.add((rt, {asn}, {n})); accept; }}; }};
+  route 65002:2 2001:db8:210::/64 blackhole;
+}}
 protocol bgp gwy {{
   local {BIRD} as 65002; neighbor {OURS} as 64512; multihop; strict bind yes;
   vpn4 mpls {{ table vpntab; import all; export all; }};
+  # BIRD reads an IPv4-mapped IPv6 next hop (RFC 4659 §3.2.1.2, as TF and FRR send it)
+  # as an IPv4 one, which a vpn6 channel takes only with this option.
+  vpn6 mpls {{ table vpntab6; import all; export all; extended next hop on; }};
 }}
 """
 
@@ -219,7 +227,7 @@ def lab():
         lab = Lab(ns, work, rt)
         lab.procs["up"] = up
         bgp_router(ns, "frr", FRR, 65001, ["inet-vpn", "inet6-vpn", "e-vpn"])
-        bgp_router(ns, "bird", BIRD, 65002, ["inet-vpn"])
+        bgp_router(ns, "bird", BIRD, 65002, ["inet-vpn", "inet6-vpn"])
         bgp_router(ns, "gobgp", GOBGP, 64512, ["inet-vpn"])
         bgp_router(ns, "crafty", CRAFT, 64512, ["inet-vpn"])
 
@@ -398,9 +406,9 @@ def test_evpn_type2_and_type3_both_ways_with_frr(lab):
 
 # ===== 3. BIRD as an eBGP VPNv4 gateway =====
 
-def bird_route(lab, rd, prefix):
-    """BIRD's `show route all` block for `rd prefix` in vpntab, or ''."""
-    out = lab.birdc("show", "route", "table", "vpntab", "all")
+def bird_route(lab, rd, prefix, table="vpntab"):
+    """BIRD's `show route all` block for `rd prefix` in `table`, or ''."""
+    out = lab.birdc("show", "route", "table", table, "all")
     m = re.search(rf"^{re.escape(rd)} {re.escape(prefix)} .*?(?=^\S|\Z)", out, re.M | re.S)
     return m.group(0) if m else ""
 
@@ -409,7 +417,7 @@ def test_bird_gateway_vpnv4_both_ways(lab):
     """BIRD's VPNv4 route reaches the VN; the agent's route reaches BIRD over eBGP with our
     AS prepended, the vRouter as next hop (TF keeps it: a gateway tunnels straight to the
     vRouter), its label and the VN's target; FRR's route reaches BIRD as `64512 65001`;
-    withdrawals both ways."""
+    VPNv6 both ways; withdrawals both ways."""
     table = f"{VRF}.inet.0"
     p = wait_until(lambda: lab.paths(table, "10.210.0.0/24"), what="BIRD's route in the VN")[0]
     assert (p["next_hop"], p["rd"], p["as_path_len"]) == (BIRD, "65002:1", 1), p
@@ -424,6 +432,13 @@ def test_bird_gateway_vpnv4_both_ways(lab):
         assert "BGP.local_pref" not in r or "[AS64512i]" in r, r
         frr = wait_until(lambda: bird_route(lab, "65001:7", "10.200.1.0/24"), what="FRR's route at BIRD")
         assert "BGP.as_path: 64512 65001" in frr, frr
+        # VPNv6 both ways (BIRD's vpn6 channel with `extended next hop`, see bird_conf).
+        p6 = wait_until(lambda: lab.paths(f"{VRF}.inet6.0", "2001:db8:210::/64"), what="BIRD's VPNv6 route")[0]
+        assert (p6["next_hop"], p6["rd"]) == (BIRD, "65002:2"), p6
+        publish_inet6(agent, "2001:db8:5::8/128", 43)
+        r6 = wait_until(lambda: bird_route(lab, f"{VR}:4", "2001:db8:5::8/128", "vpntab6"),
+                        what="the agent's inet6 route at BIRD")
+        assert f"BGP.next_hop: {VR}" in r6 and "BGP.mpls_label_stack: 43" in r6, r6
 
         agent.publish(VRF, VN, "10.50.0.7", VR, 29, op="dissociate")
         wait_until(lambda: not bird_route(lab, f"{VR}:4", "10.50.0.7/32"), what="the withdrawal at BIRD")

@@ -123,6 +123,7 @@ mod bridge;
 mod buf;
 mod dump;
 mod encap;
+mod errflow;
 mod error;
 mod fastpath;
 mod fib;

@@ -377,6 +377,13 @@ impl Forwarder {
         };
         let len = buf.len() as u64;
         let hold_max = self.cfg.hold_max;
+        // An ICMP error counts in (and follows) the flow of the packet it quotes (`errflow.rs`).
+        let key = match info.proto {
+            ip_proto::ICMP | ip_proto::ICMPV6 if !info.icmp_echo => self
+                .icmp_error_flow(buf.frame(), info, key.vrf)
+                .unwrap_or(key),
+            _ => key,
+        };
         match self.flows.find(&key) {
             Some(i) => {
                 let Some(e) = self.flows.get_mut(i) else {

@@ -522,3 +522,63 @@ fn ipv6_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
         Verdict::Drop(DropReason::Fragment)
     );
 }
+
+#[test]
+fn icmp_errors_on_a_policy_vif_follow_the_flow_they_quote() {
+    let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, true);
+    // VM1 -> VM5 UDP 40000 -> 5201 allowed.
+    let key = FlowKey {
+        vrf: VrfId(1),
+        proto: ip_proto::UDP,
+        src: IpAddr::V4(vm_ip(3)),
+        dst: IpAddr::V4(vm_ip(5)),
+        sport: 40000,
+        dport: 5201,
+    };
+    a.apply(Op::AddFlow(flow_spec(key, 3))).unwrap();
+    // VM1 answers a packet VM5 sent it (5201 -> 40000) with port unreachable: the error
+    // quotes that packet, whose flow (reversed) is the installed one.
+    let error_about = |sport: u16, dport: u16| {
+        let quoted = frame_v4(
+            GATEWAY_MAC,
+            vm_mac(5),
+            vm_ip(5),
+            vm_ip(3),
+            ip_proto::UDP,
+            63,
+            &udp_l4(sport, dport, b"hello"),
+        );
+        let mut icmp = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted[14..14 + 28]);
+        frame_v4(
+            GATEWAY_MAC,
+            vm_mac(3),
+            vm_ip(3),
+            vm_ip(5),
+            ip_proto::ICMP,
+            64,
+            &icmp,
+        )
+    };
+    let (v, _) = run(&mut a, 1, &error_about(5201, 40000));
+    assert_eq!(v, Verdict::Transmit(VifId(0)), "forwarded with its flow");
+    let rev = a
+        .dump_flows()
+        .into_iter()
+        .find(|f| f.key.src == IpAddr::V4(vm_ip(5)))
+        .unwrap();
+    let fwd = a.dump_flows().into_iter().find(|f| f.key == key).unwrap();
+    assert_eq!(
+        fwd.packets + rev.packets,
+        1,
+        "counted in the quoted flow's pair"
+    );
+    // An error about a flow nobody installed is a flow miss of its own, as before.
+    assert!(matches!(
+        run(&mut a, 1, &error_about(5201, 40001)).0,
+        Verdict::Punt {
+            reason: PuntReason::FlowMiss,
+            ..
+        }
+    ));
+}

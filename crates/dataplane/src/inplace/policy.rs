@@ -76,6 +76,10 @@ pub(super) fn flow_hit(
     if info.later_fragment || info.frag_id.is_some() {
         return None;
     }
+    // ICMP errors are looked up by the flow they quote (`errflow.rs`): the general path's.
+    if matches!(info.proto, ip_proto::ICMP | ip_proto::ICMPV6) && !info.icmp_echo {
+        return None;
+    }
     let idx = fwd.flows.find(&info.key(vrf))?;
     let e = fwd.flows.get(idx)?;
     let hit = FlowHit {

@@ -139,16 +139,25 @@ def test_tf_agent_handshake_routes_and_bum(ctl):
         item = b.buf[b.buf.index(b'<item id="10.31.1.3/32">'):]
         item = item[:item.index(b"</item>")]
         assert item.count(f"<virtual-network>{vn}</virtual-network>".encode()) == 2, item
-        # the BUM routes were ignored and counted; nobody was disconnected
-        wait_for(lambda: counters(ctl)["unsupported_items"] - before.get("unsupported_items", 0) >= 2,
-                 what="BUM routes counted")
+        # the multicast (SAFI 241) route is ignored and counted; nobody was disconnected
+        wait_for(lambda: counters(ctl)["unsupported_items"] - before.get("unsupported_items", 0) >= 1,
+                 what="multicast route counted")
         after = counters(ctl)
         assert after["malformed"] == before["malformed"], after
         for x in (a, b):
             x.send(KEEPALIVE)
             assert x.pump(), f"{x.name} was disconnected"
             assert b"</stream:stream>" not in x.buf, x.buf[-500:]
+        # the broadcast routes: once b has one too, each gets the other as its
+        # ingress-replication list (an item with an <olist>, what the agent's
+        # AddMulticastEvpnRoute reads)
         assert b"ff:ff:ff:ff:ff:ff" not in b.buf
+        b.publish_bum(vrf, "192.168.60.2")
+        for x, other in ((a, b"192.168.60.2"), (b, b"192.168.60.1")):
+            x.wait(b'<item id="ff:ff:ff:ff:ff:ff,0.0.0.0/32">', keepalive=True)
+            item = x.buf[x.buf.rindex(b'<item id="ff:ff:ff:ff:ff:ff,0.0.0.0/32">'):]
+            item = item[:item.index(b"</item>")]
+            assert b"<olist><next-hop><af>1</af><address>" + other + b"</address><label>4</label>" in item, item
         # End-of-RIB reaches both, in the form the agent parses as a <message>
         for x in (a, b):
             x.wait(b'<items node="0/0/EndOfRib"></items>', keepalive=True)

@@ -218,6 +218,8 @@ pub struct ControlNode {
     config_full: bool,
     /// Agents in graceful restart, by name (`node/gr.rs`).
     gr: BTreeMap<String, gr::Restarting>,
+    /// EVPN broadcast legs published by agents: instance → agent name → leg (`push.rs`).
+    bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
 }
 
 /// How an agent's config subset is brought up to date.
@@ -250,6 +252,7 @@ impl ControlNode {
             bgp_neighbors: Vec::new(),
             config_full: false,
             gr: BTreeMap::new(),
+            bum: BTreeMap::new(),
         }
     }
 
@@ -539,6 +542,10 @@ impl ControlNode {
                 if reason.starts_with("malformed") || reason.starts_with("stream error") {
                     self.counters.malformed += 1;
                 }
+                if let Some(n) = self.agents.get(&conn).and_then(|a| a.name.clone()) {
+                    // EVPN paths go at any close, GR or not (as in TF): the legs too
+                    self.bum_forget(&n, None);
+                }
                 self.update_rtarget();
             }
         }
@@ -629,6 +636,7 @@ impl ControlNode {
             };
             a.subs.remove(&s.node);
             a.deferred.retain(|(ri, _, _)| *ri != s.node);
+            let who = a.name.clone().unwrap_or_default();
             let mine: Vec<_> = a
                 .published
                 .iter()
@@ -640,6 +648,7 @@ impl ControlNode {
                 a.published.remove(&(ri.clone(), fam, key.clone()));
                 self.rib.del_local(&ri, fam, &key, &peer, &rd);
             }
+            self.bum_forget(&who, Some(&s.node));
         }
         self.update_rtarget();
     }
@@ -660,9 +669,14 @@ impl ControlNode {
             self.counters.unsubscribed_publish += 1;
             return self.close(conn, format!("publish into unsubscribed instance {vrf}"));
         };
-        // a real agent publishes its BUM routes (multicast 1/241, EVPN ff:ff:ff:ff:ff:ff)
-        // to every control node it talks to: TF builds a replication tree from them; we do
-        // not, and ignoring them must not cost the agent its session
+        // a real agent publishes its EVPN broadcast route to every control node it talks
+        // to: each such agent gets the others as its ingress-replication list (push.rs)
+        if push::is_broadcast(node, entry) {
+            let name = a.name.clone().unwrap_or_default();
+            return self.bum_route(vrf, &name, entry, op);
+        }
+        // other BUM routes (multicast 1/241, EVPN multicast MACs): TF builds a replication
+        // tree from them; we do not, and ignoring them must not cost the agent its session
         if is_bum(node) {
             self.counters.unsupported_items += 1;
             return;

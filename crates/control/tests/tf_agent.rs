@@ -152,7 +152,8 @@ fn a_tf_agent_publishing_everything_it_publishes_keeps_its_session() {
     assert!(!lab.agent(a).closed, "the TF agent's session was closed");
     let c = lab.node.counters();
     assert_eq!(c.malformed, 0);
-    assert_eq!(c.unsupported_items, 3);
+    // the multicast (SAFI 241) route; the broadcast ones are replication legs (below)
+    assert_eq!(c.unsupported_items, 1);
     assert_eq!(c.rejected_items, 0);
     // the unicast route reached the other agent with the next hop's VN as its VN (the empty
     // entry-level <virtual-network> used to hide it)
@@ -460,4 +461,70 @@ fn the_agent_s_sequence_number_is_kept() {
     let got = lab.agent(b).route(VRF1, "10.1.1.3/32").unwrap();
     assert_eq!(got.sequence_number, Some(7));
     assert_eq!(got.mobility.map(|m| m.seqno), Some(7));
+}
+
+fn olist_of(e: &filament_wire_xmpp::Entry) -> Vec<(String, String)> {
+    e.extra
+        .iter()
+        .filter(|x| x.name == "olist")
+        .flat_map(|o| o.children_named("next-hop"))
+        .map(|nh| {
+            let t = |n: &str| nh.child(n).map(Element::text).unwrap_or_default();
+            (t("address"), t("label"))
+        })
+        .collect()
+}
+
+/// EVPN broadcast by ingress replication: every agent that published its broadcast route
+/// gets the others in the `<olist>` of one `ff:ff:ff:ff:ff:ff` item (TF:
+/// `xmpp_message_builder.cc` `AddEnetReach`, read by the agent's `AddMulticastEvpnRoute`),
+/// and a retract once nobody else is left; an agent of ours, which publishes none, gets none.
+#[test]
+fn broadcast_routes_become_each_agent_s_replication_list() {
+    let env = two_networks();
+    let mut lab = Lab::new();
+    lab.sync(&env);
+    let a = connect_tf(&mut lab, "host1");
+    let c = connect_tf(&mut lab, "host3");
+    let b = lab.connect("host2");
+    lab.send(a, &tf_subscribe("host1", VRF1, 2));
+    lab.send(c, &tf_subscribe("host3", VRF1, 4));
+    lab.subscribe(b, VRF1, 1);
+    let bum_c = TF_BUM_ENTRY
+        .replace(
+            "<address>192.168.0.1</address>",
+            "<address>192.168.0.3</address>",
+        )
+        .replace("<label>4</label>", "<label>5</label>");
+    lab.send(
+        a,
+        &tf_publish("host1", "_l21", TF_BUM_NODE, VRF1, TF_BUM_ENTRY),
+    );
+    let id = "ff:ff:ff:ff:ff:ff,0.0.0.0/32";
+    // alone: nothing to replicate to
+    assert!(lab.agent(a).route(VRF1, id).is_none());
+    lab.send(c, &tf_publish("host3", "_l22", TF_BUM_NODE, VRF1, &bum_c));
+    let got_a = lab.agent(a).route(VRF1, id).unwrap();
+    assert!(got_a.next_hops.is_empty());
+    assert_eq!(olist_of(got_a), [("192.168.0.3".into(), "5".into())]);
+    let got_c = lab.agent(c).route(VRF1, id).unwrap();
+    assert_eq!(olist_of(got_c), [("192.168.0.1".into(), "4".into())]);
+    assert!(lab.agent(b).route(VRF1, id).is_none());
+    assert!(!lab.agent(a).closed && !lab.agent(c).closed);
+    // host3 withdraws its broadcast route: host1 is alone again
+    let withdraw = tf_publish("host3", "_l23", TF_BUM_NODE, VRF1, &bum_c)
+        .replace("<associate ", "<dissociate ");
+    lab.send(c, &withdraw);
+    assert!(lab.agent(a).route(VRF1, id).is_none());
+    assert!(lab
+        .agent(a)
+        .retracts
+        .iter()
+        .any(|(v, i)| v == VRF1 && i == id));
+    // host3 back, then its session goes: host1's list empties with it
+    lab.send(c, &tf_publish("host3", "_l24", TF_BUM_NODE, VRF1, &bum_c));
+    assert!(lab.agent(a).route(VRF1, id).is_some());
+    lab.step(Input::Disconnected { conn: c });
+    assert!(lab.agent(a).route(VRF1, id).is_none());
+    assert!(lab.agent(b).retracts.iter().all(|(_, i)| i != id));
 }

@@ -17,6 +17,14 @@
 //! backlog drains, it sends the *current* state of those routes.  A slow agent therefore
 //! costs at most the high-water mark plus one set of keys, never an unbounded queue.
 //!
+//! EVPN broadcast (BUM) by ingress replication: an agent that publishes its broadcast route
+//! (`ff:ff:ff:ff:ff:ff,0.0.0.0/32`, the agent's BUM label) gets, per instance, one
+//! `ff:ff:ff:ff:ff:ff` item whose `<olist>` lists every other such agent (address, label,
+//! encapsulations), and a retract when it is alone; TF builds the same list from its EVPN
+//! inclusive-multicast routes (`xmpp_message_builder.cc` `AddEnetReach`: an item with an
+//! olist has no next hops; the agent reads it in `controller_peer.cc`
+//! `AddMulticastEvpnRoute`).  Agents that publish no broadcast route (ours) get nothing.
+//!
 //! [`Input::Backlog`]: super::Input::Backlog
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +32,10 @@ use std::sync::Arc;
 
 use filament_wire_xmpp::push::EOR_NODE;
 use filament_wire_xmpp::stream::{CONTROL_JID, RESOURCE_BGP};
-use filament_wire_xmpp::{Element, ItemsNode, PushedItem, RouteUpdate, NS_PUBSUB};
+use filament_wire_xmpp::{
+    CollectionOp, Element, Envelope, ItemsNode, NhLabel, Nlri, PushedItem, RouteNode, RouteUpdate,
+    NS_PUBSUB,
+};
 
 use super::{Agent, ControlNode};
 use crate::convert::{entry_for, xmpp_family};
@@ -32,7 +43,7 @@ use crate::rib::Path;
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Rib};
 use crate::session::Chunk;
 use crate::subset::MAX_ITEMS_PER_MESSAGE;
-use filament_wire_xmpp::{Entry, NhLabel, TunnelEncap};
+use filament_wire_xmpp::{Entry, TunnelEncap};
 
 /// The per-agent start of a route message: `<message from=".." to="<agent>/bgp-peer">`.
 pub(crate) fn message_head(agent: &str) -> Chunk {
@@ -238,3 +249,172 @@ impl ControlNode {
 
 /// Deferred keys of a blocked agent: (instance, family, key).
 pub(crate) type Deferred = BTreeSet<(String, Family, String)>;
+
+/// One agent's EVPN broadcast route in an instance: where to replicate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BumLeg {
+    /// Ethernet tag of the route.
+    tag: u32,
+    /// The agent's address (next hop).
+    address: String,
+    /// Its BUM label (or VNI).
+    label: u32,
+    /// Its encapsulations.
+    encaps: Vec<TunnelEncap>,
+}
+
+const BROADCAST: &str = "ff:ff:ff:ff:ff:ff";
+
+/// Whether an EVPN publish is the agent's broadcast route: TF reads the route from `<nlri>`
+/// (`ProcessEnetItem`), whatever the node text (`25/242/255.255.255.255,…` or
+/// `25/242/ff:ff:ff:ff:ff:ff,…`); an (S,G) route (group set) is not one.
+pub(crate) fn is_broadcast(node: &RouteNode, e: &Entry) -> bool {
+    node.family() == (25, 242)
+        && e.nlri
+            .mac
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            == Some(BROADCAST)
+        && e.nlri.group.is_none()
+}
+
+/// `<olist><next-hop>…</next-hop>…</olist>` of the given legs.
+fn olist(legs: &[&BumLeg]) -> Element {
+    let mut ol = Element::new("olist");
+    for l in legs {
+        let mut encaps = Element::new("tunnel-encapsulation-list");
+        for t in &l.encaps {
+            encaps = encaps.with_child(Element::leaf("tunnel-encapsulation", t.as_str()));
+        }
+        ol = ol.with_child(
+            Element::new("next-hop")
+                .with_child(Element::leaf("af", "1"))
+                .with_child(Element::leaf("address", l.address.clone()))
+                .with_child(Element::leaf("label", l.label.to_string()))
+                .with_child(encaps),
+        );
+    }
+    ol
+}
+
+/// The broadcast item id: `[<tag>-]ff:ff:ff:ff:ff:ff,0.0.0.0/32` (what the agent's retract
+/// parser reads back, `ReceiveEvpnUpdate`).
+fn bum_id(tag: u32) -> String {
+    if tag == 0 {
+        format!("{BROADCAST},0.0.0.0/32")
+    } else {
+        format!("{tag}-{BROADCAST},0.0.0.0/32")
+    }
+}
+
+impl ControlNode {
+    /// An agent's broadcast route added or withdrawn in `vrf`.
+    pub(super) fn bum_route(&mut self, vrf: &str, agent: &str, e: &Entry, op: CollectionOp) {
+        let legs = self.bum.entry(vrf.to_string()).or_default();
+        let before = legs.clone();
+        match (op, e.next_hops.first()) {
+            (CollectionOp::Associate, Some(nh)) => {
+                let label = match nh.label {
+                    Some(NhLabel::Value(v)) => v,
+                    _ => 0,
+                };
+                legs.insert(
+                    agent.to_string(),
+                    BumLeg {
+                        tag: e.nlri.ethernet_tag.unwrap_or(0),
+                        address: nh.address.clone(),
+                        label,
+                        encaps: nh.effective_encapsulation(),
+                    },
+                );
+            }
+            _ => {
+                legs.remove(agent);
+            }
+        }
+        if before == *legs {
+            return;
+        }
+        self.bum_push(vrf, &before);
+    }
+
+    /// An agent's legs leave (its session closed: `vrf` `None`; or it unsubscribed `vrf`).
+    pub(super) fn bum_forget(&mut self, agent: &str, vrf: Option<&str>) {
+        let vrfs: Vec<String> = self
+            .bum
+            .iter()
+            .filter(|(v, legs)| vrf.is_none_or(|x| x == v.as_str()) && legs.contains_key(agent))
+            .map(|(v, _)| v.clone())
+            .collect();
+        for v in vrfs {
+            let Some(legs) = self.bum.get_mut(&v) else {
+                continue;
+            };
+            let before = legs.clone();
+            legs.remove(agent);
+            self.bum_push(&v, &before);
+        }
+        self.bum.retain(|_, legs| !legs.is_empty());
+    }
+
+    /// Each agent with a leg in `vrf` gets its list of the others; one that had a leg and
+    /// lost it (or is alone now) gets a retract.
+    fn bum_push(&mut self, vrf: &str, before: &BTreeMap<String, BumLeg>) {
+        let legs = self.bum.get(vrf).cloned().unwrap_or_default();
+        let node = ItemsNode {
+            afi: 25,
+            safi: 242,
+            vrf: vrf.to_string(),
+        };
+        for a in self.agents.values_mut() {
+            let Some(name) = a.name.clone() else { continue };
+            if !a.subs.contains_key(vrf) {
+                continue;
+            }
+            let others: Vec<&BumLeg> = legs
+                .iter()
+                .filter(|(n, _)| **n != name)
+                .map(|(_, l)| l)
+                .collect();
+            let item = match (legs.get(&name), before.get(&name)) {
+                // it has a leg and others to replicate to: its list
+                (Some(mine), _) if !others.is_empty() => {
+                    let mut nlri = Nlri {
+                        af: 25,
+                        safi: 242,
+                        mac: Some(BROADCAST.into()),
+                        address: Some("0.0.0.0/32".into()),
+                        ..Nlri::default()
+                    };
+                    nlri.ethernet_tag = Some(mine.tag);
+                    let entry = Entry {
+                        nlri,
+                        version: Some(1),
+                        extra: vec![olist(&others)],
+                        ..Entry::default()
+                    };
+                    PushedItem::Item {
+                        id: bum_id(mine.tag),
+                        entry: Box::new(entry),
+                    }
+                }
+                // alone, or its leg went: nothing to replicate to
+                (Some(mine), _) => PushedItem::Retract {
+                    id: bum_id(mine.tag),
+                },
+                (None, Some(old)) => PushedItem::Retract {
+                    id: bum_id(old.tag),
+                },
+                // never published one (an agent of ours): nothing for it
+                (None, None) => continue,
+            };
+            let msg = RouteUpdate {
+                env: Envelope::control_to_agent(&name, RESOURCE_BGP),
+                node: node.clone(),
+                items: vec![item],
+            };
+            a.session.send_xml(&msg.to_element().to_xml());
+        }
+    }
+}

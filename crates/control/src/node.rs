@@ -133,9 +133,10 @@ pub struct Counters {
     /// Route items refused (validation).
     pub rejected_items: u64,
     /// Route items of what we do not carry, ignored with the session kept up: multicast
-    /// (`1/241`), mvpn (`1/5`), labeled inet (`1/4`), EVPN broadcast / multicast MACs
-    /// (a TF agent's BUM routes, whose tree TF's control node builds) and EVPN nodes that
-    /// are not a `mac,ip/plen` key.
+    /// (`1/241`), mvpn (`1/5`), labeled inet (`1/4`), EVPN multicast MACs and (S,G) routes
+    /// (a TF agent's multicast routes, whose tree TF's control node builds) and other EVPN
+    /// nodes that are not a `mac,ip/plen` key.  (EVPN broadcast routes are replication
+    /// legs, `node/push.rs`.)
     pub unsupported_items: u64,
     /// Publishes into an instance the agent had not subscribed to.
     pub unsubscribed_publish: u64,
@@ -754,10 +755,10 @@ impl ControlNode {
     }
 }
 
-/// Whether an EVPN publish node is a broadcast or multicast MAC route (BUM): the agent's
-/// `ff:ff:ff:ff:ff:ff,0.0.0.0/32[,group,source]` (`controller_peer.cc`
-/// `BuildEvpnMulticastMessage`), which TF's control node turns into its replication tree
-/// (`bgp_multicast.cc`), not into a unicast MAC route for other agents.
+/// Whether an EVPN publish node has a group MAC (multicast; broadcast ones are taken before
+/// this as replication legs): the agent's `<mac>,0.0.0.0/32,<group>,<source>`
+/// (`controller_peer.cc` `BuildEvpnMulticastMessage`), which TF's control node turns into
+/// its replication tree (`bgp_multicast.cc`), not into a unicast MAC route for other agents.
 fn is_bum(node: &RouteNode) -> bool {
     matches!(node, RouteNode::Evpn(k) if k.mac.0[0] & 1 == 1)
 }

@@ -19,5 +19,8 @@ fuzz_target!(|data: &[u8]| {
         n.step(t, Input::Bytes { conn: 1, data: chunk.to_vec() });
     }
     let outs = n.step(t, Input::Tick);
-    assert!(!outs.iter().any(|o| matches!(o, Output::Close { conn: 2 })));
+    // A stream opened as the same agent replaces the older session, as in TF: only an
+    // input that never names it must leave that session alone.
+    let names_good = data.windows(4).any(|w| w == b"good");
+    assert!(names_good || !outs.iter().any(|o| matches!(o, Output::Close { conn: 2 })));
 });

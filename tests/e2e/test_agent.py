@@ -56,7 +56,8 @@ class AgentLab(HostsLab):
         wait_for(lambda: requests.get(self.api + "/", timeout=2).status_code == 200, what="config API")
 
     def start_agents(self):
-        super().start_agents([f"{FAB}.254"])
+        # a flow table of a million entries per run loop (TF's vr_flow_entries is 512K)
+        super().start_agents([f"{FAB}.254"], extra=("--flow-entries", "1000000"))
         for i in self.h:
             wait_for(lambda i=i: self.agent_status(i)["state"] == "active", what=f"agent h{i} connected")
 
@@ -134,6 +135,9 @@ def test_ping_across_hosts_same_vn(lab):
     # the remote workload's route came from the control node as a tunnel nexthop
     nhs = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/vrouter/nexthops").stdout)
     assert any(n.get("type") == "tunnel" and n.get("dst_ip") == f"{FAB}.2" for n in nhs), nhs
+    # the agent's forwarder has the flow table size it was started with (--flow-entries)
+    drops = json.loads(nsrun(lab.h[1], "curl", "-s", "http://127.0.0.1:9091/vrouter/dropstats").stdout)
+    assert drops["flow_table"]["capacity"] >= 1_000_000 and drops["flow_table"]["entries"] > 0, drops
     # Workload vifs have policy: packets of an installed flow were forwarded in their receive
     # slot on both hosts (h1: w1's requests; h2: their egress toward w2, and w2's replies).
     assert lab.ping(lab.wl["w1"], lab.wl["w2"]["ip"], count=3), lab.logs()

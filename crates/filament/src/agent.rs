@@ -34,6 +34,11 @@ pub(crate) struct AgentArgs {
     /// Forwarder run loops (threads), interfaces spread over them; as `vrouter run --cores`.
     #[arg(long, default_value_t = 1)]
     cores: usize,
+    /// Flow table entries per run loop (each direction of a flow is one entry; TF's
+    /// `vr_flow_entries`, default 512K); no ceiling but memory, as `vrouter run --flow-entries`.
+    #[arg(long, visible_alias = "flow-table-size", value_name = "N",
+          default_value_t = 512 * 1024, value_parser = crate::vrouter::parse_flow_entries)]
+    flow_entries: usize,
 }
 
 #[derive(Args, Clone)]
@@ -142,6 +147,10 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
     let mut dp = Datapath::spawn(DatapathCfg {
         io: a.io,
         cores: a.cores,
+        forwarder: filament_dataplane::ForwarderCfg {
+            flow_capacity: a.flow_entries,
+            ..DatapathCfg::default().forwarder
+        },
         ..DatapathCfg::default()
     })
     .context("cannot start the forwarder")?;

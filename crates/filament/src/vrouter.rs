@@ -112,7 +112,7 @@ pub(crate) struct RunArgs {
     no_arp_proxy: bool,
 }
 
-fn parse_flow_entries(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_flow_entries(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("the flow table needs at least one entry".into()),
         Ok(n) => Ok(n),

@@ -16,10 +16,13 @@
 //!   advertised as a VPN route (RD, label, next hop = the vRouter, route targets,
 //!   encapsulation, security groups, MAC mobility); `bgp.rtarget.0` membership (RFC 4684)
 //!   goes out as route-target routes, so peers send only what subscribed instances import.
+//!   A broadcast-MAC EVPN key (`ff:ff:ff:ff:ff:ff,<vRouter>`) goes out as a type-3 route
+//!   with the PMSI Tunnel attribute (RFC 7432 §11.2: ingress replication to the vRouter).
 //! * What comes in: VPN routes learned from peers go into the same global tables through
 //!   [`crate::rib::Rib::add_vpn`] (source `PeerId::Bgp(<address>)`), from where the RIB
 //!   replicates them into every instance importing one of their targets and pushes them
-//!   to subscribed agents.
+//!   to subscribed agents. A peer's type-3 route comes in under the same broadcast key,
+//!   its label taken from its PMSI Tunnel attribute.
 //!
 //! The link runs as one task beside the node's core task: it reads changed global-table
 //! keys when the node signals them ([`Handle::bgp_changed`]), re-reads the peer list (and

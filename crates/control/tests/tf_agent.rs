@@ -94,6 +94,22 @@ const TF_MCAST_ENTRY: &str = "<entry>\n<nlri>\n<af>1</af>\n<safi>241</safi>\n\
     <tunnel-encapsulation>gre</tunnel-encapsulation>\n<tunnel-encapsulation>udp</tunnel-encapsulation>\n\
     </tunnel-encapsulation-list>\n</next-hop>\n</next-hops>\n<olist />\n</entry>\n";
 
+/// `tf_publish` of an inet `item_xml` for `ip`/32 in VRF1.
+fn tf_publish_inet(agent: &str, id: &str, ip: &str, item_xml: &str) -> String {
+    tf_publish(agent, id, &format!("1/1/{VRF1}/{ip}/32"), VRF1, item_xml)
+}
+
+/// A synced lab with TF's agent "host1" (subscribed to VRF1 as instance 2) and an agent of
+/// ours, "host2" (instance 1).
+fn tf_and_ours() -> (Lab, u64, u64) {
+    let mut lab = Lab::synced(&two_networks());
+    let a = connect_tf(&mut lab, "host1");
+    let b = lab.connect("host2");
+    lab.send(a, &tf_subscribe("host1", VRF1, 2));
+    lab.subscribe(b, VRF1, 1);
+    (lab, a, b)
+}
+
 /// Connect `name` with TF's own stream open instead of the lab's.
 fn connect_tf(lab: &mut Lab, name: &str) -> u64 {
     let c = 1000 + lab.agents.len() as u64;
@@ -110,25 +126,10 @@ fn connect_tf(lab: &mut Lab, name: &str) -> u64 {
 
 #[test]
 fn a_tf_agent_publishing_everything_it_publishes_keeps_its_session() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
-    let a = connect_tf(&mut lab, "host1");
-    let b = lab.connect("host2");
+    let (mut lab, a, b) = tf_and_ours();
     assert!(lab.agent(a).opened);
-    lab.send(a, &tf_subscribe("host1", VRF1, 2));
-    lab.subscribe(b, VRF1, 1);
     let inet = tf_inet_entry("10.1.1.3", "192.168.0.1", 25, VN1);
-    lab.send(
-        a,
-        &tf_publish(
-            "host1",
-            "3",
-            &format!("1/1/{VRF1}/10.1.1.3/32"),
-            VRF1,
-            &inet,
-        ),
-    );
+    lab.send(a, &tf_publish_inet("host1", "3", "10.1.1.3", &inet));
     // its BUM routes: EVPN broadcast (both node forms) and multicast SAFI 241
     lab.send(
         a,
@@ -205,9 +206,7 @@ fn publish_bytes(agent: &str, seq: u64, ip: &str, op: CollectionOp) -> Vec<u8> {
 
 #[test]
 fn one_push_holds_items_or_retracts_never_both() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
@@ -285,9 +284,7 @@ fn one_push_holds_items_or_retracts_never_both() {
 
 #[test]
 fn the_stream_open_we_answer_with_is_tf_s() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     lab.step(Input::Accepted {
         conn: 7,
         remote: "127.0.0.1".into(),
@@ -319,9 +316,7 @@ fn the_stream_open_we_answer_with_is_tf_s() {
 #[test]
 fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
     use filament_control::rib::{Family, PathAttrs, PeerId};
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let b = lab.connect("host2");
     lab.subscribe(b, VRF1, 1);
     let rt = lab.node.instances()[VRF1]
@@ -436,28 +431,13 @@ fn config_references_with_attributes_are_link_attr_nodes() {
 /// (their path preference, e.g. for an allowed-address-pair failover).
 #[test]
 fn the_agent_s_sequence_number_is_kept() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
-    let a = connect_tf(&mut lab, "host1");
-    let b = lab.connect("host2");
-    lab.send(a, &tf_subscribe("host1", VRF1, 2));
-    lab.subscribe(b, VRF1, 1);
+    let (mut lab, a, b) = tf_and_ours();
     let inet = tf_inet_entry("10.1.1.3", "192.168.0.1", 25, VN1).replace(
         "<sequence-number>0</sequence-number>",
         "<sequence-number>7</sequence-number>",
     );
     assert!(inet.contains("<sequence-number>7<"));
-    lab.send(
-        a,
-        &tf_publish(
-            "host1",
-            "3",
-            &format!("1/1/{VRF1}/10.1.1.3/32"),
-            VRF1,
-            &inet,
-        ),
-    );
+    lab.send(a, &tf_publish_inet("host1", "3", "10.1.1.3", &inet));
     let got = lab.agent(b).route(VRF1, "10.1.1.3/32").unwrap();
     assert_eq!(got.sequence_number, Some(7));
     assert_eq!(got.mobility.map(|m| m.seqno), Some(7));
@@ -481,9 +461,7 @@ fn olist_of(e: &filament_wire_xmpp::Entry) -> Vec<(String, String)> {
 /// and a retract once nobody else is left; an agent of ours, which publishes none, gets none.
 #[test]
 fn broadcast_routes_become_each_agent_s_replication_list() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = connect_tf(&mut lab, "host1");
     let c = connect_tf(&mut lab, "host3");
     let b = lab.connect("host2");

@@ -18,9 +18,7 @@ const VN2: &str = "default-domain:p:vn2";
 
 #[test]
 fn two_agents_in_one_network_see_each_other() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     assert!(lab.agent(a).opened && lab.agent(b).opened);
@@ -147,9 +145,7 @@ fn networks_exchange_routes_only_once_a_policy_connects_them() {
 
 #[test]
 fn two_agents_announcing_one_prefix_give_ecmp() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     let c = lab.connect("host3");
@@ -263,9 +259,7 @@ fn agent_gets_the_config_of_its_vms_only() {
 
 #[test]
 fn publish_into_an_unsubscribed_instance_closes_only_that_session() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
@@ -300,9 +294,7 @@ fn publish_into_an_unsubscribed_instance_closes_only_that_session() {
 
 #[test]
 fn malformed_xml_closes_only_that_session() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(b, VRF1, 2);
@@ -334,9 +326,7 @@ fn malformed_xml_closes_only_that_session() {
 
 #[test]
 fn hold_timer_drops_a_silent_agent_and_keepalives_flow() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
@@ -378,9 +368,7 @@ fn hold_timer_drops_a_silent_agent_and_keepalives_flow() {
 
 #[test]
 fn end_of_rib_and_unsubscribe() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
@@ -411,9 +399,7 @@ fn end_of_rib_and_unsubscribe() {
 
 #[test]
 fn bad_label_is_rejected_not_installed() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     lab.subscribe(a, VRF1, 1);
     lab.publish(
@@ -433,9 +419,7 @@ fn bad_label_is_rejected_not_installed() {
 #[test]
 fn evpn_and_inet6_routes_flow_between_agents() {
     use filament_wire_xmpp::TunnelEncap;
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     let b = lab.connect("host2");
     lab.subscribe(a, VRF1, 1);
@@ -471,9 +455,7 @@ fn evpn_and_inet6_routes_flow_between_agents() {
 #[test]
 fn every_instance_imports_tf_es_import_target() {
     // tf-facts §3: every instance also imports `target:<ASN>:7999999` (EVPN ES import).
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     lab.subscribe(a, VRF1, 1);
     let rt = lab.node.rib().table("bgp.rtarget.0").unwrap();
@@ -510,9 +492,7 @@ fn every_instance_imports_tf_es_import_target() {
 /// recounted for what matched, tables with nothing matching left out.
 #[test]
 fn routes_by_prefix_keep_whole_destinations_and_recount() {
-    let env = two_networks();
-    let mut lab = Lab::new();
-    lab.sync(&env);
+    let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
     lab.subscribe(a, VRF1, 3);
     for (ip, label) in [("10.1.1.3", 17), ("10.1.1.13", 18)] {

@@ -239,6 +239,12 @@ impl Lab {
             next: 1,
         }
     }
+    /// A lab with `env`'s config fed in (`sync`).
+    pub fn synced(env: &ConfigEnv) -> Self {
+        let mut lab = Lab::new();
+        lab.sync(env);
+        lab
+    }
     fn dispatch(&mut self, outs: Vec<Output>) {
         for o in outs {
             match o {

@@ -205,15 +205,7 @@ fn new_advised_hands_over_the_flow_table_memory_and_works() {
     // The forwarder is usable: a workload vif with policy punts a miss.
     f.apply(vif(1, VifKind::Workload, GATEWAY_MAC, Some(1), true, None))
         .unwrap();
-    let fr = frame_v4(
-        GATEWAY_MAC,
-        vm_mac(3),
-        vm_ip(3),
-        vm_ip(5),
-        ip_proto::UDP,
-        64,
-        &udp_l4(1000, 5001, &[0; 8]),
-    );
+    let fr = vm_udp_routed_with(3, vm_ip(5), 1000, 5001, &[0; 8]);
     let (v, _) = run(&mut f, 1, &fr);
     assert!(
         matches!(

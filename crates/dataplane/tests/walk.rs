@@ -11,11 +11,18 @@ use common::*;
 use filament_dataplane::*;
 use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ipv6};
 
+/// Every encapsulation a tunnel can have.
+const ENCAPS: [TunnelEncap; 3] = [
+    TunnelEncap::MplsOverUdp { label: 16 },
+    TunnelEncap::MplsOverGre { label: 16 },
+    TunnelEncap::Vxlan { vni: 5001 },
+];
+
 /// The two fragments of a UDP datagram of `data` bytes from VM1 to VM3 (remote), cut at
 /// `first` bytes of IP payload (a multiple of 8), as the workload's kernel cuts them.
 fn udp_fragments(data: usize, first: usize) -> (Vec<u8>, Vec<u8>) {
     let payload: Vec<u8> = (0..data).map(|i| i as u8).collect();
-    let whole = vm_udp_routed_payload(&payload);
+    let whole = vm_udp_routed_with(3, vm_ip(5), 40000, 5201, &payload);
     let l4 = &whole[34..];
     let frag = |chunk: &[u8], off: usize, more: bool| {
         let mut f = whole[..34].to_vec();
@@ -33,25 +40,9 @@ fn udp_fragments(data: usize, first: usize) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-fn vm_udp_routed_payload(payload: &[u8]) -> Vec<u8> {
-    frame_v4(
-        GATEWAY_MAC,
-        vm_mac(3),
-        vm_ip(3),
-        vm_ip(5),
-        ip_proto::UDP,
-        64,
-        &udp_l4(40000, 5201, payload),
-    )
-}
-
 #[test]
 fn both_fragments_of_a_large_udp_datagram_cross_the_overlay() {
-    for encap in [
-        TunnelEncap::MplsOverUdp { label: 16 },
-        TunnelEncap::MplsOverGre { label: 16 },
-        TunnelEncap::Vxlan { vni: 5001 },
-    ] {
+    for encap in ENCAPS {
         let mut a = host_a(encap, false);
         let (first, second) = udp_fragments(1400, 1376);
         for (name, f) in [("first", &first), ("second", &second)] {
@@ -87,6 +78,37 @@ fn v6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
+/// Ethernet (from VM1's MAC to `dst_mac`) + IPv6 (`src` to `dst`) + `payload`, whose first
+/// header is `next_header`.
+fn frame_v6(
+    dst_mac: [u8; 6],
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    next_header: u8,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 40 + payload.len()];
+    ethernet::Repr {
+        dst: dst_mac,
+        src: vm_mac(3).0,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(&mut f);
+    ipv6::Repr {
+        src,
+        dst,
+        next_header,
+        payload_len: payload.len(),
+        hop_limit,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut f[14..]);
+    f[54..].copy_from_slice(payload);
+    f
+}
+
 /// A Neighbor Solicitation from VM1 (fd00::3) for `target`, to its solicited-node group.
 fn solicit(target: Ipv6Addr, src: Ipv6Addr, hop: u8) -> Vec<u8> {
     let t = target.octets();
@@ -108,26 +130,13 @@ fn solicit(target: Ipv6Addr, src: Ipv6Addr, hop: u8) -> Vec<u8> {
     ns[26..32].copy_from_slice(&vm_mac(3).0);
     let c = checksum::l4_checksum(&IpAddr::V6(src), &IpAddr::V6(group), ip_proto::ICMPV6, &ns);
     ns[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut f = vec![0u8; 14 + 40 + ns.len()];
-    ethernet::Repr {
-        dst: [0x33, 0x33, 0xff, t[13], t[14], t[15]],
-        src: vm_mac(3).0,
-        vlan_tci: None,
-        ethertype: ethernet::ethertype::IPV6,
-    }
-    .emit(&mut f);
-    ipv6::Repr {
-        src,
-        dst: group,
-        next_header: ip_proto::ICMPV6,
-        payload_len: ns.len(),
-        hop_limit: hop,
-        traffic_class: 0,
-        flow_label: 0,
-    }
-    .emit(&mut f[14..]);
-    f[54..].copy_from_slice(&ns);
-    f
+    frame_v6(
+        [0x33, 0x33, 0xff, t[13], t[14], t[15]],
+        (src, group),
+        ip_proto::ICMPV6,
+        hop,
+        &ns,
+    )
 }
 
 fn host_a_v6() -> Forwarder {
@@ -208,7 +217,7 @@ fn solicitations_the_forwarder_must_not_answer_are_not_answered() {
 /// VM1 sends a 1500-byte IPv4 UDP packet (a 1500-byte workload MTU) to VM3, DF as given.
 fn big_v4(df: bool) -> Vec<u8> {
     let payload: Vec<u8> = (0..1472).map(|i| (i * 7) as u8).collect();
-    let mut f = vm_udp_routed_payload(&payload);
+    let mut f = vm_udp_routed_with(3, vm_ip(5), 40000, 5201, &payload);
     if !df {
         f[20] &= !0x40;
         ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
@@ -253,11 +262,7 @@ fn too_big_with_df_is_dropped_and_the_sender_told_the_mtu_that_fits() {
 
 #[test]
 fn too_big_without_df_is_fragmented_and_reassembles_on_the_far_side() {
-    for encap in [
-        TunnelEncap::MplsOverUdp { label: 16 },
-        TunnelEncap::MplsOverGre { label: 16 },
-        TunnelEncap::Vxlan { vni: 5001 },
-    ] {
+    for encap in ENCAPS {
         let mut a = host_a(encap, false);
         let mut b = host_b(false);
         let f = big_v4(false);
@@ -300,25 +305,7 @@ fn too_big_ipv6_gets_packet_too_big() {
     let mut a = host_a_v6();
     let l4 = udp_l4(5000, 5201, &[7u8; 1452]);
     let (s, d) = (v6("fd00::3"), v6("fd00::5"));
-    let mut f = vec![0u8; 14 + 40 + l4.len()];
-    ethernet::Repr {
-        dst: GATEWAY_MAC.0,
-        src: vm_mac(3).0,
-        vlan_tci: None,
-        ethertype: ethernet::ethertype::IPV6,
-    }
-    .emit(&mut f);
-    ipv6::Repr {
-        src: s,
-        dst: d,
-        next_header: ip_proto::UDP,
-        payload_len: l4.len(),
-        hop_limit: 64,
-        traffic_class: 0,
-        flow_label: 0,
-    }
-    .emit(&mut f[14..]);
-    f[54..].copy_from_slice(&l4);
+    let f = frame_v6(GATEWAY_MAC.0, (s, d), ip_proto::UDP, 64, &l4);
     assert_eq!(run(&mut a, 1, &f).0, Verdict::Drop(DropReason::TooBig));
     let tx = a.poll_transmit().expect("an ICMPv6 error");
     let ip = ipv6::Packet::new_checked(&tx.frame[14..]).unwrap();
@@ -333,17 +320,22 @@ fn too_big_ipv6_gets_packet_too_big() {
     assert_eq!(checksum::l4_checksum(&es, &ed, ip_proto::ICMPV6, m), 0);
 }
 
+/// The flow key of VRF 1's UDP 40000 -> 5201 from `src` to `dst` (the walk's iperf3 flow).
+fn udp_key(src: IpAddr, dst: IpAddr) -> FlowKey {
+    FlowKey {
+        vrf: VrfId(1),
+        proto: ip_proto::UDP,
+        src,
+        dst,
+        sport: 40000,
+        dport: 5201,
+    }
+}
+
 #[test]
 fn later_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
     let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, true);
-    let key = FlowKey {
-        vrf: VrfId(1),
-        proto: ip_proto::UDP,
-        src: IpAddr::V4(vm_ip(3)),
-        dst: IpAddr::V4(vm_ip(5)),
-        sport: 40000,
-        dport: 5201,
-    };
+    let key = udp_key(IpAddr::V4(vm_ip(3)), IpAddr::V4(vm_ip(5)));
     let (first, second) = udp_fragments(1400, 1376);
     // No flow yet: the first fragment is held and punted, the second held behind it.
     assert!(matches!(run(&mut a, 1, &first).0, Verdict::Punt { key: Some(k), .. } if k == key));
@@ -456,30 +448,12 @@ fn v6_udp_fragments(id: u32) -> (Vec<u8>, Vec<u8>) {
     let c = checksum::l4_checksum(&IpAddr::V6(s), &IpAddr::V6(d), ip_proto::UDP, &l4);
     l4[6..8].copy_from_slice(&c.to_be_bytes());
     let frag = |part: &[u8], off: usize, more: bool| {
-        let mut f = vec![0u8; 14 + 40];
-        ethernet::Repr {
-            dst: GATEWAY_MAC.0,
-            src: vm_mac(3).0,
-            vlan_tci: None,
-            ethertype: ethernet::ethertype::IPV6,
-        }
-        .emit(&mut f);
-        ipv6::Repr {
-            src: s,
-            dst: d,
-            next_header: 44,
-            payload_len: 8 + part.len(),
-            hop_limit: 64,
-            traffic_class: 0,
-            flow_label: 0,
-        }
-        .emit(&mut f[14..]);
         let off_m = (off as u16) | u16::from(more);
-        f.extend_from_slice(&[ip_proto::UDP, 0]);
-        f.extend_from_slice(&off_m.to_be_bytes());
-        f.extend_from_slice(&id.to_be_bytes());
-        f.extend_from_slice(part);
-        f
+        let mut fh = vec![ip_proto::UDP, 0];
+        fh.extend_from_slice(&off_m.to_be_bytes());
+        fh.extend_from_slice(&id.to_be_bytes());
+        fh.extend_from_slice(part);
+        frame_v6(GATEWAY_MAC.0, (s, d), 44, 64, &fh)
     };
     (frag(&l4[..1008], 0, true), frag(&l4[1008..], 1008, false))
 }
@@ -493,14 +467,7 @@ fn ipv6_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
         nh: NhId(10),
     })
     .unwrap();
-    let key = FlowKey {
-        vrf: VrfId(1),
-        proto: ip_proto::UDP,
-        src: IpAddr::V6(v6("fd00::3")),
-        dst: IpAddr::V6(v6("fd00::5")),
-        sport: 40000,
-        dport: 5201,
-    };
+    let key = udp_key(IpAddr::V6(v6("fd00::3")), IpAddr::V6(v6("fd00::5")));
     a.apply(Op::AddFlow(flow_spec(key, 3))).unwrap();
     let (first, second) = v6_udp_fragments(7);
     let (v, out) = run(&mut a, 1, &first);
@@ -527,14 +494,7 @@ fn ipv6_fragments_on_a_policy_vif_follow_the_first_fragments_flow() {
 fn icmp_errors_on_a_policy_vif_follow_the_flow_they_quote() {
     let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, true);
     // VM1 -> VM5 UDP 40000 -> 5201 allowed.
-    let key = FlowKey {
-        vrf: VrfId(1),
-        proto: ip_proto::UDP,
-        src: IpAddr::V4(vm_ip(3)),
-        dst: IpAddr::V4(vm_ip(5)),
-        sport: 40000,
-        dport: 5201,
-    };
+    let key = udp_key(IpAddr::V4(vm_ip(3)), IpAddr::V4(vm_ip(5)));
     a.apply(Op::AddFlow(flow_spec(key, 3))).unwrap();
     // VM1 answers a packet VM5 sent it (5201 -> 40000) with port unreachable: the error
     // quotes that packet, whose flow (reversed) is the installed one.

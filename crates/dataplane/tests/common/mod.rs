@@ -116,6 +116,11 @@ pub fn icmp_echo(ident: u16, seq: u16) -> Vec<u8> {
 
 /// VM `n` sends UDP to `dip` through the gateway (routed).
 pub fn vm_udp_routed(n: u8, dip: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
+    vm_udp_routed_with(n, dip, sport, dport, b"hello overlay")
+}
+
+/// `vm_udp_routed` carrying `payload`.
+pub fn vm_udp_routed_with(n: u8, dip: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     frame_v4(
         GATEWAY_MAC,
         vm_mac(n),
@@ -123,7 +128,7 @@ pub fn vm_udp_routed(n: u8, dip: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
         dip,
         ip_proto::UDP,
         64,
-        &udp_l4(sport, dport, b"hello overlay"),
+        &udp_l4(sport, dport, payload),
     )
 }
 

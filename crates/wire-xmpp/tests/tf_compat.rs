@@ -2,7 +2,8 @@
 //! (tf-facts §2; docs/tf-agent-compat.md).
 //!
 //! The agent-side messages below are written out by hand in the shape TF's code produces
-//! (nothing is copied from TF): stanzas are pugixml documents printed with
+//! (nothing is copied from TF; the iq envelope and the encapsulation list, the same in
+//! every message, are written once): stanzas are pugixml documents printed with
 //! `pugi::format_default` (`controller_peer.cc`: `pugi->doc().print(*xml_writer, "",
 //! pugi::format_default, …)`), so each one starts with `<?xml version="1.0"?>` and has one
 //! element per line; route items are encoded by the generated `Encode` of the XSD types,
@@ -20,29 +21,57 @@ use filament_wire_xmpp::*;
 const AGENT_OPEN: &str = "<stream:stream from=\"compute-1\" to=\"network-control@contrailsystems.com\" \
     version=\"1.0\" xml:lang=\"en\" xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" >";
 
-/// `ControllerSendSubscribe`: `<options>` then `<instance-id>` added as its child.
-const SUBSCRIBE: &str = r#"<?xml version="1.0"?>
-<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="subscribe0">
+/// An iq from the agent as pugixml `format_default` prints it (declaration, one element
+/// a line), around `body`, the lines inside `<pubsub>`.
+fn agent_iq(id: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?>
+<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="{id}">
 <pubsub xmlns="http://jabber.org/protocol/pubsub">
-<subscribe node="default-domain:admin:vn1:vn1">
+{body}</pubsub>
+</iq>
+"#
+    )
+}
+
+/// A publish of one item at `node` around `entry`, the lines inside `<entry>`.
+fn agent_publish(id: &str, node: &str, entry: &str) -> String {
+    agent_iq(
+        id,
+        &format!(
+            "<publish node=\"{node}\">\n<item>\n<entry>\n{entry}</entry>\n</item>\n</publish>\n"
+        ),
+    )
+}
+
+/// The encapsulations of a next hop from an agent with both MPLS encapsulations configured.
+const GRE_UDP: &str = r#"<tunnel-encapsulation-list>
+<tunnel-encapsulation>gre</tunnel-encapsulation>
+<tunnel-encapsulation>udp</tunnel-encapsulation>
+</tunnel-encapsulation-list>
+"#;
+
+/// `ControllerSendSubscribe`: `<options>` then `<instance-id>` added as its child.
+fn subscribe() -> String {
+    agent_iq(
+        "subscribe0",
+        r#"<subscribe node="default-domain:admin:vn1:vn1">
 <options>
 <instance-id>2</instance-id>
 </options>
 </subscribe>
-</pubsub>
-</iq>
-"#;
+"#,
+    )
+}
 
 /// `ControllerSendV4V6UnicastRouteCommon`: one next hop per VN, encaps from the bitmap,
 /// the vhost MAC, an empty entry-level `virtual-network` (never set by the agent), the
-/// path preference as local-preference and sequence-number, `med` 0, load-balance decision.
-const PUBLISH_INET: &str = r#"<?xml version="1.0"?>
-<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="pubsub3">
-<pubsub xmlns="http://jabber.org/protocol/pubsub">
-<publish node="1/1/default-domain:admin:vn1:vn1/10.1.1.3/32">
-<item>
-<entry>
-<nlri>
+/// path preference as local-preference and sequence-number, `med` 0, load-balance decision;
+/// then the collection that associates the item with the VRF.
+fn publish_inet() -> String {
+    let node = "1/1/default-domain:admin:vn1:vn1/10.1.1.3/32";
+    let entry = format!(
+        r#"<nlri>
 <af>1</af>
 <safi>1</safi>
 <address>10.1.1.3/32</address>
@@ -54,11 +83,7 @@ const PUBLISH_INET: &str = r#"<?xml version="1.0"?>
 <mac>52:54:00:aa:bb:cc</mac>
 <label>25</label>
 <vni>0</vni>
-<tunnel-encapsulation-list>
-<tunnel-encapsulation>gre</tunnel-encapsulation>
-<tunnel-encapsulation>udp</tunnel-encapsulation>
-</tunnel-encapsulation-list>
-<virtual-network>default-domain:admin:vn1</virtual-network>
+{GRE_UDP}<virtual-network>default-domain:admin:vn1</virtual-network>
 <tag-list />
 </next-hop>
 </next-hops>
@@ -77,30 +102,20 @@ const PUBLISH_INET: &str = r#"<?xml version="1.0"?>
 <load-balance-decision>field-hash</load-balance-decision>
 </load-balance>
 <sub-protocol>interface</sub-protocol>
-</entry>
-</item>
-</publish>
-</pubsub>
-</iq>
-<?xml version="1.0"?>
-<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="collection3">
-<pubsub xmlns="http://jabber.org/protocol/pubsub">
-<collection node="default-domain:admin:vn1:vn1">
-<associate node="1/1/default-domain:admin:vn1:vn1/10.1.1.3/32" />
-</collection>
-</pubsub>
-</iq>
-"#;
+"#
+    );
+    let collection = format!(
+        "<collection node=\"default-domain:admin:vn1:vn1\">\n<associate node=\"{node}\" />\n\
+         </collection>\n"
+    );
+    agent_publish("pubsub3", node, &entry) + &agent_iq("collection3", &collection)
+}
 
 /// `BuildEvpnMulticastMessage` (no assisted replication) for the broadcast route: the node
 /// has the route's address string (255.255.255.255) where a unicast key has the MAC.
-const PUBLISH_EVPN_BUM: &str = r#"<?xml version="1.0"?>
-<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="pubsub_l27">
-<pubsub xmlns="http://jabber.org/protocol/pubsub">
-<publish node="25/242/255.255.255.255,0.0.0.0/32,255.255.255.255,0.0.0.0">
-<item>
-<entry>
-<nlri>
+fn publish_evpn_bum() -> String {
+    let entry = format!(
+        r#"<nlri>
 <af>25</af>
 <safi>242</safi>
 <ethernet-tag>0</ethernet-tag>
@@ -117,11 +132,7 @@ const PUBLISH_EVPN_BUM: &str = r#"<?xml version="1.0"?>
 <mac></mac>
 <label>4</label>
 <l3-label>0</l3-label>
-<tunnel-encapsulation-list>
-<tunnel-encapsulation>gre</tunnel-encapsulation>
-<tunnel-encapsulation>udp</tunnel-encapsulation>
-</tunnel-encapsulation-list>
-<tag-list />
+{GRE_UDP}<tag-list />
 </next-hop>
 </next-hops>
 <version>0</version>
@@ -134,21 +145,19 @@ const PUBLISH_EVPN_BUM: &str = r#"<?xml version="1.0"?>
 <assisted-replication-supported>false</assisted-replication-supported>
 <replicator-address></replicator-address>
 <etree-leaf>false</etree-leaf>
-</entry>
-</item>
-</publish>
-</pubsub>
-</iq>
-"#;
+"#
+    );
+    agent_publish(
+        "pubsub_l27",
+        "25/242/255.255.255.255,0.0.0.0/32,255.255.255.255,0.0.0.0",
+        &entry,
+    )
+}
 
 /// `ControllerSendMcastRouteCommon`: SAFI 241, the label is the agent's label block.
-const PUBLISH_MCAST: &str = r#"<?xml version="1.0"?>
-<iq type="set" from="compute-1" to="network-control@contrailsystems.com/bgp-peer" id="pubsub_b0">
-<pubsub xmlns="http://jabber.org/protocol/pubsub">
-<publish node="1/241/default-domain:admin:vn1:vn1/255.255.255.255">
-<item>
-<entry>
-<nlri>
+fn publish_mcast() -> String {
+    let entry = format!(
+        r#"<nlri>
 <af>1</af>
 <safi>241</safi>
 <group>255.255.255.255</group>
@@ -161,19 +170,17 @@ const PUBLISH_MCAST: &str = r#"<?xml version="1.0"?>
 <af>1</af>
 <address>192.168.0.1</address>
 <label>1048000-1048575</label>
-<tunnel-encapsulation-list>
-<tunnel-encapsulation>gre</tunnel-encapsulation>
-<tunnel-encapsulation>udp</tunnel-encapsulation>
-</tunnel-encapsulation-list>
-</next-hop>
+{GRE_UDP}</next-hop>
 </next-hops>
 <olist />
-</entry>
-</item>
-</publish>
-</pubsub>
-</iq>
-"#;
+"#
+    );
+    agent_publish(
+        "pubsub_b0",
+        "1/241/default-domain:admin:vn1:vn1/255.255.255.255",
+        &entry,
+    )
+}
 
 fn arr<const N: usize>(v: Vec<Stanza>) -> [Stanza; N] {
     v.try_into().unwrap()
@@ -200,9 +207,9 @@ fn stanzas(bytes: &[u8]) -> Vec<Stanza> {
 fn the_agent_stream_is_read_with_or_without_declarations() {
     let mut bytes = AGENT_OPEN.as_bytes().to_vec();
     bytes.extend_from_slice(&KEEPALIVE_BYTES);
-    bytes.extend_from_slice(SUBSCRIBE.as_bytes());
+    bytes.extend_from_slice(subscribe().as_bytes());
     bytes.extend_from_slice(&KEEPALIVE_BYTES);
-    bytes.extend_from_slice(PUBLISH_INET.as_bytes());
+    bytes.extend_from_slice(publish_inet().as_bytes());
     let mut p = StreamParser::new();
     p.feed(&bytes).unwrap();
     let evs = p.drain_events().unwrap();
@@ -273,7 +280,7 @@ fn our_stream_open_passes_the_tf_agent_check() {
 
 #[test]
 fn subscribe_as_the_agent_sends_it() {
-    let [Stanza::Subscribe(s)] = arr(stanzas(SUBSCRIBE.as_bytes())) else {
+    let [Stanza::Subscribe(s)] = arr(stanzas(subscribe().as_bytes())) else {
         panic!()
     };
     assert_eq!(s.action, SubscribeAction::Subscribe);
@@ -284,7 +291,8 @@ fn subscribe_as_the_agent_sends_it() {
 
 #[test]
 fn inet_item_with_every_field_the_agent_writes() {
-    let [Stanza::Publish(p), Stanza::Collection(c)] = arr(stanzas(PUBLISH_INET.as_bytes())) else {
+    let [Stanza::Publish(p), Stanza::Collection(c)] = arr(stanzas(publish_inet().as_bytes()))
+    else {
         panic!()
     };
     assert_eq!(c.node, p.node);
@@ -327,7 +335,7 @@ fn inet_item_with_every_field_the_agent_writes() {
 
 #[test]
 fn evpn_broadcast_and_multicast_publishes_parse() {
-    let [Stanza::Publish(bum)] = arr(stanzas(PUBLISH_EVPN_BUM.as_bytes())) else {
+    let [Stanza::Publish(bum)] = arr(stanzas(publish_evpn_bum().as_bytes())) else {
         panic!()
     };
     assert_eq!(
@@ -343,7 +351,7 @@ fn evpn_broadcast_and_multicast_publishes_parse() {
     assert_eq!(e.nlri.group, None);
     assert_eq!(e.next_hops[0].mac, None);
     assert_eq!(e.next_hops[0].l3_label, Some(0));
-    let [Stanza::Publish(m)] = arr(stanzas(PUBLISH_MCAST.as_bytes())) else {
+    let [Stanza::Publish(m)] = arr(stanzas(publish_mcast().as_bytes())) else {
         panic!()
     };
     assert_eq!(m.node.family(), (1, 241));

@@ -295,7 +295,7 @@ pub(crate) fn to_nlri(key: &RouteKey, labels: &[u32], withdraw: bool) -> Nlri {
         RouteKey::Inet(p) => Nlri::Ipv4Unicast(vec![*p]),
         RouteKey::Vpn(rd, prefix) => {
             let labels = if withdraw || labels.is_empty() {
-                vec![Label::WITHDRAW]
+                std::iter::once(Label::WITHDRAW).collect()
             } else {
                 labels
                     .iter()

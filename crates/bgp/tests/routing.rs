@@ -263,7 +263,7 @@ impl Raw {
 
 fn mp(rd: &str, prefix: &str, label: u32) -> Nlri {
     Nlri::Vpnv4(vec![VpnRoute {
-        labels: vec![Label::new(label).unwrap()],
+        labels: vec![Label::new(label).unwrap()].into(),
         rd: rd.parse().unwrap(),
         prefix: prefix.parse().unwrap(),
     }])

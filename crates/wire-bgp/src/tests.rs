@@ -166,7 +166,7 @@ fn vpnv4_reach_bytes() -> Vec<u8> {
 #[test]
 fn update_vpnv4_reach_round_trip_and_ext_communities() {
     let route = VpnRoute {
-        labels: vec![Label::new(16).unwrap()],
+        labels: vec![Label::new(16).unwrap()].into(),
         rd: "172.31.41.236:2".parse().unwrap(),
         prefix: "10.47.255.252/32".parse().unwrap(),
     };
@@ -223,7 +223,7 @@ fn update_vpnv4_unreach_round_trip() {
     let up = Update {
         attrs: vec![PathAttr::MpUnreach(MpUnreach {
             withdrawn: Nlri::Vpnv4(vec![VpnRoute {
-                labels: vec![Label::WITHDRAW],
+                labels: vec![Label::WITHDRAW].into(),
                 rd: RouteDistinguisher::as2(64512, 5),
                 prefix: "10.1.1.0/24".parse().unwrap(),
             }]),
@@ -380,7 +380,7 @@ fn vpnv6_reach_next_hop_with_zero_rd() {
                     link_local: None,
                 },
                 nlri: Nlri::Vpnv6(vec![VpnRoute {
-                    labels: vec![Label::new(16).unwrap()],
+                    labels: vec![Label::new(16).unwrap()].into(),
                     rd: RouteDistinguisher::as2(1, 1),
                     prefix: "fd00::/8".parse().unwrap(),
                 }]),

@@ -14,17 +14,22 @@
 //! ```
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use super::ip::{prefix_v4, prefix_v6};
 use crate::types::{Label, RouteDistinguisher};
 use crate::{DecodeError, EncodeError, Reader};
+
+/// A route's label stack: one label (sometimes two) inline, so decoding a million routes
+/// allocates nothing per route.
+pub type Labels = SmallVec<[Label; 2]>;
 
 /// One VPN route: label stack, route distinguisher and prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VpnRoute {
     /// Label stack, outermost first; never empty. In MP_UNREACH_NLRI this is
     /// usually `[Label::WITHDRAW]`, which always ends the stack on decode.
-    pub labels: Vec<Label>,
+    pub labels: Labels,
     /// Route distinguisher.
     pub rd: RouteDistinguisher,
     /// IPv4 prefix for VPNv4, IPv6 for VPNv6.
@@ -53,7 +58,7 @@ pub(crate) fn decode(buf: &[u8], v6: bool, withdrawn: bool) -> Result<Vec<VpnRou
 fn decode_one(bits: u8, body: &[u8], v6: bool, withdrawn: bool) -> Result<VpnRoute, DecodeError> {
     let mut bits = usize::from(bits);
     let mut r = Reader::new(body);
-    let mut labels = Vec::new();
+    let mut labels = Labels::new();
     // RFC 8277 - Section 2.2: labels are read until one with the S bit set;
     // RFC 8277 - Section 2.4: a withdrawal may carry 0x800000 instead. Any
     // entry whose label value is 0x80000 ends the stack (whatever its TC and
@@ -159,7 +164,7 @@ mod tests {
     fn vpnv4_round_trip() {
         let n = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &VPNV4, false).unwrap();
         let want = VpnRoute {
-            labels: vec![Label::new(16).unwrap()],
+            labels: vec![Label::new(16).unwrap()].into(),
             rd: RouteDistinguisher::ip(Ipv4Addr::new(172, 31, 41, 236), 2),
             prefix: "10.47.255.252/32".parse().unwrap(),
         };
@@ -187,14 +192,14 @@ mod tests {
             panic!("{n:?}")
         };
         assert_eq!(
-            routes[0].labels,
-            vec![Label::new(16).unwrap(), Label::new(32).unwrap()]
+            routes[0].labels.as_slice(),
+            [Label::new(16).unwrap(), Label::new(32).unwrap()]
         );
         assert_eq!(
             routes[0].prefix,
             "2001:db8:100::/40".parse::<IpNet>().unwrap()
         );
-        assert_eq!(routes[1].labels, vec![Label::WITHDRAW]);
+        assert_eq!(routes[1].labels.as_slice(), [Label::WITHDRAW]);
         assert_eq!(routes[1].rd.to_string(), "64512:5");
         let mut out = Vec::new();
         n.encode(&mut out).unwrap();
@@ -213,7 +218,7 @@ mod tests {
             bytes.extend_from_slice(&[10, 200, 9]); // 10.200.9.0/24
             let n = Nlri::decode(Afi::Ipv4, Safi::MplsVpn, &bytes, true).unwrap();
             let want = VpnRoute {
-                labels: vec![Label::WITHDRAW],
+                labels: vec![Label::WITHDRAW].into(),
                 rd: "65001:9".parse().unwrap(),
                 prefix: "10.200.9.0/24".parse().unwrap(),
             };
@@ -252,7 +257,7 @@ mod tests {
             0x0a, 0x00, 0x00, 0x00, // 32 more bits: 10.0.0.0/32
         ];
         let first = decode(&bytes, false, false).unwrap();
-        assert_eq!(first[0].labels, vec![Label::WITHDRAW]);
+        assert_eq!(first[0].labels.as_slice(), [Label::WITHDRAW]);
         let mut out = Vec::new();
         first[0].encode(false, &mut out).unwrap();
         assert_eq!(decode(&out, false, false).unwrap(), first);

@@ -221,6 +221,8 @@ pub struct ControlNode {
     gr: BTreeMap<String, gr::Restarting>,
     /// EVPN broadcast legs published by agents: instance → agent name → leg (`push.rs`).
     bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
+    /// BGP peers' type-3 legs per instance as last pushed (`push.rs`).
+    bgp_bum: BTreeMap<String, Vec<push::BumLeg>>,
 }
 
 /// How an agent's config subset is brought up to date.
@@ -254,6 +256,7 @@ impl ControlNode {
             config_full: false,
             gr: BTreeMap::new(),
             bum: BTreeMap::new(),
+            bgp_bum: BTreeMap::new(),
         }
     }
 
@@ -671,9 +674,11 @@ impl ControlNode {
             return self.close(conn, format!("publish into unsubscribed instance {vrf}"));
         };
         // a real agent publishes its EVPN broadcast route to every control node it talks
-        // to: each such agent gets the others as its ingress-replication list (push.rs)
+        // to: each such agent gets the others as its ingress-replication list, and BGP
+        // peers get it as a type-3 route (push.rs)
         if push::is_broadcast(node, entry) {
             let name = a.name.clone().unwrap_or_default();
+            self.bum_publish(conn, vrf, instance_id, entry, op);
             return self.bum_route(vrf, &name, entry, op);
         }
         // other BUM routes (multicast 1/241, EVPN multicast MACs): TF builds a replication

@@ -25,6 +25,14 @@
 //! olist has no next hops; the agent reads it in `controller_peer.cc`
 //! `AddMulticastEvpnRoute`).  Agents that publish no broadcast route (ours) get nothing.
 //!
+//! The broadcast route also goes into the RIB as `[<tag>-]ff:ff:ff:ff:ff:ff,<vRouter>/32`
+//! (RD `<vRouter>:<instance-id>`), which the BGP link advertises as an EVPN type-3
+//! (Inclusive Multicast Ethernet Tag) route with the PMSI Tunnel attribute, as TF's
+//! control node does (`bgp_xmpp_channel.cc` `ProcessEnetItem`: a broadcast MAC becomes
+//! `EvpnPrefix::InclusiveMulticastRoute`).  BGP peers' type-3 routes imported into an
+//! instance under the same key form join the olist (next hop = the originator, label from
+//! the PMSI Tunnel attribute).  Broadcast keys are never pushed as MAC items.
+//!
 //! [`Input::Backlog`]: super::Input::Backlog
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,13 +45,13 @@ use filament_wire_xmpp::{
     NS_PUBSUB,
 };
 
-use super::{Agent, ControlNode};
-use crate::convert::{entry_for, xmpp_family};
-use crate::rib::Path;
+use super::{Agent, ConnId, ControlNode};
+use crate::convert::{attrs_from_entry, entry_for, xmpp_family};
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Rib};
+use crate::rib::{Path, PeerId};
 use crate::session::Chunk;
 use crate::subset::MAX_ITEMS_PER_MESSAGE;
-use filament_wire_xmpp::{Entry, TunnelEncap};
+use filament_wire_xmpp::{Entry, EvpnKey, MacAddr, TunnelEncap};
 
 /// The per-agent start of a route message: `<message from=".." to="<agent>/bgp-peer">`.
 pub(crate) fn message_head(agent: &str) -> Chunk {
@@ -156,6 +164,7 @@ impl ControlNode {
         }
         // (table, instance, family) → changed keys
         let mut by_table: Vec<(String, String, Family, Named)> = Vec::new();
+        let mut bum_vrfs: BTreeSet<String> = BTreeSet::new();
         for (table, keys) in dirty {
             let Some((ri, fam)) = split_vrf_table(&table) else {
                 if let Some(c) = self.bgp_changes.as_mut() {
@@ -163,7 +172,19 @@ impl ControlNode {
                 }
                 continue;
             };
-            by_table.push((table, ri, fam, by_name(keys)));
+            let mut named = by_name(keys);
+            if fam == Family::Evpn {
+                // broadcast keys are replication legs (the olist), never MAC items
+                let before = named.len();
+                named.retain(|(id, _)| !is_broadcast_key(id));
+                if named.len() != before {
+                    bum_vrfs.insert(ri.clone());
+                }
+                if named.is_empty() {
+                    continue;
+                }
+            }
+            by_table.push((table, ri, fam, named));
         }
         let rendered: Vec<(String, Family, Named, Vec<Chunk>)> = by_table
             .into_iter()
@@ -190,6 +211,9 @@ impl ControlNode {
                 }
             }
         }
+        for vrf in bum_vrfs {
+            self.bum_bgp_refresh(&vrf);
+        }
     }
 
     /// Full sync of one instance's tables to one agent (a new subscription).
@@ -203,12 +227,16 @@ impl ControlNode {
                 continue;
             };
             if a.blocked {
-                a.deferred
-                    .extend(t.keys().map(|k| (ri.to_string(), fam, k)));
+                a.deferred.extend(
+                    t.keys()
+                        .filter(|k| fam != Family::Evpn || !is_broadcast_key(k))
+                        .map(|k| (ri.to_string(), fam, k)),
+                );
                 continue;
             }
             let items: Vec<PushedItem> = t
                 .iter()
+                .filter(|(k, _)| fam != Family::Evpn || !is_broadcast_key(k))
                 .map(|(k, r)| PushedItem::Item {
                     entry: Box::new(pushed_entry(fam, &k, r.best())),
                     id: k,
@@ -235,7 +263,7 @@ impl ControlNode {
         let deferred = std::mem::take(&mut a.deferred);
         let mut by_table: BTreeMap<(String, Family), Vec<String>> = BTreeMap::new();
         for (ri, fam, key) in deferred {
-            if a.subs.contains_key(&ri) {
+            if a.subs.contains_key(&ri) && (fam != Family::Evpn || !is_broadcast_key(&key)) {
                 by_table.entry((ri, fam)).or_default().push(key);
             }
         }
@@ -279,6 +307,60 @@ pub(crate) fn is_broadcast(node: &RouteNode, e: &Entry) -> bool {
         && e.nlri.group.is_none()
 }
 
+/// Whether an EVPN table key is a broadcast key (`[<tag>-]ff:ff:ff:ff:ff:ff,<ip>/<len>`):
+/// an agent's broadcast route or a BGP peer's type-3 route.
+pub(crate) fn is_broadcast_key(key: &str) -> bool {
+    broadcast_tag(key).is_some()
+}
+
+/// The ethernet tag of a broadcast key (`None` for other keys).
+fn broadcast_tag(key: &str) -> Option<u32> {
+    if !key.contains(BROADCAST) {
+        return None;
+    }
+    let k: EvpnKey = key.parse().ok()?;
+    (k.mac.0 == [0xff; 6] && k.group_source.is_none()).then(|| k.ethernet_tag.unwrap_or(0))
+}
+
+/// The replication legs of BGP peers' type-3 routes in `vrf`'s EVPN table, by key: next
+/// hop = the originator (the PMSI Tunnel endpoint of ingress replication), label from the
+/// PMSI Tunnel attribute, the peer's encapsulations (`gre` when it sent none, as
+/// `EncodeEnetNextHop` fills in).
+fn bgp_legs(rib: &Rib, vrf: &str) -> Vec<BumLeg> {
+    let Some(t) = rib.table(&vrf_table(vrf, Family::Evpn)) else {
+        return Vec::new();
+    };
+    t.iter()
+        .filter_map(|(k, r)| {
+            let key: EvpnKey = k.parse().ok()?;
+            if key.mac.0 != [0xff; 6] || key.group_source.is_some() {
+                return None;
+            }
+            let p = r.paths.iter().find(|p| matches!(p.peer, PeerId::Bgp(_)))?;
+            let address = if key.ip.is_unspecified() {
+                p.attrs.next_hop.clone()
+            } else {
+                key.ip.to_string()
+            };
+            let mut encaps: Vec<TunnelEncap> = p
+                .attrs
+                .encap
+                .iter()
+                .map(|s| TunnelEncap::parse(s))
+                .collect();
+            if encaps.is_empty() {
+                encaps.push(TunnelEncap::Gre);
+            }
+            Some(BumLeg {
+                tag: key.ethernet_tag.unwrap_or(0),
+                address,
+                label: p.label,
+                encaps,
+            })
+        })
+        .collect()
+}
+
 /// `<olist><next-hop>…</next-hop>…</olist>` of the given legs.
 fn olist(legs: &[&BumLeg]) -> Element {
     let mut ol = Element::new("olist");
@@ -309,6 +391,79 @@ fn bum_id(tag: u32) -> String {
 }
 
 impl ControlNode {
+    /// An agent's broadcast route into (or out of) the RIB as
+    /// `[<tag>-]ff:ff:ff:ff:ff:ff,<vRouter>/32`, RD `<vRouter>:<instance-id>`: the BGP link
+    /// advertises it as a type-3 route (TF: one per vRouter per instance).
+    pub(super) fn bum_publish(
+        &mut self,
+        conn: ConnId,
+        vrf: &str,
+        instance_id: u32,
+        e: &Entry,
+        op: CollectionOp,
+    ) {
+        let Some(a) = self.agents.get_mut(&conn) else {
+            return;
+        };
+        let peer = PeerId::Xmpp(a.name.as_deref().unwrap_or_default().into());
+        let tag = e.nlri.ethernet_tag.unwrap_or(0);
+        // what it had for this tag goes, unless published again as it was
+        let mut gone: Vec<((String, Family, String), Option<String>)> = a
+            .published
+            .iter()
+            .filter(|((ri, fam, key), _)| {
+                ri == vrf && *fam == Family::Evpn && broadcast_tag(key) == Some(tag)
+            })
+            .map(|(k, rd)| (k.clone(), rd.clone()))
+            .collect();
+        for (k, _) in &gone {
+            a.published.remove(k);
+        }
+        let nh = e.next_hops.first();
+        let ip = nh.and_then(|nh| nh.address.parse::<std::net::IpAddr>().ok());
+        if let (CollectionOp::Associate, Some(ip)) = (op, ip) {
+            let key = EvpnKey {
+                ethernet_tag: (tag != 0).then_some(tag),
+                mac: MacAddr([0xff; 6]),
+                ip,
+                plen: if ip.is_ipv4() { 32 } else { 128 },
+                group_source: None,
+            }
+            .to_string();
+            match attrs_from_entry(vrf, Family::Evpn, &key, e) {
+                Ok((attrs, label, rd_ip)) => {
+                    let rd = Some(format!("{rd_ip}:{instance_id}"));
+                    let path = (vrf.to_string(), Family::Evpn, key.clone());
+                    gone.retain(|(k, old)| *k != path || *old != rd);
+                    a.published.insert(path, rd.clone());
+                    self.rib
+                        .add_local(vrf, Family::Evpn, &key, peer.clone(), rd, label, attrs);
+                }
+                Err(_) => self.counters.rejected_items += 1,
+            }
+        }
+        for ((ri, fam, key), rd) in gone {
+            self.rib.del_local(&ri, fam, &key, &peer, &rd);
+        }
+    }
+
+    /// BGP peers' type-3 routes in `vrf` changed: agents with a leg there get their new
+    /// lists, if the peers' legs differ from what they were.
+    fn bum_bgp_refresh(&mut self, vrf: &str) {
+        let now = bgp_legs(&self.rib, vrf);
+        let old = self.bgp_bum.get(vrf).cloned().unwrap_or_default();
+        if now == old {
+            return;
+        }
+        if now.is_empty() {
+            self.bgp_bum.remove(vrf);
+        } else {
+            self.bgp_bum.insert(vrf.to_string(), now);
+        }
+        let legs = self.bum.get(vrf).cloned().unwrap_or_default();
+        self.bum_push(vrf, &legs);
+    }
+
     /// An agent's broadcast route added or withdrawn in `vrf`.
     pub(super) fn bum_route(&mut self, vrf: &str, agent: &str, e: &Entry, op: CollectionOp) {
         let legs = self.bum.entry(vrf.to_string()).or_default();
@@ -362,6 +517,7 @@ impl ControlNode {
     /// lost it (or is alone now) gets a retract.
     fn bum_push(&mut self, vrf: &str, before: &BTreeMap<String, BumLeg>) {
         let legs = self.bum.get(vrf).cloned().unwrap_or_default();
+        let bgp = self.bgp_bum.get(vrf).cloned().unwrap_or_default();
         let node = ItemsNode {
             afi: 25,
             safi: 242,
@@ -372,11 +528,23 @@ impl ControlNode {
             if !a.subs.contains_key(vrf) {
                 continue;
             }
-            let others: Vec<&BumLeg> = legs
+            let mut others: Vec<&BumLeg> = legs
                 .iter()
                 .filter(|(n, _)| **n != name)
                 .map(|(_, l)| l)
                 .collect();
+            // BGP peers' VTEPs of the same tag, each address once (not the agent itself,
+            // whose route may come back from another control node)
+            if let Some(mine) = legs.get(&name) {
+                for l in &bgp {
+                    if l.tag == mine.tag
+                        && l.address != mine.address
+                        && others.iter().all(|o| o.address != l.address)
+                    {
+                        others.push(l);
+                    }
+                }
+            }
             let item = match (legs.get(&name), before.get(&name)) {
                 // it has a leg and others to replicate to: its list
                 (Some(mine), _) if !others.is_empty() => {

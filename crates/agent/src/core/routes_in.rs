@@ -299,11 +299,34 @@ fn entry_vn(e: &filament_wire_xmpp::Entry) -> Option<String> {
         .or_else(|| e.next_hops.iter().find_map(|n| n.virtual_network.clone()))
 }
 
-/// `[<tag>-]<mac>,<ip>/<plen>` → (mac, ip).
+/// `[<tag>-]<mac>,<ip>/<plen>` → (mac, ip); `None` for a group MAC: the broadcast item
+/// (`ff:ff:ff:ff:ff:ff,…`, whose `<olist>` lists remote VTEPs for ingress replication, TF's
+/// `AddEnetReach`) is no MAC route, and bridging ff:ff:ff:ff:ff:ff to one VTEP (with a
+/// proxy-ARP entry for the VTEP's address) would be wrong.  We flood by our own
+/// flood lists, not by that item.
 fn evpn_id(id: &str) -> Option<([u8; 6], Ipv4Addr)> {
     let (mac, rest) = id.split_once(',')?;
     let mac = mac.rsplit('-').next()?;
     let m: filament_wire_xmpp::MacAddr = mac.parse().ok()?;
+    if m.0[0] & 1 == 1 {
+        return None;
+    }
     let ip = rest.split(['/', ',']).next()?.parse().ok()?;
     Some((m.0, ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evpn_id;
+
+    #[test]
+    fn group_macs_are_no_mac_routes() {
+        assert_eq!(
+            evpn_id("02:00:00:00:00:01,10.1.1.3/32"),
+            Some(([2, 0, 0, 0, 0, 1], "10.1.1.3".parse().unwrap()))
+        );
+        assert_eq!(evpn_id("ff:ff:ff:ff:ff:ff,10.0.0.9/32"), None);
+        assert_eq!(evpn_id("7-ff:ff:ff:ff:ff:ff,0.0.0.0/32"), None);
+        assert_eq!(evpn_id("01:00:5e:00:00:01,0.0.0.0/32"), None);
+    }
 }

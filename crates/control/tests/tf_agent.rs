@@ -316,7 +316,6 @@ fn the_stream_open_we_answer_with_is_tf_s() {
 /// an agent turns an empty list into no tunnel type at all.
 #[test]
 fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
-    use filament_control::rib::{Family, PathAttrs, PeerId};
     let mut lab = Lab::synced(&two_networks());
     let b = lab.join("host2", VRF1, 1);
     let rt = lab.node.instances()[VRF1]
@@ -325,19 +324,7 @@ fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
         .next()
         .unwrap()
         .clone();
-    lab.node.rib_mut().add_vpn(
-        Family::Inet,
-        "10.0.0.9:5",
-        "172.20.0.0/16",
-        PeerId::Bgp("10.0.0.9".into()),
-        100,
-        PathAttrs {
-            next_hop: "10.0.0.9".into(),
-            route_targets: [rt].into_iter().collect(),
-            ..PathAttrs::default()
-        },
-    );
-    lab.step(Input::Tick);
+    lab.add_bgp_vpn("10.0.0.9:5", "172.20.0.0/16", "10.0.0.9", rt);
     let got = lab.agent(b).route(VRF1, "172.20.0.0/16").unwrap();
     assert_eq!(
         got.next_hops[0].tunnel_encapsulation,

@@ -7,8 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::{two_networks, Lab};
-use filament_control::rib::{Family, PathAttrs, PeerId};
-use filament_control::Input;
 use filament_wire_xmpp::CollectionOp;
 
 const VRF1: &str = "default-domain:p:vn1:vn1";
@@ -91,10 +89,8 @@ fn networks_exchange_routes_only_once_a_policy_connects_them() {
     let mut env = two_networks();
     let mut lab = Lab::new();
     lab.sync(&env);
-    let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(a, VRF1, 1);
-    lab.subscribe(b, VRF2, 1);
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF2, 1);
     lab.publish(
         a,
         VRF1,
@@ -260,10 +256,8 @@ fn agent_gets_the_config_of_its_vms_only() {
 #[test]
 fn publish_into_an_unsubscribed_instance_closes_only_that_session() {
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(a, VRF1, 1);
-    lab.subscribe(b, VRF1, 2);
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF1, 2);
     lab.publish(
         a,
         VRF1,
@@ -296,8 +290,7 @@ fn publish_into_an_unsubscribed_instance_closes_only_that_session() {
 fn malformed_xml_closes_only_that_session() {
     let mut lab = Lab::synced(&two_networks());
     let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(b, VRF1, 2);
+    let b = lab.join("host2", VRF1, 2);
     lab.send(a, "<iq type='set'><pubsub><a></b></pubsub></iq>");
     assert!(lab.agent(a).closed);
     assert!(!lab.agent(b).closed);
@@ -327,10 +320,8 @@ fn malformed_xml_closes_only_that_session() {
 #[test]
 fn hold_timer_drops_a_silent_agent_and_keepalives_flow() {
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(a, VRF1, 1);
-    lab.subscribe(b, VRF1, 2);
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF1, 2);
     lab.publish(
         a,
         VRF1,
@@ -369,10 +360,8 @@ fn hold_timer_drops_a_silent_agent_and_keepalives_flow() {
 #[test]
 fn end_of_rib_and_unsubscribe() {
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(a, VRF1, 1);
-    lab.subscribe(b, VRF1, 2);
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF1, 2);
     assert!(!lab.agent(a).eor);
     lab.advance(Duration::from_secs(2));
     assert!(lab.agent(a).eor, "End-of-RIB after the quiet time");
@@ -400,8 +389,7 @@ fn end_of_rib_and_unsubscribe() {
 #[test]
 fn bad_label_is_rejected_not_installed() {
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    lab.subscribe(a, VRF1, 1);
+    let a = lab.join("host1", VRF1, 1);
     lab.publish(
         a,
         VRF1,
@@ -420,10 +408,8 @@ fn bad_label_is_rejected_not_installed() {
 fn evpn_and_inet6_routes_flow_between_agents() {
     use filament_wire_xmpp::TunnelEncap;
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    let b = lab.connect("host2");
-    lab.subscribe(a, VRF1, 1);
-    lab.subscribe(b, VRF1, 2);
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF1, 2);
     lab.publish_evpn_and_v6(a, VRF1, VN1, 1);
     let r = lab
         .agent(b)
@@ -456,8 +442,7 @@ fn evpn_and_inet6_routes_flow_between_agents() {
 fn every_instance_imports_tf_es_import_target() {
     // tf-facts §3: every instance also imports `target:<ASN>:7999999` (EVPN ES import).
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    lab.subscribe(a, VRF1, 1);
+    let a = lab.join("host1", VRF1, 1);
     let rt = lab.node.rib().table("bgp.rtarget.0").unwrap();
     assert!(
         rt.contains_key("64512:target:64512:7999999"),
@@ -466,19 +451,7 @@ fn every_instance_imports_tf_es_import_target() {
     );
     // a BGP route carrying only that target lands in both instances and reaches the agent
     let es = filament_control::config::es_import_target(64512);
-    lab.node.rib_mut().add_vpn(
-        Family::Inet,
-        "10.9.9.9:1",
-        "10.5.5.5/32",
-        PeerId::Bgp("10.9.9.9".into()),
-        100,
-        PathAttrs {
-            next_hop: "10.9.9.9".into(),
-            route_targets: [es].into(),
-            ..PathAttrs::default()
-        },
-    );
-    lab.step(Input::Tick);
+    lab.add_bgp_vpn("10.9.9.9:1", "10.5.5.5/32", "10.9.9.9", es);
     assert!(lab.agent(a).route(VRF1, "10.5.5.5/32").is_some());
     assert!(lab.node.rib().table(&format!("{VRF2}.inet.0")).is_some());
     // 4-byte ASNs use the short form
@@ -493,8 +466,7 @@ fn every_instance_imports_tf_es_import_target() {
 #[test]
 fn routes_by_prefix_keep_whole_destinations_and_recount() {
     let mut lab = Lab::synced(&two_networks());
-    let a = lab.connect("host1");
-    lab.subscribe(a, VRF1, 3);
+    let a = lab.join("host1", VRF1, 3);
     for (ip, label) in [("10.1.1.3", 17), ("10.1.1.13", 18)] {
         lab.publish(
             a,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use filament_config::{ConfigDb, Ctx, StoredObj};
+use filament_control::rib::{Family, PathAttrs, PeerId};
 use filament_control::{ConnId, ControlNode, Input, NodeConfig, Output};
 use filament_ifmap::IfmapGraph;
 use filament_schema::index;
@@ -330,6 +331,29 @@ impl Lab {
         let a = self.agents.get_mut(&c).unwrap();
         a.seq += 1;
         a.seq
+    }
+    /// A route from BGP peer `peer` (its IP, also the next hop): `prefix` in the IPv4 VPN
+    /// table with RD `rd` and one route target, then a tick.
+    pub fn add_bgp_vpn(&mut self, rd: &str, prefix: &str, peer: &str, route_target: String) {
+        self.node.rib_mut().add_vpn(
+            Family::Inet,
+            rd,
+            prefix,
+            PeerId::Bgp(peer.into()),
+            100,
+            PathAttrs {
+                next_hop: peer.into(),
+                route_targets: [route_target].into(),
+                ..PathAttrs::default()
+            },
+        );
+        self.step(Input::Tick);
+    }
+    /// `connect` then `subscribe`.
+    pub fn join(&mut self, name: &str, vrf: &str, instance_id: u32) -> ConnId {
+        let c = self.connect(name);
+        self.subscribe(c, vrf, instance_id);
+        c
     }
     pub fn subscribe(&mut self, c: ConnId, vrf: &str, instance_id: u32) {
         let name = self.agents[&c].name.clone();

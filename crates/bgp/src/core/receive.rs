@@ -6,13 +6,14 @@
 //! is sent for it (RFC 4684 §3.2).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Core, Event, Output};
 use crate::codec;
 use crate::export::best_of;
 use crate::rib::{Source, SrcInfo};
-use crate::types::{Family, Path, RouteKey};
+use crate::types::{Attrs, Family, Path, RouteKey};
 
 impl Core {
     pub(super) fn receive_update(
@@ -69,6 +70,7 @@ impl Core {
             }
         }
         std::hint::black_box(self.rib.touch_keys(rx.announced.iter().map(|p| &p.key)));
+        let mut loop_check: Option<(*const Attrs, bool)> = None;
         for path in rx.announced {
             let fam = path.family();
             if !neg.families.contains(&fam) {
@@ -84,9 +86,17 @@ impl Core {
             // ignore a route received with its BGP Identifier as the
             // ORIGINATOR_ID." and "If the local CLUSTER_ID is found in the
             // CLUSTER_LIST, the advertisement received SHOULD be ignored."
-            let looped = (ebgp && a.as_path_contains(asn))
-                || a.originator_id == Some(router_id)
-                || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
+            // (the paths of an UPDATE share one attribute set: checked once per set)
+            let looped = match loop_check {
+                Some((seen, l)) if std::ptr::eq(seen, Arc::as_ptr(a)) => l,
+                _ => {
+                    let l = (ebgp && a.as_path_contains(asn))
+                        || a.originator_id == Some(router_id)
+                        || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
+                    loop_check = Some((Arc::as_ptr(a), l));
+                    l
+                }
+            };
             if looped {
                 ignored += 1;
                 self.peer_withdraw(addr, &path.key);

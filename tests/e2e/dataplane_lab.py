@@ -47,6 +47,31 @@ def nsrun(ns, *args, check=True, **kw):
     return run("ip", "netns", "exec", ns, *args, check=check, **kw)
 
 
+def module_lab(tmp_path_factory, name, prepare=None, after_build=None):
+    """The body of a module-scoped ``lab`` fixture (``yield from module_lab(...)``): a
+    :class:`Lab` with the fabric switch, built, closed at the end, also on failure;
+    skips when FILAMENT_BIN is not built.  ``prepare(lab)`` runs before the build,
+    ``after_build(lab)`` after it."""
+    # Imported here: the benches (bench/dataplane) use this module without pytest.
+    import pytest
+    from conftest import filament_bin
+
+    binary = filament_bin()
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.skip(f"FILAMENT_BIN {binary} not built")
+    # A bridge in the middle of the fabric: the capture point sees AF_XDP traffic too.
+    lab = Lab(binary, tmp_path_factory.mktemp(name), fabric_switch=True)
+    try:
+        if prepare:
+            prepare(lab)
+        lab.build()
+        if after_build:
+            after_build(lab)
+        yield lab
+    finally:
+        lab.close()
+
+
 class Lab:
     def __init__(self, binary: Path, work: Path, fabric_switch: bool = False):
         self.binary = binary

@@ -19,8 +19,7 @@ import time
 
 import pytest
 
-from conftest import filament_bin
-from dataplane_lab import LABEL, VNI, WL_IP, Lab, nsrun, run
+from dataplane_lab import LABEL, VNI, WL_IP, module_lab, nsrun, run
 
 TOOLS = ("ip", "tshark", "tcpdump", "iperf3", "ethtool")
 # iputils ping, else busybox's.
@@ -44,16 +43,7 @@ DECODE = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    binary = filament_bin()
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.skip(f"FILAMENT_BIN {binary} not built")
-    # A bridge in the middle of the fabric: the capture point sees AF_XDP traffic too.
-    lab = Lab(binary, tmp_path_factory.mktemp("dataplane"), fabric_switch=True)
-    try:
-        lab.build()
-        yield lab
-    finally:
-        lab.close()
+    yield from module_lab(tmp_path_factory, "dataplane")
 
 
 class Capture:

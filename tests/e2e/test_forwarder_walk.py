@@ -24,13 +24,11 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import time
 
 import pytest
 
-from conftest import filament_bin
-from dataplane_lab import GATEWAY_MAC, LABEL, VNI, WL_IP, WL_MAC, WORKLOAD_MTU, Lab, nsrun, run
+from dataplane_lab import GATEWAY_MAC, LABEL, VNI, WL_IP, WL_MAC, WORKLOAD_MTU, module_lab, nsrun, run
 from test_dataplane import DECODE, Capture, tshark
 
 TOOLS = ("ip", "tshark", "tcpdump", "iperf3", "ping")
@@ -47,38 +45,34 @@ FABRIC = {1: "192.168.77.1", 2: "192.168.77.2"}
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    binary = filament_bin()
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.skip(f"FILAMENT_BIN {binary} not built")
-    lab = Lab(binary, tmp_path_factory.mktemp("fwdwalk"), fabric_switch=True)
-    base_tables = lab.tables
-    lab.extra_ops = {1: [], 2: []}
-    lab.tap_policy = {1: None, 2: None}
+    def prepare(lab):
+        base_tables = lab.tables
+        lab.extra_ops = {1: [], 2: []}
+        lab.tap_policy = {1: None, 2: None}
 
-    def tables(i, encap):
-        """The lab's tables plus IPv6 /128 routes for both workloads and extra_ops[i];
-        tap_policy[i], when set, overrides the policy flag of host i's workload vif."""
-        t = base_tables(i, encap)
-        if lab.tap_policy[i] is not None:
-            t["interfaces"][1]["policy"] = lab.tap_policy[i]
-        j = 2 if i == 1 else 1
-        t["ops"] += [
-            {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP6[i]}/128", "nh": 1},
-            {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP6[j]}/128", "nh": 2},
-            *lab.extra_ops[i],
-        ]
-        return t
+        def tables(i, encap):
+            """The lab's tables plus IPv6 /128 routes for both workloads and extra_ops[i];
+            tap_policy[i], when set, overrides the policy flag of host i's workload vif."""
+            t = base_tables(i, encap)
+            if lab.tap_policy[i] is not None:
+                t["interfaces"][1]["policy"] = lab.tap_policy[i]
+            j = 2 if i == 1 else 1
+            t["ops"] += [
+                {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP6[i]}/128", "nh": 1},
+                {"op": "add_route", "vrf": 1, "prefix": f"{WL_IP6[j]}/128", "nh": 2},
+                *lab.extra_ops[i],
+            ]
+            return t
 
-    lab.tables = tables
-    try:
-        lab.build()
+        lab.tables = tables
+
+    def ipv6_addresses(lab):
         for i in (1, 2):
             w = lab.w[i]
             nsrun(w, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0")
             nsrun(w, "ip", "-6", "addr", "add", f"{WL_IP6[i]}/64", "dev", "eth0", "nodad")
-        yield lab
-    finally:
-        lab.close()
+
+    yield from module_lab(tmp_path_factory, "fwdwalk", prepare, ipv6_addresses)
 
 
 def set_mtu(lab, mtu):

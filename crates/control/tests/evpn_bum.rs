@@ -142,7 +142,14 @@ fn an_agent_s_broadcast_route_goes_to_bgp_as_type3_with_pmsi() {
         );
     }
     // withdrawn: gone from BGP
-    publish_bum(&mut lab, a, 2, "192.168.0.1", 5001, CollectionOp::Dissociate);
+    publish_bum(
+        &mut lab,
+        a,
+        2,
+        "192.168.0.1",
+        5001,
+        CollectionOp::Dissociate,
+    );
     lab.step(Input::Tick);
     let table = lab.node.rib().table("bgp.evpn.0");
     assert!(table.is_none_or(|t| t.keys().all(|k| k != key)));

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{inet_entry, two_networks, Lab};
+use common::{inet_entry, olist_of, two_networks, Lab};
 use filament_control::{Input, Output};
 use filament_wire_xmpp::{
     route_iqs, CollectionOp, Element, PushedItem, RouteNode, Stanza, StreamEvent, StreamHeader,
@@ -318,12 +318,7 @@ fn the_stream_open_we_answer_with_is_tf_s() {
 fn a_bgp_route_without_encapsulation_is_pushed_as_gre() {
     let mut lab = Lab::synced(&two_networks());
     let b = lab.join("host2", VRF1, 1);
-    let rt = lab.node.instances()[VRF1]
-        .import
-        .iter()
-        .next()
-        .unwrap()
-        .clone();
+    let rt = lab.import_target(VRF1);
     lab.add_bgp_vpn("10.0.0.9:5", "172.20.0.0/16", "10.0.0.9", rt);
     let got = lab.agent(b).route(VRF1, "172.20.0.0/16").unwrap();
     assert_eq!(
@@ -430,18 +425,6 @@ fn the_agent_s_sequence_number_is_kept() {
     assert_eq!(got.mobility.map(|m| m.seqno), Some(7));
 }
 
-fn olist_of(e: &filament_wire_xmpp::Entry) -> Vec<(String, String)> {
-    e.extra
-        .iter()
-        .filter(|x| x.name == "olist")
-        .flat_map(|o| o.children_named("next-hop"))
-        .map(|nh| {
-            let t = |n: &str| nh.child(n).map(Element::text).unwrap_or_default();
-            (t("address"), t("label"))
-        })
-        .collect()
-}
-
 /// EVPN broadcast by ingress replication: every agent that published its broadcast route
 /// gets the others in the `<olist>` of one `ff:ff:ff:ff:ff:ff` item (TF:
 /// `xmpp_message_builder.cc` `AddEnetReach`, read by the agent's `AddMulticastEvpnRoute`),
@@ -471,9 +454,15 @@ fn broadcast_routes_become_each_agent_s_replication_list() {
     lab.send(c, &tf_publish("host3", "_l22", TF_BUM_NODE, VRF1, &bum_c));
     let got_a = lab.agent(a).route(VRF1, id).unwrap();
     assert!(got_a.next_hops.is_empty());
-    assert_eq!(olist_of(got_a), [("192.168.0.3".into(), "5".into())]);
+    assert_eq!(
+        olist_of(got_a),
+        [("192.168.0.3".into(), "5".into(), "gre".into())]
+    );
     let got_c = lab.agent(c).route(VRF1, id).unwrap();
-    assert_eq!(olist_of(got_c), [("192.168.0.1".into(), "4".into())]);
+    assert_eq!(
+        olist_of(got_c),
+        [("192.168.0.1".into(), "4".into(), "gre".into())]
+    );
     assert!(lab.agent(b).route(VRF1, id).is_none());
     assert!(!lab.agent(a).closed && !lab.agent(c).closed);
     // host3 withdraws its broadcast route: host1 is alone again

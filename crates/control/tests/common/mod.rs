@@ -13,7 +13,7 @@ use filament_control::{ConnId, ControlNode, Input, NodeConfig, Output};
 use filament_ifmap::IfmapGraph;
 use filament_schema::index;
 use filament_wire_xmpp::{
-    route_iqs, CollectionOp, Entry, NextHop, NhLabel, Nlri, PushedItem, RouteNode, Stanza,
+    route_iqs, CollectionOp, Element, Entry, NextHop, NhLabel, Nlri, PushedItem, RouteNode, Stanza,
     StreamEvent, StreamHeader, StreamParser, SubscribeAction, SubscribeIq, TunnelEncap,
 };
 use serde_json::{json, Value};
@@ -332,6 +332,15 @@ impl Lab {
         a.seq += 1;
         a.seq
     }
+    /// The first of `vrf`'s import route targets.
+    pub fn import_target(&self, vrf: &str) -> String {
+        self.node.instances()[vrf]
+            .import
+            .iter()
+            .next()
+            .unwrap()
+            .clone()
+    }
     /// A route from BGP peer `peer` (its IP, also the next hop): `prefix` in the IPv4 VPN
     /// table with RD `rd` and one route target, then a tick.
     pub fn add_bgp_vpn(&mut self, rd: &str, prefix: &str, peer: &str, route_target: String) {
@@ -495,4 +504,27 @@ pub fn inet_entry(ip: &str, nh: &str, label: u32, vn: &str) -> Entry {
         med: Some(0),
         ..Entry::default()
     }
+}
+
+/// `(address, label, encapsulations)` of each `<olist>` next hop of an item (the EVPN
+/// broadcast item's ingress-replication list), encapsulations joined by `,`.
+pub fn olist_of(e: &Entry) -> Vec<(String, String, String)> {
+    e.extra
+        .iter()
+        .filter(|x| x.name == "olist")
+        .flat_map(|o| o.children_named("next-hop"))
+        .map(|nh| {
+            let t = |n: &str| nh.child(n).map(Element::text).unwrap_or_default();
+            let encaps = nh
+                .child("tunnel-encapsulation-list")
+                .map(|l| {
+                    l.children_named("tunnel-encapsulation")
+                        .map(Element::text)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            (t("address"), t("label"), encaps)
+        })
+        .collect()
 }

@@ -407,15 +407,17 @@ def test_evpn_type2_and_type3_both_ways_with_frr(lab):
 BUM_ID = "ff:ff:ff:ff:ff:ff,0.0.0.0/32"
 
 
-def publish_bum(agent, label, op="associate"):
+def publish_bum(agent, label, op="associate", nh=VR):
     """The agent's broadcast route (TF's `BuildEvpnMulticastMessage` in key form)."""
     publish(agent, "25/242/ff:ff:ff:ff:ff:ff,0.0.0.0/32",
             "<af>25</af><safi>242</safi><ethernet-tag>0</ethernet-tag><mac>ff:ff:ff:ff:ff:ff</mac>"
-            "<address>0.0.0.0/32</address>", VR, label, ("vxlan",), op)
+            "<address>0.0.0.0/32</address>", nh, label, ("vxlan",), op)
 
 
 def olist(agent):
     """(address, label, encapsulations) of the last broadcast item's <olist> next hops."""
+    if f'<item id="{BUM_ID}">'.encode() not in agent.buf:
+        return []
     it = item(agent, BUM_ID)
     ol = it.split("<olist>", 1)[1].split("</olist>", 1)[0] if "<olist>" in it else ""
     return [(re.search(r"<address>([^<]*)<", nh).group(1), re.search(r"<label>([^<]*)<", nh).group(1),
@@ -658,7 +660,8 @@ def test_split_horizon_between_two_control_nodes(lab):
     """A second control node (cn2, its bgp-router referring to cn1's: TF's iBGP mesh, no
     cluster id) with an agent of its own: cn2's agent route reaches cn1 over iBGP, and cn1
     passes it to its eBGP peers (BIRD sees `64512` and the vRouter as next hop) but not to
-    GoBGP, another iBGP peer (RFC 4271 §9.2.1); cn1's agent route reaches cn2's agent."""
+    GoBGP, another iBGP peer (RFC 4271 §9.2.1); cn1's agent route reaches cn2's agent; each
+    agent's EVPN broadcast olist lists the other's vRouter and FRR's VTEP (type 3s)."""
     cn2_addr, vr2 = "10.77.0.8", "10.77.0.19"
     lab.ns.run("ip", "addr", "add", f"{cn2_addr}/32", "dev", "lo")
     post(lab.ns, "bgp-routers", {
@@ -692,6 +695,19 @@ def test_split_horizon_between_two_control_nodes(lab):
         wait_until(lambda: "10.60.0.1/32" in adj(), what="cn1's own agent route at GoBGP")
         pump(a1, 2)
         assert "10.60.0.2/32" not in adj(), adj()
+
+        # EVPN broadcast across the control nodes: each agent's olist has the other's
+        # vRouter (its type 3 over iBGP) and FRR's VTEP (FRR's type 3, through cn1)
+        publish_bum(a1, 100)
+        publish_bum(a2, 100, nh=vr2)
+        frr_vtep = {FRR} if lab.vxlan else set()
+        for a, want in ((a1, {vr2} | frr_vtep), (a2, {VR} | frr_vtep)):
+            wait_until(lambda: (pump(a, 0.3), {x for x, _, _ in olist(a)} == want)[1],
+                       what=f"{sorted(want)} in {a.name}'s olist")
+        publish_bum(a2, 100, op="dissociate", nh=vr2)
+        wait_until(lambda: (pump(a1, 0.3), {x for x, _, _ in olist(a1)} == frr_vtep)[1] if frr_vtep
+                   else (pump(a1, 0.3), f'<retract id="{BUM_ID}"/>'.encode() in a1.buf)[1],
+                   what="cn2's vRouter out of cn1's agent's olist")
     finally:
         for a in (a1, a2):
             if a:

@@ -221,8 +221,8 @@ pub struct ControlNode {
     gr: BTreeMap<String, gr::Restarting>,
     /// EVPN broadcast legs published by agents: instance → agent name → leg (`push.rs`).
     bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
-    /// BGP peers' type-3 legs per instance as last pushed (`push.rs`).
-    bgp_bum: BTreeMap<String, Vec<push::BumLeg>>,
+    /// BGP peers' type-3 legs: instance → broadcast key → leg (`push.rs`).
+    bgp_bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
 }
 
 /// How an agent's config subset is brought up to date.

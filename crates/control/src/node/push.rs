@@ -164,7 +164,8 @@ impl ControlNode {
         }
         // (table, instance, family) → changed keys
         let mut by_table: Vec<(String, String, Family, Named)> = Vec::new();
-        let mut bum_vrfs: BTreeSet<String> = BTreeSet::new();
+        // (instance, broadcast key) changed: replication legs, not items
+        let mut bum_keys: Vec<(String, String)> = Vec::new();
         for (table, keys) in dirty {
             let Some((ri, fam)) = split_vrf_table(&table) else {
                 if let Some(c) = self.bgp_changes.as_mut() {
@@ -175,11 +176,13 @@ impl ControlNode {
             let mut named = by_name(keys);
             if fam == Family::Evpn {
                 // broadcast keys are replication legs (the olist), never MAC items
-                let before = named.len();
-                named.retain(|(id, _)| !is_broadcast_key(id));
-                if named.len() != before {
-                    bum_vrfs.insert(ri.clone());
-                }
+                named.retain(|(id, _)| {
+                    let bum = is_broadcast_key(id);
+                    if bum {
+                        bum_keys.push((ri.clone(), id.clone()));
+                    }
+                    !bum
+                });
                 if named.is_empty() {
                     continue;
                 }
@@ -211,9 +214,7 @@ impl ControlNode {
                 }
             }
         }
-        for vrf in bum_vrfs {
-            self.bum_bgp_refresh(&vrf);
-        }
+        self.bum_bgp_refresh(bum_keys);
     }
 
     /// Full sync of one instance's tables to one agent (a new subscription).
@@ -322,43 +323,34 @@ fn broadcast_tag(key: &str) -> Option<u32> {
     (k.mac.0 == [0xff; 6] && k.group_source.is_none()).then(|| k.ethernet_tag.unwrap_or(0))
 }
 
-/// The replication legs of BGP peers' type-3 routes in `vrf`'s EVPN table, by key: next
-/// hop = the originator (the PMSI Tunnel endpoint of ingress replication), label from the
-/// PMSI Tunnel attribute, the peer's encapsulations (`gre` when it sent none, as
-/// `EncodeEnetNextHop` fills in).
-fn bgp_legs(rib: &Rib, vrf: &str) -> Vec<BumLeg> {
-    let Some(t) = rib.table(&vrf_table(vrf, Family::Evpn)) else {
-        return Vec::new();
+/// The replication leg of a BGP peer's type-3 route under broadcast `key` of `vrf`'s EVPN
+/// table (`None` when no BGP peer has one there): next hop = the originator (the PMSI
+/// Tunnel endpoint of ingress replication), label from the PMSI Tunnel attribute, the
+/// peer's encapsulations (`gre` when it sent none, as `EncodeEnetNextHop` fills in).
+fn bgp_leg(rib: &Rib, vrf: &str, key: &str) -> Option<BumLeg> {
+    let r = rib.table(&vrf_table(vrf, Family::Evpn))?.get(key)?;
+    let k: EvpnKey = key.parse().ok()?;
+    let p = r.paths.iter().find(|p| matches!(p.peer, PeerId::Bgp(_)))?;
+    let address = if k.ip.is_unspecified() {
+        p.attrs.next_hop.clone()
+    } else {
+        k.ip.to_string()
     };
-    t.iter()
-        .filter_map(|(k, r)| {
-            let key: EvpnKey = k.parse().ok()?;
-            if key.mac.0 != [0xff; 6] || key.group_source.is_some() {
-                return None;
-            }
-            let p = r.paths.iter().find(|p| matches!(p.peer, PeerId::Bgp(_)))?;
-            let address = if key.ip.is_unspecified() {
-                p.attrs.next_hop.clone()
-            } else {
-                key.ip.to_string()
-            };
-            let mut encaps: Vec<TunnelEncap> = p
-                .attrs
-                .encap
-                .iter()
-                .map(|s| TunnelEncap::parse(s))
-                .collect();
-            if encaps.is_empty() {
-                encaps.push(TunnelEncap::Gre);
-            }
-            Some(BumLeg {
-                tag: key.ethernet_tag.unwrap_or(0),
-                address,
-                label: p.label,
-                encaps,
-            })
-        })
-        .collect()
+    let mut encaps: Vec<TunnelEncap> = p
+        .attrs
+        .encap
+        .iter()
+        .map(|s| TunnelEncap::parse(s))
+        .collect();
+    if encaps.is_empty() {
+        encaps.push(TunnelEncap::Gre);
+    }
+    Some(BumLeg {
+        tag: k.ethernet_tag.unwrap_or(0),
+        address,
+        label: p.label,
+        encaps,
+    })
 }
 
 /// `<olist><next-hop>…</next-hop>…</olist>` of the given legs.
@@ -447,21 +439,27 @@ impl ControlNode {
         }
     }
 
-    /// BGP peers' type-3 routes in `vrf` changed: agents with a leg there get their new
-    /// lists, if the peers' legs differ from what they were.
-    fn bum_bgp_refresh(&mut self, vrf: &str) {
-        let now = bgp_legs(&self.rib, vrf);
-        let old = self.bgp_bum.get(vrf).cloned().unwrap_or_default();
-        if now == old {
-            return;
+    /// Broadcast keys changed in instance tables: the BGP peers' legs under them are
+    /// looked up again, and agents with a leg in an instance whose peers' legs changed get
+    /// their new lists.
+    fn bum_bgp_refresh(&mut self, changed: Vec<(String, String)>) {
+        let mut vrfs: BTreeSet<String> = BTreeSet::new();
+        for (vrf, key) in changed {
+            let leg = bgp_leg(&self.rib, &vrf, &key);
+            let legs = self.bgp_bum.entry(vrf.clone()).or_default();
+            let differs = match leg {
+                Some(l) => legs.insert(key, l.clone()).as_ref() != Some(&l),
+                None => legs.remove(&key).is_some(),
+            };
+            if differs {
+                vrfs.insert(vrf);
+            }
         }
-        if now.is_empty() {
-            self.bgp_bum.remove(vrf);
-        } else {
-            self.bgp_bum.insert(vrf.to_string(), now);
+        self.bgp_bum.retain(|_, legs| !legs.is_empty());
+        for vrf in vrfs {
+            let legs = self.bum.get(&vrf).cloned().unwrap_or_default();
+            self.bum_push(&vrf, &legs);
         }
-        let legs = self.bum.get(vrf).cloned().unwrap_or_default();
-        self.bum_push(vrf, &legs);
     }
 
     /// An agent's broadcast route added or withdrawn in `vrf`.
@@ -517,7 +515,11 @@ impl ControlNode {
     /// lost it (or is alone now) gets a retract.
     fn bum_push(&mut self, vrf: &str, before: &BTreeMap<String, BumLeg>) {
         let legs = self.bum.get(vrf).cloned().unwrap_or_default();
-        let bgp = self.bgp_bum.get(vrf).cloned().unwrap_or_default();
+        let bgp: Vec<BumLeg> = self
+            .bgp_bum
+            .get(vrf)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
         let node = ItemsNode {
             afi: 25,
             safi: 242,

@@ -302,8 +302,8 @@ fn entry_vn(e: &filament_wire_xmpp::Entry) -> Option<String> {
 /// `[<tag>-]<mac>,<ip>/<plen>` → (mac, ip); `None` for a group MAC: the broadcast item
 /// (`ff:ff:ff:ff:ff:ff,…`, whose `<olist>` lists remote VTEPs for ingress replication, TF's
 /// `AddEnetReach`) is no MAC route, and bridging ff:ff:ff:ff:ff:ff to one VTEP (with a
-/// proxy-ARP entry for the VTEP's address) would be wrong.  We flood by our own
-/// flood lists, not by that item.
+/// proxy-ARP entry for the VTEP's address) would be wrong.  Our agent floods nothing
+/// (`arp.rs` answers from the MAC table), so it has no use for the olist yet.
 fn evpn_id(id: &str) -> Option<([u8; 6], Ipv4Addr)> {
     let (mac, rest) = id.split_once(',')?;
     let mac = mac.rsplit('-').next()?;

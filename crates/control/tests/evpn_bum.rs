@@ -10,14 +10,14 @@
 
 mod common;
 
-use common::{two_networks, Lab};
+use common::{olist_of, two_networks, Lab};
 use filament_bgp::RouteKey;
 use filament_control::bgp_peers::{advert, route_key};
 use filament_control::rib::{Family, PathAttrs, PeerId};
 use filament_control::{ConnId, Input};
 use filament_wire_bgp::{EvpnRoute, PmsiTunnel, PmsiTunnelType, PMSI_TUNNEL};
 use filament_wire_xmpp::{
-    route_iqs, CollectionOp, Element, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
+    route_iqs, CollectionOp, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
 };
 
 const VRF1: &str = "default-domain:p:vn1:vn1";
@@ -50,37 +50,10 @@ fn publish_bum(lab: &mut Lab, c: ConnId, seq: u64, nh: &str, vni: u32, op: Colle
     lab.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
 }
 
-/// `(address, label, encapsulations)` of each `<olist>` next hop of an item.
-fn olist_of(e: &Entry) -> Vec<(String, String, String)> {
-    e.extra
-        .iter()
-        .filter(|x| x.name == "olist")
-        .flat_map(|o| o.children_named("next-hop"))
-        .map(|nh| {
-            let t = |n: &str| nh.child(n).map(Element::text).unwrap_or_default();
-            let encaps = nh
-                .child("tunnel-encapsulation-list")
-                .map(|l| {
-                    l.children_named("tunnel-encapsulation")
-                        .map(Element::text)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            (t("address"), t("label"), encaps)
-        })
-        .collect()
-}
-
 /// A BGP peer's type-3 route in VRF1's import target, as the BGP link adds it
 /// (`bgp_peers::learned`: key `ff:ff:ff:ff:ff:ff,<originator>/32`, PMSI label).
 fn add_bgp_type3(lab: &mut Lab, vtep: &str, vni: u32) {
-    let rt = lab.node.instances()[VRF1]
-        .import
-        .iter()
-        .next()
-        .unwrap()
-        .clone();
+    let rt = lab.import_target(VRF1);
     lab.node.rib_mut().add_vpn(
         Family::Evpn,
         &format!("{vtep}:2"),

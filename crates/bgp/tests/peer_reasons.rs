@@ -121,17 +121,16 @@ fn update_with_next_hop(ext: &[u8], nh: [u8; 12]) -> Vec<u8> {
 
 const RT: [u8; 8] = [0, 2, 0xfc, 0, 0, 0x7a, 0x12, 0x01]; // target:64512:8000001
 
+/// The peer's bytes on its connection.
+fn feed(core: &mut Core, now: Instant, bytes: Vec<u8>) {
+    core.handle(now, Input::Data { conn: 1, bytes });
+}
+
 #[test]
 fn treat_as_withdraw_is_the_last_reason_and_the_session_stays() {
     let (mut core, now) = established(None);
     let key = vpn_key("10.0.0.9:1", "10.1.0.0/16");
-    core.handle(
-        now,
-        Input::Data {
-            conn: 1,
-            bytes: update_bytes(&RT),
-        },
-    );
+    feed(&mut core, now, update_bytes(&RT));
     assert!(
         core.rib().best(&key).is_some(),
         "the well-formed UPDATE is learned"
@@ -179,13 +178,7 @@ fn a_notification_is_named_by_its_registry_text() {
 #[test]
 fn a_graceful_restart_peer_lost_without_notification_keeps_stale_paths() {
     let (mut core, now) = established(Some(gr_cap(true)));
-    core.handle(
-        now,
-        Input::Data {
-            conn: 1,
-            bytes: update_bytes(&RT),
-        },
-    );
+    feed(&mut core, now, update_bytes(&RT));
     core.handle(now, Input::Closed { conn: 1 });
     let status = core.peer_status(now);
     let st = status.iter().find(|s| s.address == ip(PEER)).unwrap();
@@ -213,13 +206,7 @@ fn a_graceful_restart_peer_lost_without_notification_keeps_stale_paths() {
 
     // Without the capability the paths go at once, and the reason says so.
     let (mut core, now) = established(None);
-    core.handle(
-        now,
-        Input::Data {
-            conn: 1,
-            bytes: update_bytes(&RT),
-        },
-    );
+    feed(&mut core, now, update_bytes(&RT));
     core.handle(now, Input::Closed { conn: 1 });
     assert!(core.rib().best(&key).is_none());
     let p = core.peer(&ip(PEER)).unwrap();
@@ -236,13 +223,7 @@ fn a_graceful_restart_peer_lost_without_notification_keeps_stale_paths() {
 fn a_vpn_next_hop_with_a_non_zero_rd_withdraws_the_route() {
     let (mut core, now) = established(None);
     let key = vpn_key("10.0.0.9:1", "10.1.0.0/16");
-    core.handle(
-        now,
-        Input::Data {
-            conn: 1,
-            bytes: update_bytes(&RT),
-        },
-    );
+    feed(&mut core, now, update_bytes(&RT));
     assert!(core.rib().best(&key).is_some());
     let odd = update_with_next_hop(&RT, [0, 0, 0xfc, 0, 0, 0, 0, 1, 10, 0, 0, 9]);
     core.handle(

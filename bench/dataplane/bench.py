@@ -82,7 +82,8 @@ def tap2_tx_packets(lab):
 
 def iperf(lab, udp, kpps=None, seconds=SECONDS):
     """One iperf3 run from w1 to w2: UDP (64-byte frames at `kpps`, the fixed load or as fast
-    as possible) -> (read by iperf3, offered, into w2) in packets/s; TCP -> Gbit/s."""
+    as possible) -> (read by iperf3, offered, into w2) in packets/s; TCP -> (Gbit/s, segments
+    the sender retransmitted)."""
     server, _ = lab.spawn(lab.w[2], ["iperf3", "-s", "-1", "-p", "5201"], "iperf3-server")
     before = tap2_tx_packets(lab)
     time.sleep(0.3)
@@ -103,12 +104,8 @@ def iperf(lab, udp, kpps=None, seconds=SECONDS):
         delivered = s["packets"] - s["lost_packets"]
         to_wl = tap2_tx_packets(lab) - before
         return delivered / s["seconds"], s["packets"] / s["seconds"], to_wl / s["seconds"]
-    RETRANSMITS.append(end.get("sum_sent", {}).get("retransmits"))
-    return end["sum_received"]["bits_per_second"] / 1e9
-
-
-# The TCP sender's retransmissions, run by run (iperf3's sum_sent.retransmits).
-RETRANSMITS = []
+    retx = end.get("sum_sent", {}).get("retransmits")
+    return end["sum_received"]["bits_per_second"] / 1e9, retx
 
 
 def loss(r):
@@ -157,9 +154,7 @@ def measure(lab, name, pids=()):
     c0, u0 = cpu_seconds(pids), cpu_seconds(pids, user_only=True)
     pps = iperf(lab, udp=True)
     c1, u1 = cpu_seconds(pids), cpu_seconds(pids, user_only=True)
-    RETRANSMITS.append(None)
-    gbps = iperf(lab, udp=False)
-    retx = RETRANSMITS[-1]
+    gbps, retx = iperf(lab, udp=False) or (None, None)
     c2 = cpu_seconds(pids)
     # Datapath CPU per packet in the UDP run: both hosts' CPU seconds over the frames they
     # forwarded (host 1: what w1 offered, host 2: what reached w2), a figure that depends

@@ -34,11 +34,8 @@ pub(crate) struct AgentArgs {
     /// Forwarder run loops (threads), interfaces spread over them; as `vrouter run --cores`.
     #[arg(long, default_value_t = 1)]
     cores: usize,
-    /// Flow table entries per run loop (each direction of a flow is one entry; TF's
-    /// `vr_flow_entries`, default 512K); no ceiling but memory, as `vrouter run --flow-entries`.
-    #[arg(long, visible_alias = "flow-table-size", value_name = "N",
-          default_value_t = 512 * 1024, value_parser = crate::vrouter::parse_flow_entries)]
-    flow_entries: usize,
+    #[command(flatten)]
+    flow_table: crate::vrouter::FlowEntries,
 }
 
 #[derive(Args, Clone)]
@@ -148,7 +145,7 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
         io: a.io,
         cores: a.cores,
         forwarder: filament_dataplane::ForwarderCfg {
-            flow_capacity: a.flow_entries,
+            flow_capacity: a.flow_table.flow_entries,
             ..DatapathCfg::default().forwarder
         },
         ..DatapathCfg::default()

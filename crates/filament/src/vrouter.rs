@@ -94,13 +94,8 @@ pub(crate) struct RunArgs {
     /// measuring: `packet` cost 20% more CPU per packet here (bench/dataplane/RESULTS.md).
     #[arg(long, default_value = "xsk", value_parser = ["xsk", "packet"])]
     xdp_tx: String,
-    /// Flow table entries (each direction of a flow is one entry; TF's `vr_flow_entries`,
-    /// default 512K). No ceiling other than memory: millions work (the index is filled at
-    /// start, about 27 bytes of memory per entry before any flow: 10M took 277 MB; the
-    /// entries themselves are touched as flows arrive). Per run loop.
-    #[arg(long, visible_alias = "flow-table-size", value_name = "N",
-          default_value_t = 512 * 1024, value_parser = parse_flow_entries)]
-    flow_entries: usize,
+    #[command(flatten)]
+    flow_table: FlowEntries,
     /// Seconds a flow pair may stay idle before it is aged out (TF's agent
     /// `flow_cache_timeout`, default 180).
     #[arg(long, value_name = "SECONDS", default_value_t = 180,
@@ -112,7 +107,19 @@ pub(crate) struct RunArgs {
     no_arp_proxy: bool,
 }
 
-pub(crate) fn parse_flow_entries(s: &str) -> Result<usize, String> {
+/// `--flow-entries`, shared by `vrouter run` and `agent`.
+#[derive(Args, Clone, Copy)]
+pub(crate) struct FlowEntries {
+    /// Flow table entries (each direction of a flow is one entry; TF's `vr_flow_entries`,
+    /// default 512K). No ceiling other than memory: millions work (the index is filled at
+    /// start, about 27 bytes of memory per entry before any flow: 10M took 277 MB; the
+    /// entries themselves are touched as flows arrive). Per run loop.
+    #[arg(long, visible_alias = "flow-table-size", value_name = "N",
+          default_value_t = 512 * 1024, value_parser = parse_flow_entries)]
+    pub(crate) flow_entries: usize,
+}
+
+fn parse_flow_entries(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("the flow table needs at least one entry".into()),
         Ok(n) => Ok(n),
@@ -247,7 +254,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         in_place: !a.no_in_place,
         busy_poll: std::time::Duration::from_micros(a.busy_poll_us),
         forwarder: filament_dataplane::ForwarderCfg {
-            flow_capacity: a.flow_entries,
+            flow_capacity: a.flow_table.flow_entries,
             flow_timeout: std::time::Duration::from_secs(a.flow_timeout),
             arp_proxy: !a.no_arp_proxy,
             ..DatapathCfg::default().forwarder
@@ -285,7 +292,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         io = ?io,
         loops = h.loops(),
         ops = tables.ops.len(),
-        flow_entries = a.flow_entries,
+        flow_entries = a.flow_table.flow_entries,
         "vrouter running (standalone, static tables)"
     );
     let app = filament_dataplane_io::router(h);

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{olist_of, two_networks, Lab};
+use common::{olist_of, two_networks, Lab, VRF1};
 use filament_bgp::RouteKey;
 use filament_control::bgp_peers::{advert, route_key};
 use filament_control::rib::{Family, PathAttrs, PeerId};
@@ -20,7 +20,6 @@ use filament_wire_xmpp::{
     route_iqs, CollectionOp, Entry, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
 };
 
-const VRF1: &str = "default-domain:p:vn1:vn1";
 /// The id of the broadcast item an agent gets (what its retract parser reads back).
 const BUM_ID: &str = "ff:ff:ff:ff:ff:ff,0.0.0.0/32";
 

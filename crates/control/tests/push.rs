@@ -7,12 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{inet_entry, ConfigEnv, Lab};
+use common::{inet_entry, ConfigEnv, Lab, VN1, VRF1};
 use filament_control::{Input, Output};
 use filament_wire_xmpp::{route_iqs, CollectionOp, RouteNode};
-
-const VRF1: &str = "default-domain:p:vn1:vn1";
-const VN1: &str = "default-domain:p:vn1";
 
 fn network() -> ConfigEnv {
     let mut env = ConfigEnv::new();

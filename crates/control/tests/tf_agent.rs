@@ -8,15 +8,12 @@
 
 mod common;
 
-use common::{inet_entry, olist_of, two_networks, Lab};
+use common::{inet_entry, olist_of, two_networks, Lab, VN1, VRF1};
 use filament_control::{Input, Output};
 use filament_wire_xmpp::{
     route_iqs, CollectionOp, Element, PushedItem, RouteNode, Stanza, StreamEvent, StreamHeader,
     StreamParser,
 };
-
-const VRF1: &str = "default-domain:p:vn1:vn1";
-const VN1: &str = "default-domain:p:vn1";
 
 /// The agent's stream open, as `XmppProto::EncodeOpen` prints it (no declaration, double
 /// quotes, a space for the final `/`).

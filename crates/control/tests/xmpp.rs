@@ -6,12 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{two_networks, Lab};
+use common::{two_networks, Lab, VN1, VRF1};
 use filament_wire_xmpp::CollectionOp;
 
-const VRF1: &str = "default-domain:p:vn1:vn1";
 const VRF2: &str = "default-domain:p:vn2:vn2";
-const VN1: &str = "default-domain:p:vn1";
 const VN2: &str = "default-domain:p:vn2";
 
 #[test]
@@ -22,15 +20,7 @@ fn two_agents_in_one_network_see_each_other() {
     assert!(lab.agent(a).opened && lab.agent(b).opened);
     lab.subscribe(a, VRF1, 3);
     lab.subscribe(b, VRF1, 4);
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        17,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 17);
     lab.publish(
         b,
         VRF1,
@@ -91,15 +81,7 @@ fn networks_exchange_routes_only_once_a_policy_connects_them() {
     lab.sync(&env);
     let a = lab.join("host1", VRF1, 1);
     let b = lab.join("host2", VRF2, 1);
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        17,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 17);
     lab.publish(
         b,
         VRF2,
@@ -148,15 +130,7 @@ fn two_agents_announcing_one_prefix_give_ecmp() {
     for (x, id) in [(a, 1), (b, 2), (c, 3)] {
         lab.subscribe(x, VRF1, id);
     }
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.100",
-        "192.168.0.1",
-        30,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.100", 30);
     lab.publish(
         b,
         VRF1,
@@ -258,15 +232,7 @@ fn publish_into_an_unsubscribed_instance_closes_only_that_session() {
     let mut lab = Lab::synced(&two_networks());
     let a = lab.join("host1", VRF1, 1);
     let b = lab.join("host2", VRF1, 2);
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        17,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 17);
     assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
     lab.publish(
         a,
@@ -322,15 +288,7 @@ fn hold_timer_drops_a_silent_agent_and_keepalives_flow() {
     let mut lab = Lab::synced(&two_networks());
     let a = lab.join("host1", VRF1, 1);
     let b = lab.join("host2", VRF1, 2);
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        17,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 17);
     // b keeps talking (keepalive bytes), a stays silent; hold time is 9 s
     for _ in 0..10 {
         lab.advance(Duration::from_secs(1));
@@ -365,15 +323,7 @@ fn end_of_rib_and_unsubscribe() {
     assert!(!lab.agent(a).eor);
     lab.advance(Duration::from_secs(2));
     assert!(lab.agent(a).eor, "End-of-RIB after the quiet time");
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        17,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 17);
     assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
     lab.unsubscribe(a, VRF1);
     assert!(
@@ -390,15 +340,7 @@ fn end_of_rib_and_unsubscribe() {
 fn bad_label_is_rejected_not_installed() {
     let mut lab = Lab::synced(&two_networks());
     let a = lab.join("host1", VRF1, 1);
-    lab.publish(
-        a,
-        VRF1,
-        VN1,
-        "10.1.1.3",
-        "192.168.0.1",
-        0,
-        CollectionOp::Associate,
-    );
+    lab.announce(a, "10.1.1.3", 0);
     assert!(lab.node.rib().table(&format!("{VRF1}.inet.0")).is_none());
     assert_eq!(lab.node.counters().rejected_items, 1);
     assert!(!lab.agent(a).closed);
@@ -468,15 +410,7 @@ fn routes_by_prefix_keep_whole_destinations_and_recount() {
     let mut lab = Lab::synced(&two_networks());
     let a = lab.join("host1", VRF1, 3);
     for (ip, label) in [("10.1.1.3", 17), ("10.1.1.13", 18)] {
-        lab.publish(
-            a,
-            VRF1,
-            VN1,
-            ip,
-            "192.168.0.1",
-            label,
-            CollectionOp::Associate,
-        );
+        lab.announce(a, ip, label);
     }
     let t = format!("{VRF1}.inet.0");
     let v = lab.node.routes(Some(&t), Some("10.1.1.3/32"));

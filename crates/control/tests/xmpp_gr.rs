@@ -8,32 +8,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::{two_networks, ConfigEnv, Lab};
+use common::{two_networks, ConfigEnv, Lab, VN1, VRF1};
 use filament_control::{ConnId, Input};
 use filament_wire_xmpp::stream::KEEPALIVE_BYTES;
 use filament_wire_xmpp::{CollectionOp, EndOfRib};
 use serde_json::{json, Value};
 
-const VRF1: &str = "default-domain:p:vn1:vn1";
 const VRF2: &str = "default-domain:p:vn2:vn2";
-const VN1: &str = "default-domain:p:vn1";
 const T1: &str = "default-domain:p:vn1:vn1.inet.0";
 
 fn gr_on(restart: u64, eor: u64) -> Value {
     json!({"enable": true, "restart_time": restart, "long_lived_restart_time": 300,
            "end_of_rib_timeout": eor, "bgp_helper_enable": false, "xmpp_helper_enable": true})
-}
-
-fn publish(lab: &mut Lab, c: ConnId, ip: &str, label: u32) {
-    lab.publish(
-        c,
-        VRF1,
-        VN1,
-        ip,
-        "192.168.0.1",
-        label,
-        CollectionOp::Associate,
-    );
 }
 
 /// host1 publishes 10.1.1.3 and 10.1.1.5 in vn1 (instance 3) and subscribes vn2 too;
@@ -50,8 +36,8 @@ fn lab_with_routes(params: Option<Value>) -> (ConfigEnv, Lab, ConnId, ConnId) {
     lab.subscribe(a, VRF1, 3);
     lab.subscribe(a, VRF2, 4);
     lab.subscribe(b, VRF1, 5);
-    publish(&mut lab, a, "10.1.1.3", 17);
-    publish(&mut lab, a, "10.1.1.5", 19);
+    lab.announce(a, "10.1.1.3", 17);
+    lab.announce(a, "10.1.1.5", 19);
     lab.advance(Duration::from_secs(2));
     assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
     assert!(lab.agent(b).route(VRF1, "10.1.1.5/32").is_some());
@@ -143,7 +129,7 @@ fn down_keeps_stale_paths_reconnect_refreshes_eor_sweeps_the_rest() {
     // back: re-subscribes and re-publishes one of the two
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
-    publish(&mut lab, a2, "10.1.1.3", 17);
+    lab.announce(a2, "10.1.1.3", 17);
     wait(&mut lab, 1);
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
     assert_eq!(stale(&lab, T1, "10.1.1.5/32"), Some(true));
@@ -199,7 +185,7 @@ fn eor_timer_sweeps_after_the_agent_is_back_without_eor() {
     wait(&mut lab, 5);
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
-    publish(&mut lab, a2, "10.1.1.5", 19);
+    lab.announce(a2, "10.1.1.5", 19);
     wait(&mut lab, 28);
     assert!(lab.agent(b).retracts.is_empty());
     wait(&mut lab, 3);
@@ -222,7 +208,7 @@ fn gr_disabled_withdraws_at_once_as_before() {
     lab.set_gr(&env, off);
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
-    publish(&mut lab, a2, "10.1.1.7", 21);
+    lab.announce(a2, "10.1.1.7", 21);
     wait(&mut lab, 1);
     assert!(lab.agent(b).route(VRF1, "10.1.1.7/32").is_some());
     lab.step(Input::Disconnected { conn: a2 });
@@ -244,7 +230,7 @@ fn a_second_close_restales_and_keeps_the_time_already_spent() {
     wait(&mut lab, 20);
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
-    publish(&mut lab, a2, "10.1.1.3", 17);
+    lab.announce(a2, "10.1.1.3", 17);
     wait(&mut lab, 10);
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
     // t = 30: down again; the fresh path is stale again, 30 s of the 60 are left
@@ -271,9 +257,9 @@ fn a_new_session_replacing_the_old_one_is_a_graceful_restart() {
     assert!(lab.agent(b).retracts.is_empty());
     assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
     lab.subscribe(a2, VRF1, 3);
-    publish(&mut lab, a2, "10.1.1.3", 17);
+    lab.announce(a2, "10.1.1.3", 17);
     // re-published with another label: fresh, and the change reaches host2
-    publish(&mut lab, a2, "10.1.1.5", 29);
+    lab.announce(a2, "10.1.1.5", 29);
     eor(&mut lab, a2, "host1");
     wait(&mut lab, 1);
     assert!(lab.agent(b).retracts.is_empty());
@@ -343,7 +329,7 @@ fn replicas_in_another_instance_show_stale_and_stay_until_the_sweep() {
     let c = lab.connect("host2");
     lab.subscribe(a, VRF1, 3);
     lab.subscribe(c, VRF2, 6);
-    publish(&mut lab, a, "10.1.1.3", 17);
+    lab.announce(a, "10.1.1.3", 17);
     wait(&mut lab, 1);
     let t2 = "default-domain:p:vn2:vn2.inet.0";
     assert!(lab.agent(c).route(VRF2, "10.1.1.3/32").is_some());
@@ -393,7 +379,7 @@ fn flap_cost(params: Option<Value>, n: u32) -> usize {
         .map(|i| format!("10.1.{}.{}", 2 + i / 250, i % 250 + 1))
         .collect();
     for ip in &ips {
-        publish(&mut lab, a, ip, 17);
+        lab.announce(a, ip, 17);
     }
     lab.step(Input::Tick);
     let before = lab.agent(b).bytes;
@@ -401,10 +387,10 @@ fn flap_cost(params: Option<Value>, n: u32) -> usize {
     let a2 = lab.connect("host1");
     lab.subscribe(a2, VRF1, 3);
     lab.subscribe(a2, VRF2, 4);
-    publish(&mut lab, a2, "10.1.1.3", 17);
-    publish(&mut lab, a2, "10.1.1.5", 19);
+    lab.announce(a2, "10.1.1.3", 17);
+    lab.announce(a2, "10.1.1.5", 19);
     for ip in &ips {
-        publish(&mut lab, a2, ip, 17);
+        lab.announce(a2, ip, 17);
     }
     eor(&mut lab, a2, "host1");
     assert!(lab.node.restarting_agents().next().is_none());

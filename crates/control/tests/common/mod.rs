@@ -407,6 +407,19 @@ impl Lab {
         self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
     }
 
+    /// [`Lab::publish`] of the usual route: `ip`/32 in VRF1 of VN1, next hop 192.168.0.1.
+    pub fn announce(&mut self, c: ConnId, ip: &str, label: u32) {
+        self.publish(
+            c,
+            VRF1,
+            VN1,
+            ip,
+            "192.168.0.1",
+            label,
+            CollectionOp::Associate,
+        );
+    }
+
     /// Set global-system-config `graceful_restart_parameters` on the running node.
     pub fn set_gr(&mut self, env: &ConfigEnv, params: Value) {
         let mut gsc = env
@@ -469,6 +482,11 @@ impl Lab {
         self.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
     }
 }
+
+/// vn1's routing instance in [`two_networks`].
+pub const VRF1: &str = "default-domain:p:vn1:vn1";
+/// vn1 in [`two_networks`].
+pub const VN1: &str = "default-domain:p:vn1";
 
 /// Networks vn1 (10.1.1.0/24) and vn2 (10.2.2.0/24) of project p, vrouters host1 and host2.
 pub fn two_networks() -> ConfigEnv {

@@ -12,7 +12,8 @@ objects with
 
 Checked: routes both ways with their RD, target, label/VNI, next hop (IPv4-mapped IPv6
 for VPNv6) and encapsulation, and their withdrawals; AS_PATH on eBGP; iBGP split
-horizon; route refresh (FRR soft in/out, GoBGP softresetin); graceful-restart helper
+horizon; route refresh (FRR soft in/out; GoBGP's softresetin sends no ROUTE-REFRESH, so for
+it only the session and routes are checked); graceful-restart helper
 with FRR killed and restarted; RFC 7606 treat-as-withdraw and session resets, as
 `neighbors` shows them. test_bgp.py (VPNv4/EVPN type 5 with the bgp_peer example, RTC,
 reflection) and test_operator_cli.py (VPNv4 withdrawal, the CLI) are not repeated.

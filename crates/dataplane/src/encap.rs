@@ -491,20 +491,31 @@ pub(crate) fn push_ethernet(buf: &mut PacketBuf, dst: MacAddr, src: MacAddr, v6:
 
 /// A broadcast ARP request for `target` from (`mac`, `ip`).
 pub(crate) fn arp_request(mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    arp_frame(arp::op::REQUEST, [0xff; 6], (mac.0, ip), ([0; 6], target))
+}
+
+/// An Ethernet frame to `eth_dst` holding ARP `operation` from `sender` (also the Ethernet
+/// source) about `target`.
+pub(crate) fn arp_frame(
+    operation: u16,
+    eth_dst: [u8; 6],
+    sender: ([u8; 6], Ipv4Addr),
+    target: ([u8; 6], Ipv4Addr),
+) -> Vec<u8> {
     let mut f = vec![0u8; ethernet::HEADER_LEN + arp::PACKET_LEN];
     ethernet::Repr {
-        dst: [0xff; 6],
-        src: mac.0,
+        dst: eth_dst,
+        src: sender.0,
         vlan_tci: None,
         ethertype: ethernet::ethertype::ARP,
     }
     .emit(&mut f);
     arp::Repr {
-        operation: arp::op::REQUEST,
-        sender_mac: mac.0,
-        sender_ip: ip,
-        target_mac: [0; 6],
-        target_ip: target,
+        operation,
+        sender_mac: sender.0,
+        sender_ip: sender.1,
+        target_mac: target.0,
+        target_ip: target.1,
     }
     .emit(&mut f[ethernet::HEADER_LEN..]);
     f

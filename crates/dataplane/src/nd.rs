@@ -119,23 +119,12 @@ impl Forwarder {
         {
             return None;
         }
-        let mut f = vec![0u8; ethernet::HEADER_LEN + arp::PACKET_LEN];
-        ethernet::Repr {
-            dst: r.sender_mac,
-            src: vif_mac.0,
-            vlan_tci: None,
-            ethertype: ethernet::ethertype::ARP,
-        }
-        .emit(&mut f);
-        arp::Repr {
-            operation: arp::op::REPLY,
-            sender_mac: vif_mac.0,
-            sender_ip: r.target_ip,
-            target_mac: r.sender_mac,
-            target_ip: r.sender_ip,
-        }
-        .emit(&mut f[ethernet::HEADER_LEN..]);
-        Some(f)
+        Some(crate::encap::arp_frame(
+            arp::op::REPLY,
+            r.sender_mac,
+            (vif_mac.0, r.target_ip),
+            (r.sender_mac, r.sender_ip),
+        ))
     }
 }
 

@@ -1,9 +1,12 @@
 //! Arbitrary bytes into the XMPP `StreamParser` (tf-facts §2.1): never a panic; chunked and
 //! one-shot feeding give the same events; every stanza re-emits to an equal tree, and every
-//! typed stanza re-emits to text that parses back to the same typed value.
+//! typed stanza (STARTTLS elements included) re-emits to text that parses back to the same
+//! typed value.
 #![no_main]
 
-use filament_wire_xmpp::{Element, Stanza, StreamEvent, StreamHeader, StreamParser};
+use filament_wire_xmpp::{
+    Element, Stanza, StreamEvent, StreamHeader, StreamParser, TlsNegotiation,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn run(data: &[u8], chunk: usize) -> (Vec<StreamEvent>, bool) {
@@ -48,6 +51,15 @@ fuzz_target!(|data: &[u8]| {
                     Ok(&e),
                     "tree re-emit: {text}"
                 );
+                // STARTTLS elements (tls.rs) re-emit to the same negotiation step
+                if let Some(t) = TlsNegotiation::from_element(&e) {
+                    let again = Element::parse(&t.to_xml()).ok();
+                    assert_eq!(
+                        again.as_ref().and_then(TlsNegotiation::from_element),
+                        Some(t),
+                        "tls re-emit"
+                    );
+                }
                 if let Ok(s) = Stanza::parse(&e) {
                     let again = s.to_xml();
                     assert_eq!(

@@ -7,7 +7,9 @@
 //! * [`node`] — route keys (publish/associate node strings, EVPN keys, MACs) (§2.3, §2.5);
 //! * [`route`] — route publish / collection associate–dissociate and the `<entry>` item (§2.3, §2.4);
 //! * [`push`] — routes pushed to the agent and End-of-RIB markers (§2.3, §2.5, §2.7);
-//! * [`config`] — IFMap-over-XMPP config delivery (§2.6).
+//! * [`config`] — IFMap-over-XMPP config delivery (§2.6);
+//! * [`tls`] — STARTTLS negotiation (`<stream:features>`, `<starttls/>`, `<proceed/>`), TF's
+//!   `xmpp_auth_enable`.
 //!
 //! [`Stanza`] classifies a top-level element into one of the typed values (or `Other`).
 //! No I/O, no async, no clock: timers (hold time, EoR, end-of-config) belong to the caller.
@@ -20,6 +22,7 @@ pub mod push;
 pub mod route;
 pub mod stream;
 pub mod subscribe;
+pub mod tls;
 
 pub use config::{
     ConfigIq, ConfigItem, ConfigLink, ConfigMetadata, ConfigNode, ConfigNodeRef, ConfigOp,
@@ -35,6 +38,7 @@ pub use route::{
 };
 pub use stream::{StreamEvent, StreamHeader, StreamParser};
 pub use subscribe::{IqResult, SubscribeAction, SubscribeIq};
+pub use tls::TlsNegotiation;
 
 /// `xmlns` of `<pubsub>` and `<event>` (tf-facts §2.2, §2.5).
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";

@@ -494,25 +494,21 @@ impl StreamParser {
     }
 }
 
-/// `xmlns` of the TLS negotiation elements.
-pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+use crate::tls::TlsNegotiation;
+pub use crate::tls::NS_TLS;
 
 /// Server → client when `xmpp_auth_enable`:
 /// `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`.
 pub fn tls_features() -> Element {
-    Element::new("stream:features").with_child(
-        Element::new("starttls")
-            .with_attr("xmlns", NS_TLS)
-            .with_child(Element::new("required")),
-    )
+    TlsNegotiation::Features { required: true }.to_element()
 }
 
 /// Client → server `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`.
 pub fn starttls() -> Element {
-    Element::new("starttls").with_attr("xmlns", NS_TLS)
+    TlsNegotiation::StartTls.to_element()
 }
 
 /// Server → client `<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`.
 pub fn proceed() -> Element {
-    Element::new("proceed").with_attr("xmlns", NS_TLS)
+    TlsNegotiation::Proceed.to_element()
 }

@@ -74,7 +74,16 @@ pub use nlri::{EvpnRoute, Nlri, RtcRoute, VpnRoute};
 pub use notification::{
     update_error_name, CeaseSubcode, ErrorCode, HeaderError, Notification, OpenError, UpdateError,
 };
-pub use open::{AddPathFamily, Capability, GrFamily, Open, AS_TRANS};
+pub use open::{
+    AddPathFamily, Capability, GrFamily, LlgrFamily, Open, AS_TRANS, MAX_LLGR_STALE_TIME,
+};
+
+/// RFC 9494 §4.1 well-known community LLGR_STALE (65535:6): "used to mark
+/// stale routes retained for a longer period of time".
+pub const LLGR_STALE: u32 = 0xFFFF_0006;
+/// RFC 9494 §4.1 well-known community NO_LLGR (65535:7): "used to mark routes
+/// which are not to be retained".
+pub const NO_LLGR: u32 = 0xFFFF_0007;
 pub use pmsi::{PmsiTunnel, PmsiTunnelType, PMSI_TUNNEL, PMSI_TUNNEL_FLAGS};
 pub use types::{
     Afi, Esi, Label, LabelField, MacAddr, ParseError, RouteDistinguisher, RouteTarget, Safi,

@@ -1,7 +1,8 @@
 //! OPEN message (RFC 4271 §4.2, §6.2) and capabilities (RFC 5492):
 //! multiprotocol (RFC 4760 §8), route refresh (RFC 2918), enhanced route
 //! refresh (RFC 7313), 4-octet AS (RFC 6793), graceful restart (RFC 4724),
-//! add-path (RFC 7911) and extended messages (RFC 8654).
+//! long-lived graceful restart (RFC 9494), add-path (RFC 7911) and extended
+//! messages (RFC 8654).
 //!
 //! ```text
 //!  +-+-+-+-+-+-+-+-+
@@ -39,6 +40,42 @@ mod cap_code {
     pub const FOUR_OCTET_AS: u8 = 65;
     pub const ADD_PATH: u8 = 69;
     pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
+    pub const LONG_LIVED_GR: u8 = 71;
+}
+
+/// RFC 9494 §3: the Long-lived Stale Time is 24 bits.
+pub const MAX_LLGR_STALE_TIME: u32 = 0x00ff_ffff;
+
+/// Per-family long-lived graceful-restart entry (RFC 9494 §3).
+///
+/// ```text
+///  +--------------------------------------------------+
+///  | Address Family Identifier (16 bits)              |
+///  +--------------------------------------------------+
+///  | Subsequent Address Family Identifier (8 bits)    |
+///  +--------------------------------------------------+
+///  | Flags for Address Family (8 bits)                |
+///  +--------------------------------------------------+
+///  | Long-lived Stale Time (24 bits)                  |
+///  +--------------------------------------------------+
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlgrFamily {
+    /// Address family.
+    pub afi: Afi,
+    /// Subsequent address family.
+    pub safi: Safi,
+    /// "Flags for Address Family"; bit 0x80 is Forwarding State (F).
+    pub flags: u8,
+    /// Long-lived stale time in seconds (24 bits).
+    pub stale_time: u32,
+}
+
+impl LlgrFamily {
+    /// Whether forwarding state was preserved (F bit).
+    pub fn forwarding_preserved(&self) -> bool {
+        self.flags & 0x80 != 0
+    }
 }
 
 /// Per-family graceful-restart entry (RFC 4724 §3).
@@ -100,6 +137,9 @@ pub enum Capability {
     AddPath(Vec<AddPathFamily>),
     /// Enhanced route refresh (code 70, RFC 7313).
     EnhancedRouteRefresh,
+    /// Long-lived graceful restart (code 71, RFC 9494 §3): one entry per
+    /// family, each with its own long-lived stale time.
+    LongLivedGracefulRestart(Vec<LlgrFamily>),
     /// Any other capability, kept verbatim.
     Unknown {
         /// Capability code.
@@ -310,6 +350,26 @@ impl Capability {
                 }
                 Capability::AddPath(fams)
             }
+            cap_code::LONG_LIVED_GR => {
+                // RFC 9494 - Section 3: the capability value is a sequence of
+                // 7-octet <AFI, SAFI, Flags, Long-lived Stale Time> tuples; a
+                // truncated tuple is a malformed capability.
+                let mut fams = Vec::new();
+                while !r.is_empty() {
+                    let afi = r.u16().ok_or_else(bad)?;
+                    let safi = r.u8().ok_or_else(bad)?;
+                    let flags = r.u8().ok_or_else(bad)?;
+                    let hi = r.u8().ok_or_else(bad)?;
+                    let lo = r.u16().ok_or_else(bad)?;
+                    fams.push(LlgrFamily {
+                        afi: afi.into(),
+                        safi: safi.into(),
+                        flags,
+                        stale_time: (u32::from(hi) << 16) | u32::from(lo),
+                    });
+                }
+                Capability::LongLivedGracefulRestart(fams)
+            }
             _ => {
                 return Ok(Capability::Unknown {
                     code,
@@ -365,6 +425,20 @@ impl Capability {
                     v.push(f.send_receive);
                 }
                 cap_code::ADD_PATH
+            }
+            Capability::LongLivedGracefulRestart(fams) => {
+                for f in fams {
+                    if f.stale_time > MAX_LLGR_STALE_TIME {
+                        return Err(EncodeError::Invalid {
+                            what: "long-lived stale time",
+                        });
+                    }
+                    v.extend_from_slice(&u16::from(f.afi).to_be_bytes());
+                    v.push(f.safi.into());
+                    v.push(f.flags);
+                    v.extend_from_slice(&f.stale_time.to_be_bytes()[1..]);
+                }
+                cap_code::LONG_LIVED_GR
             }
             Capability::Unknown { code, data } => {
                 v.extend_from_slice(data);
@@ -468,6 +542,70 @@ mod tests {
         assert_eq!(o.my_as, AS_TRANS);
         let o = Open::new(64512, 90, Ipv4Addr::new(1, 1, 1, 1), vec![]);
         assert_eq!((o.my_as, o.asn()), (64512, 64512));
+    }
+
+    // RFC 9494 §3: capability 71 with two tuples, inet-vpn (F bit, 86400 s)
+    // and e-vpn (no F bit, the largest 24-bit time).
+    static LLGR_CAP: [u8; 16] = [
+        0x47, 0x0e, // code 71, length 14
+        0x00, 0x01, 0x80, 0x80, 0x01, 0x51, 0x80, // AFI 1 SAFI 128, F, 86400
+        0x00, 0x19, 0x46, 0x00, 0xff, 0xff, 0xff, // AFI 25 SAFI 70, 16777215
+    ];
+
+    fn llgr_value() -> Capability {
+        Capability::LongLivedGracefulRestart(vec![
+            LlgrFamily {
+                afi: Afi::Ipv4,
+                safi: Safi::MplsVpn,
+                flags: 0x80,
+                stale_time: 86_400,
+            },
+            LlgrFamily {
+                afi: Afi::L2vpn,
+                safi: Safi::Evpn,
+                flags: 0,
+                stale_time: MAX_LLGR_STALE_TIME,
+            },
+        ])
+    }
+
+    #[test]
+    fn llgr_capability_round_trip() {
+        let cap = Capability::decode(LLGR_CAP[0], &LLGR_CAP[2..]).unwrap();
+        assert_eq!(cap, llgr_value());
+        let Capability::LongLivedGracefulRestart(f) = &cap else {
+            unreachable!()
+        };
+        assert!(f[0].forwarding_preserved() && !f[1].forwarding_preserved());
+        let mut out = Vec::new();
+        cap.encode(&mut out).unwrap();
+        assert_eq!(out, LLGR_CAP);
+        // inside a whole OPEN
+        let o = Open::new(65001, 90, Ipv4Addr::new(10, 0, 0, 1), vec![llgr_value()]);
+        let ctx = DecodeCtx::default();
+        let mut bytes = Vec::new();
+        Message::Open(o.clone()).encode(&ctx, &mut bytes).unwrap();
+        assert_eq!(Message::decode(&bytes, &ctx).unwrap().0, Message::Open(o));
+    }
+
+    #[test]
+    fn llgr_capability_errors() {
+        // a truncated tuple (6 of 7 octets) is malformed
+        let e = Capability::decode(71, &LLGR_CAP[2..8]).unwrap_err();
+        assert!(matches!(e, DecodeError::Open { .. }), "{e:?}");
+        // an empty capability lists no families
+        assert_eq!(
+            Capability::decode(71, &[]).unwrap(),
+            Capability::LongLivedGracefulRestart(vec![])
+        );
+        // a stale time above 24 bits cannot be encoded
+        let big = Capability::LongLivedGracefulRestart(vec![LlgrFamily {
+            afi: Afi::Ipv4,
+            safi: Safi::MplsVpn,
+            flags: 0,
+            stale_time: MAX_LLGR_STALE_TIME + 1,
+        }]);
+        assert!(big.encode(&mut Vec::new()).is_err());
     }
 
     fn decode_err(patch: impl FnOnce(&mut Vec<u8>)) -> DecodeError {

@@ -206,6 +206,18 @@ fn capability() -> impl Strategy<Value = Capability> {
                 })
                 .collect()
         )),
+        prop::collection::vec((fam, 0u32..=MAX_LLGR_STALE_TIME), 0..3).prop_map(|f| {
+            Capability::LongLivedGracefulRestart(
+                f.into_iter()
+                    .map(|((a, s, flags), stale_time)| LlgrFamily {
+                        afi: a.into(),
+                        safi: s.into(),
+                        flags,
+                        stale_time,
+                    })
+                    .collect(),
+            )
+        }),
         (100u8..=200, prop::collection::vec(any::<u8>(), 0..8))
             .prop_map(|(code, data)| Capability::Unknown { code, data }),
     ]

@@ -34,4 +34,7 @@ pub mod types;
 pub use crate::core::{Core, Event, Input, Output, PeerStatus};
 pub use fsm::{ConnId, State};
 pub use shell::{Speaker, SpeakerError};
-pub use types::{Attrs, EvpnKey, Family, LabelStack, Path, PeerConfig, RouteKey, SpeakerConfig};
+pub use types::{
+    Attrs, EvpnKey, Family, LabelStack, Md5Key, Md5KeyError, Path, PeerConfig, RouteKey,
+    SpeakerConfig,
+};

@@ -8,6 +8,12 @@
 //!  reader (per conn) ──Data/Closed──────┼──> core task (Core) ──Send──> writer (per conn) ──> TCP
 //!  Speaker handle ──Advertise/Withdraw/AddPeer/Status──┘      └──Event──> RIB owner's receiver
 //! ```
+//!
+//! TCP MD5 (RFC 2385): a peer's [`PeerConfig::md5_key`] is set on the listener for its
+//! address when the peer is added (removed with the peer or the key), on the socket of an
+//! outgoing connection before `connect`, and again on every connection when the core
+//! takes it (TF's `SetSessionSocketAuthKey`), so a connection made or accepted under an
+//! older key carries the current one. The key itself never goes into a log line.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::core::{Core, Event, Input, Output, PeerStatus};
 use crate::fsm::ConnId;
 use crate::rib::Source;
-use crate::types::{Path, PeerConfig, RouteKey, SpeakerConfig};
+use crate::types::{Md5Key, Path, PeerConfig, RouteKey, SpeakerConfig};
 
 /// Errors of the shell.
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +115,15 @@ impl Speaker {
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let mut local_addr = None;
         let mut acceptor = None;
+        let mut listener = None;
         if let Some(addr) = listen {
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|source| SpeakerError::Listen { addr, source })?;
             local_addr = l.local_addr().ok();
+            // Shared with the core task, which sets the peers' MD5 keys on it.
+            let l = Arc::new(l);
+            listener = Some(l.clone());
             let tx = tx.clone();
             acceptor = Some(tokio::spawn(async move {
                 loop {
@@ -137,7 +147,18 @@ impl Speaker {
                 }
             }));
         }
-        tokio::spawn(core_task(Core::new(cfg), tx.clone(), rx, ev_tx, acceptor));
+        let md5 = Md5Keys {
+            listener,
+            keys: HashMap::new(),
+        };
+        tokio::spawn(core_task(
+            Core::new(cfg),
+            tx.clone(),
+            rx,
+            ev_tx,
+            acceptor,
+            md5,
+        ));
         Ok((Speaker { tx, local_addr }, ev_rx))
     }
 
@@ -210,12 +231,67 @@ struct ConnIo {
     reader: JoinHandle<()>,
 }
 
+/// The peers' TCP MD5 keys (RFC 2385) and the listener they are set on.
+struct Md5Keys {
+    listener: Option<Arc<TcpListener>>,
+    keys: HashMap<IpAddr, Md5Key>,
+}
+
+impl Md5Keys {
+    /// Follow a configuration input: a peer added with a new key, another key or none,
+    /// or removed, has the listener's key for its address set or removed.
+    fn follow(&mut self, input: &Input) {
+        let (addr, key) = match input {
+            Input::AddPeer(cfg) => (cfg.address, cfg.md5_key.clone()),
+            Input::RemovePeer(addr) => (*addr, None),
+            _ => return,
+        };
+        if self.keys.get(&addr) == key.as_ref() {
+            return;
+        }
+        match &key {
+            Some(k) => self.keys.insert(addr, k.clone()),
+            None => self.keys.remove(&addr),
+        };
+        let Some(l) = &self.listener else { return };
+        let peer = SocketAddr::new(addr, 0);
+        match filament_sockopt::set_tcp_md5sig(l.as_ref(), peer, key.as_ref().map(Md5Key::as_bytes))
+        {
+            Ok(()) => tracing::info!(%addr, md5 = key.is_some(), "BGP listener MD5 key updated"),
+            // Connections are keyed again when taken (see `Cmd::Accepted`), so a peer
+            // is never brought up without its key; incoming ones may fail meanwhile.
+            Err(e) => tracing::warn!(%addr, error = %e, "cannot set the BGP listener's MD5 key"),
+        }
+    }
+
+    /// Give a connection the current key of its peer (or none); false if that failed.
+    fn apply(&self, stream: &TcpStream, remote: SocketAddr) -> bool {
+        match self.keys.get(&remote.ip()) {
+            Some(k) => match filament_sockopt::set_tcp_md5sig(stream, remote, Some(k.as_bytes())) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(peer = %remote.ip(), error = %e,
+                        "cannot set the MD5 key on a BGP connection: closed");
+                    false
+                }
+            },
+            // No key (any inherited one is dropped): best effort, a kernel without
+            // TCP_MD5SIG has none to drop.
+            None => {
+                let _ = filament_sockopt::set_tcp_md5sig(stream, remote, None);
+                true
+            }
+        }
+    }
+}
+
 async fn core_task(
     mut core: Core,
     tx: mpsc::UnboundedSender<Cmd>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     events: mpsc::Sender<Vec<Event>>,
     acceptor: Option<JoinHandle<()>>,
+    mut md5: Md5Keys,
 ) {
     // Events for the RIB owner, and how many the core emitted into it (a folded
     // `LearnedMany` counts each of its routes).
@@ -244,7 +320,10 @@ async fn core_task(
                 let mut batch = 0;
                 loop {
                     match cmd {
-                        Cmd::Input(i) => core.apply(now, i),
+                        Cmd::Input(i) => {
+                            md5.follow(&i);
+                            core.apply(now, i);
+                        }
                         Cmd::Read { conn, bytes, permit } => {
                             core.apply(now, Input::Data { conn, bytes });
                             drop(permit);
@@ -267,7 +346,10 @@ async fn core_task(
                 core.flush();
                 match cmd {
                     Cmd::Shutdown => break,
-                    Cmd::Input(i) => core.handle(now, i),
+                    Cmd::Input(i) => {
+                        md5.follow(&i);
+                        core.handle(now, i);
+                    }
                     Cmd::Read { conn, bytes, permit } => {
                         core.handle(now, Input::Data { conn, bytes });
                         drop(permit);
@@ -293,6 +375,9 @@ async fn core_task(
                         let (Ok(remote), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
                             continue;
                         };
+                        if !md5.apply(&stream, remote) {
+                            continue;
+                        }
                         let _ = stream.set_nodelay(true);
                         let id = next_id;
                         next_id += 1;
@@ -335,8 +420,9 @@ async fn core_task(
                 }
                 Output::Connect { peer, addr, local } => {
                     let tx = tx.clone();
+                    let key = md5.keys.get(&peer).cloned();
                     tokio::spawn(async move {
-                        match connect(addr, local).await {
+                        match connect(addr, local, key).await {
                             Ok(stream) => {
                                 let _ = tx.send(Cmd::Accepted {
                                     stream,
@@ -399,11 +485,20 @@ fn push_event(batch: &mut Vec<Event>, e: Event) {
     }
 }
 
-async fn connect(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+async fn connect(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+    key: Option<Md5Key>,
+) -> std::io::Result<TcpStream> {
     let sock = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    if let Some(k) = key {
+        // Before connect: the SYN is signed (RFC 2385).
+        filament_sockopt::set_tcp_md5sig(&sock, addr, Some(k.as_bytes()))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("setting the TCP MD5 key: {e}")))?;
+    }
     if let Some(l) = local {
         sock.bind(SocketAddr::new(l, 0))?;
     }

@@ -359,6 +359,56 @@ pub struct PeerConfig {
     pub admin_down: bool,
     /// A display name (e.g. the bgp-router object's name).
     pub name: String,
+    /// TCP MD5 signature key (RFC 2385) for the sessions with this neighbour, on the
+    /// listener and on outgoing connections; a change resets the session.
+    pub md5_key: Option<Md5Key>,
+}
+
+/// A TCP MD5 key (RFC 2385): 1 to 80 bytes (the kernel's `TCP_MD5SIG_MAXKEYLEN`). Its
+/// bytes never show in `Debug` output, so a logged configuration does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Md5Key(Vec<u8>);
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Md5KeyError {
+    /// No bytes.
+    #[error("the MD5 key is empty")]
+    Empty,
+    /// Longer than the kernel takes.
+    #[error("the MD5 key is {len} bytes, longer than {max} (TCP_MD5SIG_MAXKEYLEN)")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl Md5Key {
+    /// A key, if it is 1 to [`filament_sockopt::MAX_KEY_LEN`] bytes.
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Md5Key, Md5KeyError> {
+        let key = key.into();
+        match key.len() {
+            0 => Err(Md5KeyError::Empty),
+            len if len > filament_sockopt::MAX_KEY_LEN => Err(Md5KeyError::TooLong {
+                len,
+                max: filament_sockopt::MAX_KEY_LEN,
+            }),
+            _ => Ok(Md5Key(key)),
+        }
+    }
+
+    /// The key's bytes (for the socket option only).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Md5Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5Key(<redacted>)")
+    }
 }
 
 impl PeerConfig {
@@ -381,6 +431,7 @@ impl PeerConfig {
             hold_time: None,
             admin_down: false,
             name: address.to_string(),
+            md5_key: None,
         }
     }
 }
@@ -399,8 +450,20 @@ pub struct SpeakerConfig {
     /// Route-reflector cluster id; `None` means a plain iBGP full-mesh
     /// member (split horizon).
     pub cluster_id: Option<Ipv4Addr>,
-    /// Graceful-restart time advertised as a helper (RFC 4724 §3).
+    /// Graceful-restart time advertised (RFC 4724 §3); 0 with TF's GR disabled.
     pub gr_restart_time: u16,
+    /// Helper mode (RFC 4724 §4.2, RFC 9494 §4.2): a peer's paths are kept stale while
+    /// it restarts. TF: `graceful_restart_parameters` `enable && bgp_helper_enable`.
+    /// Off, a session loss removes the peer's paths at once.
+    pub gr_helper: bool,
+    /// Our OPEN lists our families with the Forwarding State bit, as TF's control node
+    /// does when GR is enabled with a non-zero restart time (`AddGRCapabilities`); off,
+    /// the capability lists no family (a helper only).
+    pub gr_families: bool,
+    /// Long-lived stale time (RFC 9494): advertised in the LLGR capability when it and
+    /// `gr_restart_time` are non-zero (TF's `AddLLGRCapabilities`), and the most a
+    /// restarting peer's paths are kept LLGR-stale. 0: no LLGR.
+    pub llgr_time: u32,
     /// How long to wait for a peer's RT-membership End-of-RIB before sending
     /// it VPN routes anyway (RFC 4684 §6).
     pub rtc_eor_wait: Duration,
@@ -416,6 +479,9 @@ impl SpeakerConfig {
             connect_retry: Duration::from_secs(30),
             cluster_id: None,
             gr_restart_time: 120,
+            gr_helper: true,
+            gr_families: false,
+            llgr_time: 0,
             rtc_eor_wait: Duration::from_secs(30),
         }
     }

@@ -94,42 +94,6 @@ impl NeighborKey {
     }
 }
 
-/// Fragment table entries at most (first fragments whose later ones are awaited).
-pub(crate) const FRAG_MAX: usize = 16 * 1024;
-/// How long the first fragment's ports are kept for the later ones.
-pub(crate) const FRAG_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Key of the fragment table: what RFC 791 identifies a datagram's fragments by (source,
-/// destination, protocol, identification), in a VRF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct FragKey {
-    vrf: VrfId,
-    proto: u8,
-    id: u32,
-    src: std::net::IpAddr,
-    dst: std::net::IpAddr,
-}
-
-impl FragKey {
-    pub(crate) fn new(vrf: VrfId, info: &crate::encap::IpInfo, id: u32) -> Self {
-        FragKey {
-            vrf,
-            proto: info.proto,
-            id,
-            src: info.src,
-            dst: info.dst,
-        }
-    }
-}
-
-/// The ports of a fragmented datagram, from its first fragment.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FragPorts {
-    pub(crate) sport: u16,
-    pub(crate) dport: u16,
-    pub(crate) at: Duration,
-}
-
 /// A fabric neighbour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Neighbor {
@@ -152,8 +116,9 @@ pub struct Forwarder {
     /// Last ARP request sent per neighbour (rate limit).
     pub(crate) arp_pending: FastMap<NeighborKey, Duration>,
     pub(crate) flows: FlowTable,
-    /// Ports of fragmented datagrams (IPv4 and IPv6) seen on policy vifs, for their later fragments.
-    pub(crate) frags: FastMap<FragKey, FragPorts>,
+    /// Ports of fragmented datagrams (IPv4 and IPv6) seen on policy vifs, for their later
+    /// fragments, and later fragments queued until their first one arrives (`frag.rs`).
+    pub(crate) frags: crate::frag::Frags,
     /// Frames the forwarder originates (ARP requests), drained by
     /// [`Forwarder::poll_transmit`].
     pub(crate) tx_queue: VecDeque<Tx>,
@@ -178,7 +143,7 @@ pub struct Forwarder {
     pub(crate) fast_hits: u64,
 }
 
-pub(crate) const DROP_REASONS: usize = DropReason::BadTunnel as usize + 1;
+pub(crate) const DROP_REASONS: usize = DropReason::FragQueueFull as usize + 1;
 pub(crate) const PUNT_REASONS: usize = PuntReason::Receive as usize + 1;
 
 const ALL_DROPS: [DropReason; DROP_REASONS] = [
@@ -204,6 +169,7 @@ const ALL_DROPS: [DropReason; DROP_REASONS] = [
     DropReason::Fragment,
     DropReason::Checksum,
     DropReason::BadTunnel,
+    DropReason::FragQueueFull,
 ];
 const ALL_PUNTS: [PuntReason; PUNT_REASONS] = [
     PuntReason::FlowMiss,
@@ -246,7 +212,7 @@ impl Forwarder {
             vnis: fast_map(seed, 0),
             neighbors: fast_map(seed, 0),
             arp_pending: fast_map(seed, 0),
-            frags: fast_map(seed, 0),
+            frags: crate::frag::Frags::new(seed),
             tx_queue: VecDeque::new(),
             drops: [0; DROP_REASONS],
             punts: [0; PUNT_REASONS],
@@ -554,8 +520,7 @@ impl Forwarder {
         self.now = self.now.max(now);
         self.arp_pending
             .retain(|_, t| now.saturating_sub(*t) < Duration::from_secs(60));
-        self.frags
-            .retain(|_, p| now.saturating_sub(p.at) < FRAG_TIMEOUT);
+        self.expire_frags(now);
         self.flows
             .age(now, self.cfg.flow_timeout, self.cfg.hold_timeout)
     }

@@ -22,7 +22,8 @@ use crate::buf::PacketBuf;
 use crate::dump::*;
 use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::flow::{FlowEntry, HeldPkt};
-use crate::forwarder::{Forwarder, FragKey, FragPorts, NeighborKey};
+use crate::forwarder::{Forwarder, NeighborKey};
+use crate::frag::FragStep;
 use crate::types::*;
 
 /// Per-packet context.
@@ -113,6 +114,21 @@ impl Forwarder {
     /// callers do not pay for its stack frame).
     #[inline(never)]
     fn process_general(
+        &mut self,
+        now: Duration,
+        vif_in: VifId,
+        buf: &mut PacketBuf,
+        meta: RxMeta,
+    ) -> Verdict {
+        let verdict = self.process_one(now, vif_in, buf, meta);
+        if self.frags.has_ready() {
+            // Later fragments that arrived before this first one go out after it (`frag.rs`).
+            self.process_ready_frags(now);
+        }
+        verdict
+    }
+
+    fn process_one(
         &mut self,
         now: Duration,
         vif_in: VifId,
@@ -348,30 +364,27 @@ impl Forwarder {
     ) -> Step<FlowStep> {
         let now = self.now;
         // TF vr_fragment.c: a flow is identified by the first fragment's ports; later
-        // fragments (no L4 header) find them by (VRF, addresses, protocol, IP id).
+        // fragments (no L4 header) find them by (VRF, addresses, protocol, IP id), or wait in
+        // a queue for their first fragment (`frag.rs`).
         let key = match info.frag_id {
-            Some(id) if info.later_fragment => {
-                let p = self
-                    .frags
-                    .get(&FragKey::new(key.vrf, info, id))
-                    .ok_or(DropReason::Fragment)?;
-                (info.sport, info.dport) = (p.sport, p.dport);
-                FlowKey {
-                    sport: p.sport,
-                    dport: p.dport,
-                    ..key
-                }
-            }
             Some(id) => {
-                if self.frags.len() < crate::forwarder::FRAG_MAX {
-                    let ports = FragPorts {
-                        sport: info.sport,
-                        dport: info.dport,
-                        at: now,
-                    };
-                    self.frags.insert(FragKey::new(key.vrf, info, id), ports);
+                let (vif_in, meta) = (ctx.vif_in, ctx.meta);
+                let pkt = || HeldPkt {
+                    vif_in,
+                    buf: PacketBuf::from_frame(buf.bytes_from(ctx.orig)),
+                    meta,
+                };
+                match self.frag_step(key.vrf, info, id, pkt)? {
+                    FragStep::Queued => return Ok(FlowStep::Done(Verdict::Held)),
+                    FragStep::Ports(sport, dport) => {
+                        (info.sport, info.dport) = (sport, dport);
+                        FlowKey {
+                            sport,
+                            dport,
+                            ..key
+                        }
+                    }
                 }
-                key
             }
             None => key,
         };

@@ -581,13 +581,18 @@ pub enum DropReason {
     Unsupported,
     /// Would go back out of the interface it came in on.
     Loop,
-    /// IP fragment on a policy vif whose flow cannot be identified.
+    /// IP fragment on a policy vif whose flow cannot be identified: a later fragment whose
+    /// first one did not arrive within 2 s.
     Fragment,
     /// IPv4 header or GRE checksum wrong (TF's `cksum_err`).
     Checksum,
     /// Overlay header we must not accept: GRE version other than 0 or RFC 1701 routing /
     /// strict source route / recursion bits set (RFC 2784 §2.3, §2.5).
     BadTunnel,
+    /// A later IP fragment arrived before its first one and the queue of such fragments was
+    /// full (TF's "Fragment Queue Fail"; `FRAG_QUEUE_MAX` in all, `FRAG_QUEUE_PER_SOURCE` per
+    /// source address).
+    FragQueueFull,
 }
 
 /// What to do with a packet after [`crate::Forwarder::process`].
@@ -605,7 +610,8 @@ pub enum Verdict {
         /// Flow key (flow misses).
         key: Option<FlowKey>,
     },
-    /// Queued on a flow awaiting the agent's verdict.
+    /// Queued on a flow awaiting the agent's verdict, or a later IP fragment queued until its
+    /// first fragment arrives (then it goes out through [`crate::Forwarder::poll_transmit`]).
     Held,
     /// Not for the overlay: a fabric frame the host kernel (which also
     /// received it) handles. Nothing to send.

@@ -1,0 +1,324 @@
+//! Later IP fragments that arrive before their first one (TF vr_fragment.c's out-of-order
+//! handling, `frag.rs`): on a policy vif they wait in a bounded queue and follow the first
+//! fragment's flow once it arrives; what waits too long, or does not fit, is dropped and
+//! counted.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use common::*;
+use filament_dataplane::*;
+use filament_wire_pkt::{checksum, ethernet, ip_proto, ipv4, ipv6};
+use proptest::prelude::*;
+
+/// VM3 -> VM5 UDP 40000 -> 5201 (remote, over the tunnel) in VRF 1.
+fn key(v6: bool) -> FlowKey {
+    let (src, dst) = if v6 {
+        (
+            IpAddr::V6("fd00::3".parse().unwrap()),
+            IpAddr::V6("fd00::5".parse().unwrap()),
+        )
+    } else {
+        (IpAddr::V4(vm_ip(3)), IpAddr::V4(vm_ip(5)))
+    };
+    FlowKey {
+        vrf: VrfId(1),
+        proto: ip_proto::UDP,
+        src,
+        dst,
+        sport: 40000,
+        dport: 5201,
+    }
+}
+
+/// The fragments, in order, of a UDP datagram of `data` bytes from VM3 to VM5, each carrying
+/// `chunk` bytes (a multiple of 8) of the IP payload, IP identification `id`.
+fn v4_fragments(data: usize, chunk: usize, id: u16) -> Vec<Vec<u8>> {
+    let payload: Vec<u8> = (0..data).map(|i| (i * 7) as u8).collect();
+    let whole = vm_udp_routed_with(3, vm_ip(5), 40000, 5201, &payload);
+    let l4 = &whole[34..];
+    let n = l4.len().div_ceil(chunk);
+    (0..n)
+        .map(|i| {
+            let part = &l4[i * chunk..l4.len().min((i + 1) * chunk)];
+            let mut f = whole[..34].to_vec();
+            f.extend_from_slice(part);
+            f[16..18].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+            f[18..20].copy_from_slice(&id.to_be_bytes());
+            let more = if i + 1 < n { 0x2000 } else { 0 };
+            f[20..22].copy_from_slice(&(((i * chunk / 8) as u16) | more).to_be_bytes());
+            ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+            f
+        })
+        .collect()
+}
+
+/// The same for IPv6 (fd00::3 -> fd00::5, Fragment headers, RFC 8200 §4.5).
+fn v6_fragments(data: usize, chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let (s, d): (Ipv6Addr, Ipv6Addr) = ("fd00::3".parse().unwrap(), "fd00::5".parse().unwrap());
+    let payload: Vec<u8> = (0..data).map(|i| (i * 5) as u8).collect();
+    let mut l4 = udp_l4(40000, 5201, &payload);
+    let c = checksum::l4_checksum(&IpAddr::V6(s), &IpAddr::V6(d), ip_proto::UDP, &l4);
+    l4[6..8].copy_from_slice(&c.to_be_bytes());
+    let n = l4.len().div_ceil(chunk);
+    (0..n)
+        .map(|i| {
+            let part = &l4[i * chunk..l4.len().min((i + 1) * chunk)];
+            let off_m = ((i * chunk) as u16) | u16::from(i + 1 < n);
+            let mut body = vec![ip_proto::UDP, 0];
+            body.extend_from_slice(&off_m.to_be_bytes());
+            body.extend_from_slice(&id.to_be_bytes());
+            body.extend_from_slice(part);
+            let mut f = vec![0u8; 14 + 40 + body.len()];
+            ethernet::Repr {
+                dst: GATEWAY_MAC.0,
+                src: vm_mac(3).0,
+                vlan_tci: None,
+                ethertype: ethernet::ethertype::IPV6,
+            }
+            .emit(&mut f);
+            ipv6::Repr {
+                src: s,
+                dst: d,
+                next_header: ip_proto::IPV6_FRAG,
+                payload_len: body.len(),
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut f[14..]);
+            f[54..].copy_from_slice(&body);
+            f
+        })
+        .collect()
+}
+
+/// Host A (policy on VM3's vif 1) with the IPv6 route to fd00::5 over the tunnel too.
+fn host(encap: TunnelEncap, hold_max: usize) -> Forwarder {
+    let mut a = host_a_cfg(
+        encap,
+        true,
+        ForwarderCfg {
+            hold_max,
+            ..Default::default()
+        },
+    );
+    a.apply(Op::AddRoute {
+        vrf: VrfId(1),
+        prefix: "fd00::5/128".parse().unwrap(),
+        nh: NhId(10),
+    })
+    .unwrap();
+    a
+}
+
+fn process_at(a: &mut Forwarder, at: Duration, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    let mut b = PacketBuf::from_frame(frame);
+    let v = a.process(at, VifId(1), &mut b, RxMeta::default());
+    (v, b.to_vec())
+}
+
+/// Which fragment (by index) an encapsulated frame carries: the inner IP packet ends the
+/// frame; its fragment offset and its data (after the IPv4 header / the IPv6 header and
+/// Fragment header) identify it.
+fn which(frags: &[Vec<u8>], out: &[u8], v6: bool) -> usize {
+    let (data_at, off_at) = if v6 { (40 + 8, 40 + 2) } else { (20, 6) };
+    let hits: Vec<usize> = (0..frags.len())
+        .filter(|&i| {
+            let ip = &frags[i][14..];
+            let Some(inner) = out.len().checked_sub(ip.len()).map(|at| &out[at..]) else {
+                return false;
+            };
+            inner[off_at..off_at + 2] == ip[off_at..off_at + 2] && inner[data_at..] == ip[data_at..]
+        })
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "an output frame that is not exactly one of the fragments"
+    );
+    hits[0]
+}
+
+/// Feed `frags` in `order`; returns, per arrival, the indices of the fragments delivered
+/// (encapsulated toward the fabric) as a result, and checks each verdict.
+fn feed(a: &mut Forwarder, frags: &[Vec<u8>], order: &[usize], v6: bool) -> Vec<Vec<usize>> {
+    let mut head_seen = false;
+    let mut out = Vec::new();
+    for &i in order {
+        let (v, bytes) = process_at(a, T0, &frags[i]);
+        let mut delivered = Vec::new();
+        if i == 0 {
+            head_seen = true;
+        }
+        match v {
+            Verdict::Transmit(vif) => {
+                assert!(head_seen, "fragment {i} went out before the first one");
+                assert_eq!(vif, VifId(0));
+                delivered.push(which(frags, &bytes, v6));
+            }
+            Verdict::Held => assert!(!head_seen, "fragment {i} held after the first one"),
+            other => panic!("fragment {i}: {other:?}"),
+        }
+        while let Some(tx) = a.poll_transmit() {
+            assert_eq!(tx.vif, VifId(0));
+            delivered.push(which(frags, &tx.frame, v6));
+        }
+        out.push(delivered);
+    }
+    out
+}
+
+/// A permutation of 0..n from proptest's random keys.
+fn permutation(keys: &[u32], n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by_key(|&i| (keys.get(i).copied().unwrap_or(0), i));
+    idx
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// With the flow installed: whatever the arrival order, nothing goes out before the first
+    /// fragment; when it arrives it goes out, then every fragment that came before it, in
+    /// arrival order; the rest go out as they come. Each exactly once, nothing dropped.
+    #[test]
+    fn any_arrival_order_delivers_every_fragment_once_the_head_arrives(
+        encap in any_encap(),
+        v6 in any::<bool>(),
+        data in 9usize..1500,
+        chunk8 in 1usize..64,
+        keys in proptest::collection::vec(any::<u32>(), 64),
+    ) {
+        let chunk = chunk8 * 8;
+        let frags = if v6 { v6_fragments(data, chunk, 0x1234_5678) } else { v4_fragments(data, chunk, 0x4321) };
+        prop_assume!(frags.len() >= 2 && frags.len() <= 64);
+        let order = permutation(&keys, frags.len());
+        let mut a = host(encap, 3);
+        a.apply(Op::AddFlow(flow_spec(key(v6), 3))).unwrap();
+        let got = feed(&mut a, &frags, &order, v6);
+        let head_at = order.iter().position(|&i| i == 0).unwrap();
+        // Before the head: nothing. At the head: the head, then the early ones in order.
+        for d in &got[..head_at] {
+            prop_assert!(d.is_empty());
+        }
+        let mut want_at_head = vec![0];
+        want_at_head.extend_from_slice(&order[..head_at]);
+        prop_assert_eq!(&got[head_at], &want_at_head);
+        for (d, &i) in got[head_at + 1..].iter().zip(&order[head_at + 1..]) {
+            prop_assert_eq!(d, &vec![i]);
+        }
+        let mut all: Vec<usize> = got.concat();
+        all.sort_unstable();
+        prop_assert_eq!(all, (0..frags.len()).collect::<Vec<_>>());
+        prop_assert_eq!(a.dropstats().total, 0);
+        let fwd = a.dump_flows().into_iter().find(|f| f.key == key(v6)).unwrap();
+        prop_assert_eq!(fwd.packets, frags.len() as u64);
+    }
+
+    /// Without a flow: the head is punted and held; the fragments that came before it join it
+    /// on the HOLD flow, and the verdict releases all of them.
+    #[test]
+    fn early_fragments_wait_on_the_heads_hold_flow(
+        v6 in any::<bool>(),
+        n in 2usize..6,
+        keys in proptest::collection::vec(any::<u32>(), 8),
+    ) {
+        let frags = if v6 { v6_fragments(n * 64 - 8, 64, 9) } else { v4_fragments(n * 64 - 8, 64, 9) };
+        prop_assert_eq!(frags.len(), n);
+        let order = permutation(&keys, n);
+        let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 8);
+        for &i in &order {
+            let (v, _) = process_at(&mut a, T0, &frags[i]);
+            if i == 0 {
+                prop_assert!(matches!(v, Verdict::Punt { key: Some(k), .. } if k == key(v6)), "{:?}", v);
+            } else {
+                prop_assert_eq!(v, Verdict::Held);
+            }
+            prop_assert_eq!(a.poll_transmit(), None);
+        }
+        let released = a.apply(Op::AddFlow(flow_spec(key(v6), 3))).unwrap().released;
+        prop_assert_eq!(released.len(), n);
+        let mut seen: Vec<usize> = released
+            .iter()
+            .map(|r| {
+                assert_eq!(r.verdict, Verdict::Transmit(VifId(0)));
+                which(&frags, r.buf.frame(), v6)
+            })
+            .collect();
+        seen.sort_unstable();
+        prop_assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        prop_assert_eq!(a.dropstats().total, 0);
+    }
+}
+
+#[test]
+fn early_fragments_whose_head_never_comes_are_dropped_after_the_timeout() {
+    let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
+    a.apply(Op::AddFlow(flow_spec(key(false), 3))).unwrap();
+    let frags = v4_fragments(1000, 512, 77);
+    assert_eq!(process_at(&mut a, T0, &frags[1]).0, Verdict::Held);
+    // Aged before the timeout: still waiting.
+    a.age_flows(T0 + Duration::from_millis(1500));
+    assert_eq!(a.dropstats().total, 0);
+    // After it: dropped, counted as an unidentifiable fragment, on its vif too.
+    a.age_flows(T0 + Duration::from_millis(2500));
+    let d = a.dropstats();
+    assert_eq!(d.drops.get(&DropReason::Fragment), Some(&1));
+    let vif1 = a
+        .dump_interfaces()
+        .into_iter()
+        .find(|v| v.vif.id == VifId(1))
+        .unwrap();
+    assert_eq!(vif1.stats.drops, 1);
+    // The head, late: it goes; nothing else is released.
+    let (v, _) = process_at(&mut a, T0 + Duration::from_millis(2600), &frags[0]);
+    assert_eq!(v, Verdict::Transmit(VifId(0)));
+    assert_eq!(a.poll_transmit(), None);
+}
+
+#[test]
+fn the_queue_is_bounded_per_source_and_in_all() {
+    let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
+    // Later fragments of distinct datagrams (no head ever) from VM3.
+    let mut held = 0;
+    for id in 0..(FRAG_QUEUE_PER_SOURCE as u16 + 10) {
+        let f = &v4_fragments(100, 64, id)[1];
+        match process_at(&mut a, T0, f).0 {
+            Verdict::Held => held += 1,
+            Verdict::Drop(DropReason::FragQueueFull) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(held, FRAG_QUEUE_PER_SOURCE);
+    assert_eq!(
+        a.dropstats().drops.get(&DropReason::FragQueueFull),
+        Some(&10)
+    );
+    // Other sources fill the rest of the queue, up to FRAG_QUEUE_MAX in all.
+    let mut total = held;
+    'outer: for src in 10u8..20 {
+        for id in 0..FRAG_QUEUE_PER_SOURCE as u16 {
+            let mut f = v4_fragments(100, 64, id)[1].clone();
+            f[26..30].copy_from_slice(&vm_ip(src).octets());
+            ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+            match process_at(&mut a, T0, &f).0 {
+                Verdict::Held => total += 1,
+                Verdict::Drop(DropReason::FragQueueFull) => break 'outer,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(total, FRAG_QUEUE_MAX);
+    // Once the queued ones time out, there is room again (they are counted as Fragment).
+    let later = T0 + Duration::from_secs(3);
+    let f = &v4_fragments(100, 64, 999)[1];
+    assert_eq!(process_at(&mut a, later, f).0, Verdict::Held);
+    assert_eq!(
+        a.dropstats().drops.get(&DropReason::Fragment),
+        Some(&(FRAG_QUEUE_MAX as u64))
+    );
+}

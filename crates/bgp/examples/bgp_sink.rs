@@ -1,12 +1,14 @@
-//! A cheap BGP receiver for the reflection benchmark (issue 4): N sessions
-//! from one process to a speaker under test; each completes OPEN /
-//! KEEPALIVE (RFC 4271 §8), then only counts the NLRI of the UPDATEs it
-//! reads, from the real bytes (RFC 4271 §4.3 framing, RFC 4760
-//! MP_REACH_NLRI / MP_UNREACH_NLRI), without building routes.
+//! A cheap BGP receiver (and replayer) for the ingest and reflection
+//! benchmarks (issue 4): N sessions from one process to a speaker under
+//! test; each completes OPEN / KEEPALIVE (RFC 4271 §8), then only counts
+//! the NLRI of the UPDATEs it reads, from the real bytes (RFC 4271 §4.3
+//! framing, RFC 4760 MP_REACH_NLRI / MP_UNREACH_NLRI), without building
+//! routes.
 //!
 //! ```text
 //! bgp_sink --connect 10.77.0.1:179 --asn 64512 --local 10.77.0.11 [--local 10.77.0.12 ...]
-//!          --expect 1000000 [--family inet-vpn]
+//!          --expect 1000000 [--family inet-vpn] [--record FILE]
+//! bgp_sink --connect 10.77.0.1:179 --asn 65010 --local 10.77.0.5 --replay FILE [--family inet-vpn]
 //! ```
 //!
 //! One session per `--local` address (the speaker tells its peers apart by
@@ -15,6 +17,16 @@
 //! a session has counted `--expect` announced NLRI, and
 //! `{"event":"all","cpu_ms":..}` when every session is done. Keeps the
 //! sessions up (KEEPALIVEs) until killed.
+//!
+//! `--record FILE` (one session) keeps the UPDATE messages that carried
+//! the first `--expect` routes, byte for byte, and writes them to FILE.
+//! `--replay FILE` plays such a recording to the speaker under test as
+//! fast as TCP takes it: `{"event":"up"}` when the session is
+//! Established (our OPEN answered and the peer's KEEPALIVE read), then
+//! the recorded UPDATEs and an End-of-RIB (RFC 4724 §2), then
+//! `{"event":"sent","bytes":N,"ms":T}`. The ingest benchmark records the
+//! BIRD generator's feed once and replays it to every device under test,
+//! so that the feed is no longer the slowest party.
 #![allow(clippy::print_stdout)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,7 +35,7 @@ use std::time::{Duration, Instant};
 use filament_bgp::Family;
 use filament_wire_bgp::{Capability, DecodeCtx, Message, Open};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +64,7 @@ const HEADER: usize = 19;
 const UPDATE: u8 = 2;
 const OPEN: u8 = 1;
 const NOTIFICATION: u8 = 3;
+const KEEPALIVE: u8 = 4;
 const MP_REACH: u8 = 14;
 const MP_UNREACH: u8 = 15;
 
@@ -131,19 +144,31 @@ fn count_update(body: &[u8], c: &mut Counts) -> Option<()> {
 enum Report {
     Up(usize),
     Done(usize, Counts, Duration),
+    Sent(usize, usize, Duration),
     Failed(SinkError),
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn session(
+/// What a session does once it is up.
+#[derive(Clone)]
+enum Role {
+    /// Count the announced NLRI up to `expect`, keeping the UPDATEs that
+    /// carried them in `record` if set.
+    Count {
+        expect: u64,
+        record: Option<std::path::PathBuf>,
+    },
+    /// Send these recorded UPDATE messages, then an End-of-RIB.
+    Replay(std::sync::Arc<Vec<u8>>),
+}
+
+/// Connect from `local` to the speaker and send our OPEN and KEEPALIVE.
+async fn open_session(
     i: usize,
     local: IpAddr,
     dut: SocketAddr,
     asn: u32,
     family: Family,
-    expect: u64,
-    tx: mpsc::UnboundedSender<Report>,
-) -> Result<(), SinkError> {
+) -> Result<TcpStream, SinkError> {
     let io = |source| SinkError::Io { session: i, source };
     let sock = TcpSocket::new_v4().map_err(io)?;
     sock.bind(SocketAddr::new(local, 0)).map_err(io)?;
@@ -162,28 +187,107 @@ async fn session(
             Capability::RouteRefresh,
         ],
     );
-    let ctx = DecodeCtx::default();
     let mut hello = Vec::new();
-    let _ = Message::Open(open).encode(&ctx, &mut hello);
-    let _ = Message::Keepalive.encode(&ctx, &mut hello);
-    let mut keepalive = Vec::new();
-    let _ = Message::Keepalive.encode(&ctx, &mut keepalive);
+    let _ = Message::Open(open).encode(&DecodeCtx::default(), &mut hello);
+    let _ = Message::Keepalive.encode(&DecodeCtx::default(), &mut hello);
     s.write_all(&hello).await.map_err(io)?;
+    Ok(s)
+}
+
+fn keepalive() -> Vec<u8> {
+    let mut b = Vec::new();
+    let _ = Message::Keepalive.encode(&DecodeCtx::default(), &mut b);
+    b
+}
+
+/// Split whole BGP messages off the front of `buf`, calling `each` with
+/// (type, whole message); returns the bytes consumed.
+fn frames(
+    i: usize,
+    buf: &[u8],
+    mut each: impl FnMut(u8, &[u8]) -> Result<(), SinkError>,
+) -> Result<usize, SinkError> {
+    let mut at = 0;
+    while buf.len() - at >= HEADER {
+        let len = usize::from(u16::from_be_bytes([buf[at + 16], buf[at + 17]]));
+        if len < HEADER {
+            return Err(SinkError::Proto {
+                session: i,
+                what: "bad message length",
+            });
+        }
+        if buf.len() - at < len {
+            break;
+        }
+        each(buf[at + 18], &buf[at..at + len])?;
+        at += len;
+    }
+    Ok(at)
+}
+
+async fn session(
+    i: usize,
+    local: IpAddr,
+    dut: SocketAddr,
+    asn: u32,
+    family: Family,
+    role: Role,
+    tx: mpsc::UnboundedSender<Report>,
+) -> Result<(), SinkError> {
+    let io = |source| SinkError::Io { session: i, source };
+    let s = open_session(i, local, dut, asn, family).await?;
+    let (mut rd, mut wr) = s.into_split();
     let start = Instant::now();
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
     let mut chunk = vec![0u8; 128 * 1024];
     let mut c = Counts::default();
-    let mut up = false;
-    let mut done = false;
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        let n = tokio::select! {
-            r = s.read(&mut chunk) => r.map_err(io)?,
-            _ = tick.tick() => {
-                s.write_all(&keepalive).await.map_err(io)?;
-                continue;
+    let (mut open_seen, mut up, mut done) = (false, false, false);
+    let mut kept: Option<Vec<u8>> = match &role {
+        Role::Count {
+            record: Some(_), ..
+        } => Some(Vec::new()),
+        _ => None,
+    };
+    // Keepalives from their own task, so that a replay's long write does
+    // not starve them; the replay is written from the same task.
+    let replay = match &role {
+        Role::Replay(bytes) => Some(bytes.clone()),
+        Role::Count { .. } => None,
+    };
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut go_tx = Some(go_tx);
+    let txw = tx.clone();
+    tokio::spawn(async move {
+        let ka = keepalive();
+        if let Some(bytes) = replay {
+            if go_rx.await.is_err() {
+                return;
             }
-        };
+            let t = Instant::now();
+            let mut eor = Vec::new();
+            let _ = Message::Update(filament_bgp::codec::end_of_rib(family))
+                .encode(&DecodeCtx::default(), &mut eor);
+            for part in bytes.chunks(1 << 20).chain([&eor[..]]) {
+                if let Err(e) = wr.write_all(part).await {
+                    let _ = txw.send(Report::Failed(SinkError::Io {
+                        session: i,
+                        source: e,
+                    }));
+                    return;
+                }
+            }
+            let _ = txw.send(Report::Sent(i, bytes.len(), t.elapsed()));
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            if wr.write_all(&ka).await.is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let n = rd.read(&mut chunk).await.map_err(io)?;
         if n == 0 {
             return Err(SinkError::Proto {
                 session: i,
@@ -191,28 +295,28 @@ async fn session(
             });
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut at = 0;
-        while buf.len() - at >= HEADER {
-            let len = usize::from(u16::from_be_bytes([buf[at + 16], buf[at + 17]]));
-            if len < HEADER {
-                return Err(SinkError::Proto {
-                    session: i,
-                    what: "bad message length",
-                });
-            }
-            if buf.len() - at < len {
-                break;
-            }
-            match buf[at + 18] {
-                UPDATE if count_update(&buf[at + HEADER..at + len], &mut c).is_none() => {
-                    return Err(SinkError::Proto {
-                        session: i,
-                        what: "malformed UPDATE",
-                    });
+        let at = frames(i, &buf, |kind, msg| {
+            match kind {
+                UPDATE if !done => {
+                    let before = c.announced;
+                    if count_update(&msg[HEADER..], &mut c).is_none() {
+                        return Err(SinkError::Proto {
+                            session: i,
+                            what: "malformed UPDATE",
+                        });
+                    }
+                    if let Some(k) = kept.as_mut().filter(|_| c.announced > before) {
+                        k.extend_from_slice(msg);
+                    }
                 }
-                OPEN if !up => {
+                OPEN => open_seen = true,
+                KEEPALIVE if open_seen && !up => {
+                    // Established (RFC 4271 §8.2.2, OpenConfirm + KEEPALIVE).
                     up = true;
                     let _ = tx.send(Report::Up(i));
+                    if let Some(go) = go_tx.take() {
+                        let _ = go.send(());
+                    }
                 }
                 NOTIFICATION => {
                     return Err(SinkError::Proto {
@@ -222,12 +326,17 @@ async fn session(
                 }
                 _ => {}
             }
-            at += len;
-        }
+            Ok(())
+        })?;
         buf.drain(..at);
-        if !done && c.announced >= expect {
-            done = true;
-            let _ = tx.send(Report::Done(i, c, start.elapsed()));
+        if let Role::Count { expect, record } = &role {
+            if !done && c.announced >= *expect {
+                done = true;
+                if let (Some(path), Some(k)) = (record, kept.take()) {
+                    std::fs::write(path, k).map_err(io)?;
+                }
+                let _ = tx.send(Report::Done(i, c, start.elapsed()));
+            }
         }
     }
 }
@@ -245,6 +354,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bad = |s: &str| SinkError::Arg(s.to_string());
     let (mut dut, mut asn, mut expect, mut family) = (None, None, None, Family::InetVpn);
+    let (mut record, mut replay) = (None, None);
     let mut locals: Vec<IpAddr> = Vec::new();
     for pair in args.chunks(2) {
         let [k, v] = pair else {
@@ -256,18 +366,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--local" => locals.push(v.parse().map_err(|_| bad(k))?),
             "--expect" => expect = Some(v.parse::<u64>().map_err(|_| bad(k))?),
             "--family" => family = Family::from_name(v).ok_or_else(|| bad(v))?,
+            "--record" => record = Some(std::path::PathBuf::from(v)),
+            "--replay" => replay = Some(std::path::PathBuf::from(v)),
             _ => return Err(bad(k).into()),
         }
     }
     let dut = dut.ok_or_else(|| bad("--connect"))?;
     let asn = asn.ok_or_else(|| bad("--asn"))?;
-    let expect = expect.ok_or_else(|| bad("--expect"))?;
+    if (record.is_some() || replay.is_some()) && locals.len() != 1 {
+        return Err(bad("--record/--replay take exactly one --local").into());
+    }
+    let role = match replay {
+        Some(path) => Role::Replay(std::sync::Arc::new(std::fs::read(path)?)),
+        None => Role::Count {
+            expect: expect.ok_or_else(|| bad("--expect"))?,
+            record,
+        },
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (i, local) in locals.iter().enumerate() {
         let tx = tx.clone();
-        let local = *local;
+        let (local, role) = (*local, role.clone());
         tokio::spawn(async move {
-            if let Err(e) = session(i, local, dut, asn, family, expect, tx.clone()).await {
+            if let Err(e) = session(i, local, dut, asn, family, role, tx.clone()).await {
                 let _ = tx.send(Report::Failed(e));
             }
         });
@@ -291,6 +412,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("{{\"event\":\"all\",\"cpu_ms\":{}}}", cpu_ms().unwrap_or(0));
                 }
             }
+            Report::Sent(i, bytes, t) => println!(
+                "{{\"event\":\"sent\",\"session\":{i},\"bytes\":{bytes},\"ms\":{},\"cpu_ms\":{}}}",
+                t.as_millis(),
+                cpu_ms().unwrap_or(0)
+            ),
             Report::Failed(e) => println!("{{\"event\":\"error\",\"error\":\"{e}\"}}"),
         }
     }

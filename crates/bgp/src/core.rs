@@ -168,6 +168,11 @@ pub struct PeerStatus {
     pub uptime_secs: Option<u64>,
     /// Paths kept as stale while the peer restarts (RFC 4724 §4.2 helper).
     pub stale: usize,
+    /// Their keys (empty unless the peer is restarting): the RIB owner marks
+    /// these paths stale in its own tables.
+    pub stale_keys: Vec<RouteKey>,
+    /// `GR_TIMER` or `LLGR_TIMER` while the peer restarts (TF's names).
+    pub gr_state: Option<&'static str>,
     /// Counters.
     pub stats: PeerStats,
 }
@@ -226,6 +231,7 @@ impl Core {
             .flat_map(|p| {
                 [p.retry_at, p.stale_until, p.rtc_wait_until]
                     .into_iter()
+                    .chain(p.llgr_until.iter().map(|(_, t)| Some(*t)))
                     .chain(p.conns.iter().map(Conn::next_deadline))
             })
             .flatten()
@@ -253,6 +259,8 @@ impl Core {
                     .and(p.stats.established_at)
                     .map(|t| now.saturating_duration_since(t).as_secs()),
                 stale: p.stale.len(),
+                stale_keys: p.stale.iter().cloned().collect(),
+                gr_state: gr::gr_state(p),
                 stats: p.stats.clone(),
             })
             .collect();
@@ -650,6 +658,7 @@ impl Core {
             Vec::new()
         };
         let mut drop_keys = Vec::new();
+        let mut straight_to_llgr = false;
         if c.was_established {
             p.stats.flaps += 1;
             if graceful {
@@ -660,38 +669,20 @@ impl Core {
             p.adj_out.clear();
             p.dirty.clear();
             p.eor_sent.clear();
-            // RFC 4724 - Section 4.2: "When the Receiving Speaker detects
-            // termination of the TCP session for a BGP session with a peer
-            // that has advertised the Graceful Restart Capability, it MUST
-            // retain the routes received from the peer for all the address
-            // families that were previously received in the Graceful Restart
-            // Capability and MUST mark them as stale routing information.
-            // ... the Receiving Speaker MUST delete all the stale routes from
-            // the peer that it is retaining" when the Restart Time expires.
-            let gr = c.neg.as_ref().and_then(|n| n.graceful_restart.clone());
-            match gr.filter(|(t, _)| graceful && *t > 0) {
-                Some((t, fams)) => {
-                    for k in adj_in {
-                        if fams.contains(&k.family()) {
-                            p.stale.insert(k);
-                        } else {
-                            drop_keys.push(k);
-                        }
-                    }
-                    p.stale_until = Some(now + std::time::Duration::from_secs(u64::from(t)));
-                    p.stats.last_error = Some(format!(
-                        "connection closed without NOTIFICATION; graceful restart helper: {} paths kept stale for up to {t} s",
-                        p.stale.len()
-                    ));
-                }
-                None => drop_keys.extend(adj_in),
-            }
+            // Graceful restart helper (RFC 4724 §4.2, RFC 9494): see gr.rs.
+            let (drop, llgr_now) =
+                gr::retain_on_close(&self.cfg, p, c.neg.as_ref(), graceful, adj_in, now);
+            drop_keys = drop;
+            straight_to_llgr = llgr_now;
         }
         if p.conns.is_empty() {
             p.step(now, PeerEvent::AllClosed, retry);
         }
         for k in drop_keys {
             self.peer_withdraw(addr, &k);
+        }
+        if straight_to_llgr {
+            self.enter_llgr(now, addr);
         }
     }
 
@@ -761,16 +752,7 @@ impl Core {
                 p.rtc_ready = true;
                 self.recheck_vpn(addr);
             }
-            let Some(p) = self.peers.get_mut(&addr) else {
-                continue;
-            };
-            if p.stale_until.is_some_and(|t| t <= now) {
-                p.stale_until = None;
-                let stale: Vec<RouteKey> = p.stale.drain().collect();
-                for k in stale {
-                    self.peer_withdraw(addr, &k);
-                }
-            }
+            self.gr_timers(now, addr);
             let due: Vec<(ConnId, Vec<ConnEvent>)> = self
                 .peers
                 .get(&addr)

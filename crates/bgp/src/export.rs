@@ -28,8 +28,12 @@
 //!   peer with the family (or the RIB owner) asked for, so a peer without
 //!   the family gets those and every route of its own side, not a client's
 //!   routes for targets nobody asked for.
+//! * Long-lived graceful restart (RFC 9494 §4.5): LLGR-stale paths go only
+//!   to peers that negotiated LLGR for their family.
 
 use std::net::IpAddr;
+
+use filament_wire_bgp::LLGR_STALE;
 
 use crate::peer::Peer;
 use crate::rib::{Cand, DestId, Rib, Source, SrcInfo};
@@ -54,6 +58,18 @@ pub fn export(
     }
     // Never back to where it came from.
     if c.src == Source::Peer(peer.cfg.address) {
+        return None;
+    }
+    // RFC 9494 §4.5 (paraphrased): an LLGR-stale route (one carrying
+    // LLGR_STALE) is not advertised to a neighbour that did not advertise the
+    // LLGR capability for its family; LLGR neighbours get it with the
+    // community attached (it is in the attributes).
+    if !attrs.communities.is_empty()
+        && attrs.communities.contains(&LLGR_STALE)
+        && !peer
+            .negotiated()
+            .is_some_and(|n| n.llgr.iter().any(|(f, _)| *f == fam))
+    {
         return None;
     }
     // RFC 4684 - Section 4: "a BGP speaker ... SHOULD NOT advertise a VPN

@@ -19,8 +19,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use filament_wire_bgp::{
-    Capability, DecodeCtx, DecodeError, ErrorCode, GrFamily, Message, Notification, Open,
-    OpenError, RouteRefresh, Update, UpdateError,
+    Capability, DecodeCtx, DecodeError, ErrorCode, GrFamily, LlgrFamily, Message, Notification,
+    Open, OpenError, RouteRefresh, Update, UpdateError, MAX_LLGR_STALE_TIME,
 };
 
 use crate::types::Family;
@@ -80,6 +80,11 @@ pub struct Negotiated {
     /// Of those, the families whose Forwarding State (F) bit is set: after a
     /// restart, stale routes of any other family are removed at once.
     pub gr_forwarding: Vec<Family>,
+    /// The peer's long-lived graceful-restart capability (RFC 9494 §3): each
+    /// family with its long-lived stale time in seconds.
+    pub llgr: Vec<(Family, u32)>,
+    /// Of those, the families whose Forwarding State bit is set.
+    pub llgr_forwarding: Vec<Family>,
 }
 
 /// What the connection needs to check an OPEN and to build its own.
@@ -95,8 +100,15 @@ pub struct OpenPolicy {
     pub hold_time: u16,
     /// Families to offer.
     pub families: Vec<Family>,
-    /// Graceful-restart time to advertise (helper, no families).
+    /// Graceful-restart time to advertise (0: GR disabled, as TF sends it).
     pub gr_restart_time: u16,
+    /// List our families (Forwarding State bit set) in the GR capability.
+    pub gr_families: bool,
+    /// Long-lived stale time to advertise (RFC 9494; 0: no LLGR capability).
+    pub llgr_time: u32,
+    /// This is the first session since we started: the Restart State (R) bit
+    /// is set, as TF does (`AddGRCapabilities`: "restarted = flap_count == 0").
+    pub gr_restarted: bool,
 }
 
 impl OpenPolicy {
@@ -112,12 +124,47 @@ impl OpenPolicy {
             .collect();
         caps.push(Capability::RouteRefresh);
         // RFC 4724 - Section 3: a speaker that only helps its peers restart
-        // advertises the capability with no <AFI, SAFI> entries.
+        // advertises the capability with no <AFI, SAFI> entries. TF always
+        // sends the capability (time 0 and no families with GR disabled: it
+        // still announces End-of-RIB support) and lists its families with
+        // the F bit when GR is enabled.
+        let restart_time = self.gr_restart_time.min(0x0fff);
+        let list = self.gr_families && restart_time > 0;
+        let fams = |f: &Family| f.afi_safi();
         caps.push(Capability::GracefulRestart {
-            flags: 0,
-            restart_time: self.gr_restart_time.min(0x0fff),
-            families: Vec::new(),
+            flags: if self.gr_restarted { 0x8 } else { 0 },
+            restart_time,
+            families: if list {
+                self.families
+                    .iter()
+                    .map(fams)
+                    .map(|(afi, safi)| GrFamily {
+                        afi,
+                        safi,
+                        flags: 0x80,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         });
+        // RFC 9494 - Section 3: the LLGR capability goes with the GR
+        // capability; TF sends it only when both times are non-zero.
+        if restart_time > 0 && self.llgr_time > 0 {
+            let stale_time = self.llgr_time.min(MAX_LLGR_STALE_TIME);
+            caps.push(Capability::LongLivedGracefulRestart(
+                self.families
+                    .iter()
+                    .map(fams)
+                    .map(|(afi, safi)| LlgrFamily {
+                        afi,
+                        safi,
+                        flags: 0x80,
+                        stale_time,
+                    })
+                    .collect(),
+            ));
+        }
         Open::new(self.local_as, self.hold_time, self.router_id, caps)
     }
 
@@ -149,6 +196,8 @@ impl OpenPolicy {
         let mut route_refresh = false;
         let mut gr = None;
         let mut gr_forwarding = Vec::new();
+        let mut llgr = Vec::new();
+        let mut llgr_forwarding = Vec::new();
         for c in &o.capabilities {
             match c {
                 Capability::Multiprotocol { afi, safi } => {
@@ -173,6 +222,16 @@ impl OpenPolicy {
                         .filter(|g| g.forwarding_preserved())
                         .filter_map(|g| Family::from_afi_safi(g.afi, g.safi))
                         .collect();
+                }
+                Capability::LongLivedGracefulRestart(families) => {
+                    for g in families {
+                        if let Some(f) = Family::from_afi_safi(g.afi, g.safi) {
+                            llgr.push((f, g.stale_time));
+                            if g.forwarding_preserved() {
+                                llgr_forwarding.push(f);
+                            }
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -204,6 +263,8 @@ impl OpenPolicy {
             route_refresh,
             graceful_restart: gr,
             gr_forwarding,
+            llgr,
+            llgr_forwarding,
         })
     }
 }

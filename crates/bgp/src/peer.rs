@@ -102,8 +102,14 @@ pub struct Peer {
     pub rtc_wait_until: Option<Instant>,
     /// Graceful restart: keys kept as stale while the peer restarts.
     pub stale: HashSet<RouteKey>,
-    /// When the stale paths are dropped if the peer has not come back.
+    /// When the stale paths are dropped (or become LLGR-stale, RFC 9494) if
+    /// the peer has not come back.
     pub stale_until: Option<Instant>,
+    /// RFC 9494: the long-lived stale time of each family the closed session
+    /// negotiated LLGR for (the peer's, capped by ours).
+    pub llgr_params: Vec<(Family, Duration)>,
+    /// In LLGR: when each family's LLGR-stale paths are deleted.
+    pub llgr_until: Vec<(Family, Instant)>,
     /// Counters.
     pub stats: PeerStats,
 }
@@ -127,6 +133,8 @@ impl Peer {
             rtc_wait_until: None,
             stale: HashSet::new(),
             stale_until: None,
+            llgr_params: Vec::new(),
+            llgr_until: Vec::new(),
             stats: PeerStats::default(),
         }
     }
@@ -165,6 +173,9 @@ impl Peer {
             hold_time: self.cfg.hold_time.unwrap_or(sc.hold_time),
             families: self.cfg.families.clone(),
             gr_restart_time: sc.gr_restart_time,
+            gr_families: sc.gr_families,
+            llgr_time: sc.llgr_time,
+            gr_restarted: self.stats.flaps == 0,
         }
     }
 

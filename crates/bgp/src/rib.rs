@@ -30,7 +30,7 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use filament_wire_bgp::{Origin, RouteDistinguisher};
+use filament_wire_bgp::{Origin, RouteDistinguisher, LLGR_STALE};
 use hashbrown::DefaultHashBuilder;
 use ipnet::{IpNet, Ipv4Net};
 
@@ -733,8 +733,13 @@ fn compare(a: (&SrcInfo, &Attrs), b: (&SrcInfo, &Attrs)) -> Ordering {
     // routes was received via EBGP, remove from consideration all routes
     // that were received via IBGP. ... f) ... the lowest BGP Identifier
     // value ... g) ... the lowest peer address."
+    // RFC 9494 - Section 4.3: "A route carrying the LLGR_STALE community
+    // ... MUST be treated as the least-preferred in route selection" (TF
+    // compares it after LOCAL_PREF; the RFC puts it first).
+    let llgr = |x: &Attrs| !x.communities.is_empty() && x.communities.contains(&LLGR_STALE);
     local(a)
         .cmp(&local(b))
+        .then_with(|| llgr(x).cmp(&llgr(y)))
         .then(
             y.local_pref
                 .unwrap_or(100)

@@ -1,9 +1,128 @@
-//! Graceful restart, helper side (RFC 4724 §4.2), when a restarted peer's
-//! session is back: which of the paths kept stale may stay until its
-//! End-of-RIB.
+//! Graceful restart, helper side: stale paths while a peer restarts (RFC 4724
+//! §4.2) and long-lived stale paths after its restart time (RFC 9494 §4), on
+//! TF's `PeerCloseManager` timeline (`bgp_peer_close.cc`, `peer_close_manager.cc`).
+//!
+//! ```text
+//!   Established --TCP lost, no NOTIFICATION, helper on,
+//!                 GR capability with time > 0------------> GR     (paths stale, restart timer)
+//!   Established --same, GR time 0, LLGR capability-------> LLGR
+//!   GR   --restart timer, peer not back, LLGR negotiated--> LLGR   (LLGR_STALE attached,
+//!                                                                  NO_LLGR paths deleted)
+//!   GR   --restart timer, peer not back, no LLGR--------> none   (stale paths deleted)
+//!   GR/LLGR --timer, peer back (TF fakes End-of-RIB)----> none   (what is still stale deleted)
+//!   LLGR --a family's long-lived stale time------------> its stale paths deleted
+//!   GR/LLGR --End-of-RIB of a family (receive.rs)-------> its stale paths deleted
+//! ```
+//!
+//! Helper mode follows [`SpeakerConfig::gr_helper`] (TF: `enable &&
+//! bgp_helper_enable`), read at each close: off, a lost session's paths go at
+//! once. LLGR applies when we advertised it ([`SpeakerConfig::llgr_time`] > 0)
+//! and the peer's capability lists the family with a non-zero time; the paths
+//! are kept for the peer's time capped by ours. A GR-stale path ranks like a
+//! fresh one (TF's `PathCompare` has no GR-stale rule); an LLGR-stale one
+//! carries LLGR_STALE and ranks last ([`crate::rib`]), and is not sent to
+//! peers without the LLGR capability ([`crate::export`]).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use filament_wire_bgp::{LLGR_STALE, NO_LLGR};
+
+use super::Core;
+use crate::fsm::Negotiated;
 use crate::peer::Peer;
-use crate::types::RouteKey;
+use crate::rib::Source;
+use crate::types::{Attrs, Family, Path, RouteKey, SpeakerConfig};
+
+/// Where a peer is in graceful restart, for `neighbors` (TF's close-manager
+/// state names).
+pub fn gr_state(p: &Peer) -> Option<&'static str> {
+    if p.stale.is_empty() {
+        None
+    } else if !p.llgr_until.is_empty() {
+        Some("LLGR_TIMER")
+    } else {
+        Some("GR_TIMER")
+    }
+}
+
+/// Decide, when an established session of `p` is lost, which of its paths
+/// (`adj_in`) are kept stale; returns those to withdraw now and whether to go
+/// straight to LLGR (a zero restart time).
+///
+/// RFC 4724 - Section 4.2: "When the Receiving Speaker detects termination of
+/// the TCP session for a BGP session with a peer that has advertised the
+/// Graceful Restart Capability, it MUST retain the routes received from the
+/// peer for all the address families that were previously received in the
+/// Graceful Restart Capability and MUST mark them as stale routing
+/// information." RFC 9494 - Section 4.2: when the Restart Time is zero the
+/// routes of the families in the LLGR capability are retained as LLGR-stale
+/// at once.
+pub(super) fn retain_on_close(
+    sc: &SpeakerConfig,
+    p: &mut Peer,
+    neg: Option<&Negotiated>,
+    graceful: bool,
+    adj_in: Vec<RouteKey>,
+    now: Instant,
+) -> (Vec<RouteKey>, bool) {
+    let Some(n) = neg.filter(|_| graceful && sc.gr_helper) else {
+        p.stale_until = None;
+        p.llgr_until.clear();
+        return (adj_in, false);
+    };
+    let gr = n
+        .graceful_restart
+        .as_ref()
+        .filter(|(t, fams)| *t > 0 && !fams.is_empty());
+    p.llgr_params = if sc.llgr_time == 0 {
+        Vec::new()
+    } else {
+        n.llgr
+            .iter()
+            .filter(|(_, t)| *t > 0)
+            .map(|(f, t)| (*f, Duration::from_secs(u64::from((*t).min(sc.llgr_time)))))
+            .collect()
+    };
+    if gr.is_none() && p.llgr_params.is_empty() {
+        p.stale_until = None;
+        p.llgr_until.clear();
+        return (adj_in, false);
+    }
+    let llgr = &p.llgr_params;
+    let keep = |f: Family| {
+        gr.is_some_and(|(_, fams)| fams.contains(&f)) || llgr.iter().any(|(g, _)| *g == f)
+    };
+    let mut drop = Vec::new();
+    for k in adj_in {
+        if keep(k.family()) {
+            p.stale.insert(k);
+        } else {
+            drop.push(k);
+        }
+    }
+    // A new close restarts the helper: the LLGR timers of an earlier close end.
+    p.llgr_until.clear();
+    let (phase, until) = match gr {
+        Some((t, _)) => {
+            let t = Duration::from_secs(u64::from(*t));
+            p.stale_until = Some(now + t);
+            ("graceful restart helper", t.as_secs())
+        }
+        None => {
+            p.stale_until = None;
+            let t = p.llgr_params.iter().map(|(_, d)| d.as_secs()).max();
+            ("long-lived graceful restart helper", t.unwrap_or(0))
+        }
+    };
+    p.stats.last_error = Some(format!(
+        "connection closed without NOTIFICATION; {phase}: {} paths kept stale for up to {until} s",
+        p.stale.len()
+    ));
+    (drop, gr.is_none())
+}
 
 /// Take out of `p.stale` the paths the peer's new OPEN does not let us keep,
 /// and return them for withdrawal.
@@ -14,7 +133,8 @@ use crate::types::RouteKey;
 /// received Graceful Restart Capability, or if the Graceful Restart
 /// Capability is not received in the re-established session at all, then
 /// the Receiving Speaker MUST immediately remove all the stale routes from
-/// the peer that it is retaining for that address family." (TF's
+/// the peer that it is retaining for that address family." RFC 9494 §4.2
+/// says the same of the LLGR capability for LLGR-stale routes. (TF's
 /// `BgpPeerClose::IsGRReady` aborts the whole restart then, except for
 /// EVPN.) The peer sends them again.
 pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
@@ -22,12 +142,18 @@ pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
     if p.stale.is_empty() {
         return sweep;
     }
-    let keep = p
+    let (keep, keep_llgr) = p
         .negotiated()
-        .map(|n| n.gr_forwarding.clone())
+        .map(|n| (n.gr_forwarding.clone(), n.llgr_forwarding.clone()))
         .unwrap_or_default();
+    let in_llgr = !p.llgr_until.is_empty();
     p.stale.retain(|k| {
-        let kept = keep.contains(&k.family());
+        let f = k.family();
+        let kept = if in_llgr {
+            keep_llgr.contains(&f)
+        } else {
+            keep.contains(&f) || keep_llgr.contains(&f)
+        };
         if !kept {
             sweep.push(k.clone());
         }
@@ -35,6 +161,7 @@ pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
     });
     if p.stale.is_empty() {
         p.stale_until = None;
+        p.llgr_until.clear();
     }
     if !sweep.is_empty() {
         p.stats.last_error = Some(format!(
@@ -43,4 +170,122 @@ pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
         ));
     }
     sweep
+}
+
+impl Core {
+    /// The GR and LLGR timers of the peer at `addr`.
+    pub(super) fn gr_timers(&mut self, now: Instant, addr: IpAddr) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        if p.stale.is_empty() {
+            p.stale_until = None;
+            p.llgr_until.clear();
+            return;
+        }
+        if p.stale_until.is_some_and(|t| t <= now) {
+            p.stale_until = None;
+            // RFC 4724 - Section 4.2: "If the session does not get
+            // re-established within the "Restart Time" that the peer
+            // advertised previously, the Receiving Speaker MUST delete all
+            // the stale routes from the peer that it is retaining." RFC 9494
+            // §4.2: unless LLGR applies, when they become LLGR-stale. A peer
+            // that is back has its stale paths swept (TF fakes End-of-RIB).
+            if p.session().is_none() && !p.llgr_params.is_empty() {
+                self.enter_llgr(now, addr);
+            } else {
+                let stale: Vec<RouteKey> = p.stale.drain().collect();
+                for k in stale {
+                    self.peer_withdraw(addr, &k);
+                }
+                return;
+            }
+        }
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        let due: Vec<Family> = p
+            .llgr_until
+            .iter()
+            .filter(|(_, t)| *t <= now)
+            .map(|(f, _)| *f)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        // RFC 9494 - Section 4.2: "If the timer expires ... the stale routes
+        // MUST be deleted" (the long-lived stale time of their family).
+        p.llgr_until.retain(|(f, _)| !due.contains(f));
+        let gone: Vec<RouteKey> = p
+            .stale
+            .iter()
+            .filter(|k| due.contains(&k.family()))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.peer_withdraw(addr, &k);
+        }
+    }
+
+    /// The restart time ran out (or was zero) and LLGR applies: the stale
+    /// paths of the LLGR families become LLGR-stale, the others go.
+    ///
+    /// RFC 9494 - Section 4.2: "the routes ... MUST be retained as stale
+    /// routes ... the LLGR_STALE community MUST be attached to them" and
+    /// Section 4.3: routes carrying NO_LLGR "MUST NOT be retained"; "they
+    /// MUST be deleted". Attaching the community re-installs each path with
+    /// it, so the Loc-RIB ranks it last and every LLGR peer is told.
+    pub(super) fn enter_llgr(&mut self, now: Instant, addr: IpAddr) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        let params = p.llgr_params.clone();
+        p.llgr_until = params.iter().map(|(f, d)| (*f, now + *d)).collect();
+        p.stats.last_error = Some(format!(
+            "long-lived graceful restart helper: {} paths kept LLGR-stale for up to {} s",
+            p.stale.len(),
+            params.iter().map(|(_, d)| d.as_secs()).max().unwrap_or(0)
+        ));
+        let keys: Vec<RouteKey> = p.stale.iter().cloned().collect();
+        let mut gone = Vec::new();
+        let mut relearn = Vec::new();
+        for k in keys {
+            if !params.iter().any(|(f, _)| *f == k.family()) {
+                gone.push(k);
+                continue;
+            }
+            let cand = self
+                .rib
+                .candidates(&k)
+                .into_iter()
+                .find(|c| c.src == Source::Peer(addr));
+            match cand {
+                Some(c) if c.path.attrs.communities.contains(&NO_LLGR) => gone.push(k),
+                Some(c) if !c.path.attrs.communities.contains(&LLGR_STALE) => relearn.push(c),
+                _ => {}
+            }
+        }
+        for k in gone {
+            self.peer_withdraw(addr, &k);
+        }
+        // one new attribute set per distinct old one (paths share them)
+        let mut with_llgr: HashMap<*const Attrs, Arc<Attrs>> = HashMap::new();
+        for c in relearn {
+            let attrs = with_llgr
+                .entry(Arc::as_ptr(&c.path.attrs))
+                .or_insert_with(|| {
+                    let mut a = Attrs::clone(&c.path.attrs);
+                    a.communities.push(LLGR_STALE);
+                    Arc::new(a)
+                })
+                .clone();
+            let key = c.path.key.clone();
+            let path = Path { attrs, ..c.path };
+            self.peer_learn(addr, c.ebgp, c.peer_id, path);
+            // learning a path makes it fresh; this one stays stale
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.stale.insert(key);
+            }
+        }
+    }
 }

@@ -11,6 +11,14 @@
 //!   and this node's bgp-router is in it; a later change of AS, identifier or cluster id
 //!   is applied to the running speaker ([`filament_bgp::Speaker::reconfigure`]), which
 //!   resets the sessions concerned as TF does.
+//! * TCP MD5 (RFC 2385), as TF's `MakeBgpNeighborConfig` picks the key: the `auth_data`
+//!   of the peering's session attributes (the `bgp_router_refs` link, the attributes for
+//!   both routers or for this one), else this node's own bgp-router's `auth_data`; the
+//!   peer's bgp-router's `auth_data` is not used (TF ignores it too). `key_type` "md5"
+//!   (any case) and the first of `key_items`; no items means no key. A bad `auth_data`
+//!   (another key type, an empty or over-long key) keeps that peer down with the reason in
+//!   `neighbors` (`last_reason`) and the log ([`auth_key`]); `neighbors` shows `"auth":
+//!   "md5"` for a keyed peer, never the key.
 //! * What goes out: every route of `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` whose
 //!   best non-BGP path exists (agent routes exported by their instances' targets) is
 //!   advertised as a VPN route (RD, label, next hop = the vRouter, route targets,
@@ -35,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use filament_bgp::{
-    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, LabelStack, Path as BgpPath, PeerConfig,
-    PeerStatus, RouteKey, Speaker, SpeakerConfig,
+    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, LabelStack, Md5Key, Path as BgpPath,
+    PeerConfig, PeerStatus, RouteKey, Speaker, SpeakerConfig,
 };
 use filament_wire_bgp::{
     Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, PmsiTunnel, RouteTarget, RtcRoute,
@@ -51,6 +59,9 @@ use crate::shell::Handle;
 
 mod learn;
 use learn::{apply_events, collect, Outbox};
+
+/// Batches of speaker events queued for the core at once (see `run`).
+const APPLY_IN_FLIGHT: usize = 4;
 
 /// Where this node's bgp-routers live (tf-facts §3).
 const FABRIC_RI: [&str; 4] = [
@@ -96,6 +107,71 @@ pub struct BgpConfig {
     pub cluster_id: Option<Ipv4Addr>,
     /// Configured peers.
     pub peers: Vec<PeerConfig>,
+    /// Peers kept down by a configuration error (e.g. a bad `auth_data`), with the reason.
+    pub errors: BTreeMap<IpAddr, String>,
+}
+
+/// Why an `auth_data` (TF's AuthenticationData) cannot key a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthDataError {
+    /// `key_type` is not "md5" (TF would install no key: the session would run unsigned).
+    #[error("auth_data key_type {0:?} is not supported (only \"md5\")")]
+    KeyType(String),
+    /// The first key item has no usable key.
+    #[error("auth_data key_items[0] has no key")]
+    NoKey,
+    /// The key is refused (empty, longer than 80 bytes).
+    #[error("auth_data key_items[0]: {0}")]
+    Key(#[from] filament_bgp::Md5KeyError),
+}
+
+/// The MD5 key of an `auth_data` value (TF's `BuildKeyChain` + `GetBestAuthKey`: the
+/// first item of `key_items`, `key_type` compared without case); `None` when it has no
+/// key items (absent, null, or an empty list), as TF's `AuthenticationData::Empty`.
+pub fn auth_key(auth: Option<&Value>) -> Result<Option<Md5Key>, AuthDataError> {
+    let Some(items) = auth
+        .and_then(|a| a.get("key_items"))
+        .and_then(Value::as_array)
+        .filter(|i| !i.is_empty())
+    else {
+        return Ok(None);
+    };
+    let ty = auth
+        .and_then(|a| a.get("key_type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !ty.eq_ignore_ascii_case("md5") {
+        return Err(AuthDataError::KeyType(ty.to_string()));
+    }
+    let key = items[0]
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or(AuthDataError::NoKey)?;
+    Ok(Some(Md5Key::new(key.as_bytes())?))
+}
+
+/// The `auth_data` of a peering link's session attributes (TF's
+/// `NeighborSetSessionAttributes`: of the first session, the attributes without a
+/// `bgp_router` (both ends), else those for `local`), if it has key items.
+fn session_auth<'a>(attr: &'a Value, local: &str) -> Option<&'a Value> {
+    let attrs = attr
+        .get("session")?
+        .as_array()?
+        .first()?
+        .get("attributes")?
+        .as_array()?;
+    fn router(a: &Value) -> &str {
+        a.get("bgp_router").and_then(Value::as_str).unwrap_or("")
+    }
+    let chosen = attrs
+        .iter()
+        .find(|a| router(a).is_empty())
+        .or_else(|| attrs.iter().find(|a| router(a) == local))?;
+    chosen.get("auth_data").filter(|d| {
+        d.get("key_items")
+            .and_then(Value::as_array)
+            .is_some_and(|i| !i.is_empty())
+    })
 }
 
 fn params(o: &filament_config::StoredObj) -> Option<&serde_json::Map<String, Value>> {
@@ -130,6 +206,7 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
             router_id: None,
             cluster_id: None,
             peers: Vec::new(),
+            errors: BTreeMap::new(),
         };
     };
     let mine = params(me);
@@ -146,15 +223,27 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         .and_then(|a| u32::try_from(a).ok())
         .filter(|a| *a != 0)
         .unwrap_or(asn);
-    // Peerings are refs between bgp-routers, in either direction.
+    // Peerings are refs between bgp-routers, in either direction (with the link's
+    // session attributes, for the MD5 key).
     let mut others: BTreeMap<String, &filament_config::StoredObj> = BTreeMap::new();
-    for (o, _) in g.targets(me, "bgp_router_refs") {
+    let mut links: BTreeMap<String, &Value> = BTreeMap::new();
+    for (o, attr) in g.targets(me, "bgp_router_refs") {
         others.insert(o.uuid.clone(), o);
+        links.insert(o.uuid.clone(), attr);
     }
     for o in g.referrers(&me.uuid, "bgp-router") {
         others.insert(o.uuid.clone(), o);
+        if let Some((_, attr)) = g
+            .targets(o, "bgp_router_refs")
+            .into_iter()
+            .find(|(t, _)| t.uuid == me.uuid)
+        {
+            links.entry(o.uuid.clone()).or_insert(attr);
+        }
     }
+    let own_auth = mine.and_then(|p| p.get("auth_data"));
     let mut peers = Vec::new();
+    let mut errors = BTreeMap::new();
     for o in others.values() {
         let p = params(o);
         let Some(addr) = p
@@ -205,6 +294,15 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         }
         let theirs = cluster_id_of(p);
         pc.rr_client = cluster_id.is_some() && (theirs.is_none() || theirs == cluster_id);
+        let session = links.get(&o.uuid).and_then(|a| session_auth(a, name));
+        match auth_key(session.or(own_auth)) {
+            Ok(key) => pc.md5_key = key,
+            // Never up with a wrong key (or unsigned, as TF would run it): down, with why.
+            Err(e) => {
+                pc.admin_down = true;
+                errors.insert(addr, e.to_string());
+            }
+        }
         peers.push(pc);
     }
     BgpConfig {
@@ -212,6 +310,7 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         router_id,
         cluster_id,
         peers,
+        errors,
     }
 }
 
@@ -506,6 +605,26 @@ pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
     )
 }
 
+/// Add what the speaker does not know to its rows: `"auth": "md5"` for a keyed peer
+/// (never the key), and a configuration error as the peer's `last_reason`.
+fn annotate(
+    rows: &mut Value,
+    peers: &BTreeMap<IpAddr, PeerConfig>,
+    errors: &BTreeMap<IpAddr, String>,
+) {
+    for row in rows.as_array_mut().into_iter().flatten() {
+        let Some(addr) = row["peer"].as_str().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        let keyed = peers.get(&addr).is_some_and(|p| p.md5_key.is_some());
+        row["auth"] = if keyed { json!("md5") } else { Value::Null };
+        if let Some(e) = errors.get(&addr) {
+            row["last_reason"] = json!(e);
+            row["last_error"] = json!(e);
+        }
+    }
+}
+
 /// The global tables, whose routes the link advertises.
 const GLOBAL_TABLES: [&str; 4] = [
     "bgp.l3vpn.0",
@@ -564,7 +683,10 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     // event queue is full, so a loop that also awaits the speaker (`peers()`) while
     // events are queued would wait for it forever (a full table stalled at ~16k routes).
     let applier = handle.clone();
+    // A few batches in flight: the core applies one while the next is gathered and
+    // queued (one at a time, the speaker and the core took turns on a full table).
     let mut apply = tokio::spawn(async move {
+        let mut inflight = std::collections::VecDeque::new();
         while let Some(mut batch) = events.recv().await {
             while batch.len() < 4096 {
                 match events.try_recv() {
@@ -572,10 +694,16 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     Err(_) => break,
                 }
             }
-            applier
-                .with_node(move |n| apply_events(n, batch))
-                .await
-                .map_err(|_| BgpPeersError::CoreGone)?;
+            inflight.push_back(
+                applier
+                    .submit(move |n| apply_events(n, batch))
+                    .map_err(|_| BgpPeersError::CoreGone)?,
+            );
+            if inflight.len() >= APPLY_IN_FLIGHT {
+                if let Some(done) = inflight.pop_front() {
+                    done.await.map_err(|_| BgpPeersError::CoreGone)?;
+                }
+            }
         }
         Ok::<(), BgpPeersError>(())
     });
@@ -610,6 +738,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                 let all = first;
                 let asn = sc.asn;
                 let want = now_bc.peers;
+                let errors = now_bc.errors;
                 let adverts = handle
                     .with_node(move |n| collect(n, all, asn))
                     .await
@@ -630,12 +759,16 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                 }
                 for (a, p) in &want {
                     if peers.get(a) != Some(p) {
+                        if let Some(e) = errors.get(a) {
+                            tracing::warn!(peer = %a, name = %p.name, error = %e, "BGP peer kept down");
+                        }
                         speaker.add_peer(p.clone())?;
                     }
                 }
                 peers = want;
                 // `GET /neighbors` shows the BGP peers beside the XMPP ones.
-                let rows = peer_summaries(&speaker.peers().await?, sc.asn);
+                let mut rows = peer_summaries(&speaker.peers().await?, sc.asn);
+                annotate(&mut rows, &peers, &errors);
                 handle
                     .with_node(move |n| n.set_bgp_neighbors(rows))
                     .await
@@ -664,5 +797,7 @@ pub fn spawn(handle: Handle, cfg: BgpPeersConfig) -> tokio::task::JoinHandle<()>
     })
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;

@@ -6,16 +6,22 @@
 //! ctx->rx_queue_index, XDP_PASS);", optionally behind an overlay filter (fabric interfaces):
 //!
 //! ```text
-//!  Overlay filter (fabric): redirect IPv4 (IHL 5) UDP dport 6635 / 4789 and IP proto 47 (GRE);
-//!  everything else (ARP, the host's own traffic) goes up the kernel stack (XDP_PASS).
+//!  Overlay filter (fabric): redirect IPv4 (IHL 5) UDP dport 6635 / 4789 and IP proto 47 (GRE),
+//!  and IPv4 UDP / GRE whose IHL is below 5 (malformed: the forwarder counts it, as it does
+//!  what AF_PACKET hands it); everything else (ARP, the host's own traffic) goes up the kernel
+//!  stack (XDP_PASS).
 //!  0  r2 = *(u32 *)(r1 + 0)        data
 //!  1  r3 = *(u32 *)(r1 + 4)        data_end
 //!  2  r4 = r2 ; 3 r4 += 38         the verifier needs the bounds check before any load
 //!  4  if r4 > r3 goto pass
 //!  5  r5 = *(u16 *)(r2 + 12) ; 6 if r5 != htons(0x0800) goto pass
-//!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 != 0x45 goto pass
-//!  9  r5 = *(u8 *)(r2 + 23)  ; 10 if r5 == 47 goto redirect ; 11 if r5 != 17 goto pass
-//!  12 r5 = *(u16 *)(r2 + 36) ; 13 if r5 == htons(6635) goto redirect ; 14 if r5 != htons(4789) goto pass
+//!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 == 0x45 goto ihl5
+//!  9  if r5 > 0x44 goto pass ; 10 if r5 < 0x40 goto pass      version 4, IHL < 5: malformed,
+//!  11 r5 = *(u8 *)(r2 + 23)  ; 12 if r5 == 47 goto redirect   the forwarder counts it
+//!  13 if r5 == 17 goto redirect ; 14 goto pass                (dropstats `malformed`)
+//!  ihl5:
+//!  15 r5 = *(u8 *)(r2 + 23)  ; 16 if r5 == 47 goto redirect ; 17 if r5 != 17 goto pass
+//!  18 r5 = *(u16 *)(r2 + 36) ; 19 if r5 == htons(6635) goto redirect ; 20 if r5 != htons(4789) goto pass
 //!  redirect:
 //!     r2 = *(u32 *)(r1 + 16)       rx_queue_index
 //!     r1 = map_fd (ld_imm64, BPF_PSEUDO_MAP_FD)
@@ -109,6 +115,9 @@ const ADD64_K: u8 = 0x07;
 const JGT_X: u8 = 0x2d;
 const JEQ_K: u8 = 0x15;
 const JNE_K: u8 = 0x55;
+const JGT_K: u8 = 0x25;
+const JLT_K: u8 = 0xa5;
+const JA: u8 = 0x05;
 const LD_IMM64: u8 = 0x18;
 const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
@@ -118,6 +127,8 @@ const EXIT: u8 = 0x95;
 enum Label {
     Redirect,
     Pass,
+    /// The checks of a 20-byte IPv4 header (protocol, UDP port).
+    Ihl5,
 }
 
 /// What the program does with the packets the filter selects.
@@ -148,6 +159,7 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
     };
     let mut p: Vec<Insn> = Vec::with_capacity(24);
     let mut jumps: Vec<(usize, Label)> = Vec::new();
+    let mut ihl5 = 0;
     let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
         jumps.push((p.len(), to));
         p.push(i);
@@ -165,7 +177,17 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
             Label::Pass,
         );
         p.push(insn(LDX_B, 5, 2, 14, 0)); // version / IHL
-        jump(&mut p, insn(JNE_K, 5, 0, 0, 0x45), Label::Pass);
+        jump(&mut p, insn(JEQ_K, 5, 0, 0, 0x45), Label::Ihl5);
+        // Version 4 with an IHL below 5: a header nobody can parse (the kernel drops it
+        // uncounted). UDP or GRE goes to the forwarder, which counts it as malformed when it
+        // is addressed to our fabric IP, as with AF_PACKET. (Options, IHL above 5: the kernel's.)
+        jump(&mut p, insn(JGT_K, 5, 0, 0, 0x44), Label::Pass);
+        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x40), Label::Pass);
+        p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
+        jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
+        jump(&mut p, insn(JEQ_K, 5, 0, 0, 17), Label::Redirect);
+        jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
+        ihl5 = p.len();
         p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
         jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
         jump(&mut p, insn(JNE_K, 5, 0, 0, 17), Label::Pass);
@@ -205,10 +227,10 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         p.push(insn(EXIT, 0, 0, 0, 0));
     }
     for (at, to) in jumps {
-        let target = if to == Label::Redirect {
-            redirect
-        } else {
-            pass
+        let target = match to {
+            Label::Redirect => redirect,
+            Label::Pass => pass,
+            Label::Ihl5 => ihl5,
         };
         // Offsets are relative to the next instruction; the program is tiny, so they fit.
         p[at].off = i16::try_from(target as isize - at as isize - 1).unwrap_or(0);
@@ -419,47 +441,111 @@ impl XdpSteer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn jumps_land_on_the_redirect_and_pass_blocks() {
-        let p = program(XdpFilter::Overlay, 7);
-        let n = p.len();
-        // The last two instructions are "r0 = XDP_PASS; exit".
-        assert_eq!(p[n - 2].code, MOV64_K);
-        assert_eq!(p[n - 1].code, EXIT);
-        let redirect = p
-            .iter()
-            .position(|i| i.code == LDX_W && i.off == 16)
-            .unwrap();
-        for (at, i) in p.iter().enumerate() {
-            if matches!(i.code, JGT_X | JEQ_K | JNE_K) {
-                let target = (at as isize + 1 + i.off as isize) as usize;
-                assert!(
-                    target == n - 2 || target == redirect,
-                    "jump at {at} to {target}"
-                );
+    /// Run `p` (the instructions this module emits) on `frame`, as the kernel would: true when
+    /// the program selects it (XDP: reaches the redirect call; tc: returns TCX_DROP).
+    fn selects(p: &[Insn], frame: &[u8], tc: bool) -> bool {
+        const BASE: u64 = 0x1000;
+        let (d, de) = if tc { (SKB_DATA, SKB_DATA_END) } else { (0, 4) };
+        let mut r = [0u64; 11];
+        r[1] = 1; // the context
+        let mut pc = 0usize;
+        for _ in 0..1000 {
+            let i = p[pc];
+            let (dst, src) = (usize::from(i.regs & 0x0f), usize::from(i.regs >> 4));
+            let imm = i64::from(i.imm) as u64;
+            let target = (pc as isize + 1 + i.off as isize) as usize;
+            let load = |r: &[u64; 11], n: usize| -> u64 {
+                if r[src] == 1 {
+                    // Context fields.
+                    return match i.off {
+                        o if o == d => BASE,
+                        o if o == de => BASE + frame.len() as u64,
+                        _ => 0, // rx_queue_index
+                    };
+                }
+                let at = (r[src] - BASE) as usize + i.off as usize;
+                assert!(at + n <= frame.len(), "load past data_end");
+                let mut b = [0u8; 8];
+                b[..n].copy_from_slice(&frame[at..at + n]);
+                u64::from_le_bytes(b)
+            };
+            pc += 1;
+            match i.code {
+                LDX_W => r[dst] = load(&r, 4),
+                LDX_H => r[dst] = load(&r, 2),
+                LDX_B => r[dst] = load(&r, 1),
+                MOV64_X => r[dst] = r[src],
+                MOV64_K => r[dst] = imm,
+                ADD64_K => r[dst] = r[dst].wrapping_add(imm),
+                LD_IMM64 => pc += 1,
+                JGT_X if r[dst] > r[src] => pc = target,
+                JEQ_K if r[dst] == imm => pc = target,
+                JNE_K if r[dst] != imm => pc = target,
+                JGT_K if r[dst] > imm => pc = target,
+                JLT_K if r[dst] < imm => pc = target,
+                JA => pc = target,
+                JGT_X | JEQ_K | JNE_K | JGT_K | JLT_K => {}
+                CALL => return true,
+                EXIT => return tc && r[0] == TCX_DROP as u64,
+                c => panic!("opcode {c:#x} at {}", pc - 1),
             }
         }
-        // The map fd is the ld_imm64 immediate with the pseudo-map-fd source register.
-        let ld = p.iter().find(|i| i.code == LD_IMM64).unwrap();
-        assert_eq!((ld.imm, ld.regs >> 4), (7, PSEUDO_MAP_FD));
+        panic!("no exit")
+    }
+
+    /// Ethernet + IPv4 (first byte `vihl`, protocol `proto`) + 8 bytes of UDP to `dport` +
+    /// padding.
+    fn frame(ethertype: u16, vihl: u8, proto: u8, dport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 8 + 18];
+        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        f[14] = vihl;
+        f[23] = proto;
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f
     }
 
     #[test]
-    fn tc_drop_program_reads_skb_data_and_drops_matches() {
-        let p = assemble(XdpFilter::Overlay, Action::TcDrop);
-        assert_eq!((p[0].off, p[1].off), (SKB_DATA, SKB_DATA_END));
-        assert!(!p.iter().any(|i| i.code == CALL || i.code == LD_IMM64));
-        let n = p.len();
-        assert_eq!((p[n - 2].imm, p[n - 4].imm), (TCX_NEXT, TCX_DROP));
-        for (at, i) in p.iter().enumerate() {
-            if matches!(i.code, JGT_X | JEQ_K | JNE_K) {
-                let target = (at as isize + 1 + i.off as isize) as usize;
-                assert!(
-                    target == n - 2 || target == n - 4,
-                    "jump at {at} to {target}"
-                );
-            }
+    fn overlay_filter_selects_overlay_packets_and_broken_ipv4_headers() {
+        let cases = [
+            ("MPLSoUDP", frame(0x0800, 0x45, 17, 6635), true),
+            ("VXLAN", frame(0x0800, 0x45, 17, 4789), true),
+            ("GRE", frame(0x0800, 0x45, 47, 0), true),
+            ("other UDP", frame(0x0800, 0x45, 17, 53), false),
+            ("TCP", frame(0x0800, 0x45, 6, 6635), false),
+            ("ARP", frame(0x0806, 0x45, 17, 6635), false),
+            // Malformed: counted by the forwarder, as over AF_PACKET.
+            ("UDP, IHL 4", frame(0x0800, 0x44, 17, 1), true),
+            ("GRE, IHL 0", frame(0x0800, 0x40, 47, 0), true),
+            ("TCP, IHL 4", frame(0x0800, 0x44, 6, 0), false),
+            // Options (IHL 6), another version: the kernel's, as before.
+            ("UDP, IHL 6", frame(0x0800, 0x46, 17, 6635), false),
+            ("version 5", frame(0x0800, 0x55, 17, 6635), false),
+            ("version 3", frame(0x0800, 0x34, 17, 6635), false),
+            ("runt", frame(0x0800, 0x45, 17, 6635)[..37].to_vec(), false),
+        ];
+        let xdp = program(XdpFilter::Overlay, 7);
+        let tc = assemble(XdpFilter::Overlay, Action::TcDrop);
+        for (name, f, want) in cases {
+            assert_eq!(selects(&xdp, &f, false), want, "xdp: {name}");
+            assert_eq!(selects(&tc, &f, true), want, "tc: {name}");
         }
+        // Every frame goes to the socket without the filter.
+        assert!(selects(
+            &program(XdpFilter::All, 7),
+            &frame(0x0806, 0, 0, 0),
+            false
+        ));
+    }
+
+    #[test]
+    fn the_map_fd_is_the_ld_imm64_immediate_and_tc_has_no_call() {
+        let p = program(XdpFilter::Overlay, 7);
+        // The map fd is the ld_imm64 immediate with the pseudo-map-fd source register.
+        let ld = p.iter().find(|i| i.code == LD_IMM64).unwrap();
+        assert_eq!((ld.imm, ld.regs >> 4), (7, PSEUDO_MAP_FD));
+        let t = assemble(XdpFilter::Overlay, Action::TcDrop);
+        assert_eq!((t[0].off, t[1].off), (SKB_DATA, SKB_DATA_END));
+        assert!(!t.iter().any(|i| i.code == CALL || i.code == LD_IMM64));
     }
 
     #[test]

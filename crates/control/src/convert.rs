@@ -124,7 +124,7 @@ pub fn attrs_from_entry(
         mobility,
         sub_protocol: e.sub_protocol.clone(),
         as_path_len: 0,
-        route_targets: Default::default(),
+        ..PathAttrs::default()
     };
     Ok((attrs, label, nh.address.clone()))
 }

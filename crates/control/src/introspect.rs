@@ -117,13 +117,16 @@ impl ControlNode {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for a in self.agents.values() {
-            let Some(name) = &a.name else { continue };
-            seen.insert(name.clone());
+            // a session still negotiating TLS is shown by the name in its header
+            let Some(name) = a.name.as_deref().or(a.session.peer()) else {
+                continue;
+            };
+            seen.insert(name.to_string());
             let h = self.history.get(name).cloned().unwrap_or_default();
             out.push(json!({
                 "peer": name, "peer_address": a.remote, "peer_asn": self.graph.asn(),
                 "encoding": "XMPP", "peer_type": "internal",
-                "state": match a.session.state() { SessionState::Established { .. } => "Established", SessionState::WaitOpen => "Active", SessionState::Closed { .. } => "Idle" },
+                "state": a.session.state().tf_name(),
                 "send_state": if a.eor_sent { "in sync" } else { "not advertising" },
                 "flap_count": h.flaps, "flap_time": h.last_flap,
                 "subscriptions": a.subs.len(), "prefixes": a.published.len(),

@@ -6,10 +6,12 @@
 //! * [`subset`] — each agent's config subset as IFMap nodes/links, diffed into messages;
 //! * [`rib`] — tables, paths, best path + ECMP, replication by route targets;
 //! * [`convert`] — route items ⇄ paths, validation of agent items;
-//! * [`session`] — one XMPP session, sans-IO (stream, keepalive, hold timer);
+//! * [`session`] — one XMPP session, sans-IO (stream, STARTTLS steps, keepalive, hold timer);
 //! * [`node`] — the core: [`node::Input`] in, [`node::Output`] out, deterministic;
 //! * [`introspect`] — JSON views (`/status`, `/routes`, `/routes/summary`, `/neighbors`);
-//! * [`shell`] — tokio: XMPP listener, config-feed follower, introspect HTTP server.
+//! * [`shell`] — tokio: XMPP listener (STARTTLS when configured), config-feed follower,
+//!   introspect HTTP server;
+//! * [`tls`] — XMPP over TLS settings (TF `xmpp_auth_enable`): PEM files → rustls configs.
 //!
 //! ## BGP hook (for the BGP speaker in `crates/bgp`)
 //! Paths have a source, [`rib::PeerId`]: `Xmpp(agent)`, `Bgp(peer)` or `Local`.  A BGP
@@ -47,5 +49,6 @@ pub mod rib;
 pub mod session;
 pub mod shell;
 pub mod subset;
+pub mod tls;
 
 pub use node::{ConnId, ControlNode, Input, NodeConfig, Output};

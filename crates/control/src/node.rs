@@ -77,6 +77,14 @@ pub enum Input {
     },
     /// Time passed.
     Tick,
+    /// The TLS handshake the shell ran after [`Output::StartTls`] ended: `error` is `None`
+    /// on success, else why it failed.
+    TlsDone {
+        /// Connection.
+        conn: ConnId,
+        /// Why the handshake failed (`None`: TLS is up).
+        error: Option<String>,
+    },
     /// The shell's view of a connection's unwritten output: `blocked` once past its
     /// high-water mark (route pushes are then deferred as keys), `false` once drained.
     Backlog {
@@ -99,6 +107,12 @@ pub enum Output {
     },
     /// Close the connection (after writing what was sent).
     Close {
+        /// Connection.
+        conn: ConnId,
+    },
+    /// After writing what was sent (`<proceed/>`), run the server side of a TLS handshake
+    /// on the connection and report it with [`Input::TlsDone`]; later bytes go through TLS.
+    StartTls {
         /// Connection.
         conn: ConnId,
     },
@@ -223,6 +237,8 @@ pub struct ControlNode {
     bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
     /// BGP peers' type-3 legs: instance → broadcast key → leg (`push.rs`).
     bgp_bum: BTreeMap<String, BTreeMap<String, push::BumLeg>>,
+    /// New XMPP sessions must start TLS (TF `xmpp_auth_enable`; the shell holds the keys).
+    xmpp_tls: bool,
 }
 
 /// How an agent's config subset is brought up to date.
@@ -257,7 +273,14 @@ impl ControlNode {
             gr: BTreeMap::new(),
             bum: BTreeMap::new(),
             bgp_bum: BTreeMap::new(),
+            xmpp_tls: false,
         }
+    }
+
+    /// Require STARTTLS on XMPP sessions accepted from now on (TF `xmpp_auth_enable`): the
+    /// shell must then answer [`Output::StartTls`] with a handshake.
+    pub fn set_xmpp_tls(&mut self, required: bool) {
+        self.xmpp_tls = required;
     }
 
     /// The config graph.
@@ -345,7 +368,7 @@ impl ControlNode {
             }
             Input::Accepted { conn, remote } => {
                 let a = Agent {
-                    session: Session::new(self.now, self.xmpp_hold()),
+                    session: Session::new(self.now, self.xmpp_hold()).with_tls(self.xmpp_tls),
                     remote,
                     name: None,
                     subs: BTreeMap::new(),
@@ -403,6 +426,17 @@ impl ControlNode {
                 self.gr_tick();
                 self.send_eors();
             }
+            // the shell's TLS handshake after <proceed/> ended
+            Input::TlsDone { conn, error } => {
+                let now = self.now;
+                let ev = self
+                    .agents
+                    .get_mut(&conn)
+                    .and_then(|a| a.session.tls_done(now, error.map_or(Ok(()), Err)));
+                if let Some(ev) = ev {
+                    self.session_event(conn, ev);
+                }
+            }
             // the shell's write backlog for one agent crossed a water mark
             Input::Backlog { conn, blocked } => self.set_backlog(conn, blocked),
         }
@@ -420,6 +454,9 @@ impl ControlNode {
             let data = a.session.take_output();
             if !data.is_empty() {
                 self.out.push(Output::Send { conn: *conn, data });
+            }
+            if a.session.take_start_tls() {
+                self.out.push(Output::StartTls { conn: *conn });
             }
             if a.session.is_closed() {
                 self.out.push(Output::Close { conn: *conn });
@@ -528,10 +565,22 @@ impl ControlNode {
                 self.gr_step(&peer, gr::GrEvent::Reopened { conn });
             }
             SessionEvent::Stanza(e) => self.stanza(conn, &e),
+            // flush emits Output::StartTls after the <proceed/> bytes
+            SessionEvent::StartTls => {}
             SessionEvent::Closed { reason } => {
                 let Some(a) = self.agents.get_mut(&conn) else {
                     return;
                 };
+                if a.name.is_none() {
+                    // refused before its session came up (TLS): only the reason is kept,
+                    // so `neighbors` can say why; it had no routes or subscriptions
+                    if let Some(n) = a.session.peer() {
+                        let h = self.history.entry(n.to_string()).or_default();
+                        h.last_reason = Some(reason);
+                        h.last_flap = Some(self.now.as_secs());
+                    }
+                    return;
+                }
                 let name = a.name.clone();
                 let subs = std::mem::take(&mut a.subs);
                 let published = std::mem::take(&mut a.published);

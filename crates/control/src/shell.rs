@@ -8,6 +8,13 @@
 //!  HTTP :8083 (/status, /routes, ...) ──Handle::with_node────┘
 //! ```
 //! Every input goes through one channel, so the core sees one ordered stream of events.
+//!
+//! With TLS configured ([`ShellConfig::xmpp_tls`], TF's `xmpp_auth_enable`) a connection
+//! starts in the clear; when the core emits [`Output::StartTls`] (after `<proceed/>`), the
+//! writer finishes what was queued and hands its half back, the reader stops feeding the
+//! core (bytes read meanwhile are the agent's first TLS records and are kept), the halves
+//! are joined, the server side of the handshake runs, and both loops restart on the TLS
+//! stream ([`Input::TlsDone`] tells the core how the handshake went).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,10 +30,10 @@ use axum::{Json, Router};
 use filament_config::feed::FeedLines;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::node::{ConnId, ControlNode, Input, NodeConfig, Output};
 use crate::session::Chunk;
@@ -76,6 +83,9 @@ pub struct ShellConfig {
     pub bgp_port: u16,
     /// Core settings.
     pub node: NodeConfig,
+    /// XMPP over TLS (TF `xmpp_auth_enable`): every agent must STARTTLS right after its
+    /// stream header ([`crate::tls::server_config`]); `None`: plain XMPP, as before.
+    pub xmpp_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 type Job = Box<dyn FnOnce(&mut ControlNode) + Send>;
@@ -87,6 +97,9 @@ struct Backlog {
     queued: AtomicUsize,
     /// The core was told the connection is past [`BACKLOG_HIGH`].
     blocked: AtomicBool,
+    /// [`Output::StartTls`] was issued: bytes read from now on are TLS records, not input
+    /// for the core (set by the core thread before the writer can write `<proceed/>`).
+    tls_switch: AtomicBool,
 }
 
 /// The core's end of one connection's writer.
@@ -116,6 +129,16 @@ impl Handle {
         &self,
         f: impl FnOnce(&mut ControlNode) -> R + Send + 'static,
     ) -> Result<R, ShellError> {
+        self.submit(f)?.await.map_err(|_| ShellError::CoreGone)
+    }
+
+    /// Queue `f` for the core now and return the receiver of its result: jobs run in the
+    /// order they were submitted, so a caller can keep several in flight (the BGP link
+    /// hands the core a batch of routes while the previous one is applied).
+    pub fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ControlNode) -> R + Send + 'static,
+    ) -> Result<oneshot::Receiver<R>, ShellError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |n| {
             let _ = tx.send(f(n));
@@ -123,7 +146,7 @@ impl Handle {
         self.tx
             .send(Msg::With(job))
             .map_err(|_| ShellError::CoreGone)?;
-        rx.await.map_err(|_| ShellError::CoreGone)
+        Ok(rx)
     }
 
     /// Notified when changed global-table keys are waiting
@@ -188,7 +211,8 @@ pub fn start(
     };
     // The core is CPU-bound and synchronous: its own thread, so a long flush never stalls
     // the tokio workers that read sockets (and stamp inputs for the hold timers).
-    let node = ControlNode::new(cfg.node.clone());
+    let mut node = ControlNode::new(cfg.node.clone());
+    node.set_xmpp_tls(cfg.xmpp_tls.is_some());
     let spawned = std::thread::Builder::new()
         .name("control-core".into())
         .spawn(move || core_task(node, rx, bgp_changed));
@@ -205,10 +229,11 @@ pub fn start(
     });
     let h = handle.clone();
     let st = stopped();
+    let tls = cfg.xmpp_tls.clone();
     tokio::spawn(async move {
         tokio::select! {
             () = st => {}
-            () = accept_loop(l.xmpp, h) => {}
+            () = accept_loop(l.xmpp, h, tls) => {}
         }
     });
     let h = handle.clone();
@@ -258,10 +283,21 @@ fn core_task(
         if node.has_bgp_changes() {
             bgp_changed.notify_one();
         }
+        // STARTTLS flags first: the writer may write <proceed/> (queued just before) as
+        // soon as it gets it, and the agent's TLS records follow at once
+        for o in &outs {
+            if let Output::StartTls { conn } = o {
+                if let Some(w) = writers.get(conn) {
+                    w.backlog.tls_switch.store(true, Ordering::SeqCst);
+                }
+            }
+        }
         let mut blocked = Vec::new();
         for o in outs {
             let c = match &o {
-                Output::Send { conn, .. } | Output::Close { conn } => *conn,
+                Output::Send { conn, .. } | Output::Close { conn } | Output::StartTls { conn } => {
+                    *conn
+                }
             };
             let Some(w) = writers.get(&c) else { continue };
             match &o {
@@ -285,6 +321,10 @@ fn core_task(
                 Output::Close { .. } => {
                     let _ = w.tx.send(o);
                     writers.remove(&c);
+                }
+                // (flag set above) the writer hands its half back after <proceed/>
+                Output::StartTls { .. } => {
+                    let _ = w.tx.send(o);
                 }
             }
         }
@@ -310,7 +350,7 @@ async fn ticker(h: Handle) {
     }
 }
 
-async fn accept_loop(l: TcpListener, h: Handle) {
+async fn accept_loop(l: TcpListener, h: Handle, tls: Option<Arc<rustls::ServerConfig>>) {
     let mut next: ConnId = 1;
     loop {
         let Ok((sock, remote)) = l.accept().await else {
@@ -335,83 +375,248 @@ async fn accept_loop(l: TcpListener, h: Handle) {
         {
             return;
         }
-        tokio::spawn(connection(sock, conn, h.clone(), wrx, backlog));
+        tokio::spawn(connection(sock, conn, h.clone(), wrx, backlog, tls.clone()));
     }
+}
+
+/// Most bytes of the agent's first TLS records kept while the writer finishes `<proceed/>`.
+const MAX_EARLY_TLS: usize = 64 << 10;
+
+/// How a writer loop ended.
+enum WriterEnd<W> {
+    /// The connection is done (closed by the core, or a write failed).
+    Closed,
+    /// [`Output::StartTls`]: everything before it is written; the half and the queue are
+    /// handed back for the TLS stream.
+    StartTls(W, mpsc::UnboundedReceiver<Output>),
+}
+
+/// How a reader loop ended.
+enum ReadEnd<R, W> {
+    /// EOF, a read error, the writer ended, or the core is gone.
+    Done,
+    /// Switch to TLS: both halves, the output queue, and the TLS bytes already read.
+    StartTls {
+        rd: R,
+        wr: W,
+        wrx: mpsc::UnboundedReceiver<Output>,
+        early: Vec<u8>,
+    },
 }
 
 async fn connection(
     sock: TcpStream,
     conn: ConnId,
     h: Handle,
-    mut wrx: mpsc::UnboundedReceiver<Output>,
+    wrx: mpsc::UnboundedReceiver<Output>,
     backlog: Arc<Backlog>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let (mut rd, mut wr) = sock.into_split();
-    let hw = h.clone();
-    let mut writer = tokio::spawn(async move {
-        let mut batch: Vec<Chunk> = Vec::new();
-        let mut close = false;
-        while !close {
-            let Some(first) = wrx.recv().await else { break };
-            // everything queued so far goes out in as few vectored writes as possible
-            let mut next = Some(first);
-            while let Some(o) = next.take() {
-                match o {
-                    Output::Send { data, .. } => {
-                        batch.extend(data.into_iter().filter(|d| !d.is_empty()))
+    let (rd, wr) = sock.into_split();
+    let writer = tokio::spawn(write_loop(wr, wrx, backlog.clone(), conn, h.clone()));
+    if let ReadEnd::StartTls { rd, wr, wrx, early } =
+        read_loop(rd, conn, &h, writer, &backlog).await
+    {
+        let error = match (tls, rd.reunite(wr)) {
+            (Some(cfg), Ok(sock)) => {
+                let io = Prefixed { early, inner: sock };
+                let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(io);
+                match tokio::time::timeout(crate::session::OPEN_TIMEOUT, accept).await {
+                    Ok(Ok(stream)) => {
+                        backlog.tls_switch.store(false, Ordering::SeqCst);
+                        if h.input(Input::TlsDone { conn, error: None }).is_ok() {
+                            let (rd, wr) = tokio::io::split(stream);
+                            let writer =
+                                tokio::spawn(write_loop(wr, wrx, backlog.clone(), conn, h.clone()));
+                            // a second STARTTLS is not a thing: any end is the end
+                            let _ = read_loop(rd, conn, &h, writer, &backlog).await;
+                        }
+                        None
                     }
-                    Output::Close { .. } => close = true,
-                }
-                if !close && batch.len() < 4 * MAX_IOV {
-                    next = wrx.try_recv().ok();
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("timed out".to_string()),
                 }
             }
-            let n: usize = batch.iter().map(|d| d.len()).sum();
-            if write_chunks(&mut wr, &batch).await.is_err() {
-                break;
-            }
-            batch.clear();
-            let left = backlog
-                .queued
-                .fetch_sub(n, Ordering::AcqRel)
-                .saturating_sub(n);
-            if left < BACKLOG_LOW
-                && backlog.blocked.load(Ordering::Acquire)
-                && backlog
-                    .blocked
-                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                && hw
-                    .input(Input::Backlog {
-                        conn,
-                        blocked: false,
-                    })
-                    .is_err()
-            {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if h.input(Input::Bytes { conn, data: buf[..n].to_vec() }).is_err() {
-                        break;
-                    }
-                }
-            },
-            _ = &mut writer => break,
+            (None, _) => Some("TLS is not configured on this listener".to_string()),
+            (_, Err(e)) => Some(e.to_string()),
+        };
+        if let Some(error) = error {
+            tracing::info!(conn, %error, "xmpp: TLS handshake failed");
+            let _ = h.input(Input::TlsDone {
+                conn,
+                error: Some(error),
+            });
         }
     }
     let _ = h.input(Input::Disconnected { conn });
 }
 
+/// Read until EOF, feeding the core; ends early when the writer ends (on a close, or
+/// handing its half back for TLS).
+async fn read_loop<R, W>(
+    mut rd: R,
+    conn: ConnId,
+    h: &Handle,
+    mut writer: JoinHandle<WriterEnd<W>>,
+    backlog: &Backlog,
+) -> ReadEnd<R, W>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut early = Vec::new();
+    loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return ReadEnd::Done,
+                // after StartTls: the agent's ClientHello, for the TLS acceptor
+                Ok(n) if backlog.tls_switch.load(Ordering::SeqCst) => {
+                    early.extend_from_slice(&buf[..n]);
+                    if early.len() > MAX_EARLY_TLS {
+                        return ReadEnd::Done;
+                    }
+                }
+                Ok(n) => {
+                    if h.input(Input::Bytes { conn, data: buf[..n].to_vec() }).is_err() {
+                        return ReadEnd::Done;
+                    }
+                }
+            },
+            w = &mut writer => return match w {
+                Ok(WriterEnd::StartTls(wr, wrx)) => ReadEnd::StartTls { rd, wr, wrx, early },
+                _ => ReadEnd::Done,
+            },
+        }
+    }
+}
+
+/// Write what the core queues for one connection until it closes it (then shut the write
+/// side) or asks for TLS (then hand the half back).
+async fn write_loop<W>(
+    mut wr: W,
+    mut wrx: mpsc::UnboundedReceiver<Output>,
+    backlog: Arc<Backlog>,
+    conn: ConnId,
+    hw: Handle,
+) -> WriterEnd<W>
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut batch: Vec<Chunk> = Vec::new();
+    let mut close = false;
+    let mut start_tls = false;
+    while !close && !start_tls {
+        let Some(first) = wrx.recv().await else { break };
+        // everything queued so far goes out in as few vectored writes as possible
+        let mut next = Some(first);
+        while let Some(o) = next.take() {
+            match o {
+                Output::Send { data, .. } => {
+                    batch.extend(data.into_iter().filter(|d| !d.is_empty()))
+                }
+                Output::Close { .. } => close = true,
+                Output::StartTls { .. } => start_tls = true,
+            }
+            if !close && !start_tls && batch.len() < 4 * MAX_IOV {
+                next = wrx.try_recv().ok();
+            }
+        }
+        let n: usize = batch.iter().map(|d| d.len()).sum();
+        if write_chunks(&mut wr, &batch).await.is_err() {
+            break;
+        }
+        batch.clear();
+        let left = backlog
+            .queued
+            .fetch_sub(n, Ordering::AcqRel)
+            .saturating_sub(n);
+        if left < BACKLOG_LOW
+            && backlog.blocked.load(Ordering::Acquire)
+            && backlog
+                .blocked
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            && hw
+                .input(Input::Backlog {
+                    conn,
+                    blocked: false,
+                })
+                .is_err()
+        {
+            break;
+        }
+        if start_tls {
+            if wr.flush().await.is_err() {
+                break;
+            }
+            return WriterEnd::StartTls(wr, wrx);
+        }
+    }
+    let _ = wr.shutdown().await;
+    WriterEnd::Closed
+}
+
+/// A TCP stream whose first reads return bytes already read from it (the agent's first TLS
+/// records, read before the switch): what the TLS acceptor runs on.
+struct Prefixed {
+    early: Vec<u8>,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.early.is_empty() {
+            let n = self.early.len().min(buf.remaining());
+            buf.put_slice(&self.early[..n]);
+            self.early.drain(..n);
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Write every chunk, in order, with vectored writes of up to [`MAX_IOV`] chunks.
-async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Chunk]) -> std::io::Result<()> {
+async fn write_chunks<W: AsyncWrite + Unpin>(wr: &mut W, chunks: &[Chunk]) -> std::io::Result<()> {
     let (mut i, mut off) = (0usize, 0usize);
     while i < chunks.len() {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOV.min(chunks.len() - i));

@@ -308,6 +308,7 @@ pub async fn run(a: XmppBench) -> anyhow::Result<()> {
             hold: Duration::from_secs(a.hold),
             eor_delay: Duration::from_secs(1),
         },
+        xmpp_tls: None,
     };
     // The node gets its own runtime (2 workers, as on a 2-core control node): in one
     // process with the thousand simulated agents, its socket tasks would otherwise queue

@@ -40,6 +40,18 @@ pub(crate) struct ControlListen {
     #[arg(long = "xmpp-hold", visible_alias = "hold-time", value_name = "SECS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(1..=90))]
     pub(crate) hold_time: u64,
+    /// XMPP over TLS, as TF's `xmpp_auth_enable`: this node's certificate (PEM, chain
+    /// allowed; TF `xmpp_server_cert`).  Every agent must then STARTTLS right after its
+    /// stream header; one that does not is refused (`filament neighbors` says why).
+    #[arg(long, value_name = "FILE", requires = "xmpp_tls_key")]
+    pub(crate) xmpp_tls_cert: Option<std::path::PathBuf>,
+    /// Private key of --xmpp-tls-cert (PEM; TF `xmpp_server_key`).
+    #[arg(long, value_name = "FILE", requires = "xmpp_tls_cert")]
+    pub(crate) xmpp_tls_key: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM; TF `xmpp_ca_cert`): agents must present a certificate that
+    /// chains to one of them.  Without it no client certificate is asked for.
+    #[arg(long, value_name = "FILE", requires = "xmpp_tls_cert")]
+    pub(crate) xmpp_tls_ca: Option<std::path::PathBuf>,
 }
 
 /// A listen address: `IP:PORT`, `[IPv6]:PORT`, or a bare IP on `port`.
@@ -118,8 +130,19 @@ fn hostname() -> String {
 }
 
 /// Shell settings from the flags; `register` decides whether a default bgp-router address
-/// is used when `--bgp-address` is absent.
-pub(crate) fn shell_config(api: String, l: &ControlListen, register: bool) -> ShellConfig {
+/// is used when `--bgp-address` is absent.  Fails on unusable TLS files.
+pub(crate) fn shell_config(
+    api: String,
+    l: &ControlListen,
+    register: bool,
+) -> anyhow::Result<ShellConfig> {
+    let xmpp_tls = match (&l.xmpp_tls_cert, &l.xmpp_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            filament_control::tls::server_config(cert, key, l.xmpp_tls_ca.as_deref())
+                .context("XMPP TLS")?,
+        ),
+        _ => None,
+    };
     let bgp_address = l.bgp_address.clone().or_else(|| {
         register.then(|| {
             let ip = l.bgp_listen.ip();
@@ -130,7 +153,7 @@ pub(crate) fn shell_config(api: String, l: &ControlListen, register: bool) -> Sh
             }
         })
     });
-    ShellConfig {
+    Ok(ShellConfig {
         api,
         xmpp_listen: l.xmpp_listen,
         introspect: l.introspect,
@@ -141,7 +164,8 @@ pub(crate) fn shell_config(api: String, l: &ControlListen, register: bool) -> Sh
             hold: Duration::from_secs(l.hold_time),
             ..NodeConfig::default()
         },
-    }
+        xmpp_tls,
+    })
 }
 
 /// Bind and start the control node; runs until `stop` resolves.
@@ -153,6 +177,7 @@ pub(crate) async fn start(
     tracing::info!(
         name = cfg.node.name,
         xmpp = %cfg.xmpp_listen,
+        xmpp_tls = cfg.xmpp_tls.is_some(),
         introspect = %cfg.introspect,
         api = cfg.api,
         "control node ready"
@@ -174,7 +199,7 @@ pub(crate) fn start_bgp(h: &shell::Handle, l: &ControlListen, cfg: &ShellConfig)
 }
 
 pub(crate) async fn run(a: ControlArgs) -> anyhow::Result<()> {
-    let cfg = shell_config(a.api, &a.listen, true);
+    let cfg = shell_config(a.api, &a.listen, true)?;
     // The speaker binds in its own task and would only log a refused port: fail before
     // starting anything (as for the XMPP and introspect ports) while nothing holds it.
     drop(

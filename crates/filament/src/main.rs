@@ -249,7 +249,7 @@ async fn serve(a: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 a.listen.ip()
             };
             let api = format!("http://{}", SocketAddr::new(host, a.listen.port()));
-            let cfg = control::shell_config(api, &c, false);
+            let cfg = control::shell_config(api, &c, false)?;
             match control::start(cfg.clone(), stopped(stop_rx)).await {
                 Ok(h) => {
                     // BGP inside `up` only when asked for (an address to speak from):

@@ -174,6 +174,8 @@ pub struct TestAgent {
     pub config_messages: usize,
     pub eor: bool,
     pub closed: bool,
+    /// The node asked the shell to start TLS (after `<proceed/>`).
+    pub start_tls: bool,
     pub keepalives: usize,
     seq: u64,
 }
@@ -257,6 +259,12 @@ impl Lab {
                 Output::Close { conn } => {
                     if let Some(a) = self.agents.get_mut(&conn) {
                         a.closed = true;
+                    }
+                }
+                // TLS handshakes belong to the shell (tests/xmpp_tls.rs)
+                Output::StartTls { conn } => {
+                    if let Some(a) = self.agents.get_mut(&conn) {
+                        a.start_tls = true;
                     }
                 }
             }

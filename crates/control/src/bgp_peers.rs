@@ -606,7 +606,8 @@ pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
 }
 
 /// Add what the speaker does not know to its rows: `"auth": "md5"` for a keyed peer
-/// (never the key), and a configuration error as the peer's `last_reason`.
+/// (never the key; also TF's `auth_type`, "MD5" or "NIL"), and a configuration error as
+/// the peer's `last_reason`.
 fn annotate(
     rows: &mut Value,
     peers: &BTreeMap<IpAddr, PeerConfig>,
@@ -618,6 +619,8 @@ fn annotate(
         };
         let keyed = peers.get(&addr).is_some_and(|p| p.md5_key.is_some());
         row["auth"] = if keyed { json!("md5") } else { Value::Null };
+        // TF's BgpNeighborResp `auth_type` (`AuthenticationData::KeyTypeToString`).
+        row["auth_type"] = json!(if keyed { "MD5" } else { "NIL" });
         if let Some(e) = errors.get(&addr) {
             row["last_reason"] = json!(e);
             row["last_error"] = json!(e);

@@ -180,7 +180,9 @@ fn keys_come_from_the_session_else_this_node() {
     let mut rows = json!([{"peer": "10.0.0.2", "last_reason": null}, {"peer": "10.0.0.3", "last_reason": null}]);
     annotate(&mut rows, &peers, &bc.errors);
     assert_eq!(rows[0]["auth"], "md5");
+    assert_eq!(rows[0]["auth_type"], "MD5");
     assert_eq!(rows[1]["auth"], Value::Null);
+    assert_eq!(rows[1]["auth_type"], "NIL");
     assert!(
         rows[1]["last_reason"].as_str().unwrap().contains("sha1"),
         "{rows}"

@@ -391,12 +391,13 @@ impl Forwarder {
         let len = buf.len() as u64;
         let hold_max = self.cfg.hold_max;
         // An ICMP error counts in (and follows) the flow of the packet it quotes (`errflow.rs`).
-        let key = match info.proto {
-            ip_proto::ICMP | ip_proto::ICMPV6 if !info.icmp_echo => self
-                .icmp_error_flow(buf.frame(), info, key.vrf)
-                .unwrap_or(key),
-            _ => key,
+        let quoted = match info.proto {
+            ip_proto::ICMP | ip_proto::ICMPV6 if !info.icmp_echo => {
+                self.icmp_error_flow(buf.frame(), info, key.vrf)
+            }
+            _ => None,
         };
+        let key = quoted.unwrap_or(key);
         match self.flows.find(&key) {
             Some(i) => {
                 let Some(e) = self.flows.get_mut(i) else {
@@ -430,7 +431,12 @@ impl Forwarder {
                                 nat: false,
                             }),
                             FlowAction::Nat(rw) => {
-                                encap::apply_nat(buf.frame_mut(), info, &rw);
+                                if quoted.is_some() {
+                                    // An ICMP error about the flow: translated back, quote too.
+                                    crate::errflow::nat_icmp_error(buf.frame_mut(), info, &rw);
+                                } else {
+                                    encap::apply_nat(buf.frame_mut(), info, &rw);
+                                }
                                 let vrf = rw.dst_vrf.unwrap_or(key.vrf);
                                 Ok(FlowStep::Continue {
                                     vrf,

@@ -29,7 +29,9 @@ receiving iperf3 is too slow to read are not the datapath's loss). When the full
 no more than that, its offered rate is the answer, marked `s` (sender-limited: a kernel datapath
 forwards in the sender's own system calls, so its sender never offers more than it carries);
 otherwise the rate is bisected five times below the full-rate run's offered rate, with trials
-of ``BENCH_TRIAL_SECONDS`` paced by iperf3.
+of ``BENCH_TRIAL_SECONDS`` paced by iperf3. A second search ('0-loss app') judges each trial by
+what the receiving iperf3 read instead (its own count of missing sequence numbers): the
+64-byte rate a workload application receives without loss, datapath and receiver together.
 """
 
 import json
@@ -114,9 +116,16 @@ def loss(r):
     return (offered - into) / offered if offered else 1.0
 
 
-def zero_loss(lab, full):
+def app_loss(r):
+    """The loss as the receiving application sees it: offered by w1's iperf3 but not read
+    by w2's (iperf3's own count of missing sequence numbers)."""
+    read, offered, _ = r
+    return (offered - read) / offered if offered else 1.0
+
+
+def zero_loss(lab, full, loss=loss):
     """RFC 2544 throughput (see the module doc) from the full-rate run `full`:
-    (kpps, sender-limited) or None."""
+    (kpps, sender-limited) or None. `loss`: which loss a trial is judged by."""
     if full is None:
         return None
     if loss(full) <= LOSS_OK:  # the datapath carried all the sender could offer
@@ -168,7 +177,7 @@ def measure(lab, name, pids=()):
         ns_pkt = (c1 - c0) / frames * 1e9 if frames else None
         usr_pkt = (u1 - u0) / frames * 1e9 if frames else None
     tcp_cpu = (c2 - c1) if pids else None
-    zl = zero_loss(lab, pps) if RFC2544 and not FIXED else None
+    zl = (zero_loss(lab, pps), zero_loss(lab, pps, app_loss)) if RFC2544 and not FIXED else (None, None)
     ROWS.append((name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, os.getloadavg()[0], zl, retx))
     print(f"  measured {name}", flush=True)
 
@@ -177,7 +186,7 @@ def print_table():
     print()
     print(f"{'datapath':<30} {'UDP 64B to iperf3':>17} {'into w2':>9} {'offered':>9} "
           f"{'ns/pkt':>7} {'usr':>5} {'TCP 1 stream':>13} {'CPU s/GB':>8} {'load':>5}"
-          f" {'0-loss kpps':>11} {'retx':>6}")
+          f" {'0-loss kpps':>11} {'0-loss app':>10} {'retx':>6}")
     for name, pps, gbps, (ns_pkt, usr_pkt), tcp_cpu, load, zl, retx in ROWS:
         if pps is None:
             p = f"{'failed':>17} {'':>9} {'':>9}"
@@ -188,7 +197,8 @@ def print_table():
         n += f" {'-':>5}" if usr_pkt is None else f" {usr_pkt:>5.0f}"
         c = (f"{'-':>8}" if tcp_cpu is None or not gbps
              else f"{tcp_cpu / (gbps * SECONDS / 8):>8.2f}")
-        z = f"{'-':>11}" if zl is None else f"{zl[0]:>9.1f} {'s' if zl[1] else ' '}"
+        z = " ".join(f"{'-':>{w}}" if v is None else f"{v[0]:>{w - 2}.1f} {'s' if v[1] else ' '}"
+                     for v, w in zip(zl, (11, 10)))
         r = f"{'-':>6}" if retx is None else f"{retx:>6}"
         print(f"{name:<30} {p} {n} {g} {c} {load:>5.1f} {z} {r}")
 
@@ -256,8 +266,8 @@ def main():
                     lab.start_vrouters(encap, extra)
                 except AssertionError as e:
                     print(f"  {name}: did not start: {str(e)[-300:]}")
-                    ROWS.append((name, None, None, (None, None), None, os.getloadavg()[0], None,
-                                 None))
+                    ROWS.append((name, None, None, (None, None), None, os.getloadavg()[0],
+                                 (None, None), None))
                     continue
                 pids = [p.pid for p, _ in lab.vrouters.values()]
                 measure(lab, name, pids)
@@ -281,7 +291,9 @@ def main():
               "much less. 'retx': TCP segments the sender retransmitted in the TCP run. "
               "'0-loss kpps': RFC 2544 throughput, the highest offered 64-byte rate "
               f"the datapath carried into w2 with at most {LOSS_OK:.1%} loss ('s': the sender "
-              "could offer no more: a kernel datapath forwards in the sender's system calls).")
+              "could offer no more: a kernel datapath forwards in the sender's system calls); "
+              "'0-loss app': the same search judged by what the receiving iperf3 read (the "
+              "datapath, the receiver's CPU share and its socket buffer together).")
     finally:
         lab.close()
 

@@ -9,7 +9,7 @@ use filament_wire_pkt::ethernet;
 use crate::buf::PacketBuf;
 use crate::encap::{self, IpInfo};
 use crate::forwarder::Forwarder;
-use crate::pipeline::{Ctx, FlowStep, Out, Step};
+use crate::pipeline::{Ctx, FlowStep, Fwd, Out};
 use crate::types::*;
 
 impl Forwarder {
@@ -22,7 +22,7 @@ impl Forwarder {
         buf: &mut PacketBuf,
         vrf: VrfId,
         ip: Option<IpInfo>,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         let mut flow = None;
         let mut ip = ip;
         if let Some(info) = ip.as_mut() {
@@ -59,7 +59,7 @@ impl Forwarder {
         vrf: VrfId,
         ip: Option<IpInfo>,
         nh: NhId,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         self.l2_send(ctx, buf, vrf, ip, nh, None)
     }
 
@@ -71,12 +71,12 @@ impl Forwarder {
         ip: Option<IpInfo>,
         nh: NhId,
         flow: Option<u32>,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         let hash = self.l2_hash(buf, vrf, ip.as_ref());
         match self.resolve(nh, hash, flow)? {
             Out::Encap { vif, .. } => {
                 if vif == ctx.vif_in {
-                    return Err(DropReason::Loop);
+                    return Err(DropReason::Loop.into());
                 }
                 // Egress policy for bridged IP arriving from the fabric (the
                 // sender's vrouter did the ingress side).
@@ -97,7 +97,7 @@ impl Forwarder {
                 ..
             } => {
                 if ctx.from_fabric {
-                    return Err(DropReason::Loop);
+                    return Err(DropReason::Loop.into());
                 }
                 self.tunnel_out(buf, vif, src_ip, dst_ip, &encap, hash, flow, true)
             }
@@ -109,7 +109,7 @@ impl Forwarder {
                     key: None,
                 })
             }
-            Out::Discard => Err(DropReason::Discard),
+            Out::Discard => Err(DropReason::Discard.into()),
         }
     }
 
@@ -147,10 +147,10 @@ impl Forwarder {
         buf: &mut PacketBuf,
         flood_nh: NhId,
         hash: u64,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         let members = match self.nhs.get(flood_nh.0 as usize).and_then(Option::as_ref) {
             Some(NexthopKind::Flood { members }) => members.clone(),
-            _ => return Err(DropReason::InvalidNexthop),
+            _ => return Err(DropReason::InvalidNexthop.into()),
         };
         let frame = buf.to_vec();
         let mut txs = Vec::with_capacity(members.len());
@@ -176,7 +176,7 @@ impl Forwarder {
                             vif,
                             frame: copy.to_vec(),
                         }),
-                        Err(r) => self.drops[r as usize] += 1,
+                        Err(s) => self.drops[s.reason() as usize] += 1,
                     }
                 }
                 _ => {}

@@ -128,9 +128,6 @@ pub struct Forwarder {
     pub(crate) now: Duration,
     /// Identification of the next outer IPv4 header.
     pub(crate) ip_ident: u16,
-    /// Largest inner payload the last tunnel refused as too big would have taken (read right
-    /// after by the ICMP error, `mtu.rs`).
-    pub(crate) too_big_room: usize,
     /// Table generation: bumped by every operation that can change where a
     /// packet goes (everything but flow operations); flow route caches from
     /// an older generation are ignored.
@@ -218,7 +215,6 @@ impl Forwarder {
             punts: [0; PUNT_REASONS],
             now: Duration::ZERO,
             ip_ident: 0,
-            too_big_room: 0,
             gen: 0,
             tmpls: Vec::new(),
             fast_path_on: true,

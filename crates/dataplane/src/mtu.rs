@@ -36,6 +36,34 @@ const IPV6_MIN_MTU: usize = 1280;
 /// packets from one workload gets a burst of errors, not an unbounded queue).
 const MAX_QUEUED_ERRORS: usize = 256;
 
+/// Why the forwarding stages stop a packet: a drop, or too big for the fabric once
+/// encapsulated, with `room`, the largest inner payload that fits (Ethernet header included
+/// when the payload is a frame), which the ICMP error to the sender is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Dropped for this reason.
+    Drop(DropReason),
+    /// Too big ([`DropReason::TooBig`]); the sender is told `room`.
+    TooBig { room: usize },
+}
+
+impl From<DropReason> for Stop {
+    #[inline]
+    fn from(r: DropReason) -> Self {
+        Stop::Drop(r)
+    }
+}
+
+impl Stop {
+    /// The drop reason it is counted under.
+    pub(crate) fn reason(self) -> DropReason {
+        match self {
+            Stop::Drop(r) => r,
+            Stop::TooBig { .. } => DropReason::TooBig,
+        }
+    }
+}
+
 impl Forwarder {
     /// IPv4 without DF, `inner` (an IP packet, or an Ethernet frame with `eth` = 14 bytes of
     /// header first) too big for `room` bytes: its fragments, each `room` bytes or less (None:

@@ -24,6 +24,7 @@ use crate::encap::{self, IpInfo, Outer, Overlay};
 use crate::flow::{FlowEntry, HeldPkt};
 use crate::forwarder::{Forwarder, NeighborKey};
 use crate::frag::FragStep;
+use crate::mtu::Stop;
 use crate::types::*;
 
 /// Per-packet context.
@@ -75,6 +76,9 @@ pub(crate) enum FlowStep {
 }
 
 pub(crate) type Step<T> = Result<T, DropReason>;
+/// The forwarding stages' result: a verdict, or why the packet stops (a drop, or too big for
+/// the fabric with the room the sender is told about, `mtu.rs`).
+pub(crate) type Fwd<T> = Result<T, Stop>;
 
 impl Forwarder {
     /// Run one frame received on `vif_in` through the pipeline. The buffer
@@ -159,13 +163,12 @@ impl Forwarder {
         };
         let verdict = match res {
             Ok(v) => v,
-            Err(DropReason::TooBig) if !ctx.from_fabric => {
+            Err(Stop::TooBig { room }) if !ctx.from_fabric => {
                 // The sender is told the size that fits (`mtu.rs`).
-                let room = self.too_big_room;
                 self.icmp_too_big(&ctx, buf, room);
                 return self.drop_pkt(vif_in, DropReason::TooBig);
             }
-            Err(reason) => return self.drop_pkt(vif_in, reason),
+            Err(stop) => return self.drop_pkt(vif_in, stop.reason()),
         };
         let verdict = match ctx.mirror.take() {
             Some((nh, frame)) => self.add_mirror(verdict, buf, nh, frame),
@@ -193,10 +196,10 @@ impl Forwarder {
 
     // ===== ingress =====
 
-    fn workload_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Step<Verdict> {
+    fn workload_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Fwd<Verdict> {
         let (vrf, vif_mac) = match self.vifs.get(ctx.vif_in.0 as usize) {
             Some(Some(e)) => (e.vif.vrf, e.vif.mac),
-            _ => return Err(DropReason::UnknownVif),
+            _ => return Err(DropReason::UnknownVif.into()),
         };
         let frame = buf.frame();
         let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Truncated)?;
@@ -243,7 +246,7 @@ impl Forwarder {
                 }
                 Some(info)
             }
-            ethernet::ethertype::VLAN => return Err(DropReason::Unsupported),
+            ethernet::ethertype::VLAN => return Err(DropReason::Unsupported.into()),
             _ => None,
         };
         if dst == GATEWAY_MAC || dst == vif_mac {
@@ -256,7 +259,7 @@ impl Forwarder {
         }
     }
 
-    fn fabric_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Step<Verdict> {
+    fn fabric_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Fwd<Verdict> {
         let our_ip = match self.vifs.get(ctx.vif_in.0 as usize) {
             Some(Some(e)) => match e.vif.ip {
                 Some(std::net::IpAddr::V4(a)) => Some(a),
@@ -281,7 +284,7 @@ impl Forwarder {
             Overlay::Mpls(off) => {
                 let m = encap::parse_mpls(frame, off)?;
                 if !m.bottom {
-                    return Err(DropReason::Unsupported);
+                    return Err(DropReason::Unsupported.into());
                 }
                 let entry = self
                     .labels
@@ -299,7 +302,7 @@ impl Forwarder {
                     }
                     LabelPayload::Ethernet => {
                         if !buf.pull_front(encap::L2_CONTROL_WORD_LEN) {
-                            return Err(DropReason::Truncated);
+                            return Err(DropReason::Truncated.into());
                         }
                         let vrf = self.nh_vrf(entry.nh).unwrap_or_default();
                         let ip = self.inner_ip(buf)?;
@@ -485,7 +488,7 @@ impl Forwarder {
         vrf: VrfId,
         mut info: IpInfo,
         fixed_nh: Option<NhId>,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         let mut vrf = vrf;
         let mut flow = None;
         if ctx.policy_in && !ctx.from_fabric {
@@ -562,7 +565,7 @@ impl Forwarder {
                 src_mac,
             } => {
                 if !ctx.from_fabric && !encap::decrement_ttl(buf.frame_mut(), &info) {
-                    return Err(DropReason::Ttl);
+                    return Err(DropReason::Ttl.into());
                 }
                 encap::push_ethernet(buf, dst_mac, src_mac, info.v6);
                 Ok(Verdict::Transmit(vif))
@@ -575,10 +578,10 @@ impl Forwarder {
                 ..
             } => {
                 if ctx.from_fabric {
-                    return Err(DropReason::Loop);
+                    return Err(DropReason::Loop.into());
                 }
                 if !encap::decrement_ttl(buf.frame_mut(), &info) {
-                    return Err(DropReason::Ttl);
+                    return Err(DropReason::Ttl.into());
                 }
                 if let TunnelEncap::Vxlan { .. } = encap {
                     // VXLAN carries Ethernet: address the remote IRB so the
@@ -594,8 +597,8 @@ impl Forwarder {
                     key: Some(info.key(vrf)),
                 })
             }
-            Out::Discard => Err(DropReason::Discard),
-            Out::Flood(_) => Err(DropReason::InvalidNexthop),
+            Out::Discard => Err(DropReason::Discard.into()),
+            Out::Flood(_) => Err(DropReason::InvalidNexthop.into()),
         }
     }
 
@@ -681,10 +684,10 @@ impl Forwarder {
         hash: u64,
         flow: Option<u32>,
         l2: bool,
-    ) -> Step<Verdict> {
+    ) -> Fwd<Verdict> {
         let (fmac, mtu) = match self.vifs.get(vif.0 as usize) {
             Some(Some(e)) => (e.vif.mac, e.vif.mtu),
-            _ => return Err(DropReason::InvalidNexthop),
+            _ => return Err(DropReason::InvalidNexthop.into()),
         };
         let Some(n) = self.neighbors.get(&NeighborKey::new(vif, dst_ip)) else {
             let now = self.now;
@@ -699,7 +702,7 @@ impl Forwarder {
                     frame: encap::arp_request(fmac, src_ip, dst_ip),
                 });
             }
-            return Err(DropReason::NoNeighbor);
+            return Err(DropReason::NoNeighbor.into());
         };
         let entropy = encap::entropy_port(hash);
         if let Some(e) = flow.and_then(|i| self.flows.get_mut(i)) {
@@ -738,13 +741,12 @@ impl Forwarder {
                             vif: v,
                             frame: b.to_vec(),
                         }),
-                        _ => return Err(DropReason::TooBig),
+                        _ => return Err(Stop::TooBig { room }),
                     }
                 }
                 return Ok(Verdict::Replicate(txs));
             }
-            self.too_big_room = room;
-            return Err(DropReason::TooBig);
+            return Err(Stop::TooBig { room });
         }
         Ok(Verdict::Transmit(vif))
     }

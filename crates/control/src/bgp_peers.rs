@@ -571,6 +571,7 @@ fn path_attrs(a: &Attrs) -> PathAttrs {
             .iter()
             .find_map(|c| c.origin_vn())
             .map(|(_, id)| id),
+        llgr_stale: a.communities.contains(&filament_wire_bgp::LLGR_STALE),
         ..PathAttrs::default()
     }
 }
@@ -597,7 +598,7 @@ pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
                     "peer_address": p.address.to_string(), "peer_asn": p.remote_as,
                     "encoding": "BGP", "peer_type": peer_type, "flap_count": p.stats.flaps,
                     "last_reason": p.stats.last_error, "prefixes": p.received,
-                    "stale_paths": p.stale, "treat_as_withdraw": p.stats.treat_as_withdraw,
+                    "stale_paths": p.stale, "graceful_restart": p.gr_state, "treat_as_withdraw": p.stats.treat_as_withdraw,
                     "malformed": p.stats.malformed,
                 })
             })
@@ -674,6 +675,11 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
         tokio::time::sleep(cfg.poll).await;
     };
     let mut sc = speaker_config(&bc, &cfg);
+    handle
+        .with_node(|n| n.bgp_gr())
+        .await
+        .map_err(|_| BgpPeersError::CoreGone)?
+        .apply(&mut sc);
     let (speaker, mut events) = Speaker::start(sc.clone(), Some(cfg.listen)).await?;
     tracing::info!(listen = %cfg.listen, asn = sc.asn, router_id = %sc.router_id,
         cluster_id = ?sc.cluster_id, "BGP speaker started");
@@ -718,19 +724,21 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
             }
             _ = tick.tick() => {
                 let n2 = name.clone();
-                let now_bc = handle
-                    .with_node(move |n| bgp_config(n.graph(), &n2))
+                let (now_bc, gr) = handle
+                    .with_node(move |n| (bgp_config(n.graph(), &n2), n.bgp_gr()))
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
                 // This node's AS / identifier / cluster id changed: the speaker resets the
                 // sessions concerned (TF resets peers on these changes), and every route is
                 // advertised again (security-group and origin-VN communities carry the AS).
-                let new_sc = SpeakerConfig {
+                // Graceful-restart settings apply without a reset (node/gr.rs).
+                let mut new_sc = SpeakerConfig {
                     asn: now_bc.asn,
                     router_id: now_bc.router_id.unwrap_or(sc.router_id),
                     cluster_id: now_bc.cluster_id,
                     ..sc.clone()
                 };
+                gr.apply(&mut new_sc);
                 if new_sc != sc {
                     tracing::info!(asn = new_sc.asn, router_id = %new_sc.router_id,
                         cluster_id = ?new_sc.cluster_id, "BGP speaker reconfigured");
@@ -770,10 +778,14 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                 }
                 peers = want;
                 // `GET /neighbors` shows the BGP peers beside the XMPP ones.
-                let mut rows = peer_summaries(&speaker.peers().await?, sc.asn);
+                let status = speaker.peers().await?;
+                let mut rows = peer_summaries(&status, sc.asn);
                 annotate(&mut rows, &peers, &errors);
                 handle
-                    .with_node(move |n| n.set_bgp_neighbors(rows))
+                    .with_node(move |n| {
+                        n.set_bgp_neighbors(rows);
+                        n.set_bgp_stale(&status);
+                    })
                     .await
                     .map_err(|_| BgpPeersError::CoreGone)?;
                 outbox.send(&speaker, adverts)?;

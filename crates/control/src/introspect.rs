@@ -95,6 +95,7 @@ impl ControlNode {
                             "as_path_len": a.as_path_len,
                             "secondary": primary_table.is_some(), "primary_table": primary_table,
                             "stale": self.path_stale(name, &k, p),
+                            "llgr_stale": a.llgr_stale,
                         })
                     })
                     .collect();

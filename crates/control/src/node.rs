@@ -225,6 +225,8 @@ pub struct ControlNode {
     pub(crate) config_events: u64,
     /// BGP peers as the BGP link last reported them (for `neighbors`).
     pub(crate) bgp_neighbors: Vec<serde_json::Value>,
+    /// Paths kept stale for restarting BGP peers, by peer address (`node/gr.rs`).
+    pub(crate) bgp_stale: gr::BgpStale,
     /// Revision the config feed caught up with (`None` while initializing).
     pub(crate) synced: Option<u64>,
     /// Changed keys of the global tables (VPN, rtarget) for a BGP speaker, once enabled.
@@ -269,6 +271,7 @@ impl ControlNode {
             synced: None,
             bgp_changes: None,
             bgp_neighbors: Vec::new(),
+            bgp_stale: gr::BgpStale::default(),
             config_full: false,
             gr: BTreeMap::new(),
             bum: BTreeMap::new(),

@@ -132,6 +132,9 @@ pub struct PathAttrs {
     pub as_path_len: u32,
     /// Route targets (extended communities) the path carries in VPN tables.
     pub route_targets: BTreeSet<String>,
+    /// The path carries LLGR_STALE (RFC 9494 §4.3: least preferred; TF's `PathCompare`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub llgr_stale: bool,
 }
 
 /// Whether a path is the original or a copy made by replication.
@@ -164,13 +167,24 @@ pub struct Path {
 }
 
 impl Path {
-    fn rank(&self) -> (std::cmp::Reverse<u32>, u32, u32, u8, &PeerId, Option<&str>) {
+    fn rank(
+        &self,
+    ) -> (
+        bool,
+        std::cmp::Reverse<u32>,
+        u32,
+        u32,
+        u8,
+        &PeerId,
+        Option<&str>,
+    ) {
         let a = &self.attrs;
         let kind = match self.peer {
             PeerId::Local | PeerId::Xmpp(_) => 0,
             PeerId::Bgp(_) => 1,
         };
         (
+            a.llgr_stale,
             std::cmp::Reverse(a.local_pref),
             a.as_path_len,
             a.med,
@@ -179,8 +193,9 @@ impl Path {
             self.rd.as_deref(),
         )
     }
-    fn ecmp_key(&self) -> (u32, u32, u32) {
+    fn ecmp_key(&self) -> (bool, u32, u32, u32) {
         (
+            self.attrs.llgr_stale,
             self.attrs.local_pref,
             self.attrs.as_path_len,
             self.attrs.med,

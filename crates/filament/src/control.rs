@@ -504,7 +504,11 @@ fn render_routes(v: &Value) -> String {
                     s(&p["rd"]),
                     s(&p["origin_vn"]),
                     if p["best"] == true { ", best" } else { "" },
-                    if p["stale"] == true { ", stale" } else { "" },
+                    match (&p["stale"], &p["llgr_stale"]) {
+                        (_, Value::Bool(true)) => ", llgr-stale",
+                        (Value::Bool(true), _) => ", stale",
+                        _ => "",
+                    },
                     match &p["primary_table"] {
                         Value::String(t) => format!(", primary: {t}"),
                         _ => String::new(),

@@ -31,14 +31,93 @@
 //!   (fresh ones too) and restarts the timer with `restart_time` minus the time already
 //!   spent in GR (TF's `gr_elapsed_`), so flapping cannot hold stale paths forever.
 //! - With GR disabled, a close deletes everything at once (as before this module).
+//!
+//! BGP peers (the speaker in `filament-bgp` keeps their stale paths, RFC 4724 / RFC 9494)
+//! get their settings from the same object, as TF's `BgpServer` reads them
+//! (`GetGracefulRestartTime`, `GetLongLivedGracefulRestartTime`, `IsGRHelperModeEnabled`):
+//! helper mode is `enable && bgp_helper_enable`; the OPEN carries `restart_time` and
+//! `long_lived_restart_time` when `enable`, else a zero restart time ([`BgpGr`]). A
+//! change reaches the running speaker at the BGP link's next poll: helper mode applies to
+//! the next session loss, the capabilities to the next OPEN. The link also reports each
+//! restarting peer's stale keys ([`ControlNode::set_bgp_stale`]), so `route show` marks
+//! those paths stale; LLGR-stale ones carry LLGR_STALE (`PathAttrs::llgr_stale`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use std::collections::{HashMap, HashSet};
+
+use filament_bgp::{PeerStatus, RouteKey, SpeakerConfig};
+
 use super::{ConnId, ControlNode};
+use crate::config::ConfigGraph;
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Origin, Path, PathAttrs, PeerId};
+
+/// Stale paths of restarting BGP peers: peer address → keys.
+pub(crate) type BgpStale = HashMap<String, HashSet<RouteKey>>;
+
+/// BGP graceful-restart settings (TF's `BgpServer` view of `graceful_restart_parameters`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BgpGr {
+    /// `enable && bgp_helper_enable`.
+    pub helper: bool,
+    /// `restart_time` when `enable`, else 0 (TF's `GetGracefulRestartTime`).
+    pub restart_time: u16,
+    /// `long_lived_restart_time` when `enable`, else 0.
+    pub llgr_time: u32,
+}
+
+impl BgpGr {
+    /// Put these settings into the speaker's.
+    pub fn apply(&self, sc: &mut SpeakerConfig) {
+        sc.gr_helper = self.helper;
+        sc.gr_restart_time = self.restart_time;
+        sc.gr_families = self.restart_time > 0;
+        sc.llgr_time = self.llgr_time;
+    }
+}
+
+/// TF's bound on `long_lived_restart_time` (vnc_cfg.xsd LongLivedGracefulRestartTimeType:
+/// 1 to 16777215 s, the 24 bits of RFC 9494's field).
+const MAX_LLGR_TIME: u64 = 16_777_215;
+
+/// `graceful_restart_parameters` of global-system-config, if set.
+fn gr_props(g: &ConfigGraph) -> Option<&Value> {
+    g.lookup(
+        "global-system-config",
+        &["default-global-system-config".to_string()],
+    )
+    .and_then(|o| o.props.get("graceful_restart_parameters"))
+}
+
+/// The BGP graceful-restart settings from the config graph (TF's defaults when unset).
+pub fn bgp_gr(g: &ConfigGraph) -> BgpGr {
+    let p = gr_props(g);
+    let flag = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
+    let secs = |k: &str, max: u64| {
+        p.and_then(|p| p.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_TIME)
+            .min(max)
+    };
+    let enable = flag("enable");
+    let restart_time = if enable {
+        u16::try_from(secs("restart_time", MAX_TIME)).unwrap_or(0)
+    } else {
+        0
+    };
+    BgpGr {
+        helper: enable && flag("bgp_helper_enable"),
+        restart_time,
+        llgr_time: if enable {
+            u32::try_from(secs("long_lived_restart_time", MAX_LLGR_TIME)).unwrap_or(0)
+        } else {
+            0
+        },
+    }
+}
 
 /// TF's default `restart_time` and `end_of_rib_timeout` (vnc_cfg.xsd
 /// GracefulRestartParametersType).
@@ -128,13 +207,7 @@ pub(super) enum GrEvent {
 impl ControlNode {
     /// The graceful-restart parameters from global-system-config (TF's defaults when unset).
     pub fn gr_params(&self) -> GrParams {
-        let p = self
-            .graph
-            .lookup(
-                "global-system-config",
-                &["default-global-system-config".to_string()],
-            )
-            .and_then(|g| g.props.get("graceful_restart_parameters"));
+        let p = gr_props(&self.graph);
         let flag = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
         let secs = |k: &str| {
             Duration::from_secs(
@@ -351,10 +424,47 @@ impl ControlNode {
         }
     }
 
-    /// Whether `p` (a path of `table` under `key`) is a stale path of a restarting agent.
-    pub fn path_stale(&self, table: &str, key: &str, p: &Path) -> bool {
-        let PeerId::Xmpp(n) = &p.peer else {
+    /// BGP graceful-restart settings from this node's config.
+    pub fn bgp_gr(&self) -> BgpGr {
+        bgp_gr(&self.graph)
+    }
+
+    /// The BGP link's report of its peers: the stale keys of those restarting.
+    pub fn set_bgp_stale(&mut self, peers: &[PeerStatus]) {
+        self.bgp_stale = peers
+            .iter()
+            .filter(|p| !p.stale_keys.is_empty())
+            .map(|p| {
+                let keys = p.stale_keys.iter().cloned().collect();
+                (p.address.to_string(), keys)
+            })
+            .collect();
+    }
+
+    /// Whether the BGP path `p` of `table` under `key` is kept stale for its restarting
+    /// peer. In a global table the key is the path's own; a secondary path in an instance
+    /// names its primary table, and its RD completes the key.
+    fn bgp_path_stale(&self, peer: &str, table: &str, key: &str, p: &Path) -> bool {
+        let Some(keys) = self.bgp_stale.get(peer) else {
             return false;
+        };
+        let k = match (&p.origin, p.rd.as_deref()) {
+            (Origin::Primary, _) => crate::bgp_peers::route_key(table, key),
+            (Origin::Secondary { table: t }, Some(rd)) if !table.starts_with("bgp.") => {
+                crate::bgp_peers::route_key(t, &format!("{rd}:{key}"))
+            }
+            (Origin::Secondary { table: t }, _) => crate::bgp_peers::route_key(t, key),
+        };
+        k.is_some_and(|k| keys.contains(&k))
+    }
+
+    /// Whether `p` (a path of `table` under `key`) is a stale path of a restarting agent
+    /// or BGP peer.
+    pub fn path_stale(&self, table: &str, key: &str, p: &Path) -> bool {
+        let n = match &p.peer {
+            PeerId::Xmpp(n) => n,
+            PeerId::Bgp(peer) => return self.bgp_path_stale(peer, table, key, p),
+            PeerId::Local => return false,
         };
         let Some(st) = self.gr.get(n.as_str()) else {
             return false;

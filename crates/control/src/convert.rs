@@ -1,8 +1,20 @@
 //! Route items ⇄ RIB paths (tf-facts §2.4 agent → control, §2.5 control → agent), with the
-//! control node's validation of agent items (`bgp_xmpp_channel.cc ProcessItem`).
+//! control node's validation of agent items as TF's `bgp_xmpp_channel.cc` does it
+//! (`ProcessItem` for inet, `ProcessInet6Item`, `ProcessEnetItem`; docs/tf-agent-compat.md
+//! "Route items TF refuses"):
+//! * exactly one next hop ("Agents should send only one next-hop in the item"): none or
+//!   several refuse the item (ECMP is the control node's doing, across agents);
+//! * the next hop must be an IP address and not 0.0.0.0 (`XmppDecodeAddress`);
+//! * inet/inet6 labels: above 0xFFFFF (20 bits) refused; in the master instance non-zero
+//!   refused, elsewhere zero refused (EVPN labels are VNIs or labels, not checked);
+//! * `vxlan` is not an inet/inet6 encapsulation (skipped, as unknown names are); a list of
+//!   nothing valid makes TF's path infeasible (`NoTunnelEncap`), we refuse the item;
+//! * a next-hop `mac` (router MAC) that does not parse refuses the item.
+//!
+//! A refused item is counted by reason ([`ItemError::reason`]); the session stays up.
 
 use filament_wire_xmpp::{
-    Entry, EvpnKey, Mobility, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
+    Entry, EvpnKey, MacAddr, Mobility, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
 };
 
 use crate::rib::{med_from_local_pref, Family, Path, PathAttrs};
@@ -36,6 +48,30 @@ pub enum ItemError {
         /// Route key.
         key: String,
     },
+    /// More than one next hop in the item (TF: "More than one nexthop received").
+    #[error("route {key} has {count} next hops; an agent sends one")]
+    TooManyNextHops {
+        /// Route key.
+        key: String,
+        /// How many.
+        count: usize,
+    },
+    /// The next hop is not an IP address, or is unspecified.
+    #[error("route {key}: bad next hop address {address:?}")]
+    BadNextHop {
+        /// Route key.
+        key: String,
+        /// The address as sent.
+        address: String,
+    },
+    /// The next hop's router MAC does not parse.
+    #[error("route {key}: bad next-hop mac {mac:?}")]
+    BadMac {
+        /// Route key.
+        key: String,
+        /// The MAC as sent.
+        mac: String,
+    },
     /// Family we do not carry (multicast, mvpn, labeled inet).
     #[error("family {afi}/{safi} is not supported")]
     Family {
@@ -45,6 +81,24 @@ pub enum ItemError {
         safi: u16,
     },
 }
+
+impl ItemError {
+    /// A short name of the reason, for counters (`/status` `rejected_by_reason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ItemError::NoNextHop { .. } => "no_next_hop",
+            ItemError::TooManyNextHops { .. } => "several_next_hops",
+            ItemError::BadNextHop { .. } => "bad_next_hop",
+            ItemError::BadLabel { .. } => "bad_label",
+            ItemError::NoEncap { .. } => "no_valid_encapsulation",
+            ItemError::BadMac { .. } => "bad_mac",
+            ItemError::Family { .. } => "unsupported_family",
+        }
+    }
+}
+
+/// Largest MPLS label (20 bits): TF refuses inet/inet6 items above it.
+pub const MAX_LABEL: u32 = 0xF_FFFF;
 
 /// `(family, table key)` of a publish node (`vrf` comes from the collection node).
 pub fn node_key(node: &RouteNode) -> Result<(Family, String), ItemError> {
@@ -67,16 +121,47 @@ pub fn attrs_from_entry(
     key: &str,
     e: &Entry,
 ) -> Result<(PathAttrs, u32, String), ItemError> {
-    let nh: &NextHop = e.next_hops.first().ok_or_else(|| ItemError::NoNextHop {
-        key: key.to_string(),
-    })?;
+    // "Agents should send only one next-hop in the item."
+    let nh: &NextHop = match e.next_hops.as_slice() {
+        [] => {
+            return Err(ItemError::NoNextHop {
+                key: key.to_string(),
+            })
+        }
+        [nh] => nh,
+        many => {
+            return Err(ItemError::TooManyNextHops {
+                key: key.to_string(),
+                count: many.len(),
+            })
+        }
+    };
+    // XmppDecodeAddress: an IP address, not the unspecified one
+    match nh.address.trim().parse::<std::net::IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => {}
+        _ => {
+            return Err(ItemError::BadNextHop {
+                key: key.to_string(),
+                address: nh.address.clone(),
+            })
+        }
+    }
+    if let Some(mac) = nh.mac.as_deref().filter(|m| !m.trim().is_empty()) {
+        if mac.trim().parse::<MacAddr>().is_err() {
+            return Err(ItemError::BadMac {
+                key: key.to_string(),
+                mac: mac.to_string(),
+            });
+        }
+    }
     let label = match nh.label {
         Some(NhLabel::Value(v)) => v,
         _ => 0,
     };
-    // tf-facts §2.4: routes in a tenant VRF need a non-zero label; plain inet routes in
-    // the master instance must have label 0.
+    // tf-facts §2.4 and ProcessItem: `nit->label > 0xFFFFF || (master && nit->label)` is a
+    // bad label; so is `!master && !nit->label`.
     let label_ok = match (fam, vrf == MASTER_INSTANCE) {
+        (Family::Inet | Family::Inet6, _) if label > MAX_LABEL => false,
         (Family::Inet | Family::Inet6, true) => label == 0,
         (Family::Inet | Family::Inet6, false) => label != 0,
         (Family::Evpn, _) => true,
@@ -88,8 +173,16 @@ pub fn attrs_from_entry(
             label,
         });
     }
-    let encaps = nh.effective_encapsulation();
-    if !encaps.is_empty() && encaps.iter().all(|t| matches!(t, TunnelEncap::Other(_))) {
+    // ProcessItem / ProcessInet6Item skip UNSPEC and, for inet and inet6, VXLAN;
+    // ProcessEnetItem only UNSPEC.  All listed skipped: TF's path is infeasible.
+    let usable = |t: &TunnelEncap| match t {
+        TunnelEncap::Other(_) => false,
+        TunnelEncap::Vxlan => fam == Family::Evpn,
+        _ => true,
+    };
+    let listed = nh.effective_encapsulation();
+    let encaps: Vec<&TunnelEncap> = listed.iter().filter(|t| usable(t)).collect();
+    if !listed.is_empty() && encaps.is_empty() {
         return Err(ItemError::NoEncap {
             key: key.to_string(),
         });
@@ -105,11 +198,7 @@ pub fn attrs_from_entry(
         .or(e.sequence_number.map(|s| (s, false)));
     let attrs = PathAttrs {
         next_hop: nh.address.clone(),
-        encap: encaps
-            .iter()
-            .filter(|t| !matches!(t, TunnelEncap::Other(_)))
-            .map(|t| t.as_str().to_string())
-            .collect(),
+        encap: encaps.iter().map(|t| t.as_str().to_string()).collect(),
         mac: nh.mac.clone(),
         origin_vn: e
             .virtual_network

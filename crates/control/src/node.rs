@@ -144,8 +144,10 @@ impl Default for NodeConfig {
 pub struct Counters {
     /// Sessions closed for malformed XMPP.
     pub malformed: u64,
-    /// Route items refused (validation).
+    /// Route items refused (validation, as TF's ProcessItem: `convert.rs`).
     pub rejected_items: u64,
+    /// [`Counters::rejected_items`] by reason ([`crate::convert::ItemError::reason`]).
+    pub rejected_by_reason: BTreeMap<&'static str, u64>,
     /// Route items of what we do not carry, ignored with the session kept up: multicast
     /// (`1/241`), mvpn (`1/5`), labeled inet (`1/4`), EVPN multicast MACs and (S,G) routes
     /// (a TF agent's multicast routes, whose tree TF's control node builds) and other EVPN
@@ -170,6 +172,14 @@ pub struct Counters {
     pub gr_swept: u64,
     /// Paths deleted at a graceful close (EVPN: no GR for it, as in TF).
     pub gr_deleted: u64,
+}
+
+impl Counters {
+    /// Count an agent's route item refused for `e`.
+    pub(crate) fn reject(&mut self, e: &crate::convert::ItemError) {
+        self.rejected_items += 1;
+        *self.rejected_by_reason.entry(e.reason()).or_default() += 1;
+    }
 }
 
 /// One agent connection.
@@ -783,7 +793,7 @@ impl ControlNode {
                         self.rib.add_local(vrf, fam, &key, peer, rd, label, attrs);
                     }
                 }
-                Err(_) => self.counters.rejected_items += 1,
+                Err(e) => self.counters.reject(&e),
             },
             CollectionOp::Dissociate => {
                 let path = (vrf.to_string(), fam, key.clone());

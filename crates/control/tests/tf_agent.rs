@@ -479,3 +479,158 @@ fn broadcast_routes_become_each_agent_s_replication_list() {
     assert!(lab.agent(a).route(VRF1, id).is_none());
     assert!(lab.agent(b).retracts.iter().all(|(_, i)| i != id));
 }
+
+/// TF's `ProcessItem` (bgp_xmpp_channel.cc) refuses an inet item with a label above 20 bits,
+/// with more than one next hop ("Agents should send only one next-hop in the item"), with
+/// a next hop that is no address or 0.0.0.0, or with a router MAC that does not parse; it
+/// skips `vxlan` in an inet item's encapsulations (all skipped: an infeasible path, which
+/// we refuse).  Each refusal is counted by reason and the session stays up.
+#[test]
+fn inet_items_tf_refuses_are_refused_and_counted() {
+    let (mut lab, a, b) = tf_and_ours();
+    let good = tf_inet_entry("10.1.1.9", "192.168.0.1", 25, VN1);
+    let nh_start = good.find("<next-hop>").unwrap();
+    let nh_end = good.find("</next-hop>").unwrap() + "</next-hop>".len();
+    let one_nh = &good[nh_start..nh_end];
+    let encaps = "<tunnel-encapsulation>gre</tunnel-encapsulation>\n\
+                  <tunnel-encapsulation>udp</tunnel-encapsulation>\n";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "10.1.1.10",
+            tf_inet_entry("10.1.1.10", "192.168.0.1", 0x10_0000, VN1),
+            "bad_label",
+        ),
+        (
+            "10.1.1.11",
+            good.replace(
+                one_nh,
+                &format!("{one_nh}\n{}", one_nh.replace("192.168.0.1", "192.168.0.2")),
+            ),
+            "several_next_hops",
+        ),
+        (
+            "10.1.1.12",
+            tf_inet_entry("10.1.1.12", "0.0.0.0", 25, VN1),
+            "bad_next_hop",
+        ),
+        (
+            "10.1.1.13",
+            tf_inet_entry("10.1.1.13", "vhost0", 25, VN1),
+            "bad_next_hop",
+        ),
+        (
+            "10.1.1.14",
+            good.replace(
+                encaps,
+                "<tunnel-encapsulation>vxlan</tunnel-encapsulation>\n",
+            ),
+            "no_valid_encapsulation",
+        ),
+        (
+            "10.1.1.15",
+            good.replace("52:54:00:aa:bb:cc", "52:54:00:zz"),
+            "bad_mac",
+        ),
+    ];
+    for (i, (ip, item, _)) in cases.iter().enumerate() {
+        let item = item.replace("10.1.1.9/32", &format!("{ip}/32"));
+        lab.send(a, &tf_publish_inet("host1", &format!("r{i}"), ip, &item));
+    }
+    lab.step(Input::Tick);
+    assert!(!lab.agent(a).closed, "refused items keep the session");
+    let c = lab.node.counters().clone();
+    assert_eq!(c.rejected_items, cases.len() as u64);
+    for (ip, _, reason) in &cases {
+        assert!(
+            lab.agent(b).route(VRF1, &format!("{ip}/32")).is_none(),
+            "{ip} ({reason}) must not be installed"
+        );
+    }
+    let mut want = std::collections::BTreeMap::new();
+    for (_, _, r) in &cases {
+        *want.entry(*r).or_insert(0u64) += 1;
+    }
+    assert_eq!(c.rejected_by_reason, want);
+
+    // the largest 20-bit label is fine; vxlan beside udp is dropped from the path
+    let edge = tf_inet_entry("10.1.1.20", "192.168.0.1", 0xF_FFFF, VN1).replace(
+        encaps,
+        "<tunnel-encapsulation>vxlan</tunnel-encapsulation>\n\
+         <tunnel-encapsulation>udp</tunnel-encapsulation>\n",
+    );
+    lab.send(a, &tf_publish_inet("host1", "ok", "10.1.1.20", &edge));
+    lab.step(Input::Tick);
+    let got = lab.agent(b).route(VRF1, "10.1.1.20/32").expect("installed");
+    assert_eq!(
+        got.next_hops[0].label,
+        Some(filament_wire_xmpp::NhLabel::Value(0xF_FFFF))
+    );
+    let enc: Vec<&str> = got.next_hops[0]
+        .tunnel_encapsulation
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(
+        enc,
+        ["udp"],
+        "vxlan is not an inet encapsulation (TF skips it)"
+    );
+    assert_eq!(lab.node.counters().rejected_items, cases.len() as u64);
+}
+
+/// EVPN items keep `vxlan` (ProcessEnetItem skips only unknown names) and are not held to
+/// the 20-bit label (a VNI is 24 bits); several next hops are refused there too.
+#[test]
+fn evpn_items_keep_vxlan_and_take_one_next_hop() {
+    let mut lab = Lab::synced(&two_networks());
+    let a = lab.join("host1", VRF1, 1);
+    let b = lab.join("host2", VRF1, 2);
+    lab.publish_evpn_and_v6(a, VRF1, VN1, 10);
+    let key = "02:00:00:00:00:01,10.1.1.3/32";
+    let got = lab.agent(b).route(VRF1, key).expect("EVPN route installed");
+    assert!(got.next_hops[0]
+        .tunnel_encapsulation
+        .iter()
+        .any(|t| t.as_str() == "vxlan"));
+    assert_eq!(lab.node.counters().rejected_items, 0);
+
+    let mut e = lab.agent(b).route(VRF1, key).unwrap().clone();
+    e.nlri.mac = Some("02:00:00:00:00:02".into());
+    e.nlri.address = Some("10.1.1.4/32".into());
+    e.next_hops[0].label = Some(filament_wire_xmpp::NhLabel::Value(0x12_3456));
+    let mut second = e.next_hops[0].clone();
+    let node = RouteNode::parse("25/242/02:00:00:00:00:02,10.1.1.4/32").unwrap();
+    let (p, col) = route_iqs(
+        "host1",
+        20,
+        VRF1,
+        node.clone(),
+        e.clone(),
+        CollectionOp::Associate,
+    );
+    lab.send(a, &(p.to_element().to_xml() + &col.to_element().to_xml()));
+    assert!(
+        lab.agent(b)
+            .route(VRF1, "02:00:00:00:00:02,10.1.1.4/32")
+            .is_some(),
+        "a 24-bit VNI is fine in EVPN"
+    );
+    second.address = "192.168.0.9".into();
+    e.next_hops.push(second);
+    e.nlri.mac = Some("02:00:00:00:00:03".into());
+    let node = RouteNode::parse("25/242/02:00:00:00:00:03,10.1.1.4/32").unwrap();
+    let (p, col) = route_iqs("host1", 21, VRF1, node, e, CollectionOp::Associate);
+    lab.send(a, &(p.to_element().to_xml() + &col.to_element().to_xml()));
+    assert!(lab
+        .agent(b)
+        .route(VRF1, "02:00:00:00:00:03,10.1.1.4/32")
+        .is_none());
+    assert_eq!(
+        lab.node
+            .counters()
+            .rejected_by_reason
+            .get("several_next_hops"),
+        Some(&1)
+    );
+    assert!(!lab.agent(a).closed);
+}

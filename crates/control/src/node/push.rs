@@ -431,7 +431,7 @@ impl ControlNode {
                     self.rib
                         .add_local(vrf, Family::Evpn, &key, peer.clone(), rd, label, attrs);
                 }
-                Err(_) => self.counters.rejected_items += 1,
+                Err(e) => self.counters.reject(&e),
             }
         }
         for ((ri, fam, key), rd) in gone {

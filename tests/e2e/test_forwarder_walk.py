@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import time
 
 import pytest
@@ -209,6 +210,54 @@ def test_large_udp_fragments_over_policy_vifs(lab, encap, io):
         lab.stop_vrouters()
 
 
+# The tail of a datagram first: w1 writes the fragments itself (raw socket, IP_HDRINCL), the
+# last one first; w2's kernel reassembles what both forwarders let through.
+TAIL_FIRST = """import socket,struct,sys
+src,dst,sport,dport=sys.argv[1],sys.argv[2],int(sys.argv[3]),int(sys.argv[4])
+data=bytes(range(256))*6
+udp=struct.pack('!HHHH',sport,dport,8+len(data),0)+data
+def ip(off,more,p):
+    ff=(off//8)|(0x2000 if more else 0)
+    return struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(p),0x4242,ff,64,17,0,
+                       socket.inet_aton(src),socket.inet_aton(dst))+p
+s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)
+for f in (ip(800,False,udp[800:]),ip(0,True,udp[:800])):
+    s.sendto(f,(dst,0))
+"""
+UDP_RECV = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0',int(sys.argv[1]))); s.settimeout(5)\n"
+            "print('ready',flush=True)\nd,a=s.recvfrom(4000)\nprint(len(d),a[1],flush=True)")
+
+
+def test_later_fragment_before_the_first_one_waits_for_it(lab):
+    """Policy on both workload vifs with a Forward flow for the datagram's 5-tuple: its last
+    fragment arrives first, carrying no ports. Each forwarder (h1's ingress policy, h2's
+    egress policy) queues it until the first fragment creates the fragment entry, then sends
+    it (TF vr_fragment.c). Before, it was dropped as `fragment` and the datagram was lost."""
+    set_mtu(lab, WORKLOAD_MTU)
+    lab.set_workload_neighbors(True)
+    lab.allow_iperf3_flows(ports=1)
+    try:
+        lab.start_vrouters("mpls_over_udp", ["--io", "af-packet"])
+        recv = subprocess.Popen(["ip", "netns", "exec", lab.w[2], "python3", "-c", UDP_RECV,
+                                 "5201"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert recv.stdout.readline().strip() == "ready"
+            nsrun(lab.w[1], "python3", "-c", TAIL_FIRST, WL_IP[1], WL_IP[2], "50000", "5201")
+            out, _ = recv.communicate(timeout=10)
+        finally:
+            recv.kill()
+        assert out.split() == ["1536", "50000"], \
+            f"datagram not reassembled at w2: {out!r} {drops(lab, 1)} {drops(lab, 2)}"
+        for i in (1, 2):
+            d = drops(lab, i)["drops"]
+            assert "fragment" not in d and "frag_queue_full" not in d, (i, d)
+    finally:
+        lab.policy, lab.flows = False, []
+        nsrun(lab.w[1], "sysctl", "-qw", "net.ipv4.ip_local_port_range=32768 60999")
+        lab.stop_vrouters()
+
+
 # ---------------------------------------------------------------------------------------------
 # Malformed frames, written with a raw AF_PACKET socket inside a namespace.
 
@@ -251,10 +300,13 @@ def inject(ns, ifname, *frames):
     nsrun(ns, "python3", "-c", code, ifname, *(f.hex() for f in frames))
 
 
-def test_malformed_frames_are_dropped_per_reason_and_good_traffic_flows(lab):
+@pytest.mark.parametrize("io", IO)
+def test_malformed_frames_are_dropped_per_reason_and_good_traffic_flows(lab, io):
+    """(With af-xdp, the fabric's XDP program hands the broken outer header to the forwarder
+    instead of passing it to the kernel, which dropped it uncounted.)"""
     set_mtu(lab, WORKLOAD_MTU)
     lab.set_workload_neighbors(True)
-    lab.start_vrouters("mpls_over_udp", ["--io", "af-packet"])
+    lab.start_vrouters("mpls_over_udp", ["--io", io])
     try:
         f1, f2 = lab.fabric_mac(1), lab.fabric_mac(2)
         w1 = WL_MAC[1]
@@ -301,8 +353,10 @@ def test_malformed_frames_are_dropped_per_reason_and_good_traffic_flows(lab):
             deadline = time.monotonic() + 3
             while True:
                 after = drops(lab)["drops"]
+                # (Not counted: the workloads' own IPv6 multicast, MLD and router
+                # solicitations soon after the lab starts, bridged with no flood entry here.)
                 moved = {k: after[k] - before.get(k, 0) for k in after
-                         if after[k] != before.get(k, 0)}
+                         if after[k] != before.get(k, 0) and k != "no_bridge_entry"}
                 if moved or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)

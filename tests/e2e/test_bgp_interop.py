@@ -13,10 +13,10 @@ objects with
 Checked: routes both ways with their RD, target, label/VNI, next hop (IPv4-mapped IPv6
 for VPNv6) and encapsulation, and their withdrawals; AS_PATH on eBGP; iBGP split
 horizon; route refresh (FRR soft in/out; GoBGP's softresetin sends no ROUTE-REFRESH, so for
-it only the session and routes are checked); graceful-restart helper
-with FRR killed and restarted; RFC 7606 treat-as-withdraw and session resets, as
+it only the session and routes are checked); RFC 7606 treat-as-withdraw and session resets, as
 `neighbors` shows them. test_bgp.py (VPNv4/EVPN type 5 with the bgp_peer example, RTC,
-reflection) and test_operator_cli.py (VPNv4 withdrawal, the CLI) are not repeated.
+reflection), test_operator_cli.py (VPNv4 withdrawal, the CLI) and test_bgp_gr.py (graceful
+restart and LLGR with FRR killed and restarted, on this lab) are not repeated.
 
 Needs root, FRR (bgpd, zebra), BIRD 2 and GoBGP; skips otherwise.
 """
@@ -743,46 +743,6 @@ def test_rfc7606_treat_as_withdraw_and_resets(lab):
                    what="the header error in neighbors")
     finally:
         sp.close()
-
-
-# ===== 7. graceful restart helper (RFC 4724) with FRR =====
-
-def test_graceful_restart_helper_with_frr(lab):
-    """FRR (`bgp graceful-restart`, forwarding state preserved) is killed with SIGKILL: the
-    node keeps its paths as stale (still in the VN, nothing retracted from the agent) and
-    says so in `neighbors`; FRR comes back without one of its routes and with the F bit set:
-    after its End-of-RIB that one is swept (retracted from the agent) and the rest are fresh
-    again. (Without the F bit the stale paths go when the session is back, RFC 4724 §4.2:
-    crates/bgp/tests/peer_reasons.rs.)"""
-    table = f"{VRF}.inet.0"
-    lab.frr_conf("ipv4 vpn", "network 10.200.9.0/24 rd 65001:9 label 1009 route-map SETRT")
-    wait_until(lambda: lab.paths(table, "10.200.9.0/24"), what="FRR's extra route in the VN")
-    agent = lab.agent("vr-gr")
-    try:
-        agent.subscribe(VRF, 7)
-        agent.wait(b'<item id="10.200.9.0/24">', timeout=30, keepalive=True)
-        flaps = lab.neighbor(FRR)["flaps"]
-        frr = lab.procs["frr"]
-        frr.proc.kill()
-        frr.proc.wait()
-        row = wait_until(lambda: (lambda r: r.get("flaps", 0) > flaps and r)(lab.neighbor(FRR)),
-                         what="the session loss")
-        assert row["stale_paths"] >= (6 if lab.vxlan else 3), row  # 2 VPNv4, 1 VPNv6, EVPN
-        assert "graceful restart helper" in row["last_reason"], row
-        pump(agent, 2)
-        assert lab.paths(table, "10.200.1.0/24") and lab.paths(table, "10.200.9.0/24")
-        assert b'<retract id="10.200.9.0/24"/>' not in agent.buf and b'<retract id="10.200.1.0/24"/>' not in agent.buf
-
-        frr.stop()
-        lab.procs["frr"] = Frr(lab.ns, lab.work, lab.work / "frr.conf", zebra=True)
-        wait_until(lambda: lab.neighbor(FRR).get("state") == "Established", timeout=60, what="FRR back")
-        agent.wait(b'<retract id="10.200.9.0/24"/>', timeout=30, keepalive=True)
-        wait_until(lambda: lab.neighbor(FRR).get("stale_paths") == 0, what="stale paths swept")
-        assert not lab.paths(table, "10.200.9.0/24")
-        assert lab.paths(table, "10.200.1.0/24")
-        assert b'<retract id="10.200.1.0/24"/>' not in agent.buf
-    finally:
-        agent.close()
 
 
 def test_nothing_panicked(lab):

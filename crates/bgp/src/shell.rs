@@ -496,8 +496,11 @@ async fn connect(
     };
     if let Some(k) = key {
         // Before connect: the SYN is signed (RFC 2385).
-        filament_sockopt::set_tcp_md5sig(&sock, addr, Some(k.as_bytes()))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("setting the TCP MD5 key: {e}")))?;
+        filament_sockopt::set_tcp_md5sig(&sock, addr, Some(k.as_bytes())).map_err(|e| {
+            // Never connecting unsigned: the peer stays down, and the operator hears why.
+            tracing::warn!(peer = %addr.ip(), error = %e, "cannot set the MD5 key to connect to a BGP peer");
+            std::io::Error::new(e.kind(), format!("setting the TCP MD5 key: {e}"))
+        })?;
     }
     if let Some(l) = local {
         sock.bind(SocketAddr::new(l, 0))?;

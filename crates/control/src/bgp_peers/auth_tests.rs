@@ -129,6 +129,19 @@ fn keys_come_from_the_session_else_this_node() {
         "attributes for the other end only"
     );
     assert!(bc.errors.is_empty(), "{:?}", bc.errors);
+    // The session attributes of a ref from this node to the peer count the same way.
+    let e_sess = json!([{"uuid": "u-e", "attr": {"session": [{"attributes": [{"auth_data": md5("to-e")}]}]}}]);
+    g.apply(
+        "u-e",
+        Some(router("u-e", "e", peer("10.0.0.6", Value::Null), json!([]))),
+    );
+    g.apply(
+        "u-cn1",
+        Some(router("u-cn1", "cn1", node(Value::Null), e_sess)),
+    );
+    let bc = bgp_config(&g, "cn1");
+    assert_eq!(key_of(&bc, "10.0.0.6"), Some(b"to-e".to_vec()));
+    assert_eq!(key_of(&bc, "10.0.0.2"), None);
 
     // This node's auth_data keys every peering without session attributes of its own.
     g.apply(

@@ -396,6 +396,11 @@ pub fn advert(table: &str, key: &RouteKey, route: Option<&Route>, asn: u32) -> O
         local_pref: Some(a.local_pref),
         ..Attrs::default()
     };
+    // RFC 9494 §4.2: an LLGR-stale path (an agent's, past its restart time) carries
+    // LLGR_STALE; the speaker sends it only to peers that negotiated LLGR.
+    if a.llgr_stale {
+        attrs.communities.push(filament_wire_bgp::LLGR_STALE);
+    }
     for rt in &a.route_targets {
         if let Ok(rt) = rt.parse::<RouteTarget>() {
             attrs.ext_communities.push(rt.into());

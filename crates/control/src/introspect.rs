@@ -39,6 +39,8 @@ impl ControlNode {
             "counters": self.counters,
             "graceful_restart": {
                 "xmpp_helper": gr.xmpp_helper, "restart_time": gr.restart_time.as_secs(),
+                "long_lived_restart_time": gr.long_lived_restart_time.as_secs(),
+                "bgp_helper": self.bgp_gr().helper,
                 "end_of_rib_timeout": gr.end_of_rib_timeout.as_secs(),
                 "restarting": self.restarting_agents().collect::<Vec<_>>(),
             },

@@ -172,6 +172,8 @@ pub struct Counters {
     pub gr_swept: u64,
     /// Paths deleted at a graceful close (EVPN: no GR for it, as in TF).
     pub gr_deleted: u64,
+    /// Stale paths made LLGR-stale after the restart time (`long_lived_restart_time`).
+    pub gr_llgr_staled: u64,
 }
 
 impl Counters {

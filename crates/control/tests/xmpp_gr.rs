@@ -17,8 +17,13 @@ use serde_json::{json, Value};
 const VRF2: &str = "default-domain:p:vn2:vn2";
 const T1: &str = "default-domain:p:vn1:vn1.inet.0";
 
+/// GR without LLGR (`long_lived_restart_time` 0: the restart timer sweeps).
 fn gr_on(restart: u64, eor: u64) -> Value {
-    json!({"enable": true, "restart_time": restart, "long_lived_restart_time": 300,
+    gr_llgr(restart, eor, 0)
+}
+
+fn gr_llgr(restart: u64, eor: u64, llgr: u64) -> Value {
+    json!({"enable": true, "restart_time": restart, "long_lived_restart_time": llgr,
            "end_of_rib_timeout": eor, "bgp_helper_enable": false, "xmpp_helper_enable": true})
 }
 
@@ -431,4 +436,79 @@ fn out_of_range_parameters_are_clamped_to_tf_bounds() {
     let p = lab.node.gr_params();
     assert!(!p.xmpp_helper);
     assert_eq!(p.restart_time, Duration::from_secs(300));
+}
+
+/// `llgr_stale` of host1's path to `prefix` in `table`.
+fn llgr_stale(lab: &Lab, table: &str, prefix: &str) -> Option<bool> {
+    let v = lab.node.routes(Some(table), Some(prefix));
+    let paths = v["tables"][0]["routes"][0]["paths"].as_array()?.clone();
+    paths
+        .iter()
+        .find(|p| p["source"].as_str().is_some_and(|s| s.contains("host1")))
+        .map(|p| p["llgr_stale"] == true)
+}
+
+/// TF's `BgpXmppPeerClose::IsCloseLongLivedGraceful`: past the restart time, with a
+/// non-zero `long_lived_restart_time`, an agent's stale paths stay LLGR-stale (ranked
+/// last, sent to BGP peers with LLGR_STALE) until that timer fires too; back in time,
+/// what it re-publishes is fresh and End-of-RIB sweeps the rest.
+#[test]
+fn past_the_restart_time_paths_are_llgr_stale_until_the_long_lived_timer() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_llgr(10, 30, 100)));
+    lab.node.enable_bgp_changes();
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 9);
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["state"],
+        "GR_TIMER"
+    );
+    wait(&mut lab, 2);
+    // LLGR: still there, stale and LLGR-stale, in the VN and in bgp.l3vpn.0
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["state"],
+        "LLGR_TIMER"
+    );
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    assert_eq!(llgr_stale(&lab, "bgp.l3vpn.0", "10.1.1.5/32"), Some(true));
+    assert!(lab.agent(b).route(VRF1, "10.1.1.3/32").is_some());
+    assert_eq!(lab.node.counters().gr_llgr_staled, 2);
+    // BGP peers hear the VPN routes again, now with LLGR_STALE
+    let bgp = lab.node.take_bgp_changes();
+    let keys: Vec<String> = bgp["bgp.l3vpn.0"].iter().map(|k| k.to_string()).collect();
+    assert!(
+        keys.contains(&"192.168.0.1:3:10.1.1.3/32".to_string()),
+        "{keys:?}"
+    );
+    let vpn = lab.node.rib().table("bgp.l3vpn.0").unwrap();
+    let route = vpn.get("192.168.0.1:3:10.1.1.3/32").unwrap();
+    let key =
+        filament_control::bgp_peers::route_key("bgp.l3vpn.0", "192.168.0.1:3:10.1.1.3/32").unwrap();
+    let adv = filament_control::bgp_peers::advert("bgp.l3vpn.0", &key, Some(route), 64512).unwrap();
+    assert!(adv
+        .attrs
+        .communities
+        .contains(&filament_wire_bgp::LLGR_STALE));
+
+    // back within the long-lived time: the re-published path is fresh, EoR sweeps the other
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    lab.announce(a2, "10.1.1.3", 17);
+    wait(&mut lab, 1);
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.5/32"), Some(true));
+    eor(&mut lab, a2, "host1");
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+    assert!(neighbor(&lab, "host1")["graceful_restart"].is_null());
+
+    // away again past both timers: everything goes
+    lab.step(Input::Disconnected { conn: a2 });
+    wait(&mut lab, 11);
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    wait(&mut lab, 100);
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), None);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(neighbor(&lab, "host1")["graceful_restart"].is_null());
 }

@@ -16,14 +16,15 @@
 //!   multicast routes (yet)" covers ERMVPN, EVPN and MVPN). Its routing subscriptions
 //!   are kept (stale) and with them the route-target membership they imply.
 //! - A stale path ranks like a fresh one: only LLGR-stale paths rank lower in TF's
-//!   `PathCompare` (LLGR is not implemented here). Nothing is pushed at close: no agent or
-//!   BGP peer sees a change.
+//!   `PathCompare`. Nothing is pushed at close: no agent or BGP peer sees a change.
 //! - The restart timer runs `restart_time` from the close (`GR_TIMER`). If the agent (same
-//!   name) is not back when it fires, every stale path and subscription is deleted (TF
-//!   would first keep them LLGR-stale for a non-zero `long_lived_restart_time`; LLGR is
-//!   not implemented). If it
-//!   is back, what is still stale is swept (withdrawn); re-published paths and re-sent
-//!   subscriptions became fresh when they arrived.
+//!   name) is not back when it fires, and `long_lived_restart_time` is non-zero (TF's
+//!   `BgpXmppPeerClose::IsCloseLongLivedGraceful`), its stale paths become LLGR-stale
+//!   (`LLGR_TIMER`, TF's `LlgrStaleCurrentSubscriptions`): re-installed with
+//!   `PathAttrs::llgr_stale`, so they rank last and go to BGP peers with LLGR_STALE; when
+//!   that timer fires too, every stale path and subscription is deleted (at once when the
+//!   long-lived time is 0). If it is back, what is still stale is swept (withdrawn);
+//!   re-published paths and re-sent subscriptions became fresh when they arrived.
 //! - Back in time, the agent sweeps its stale paths by sending End-of-RIB; otherwise the
 //!   EoR receive timer (`end_of_rib_timeout` after it reconnected) sweeps them. TF also
 //!   stretches that timer while the channel is busy; here it is a plain timeout.
@@ -135,6 +136,8 @@ pub struct GrParams {
     pub restart_time: Duration,
     /// `end_of_rib_timeout`: how long after the agent is back its stale paths wait for EoR.
     pub end_of_rib_timeout: Duration,
+    /// `long_lived_restart_time` (0: no LLGR after the restart time).
+    pub long_lived_restart_time: Duration,
 }
 
 /// A stale path: (instance, family, key) → RD, as in `Agent::published`.
@@ -170,13 +173,17 @@ pub(crate) struct Restarting {
     restart_time: Duration,
     /// Closes during this restart (1 = no nested close).
     closes: u64,
+    /// In LLGR (TF's `LLGR_TIMER`): when the long-lived timer fires.
+    llgr_until: Option<Duration>,
 }
 
 impl Restarting {
-    /// When the restart timer fires.
+    /// When the restart timer (or, in LLGR, the long-lived timer) fires.
     fn deadline(&self) -> Duration {
-        self.timer_start
-            .saturating_add(self.restart_time.saturating_sub(self.elapsed))
+        self.llgr_until.unwrap_or_else(|| {
+            self.timer_start
+                .saturating_add(self.restart_time.saturating_sub(self.elapsed))
+        })
     }
 }
 
@@ -221,6 +228,12 @@ impl ControlNode {
             xmpp_helper: flag("enable") && flag("xmpp_helper_enable"),
             restart_time: secs("restart_time"),
             end_of_rib_timeout: secs("end_of_rib_timeout"),
+            long_lived_restart_time: Duration::from_secs(
+                p.and_then(|p| p.get("long_lived_restart_time"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_TIME)
+                    .min(MAX_LLGR_TIME),
+            ),
         }
     }
 
@@ -254,6 +267,7 @@ impl ControlNode {
                     elapsed: Duration::ZERO,
                     restart_time,
                     closes: 0,
+                    llgr_until: None,
                 });
                 if phase.is_some() {
                     st.elapsed += now.saturating_sub(st.timer_start);
@@ -287,7 +301,18 @@ impl ControlNode {
             (Some(Phase::Back { conn: c, .. }), GrEvent::EndOfRib { conn }) if c == conn => {
                 self.gr_sweep(name);
             }
-            // the restart timer fired while away: everything goes
+            // the restart timer fired while away, LLGR configured: its paths become
+            // LLGR-stale for long_lived_restart_time
+            (Some(Phase::Away), GrEvent::Tick)
+                if self
+                    .gr
+                    .get(name)
+                    .is_some_and(|st| now >= st.deadline() && st.llgr_until.is_none())
+                    && !self.gr_params().long_lived_restart_time.is_zero() =>
+            {
+                self.gr_llgr_stale(name);
+            }
+            // the restart timer (or the long-lived one) fired while away: everything goes
             (Some(Phase::Away), GrEvent::Tick)
                 if self.gr.get(name).is_some_and(|st| now >= st.deadline()) =>
             {
@@ -409,6 +434,43 @@ impl ControlNode {
         }
     }
 
+    /// LLGR for the agent `name` (TF's `LLGR_STALE`, then `LLGR_TIMER`): each stale path
+    /// is re-installed marked LLGR-stale; the long-lived timer starts.
+    fn gr_llgr_stale(&mut self, name: &str) {
+        let llgr = self.gr_params().long_lived_restart_time;
+        let now = self.now;
+        let Some(st) = self.gr.get_mut(name) else {
+            return;
+        };
+        st.llgr_until = Some(now.saturating_add(llgr));
+        let stale: Vec<_> = st
+            .stale
+            .iter()
+            .map(|(k, rd)| (k.clone(), rd.clone()))
+            .collect();
+        let peer = PeerId::Xmpp(name.into());
+        for ((ri, fam, key), rd) in stale {
+            let found = self
+                .rib
+                .table(&vrf_table(&ri, fam))
+                .and_then(|t| t.get_key(&Key::parse(&key)))
+                .and_then(|r| {
+                    r.paths.iter().find(|p| {
+                        p.origin == Origin::Primary
+                            && p.peer == peer
+                            && p.rd.as_deref() == rd.as_deref()
+                    })
+                })
+                .map(|p| (p.label, PathAttrs::clone(&p.attrs)));
+            if let Some((label, mut attrs)) = found.filter(|(_, a)| !a.llgr_stale) {
+                attrs.llgr_stale = true;
+                self.rib
+                    .add_local(&ri, fam, &key, peer.clone(), rd, label, attrs);
+                self.counters.gr_llgr_staled += 1;
+            }
+        }
+    }
+
     /// The agent is no longer restarting: delete its stale paths and subscriptions.
     pub(super) fn gr_sweep(&mut self, name: &str) {
         let Some(st) = self.gr.remove(name) else {
@@ -492,8 +554,13 @@ impl ControlNode {
             Phase::Away => (false, None),
             Phase::Back { eor_deadline, .. } => (true, Some(eor_deadline)),
         };
+        let away = if st.llgr_until.is_some() {
+            "LLGR_TIMER"
+        } else {
+            "GR_TIMER"
+        };
         Some(json!({
-            "state": if back { "SWEEP_WAIT" } else { "GR_TIMER" },
+            "state": if back { "SWEEP_WAIT" } else { away },
             "stale_paths": st.stale.len(),
             "stale_subscriptions": st.subs.len(),
             "restart_remaining_secs": st.deadline().saturating_sub(self.now).as_secs(),

@@ -216,6 +216,8 @@ impl Forwarder {
 
     /// Run the fragments a first fragment released through the pipeline (after it) and queue
     /// what they produce for [`Forwarder::poll_transmit`].
+    #[cold]
+    #[inline(never)]
     pub(crate) fn process_ready_frags(&mut self, now: Duration) {
         let ready = std::mem::take(&mut self.frags.ready);
         for h in ready {

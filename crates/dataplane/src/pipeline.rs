@@ -124,21 +124,6 @@ impl Forwarder {
         buf: &mut PacketBuf,
         meta: RxMeta,
     ) -> Verdict {
-        let verdict = self.process_one(now, vif_in, buf, meta);
-        if self.frags.has_ready() {
-            // Later fragments that arrived before this first one go out after it (`frag.rs`).
-            self.process_ready_frags(now);
-        }
-        verdict
-    }
-
-    fn process_one(
-        &mut self,
-        now: Duration,
-        vif_in: VifId,
-        buf: &mut PacketBuf,
-        meta: RxMeta,
-    ) -> Verdict {
         self.now = self.now.max(now);
         let len = buf.len() as u64;
         let Some(Some(vin)) = self.vifs.get_mut(vif_in.0 as usize) else {
@@ -163,12 +148,15 @@ impl Forwarder {
         };
         let verdict = match res {
             Ok(v) => v,
-            Err(Stop::TooBig { room }) if !ctx.from_fabric => {
-                // The sender is told the size that fits (`mtu.rs`).
-                self.icmp_too_big(&ctx, buf, room);
-                return self.drop_pkt(vif_in, DropReason::TooBig);
+            Err(stop) => {
+                if let (Stop::TooBig { room }, false) = (stop, ctx.from_fabric) {
+                    // The sender is told the size that fits (`mtu.rs`).
+                    self.icmp_too_big(&ctx, buf, room);
+                }
+                let v = self.drop_pkt(vif_in, stop.reason());
+                self.release_frags(now);
+                return v;
             }
-            Err(stop) => return self.drop_pkt(vif_in, stop.reason()),
         };
         let verdict = match ctx.mirror.take() {
             Some((nh, frame)) => self.add_mirror(verdict, buf, nh, frame),
@@ -184,7 +172,17 @@ impl Forwarder {
             Verdict::Punt { reason, .. } => self.punts[*reason as usize] += 1,
             _ => {}
         }
+        self.release_frags(now);
         verdict
+    }
+
+    /// Later fragments that arrived before the first one just processed go out after it
+    /// (`frag.rs`).
+    #[inline(always)]
+    fn release_frags(&mut self, now: Duration) {
+        if self.frags.has_ready() {
+            self.process_ready_frags(now);
+        }
     }
 
     fn count_tx(&mut self, vif: VifId, len: usize) {

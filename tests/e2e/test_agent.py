@@ -7,15 +7,21 @@ namespaces plugged through the port API (the agent creates the veth pairs)::
                                           ├──veth── h1 [filament agent] fab0 192.168.90.1 ─ tap ─ w1 (vn1), w4 (vn1)
                                           └──veth── h2 [filament agent] fab0 192.168.90.2 ─ tap ─ w2 (vn1), w3 (vn2)
 
+XMPP runs over TLS as TF's ``xmpp_auth_enable`` (control node ``--xmpp-tls-cert/-key/-ca``,
+agents ``--xmpp-tls-ca/-cert/-key``; certificates made with the openssl CLI; the control
+node's names ``ctl``, not its address: as TF's agent, ours checks the chain, not the name).
+
 Checked, in order: dhclient gets the right lease; ping across hosts in one VN; two VNs
 without a policy cannot talk; after a ``<>`` pass policy they can; a security group allowing
 only TCP/22 blocks ping and lets TCP/22 through; stopping the controller keeps an existing
-flow working (headless). Root only; everything created is removed afterwards.
+flow working (headless); an agent that does not STARTTLS is refused, with the reason in
+``neighbors``. Root only; everything created is removed afterwards.
 """
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -44,20 +50,46 @@ exit 0
 """
 
 
+def make_pki(d):
+    """A CA, the control node's certificate (named ``ctl``) and one agent certificate, as PEM
+    files in `d` (EC P-256, openssl CLI)."""
+    def ossl(*args):
+        run("openssl", *args, check=True)
+
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2", "-subj", "/CN=e2e-ca",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, usage in (("ctl", "serverAuth"), ("agent", "clientAuth")):
+        (d / f"{name}.ext").write_text(f"subjectAltName=DNS:{name}\nextendedKeyUsage={usage}\n")
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"), "-subj", f"/CN={name}")
+        ossl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
+             "-CAcreateserial", "-out", str(d / f"{name}.pem"), "-days", "2", "-extfile", str(d / f"{name}.ext"))
+
+
 class AgentLab(HostsLab):
     def __init__(self, work):
         super().__init__(work, "fa", FAB, API_LINK, [f"{FAB}.254"])
+        self.pki = work / "pki"
+        self.pki.mkdir(exist_ok=True)
+        make_pki(self.pki)
+        self.introspect = f"http://{API_LINK}.2:8083"
 
     def start_controller(self):
         self.spawn(self.ctl, "ctl", [self.bin, "up", "--data-dir", str(self.work / "data"),
                                      "--listen", "0.0.0.0:8082", "--xmpp-listen", "0.0.0.0:5269",
                                      "--introspect", "0.0.0.0:8083", "--bgp-listen", "127.0.0.1:1179",
-                                     "--name", "ctl", "--bgp-address", f"{FAB}.254", "--hold-time", "6"])
+                                     "--name", "ctl", "--bgp-address", f"{FAB}.254", "--hold-time", "6",
+                                     "--xmpp-tls-cert", str(self.pki / "ctl.pem"),
+                                     "--xmpp-tls-key", str(self.pki / "ctl.key"),
+                                     "--xmpp-tls-ca", str(self.pki / "ca.pem")])
         wait_for(lambda: requests.get(self.api + "/", timeout=2).status_code == 200, what="config API")
 
     def start_agents(self):
         # a flow table of a million entries per run loop (TF's vr_flow_entries is 512K)
-        super().start_agents([f"{FAB}.254"], extra=("--flow-entries", "1000000"))
+        tls = ("--xmpp-tls-ca", str(self.pki / "ca.pem"), "--xmpp-tls-cert", str(self.pki / "agent.pem"),
+               "--xmpp-tls-key", str(self.pki / "agent.key"))
+        super().start_agents([f"{FAB}.254"], extra=("--flow-entries", "1000000", *tls))
         for i in self.h:
             wait_for(lambda i=i: self.agent_status(i)["state"] == "active", what=f"agent h{i} connected")
 
@@ -294,3 +326,39 @@ def test_port_delete_withdraws_the_route(lab):
     listed = lab.cli(2, "port", "list").stdout
     assert w3["vmi"] not in listed and lab.wl["w2"]["vmi"] in listed
     assert run("ip", "-n", lab.h[2], "link", "show", "tapw3", check=False).returncode != 0
+
+
+def test_xmpp_is_tls_and_a_plain_agent_is_refused(lab):
+    """Both agents' sessions came up over TLS (their logs say so, and the control node shows
+    them Established); an agent that answers the feature request with an iq instead of
+    <starttls/> is closed, and `neighbors` says why."""
+    for i in lab.h:
+        log = (lab.work / f"agent-h{i}.log").read_text(errors="replace")
+        assert "xmpp connected (TLS)" in log, log[-2000:]
+    rows = {r["peer"]: r for r in requests.get(lab.introspect + "/neighbors", timeout=5).json()["neighbors"]}
+    assert all(rows[f"h{i}"]["state"] == "Established" for i in lab.h), rows
+    s = socket.create_connection((f"{API_LINK}.2", 5269), timeout=5)
+    try:
+        s.sendall(b'<stream:stream from="plain" to="network-control@contrailsystems.com" version="1.0" '
+                  b'xml:lang="en" xmlns="jabber:client" xmlns:stream="http://etherx.jabber.org/streams" >')
+        buf = b""
+        while b"</stream:features>" not in buf:
+            data = s.recv(4096)
+            assert data, buf
+            buf += data
+        assert b"<starttls" in buf and b"<required/>" in buf, buf
+        s.sendall(b'<iq type="set" from="plain" to="network-control@contrailsystems.com/bgp-peer" id="subscribe1">'
+                  b'<pubsub xmlns="http://jabber.org/protocol/pubsub"><subscribe node="x"><options>'
+                  b'<instance-id>1</instance-id></options></subscribe></pubsub></iq>')
+        while data:
+            data = s.recv(4096)
+            buf += data
+        assert b"</stream:stream>" in buf, buf
+    finally:
+        s.close()
+
+    def refused():
+        r = requests.get(lab.introspect + "/neighbors", timeout=5).json()["neighbors"]
+        row = next((x for x in r if x["peer"] == "plain"), {})
+        return "TLS required" in (row.get("last_reason") or "")
+    wait_for(refused, what="the plain agent's refusal in neighbors")

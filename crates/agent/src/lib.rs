@@ -11,8 +11,9 @@
 //!   questions the punt loop asks the model; `flow_records` — decided flows and their
 //!   re-evaluation after a config change; `port` — port API requests.
 //!
-//! Shell (tokio): `shell` (tasks: XMPP connections, timer, punts, forwarder ops) and `api`
-//! (the port API on 9091 with the forwarder's `/vrouter/*` routes).
+//! Shell (tokio): `shell` (tasks: XMPP connections, timer, punts, forwarder ops), `xmpp_tls`
+//! (STARTTLS before the channel starts, TF `xmpp_auth_enable`) and `api` (the port API on
+//! 9091 with the forwarder's `/vrouter/*` routes).
 
 pub mod api;
 pub mod arp;
@@ -28,6 +29,7 @@ pub mod query;
 pub mod routes;
 pub mod shell;
 pub mod xmpp;
+pub mod xmpp_tls;
 
 /// The VRRP MAC that TF's vRouter puts on every VM-facing vif: the gateway and proxy-ARP MAC
 /// workloads see (tf-facts §5.1).

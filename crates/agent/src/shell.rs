@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 use filament_dataplane::{FlowKey, Op, PuntReason, VifId};
 use filament_dataplane_io::{DatapathHandle, Punt};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::arp::ArpStats;
 use crate::core::{Agent, Input, Output};
 use crate::dhcp::DhcpStats;
+use crate::xmpp_tls::XmppTls;
 
 pub use crate::flow_records::FlowRecord;
 use crate::flow_records::{record, redecide};
@@ -135,6 +136,18 @@ pub fn start(
     punts: mpsc::Receiver<Punt>,
     controls: Vec<SocketAddr>,
 ) -> Arc<Shared> {
+    start_with_tls(agent, dp, punts, controls, None)
+}
+
+/// [`start`], with XMPP over TLS to every control node when `tls` is given (STARTTLS as
+/// TF's agent with `xmpp_auth_enable`, `xmpp_tls.rs`).
+pub fn start_with_tls(
+    agent: Agent,
+    dp: DatapathHandle,
+    punts: mpsc::Receiver<Punt>,
+    controls: Vec<SocketAddr>,
+    tls: Option<XmppTls>,
+) -> Arc<Shared> {
     let (op_tx, op_rx) = mpsc::unbounded_channel();
     let mut chan_rx = Vec::new();
     let mut chans = Vec::new();
@@ -154,7 +167,7 @@ pub fn start(
     });
     tokio::spawn(op_task(shared.clone(), op_rx));
     for (n, (addr, rx)) in controls.into_iter().zip(chan_rx).enumerate() {
-        tokio::spawn(xmpp_task(shared.clone(), n, addr, rx));
+        tokio::spawn(xmpp_task(shared.clone(), n, addr, rx, tls.clone()));
     }
     tokio::spawn(timer_task(shared.clone()));
     tokio::spawn(punt_task(shared.clone(), punts));
@@ -179,13 +192,14 @@ async fn timer_task(s: Arc<Shared>) {
     }
 }
 
-/// One control node: connect, feed bytes to the core, write what it sends; reconnect with
-/// backoff (TF: connect retry ≤ 30 s).
+/// One control node: connect (and STARTTLS when configured), feed bytes to the core, write
+/// what it sends; reconnect with backoff (TF: connect retry ≤ 30 s).
 async fn xmpp_task(
     s: Arc<Shared>,
     n: usize,
     addr: SocketAddr,
     mut rx: mpsc::UnboundedReceiver<ChanMsg>,
+    tls: Option<XmppTls>,
 ) {
     let mut backoff = 1u64;
     loop {
@@ -196,32 +210,58 @@ async fn xmpp_task(
             continue;
         };
         backoff = 1;
-        tracing::info!(%addr, "xmpp connected");
-        // drop anything queued for the previous connection
-        while rx.try_recv().is_ok() {}
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
-        s.input(Input::Connected(n));
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            tokio::select! {
-                r = rd.read(&mut buf) => match r {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => s.input(Input::Bytes(n, buf[..k].to_vec())),
-                },
-                m = rx.recv() => match m {
-                    Some(ChanMsg::Bytes(b)) => {
-                        if wr.write_all(&b).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(ChanMsg::Close) | None => break,
-                },
+        match &tls {
+            None => {
+                tracing::info!(%addr, "xmpp connected");
+                run_connection(&s, n, stream, &mut rx).await;
             }
+            Some(t) => match t.starttls(stream, addr.ip()).await {
+                Ok(tls_stream) => {
+                    tracing::info!(%addr, "xmpp connected (TLS)");
+                    run_connection(&s, n, tls_stream, &mut rx).await;
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "xmpp: TLS negotiation failed");
+                    tokio::time::sleep(Duration::from_secs(backoff)).await;
+                    backoff = (backoff * 2).min(8);
+                    continue;
+                }
+            },
         }
         tracing::info!(%addr, "xmpp disconnected");
         s.input(Input::Disconnected(n));
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One connection (plain or TLS) as the core's channel `n`, until either side ends it.
+async fn run_connection<S: AsyncRead + AsyncWrite>(
+    s: &Shared,
+    n: usize,
+    stream: S,
+    rx: &mut mpsc::UnboundedReceiver<ChanMsg>,
+) {
+    // drop anything queued for the previous connection
+    while rx.try_recv().is_ok() {}
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    s.input(Input::Connected(n));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(k) => s.input(Input::Bytes(n, buf[..k].to_vec())),
+            },
+            m = rx.recv() => match m {
+                Some(ChanMsg::Bytes(b)) => {
+                    if wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ChanMsg::Close) | None => break,
+            },
+        }
     }
 }
 

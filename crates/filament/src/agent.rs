@@ -36,6 +36,18 @@ pub(crate) struct AgentArgs {
     cores: usize,
     #[command(flatten)]
     flow_table: crate::vrouter::FlowEntries,
+    /// XMPP over TLS, as TF's agent with `xmpp_auth_enable`: the CA (PEM; TF `xmpp_ca_cert`)
+    /// the control node's certificate must chain to (its name is not checked, as in TF).
+    /// The agent then STARTTLS on every control-node channel.
+    #[arg(long, value_name = "FILE")]
+    xmpp_tls_ca: Option<std::path::PathBuf>,
+    /// This agent's certificate (PEM chain; TF `xmpp_server_cert`), required by a control
+    /// node started with --xmpp-tls-ca.
+    #[arg(long, value_name = "FILE", requires = "xmpp_tls_key", requires = "xmpp_tls_ca")]
+    xmpp_tls_cert: Option<std::path::PathBuf>,
+    /// Private key of --xmpp-tls-cert (PEM; TF `xmpp_server_key`).
+    #[arg(long, value_name = "FILE", requires = "xmpp_tls_cert")]
+    xmpp_tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -128,6 +140,13 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
         .map(|c| control_addr(c))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let name = a.name.unwrap_or_else(hostname);
+    let tls = match &a.xmpp_tls_ca {
+        Some(ca) => {
+            let pair = a.xmpp_tls_cert.as_deref().zip(a.xmpp_tls_key.as_deref());
+            Some(filament_agent::xmpp_tls::XmppTls::load(&name, ca, pair)?)
+        }
+        None => None,
+    };
     let sys = filament_agent::shell::fabric_addr(&a.fabric_if);
     let fabric_ip: Ipv4Addr = match &a.fabric_ip {
         Some(s) => s
@@ -172,12 +191,14 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
         fabric_mtu,
         channels: controls.len(),
     });
-    let shared = filament_agent::shell::start(agent, handle, punts, controls.clone());
+    let xmpp_tls = tls.is_some();
+    let shared =
+        filament_agent::shell::start_with_tls(agent, handle, punts, controls.clone(), tls);
     let app = filament_agent::api::router(shared);
     let listener = tokio::net::TcpListener::bind(a.port_api)
         .await
         .with_context(|| format!("cannot listen on {}", a.port_api))?;
-    tracing::info!(%name, %fabric_ip, fabric_if = %a.fabric_if, port_api = %a.port_api, ?controls, "agent running");
+    tracing::info!(%name, %fabric_ip, fabric_if = %a.fabric_if, port_api = %a.port_api, ?controls, xmpp_tls, "agent running");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

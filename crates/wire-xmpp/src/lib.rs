@@ -9,7 +9,8 @@
 //! * [`push`] — routes pushed to the agent and End-of-RIB markers (§2.3, §2.5, §2.7);
 //! * [`config`] — IFMap-over-XMPP config delivery (§2.6);
 //! * [`tls`] — STARTTLS negotiation (`<stream:features>`, `<starttls/>`, `<proceed/>`), TF's
-//!   `xmpp_auth_enable`.
+//!   `xmpp_auth_enable`;
+//! * [`tls_config`] (feature `rustls`) — rustls settings as TF's server and agent set them up.
 //!
 //! [`Stanza`] classifies a top-level element into one of the typed values (or `Other`).
 //! No I/O, no async, no clock: timers (hold time, EoR, end-of-config) belong to the caller.
@@ -23,6 +24,8 @@ pub mod route;
 pub mod stream;
 pub mod subscribe;
 pub mod tls;
+#[cfg(feature = "rustls")]
+pub mod tls_config;
 
 pub use config::{
     ConfigIq, ConfigItem, ConfigLink, ConfigMetadata, ConfigNode, ConfigNodeRef, ConfigOp,

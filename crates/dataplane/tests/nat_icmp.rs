@@ -279,3 +279,67 @@ fn errors_about_plain_flows_are_left_as_they_are() {
     assert_eq!(v, Verdict::Transmit(VifId(1)));
     assert_eq!(&out[14 + 20..], &err[14 + 20..], "ICMP message untouched");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any NAT rewrite (each field present or not), UDP or TCP, any quote length from the
+        /// RFC 792 minimum to the whole packet: the error reaches VM1 about exactly the header
+        /// it sent, and every checksum (outer IPv4, ICMP, quoted IPv4, quoted L4 when whole)
+        /// verifies.
+        #[test]
+        fn translated_errors_quote_what_the_sender_sent(
+            tcp_not_udp in any::<bool>(),
+            snat in proptest::option::of(1u8..250),
+            sport in proptest::option::of(1u16..),
+            dport in proptest::option::of(1u16..),
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            cut in any::<u16>(),
+        ) {
+            // DNAT to VM2 always (the route to VM2 is what carries the packet); the rest varies.
+            let mut a = host_a(TunnelEncap::MplsOverUdp { label: 16 }, true);
+            let proto = if tcp_not_udp { ip_proto::TCP } else { ip_proto::UDP };
+            let l4 = if tcp_not_udp {
+                tcp_l4(1000, 80, tcp::flags::SYN, &payload)
+            } else {
+                udp_l4(1000, 80, &payload)
+            };
+            let sent = frame_v4(GATEWAY_MAC, vm_mac(3), vm_ip(3), ip4(VIP), proto, 64, &l4);
+            let Verdict::Punt { key: Some(key), .. } = run(&mut a, 1, &sent).0 else {
+                panic!()
+            };
+            let snat_ip = snat.map(|n| IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, n)));
+            let nat = NatRewrite {
+                src_ip: snat_ip,
+                src_port: sport,
+                dst_ip: Some(IpAddr::V4(vm_ip(4))),
+                dst_port: dport,
+                dst_vrf: None,
+            };
+            let rel = a
+                .apply(Op::AddFlow(FlowSpec { key, action: FlowAction::Nat(nat), mirror: None, reverse_action: None }))
+                .unwrap();
+            prop_assert_eq!(&rel.released[0].verdict, &Verdict::Transmit(VifId(2)));
+            let got = rel.released[0].buf.to_vec();
+            let whole = got.len() - 14;
+            let quote = 28 + usize::from(cut) % (whole - 27);
+            let to = snat_ip.unwrap_or(IpAddr::V4(vm_ip(3)));
+            let err = icmp4_error(4, IpAddr::V4(vm_ip(4)), to, 3, &got, quote);
+            let (v, out) = run(&mut a, 2, &err);
+            prop_assert_eq!(v, Verdict::Transmit(VifId(1)));
+            prop_assert_eq!(outer_ok(&out), (v4(VIP), IpAddr::V4(vm_ip(3))));
+            let (qs, qd, sp, dp, q) = quote_of(&out);
+            prop_assert_eq!((qs, qd, sp, dp), (IpAddr::V4(vm_ip(3)), v4(VIP), 1000, 80));
+            if quote == whole {
+                prop_assert_eq!(checksum::l4_checksum(&qs, &qd, proto, &q[20..]), 0);
+                prop_assert_eq!(&q[20..], &sent[34..]);
+            } else if !tcp_not_udp {
+                prop_assert_eq!(&q[20..28], &sent[34..42], "the UDP header as sent");
+            }
+        }
+    }
+}

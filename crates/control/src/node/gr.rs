@@ -574,3 +574,144 @@ impl ControlNode {
         self.gr.keys().map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use filament_bgp::peer::PeerStats;
+    use filament_bgp::State;
+    use serde_json::json;
+
+    use super::*;
+    use crate::node::NodeConfig;
+
+    fn with_gr(params: Value) -> ControlNode {
+        let mut n = ControlNode::new(NodeConfig::default());
+        let gsc = serde_json::from_value(json!({
+            "type": "global-system-config", "uuid": "u-gsc", "seq": 1,
+            "fq_name": ["default-global-system-config"],
+            "props": {"graceful_restart_parameters": params}}))
+        .unwrap();
+        n.graph.apply("u-gsc", Some(gsc));
+        n
+    }
+
+    /// TF's `BgpServer`: helper = enable && bgp_helper_enable; the times only when enable.
+    #[test]
+    fn bgp_settings_follow_enable_and_bgp_helper_enable() {
+        let off = ControlNode::new(NodeConfig::default()).bgp_gr();
+        assert_eq!(
+            off,
+            BgpGr {
+                helper: false,
+                restart_time: 0,
+                llgr_time: 0
+            }
+        );
+        let n = with_gr(json!({"enable": false, "bgp_helper_enable": true, "restart_time": 60}));
+        assert_eq!(n.bgp_gr(), off);
+        let n = with_gr(json!({"enable": true, "restart_time": 60}));
+        assert_eq!(
+            n.bgp_gr(),
+            BgpGr {
+                helper: false,
+                restart_time: 60,
+                llgr_time: 300
+            }
+        );
+        let n = with_gr(json!({"enable": true, "bgp_helper_enable": true,
+            "restart_time": 99999, "long_lived_restart_time": 99_999_999}));
+        let gr = n.bgp_gr();
+        assert_eq!(
+            gr,
+            BgpGr {
+                helper: true,
+                restart_time: 4095,
+                llgr_time: 16_777_215
+            }
+        );
+        let mut sc = SpeakerConfig::new(64512, "10.0.0.1".parse().unwrap());
+        gr.apply(&mut sc);
+        assert!(sc.gr_helper && sc.gr_families);
+        assert_eq!((sc.gr_restart_time, sc.llgr_time), (4095, 16_777_215));
+    }
+
+    /// A restarting peer's keys (from the speaker) mark its paths `stale` in `/routes`;
+    /// a path carrying LLGR_STALE is `llgr_stale` and loses to a fresh one.
+    #[test]
+    fn route_show_marks_a_restarting_bgp_peers_paths() {
+        let mut n = ControlNode::new(NodeConfig::default());
+        let attrs = |llgr: bool, lp: u32| PathAttrs {
+            next_hop: "10.0.0.9".into(),
+            local_pref: lp,
+            llgr_stale: llgr,
+            ..PathAttrs::default()
+        };
+        let a = PeerId::Bgp("10.0.0.9".into());
+        let b = PeerId::Bgp("10.0.0.8".into());
+        n.rib_mut().add_vpn(
+            Family::Inet,
+            "65001:1",
+            "10.5.0.0/24",
+            a.clone(),
+            40,
+            attrs(false, 100),
+        );
+        n.rib_mut().add_vpn(
+            Family::Inet,
+            "65001:1",
+            "10.6.0.0/24",
+            a,
+            41,
+            attrs(true, 200),
+        );
+        n.rib_mut().add_vpn(
+            Family::Inet,
+            "65001:1",
+            "10.6.0.0/24",
+            b,
+            42,
+            attrs(false, 100),
+        );
+        let status = |keys: Vec<RouteKey>| PeerStatus {
+            address: "10.0.0.9".parse::<IpAddr>().unwrap(),
+            name: "frr".into(),
+            remote_as: 65001,
+            state: State::Active,
+            families: Vec::new(),
+            received: 2,
+            sent: 0,
+            uptime_secs: None,
+            stale: keys.len(),
+            stale_keys: keys,
+            gr_state: Some("GR_TIMER"),
+            stats: PeerStats::default(),
+        };
+        let k5 = crate::bgp_peers::route_key("bgp.l3vpn.0", "65001:1:10.5.0.0/24").unwrap();
+        n.set_bgp_stale(&[status(vec![k5])]);
+        let paths = |n: &ControlNode, p: &str| {
+            n.routes(Some("bgp.l3vpn.0"), Some(p))["tables"][0]["routes"][0]["paths"]
+                .as_array()
+                .cloned()
+                .unwrap()
+        };
+        let p5 = paths(&n, "10.5.0.0/24");
+        assert_eq!(
+            (p5[0]["stale"].clone(), p5[0]["llgr_stale"].clone()),
+            (json!(true), json!(false))
+        );
+        // LLGR-stale loses to a fresh path even with a higher local-pref
+        let p6 = paths(&n, "10.6.0.0/24");
+        assert_eq!(p6[0]["source"], "10.0.0.8");
+        assert_eq!(p6[0]["best"], true);
+        assert_eq!(
+            (p6[1]["source"].clone(), p6[1]["llgr_stale"].clone()),
+            (json!("10.0.0.9"), json!(true))
+        );
+        assert_eq!(p6[1]["best"], false);
+        // back and swept: no stale keys, no marks
+        n.set_bgp_stale(&[status(Vec::new())]);
+        assert_eq!(paths(&n, "10.5.0.0/24")[0]["stale"], false);
+    }
+}

@@ -1,8 +1,10 @@
 //! The forwarder pipeline on arbitrary frames from any kind of interface
 //! (selected by the first byte, with policy, partial-checksum and ARP-proxy
-//! flags; a second frame of the same datagram follows when the input has
-//! one, for the fragment table) must never panic; the drop counters stay
-//! consistent.
+//! flags; a second frame follows when the input has one: another fragment of
+//! the same datagram, for the fragment table and the queue of fragments that
+//! come before their first one, or an ICMP error about the first frame's NAT
+//! flow, translated back quote included) must never panic; the drop counters
+//! stay consistent, also once queued fragments time out.
 #![no_main]
 
 use std::time::Duration;
@@ -49,6 +51,8 @@ fuzz_target!(|data: &[u8]| {
         let mut b = PacketBuf::from_frame(s);
         let _ = f.process(Duration::from_secs(1), VifId(u32::from(sel & 3)), &mut b, RxMeta::default());
     }
+    while f.poll_transmit().is_some() {}
+    f.age_flows(Duration::from_secs(10));
     let s = f.dropstats();
     assert_eq!(s.total, s.drops.values().sum::<u64>());
 });

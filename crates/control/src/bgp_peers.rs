@@ -60,9 +60,6 @@ use crate::shell::Handle;
 mod learn;
 use learn::{apply_events, collect, Outbox};
 
-/// Batches of speaker events queued for the core at once (see `run`).
-const APPLY_IN_FLIGHT: usize = 4;
-
 /// Where this node's bgp-routers live (tf-facts §3).
 const FABRIC_RI: [&str; 4] = [
     "default-domain",
@@ -697,10 +694,7 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
     // event queue is full, so a loop that also awaits the speaker (`peers()`) while
     // events are queued would wait for it forever (a full table stalled at ~16k routes).
     let applier = handle.clone();
-    // A few batches in flight: the core applies one while the next is gathered and
-    // queued (one at a time, the speaker and the core took turns on a full table).
     let mut apply = tokio::spawn(async move {
-        let mut inflight = std::collections::VecDeque::new();
         while let Some(mut batch) = events.recv().await {
             while batch.len() < 4096 {
                 match events.try_recv() {
@@ -708,16 +702,10 @@ pub async fn run(handle: Handle, cfg: BgpPeersConfig) -> Result<(), BgpPeersErro
                     Err(_) => break,
                 }
             }
-            inflight.push_back(
-                applier
-                    .submit(move |n| apply_events(n, batch))
-                    .map_err(|_| BgpPeersError::CoreGone)?,
-            );
-            if inflight.len() >= APPLY_IN_FLIGHT {
-                if let Some(done) = inflight.pop_front() {
-                    done.await.map_err(|_| BgpPeersError::CoreGone)?;
-                }
-            }
+            applier
+                .with_node(move |n| apply_events(n, batch))
+                .await
+                .map_err(|_| BgpPeersError::CoreGone)?;
         }
         Ok::<(), BgpPeersError>(())
     });

@@ -129,16 +129,6 @@ impl Handle {
         &self,
         f: impl FnOnce(&mut ControlNode) -> R + Send + 'static,
     ) -> Result<R, ShellError> {
-        self.submit(f)?.await.map_err(|_| ShellError::CoreGone)
-    }
-
-    /// Queue `f` for the core now and return the receiver of its result: jobs run in the
-    /// order they were submitted, so a caller can keep several in flight (the BGP link
-    /// hands the core a batch of routes while the previous one is applied).
-    pub fn submit<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut ControlNode) -> R + Send + 'static,
-    ) -> Result<oneshot::Receiver<R>, ShellError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |n| {
             let _ = tx.send(f(n));
@@ -146,7 +136,7 @@ impl Handle {
         self.tx
             .send(Msg::With(job))
             .map_err(|_| ShellError::CoreGone)?;
-        Ok(rx)
+        rx.await.map_err(|_| ShellError::CoreGone)
     }
 
     /// Notified when changed global-table keys are waiting

@@ -234,3 +234,56 @@ def test_policy_vifs_forward_installed_flows_in_place(lab, encap, mode):
     finally:
         lab.policy, lab.flows = False, []
         lab.stop_vrouters()
+
+
+# A TCP receiver that prints the SHA-256 and length of everything one connection sends, and a
+# sender of N deterministic pseudo-random bytes that prints the same of what it sent.
+RECEIVER = """
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7000)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+"""
+SENDER = """
+import hashlib, random, socket, sys
+data = random.Random(7).randbytes(int(sys.argv[2]))
+s = socket.create_connection((sys.argv[1], 7000)); s.sendall(data); s.close()
+print(len(data), hashlib.sha256(data).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("encap", ["mpls_over_udp", "vxlan"])
+def test_receive_offload_joins_segments_and_keeps_every_byte(lab, encap):
+    """Toward an AF_PACKET workload interface the shell joins the TCP segments of a burst
+    into GSO super-frames (dataplane-io gro.rs): 32 MB cross the overlay byte for byte (the
+    receiver's SHA-256 is the sender's), h2 sent super-frames of several segments each, and
+    with `--no-gro` it sends none."""
+    lab.set_workload_neighbors(encap != "vxlan")
+    for extra in ([], ["--no-gro"]):
+        lab.start_vrouters(encap, ["--io", "af-packet", *extra])
+        try:
+            rx = subprocess.Popen(["ip", "netns", "exec", lab.w[2], "python3", "-c", RECEIVER],
+                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
+            lab.procs.append(rx)
+            assert rx.stdout.readline().strip() == "ready"
+            sent = nsrun(lab.w[1], "python3", "-c", SENDER, WL_IP[2], str(32 << 20),
+                         timeout=60).stdout.split()
+            got = rx.stdout.readline().split()
+            rx.wait(timeout=10)
+            assert got == sent, f"received {got}, sent {sent} ({extra})\n{lab.log_tails()}"
+            raw = json.loads(lab.vrouter_cli(2, "dump", "interfaces", "--json"))
+            ring = next(v for v in raw if v["name"] == "tap2")["ring"]
+            if extra:
+                assert ring.get("gro_frames", 0) == 0, ring
+            else:
+                assert ring["gro_frames"] > 0, ring
+                assert ring["gro_segments"] >= 2 * ring["gro_frames"], ring
+                assert ring["gro_refused"] == 0, ring
+        finally:
+            lab.stop_vrouters()

@@ -131,6 +131,9 @@ pub struct DatapathCfg {
     /// on): fewer TLB misses per lookup with many flows, but the table's memory is then
     /// faulted in 2 MiB at a time as flows land in it.
     pub huge_pages: bool,
+    /// Join the TCP segments of one flow that leave by an AF_PACKET workload interface in one
+    /// burst into GSO super-frames ([`crate::gro`], default on), as kernel VXLAN's GRO does.
+    pub gro: bool,
 }
 
 impl Default for DatapathCfg {
@@ -146,6 +149,7 @@ impl Default for DatapathCfg {
             in_place: true,
             busy_poll: Duration::ZERO,
             huge_pages: true,
+            gro: true,
         }
     }
 }
@@ -393,6 +397,7 @@ impl Datapath {
                 io: cfg.io,
                 xsk_cfg: cfg.xsk,
                 tc_drop: cfg.fabric_tc_drop,
+                gro: cfg.gro,
                 listeners_wanted: !cfg.no_fabric_listeners,
                 listeners: None,
                 ports: VifMap::default(),
@@ -464,6 +469,7 @@ struct Loop {
     io: IoMode,
     xsk_cfg: XskCfg,
     tc_drop: bool,
+    gro: bool,
     listeners_wanted: bool,
     listeners: Option<FabricListeners>,
     ports: VifMap<Port>,
@@ -631,6 +637,7 @@ impl Loop {
             ring_cfg,
             self.xsk_cfg,
             self.tc_drop,
+            self.gro,
         )?;
         self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
         if cfg.kind == VifKind::Fabric && self.listeners_wanted && self.listeners.is_none() {

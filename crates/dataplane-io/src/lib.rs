@@ -8,6 +8,7 @@
 
 pub mod bpf;
 pub mod error;
+pub mod gro;
 pub mod gso;
 pub mod ring;
 pub mod sys;

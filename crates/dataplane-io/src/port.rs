@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bpf::{TcOverlayDrop, XdpFilter};
 use crate::error::IoError;
+use crate::gro::{self, Coalescer, Out};
 use crate::ring::{PacketRing, RingCfg, RxFrame};
+use crate::sys::GsoSender;
 use crate::xsk::{self, XskCfg, XskSocket};
 
 /// How the datapath attaches interfaces.
@@ -70,6 +72,17 @@ pub(crate) struct Port {
     pub(crate) fabric: bool,
     /// AF_PACKET fabric: the tcx program dropping overlay packets after our copy.
     tc_drop: Option<TcOverlayDrop>,
+    /// AF_PACKET workload: TCP segments of one burst joined into GSO super-frames.
+    gro: Option<Box<Gro>>,
+}
+
+/// A workload port's receive offload ([`crate::gro`]).
+struct Gro {
+    co: Coalescer,
+    tx: GsoSender,
+    /// Super-frames the kernel refused (sent as segments instead).
+    refused: u64,
+    scratch: Vec<u8>,
 }
 
 impl Port {
@@ -81,6 +94,7 @@ impl Port {
         ring: RingCfg,
         xsk: XskCfg,
         fabric_tc_drop: bool,
+        gro: bool,
     ) -> Result<Self, IoError> {
         let workload = kind == VifKind::Workload;
         if mode == IoMode::AfXdp {
@@ -128,6 +142,7 @@ impl Port {
                         workload,
                         fabric: kind == VifKind::Fabric,
                         tc_drop: None,
+                        gro: None,
                     })
                 }
                 Err(e) => tracing::warn!(
@@ -150,11 +165,28 @@ impl Port {
         } else {
             None
         };
+        let gro = if gro && workload && ring.vnet_hdr && !ring.tx_only {
+            match GsoSender::open(r.ifindex()) {
+                Ok(tx) => Some(Box::new(Gro {
+                    co: Coalescer::new(),
+                    tx,
+                    refused: 0,
+                    scratch: Vec::new(),
+                })),
+                Err(e) => {
+                    tracing::warn!(ifname, error = %e, "no receive offload toward this workload");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Self {
             io: PortIo::Packet(r),
             workload,
             fabric: kind == VifKind::Fabric,
             tc_drop,
+            gro,
         })
     }
 
@@ -213,17 +245,40 @@ impl Port {
 
     /// Queue a frame for transmit.
     pub(crate) fn tx_push(&mut self, frame: &[u8]) -> bool {
-        match &mut self.io {
-            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r.tx_push(frame),
-            PortIo::Xdp { xsk, .. } => xsk.tx_push(frame),
+        match (&mut self.io, &mut self.gro) {
+            (PortIo::Packet(r), Some(g)) => {
+                let mut ok = true;
+                let Gro {
+                    co,
+                    tx,
+                    refused,
+                    scratch,
+                } = &mut **g;
+                co.push(frame, |o| ok &= gro_out(r, tx, refused, scratch, o));
+                ok
+            }
+            (PortIo::Packet(r), None) | (PortIo::Xdp { tx: Some(r), .. }, _) => r.tx_push(frame),
+            (PortIo::Xdp { xsk, .. }, _) => xsk.tx_push(frame),
         }
     }
 
     /// Send what is queued (one kick).
     pub(crate) fn tx_flush(&mut self) {
-        match &mut self.io {
-            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r.tx_flush(),
-            PortIo::Xdp { xsk, .. } => xsk.tx_flush(),
+        match (&mut self.io, &mut self.gro) {
+            (PortIo::Packet(r), Some(g)) => {
+                let Gro {
+                    co,
+                    tx,
+                    refused,
+                    scratch,
+                } = &mut **g;
+                co.flush(|o| {
+                    gro_out(r, tx, refused, scratch, o);
+                });
+                r.tx_flush();
+            }
+            (PortIo::Packet(r), None) | (PortIo::Xdp { tx: Some(r), .. }, _) => r.tx_flush(),
+            (PortIo::Xdp { xsk, .. }, _) => xsk.tx_flush(),
         }
     }
 
@@ -236,6 +291,11 @@ impl Port {
                     o.insert("io".into(), "af-packet".into());
                     if self.tc_drop.is_some() {
                         o.insert("tc_overlay_drop".into(), true.into());
+                    }
+                    if let Some(g) = &self.gro {
+                        o.insert("gro_frames".into(), g.co.frames.into());
+                        o.insert("gro_segments".into(), g.co.segments.into());
+                        o.insert("gro_refused".into(), g.refused.into());
                     }
                 }
                 v
@@ -261,6 +321,33 @@ impl Port {
                 }
                 v
             }
+        }
+    }
+}
+
+/// Transmit one output of a coalescer: a plain frame into the TX ring; a super-frame, after
+/// the ring's frames (order kept), through the GSO socket, or cut again into segments when
+/// the kernel refuses it (e.g. its send buffer is full).
+fn gro_out(
+    r: &mut PacketRing,
+    tx: &GsoSender,
+    refused: &mut u64,
+    scratch: &mut Vec<u8>,
+    o: Out<'_>,
+) -> bool {
+    match o {
+        Out::Plain(f) => r.tx_push(f),
+        Out::Gso(hdr, f, _) => {
+            r.tx_flush();
+            if tx.send(&hdr.to_bytes(), f).is_ok() {
+                return true;
+            }
+            *refused += 1;
+            let mut ok = true;
+            gro::resegment(f, usize::from(hdr.gso_size), scratch, |s| {
+                ok &= r.tx_push(s)
+            });
+            ok
         }
     }
 }

@@ -323,3 +323,71 @@ impl Epoll {
         Ok(())
     }
 }
+
+/// A transmit-only AF_PACKET socket (no rings, `PACKET_VNET_HDR`) bound to one interface:
+/// how the shell hands the kernel a GSO super-frame ([`crate::gro`]). A socket with a TX ring
+/// sends only its ring's frames, so these need a socket of their own.
+#[derive(Debug)]
+pub struct GsoSender(OwnedFd);
+
+impl GsoSender {
+    /// A socket bound to `ifindex` with protocol 0 (it receives nothing).
+    pub fn open(ifindex: u32) -> Result<Self, IoError> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(os_err("socket(AF_PACKET)"));
+        }
+        // SAFETY: `raw` is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let one: libc::c_int = 1;
+        setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_VNET_HDR,
+            &one,
+            "PACKET_VNET_HDR",
+        )?;
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex as libc::c_int;
+        // SAFETY: `sll` is a valid sockaddr_ll for the duration of the call.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(os_err("bind(AF_PACKET)"));
+        }
+        Ok(Self(fd))
+    }
+
+    /// Send `frame` behind the 10-byte `virtio_net_hdr` `vnet` (one `sendmsg`, non-blocking).
+    pub fn send(&self, vnet: &[u8; 10], frame: &[u8]) -> io::Result<()> {
+        let iov = [
+            libc::iovec {
+                iov_base: vnet.as_ptr() as *mut libc::c_void,
+                iov_len: vnet.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
+        // SAFETY: msghdr is plain old data; all-zero is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len() as _;
+        // SAFETY: `msg` points to two iovecs over buffers that stay borrowed (and are only read)
+        // for the duration of the call.
+        let r = unsafe { libc::sendmsg(self.0.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}

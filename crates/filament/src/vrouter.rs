@@ -105,6 +105,11 @@ pub(crate) struct RunArgs {
     /// routed addresses with the vif MAC (the default here, there being no agent).
     #[arg(long)]
     no_arp_proxy: bool,
+    /// Send each TCP segment to an AF_PACKET workload interface on its own, instead of
+    /// joining the segments of one flow in a burst into one GSO super-frame (receive offload,
+    /// as kernel VXLAN's GRO).
+    #[arg(long)]
+    no_gro: bool,
 }
 
 /// `--flow-entries`, shared by `vrouter run` and `agent`.
@@ -252,6 +257,7 @@ async fn run_standalone(a: RunArgs) -> anyhow::Result<()> {
         cores: a.cores,
         fabric_tc_drop: !a.no_fabric_tc_drop,
         in_place: !a.no_in_place,
+        gro: !a.no_gro,
         busy_poll: std::time::Duration::from_micros(a.busy_poll_us),
         forwarder: filament_dataplane::ForwarderCfg {
             flow_capacity: a.flow_table.flow_entries,

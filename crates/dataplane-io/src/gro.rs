@@ -487,6 +487,52 @@ mod tests {
         assert_eq!(frames, vec![&a, &ack, &arp]);
     }
 
+    /// An IPv6 TCP segment (no options) of `payload` bytes at `seq`.
+    fn tcp6(seq: u32, payload: usize) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        let plen = 20 + payload;
+        f.extend_from_slice(&[0x60, 0, 0, 0, (plen >> 8) as u8, plen as u8, 6, 64]);
+        f.extend((0..16).map(|i| if i == 15 { 1 } else { 0xfd }));
+        f.extend((0..16).map(|i| if i == 15 { 2 } else { 0xfd }));
+        f.extend_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 7, 0x50, ACK, 0x01, 0xf5, 0, 0, 0, 0]);
+        f.extend((0..payload).map(|i| (seq as usize + i) as u8));
+        f
+    }
+
+    #[test]
+    fn ipv6_segments_join_with_the_payload_length_and_seed_of_the_whole() {
+        let segs: Vec<Vec<u8>> = (0..4u32).map(|i| tcp6(i * 1000, 1000)).collect();
+        let got = run(&segs);
+        assert_eq!(got.len(), 1);
+        let (h, f) = &got[0];
+        let h = h.expect("GSO header");
+        let l4 = ETH + 40;
+        assert_eq!(
+            (h.gso_type, h.gso_size, h.csum_start, usize::from(h.hdr_len)),
+            (GSO_TCPV6, 1000, l4 as u16, l4 + 20)
+        );
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[ETH + 4], f[ETH + 5]])),
+            20 + 4000
+        );
+        // seed + the segment's own sum, complemented, verifies as a whole
+        let mut done = f.clone();
+        let c = !fold(sum16(&done[l4..]));
+        done[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        let len = (done.len() - l4) as u32;
+        assert_eq!(
+            fold(sum16(&done[ETH + 8..ETH + 40]) + 6 + len + sum16(&done[l4..])),
+            0xffff
+        );
+        // and a hop-limit change ends the run
+        let mut other = tcp6(4000, 1000);
+        other[ETH + 7] = 63;
+        let split = run(&[segs[0].clone(), other]);
+        assert!(split.iter().all(|(h, _)| h.is_none()) && split.len() == 2);
+    }
+
     #[test]
     fn never_more_than_64k() {
         let segs: Vec<Vec<u8>> = (0..60u32).map(|i| tcp4(i * 1400, ACK, 1400, 3)).collect();

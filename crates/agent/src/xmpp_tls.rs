@@ -169,3 +169,103 @@ async fn next_tls(
         .await
         .map_err(|_| XmppTlsError::Timeout(waiting))?
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A CA-signed server certificate named `control.example` and its CA, as PEM.
+    fn pki() -> (String, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["control.example".into()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    fn settings(ca_pem: &str) -> XmppTls {
+        XmppTls {
+            agent: "host1".into(),
+            config: tls_config::client_config(ca_pem.as_bytes(), None).unwrap(),
+        }
+    }
+
+    /// Read from `s` until `needle` was seen.
+    async fn read_until<S: tokio::io::AsyncRead + Unpin>(s: &mut S, needle: &str) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {needle}: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(got).unwrap()
+    }
+
+    /// Against a control node doing TF's server steps: header, features, proceed, TLS; the
+    /// stream returned carries what the agent writes next (its second header) encrypted.
+    #[tokio::test]
+    async fn negotiates_tfs_steps_then_tls() {
+        let (ca, cert, key) = pki();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let hdr = read_until(&mut s, "streams\" >").await;
+            assert!(hdr.starts_with("<stream:stream from=\"host1\""), "{hdr}");
+            let mut out = StreamHeader::control_to_agent("host1").to_xml();
+            out += &TlsNegotiation::Features { required: true }.to_xml();
+            s.write_all(out.as_bytes()).await.unwrap();
+            read_until(&mut s, "<starttls").await;
+            s.write_all(TlsNegotiation::Proceed.to_xml().as_bytes())
+                .await
+                .unwrap();
+            let cfg = tls_config::server_config(cert.as_bytes(), key.as_bytes(), None).unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(cfg)
+                .accept(s)
+                .await
+                .unwrap();
+            read_until(&mut tls, "streams\" >").await
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = settings(&ca).starttls(tcp, addr.ip()).await.unwrap();
+        let hdr = StreamHeader::agent_to_control("host1").to_xml();
+        tls.write_all(hdr.as_bytes()).await.unwrap();
+        assert_eq!(server.await.unwrap(), hdr, "the reopened stream, over TLS");
+    }
+
+    /// A control node without TLS answers the header and goes on (here: with an iq): the
+    /// agent gives up with the reason instead of talking in the clear.
+    #[tokio::test]
+    async fn a_control_node_without_tls_is_an_error() {
+        let (ca, _, _) = pki();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            read_until(&mut s, "streams\" >").await;
+            let out = StreamHeader::control_to_agent("host1").to_xml() + "<iq type=\"set\"></iq>";
+            s.write_all(out.as_bytes()).await.unwrap();
+            let _ = s.read(&mut [0u8; 16]).await;
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let err = settings(&ca).starttls(tcp, addr.ip()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("<iq>") && msg.contains("<stream:features>"),
+            "{msg}"
+        );
+    }
+}

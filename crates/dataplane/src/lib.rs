@@ -108,6 +108,11 @@
 //!   returns [`Verdict::Punt`] once; [`Op::AddFlow`] installs both directions
 //!   (replacing an existing verdict in place) and returns the held packets
 //!   already processed.
+//! * IP fragments on policy vifs follow their datagram's first fragment's
+//!   flow; a later fragment that comes first waits (bounded, 2 s) and is
+//!   sent right after the first one through [`Forwarder::poll_transmit`]
+//!   (`frag.rs`). ICMP errors follow the flow of the header they quote, and
+//!   for a NAT flow are translated back, quote included (`errflow.rs`).
 //! * Encapsulated frames longer than the fabric vif's MTU + 14: an IPv4
 //!   packet without DF is fragmented before encapsulation; otherwise it is
 //!   dropped ([`DropReason::TooBig`]) and the workload gets an ICMP

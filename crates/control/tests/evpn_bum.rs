@@ -11,6 +11,8 @@
 mod common;
 
 use common::{olist_of, two_networks, Lab, VRF1};
+
+const VRF2: &str = "default-domain:p:vn2:vn2";
 use filament_bgp::RouteKey;
 use filament_control::bgp_peers::{advert, route_key};
 use filament_control::rib::{Family, PathAttrs, PeerId};
@@ -26,6 +28,19 @@ const BUM_ID: &str = "ff:ff:ff:ff:ff:ff,0.0.0.0/32";
 /// `c` (its vRouter at `nh`) publishes or withdraws its broadcast route in VRF1: VXLAN,
 /// label = the VNI.
 fn publish_bum(lab: &mut Lab, c: ConnId, seq: u64, nh: &str, vni: u32, op: CollectionOp) {
+    publish_bum_in(lab, VRF1, c, seq, nh, vni, op);
+}
+
+/// [`publish_bum`] in `vrf`.
+fn publish_bum_in(
+    lab: &mut Lab,
+    vrf: &str,
+    c: ConnId,
+    seq: u64,
+    nh: &str,
+    vni: u32,
+    op: CollectionOp,
+) {
     let name = lab.agents[&c].name.clone();
     let node = RouteNode::parse("25/242/ff:ff:ff:ff:ff:ff,0.0.0.0/32").unwrap();
     let e = Entry {
@@ -45,7 +60,7 @@ fn publish_bum(lab: &mut Lab, c: ConnId, seq: u64, nh: &str, vni: u32, op: Colle
         }],
         ..Entry::default()
     };
-    let (p, col) = route_iqs(&name, seq, VRF1, node, e, op);
+    let (p, col) = route_iqs(&name, seq, vrf, node, e, op);
     lab.send(c, &(p.to_element().to_xml() + &col.to_element().to_xml()));
 }
 
@@ -186,4 +201,65 @@ fn a_bgp_peer_s_type3_joins_the_olist_and_leaves_it() {
         .retracts
         .iter()
         .any(|(v, i)| v == VRF1 && i == BUM_ID));
+}
+
+/// An agent's broadcast leg imported into another VN by route target (a policy connects
+/// vn1 and vn2: each imports the other's target) joins that VN's olists, as TF's
+/// `EvpnManager` makes the imported inclusive-multicast route a remote node of the
+/// importing instance; it leaves them with the route.
+#[test]
+fn a_broadcast_leg_imported_by_route_target_joins_that_vn_s_olist() {
+    let mut env = two_networks();
+    env.policy_between("p", "vn1", "vn2");
+    env.derive();
+    let mut lab = Lab::synced(&env);
+    let a = lab.join("host1", VRF1, 2);
+    let b = lab.join("host2", VRF2, 3);
+    publish_bum_in(
+        &mut lab,
+        VRF1,
+        a,
+        1,
+        "192.168.0.1",
+        5001,
+        CollectionOp::Associate,
+    );
+    publish_bum_in(
+        &mut lab,
+        VRF2,
+        b,
+        1,
+        "192.168.0.2",
+        5002,
+        CollectionOp::Associate,
+    );
+    lab.step(Input::Tick);
+    let got = lab
+        .agent(b)
+        .route(VRF2, BUM_ID)
+        .expect("host2 replicates to host1");
+    assert_eq!(
+        olist_of(got),
+        [("192.168.0.1".into(), "5001".into(), "vxlan".into())]
+    );
+    let got = lab
+        .agent(a)
+        .route(VRF1, BUM_ID)
+        .expect("and host1 to host2");
+    assert_eq!(
+        olist_of(got),
+        [("192.168.0.2".into(), "5002".into(), "vxlan".into())]
+    );
+    // host1's route goes: host2 is alone in vn2's replication again
+    publish_bum_in(
+        &mut lab,
+        VRF1,
+        a,
+        2,
+        "192.168.0.1",
+        5001,
+        CollectionOp::Dissociate,
+    );
+    lab.step(Input::Tick);
+    assert!(lab.agent(b).route(VRF2, BUM_ID).is_none());
 }

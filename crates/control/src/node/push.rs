@@ -31,7 +31,10 @@
 //! control node does (`bgp_xmpp_channel.cc` `ProcessEnetItem`: a broadcast MAC becomes
 //! `EvpnPrefix::InclusiveMulticastRoute`).  BGP peers' type-3 routes imported into an
 //! instance under the same key form join the olist (next hop = the originator, label from
-//! the PMSI Tunnel attribute).  Broadcast keys are never pushed as MAC items.
+//! the PMSI Tunnel attribute), and so do other instances' agents' broadcast routes imported
+//! by route target (a policy between two VNs), as TF's `EvpnManager` makes every imported
+//! inclusive-multicast route a remote node of the instance.  Broadcast keys are never
+//! pushed as MAC items.
 //!
 //! [`Input::Backlog`]: super::Input::Backlog
 
@@ -48,7 +51,7 @@ use filament_wire_xmpp::{
 use super::{Agent, ConnId, ControlNode};
 use crate::convert::{attrs_from_entry, entry_for, xmpp_family};
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Rib};
-use crate::rib::{Path, PeerId};
+use crate::rib::{Origin, Path, PeerId};
 use crate::session::Chunk;
 use crate::subset::MAX_ITEMS_PER_MESSAGE;
 use filament_wire_xmpp::{Entry, EvpnKey, MacAddr, TunnelEncap};
@@ -323,14 +326,21 @@ fn broadcast_tag(key: &str) -> Option<u32> {
     (k.mac.0 == [0xff; 6] && k.group_source.is_none()).then(|| k.ethernet_tag.unwrap_or(0))
 }
 
-/// The replication leg of a BGP peer's type-3 route under broadcast `key` of `vrf`'s EVPN
-/// table (`None` when no BGP peer has one there): next hop = the originator (the PMSI
-/// Tunnel endpoint of ingress replication), label from the PMSI Tunnel attribute, the
-/// peer's encapsulations (`gre` when it sent none, as `EncodeEnetNextHop` fills in).
+/// The replication leg under broadcast `key` of `vrf`'s EVPN table that did not come from
+/// an agent of this instance (`None` when there is none): a BGP peer's type-3 route, or
+/// another instance's broadcast route imported by route target (a secondary path; TF's
+/// `EvpnManager` makes every inclusive-multicast route in the table that is not the
+/// instance's own MAC-form broadcast route an `EvpnRemoteMcastNode`, which joins the
+/// olists of the local ones, `bgp_evpn.cc` `InclusiveMulticastRouteListener`).  Next hop =
+/// the originator (the PMSI Tunnel endpoint of ingress replication), label from the PMSI
+/// Tunnel attribute or the agent's item, the encapsulations (`gre` when none were sent, as
+/// `EncodeEnetNextHop` fills in).
 fn bgp_leg(rib: &Rib, vrf: &str, key: &str) -> Option<BumLeg> {
     let r = rib.table(&vrf_table(vrf, Family::Evpn))?.get(key)?;
     let k: EvpnKey = key.parse().ok()?;
-    let p = r.paths.iter().find(|p| matches!(p.peer, PeerId::Bgp(_)))?;
+    let p = r.paths.iter().find(|p| {
+        matches!(p.peer, PeerId::Bgp(_)) || matches!(p.origin, Origin::Secondary { .. })
+    })?;
     let address = if k.ip.is_unspecified() {
         p.attrs.next_hop.clone()
     } else {

@@ -169,8 +169,9 @@ pub struct PeerStatus {
     /// Paths kept as stale while the peer restarts (RFC 4724 §4.2 helper).
     pub stale: usize,
     /// Their keys (empty unless the peer is restarting): the RIB owner marks
-    /// these paths stale in its own tables.
-    pub stale_keys: Vec<RouteKey>,
+    /// these paths stale in its own tables. The same `Arc` while the set is
+    /// unchanged, so a poller can skip re-reading it.
+    pub stale_keys: Arc<Vec<RouteKey>>,
     /// `GR_TIMER` or `LLGR_TIMER` while the peer restarts (TF's names).
     pub gr_state: Option<&'static str>,
     /// Counters.
@@ -259,7 +260,7 @@ impl Core {
                     .and(p.stats.established_at)
                     .map(|t| now.saturating_duration_since(t).as_secs()),
                 stale: p.stale.len(),
-                stale_keys: p.stale.iter().cloned().collect(),
+                stale_keys: gr::stale_keys(p),
                 gr_state: gr::gr_state(p),
                 stats: p.stats.clone(),
             })

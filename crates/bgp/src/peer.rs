@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use filament_wire_bgp::{Notification, RouteTarget, RtcRoute};
@@ -59,6 +59,10 @@ pub struct PeerStats {
     /// When the session came up.
     pub established_at: Option<Instant>,
 }
+
+/// A listing of a peer's stale keys and what it was made at (count, flaps,
+/// LLGR families).
+pub type StaleView = ((usize, u64, usize), Arc<Vec<RouteKey>>);
 
 /// One neighbour.
 #[derive(Debug)]
@@ -110,6 +114,10 @@ pub struct Peer {
     pub llgr_params: Vec<(Family, Duration)>,
     /// In LLGR: when each family's LLGR-stale paths are deleted.
     pub llgr_until: Vec<(Family, Instant)>,
+    /// The stale keys as last listed for `peer_status`, with what they were
+    /// listed at (count, flaps, LLGR families): rebuilt only when that moved
+    /// (between closes the set only shrinks).
+    pub stale_view: Mutex<Option<StaleView>>,
     /// Counters.
     pub stats: PeerStats,
 }
@@ -135,6 +143,7 @@ impl Peer {
             stale_until: None,
             llgr_params: Vec::new(),
             llgr_until: Vec::new(),
+            stale_view: Mutex::new(None),
             stats: PeerStats::default(),
         }
     }

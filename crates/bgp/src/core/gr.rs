@@ -48,6 +48,26 @@ pub fn gr_state(p: &Peer) -> Option<&'static str> {
     }
 }
 
+/// The keys of `p`'s stale paths, listed again only when the set moved: a
+/// restarting full-table peer's keys are not copied at every status poll.
+pub fn stale_keys(p: &Peer) -> Arc<Vec<RouteKey>> {
+    if p.stale.is_empty() {
+        return Arc::default();
+    }
+    let at = (p.stale.len(), p.stats.flaps, p.llgr_until.len());
+    let Ok(mut view) = p.stale_view.lock() else {
+        return Arc::new(p.stale.iter().cloned().collect());
+    };
+    match &*view {
+        Some((seen, keys)) if *seen == at => keys.clone(),
+        _ => {
+            let keys = Arc::new(p.stale.iter().cloned().collect::<Vec<_>>());
+            *view = Some((at, keys.clone()));
+            keys
+        }
+    }
+}
+
 /// Decide, when an established session of `p` is lost, which of its paths
 /// (`adj_in`) are kept stale; returns those to withdraw now and whether to go
 /// straight to LLGR (a zero restart time).

@@ -49,6 +49,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use filament_bgp::{PeerStatus, RouteKey, SpeakerConfig};
 
@@ -56,8 +57,9 @@ use super::{ConnId, ControlNode};
 use crate::config::ConfigGraph;
 use crate::rib::{split_vrf_table, vrf_table, Family, Key, Origin, Path, PathAttrs, PeerId};
 
-/// Stale paths of restarting BGP peers: peer address → keys.
-pub(crate) type BgpStale = HashMap<String, HashSet<RouteKey>>;
+/// Stale paths of restarting BGP peers: peer address → the speaker's list (kept to see
+/// that it did not change) and the same keys as a set.
+pub(crate) type BgpStale = HashMap<String, (Arc<Vec<RouteKey>>, HashSet<RouteKey>)>;
 
 /// BGP graceful-restart settings (TF's `BgpServer` view of `graceful_restart_parameters`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,22 +494,24 @@ impl ControlNode {
     }
 
     /// The BGP link's report of its peers: the stale keys of those restarting.
+    /// A list that did not change (the same `Arc`) is not read again.
     pub fn set_bgp_stale(&mut self, peers: &[PeerStatus]) {
-        self.bgp_stale = peers
-            .iter()
-            .filter(|p| !p.stale_keys.is_empty())
-            .map(|p| {
-                let keys = p.stale_keys.iter().cloned().collect();
-                (p.address.to_string(), keys)
-            })
-            .collect();
+        let mut old = std::mem::take(&mut self.bgp_stale);
+        for p in peers.iter().filter(|p| !p.stale_keys.is_empty()) {
+            let addr = p.address.to_string();
+            let entry = match old.remove(&addr) {
+                Some(e) if Arc::ptr_eq(&e.0, &p.stale_keys) => e,
+                _ => (p.stale_keys.clone(), p.stale_keys.iter().cloned().collect()),
+            };
+            self.bgp_stale.insert(addr, entry);
+        }
     }
 
     /// Whether the BGP path `p` of `table` under `key` is kept stale for its restarting
     /// peer. In a global table the key is the path's own; a secondary path in an instance
     /// names its primary table, and its RD completes the key.
     fn bgp_path_stale(&self, peer: &str, table: &str, key: &str, p: &Path) -> bool {
-        let Some(keys) = self.bgp_stale.get(peer) else {
+        let Some((_, keys)) = self.bgp_stale.get(peer) else {
             return false;
         };
         let k = match (&p.origin, p.rd.as_deref()) {
@@ -684,7 +688,7 @@ mod tests {
             sent: 0,
             uptime_secs: None,
             stale: keys.len(),
-            stale_keys: keys,
+            stale_keys: Arc::new(keys),
             gr_state: Some("GR_TIMER"),
             stats: PeerStats::default(),
         };

@@ -7,12 +7,12 @@
 //!
 //! ```text
 //!  Overlay filter (fabric): redirect IPv4 (IHL 5) UDP dport 6635 / 4789 and IP proto 47 (GRE),
-//!  and IPv4 UDP / GRE whose IHL is below 5 (malformed: the forwarder counts it, as it does
-//!  what AF_PACKET hands it); everything else (ARP, the host's own traffic) goes up the kernel
-//!  stack (XDP_PASS).
+//!  and IPv4 UDP / GRE whose IHL is below 5 or UDP cut before its ports (malformed / truncated:
+//!  the forwarder counts it, as it does what AF_PACKET hands it); everything else (ARP, the
+//!  host's own traffic) goes up the kernel stack (XDP_PASS).
 //!  0  r2 = *(u32 *)(r1 + 0)        data
 //!  1  r3 = *(u32 *)(r1 + 4)        data_end
-//!  2  r4 = r2 ; 3 r4 += 38         the verifier needs the bounds check before any load
+//!  2  r4 = r2 ; 3 r4 += 34         the verifier needs the bounds check before any load
 //!  4  if r4 > r3 goto pass
 //!  5  r5 = *(u16 *)(r2 + 12) ; 6 if r5 != htons(0x0800) goto pass
 //!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 == 0x45 goto ihl5
@@ -21,7 +21,8 @@
 //!  13 if r5 == 17 goto redirect ; 14 goto pass                (dropstats `malformed`)
 //!  ihl5:
 //!  15 r5 = *(u8 *)(r2 + 23)  ; 16 if r5 == 47 goto redirect ; 17 if r5 != 17 goto pass
-//!  18 r5 = *(u16 *)(r2 + 36) ; 19 if r5 == htons(6635) goto redirect ; 20 if r5 != htons(4789) goto pass
+//!  18 r4 += 4 ; 19 if r4 > r3 goto redirect                  UDP cut before its ports: truncated
+//!  20 r5 = *(u16 *)(r2 + 36) ; 21 if r5 == htons(6635) goto redirect ; 22 if r5 != htons(4789) goto pass
 //!  redirect:
 //!     r2 = *(u32 *)(r1 + 16)       rx_queue_index
 //!     r1 = map_fd (ld_imm64, BPF_PSEUDO_MAP_FD)
@@ -168,7 +169,7 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         p.push(insn(LDX_W, 2, 1, data, 0)); // r2 = data
         p.push(insn(LDX_W, 3, 1, data_end, 0)); // r3 = data_end
         p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = r2
-        p.push(insn(ADD64_K, 4, 0, 0, 38)); // r4 += 38 (eth + ip + udp ports)
+        p.push(insn(ADD64_K, 4, 0, 0, 34)); // r4 += 34 (eth + ip)
         jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Pass);
         p.push(insn(LDX_H, 5, 2, 12, 0)); // ethertype, network order
         jump(
@@ -191,6 +192,9 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
         jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
         jump(&mut p, insn(JNE_K, 5, 0, 0, 17), Label::Pass);
+        // UDP without room for its ports: truncated, the forwarder counts it (to our IP).
+        p.push(insn(ADD64_K, 4, 0, 0, 4)); // r4 = data + 38 (eth + ip + udp ports)
+        jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Redirect);
         p.push(insn(LDX_H, 5, 2, 36, 0)); // UDP destination port
         jump(
             &mut p,
@@ -521,7 +525,23 @@ mod tests {
             ("UDP, IHL 6", frame(0x0800, 0x46, 17, 6635), false),
             ("version 5", frame(0x0800, 0x55, 17, 6635), false),
             ("version 3", frame(0x0800, 0x34, 17, 6635), false),
-            ("runt", frame(0x0800, 0x45, 17, 6635)[..37].to_vec(), false),
+            // Cut short: UDP before its ports, truncated (counted); shorter than an IPv4
+            // header, the kernel's.
+            (
+                "UDP cut at 37 bytes",
+                frame(0x0800, 0x45, 17, 6635)[..37].to_vec(),
+                true,
+            ),
+            (
+                "TCP cut at 37 bytes",
+                frame(0x0800, 0x45, 6, 6635)[..37].to_vec(),
+                false,
+            ),
+            (
+                "33 bytes",
+                frame(0x0800, 0x45, 17, 6635)[..33].to_vec(),
+                false,
+            ),
         ];
         let xdp = program(XdpFilter::Overlay, 7);
         let tc = assemble(XdpFilter::Overlay, Action::TcDrop);

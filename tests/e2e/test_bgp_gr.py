@@ -196,7 +196,7 @@ def test_long_lived_graceful_restart_with_frr(lab):
         wait_until(lambda: (lambda p: p and p["llgr_stale"])(path(lab)), timeout=20, what="LLGR-stale")
         wait_until(lambda: not lab.paths(TABLE, ROUTE), timeout=20, what="gone after the long-lived time")
         assert time.monotonic() - t0 >= 7.5, "not before 4 s + 4 s"
-        assert lab.neighbor(FRR).get("stale_paths") == 0
+        wait_until(lambda: lab.neighbor(FRR).get("stale_paths") == 0, timeout=5, what="no stale path left")
     finally:
         start_frr(lab)
     wait_until(lambda: path(lab), what="FRR's route back")

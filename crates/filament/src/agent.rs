@@ -43,7 +43,12 @@ pub(crate) struct AgentArgs {
     xmpp_tls_ca: Option<std::path::PathBuf>,
     /// This agent's certificate (PEM chain; TF `xmpp_server_cert`), required by a control
     /// node started with --xmpp-tls-ca.
-    #[arg(long, value_name = "FILE", requires = "xmpp_tls_key", requires = "xmpp_tls_ca")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "xmpp_tls_key",
+        requires = "xmpp_tls_ca"
+    )]
     xmpp_tls_cert: Option<std::path::PathBuf>,
     /// Private key of --xmpp-tls-cert (PEM; TF `xmpp_server_key`).
     #[arg(long, value_name = "FILE", requires = "xmpp_tls_cert")]
@@ -192,8 +197,7 @@ pub(crate) async fn run(a: AgentArgs) -> anyhow::Result<()> {
         channels: controls.len(),
     });
     let xmpp_tls = tls.is_some();
-    let shared =
-        filament_agent::shell::start_with_tls(agent, handle, punts, controls.clone(), tls);
+    let shared = filament_agent::shell::start_with_tls(agent, handle, punts, controls.clone(), tls);
     let app = filament_agent::api::router(shared);
     let listener = tokio::net::TcpListener::bind(a.port_api)
         .await

@@ -110,6 +110,7 @@ def test_graceful_restart_helper_with_frr(lab):
         row = kill_frr(lab)
         assert row["stale_paths"] >= (6 if lab.vxlan else 3), row  # 2 VPNv4, 1 VPNv6, EVPN
         assert row["graceful_restart"] == "GR_TIMER", row
+        assert row["state"].endswith("(GR helper)"), row
         assert "graceful restart helper" in row["last_reason"], row
         # stale, in the VN and in bgp.l3vpn.0, and in the CLI's text
         p = wait_until(lambda: (lambda p: p and p["stale"] and p)(path(lab)), what="stale mark")

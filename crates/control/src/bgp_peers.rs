@@ -591,9 +591,16 @@ pub fn peer_summaries(peers: &[PeerStatus], local_as: u32) -> Value {
                 } else {
                     "external"
                 };
+                // down, but its paths kept stale (as the XMPP rows say it)
+                let state = match p.gr_state {
+                    Some(_) if p.state != filament_bgp::State::Established => {
+                        format!("{} (GR helper)", p.state.name())
+                    }
+                    _ => p.state.name().to_string(),
+                };
                 json!({
                     "peer": p.address.to_string(), "name": p.name, "type": "bgp",
-                    "asn": p.remote_as, "state": p.state.name(), "flaps": p.stats.flaps,
+                    "asn": p.remote_as, "state": state, "flaps": p.stats.flaps,
                     "received": p.received, "sent": p.sent,
                     "families": p.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
                     "last_error": p.stats.last_error,

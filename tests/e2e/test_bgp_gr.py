@@ -119,6 +119,12 @@ def test_graceful_restart_helper_with_frr(lab):
         assert vpn and vpn[0]["stale"] is True, vpn
         text = route_show(lab)
         assert f"[BGP|{FRR}]" in text and ", stale" in text, text
+        # the other families: VPNv6 in inet6.0, EVPN (MAC+IP, and the type 3) in evpn.0
+        v6 = [p for p in lab.paths(f"{VRF}.inet6.0", "2001:db8:200::/64") if p["protocol"] == "BGP"]
+        assert v6 and v6[0]["stale"] is True, v6
+        for k in ("02:aa:00:00:00:01,10.1.1.77/32", f"ff:ff:ff:ff:ff:ff,{FRR}/32") if lab.vxlan else ():
+            ev = [p for p in lab.paths(f"{VRF}.evpn.0", k) if p["protocol"] == "BGP"]
+            assert ev and ev[0]["stale"] is True, (k, ev)
         pump(agent, 2)
         assert path(lab, "10.200.9.0/24")
         assert b'<retract id="10.200.9.0/24"/>' not in agent.buf and b'<retract id="10.200.1.0/24"/>' not in agent.buf

@@ -1,6 +1,6 @@
 //! Property test of XMPP graceful restart (`node/gr.rs`): random sequences of agent
 //! sessions opening and closing, subscriptions, publishes, withdrawals, End-of-RIB, time
-//! and GR switched on and off.  After every step a path of an agent is in the RIB only
+//! and GR switched on and off (with LLGR after the restart time).  After every step a path of an agent is in the RIB only
 //! while that agent has a session or is restarting, and only a restarting agent's paths are
 //! stale; once every agent is gone and the timers have run, nothing of them is left.
 
@@ -54,7 +54,8 @@ fn op() -> impl Strategy<Value = Op> {
 fn set_gr(lab: &mut Lab, env: &ConfigEnv, on: bool) {
     lab.set_gr(
         env,
-        json!({"enable": on, "xmpp_helper_enable": true, "restart_time": 30, "end_of_rib_timeout": 20}),
+        json!({"enable": on, "xmpp_helper_enable": true, "restart_time": 30,
+               "long_lived_restart_time": 10, "end_of_rib_timeout": 20}),
     );
 }
 
@@ -172,11 +173,12 @@ proptest! {
             lab.step(Input::Tick);
             check(&lab)?;
         }
-        // everybody leaves; after the longest restart time nothing of them is left
+        // everybody leaves; after the longest restart time and the long-lived time (LLGR)
+        // nothing of them is left
         for c in conn.iter().flatten() {
             lab.step(Input::Disconnected { conn: *c });
         }
-        for _ in 0..31 {
+        for _ in 0..41 {
             lab.advance(Duration::from_secs(1));
         }
         prop_assert!(agent_paths(&lab).is_empty(), "{:?}", agent_paths(&lab));

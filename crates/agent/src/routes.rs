@@ -75,16 +75,21 @@ fn common(x: &Export, nlri: Nlri, nh: NextHop) -> Entry {
     }
 }
 
-/// The inet `1/1` entry: label = the L3 label; encapsulations as allowed (VXLAN carries the
-/// VNI in `vni`).
+/// The inet `1/1` entry: label = the L3 label; the MPLS encapsulations allowed, in priority
+/// order. A TF agent offers MPLS only on inet routes (VXLAN is for EVPN, and TF's control
+/// node drops `vxlan` from inet items); with VXLAN alone allowed it offers MPLSoGRE and
+/// MPLSoUDP, which the receivers fall back to (TF's `TunnelType::ComputeType`).
 pub fn inet_entry(x: &Export) -> Entry {
-    let encaps = x
+    let mut encaps: Vec<TunnelEncap> = x
         .encaps
         .iter()
         .copied()
-        .filter(|e| *e != Encap::Vxlan || x.vni.is_some())
+        .filter(|e| *e != Encap::Vxlan)
         .map(xmpp_encap)
         .collect();
+    if encaps.is_empty() {
+        encaps = vec![TunnelEncap::Gre, TunnelEncap::Udp];
+    }
     let nlri = Nlri {
         af: 1,
         safi: 1,
@@ -158,7 +163,10 @@ pub fn paths(e: &Entry, prio: &[Encap], own: Ipv4Addr) -> Vec<Path> {
                 })
                 .collect()
         };
-        let Some(pick) = prio.iter().find(|p| offered.contains(p)) else {
+        // The first of our priorities offered, else (TF's `ComputeType`) the first offered
+        // of MPLSoGRE, MPLSoUDP, VXLAN.
+        let fallback = [Encap::MplsOverGre, Encap::MplsOverUdp, Encap::Vxlan];
+        let Some(pick) = prio.iter().chain(&fallback).find(|p| offered.contains(p)) else {
             continue;
         };
         let encap = match pick {
@@ -205,7 +213,8 @@ mod tests {
         assert_eq!(nh.label, Some(NhLabel::Value(16)));
         assert_eq!(
             nh.tunnel_encapsulation,
-            vec![TunnelEncap::Udp, TunnelEncap::Gre, TunnelEncap::Vxlan]
+            vec![TunnelEncap::Udp, TunnelEncap::Gre],
+            "MPLS only on inet"
         );
         assert_eq!(e.local_preference, Some(200));
         assert_eq!(e.security_groups, vec![8000001]);
@@ -228,8 +237,30 @@ mod tests {
                 encap: DpEncap::MplsOverGre { label: 16 }
             }]
         );
-        let p = paths(&e, &[Encap::Vxlan], Ipv4Addr::new(192, 168, 0, 2));
+        // VXLAN preferred: the EVPN entry offers it; the inet one falls back to MPLSoGRE
+        let p = paths(
+            &evpn_entry(&export()),
+            &[Encap::Vxlan],
+            Ipv4Addr::new(192, 168, 0, 2),
+        );
         assert_eq!(p[0].encap, DpEncap::Vxlan { vni: 5 });
+        let p = paths(&e, &[Encap::Vxlan], Ipv4Addr::new(192, 168, 0, 2));
+        assert_eq!(p[0].encap, DpEncap::MplsOverGre { label: 16 });
+    }
+
+    #[test]
+    fn vxlan_alone_still_offers_mpls_on_inet() {
+        let x = Export {
+            encaps: vec![Encap::Vxlan],
+            ..export()
+        };
+        let e = inet_entry(&x);
+        assert_eq!(
+            e.next_hops[0].tunnel_encapsulation,
+            vec![TunnelEncap::Gre, TunnelEncap::Udp]
+        );
+        let p = paths(&e, &[Encap::Vxlan], Ipv4Addr::new(192, 168, 0, 2));
+        assert_eq!(p[0].encap, DpEncap::MplsOverGre { label: 16 });
     }
 
     #[test]

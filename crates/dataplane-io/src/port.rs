@@ -85,6 +85,49 @@ struct Gro {
     scratch: Vec<u8>,
 }
 
+impl Gro {
+    /// The offload for `ifname`, or `None` (with a warning) when its socket cannot be had.
+    fn open(ifname: &str) -> Option<Box<Gro>> {
+        let tx = crate::sys::if_index(ifname).and_then(GsoSender::open);
+        match tx {
+            Ok(tx) => Some(Box::new(Gro {
+                co: Coalescer::new(),
+                tx,
+                refused: 0,
+                scratch: Vec::new(),
+            })),
+            Err(e) => {
+                tracing::warn!(ifname, error = %e, "no receive offload toward this workload");
+                None
+            }
+        }
+    }
+}
+
+/// The transmit queue under a port's offload.
+trait TxQueue {
+    fn push(&mut self, frame: &[u8]) -> bool;
+    fn kick(&mut self);
+}
+
+impl TxQueue for PacketRing {
+    fn push(&mut self, frame: &[u8]) -> bool {
+        self.tx_push(frame)
+    }
+    fn kick(&mut self) {
+        self.tx_flush()
+    }
+}
+
+impl TxQueue for XskSocket {
+    fn push(&mut self, frame: &[u8]) -> bool {
+        self.tx_push(frame)
+    }
+    fn kick(&mut self) {
+        self.tx_flush()
+    }
+}
+
 impl Port {
     /// Open `ifname` with `mode`, falling back to AF_PACKET when AF_XDP fails.
     pub(crate) fn open(
@@ -133,6 +176,11 @@ impl Port {
             });
             match opened {
                 Ok((xsk, arp, tx)) => {
+                    let gro = if gro && workload {
+                        Gro::open(ifname)
+                    } else {
+                        None
+                    };
                     return Ok(Self {
                         io: PortIo::Xdp {
                             xsk: Box::new(xsk),
@@ -142,8 +190,8 @@ impl Port {
                         workload,
                         fabric: kind == VifKind::Fabric,
                         tc_drop: None,
-                        gro: None,
-                    })
+                        gro,
+                    });
                 }
                 Err(e) => tracing::warn!(
                     ifname,
@@ -165,19 +213,8 @@ impl Port {
         } else {
             None
         };
-        let gro = if gro && workload && ring.vnet_hdr && !ring.tx_only {
-            match GsoSender::open(r.ifindex()) {
-                Ok(tx) => Some(Box::new(Gro {
-                    co: Coalescer::new(),
-                    tx,
-                    refused: 0,
-                    scratch: Vec::new(),
-                })),
-                Err(e) => {
-                    tracing::warn!(ifname, error = %e, "no receive offload toward this workload");
-                    None
-                }
-            }
+        let gro = if gro && workload && !ring.tx_only {
+            Gro::open(ifname)
         } else {
             None
         };
@@ -243,10 +280,19 @@ impl Port {
         }
     }
 
+    /// The transmit queue frames for this port go to.
+    fn txq(io: &mut PortIo) -> &mut dyn TxQueue {
+        match io {
+            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r,
+            PortIo::Xdp { xsk, .. } => &mut **xsk,
+        }
+    }
+
     /// Queue a frame for transmit.
     pub(crate) fn tx_push(&mut self, frame: &[u8]) -> bool {
-        match (&mut self.io, &mut self.gro) {
-            (PortIo::Packet(r), Some(g)) => {
+        let q = Self::txq(&mut self.io);
+        match &mut self.gro {
+            Some(g) => {
                 let mut ok = true;
                 let Gro {
                     co,
@@ -254,32 +300,28 @@ impl Port {
                     refused,
                     scratch,
                 } = &mut **g;
-                co.push(frame, |o| ok &= gro_out(r, tx, refused, scratch, o));
+                co.push(frame, |o| ok &= gro_out(q, tx, refused, scratch, o));
                 ok
             }
-            (PortIo::Packet(r), None) | (PortIo::Xdp { tx: Some(r), .. }, _) => r.tx_push(frame),
-            (PortIo::Xdp { xsk, .. }, _) => xsk.tx_push(frame),
+            None => q.push(frame),
         }
     }
 
     /// Send what is queued (one kick).
     pub(crate) fn tx_flush(&mut self) {
-        match (&mut self.io, &mut self.gro) {
-            (PortIo::Packet(r), Some(g)) => {
-                let Gro {
-                    co,
-                    tx,
-                    refused,
-                    scratch,
-                } = &mut **g;
-                co.flush(|o| {
-                    gro_out(r, tx, refused, scratch, o);
-                });
-                r.tx_flush();
-            }
-            (PortIo::Packet(r), None) | (PortIo::Xdp { tx: Some(r), .. }, _) => r.tx_flush(),
-            (PortIo::Xdp { xsk, .. }, _) => xsk.tx_flush(),
+        let q = Self::txq(&mut self.io);
+        if let Some(g) = &mut self.gro {
+            let Gro {
+                co,
+                tx,
+                refused,
+                scratch,
+            } = &mut **g;
+            co.flush(|o| {
+                gro_out(q, tx, refused, scratch, o);
+            });
         }
+        q.kick();
     }
 
     /// Counters as JSON, with the I/O mode (`"io"`).
@@ -304,6 +346,11 @@ impl Port {
                 let mut v = serde_json::to_value(xsk.stats()).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.insert("io".into(), "af-xdp".into());
+                    if let Some(g) = &self.gro {
+                        o.insert("gro_frames".into(), g.co.frames.into());
+                        o.insert("gro_segments".into(), g.co.segments.into());
+                        o.insert("gro_refused".into(), g.refused.into());
+                    }
                     if let Some(t) = tx {
                         // Transmit goes through the packet ring: its counters are the ones.
                         let st = t.stats();
@@ -329,24 +376,22 @@ impl Port {
 /// the ring's frames (order kept), through the GSO socket, or cut again into segments when
 /// the kernel refuses it (e.g. its send buffer is full).
 fn gro_out(
-    r: &mut PacketRing,
+    r: &mut dyn TxQueue,
     tx: &GsoSender,
     refused: &mut u64,
     scratch: &mut Vec<u8>,
     o: Out<'_>,
 ) -> bool {
     match o {
-        Out::Plain(f) => r.tx_push(f),
+        Out::Plain(f) => r.push(f),
         Out::Gso(hdr, f, _) => {
-            r.tx_flush();
+            r.kick();
             if tx.send(&hdr.to_bytes(), f).is_ok() {
                 return true;
             }
             *refused += 1;
             let mut ok = true;
-            gro::resegment(f, usize::from(hdr.gso_size), scratch, |s| {
-                ok &= r.tx_push(s)
-            });
+            gro::resegment(f, usize::from(hdr.gso_size), scratch, |s| ok &= r.push(s));
             ok
         }
     }

@@ -86,6 +86,13 @@ struct Gro {
 }
 
 impl Gro {
+    /// Its counters, into a port's stats object.
+    fn stats_into(&self, o: &mut serde_json::Map<String, serde_json::Value>) {
+        o.insert("gro_frames".into(), self.co.frames.into());
+        o.insert("gro_segments".into(), self.co.segments.into());
+        o.insert("gro_refused".into(), self.refused.into());
+    }
+
     /// The offload for `ifname`, or `None` (with a warning) when its socket cannot be had.
     fn open(ifname: &str) -> Option<Box<Gro>> {
         let tx = crate::sys::if_index(ifname).and_then(GsoSender::open);
@@ -335,9 +342,7 @@ impl Port {
                         o.insert("tc_overlay_drop".into(), true.into());
                     }
                     if let Some(g) = &self.gro {
-                        o.insert("gro_frames".into(), g.co.frames.into());
-                        o.insert("gro_segments".into(), g.co.segments.into());
-                        o.insert("gro_refused".into(), g.refused.into());
+                        g.stats_into(o);
                     }
                 }
                 v
@@ -347,9 +352,7 @@ impl Port {
                 if let Some(o) = v.as_object_mut() {
                     o.insert("io".into(), "af-xdp".into());
                     if let Some(g) = &self.gro {
-                        o.insert("gro_frames".into(), g.co.frames.into());
-                        o.insert("gro_segments".into(), g.co.segments.into());
-                        o.insert("gro_refused".into(), g.refused.into());
+                        g.stats_into(o);
                     }
                     if let Some(t) = tx {
                         // Transmit goes through the packet ring: its counters are the ones.

@@ -359,22 +359,7 @@ impl PacketRing {
             "PACKET_ADD_MEMBERSHIP(PROMISC)",
         )?;
 
-        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = if cfg.tx_only { 0 } else { proto_all };
-        sll.sll_ifindex = ifindex as libc::c_int;
-        // SAFETY: `sll` is a valid sockaddr_ll for the duration of the call.
-        let r = unsafe {
-            libc::bind(
-                s,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(os_err("bind(AF_PACKET)"));
-        }
+        sys::bind_packet(s, ifindex, if cfg.tx_only { 0 } else { proto_all })?;
         Ok(Self {
             ifname: ifname.to_string(),
             ifindex,

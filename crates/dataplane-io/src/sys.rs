@@ -324,6 +324,28 @@ impl Epoll {
     }
 }
 
+/// Bind AF_PACKET socket `fd` to `ifindex` for `protocol` (network byte order; 0: receive
+/// nothing).
+pub(crate) fn bind_packet(fd: RawFd, ifindex: u32, protocol: u16) -> Result<(), IoError> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol;
+    sll.sll_ifindex = ifindex as libc::c_int;
+    // SAFETY: `sll` is a valid sockaddr_ll for the duration of the call.
+    let r = unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(os_err("bind(AF_PACKET)"));
+    }
+    Ok(())
+}
+
 /// A transmit-only AF_PACKET socket (no rings, `PACKET_VNET_HDR`) bound to one interface:
 /// how the shell hands the kernel a GSO super-frame ([`crate::gro`]). A socket with a TX ring
 /// sends only its ring's frames, so these need a socket of their own.
@@ -348,21 +370,7 @@ impl GsoSender {
             &one,
             "PACKET_VNET_HDR",
         )?;
-        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex as libc::c_int;
-        // SAFETY: `sll` is a valid sockaddr_ll for the duration of the call.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(os_err("bind(AF_PACKET)"));
-        }
+        bind_packet(fd.as_raw_fd(), ifindex, 0)?;
         Ok(Self(fd))
     }
 

@@ -580,6 +580,7 @@ fn neighbor_row(n: &Value) -> Vec<String> {
     .map(s)
     .collect();
     row.push(prefixes);
+    row.push(s(&n["auth_type"]));
     row.push(s(&n["last_reason"]));
     row
 }
@@ -598,6 +599,7 @@ fn render_neighbors(v: &Value) -> String {
         "flap_count",
         "flap_time",
         "prefixes",
+        "auth_type",
         "last_error",
     ];
     let rows: Vec<Vec<String>> = v["neighbors"]
@@ -709,12 +711,16 @@ mod tests {
             {"peer": "10.77.0.2", "name": "frr", "type": "bgp", "asn": 65001,
              "state": "Established", "flaps": 1, "received": 2, "sent": 1, "last_error": null,
              "peer_address": "10.77.0.2", "peer_asn": 65001, "encoding": "BGP",
-             "peer_type": "external", "flap_count": 1, "last_reason": null, "prefixes": 2}]});
+             "peer_type": "external", "flap_count": 1, "last_reason": null, "prefixes": 2,
+             "auth_type": "MD5"}]});
         let text = render_neighbors(&v);
         let lines: Vec<&str> = text.lines().collect();
         let cells: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(&cells[..4], ["frr", "10.77.0.2", "65001", "BGP"]);
         assert!(cells.contains(&"2/1"), "{text}");
+        // TF's auth_type beside the prefixes (MD5 / NIL; never the key)
+        let at = lines[0].find("auth_type").expect("auth_type column");
+        assert_eq!(lines[2].get(at..at + 3), Some("MD5"), "{text}");
         assert!(
             lines[1].contains("XMPP") && lines[1].contains(" 3"),
             "{text}"

@@ -259,6 +259,7 @@ impl FlowEntry {
         // resolves it again.
         self.route_cache = None;
         self.tunnel_nh = NO_TUNNEL;
+        self.udp_src_port = 0;
     }
 }
 

@@ -79,6 +79,11 @@ pub(crate) struct Port {
 /// A workload port's receive offload ([`crate::gro`]).
 struct Gro {
     co: Coalescer,
+    out: GroOut,
+}
+
+/// Where a coalescer's output goes besides the port's queue.
+struct GroOut {
     tx: GsoSender,
     /// Super-frames the kernel refused (sent as segments instead).
     refused: u64,
@@ -90,7 +95,7 @@ impl Gro {
     fn stats_into(&self, o: &mut serde_json::Map<String, serde_json::Value>) {
         o.insert("gro_frames".into(), self.co.frames.into());
         o.insert("gro_segments".into(), self.co.segments.into());
-        o.insert("gro_refused".into(), self.refused.into());
+        o.insert("gro_refused".into(), self.out.refused.into());
     }
 
     /// The offload for `ifname`, or `None` (with a warning) when its socket cannot be had.
@@ -99,9 +104,11 @@ impl Gro {
         match tx {
             Ok(tx) => Some(Box::new(Gro {
                 co: Coalescer::new(),
-                tx,
-                refused: 0,
-                scratch: Vec::new(),
+                out: GroOut {
+                    tx,
+                    refused: 0,
+                    scratch: Vec::new(),
+                },
             })),
             Err(e) => {
                 tracing::warn!(ifname, error = %e, "no receive offload toward this workload");
@@ -301,13 +308,8 @@ impl Port {
         match &mut self.gro {
             Some(g) => {
                 let mut ok = true;
-                let Gro {
-                    co,
-                    tx,
-                    refused,
-                    scratch,
-                } = &mut **g;
-                co.push(frame, |o| ok &= gro_out(q, tx, refused, scratch, o));
+                let Gro { co, out } = &mut **g;
+                co.push(frame, |o| ok &= out.send(q, o));
                 ok
             }
             None => q.push(frame),
@@ -318,14 +320,9 @@ impl Port {
     pub(crate) fn tx_flush(&mut self) {
         let q = Self::txq(&mut self.io);
         if let Some(g) = &mut self.gro {
-            let Gro {
-                co,
-                tx,
-                refused,
-                scratch,
-            } = &mut **g;
+            let Gro { co, out } = &mut **g;
             co.flush(|o| {
-                gro_out(q, tx, refused, scratch, o);
+                out.send(q, o);
             });
         }
         q.kick();
@@ -375,27 +372,25 @@ impl Port {
     }
 }
 
-/// Transmit one output of a coalescer: a plain frame into the TX ring; a super-frame, after
-/// the ring's frames (order kept), through the GSO socket, or cut again into segments when
-/// the kernel refuses it (e.g. its send buffer is full).
-fn gro_out(
-    r: &mut dyn TxQueue,
-    tx: &GsoSender,
-    refused: &mut u64,
-    scratch: &mut Vec<u8>,
-    o: Out<'_>,
-) -> bool {
-    match o {
-        Out::Plain(f) => r.push(f),
-        Out::Gso(hdr, f, _) => {
-            r.kick();
-            if tx.send(&hdr.to_bytes(), f).is_ok() {
-                return true;
+impl GroOut {
+    /// Transmit one output of a coalescer: a plain frame into `q`; a super-frame, after
+    /// `q`'s frames (order kept), through the GSO socket, or cut again into segments when
+    /// the kernel refuses it (e.g. its send buffer is full).
+    fn send(&mut self, q: &mut dyn TxQueue, o: Out<'_>) -> bool {
+        match o {
+            Out::Plain(f) => q.push(f),
+            Out::Gso(hdr, f, _) => {
+                q.kick();
+                if self.tx.send(&hdr.to_bytes(), f).is_ok() {
+                    return true;
+                }
+                self.refused += 1;
+                let mut ok = true;
+                gro::resegment(f, usize::from(hdr.gso_size), &mut self.scratch, |s| {
+                    ok &= q.push(s)
+                });
+                ok
             }
-            *refused += 1;
-            let mut ok = true;
-            gro::resegment(f, usize::from(hdr.gso_size), scratch, |s| ok &= r.push(s));
-            ok
         }
     }
 }

@@ -22,7 +22,13 @@
 //!   identified), when [`Forwarder::age_flows`] runs or the queue is full;
 //! * when the first fragment arrives, the queued fragments of its datagram are run through the
 //!   pipeline right after it (in arrival order), and what they produce is queued for
-//!   [`Forwarder::poll_transmit`].
+//!   [`Forwarder::poll_transmit`];
+//! * the fragment table holds at most [`FRAG_MAX`] datagrams (TF's `vr_fragment_entries`,
+//!   [`Forwarder::set_frag_table_size`]). A first fragment that finds it full still goes its
+//!   way, and still releases the fragments queued behind it at once, with its ports (TF's
+//!   assembler flushes them whatever `vr_fragment_add` returned; re-injected, they missed the
+//!   table and were queued again until the timeout). Only its later fragments that arrive
+//!   after it cannot find its ports: they wait and are dropped at the timeout as above.
 //!
 //! Time is the `now` the shell passes in; nothing here reads a clock.
 
@@ -35,8 +41,8 @@ use crate::flow::HeldPkt;
 use crate::forwarder::Forwarder;
 use crate::types::*;
 
-/// Fragment table entries at most (first fragments whose later ones are awaited).
-pub(crate) const FRAG_MAX: usize = 16 * 1024;
+/// Fragment table entries at most by default (first fragments whose later ones are awaited).
+pub const FRAG_MAX: usize = 16 * 1024;
 /// How long the first fragment's ports are kept for the later ones, and how long a later
 /// fragment waits for its first one (TF `VR_ASSEMBLER_TIMEOUT_SECS`).
 pub(crate) const FRAG_TIMEOUT: Duration = Duration::from_secs(2);
@@ -85,24 +91,40 @@ struct Queued {
     pkt: HeldPkt,
 }
 
+/// A queued fragment released by its first fragment, waiting to be processed after it.
+#[derive(Debug, Clone)]
+struct Released {
+    pkt: HeldPkt,
+    /// Its datagram and the first fragment's ports when the first fragment found the table
+    /// full (the table cannot tell them).
+    unlisted: Option<(FragKey, u16, u16)>,
+}
+
 /// The fragment table, the queue of early later fragments, and the fragments released by a
 /// first fragment, waiting to be processed after it.
 #[derive(Debug, Clone)]
 pub(crate) struct Frags {
     ports: FastMap<FragKey, FragPorts>,
+    /// Entries of `ports` at most.
+    max: usize,
     /// In arrival order; at most [`FRAG_QUEUE_MAX`] (scanned only when a first fragment
     /// arrives while it is not empty).
     queue: Vec<Queued>,
     /// Released by a first fragment, processed at the end of its `process`.
-    ready: Vec<HeldPkt>,
+    ready: Vec<Released>,
+    /// While a released fragment whose first fragment found the table full is processed: its
+    /// datagram and ports.
+    unlisted: Option<(FragKey, u16, u16)>,
 }
 
 impl Frags {
     pub(crate) fn new(seed: u64) -> Self {
         Frags {
             ports: fast_map(seed, 0),
+            max: FRAG_MAX,
             queue: Vec::new(),
             ready: Vec::new(),
+            unlisted: None,
         }
     }
 
@@ -122,6 +144,13 @@ pub(crate) enum FragStep {
 }
 
 impl Forwarder {
+    /// Size the fragment table: at most `entries` datagrams whose first fragment was seen are
+    /// remembered for their later fragments (TF's `vr_fragment_entries`; default
+    /// [`FRAG_MAX`]). Entries already in it stay until they age out.
+    pub fn set_frag_table_size(&mut self, entries: usize) {
+        self.frags.max = entries;
+    }
+
     /// The flow stage's fragment handling for a fragment (`info.frag_id` set) of a packet
     /// received as `pkt` (its frame as received): a first fragment records its ports and
     /// releases the fragments of its datagram that arrived before it; a later one takes the
@@ -139,30 +168,36 @@ impl Forwarder {
             if let Some(p) = self.frags.ports.get(&key) {
                 return Ok(FragStep::Ports(p.sport, p.dport));
             }
+            match self.frags.unlisted {
+                // Released by a first fragment that found the table full (module doc).
+                Some((k, sport, dport)) if k == key => return Ok(FragStep::Ports(sport, dport)),
+                _ => {}
+            }
             self.frag_enqueue(key, pkt(), now)?;
             return Ok(FragStep::Queued);
         }
-        if self.frags.ports.len() < FRAG_MAX || self.frags.ports.contains_key(&key) {
-            let ports = FragPorts {
-                sport: info.sport,
-                dport: info.dport,
-                at: now,
-            };
-            self.frags.ports.insert(key, ports);
-            if !self.frags.queue.is_empty() {
-                // The queued fragments of this datagram, in arrival order.
-                let f = &mut self.frags;
-                let mut i = 0;
-                while i < f.queue.len() {
-                    if f.queue[i].key == key {
-                        f.ready.push(f.queue.remove(i).pkt);
-                    } else {
-                        i += 1;
-                    }
+        let (sport, dport) = (info.sport, info.dport);
+        let listed = self.frags.ports.len() < self.frags.max || self.frags.ports.contains_key(&key);
+        if listed {
+            let at = now;
+            self.frags.ports.insert(key, FragPorts { sport, dport, at });
+        }
+        if !self.frags.queue.is_empty() {
+            // The queued fragments of this datagram, in arrival order, at once: with the
+            // table full too (TF's assembler flushes them once the head is seen).
+            let unlisted = (!listed).then_some((key, sport, dport));
+            let f = &mut self.frags;
+            let mut i = 0;
+            while i < f.queue.len() {
+                if f.queue[i].key == key {
+                    let pkt = f.queue.remove(i).pkt;
+                    f.ready.push(Released { pkt, unlisted });
+                } else {
+                    i += 1;
                 }
             }
         }
-        Ok(FragStep::Ports(info.sport, info.dport))
+        Ok(FragStep::Ports(sport, dport))
     }
 
     /// Queue a later fragment whose first one has not been seen; bounded (module doc).
@@ -220,9 +255,12 @@ impl Forwarder {
     #[inline(never)]
     pub(crate) fn process_ready_frags(&mut self, now: Duration) {
         let ready = std::mem::take(&mut self.frags.ready);
-        for h in ready {
+        for Released { pkt: h, unlisted } in ready {
+            self.frags.unlisted = unlisted;
             let mut buf = h.buf;
-            match self.process(now, h.vif_in, &mut buf, h.meta) {
+            let verdict = self.process(now, h.vif_in, &mut buf, h.meta);
+            self.frags.unlisted = None;
+            match verdict {
                 Verdict::Transmit(vif) => self.tx_queue.push_back(Tx {
                     vif,
                     frame: buf.to_vec(),

@@ -146,5 +146,5 @@ pub use buf::{PacketBuf, DEFAULT_HEADROOM};
 pub use dump::*;
 pub use error::OpError;
 pub use forwarder::{Forwarder, ForwarderCfg, MAX_NEXTHOPS, MAX_VIFS, MAX_VRFS};
-pub use frag::{FRAG_QUEUE_MAX, FRAG_QUEUE_PER_SOURCE};
+pub use frag::{FRAG_MAX, FRAG_QUEUE_MAX, FRAG_QUEUE_PER_SOURCE};
 pub use types::*;

@@ -322,3 +322,151 @@ fn the_queue_is_bounded_per_source_and_in_all() {
         Some(&(FRAG_QUEUE_MAX as u64))
     );
 }
+
+/// Which datagram (by IP identification, `ids` in datagram order) and which of its fragments
+/// an encapsulated frame carries: the frame ends with the inner IP packet, whose version,
+/// length (IPv4 total length / IPv6 payload length) and identification match one datagram's.
+fn which_of(dgs: &[Vec<Vec<u8>>], ids: &[u32], out: &[u8], v6: bool) -> (usize, usize) {
+    let id_of = |ip: &[u8]| -> u32 {
+        if v6 {
+            u32::from_be_bytes([ip[44], ip[45], ip[46], ip[47]])
+        } else {
+            u32::from(u16::from_be_bytes([ip[4], ip[5]]))
+        }
+    };
+    let len_at = if v6 { 4 } else { 2 };
+    let hits: Vec<usize> = (0..dgs.len())
+        .filter(|&j| {
+            dgs[j].iter().any(|f| {
+                let ip = &f[14..];
+                out.len().checked_sub(ip.len()).is_some_and(|s| {
+                    let inner = &out[s..];
+                    inner[0] == ip[0]
+                        && inner[len_at..len_at + 2] == ip[len_at..len_at + 2]
+                        && id_of(inner) == ids[j]
+                })
+            })
+        })
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "an output frame of no datagram or of several"
+    );
+    (hits[0], which(&dgs[hits[0]], out, v6))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// A fragment table of `size` entries (0..3) and up to four datagrams interleaved, the
+    /// flow installed. A first fragment that finds the table full still releases, at once and
+    /// in arrival order, the fragments queued behind it (before, they stayed queued until the
+    /// timeout); only its datagram's fragments that come after it are left unidentified: they
+    /// wait, and the timeout drops them, counted. Every fragment is delivered once or dropped
+    /// and counted once; none goes out before its first fragment.
+    #[test]
+    fn a_full_fragment_table_still_releases_the_fragments_queued_behind_a_head(
+        v6 in any::<bool>(),
+        size in 0usize..3,
+        counts in proptest::collection::vec(2usize..6, 1..5),
+        keys in proptest::collection::vec(any::<u32>(), 24),
+    ) {
+        let ids: Vec<u32> = (0..counts.len() as u32).map(|j| 0x100 + j).collect();
+        let dgs: Vec<Vec<Vec<u8>>> = counts
+            .iter()
+            .zip(&ids)
+            .map(|(&n, &id)| {
+                if v6 { v6_fragments(n * 64 - 8, 64, id) } else { v4_fragments(n * 64 - 8, 64, id as u16) }
+            })
+            .collect();
+        // Arrival order over all fragments of all datagrams.
+        let all: Vec<(usize, usize)> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(j, &n)| (0..n).map(move |i| (j, i)))
+            .collect();
+        let order: Vec<(usize, usize)> = permutation(&keys, all.len()).into_iter().map(|x| all[x]).collect();
+        let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
+        a.set_frag_table_size(size);
+        a.apply(Op::AddFlow(flow_spec(key(v6), 3))).unwrap();
+
+        // The model: which datagrams got a table entry, what waits, what is left over.
+        let mut listed = vec![None::<bool>; counts.len()];
+        let mut waiting: Vec<Vec<usize>> = vec![Vec::new(); counts.len()];
+        let mut unidentified = 0u64;
+        let mut delivered: Vec<(usize, usize)> = Vec::new();
+        for &(j, i) in &order {
+            let (v, bytes) = process_at(&mut a, T0, &dgs[j][i]);
+            let mut got = Vec::new();
+            if let Verdict::Transmit(vif) = v {
+                prop_assert_eq!(vif, VifId(0));
+                got.push(which_of(&dgs, &ids, &bytes, v6));
+            }
+            while let Some(tx) = a.poll_transmit() {
+                got.push(which_of(&dgs, &ids, &tx.frame, v6));
+            }
+            let want: Vec<(usize, usize)> = if i == 0 {
+                let taken = listed.iter().filter(|l| **l == Some(true)).count();
+                listed[j] = Some(taken < size);
+                std::iter::once((j, 0)).chain(waiting[j].drain(..).map(|w| (j, w))).collect()
+            } else {
+                match listed[j] {
+                    None => { waiting[j].push(i); Vec::new() }
+                    Some(true) => vec![(j, i)],
+                    Some(false) => { unidentified += 1; Vec::new() }
+                }
+            };
+            if want.is_empty() {
+                prop_assert_eq!(v, Verdict::Held, "fragment {} of datagram {}", i, j);
+            }
+            prop_assert_eq!(&got, &want, "fragment {} of datagram {}", i, j);
+            delivered.extend(got);
+        }
+        prop_assert_eq!(a.dropstats().total, 0);
+        // Those still waiting (no head, or a head that found the table full) go at the timeout.
+        a.age_flows(T0 + Duration::from_secs(3));
+        let never_headed: u64 = waiting.iter().map(|w| w.len() as u64).sum();
+        let d = a.dropstats();
+        prop_assert_eq!(d.drops.get(&DropReason::Fragment).copied().unwrap_or(0), unidentified + never_headed);
+        prop_assert_eq!(d.total, unidentified + never_headed);
+        prop_assert_eq!(delivered.len() as u64 + d.total, all.len() as u64);
+        delivered.sort_unstable();
+        delivered.dedup();
+        prop_assert_eq!(delivered.len() as u64 + d.total, all.len() as u64);
+    }
+}
+
+/// The old failure, step by step: a one-entry table taken by another datagram; fragments 2
+/// and 1 of datagram 7 wait; its first fragment finds the table full. All three go at once.
+#[test]
+fn a_head_that_finds_the_table_full_releases_its_queued_fragments_at_once() {
+    let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
+    a.set_frag_table_size(1);
+    a.apply(Op::AddFlow(flow_spec(key(false), 3))).unwrap();
+    let other = v4_fragments(1000, 512, 6);
+    assert_eq!(
+        process_at(&mut a, T0, &other[0]).0,
+        Verdict::Transmit(VifId(0))
+    );
+    let frags = v4_fragments(1400, 512, 7);
+    assert_eq!(frags.len(), 3);
+    assert_eq!(process_at(&mut a, T0, &frags[2]).0, Verdict::Held);
+    assert_eq!(process_at(&mut a, T0, &frags[1]).0, Verdict::Held);
+    let (v, head) = process_at(&mut a, T0, &frags[0]);
+    assert_eq!(v, Verdict::Transmit(VifId(0)));
+    assert_eq!(which(&frags, &head, false), 0);
+    let mut after = Vec::new();
+    while let Some(tx) = a.poll_transmit() {
+        after.push(which(&frags, &tx.frame, false));
+    }
+    assert_eq!(after, vec![2, 1]);
+    a.age_flows(T0 + Duration::from_secs(3));
+    assert_eq!(a.dropstats().total, 0);
+    let fwd = a
+        .dump_flows()
+        .into_iter()
+        .find(|f| f.key == key(false))
+        .unwrap();
+    assert_eq!(fwd.packets, 4);
+}

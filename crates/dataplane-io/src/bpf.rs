@@ -6,23 +6,32 @@
 //! ctx->rx_queue_index, XDP_PASS);", optionally behind an overlay filter (fabric interfaces):
 //!
 //! ```text
-//!  Overlay filter (fabric): redirect IPv4 (IHL 5) UDP dport 6635 / 4789 and IP proto 47 (GRE),
-//!  and IPv4 UDP / GRE whose IHL is below 5 or UDP cut before its ports (malformed / truncated:
-//!  the forwarder counts it, as it does what AF_PACKET hands it); everything else (ARP, the
-//!  host's own traffic) goes up the kernel stack (XDP_PASS).
+//!  Overlay filter (fabric): redirect IPv4 UDP dport 6635 / 4789 and IP proto 47 (GRE), with
+//!  or without IPv4 options (IHL 5..15: the UDP header is at IHL*4), and IPv4 UDP / GRE whose
+//!  IHL is below 5 or UDP cut before its ports (malformed / truncated: the forwarder counts
+//!  it, as it does what AF_PACKET hands it); everything else (ARP, the host's own traffic)
+//!  goes up the kernel stack (XDP_PASS).
 //!  0  r2 = *(u32 *)(r1 + 0)        data
 //!  1  r3 = *(u32 *)(r1 + 4)        data_end
 //!  2  r4 = r2 ; 3 r4 += 34         the verifier needs the bounds check before any load
 //!  4  if r4 > r3 goto pass
 //!  5  r5 = *(u16 *)(r2 + 12) ; 6 if r5 != htons(0x0800) goto pass
-//!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 == 0x45 goto ihl5
-//!  9  if r5 > 0x44 goto pass ; 10 if r5 < 0x40 goto pass      version 4, IHL < 5: malformed,
-//!  11 r5 = *(u8 *)(r2 + 23)  ; 12 if r5 == 47 goto redirect   the forwarder counts it
-//!  13 if r5 == 17 goto redirect ; 14 goto pass                (dropstats `malformed`)
+//!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 == 0x45 goto ihl5      the common case first
+//!  9  if r5 > 0x4f goto pass ; 10 if r5 < 0x40 goto pass      not version 4
+//!  11 r6 = *(u8 *)(r2 + 23)  ; 12 if r6 == 47 goto redirect   GRE: IHL < 5 or options
+//!  13 if r6 != 17 goto pass
+//!  14 if r5 < 0x45 goto redirect                              UDP, IHL < 5: malformed, the
+//!                                                             forwarder counts it
+//!  15 r5 &= 0x0f ; 16 r5 <<= 2                                IHL*4, 24..60: a bounded scalar
+//!  17 r4 = r2 ; 18 r4 += r5                                   data + IHL*4 (variable offset)
+//!  19 r6 = r4 ; 20 r6 += 18 ; 21 if r6 > r3 goto redirect     header or UDP ports cut: counted
+//!  22 r5 = *(u16 *)(r4 + 16)                                  UDP destination port
+//!  23 if r5 == htons(6635) goto redirect ; 24 if r5 == htons(4789) goto redirect
+//!  25 goto pass
 //!  ihl5:
-//!  15 r5 = *(u8 *)(r2 + 23)  ; 16 if r5 == 47 goto redirect ; 17 if r5 != 17 goto pass
-//!  18 r4 += 4 ; 19 if r4 > r3 goto redirect                  UDP cut before its ports: truncated
-//!  20 r5 = *(u16 *)(r2 + 36) ; 21 if r5 == htons(6635) goto redirect ; 22 if r5 != htons(4789) goto pass
+//!  26 r5 = *(u8 *)(r2 + 23)  ; 27 if r5 == 47 goto redirect ; 28 if r5 != 17 goto pass
+//!  29 r4 += 4 ; 30 if r4 > r3 goto redirect                  UDP cut before its ports: truncated
+//!  31 r5 = *(u16 *)(r2 + 36) ; 32 if r5 == htons(6635) goto redirect ; 33 if r5 != htons(4789) goto pass
 //!  redirect:
 //!     r2 = *(u32 *)(r1 + 16)       rx_queue_index
 //!     r1 = map_fd (ld_imm64, BPF_PSEUDO_MAP_FD)
@@ -30,6 +39,11 @@
 //!     call bpf_redirect_map ; exit
 //!  pass: r0 = XDP_PASS ; exit
 //! ```
+//!
+//! The options branch reads the UDP port at a variable offset: the verifier accepts a load
+//! through `data + IHL*4` once that pointer plus the load's end was compared with `data_end`
+//! (the IHL nibble times four is a scalar it knows to be at most 60), as in C XDP programs'
+//! `(void *)iph + iph->ihl * 4`.
 //!
 //! The program is attached with `BPF_LINK_CREATE`: the link is a file descriptor, so the
 //! program is detached when the socket's owner closes it or exits (no stale XDP program left on
@@ -113,6 +127,9 @@ const LDX_B: u8 = 0x71;
 const MOV64_X: u8 = 0xbf;
 const MOV64_K: u8 = 0xb7;
 const ADD64_K: u8 = 0x07;
+const ADD64_X: u8 = 0x0f;
+const AND64_K: u8 = 0x57;
+const LSH64_K: u8 = 0x67;
 const JGT_X: u8 = 0x2d;
 const JEQ_K: u8 = 0x15;
 const JNE_K: u8 = 0x55;
@@ -158,7 +175,7 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         Action::Redirect(_) => (0, 4),
         Action::TcDrop => (SKB_DATA, SKB_DATA_END),
     };
-    let mut p: Vec<Insn> = Vec::with_capacity(24);
+    let mut p: Vec<Insn> = Vec::with_capacity(48);
     let mut jumps: Vec<(usize, Label)> = Vec::new();
     let mut ihl5 = 0;
     let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
@@ -179,14 +196,38 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         );
         p.push(insn(LDX_B, 5, 2, 14, 0)); // version / IHL
         jump(&mut p, insn(JEQ_K, 5, 0, 0, 0x45), Label::Ihl5);
-        // Version 4 with an IHL below 5: a header nobody can parse (the kernel drops it
-        // uncounted). UDP or GRE goes to the forwarder, which counts it as malformed when it
-        // is addressed to our fabric IP, as with AF_PACKET. (Options, IHL above 5: the kernel's.)
-        jump(&mut p, insn(JGT_K, 5, 0, 0, 0x44), Label::Pass);
+        jump(&mut p, insn(JGT_K, 5, 0, 0, 0x4f), Label::Pass);
         jump(&mut p, insn(JLT_K, 5, 0, 0, 0x40), Label::Pass);
-        p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
-        jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
-        jump(&mut p, insn(JEQ_K, 5, 0, 0, 17), Label::Redirect);
+        // Version 4, IHL other than 5. GRE goes to the forwarder whatever the IHL: with
+        // options (RFC 791 §3.1: "The option field is variable in length") it decapsulates
+        // it, as from AF_PACKET; below 5 the header cannot be parsed (the kernel drops it
+        // uncounted) and the forwarder counts it as malformed when it is addressed to our
+        // fabric IP.
+        p.push(insn(LDX_B, 6, 2, 23, 0)); // protocol
+        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Redirect);
+        jump(&mut p, insn(JNE_K, 6, 0, 0, 17), Label::Pass);
+        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x45), Label::Redirect); // UDP, IHL < 5: malformed
+                                                                   // UDP after options: its destination port at 14 + IHL*4 + 2 (RFC 791 §3.1: "Internet
+                                                                   // Header Length is the length of the internet header in 32 bit words").
+        p.push(insn(AND64_K, 5, 0, 0, 0x0f)); // IHL, 6..15
+        p.push(insn(LSH64_K, 5, 0, 0, 2)); // IHL*4, 24..60
+        p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = data
+        p.push(insn(ADD64_X, 4, 5, 0, 0)); // r4 = data + IHL*4
+        p.push(insn(MOV64_X, 6, 4, 0, 0));
+        p.push(insn(ADD64_K, 6, 0, 0, 18)); // eth + header + UDP ports
+                                            // The header or the UDP ports cut short: malformed / truncated, counted (to our IP).
+        jump(&mut p, insn(JGT_X, 6, 3, 0, 0), Label::Redirect);
+        p.push(insn(LDX_H, 5, 4, 16, 0)); // UDP destination port
+        jump(
+            &mut p,
+            insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
+            Label::Redirect,
+        );
+        jump(
+            &mut p,
+            insn(JEQ_K, 5, 0, 0, i32::from(4789u16.to_be())),
+            Label::Redirect,
+        );
         jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
         ihl5 = p.len();
         p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
@@ -372,6 +413,19 @@ impl TcOverlayDrop {
     }
 }
 
+/// An XSKMAP of `queues` entries (queue index -> AF_XDP socket).
+fn xskmap(queues: u32) -> Result<OwnedFd, IoError> {
+    let mut attr = [0u64; 16];
+    put_u32(&mut attr, 0, MAP_TYPE_XSKMAP);
+    put_u32(&mut attr, 4, 4); // key: queue index
+    put_u32(&mut attr, 8, 4); // value: socket fd
+    put_u32(&mut attr, 12, queues.max(1));
+    owned(
+        bpf(BPF_MAP_CREATE, &mut attr, "bpf(BPF_MAP_CREATE, XSKMAP)")?,
+        "bpf(BPF_MAP_CREATE)",
+    )
+}
+
 /// An XDP program steering one interface into an XSKMAP, attached through a BPF link. Dropping
 /// it detaches the program (closing the link) and frees the map and program.
 #[derive(Debug)]
@@ -392,16 +446,7 @@ impl XdpSteer {
         filter: XdpFilter,
         mode: XdpMode,
     ) -> Result<Self, IoError> {
-        let mut attr = [0u64; 16];
-        put_u32(&mut attr, 0, MAP_TYPE_XSKMAP);
-        put_u32(&mut attr, 4, 4); // key: queue index
-        put_u32(&mut attr, 8, 4); // value: socket fd
-        put_u32(&mut attr, 12, queues.max(1));
-        let map = owned(
-            bpf(BPF_MAP_CREATE, &mut attr, "bpf(BPF_MAP_CREATE, XSKMAP)")?,
-            "bpf(BPF_MAP_CREATE)",
-        )?;
-
+        let map = xskmap(queues)?;
         let insns = program(filter, map.as_raw_fd());
         let prog = load(&insns, PROG_TYPE_XDP, ATTACH_TYPE_XDP)?;
         let try_link = |flags: u32| link(&prog, ifindex, ATTACH_TYPE_XDP, flags);
@@ -481,6 +526,9 @@ mod tests {
                 MOV64_X => r[dst] = r[src],
                 MOV64_K => r[dst] = imm,
                 ADD64_K => r[dst] = r[dst].wrapping_add(imm),
+                ADD64_X => r[dst] = r[dst].wrapping_add(r[src]),
+                AND64_K => r[dst] &= imm,
+                LSH64_K => r[dst] <<= imm,
                 LD_IMM64 => pc += 1,
                 JGT_X if r[dst] > r[src] => pc = target,
                 JEQ_K if r[dst] == imm => pc = target,
@@ -508,6 +556,78 @@ mod tests {
         f
     }
 
+    /// [`frame`] with an IPv4 header of `ihl` words (the options NOPs ending in EOL): the
+    /// UDP header follows at 14 + ihl*4, `extra` bytes of it kept (8 + 18 for all).
+    fn frame_opts(ihl: u8, proto: u8, dport: u16, extra: usize) -> Vec<u8> {
+        let h = 14 + usize::from(ihl) * 4;
+        let mut f = vec![0u8; h + 8 + 18];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        f[14] = 0x40 | ihl;
+        f[23] = proto;
+        for b in &mut f[34..h - 1] {
+            *b = 1; // NOP
+        }
+        f[h..h + 2].copy_from_slice(&50000u16.to_be_bytes());
+        f[h + 2..h + 4].copy_from_slice(&dport.to_be_bytes());
+        f.truncate(h + extra);
+        f
+    }
+
+    #[test]
+    fn overlay_filter_selects_overlay_packets_with_ipv4_options() {
+        let xdp = program(XdpFilter::Overlay, 7);
+        let tc = assemble(XdpFilter::Overlay, Action::TcDrop);
+        for ihl in 6..=15u8 {
+            let cases = [
+                ("MPLSoUDP", frame_opts(ihl, 17, 6635, 26), true),
+                ("VXLAN", frame_opts(ihl, 17, 4789, 26), true),
+                ("GRE", frame_opts(ihl, 47, 0, 26), true),
+                ("other UDP", frame_opts(ihl, 17, 53, 26), false),
+                (
+                    "UDP, port 6635 at the IHL 5 place",
+                    {
+                        let mut f = frame_opts(ihl, 17, 53, 26);
+                        f[36..38].copy_from_slice(&6635u16.to_be_bytes());
+                        f
+                    },
+                    false,
+                ),
+                ("TCP", frame_opts(ihl, 6, 6635, 26), false),
+                // The UDP destination port is the frame's last two bytes: read, selected.
+                (
+                    "MPLSoUDP ending after its ports",
+                    frame_opts(ihl, 17, 6635, 4),
+                    true,
+                ),
+                (
+                    "other UDP ending after its ports",
+                    frame_opts(ihl, 17, 53, 4),
+                    false,
+                ),
+                // Cut before the ports, or inside the options: the forwarder counts it.
+                (
+                    "UDP cut before its ports",
+                    frame_opts(ihl, 17, 6635, 3),
+                    true,
+                ),
+                (
+                    "UDP cut in its options",
+                    frame_opts(ihl, 17, 6635, 0)[..35].to_vec(),
+                    true,
+                ),
+                (
+                    "TCP cut in its options",
+                    frame_opts(ihl, 6, 6635, 0)[..35].to_vec(),
+                    false,
+                ),
+            ];
+            for (name, f, want) in cases {
+                assert_eq!(selects(&xdp, &f, false), want, "xdp: IHL {ihl}, {name}");
+                assert_eq!(selects(&tc, &f, true), want, "tc: IHL {ihl}, {name}");
+            }
+        }
+    }
+
     #[test]
     fn overlay_filter_selects_overlay_packets_and_broken_ipv4_headers() {
         let cases = [
@@ -521,9 +641,9 @@ mod tests {
             ("UDP, IHL 4", frame(0x0800, 0x44, 17, 1), true),
             ("GRE, IHL 0", frame(0x0800, 0x40, 47, 0), true),
             ("TCP, IHL 4", frame(0x0800, 0x44, 6, 0), false),
-            // Options (IHL 6), another version: the kernel's, as before.
-            ("UDP, IHL 6", frame(0x0800, 0x46, 17, 6635), false),
+            // Another version: the kernel's.
             ("version 5", frame(0x0800, 0x55, 17, 6635), false),
+            ("version 6", frame(0x0800, 0x65, 17, 6635), false),
             ("version 3", frame(0x0800, 0x34, 17, 6635), false),
             // Cut short: UDP before its ports, truncated (counted); shorter than an IPv4
             // header, the kernel's.
@@ -555,6 +675,26 @@ mod tests {
             &frame(0x0806, 0, 0, 0),
             false
         ));
+    }
+
+    /// The kernel's verifier accepts every program this module emits (loaded, not attached).
+    /// Root only: skips otherwise.
+    #[test]
+    fn the_verifier_accepts_the_programs() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: loading BPF programs needs root");
+            return;
+        }
+        let map = xskmap(1).unwrap();
+        for filter in [XdpFilter::All, XdpFilter::Overlay] {
+            let p = program(filter, map.as_raw_fd());
+            load(&p, PROG_TYPE_XDP, ATTACH_TYPE_XDP)
+                .unwrap_or_else(|e| panic!("XDP {filter:?}: {e}"));
+        }
+        let t = assemble(XdpFilter::Overlay, Action::TcDrop);
+        load(&t, PROG_TYPE_SCHED_CLS, ATTACH_TYPE_TCX_INGRESS)
+            .unwrap_or_else(|e| panic!("tc: {e}"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 /// most 40) inserted after the fixed header: IHL, total length and checksum fixed up.
 fn with_options(wire: &[u8], opts: &[u8]) -> Vec<u8> {
     assert_eq!(wire[14], 0x45);
-    assert!(opts.len() % 4 == 0 && opts.len() <= 40);
+    assert!(opts.len().is_multiple_of(4) && opts.len() <= 40);
     let mut f = wire[..34].to_vec();
     f.extend_from_slice(opts);
     f.extend_from_slice(&wire[34..]);

@@ -626,7 +626,7 @@ impl Core {
             .map(|n| n.families.clone())
             .unwrap_or_default();
         p.stats.established_at = Some(now);
-        let sweep = gr::unpreserved_stale(p);
+        let sweep = gr::unpreserved_stale(&self.cfg, p);
         p.adj_out.clear();
         p.eor_sent.clear();
         p.rtc_ready = !fams.contains(&Family::RouteTarget);

@@ -114,6 +114,13 @@ pub struct Peer {
     pub llgr_params: Vec<(Family, Duration)>,
     /// In LLGR: when each family's LLGR-stale paths are deleted.
     pub llgr_until: Vec<(Family, Instant)>,
+    /// When the current restart began (the first loss since the peer was
+    /// last in sync): a loss during the restart does not start the restart
+    /// time again (see `core/gr.rs`).
+    pub gr_since: Option<Instant>,
+    /// The families negotiated on the session whose loss made the paths
+    /// stale (TF's `BgpPeerClose::negotiated_families_`).
+    pub stale_families: Vec<Family>,
     /// The stale keys as last listed for `peer_status`, with what they were
     /// listed at (count, flaps, LLGR families): rebuilt only when that moved
     /// (between closes the set only shrinks).
@@ -143,6 +150,8 @@ impl Peer {
             stale_until: None,
             llgr_params: Vec::new(),
             llgr_until: Vec::new(),
+            gr_since: None,
+            stale_families: Vec::new(),
             stale_view: Mutex::new(None),
             stats: PeerStats::default(),
         }

@@ -4,7 +4,11 @@
 //! `AddLLGRCapabilities`), and the long-lived GR timeline (RFC 9494): stale,
 //! then LLGR-stale with LLGR_STALE attached and ranked last, NO_LLGR paths
 //! dropped, not exported to peers without LLGR, gone after the long-lived
-//! stale time or refreshed by the restarted peer and its End-of-RIB.
+//! stale time or refreshed by the restarted peer and its End-of-RIB; a
+//! loss during the restart (TF's nested close: the restart time counts from
+//! the first loss, long-lived timers keep running, RFC 9494 §4.2); the new
+//! session's OPEN (RFC 4724 §4.2 per family, TF's `IsGRReady` for the whole
+//! restart).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -82,6 +86,27 @@ fn connect(
     conn: u64,
     caps: Vec<Capability>,
 ) -> Open {
+    connect_mp(
+        core,
+        now,
+        addr,
+        asn,
+        conn,
+        &[(Afi::Ipv4, Safi::MplsVpn)],
+        caps,
+    )
+}
+
+/// The same with the Multiprotocol capabilities `mps`.
+fn connect_mp(
+    core: &mut Core,
+    now: Instant,
+    addr: &str,
+    asn: u32,
+    conn: u64,
+    mps: &[(Afi, Safi)],
+    caps: Vec<Capability>,
+) -> Open {
     core.handle(
         now,
         Input::Connected {
@@ -91,10 +116,10 @@ fn connect(
             outgoing: false,
         },
     );
-    let mut all = vec![Capability::Multiprotocol {
-        afi: Afi::Ipv4,
-        safi: Safi::MplsVpn,
-    }];
+    let mut all: Vec<Capability> = mps
+        .iter()
+        .map(|&(afi, safi)| Capability::Multiprotocol { afi, safi })
+        .collect();
     all.extend(caps);
     let hello = enc(
         &[
@@ -416,4 +441,244 @@ fn llgr_stale_ranks_last_and_skips_peers_without_llgr() {
         "no LLGR-stale path to a peer without LLGR: {:?}",
         s.msgs
     );
+}
+
+fn at(t0: Instant, secs: u64) -> Instant {
+    t0 + Duration::from_secs(secs)
+}
+
+fn present(c: &Core, prefix: &str) -> bool {
+    c.rib().best(&key(prefix)).is_some()
+}
+
+/// TF's nested close (`PeerCloseManager::CloseInternal` in GR_TIMER): lost,
+/// back without End-of-RIB, lost again: the stale paths go when the first
+/// restart time runs out, not a restart time after the second loss (they
+/// were kept as long as the peer flapped faster than its restart time).
+#[test]
+fn a_loss_during_the_restart_counts_the_restart_time_from_the_first_loss() {
+    let t0 = Instant::now();
+    let mut c = core(sc(true, 90, 0), t0);
+    connect(&mut c, t0, R, 65001, 1, vec![gr_cap(60)]);
+    feed(
+        &mut c,
+        t0,
+        1,
+        &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+    );
+    c.handle(t0, Input::Closed { conn: 1 });
+    assert_eq!(c.poll_timeout(), Some(at(t0, 60)));
+    // A connection that never reaches Established is no close at all (TF:
+    // flap count unchanged): nothing moves.
+    let t = at(t0, 20);
+    c.handle(
+        t,
+        Input::Connected {
+            conn: 2,
+            remote: ip(R),
+            local: ip("10.0.0.1"),
+            outgoing: false,
+        },
+    );
+    c.handle(t, Input::Closed { conn: 2 });
+    assert_eq!(status(&c, t).stale, 1);
+    // Back at 40 s: re-sends 10.2/16 only, no End-of-RIB; lost at 50 s.
+    let t1 = at(t0, 40);
+    connect(&mut c, t1, R, 65001, 3, vec![gr_cap(60)]);
+    feed(
+        &mut c,
+        t1,
+        3,
+        &[Message::Update(update("10.2.0.0/16", 65001, vec![]))],
+    );
+    assert_eq!(*status(&c, t1).stale_keys, vec![key("10.1.0.0/16")]);
+    let t2 = at(t0, 50);
+    c.handle(t2, Input::Closed { conn: 3 });
+    let st = status(&c, t2);
+    assert_eq!((st.stale, st.gr_state), (2, Some("GR_TIMER")));
+    let why = st.stats.last_error.unwrap();
+    assert!(
+        why.ends_with("2 paths kept stale for up to 10 s (lost again during the restart)"),
+        "{why}"
+    );
+    assert_eq!(c.poll_timeout(), Some(at(t0, 60)), "not 50 + 60 s");
+    c.handle(at(t0, 59), Input::Tick);
+    assert!(present(&c, "10.1.0.0/16") && present(&c, "10.2.0.0/16"));
+    c.handle(at(t0, 60), Input::Tick);
+    assert!(!present(&c, "10.1.0.0/16") && !present(&c, "10.2.0.0/16"));
+    assert_eq!(status(&c, at(t0, 60)).gr_state, None);
+
+    // The next loss (the peer was in sync: nothing stale) starts afresh.
+    let t3 = at(t0, 100);
+    connect(&mut c, t3, R, 65001, 4, vec![gr_cap(60)]);
+    feed(
+        &mut c,
+        t3,
+        4,
+        &[Message::Update(update("10.3.0.0/16", 65001, vec![]))],
+    );
+    c.handle(at(t0, 110), Input::Closed { conn: 4 });
+    assert_eq!(c.poll_timeout(), Some(at(t0, 170)));
+}
+
+/// RFC 9494 §4.2: a loss during LLGR does not update the running long-lived
+/// timer ("MUST NOT be updated ... until the peer has established and
+/// synchronized a new session"); what the new session sent gets a restart
+/// time (TF: a new GR_TIMER), then is LLGR-stale until the same deadline.
+#[test]
+fn a_loss_during_llgr_keeps_the_long_lived_timer_running() {
+    let t0 = Instant::now();
+    let mut c = core(sc(true, 90, 600), t0);
+    let caps = vec![gr_cap(10), llgr_cap(100)];
+    connect(&mut c, t0, R, 65001, 1, caps.clone());
+    feed(
+        &mut c,
+        t0,
+        1,
+        &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+    );
+    c.handle(t0, Input::Closed { conn: 1 });
+    c.handle(at(t0, 10), Input::Tick);
+    assert_eq!(status(&c, at(t0, 10)).gr_state, Some("LLGR_TIMER"));
+    assert_eq!(c.poll_timeout(), Some(at(t0, 110)));
+    // Back at 50 s with 10.2/16 only; lost at 60 s before End-of-RIB.
+    connect(&mut c, at(t0, 50), R, 65001, 2, caps);
+    feed(
+        &mut c,
+        at(t0, 50),
+        2,
+        &[Message::Update(update("10.2.0.0/16", 65001, vec![]))],
+    );
+    assert_eq!(llgr_stale(&c, &key("10.1.0.0/16")), Some(true));
+    c.handle(at(t0, 60), Input::Closed { conn: 2 });
+    let st = status(&c, at(t0, 60));
+    assert_eq!((st.stale, st.gr_state), (2, Some("GR_TIMER")));
+    assert_eq!(llgr_stale(&c, &key("10.1.0.0/16")), Some(true));
+    assert_eq!(llgr_stale(&c, &key("10.2.0.0/16")), Some(false));
+    assert_eq!(c.poll_timeout(), Some(at(t0, 70)));
+    c.handle(at(t0, 70), Input::Tick);
+    assert_eq!(llgr_stale(&c, &key("10.2.0.0/16")), Some(true));
+    assert_eq!(status(&c, at(t0, 70)).gr_state, Some("LLGR_TIMER"));
+    // The long-lived deadline is still 10 + 100 s.
+    assert_eq!(c.poll_timeout(), Some(at(t0, 110)));
+    c.handle(at(t0, 109), Input::Tick);
+    assert!(present(&c, "10.1.0.0/16") && present(&c, "10.2.0.0/16"));
+    c.handle(at(t0, 110), Input::Tick);
+    assert!(!present(&c, "10.1.0.0/16") && !present(&c, "10.2.0.0/16"));
+    assert_eq!(status(&c, at(t0, 110)).gr_state, None);
+}
+
+fn gr_fams(time: u16, fams: &[(Afi, Safi, u8)]) -> Capability {
+    Capability::GracefulRestart {
+        flags: 0,
+        restart_time: time,
+        families: fams
+            .iter()
+            .map(|&(afi, safi, flags)| GrFamily { afi, safi, flags })
+            .collect(),
+    }
+}
+
+/// The restarting peer's new session: RFC 4724 §4.2 per family, and TF's
+/// `BgpPeerClose::IsGRReady` re-run on the new OPEN, which ends the whole
+/// restart (every stale path goes at once) on any failed check.
+#[test]
+fn the_new_open_decides_which_stale_paths_stay() {
+    const V4: (Afi, Safi) = (Afi::Ipv4, Safi::MplsVpn);
+    const V6: (Afi, Safi) = (Afi::Ipv6, Safi::MplsVpn);
+    let both = [V4, V6];
+    let f = |(afi, safi): (Afi, Safi), flags| (afi, safi, flags);
+    let full = gr_fams(60, &[f(V4, 0x80), f(V6, 0x80)]);
+    // (case, the new OPEN's MP families, its GR capabilities, helper still
+    // on, why the restart ends if it does)
+    type Case<'a> = (
+        &'a str,
+        Vec<(Afi, Safi)>,
+        Vec<Capability>,
+        bool,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        ("kept: both families listed with the F bit", both.to_vec(), vec![full.clone()], true, None),
+        ("no GR capability", both.to_vec(), vec![], true,
+         Some("graceful restart ended: no graceful restart capability in the new OPEN; 1 stale paths removed")),
+        ("GR capability without families", both.to_vec(), vec![gr_fams(60, &[])], true,
+         Some("graceful restart ended: the new graceful restart capability lists no family; 1 stale paths removed")),
+        ("VPNv4 not listed", both.to_vec(), vec![gr_fams(60, &[f(V6, 0x80)])], true,
+         Some("graceful restart ended: the graceful restart families differ from the negotiated ones; 1 stale paths removed")),
+        ("VPNv4 without the F bit", both.to_vec(), vec![gr_fams(60, &[f(V4, 0), f(V6, 0x80)])], true,
+         Some("graceful restart ended: forwarding state not preserved for inet-vpn; 1 stale paths removed")),
+        // TF's checks beyond RFC 4724's per-family rule: VPNv4 is preserved
+        // in each of these, the restart ends all the same.
+        ("VPNv6 without the F bit", both.to_vec(), vec![gr_fams(60, &[f(V4, 0x80), f(V6, 0)])], true,
+         Some("graceful restart ended: forwarding state not preserved for inet6-vpn; 1 stale paths removed")),
+        ("restart time 0, no LLGR", both.to_vec(), vec![gr_fams(0, &[f(V4, 0x80), f(V6, 0x80)])], true,
+         Some("graceful restart ended: restart time 0 without long-lived graceful restart; 1 stale paths removed")),
+        ("VPNv6 no longer negotiated", vec![V4], vec![gr_fams(60, &[f(V4, 0x80)])], true,
+         Some("graceful restart ended: the negotiated families differ from the lost session's; 1 stale paths removed")),
+        ("helper turned off meanwhile", both.to_vec(), vec![full.clone()], false,
+         Some("graceful restart ended: helper mode is off; 1 stale paths removed")),
+    ];
+    for (name, mps, caps, helper, why) in cases {
+        let t0 = Instant::now();
+        let mut c = Core::new(sc(true, 90, 0));
+        let mut p = PeerConfig::new(ip(R), 65001);
+        p.passive = true;
+        p.families = vec![Family::InetVpn, Family::Inet6Vpn];
+        c.handle(t0, Input::AddPeer(p));
+        connect_mp(&mut c, t0, R, 65001, 1, &both, vec![full.clone()]);
+        feed(
+            &mut c,
+            t0,
+            1,
+            &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+        );
+        c.handle(t0, Input::Closed { conn: 1 });
+        assert_eq!(status(&c, t0).stale, 1, "{name}");
+        if !helper {
+            c.handle(t0, Input::Reconfigure(sc(false, 90, 0)));
+        }
+        connect_mp(&mut c, at(t0, 5), R, 65001, 2, &mps, caps);
+        let st = status(&c, at(t0, 5));
+        assert_eq!(present(&c, "10.1.0.0/16"), why.is_none(), "{name}");
+        assert_eq!(st.stale, usize::from(why.is_none()), "{name}");
+        if let Some(why) = why {
+            assert_eq!(st.stats.last_error.as_deref(), Some(why), "{name}");
+            assert_eq!(st.gr_state, None, "{name}");
+            let p = c.peer(&ip(R)).unwrap();
+            assert!(
+                p.stale_until.is_none() && p.gr_since.is_none(),
+                "{name}: no GR timer left"
+            );
+        } else {
+            // kept until End-of-RIB (RFC 4724 §4.2)
+            let eor = filament_bgp::codec::end_of_rib(Family::InetVpn);
+            feed(&mut c, at(t0, 6), 2, &[Message::Update(eor)]);
+            assert!(!present(&c, "10.1.0.0/16"), "{name}: swept at End-of-RIB");
+        }
+    }
+}
+
+/// RFC 4724 §4.2: "If the session does not get re-established within the
+/// "Restart Time" that the peer advertised previously, the Receiving Speaker
+/// MUST delete all the stale routes": here with the peer still away and a
+/// session attempt that never reached Established in between.
+#[test]
+fn the_restart_time_runs_out_without_the_peer() {
+    let t0 = Instant::now();
+    let mut c = core(sc(true, 90, 0), t0);
+    connect(&mut c, t0, R, 65001, 1, vec![gr_cap(30)]);
+    feed(
+        &mut c,
+        t0,
+        1,
+        &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+    );
+    c.handle(t0, Input::Closed { conn: 1 });
+    c.handle(at(t0, 29), Input::Tick);
+    assert!(present(&c, "10.1.0.0/16"));
+    c.handle(at(t0, 30), Input::Tick);
+    assert!(!present(&c, "10.1.0.0/16"));
+    let st = status(&c, at(t0, 30));
+    assert_eq!((st.stale, st.gr_state), (0, None));
 }

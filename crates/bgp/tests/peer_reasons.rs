@@ -275,7 +275,7 @@ fn stale_paths_after_the_restart_follow_the_forwarding_state_bit() {
             assert!(p.stale.is_empty());
             assert_eq!(
                 p.stats.last_error.as_deref(),
-                Some("graceful restart: 1 stale paths removed, the peer kept no forwarding state for their families")
+                Some("graceful restart ended: forwarding state not preserved for inet-vpn; 1 stale paths removed")
             );
         }
     }

@@ -12,6 +12,13 @@
 //!   GR/LLGR --timer, peer back (TF fakes End-of-RIB)----> none   (what is still stale deleted)
 //!   LLGR --a family's long-lived stale time------------> its stale paths deleted
 //!   GR/LLGR --End-of-RIB of a family (receive.rs)-------> its stale paths deleted
+//!   GR/LLGR --peer back, TF's checks fail (tf_abort)----> none   (every stale path deleted)
+//!   GR/LLGR --peer back, a family without F bit---------> that family's stale paths deleted
+//!   GR   --lost again before End-of-RIB----------------> GR     (restart time counted from
+//!                                                                  the first loss: TF's gr_elapsed_)
+//!   LLGR --lost again before End-of-RIB----------------> GR     (for what the new session sent;
+//!                                                                  long-lived timers keep running)
+//!   any  --lost with a NOTIFICATION, or helper off-----> none   (every path deleted)
 //! ```
 //!
 //! Helper mode follows [`SpeakerConfig::gr_helper`] (TF: `enable &&
@@ -20,8 +27,9 @@
 //! and the peer's capability lists the family with a non-zero time; the paths
 //! are kept for the peer's time capped by ours. A GR-stale path ranks like a
 //! fresh one (TF's `PathCompare` has no GR-stale rule); an LLGR-stale one
-//! carries LLGR_STALE and ranks last ([`crate::rib`]), and is not sent to
-//! peers without the LLGR capability ([`crate::export`]).
+//! carries LLGR_STALE and ranks last ([`crate::rib`]), and goes to peers
+//! without the LLGR capability only if they are internal, with NO_EXPORT and
+//! LOCAL_PREF 0 (RFC 9494 §4.6, [`crate::export`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,11 +45,12 @@ use crate::rib::Source;
 use crate::types::{Attrs, Family, Path, RouteKey, SpeakerConfig};
 
 /// Where a peer is in graceful restart, for `neighbors` (TF's close-manager
-/// state names).
+/// state names): `GR_TIMER` while a restart time runs (also a new one after
+/// a loss during LLGR), `LLGR_TIMER` once only long-lived timers run.
 pub fn gr_state(p: &Peer) -> Option<&'static str> {
     if p.stale.is_empty() {
         None
-    } else if !p.llgr_until.is_empty() {
+    } else if p.stale_until.is_none() && !p.llgr_until.is_empty() {
         Some("LLGR_TIMER")
     } else {
         Some("GR_TIMER")
@@ -68,6 +77,15 @@ pub fn stale_keys(p: &Peer) -> Arc<Vec<RouteKey>> {
     }
 }
 
+/// The restart is over (or never began): no timer runs for `p`. Its stale
+/// keys leave `p.stale` as they are withdrawn or refreshed.
+fn end_restart(p: &mut Peer) {
+    p.stale_until = None;
+    p.llgr_until.clear();
+    p.gr_since = None;
+    p.stale_families.clear();
+}
+
 /// Decide, when an established session of `p` is lost, which of its paths
 /// (`adj_in`) are kept stale; returns those to withdraw now and whether to go
 /// straight to LLGR (a zero restart time).
@@ -80,6 +98,25 @@ pub fn stale_keys(p: &Peer) -> Arc<Vec<RouteKey>> {
 /// information." RFC 9494 - Section 4.2: when the Restart Time is zero the
 /// routes of the families in the LLGR capability are retained as LLGR-stale
 /// at once.
+///
+/// A loss while paths are still stale from an earlier one (the peer came
+/// back and went again before its End-of-RIB: TF's nested close,
+/// `PeerCloseManager::CloseInternal`) does not start the restart time again:
+/// TF restarts its GR timer with the restart time less the time elapsed since
+/// it started (`gr_elapsed_`), so a flapping peer's stale paths go when the
+/// first restart time runs out, here `gr_since + restart time`. During LLGR
+/// the long-lived timers keep running: RFC 9494 - Section 4.2: "If a
+/// "Long-lived Stale Time" timer is running for routes with a given AFI/SAFI
+/// received from a peer, it MUST NOT be updated (other than by manual
+/// operator intervention) until the peer has established and synchronized a
+/// new session." and "in the case of consecutive restarts, the previously
+/// marked stale routes MUST NOT be deleted before the timer for the
+/// "Long-lived Stale Time" expires." What the new session sent gets a
+/// restart time of its own, as TF's new GR_TIMER gives it (TF pauses its
+/// LLGR timer meanwhile and resumes it with `llgr_elapsed_` taken off; the
+/// MUST above keeps ours running). A loss of a session that never reached
+/// Established is not a close at all (TF's `BgpPeerClose::Close` with an
+/// unchanged flap count): the caller only comes here for established ones.
 pub(super) fn retain_on_close(
     sc: &SpeakerConfig,
     p: &mut Peer,
@@ -88,9 +125,10 @@ pub(super) fn retain_on_close(
     adj_in: Vec<RouteKey>,
     now: Instant,
 ) -> (Vec<RouteKey>, bool) {
+    let nested = !p.stale.is_empty();
+    let in_llgr = nested && p.stale_until.is_none() && !p.llgr_until.is_empty();
     let Some(n) = neg.filter(|_| graceful && sc.gr_helper) else {
-        p.stale_until = None;
-        p.llgr_until.clear();
+        end_restart(p);
         return (adj_in, false);
     };
     let gr = n
@@ -107,8 +145,7 @@ pub(super) fn retain_on_close(
             .collect()
     };
     if gr.is_none() && p.llgr_params.is_empty() {
-        p.stale_until = None;
-        p.llgr_until.clear();
+        end_restart(p);
         return (adj_in, false);
     }
     let llgr = &p.llgr_params;
@@ -123,13 +160,20 @@ pub(super) fn retain_on_close(
             drop.push(k);
         }
     }
-    // A new close restarts the helper: the LLGR timers of an earlier close end.
-    p.llgr_until.clear();
+    p.stale_families = n.families.clone();
+    if !nested {
+        p.llgr_until.clear();
+    }
+    if !nested || in_llgr {
+        p.gr_since = Some(now);
+    }
+    let since = p.gr_since.unwrap_or(now);
     let (phase, until) = match gr {
         Some((t, _)) => {
-            let t = Duration::from_secs(u64::from(*t));
-            p.stale_until = Some(now + t);
-            ("graceful restart helper", t.as_secs())
+            let end = since + Duration::from_secs(u64::from(*t));
+            p.stale_until = Some(end.max(now));
+            let left = end.saturating_duration_since(now).as_secs();
+            ("graceful restart helper", left)
         }
         None => {
             p.stale_until = None;
@@ -138,35 +182,106 @@ pub(super) fn retain_on_close(
         }
     };
     p.stats.last_error = Some(format!(
-        "connection closed without NOTIFICATION; {phase}: {} paths kept stale for up to {until} s",
-        p.stale.len()
+        "connection closed without NOTIFICATION; {phase}: {} paths kept stale for up to {until} s{}",
+        p.stale.len(),
+        if nested { " (lost again during the restart)" } else { "" }
     ));
     (drop, gr.is_none())
 }
 
-/// Take out of `p.stale` the paths the peer's new OPEN does not let us keep,
-/// and return them for withdrawal.
+/// Why graceful restart ends when the restarting peer's new session comes up,
+/// if it does: TF's `BgpPeerClose::SetGRCapabilities`, which on the new OPEN
+/// in GR_TIMER / LLGR_TIMER re-runs `IsCloseGraceful` (LLGR_TIMER:
+/// `IsCloseLongLivedGraceful`) and on `false` closes non-gracefully: every
+/// stale path goes at once. TF (`IsGRReady`) requires the helper mode still
+/// on, a GR capability listing families, a non-zero restart time unless LLGR
+/// applies, the negotiated families unchanged since the paths went stale and
+/// equal to the GR families, and the Forwarding State bit for each of them
+/// but EVPN (TF keeps no stale EVPN path; ours are kept, and the per-family
+/// rule of [`unpreserved_stale`] still removes them without the bit).
+fn tf_abort(sc: &SpeakerConfig, p: &Peer, n: &Negotiated, in_llgr: bool) -> Option<String> {
+    if !sc.gr_helper {
+        return Some("helper mode is off".into());
+    }
+    let (time, fams) = match &n.graceful_restart {
+        Some((t, f)) if !f.is_empty() => (*t, f),
+        Some(_) => return Some("the new graceful restart capability lists no family".into()),
+        None => return Some("no graceful restart capability in the new OPEN".into()),
+    };
+    let same = |a: &[Family], b: &[Family]| {
+        a.iter().all(|f| b.contains(f)) && b.iter().all(|f| a.contains(f))
+    };
+    let llgr_ok = llgr_applies(sc, n, fams);
+    if time == 0 && !llgr_ok {
+        return Some("restart time 0 without long-lived graceful restart".into());
+    }
+    if !p.stale_families.is_empty() && !same(&n.families, &p.stale_families) {
+        return Some("the negotiated families differ from the lost session's".into());
+    }
+    if !same(&n.families, fams) {
+        return Some("the graceful restart families differ from the negotiated ones".into());
+    }
+    if let Some(f) = fams
+        .iter()
+        .find(|f| **f != Family::Evpn && !n.gr_forwarding.contains(f))
+    {
+        return Some(format!("forwarding state not preserved for {}", f.name()));
+    }
+    if in_llgr && !llgr_ok {
+        return Some("long-lived graceful restart no longer applies".into());
+    }
+    None
+}
+
+/// TF's `IsCloseLongLivedGracefulInternal`: we advertised LLGR, the peer's
+/// capability lists families with a non-zero time, the same ones as its GR
+/// capability (EVPN aside) and each but EVPN with the Forwarding State bit.
+fn llgr_applies(sc: &SpeakerConfig, n: &Negotiated, gr_fams: &[Family]) -> bool {
+    let fams: Vec<Family> = n.llgr.iter().map(|(f, _)| *f).collect();
+    sc.llgr_time > 0
+        && n.llgr.iter().any(|(_, t)| *t > 0)
+        && gr_fams
+            .iter()
+            .chain(&fams)
+            .all(|f| *f == Family::Evpn || (gr_fams.contains(f) && fams.contains(f)))
+        && fams
+            .iter()
+            .all(|f| *f == Family::Evpn || n.llgr_forwarding.contains(f))
+}
+
+/// Take out of `p.stale` the paths the peer's new session does not let us
+/// keep, and return them for withdrawal.
 ///
-/// RFC 4724 - Section 4.2: "If the Forwarding State bit for a specific
-/// address family is not set in the newly received Graceful Restart
-/// Capability, or if a specific address family is not included in the newly
-/// received Graceful Restart Capability, or if the Graceful Restart
-/// Capability is not received in the re-established session at all, then
-/// the Receiving Speaker MUST immediately remove all the stale routes from
-/// the peer that it is retaining for that address family." RFC 9494 §4.2
-/// says the same of the LLGR capability for LLGR-stale routes. (TF's
-/// `BgpPeerClose::IsGRReady` aborts the whole restart then, except for
-/// EVPN.) The peer sends them again.
-pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
+/// First TF's rule ([`tf_abort`]): when it ends the restart, every stale path
+/// goes. Then, per family, RFC 4724 - Section 4.2: "If the Forwarding State
+/// bit for a specific address family is not set in the newly received
+/// Graceful Restart Capability, or if a specific address family is not
+/// included in the newly received Graceful Restart Capability, or if the
+/// Graceful Restart Capability is not received in the re-established session
+/// at all, then the Receiving Speaker MUST immediately remove all the stale
+/// routes from the peer that it is retaining for that address family."
+/// RFC 9494 §4.2 says the same of the LLGR capability for LLGR-stale routes.
+/// The peer sends them again.
+pub(super) fn unpreserved_stale(sc: &SpeakerConfig, p: &mut Peer) -> Vec<RouteKey> {
     let mut sweep = Vec::new();
     if p.stale.is_empty() {
+        return sweep;
+    }
+    let in_llgr = p.stale_until.is_none() && !p.llgr_until.is_empty();
+    let abort = p.negotiated().and_then(|n| tf_abort(sc, p, n, in_llgr));
+    if let Some(why) = abort {
+        sweep.extend(p.stale.drain());
+        end_restart(p);
+        p.stats.last_error = Some(format!(
+            "graceful restart ended: {why}; {} stale paths removed",
+            sweep.len()
+        ));
         return sweep;
     }
     let (keep, keep_llgr) = p
         .negotiated()
         .map(|n| (n.gr_forwarding.clone(), n.llgr_forwarding.clone()))
         .unwrap_or_default();
-    let in_llgr = !p.llgr_until.is_empty();
     p.stale.retain(|k| {
         let f = k.family();
         let kept = if in_llgr {
@@ -180,8 +295,7 @@ pub(super) fn unpreserved_stale(p: &mut Peer) -> Vec<RouteKey> {
         kept
     });
     if p.stale.is_empty() {
-        p.stale_until = None;
-        p.llgr_until.clear();
+        end_restart(p);
     }
     if !sweep.is_empty() {
         p.stats.last_error = Some(format!(
@@ -199,8 +313,7 @@ impl Core {
             return;
         };
         if p.stale.is_empty() {
-            p.stale_until = None;
-            p.llgr_until.clear();
+            end_restart(p);
             return;
         }
         if p.stale_until.is_some_and(|t| t <= now) {
@@ -260,11 +373,22 @@ impl Core {
             return;
         };
         let params = p.llgr_params.clone();
-        p.llgr_until = params.iter().map(|(f, d)| (*f, now + *d)).collect();
+        // A family's long-lived timer that already runs (a loss during LLGR)
+        // is not updated (RFC 9494 §4.2, see `retain_on_close`).
+        for (f, d) in &params {
+            if !p.llgr_until.iter().any(|(g, _)| g == f) {
+                p.llgr_until.push((*f, now + *d));
+            }
+        }
+        let left = p
+            .llgr_until
+            .iter()
+            .map(|(_, t)| t.saturating_duration_since(now).as_secs())
+            .max();
         p.stats.last_error = Some(format!(
             "long-lived graceful restart helper: {} paths kept LLGR-stale for up to {} s",
             p.stale.len(),
-            params.iter().map(|(_, d)| d.as_secs()).max().unwrap_or(0)
+            left.unwrap_or(0)
         ));
         let keys: Vec<RouteKey> = p.stale.iter().cloned().collect();
         let mut gone = Vec::new();

@@ -28,12 +28,16 @@
 //!   peer with the family (or the RIB owner) asked for, so a peer without
 //!   the family gets those and every route of its own side, not a client's
 //!   routes for targets nobody asked for.
-//! * Long-lived graceful restart (RFC 9494 §4.5): LLGR-stale paths go only
-//!   to peers that negotiated LLGR for their family.
+//! * Long-lived graceful restart (RFC 9494 §4.3, §4.6): LLGR-stale paths go
+//!   as they are to peers that negotiated LLGR for their family, to internal
+//!   peers without it with NO_EXPORT and LOCAL_PREF 0 (partial deployment),
+//!   to no external peer without it.
+//! * Well-known communities (RFC 1997): NO_ADVERTISE to nobody, NO_EXPORT and
+//!   NO_EXPORT_SUBCONFED to no external peer.
 
 use std::net::IpAddr;
 
-use filament_wire_bgp::LLGR_STALE;
+use filament_wire_bgp::{LLGR_STALE, NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED};
 
 use crate::peer::Peer;
 use crate::rib::{Cand, DestId, Rib, Source, SrcInfo};
@@ -60,17 +64,42 @@ pub fn export(
     if c.src == Source::Peer(peer.cfg.address) {
         return None;
     }
-    // RFC 9494 §4.5 (paraphrased): an LLGR-stale route (one carrying
-    // LLGR_STALE) is not advertised to a neighbour that did not advertise the
-    // LLGR capability for its family; LLGR neighbours get it with the
-    // community attached (it is in the attributes).
-    if !attrs.communities.is_empty()
-        && attrs.communities.contains(&LLGR_STALE)
-        && !peer
-            .negotiated()
-            .is_some_and(|n| n.llgr.iter().any(|(f, _)| *f == fam))
-    {
-        return None;
+    let to_ibgp = peer.is_ibgp(sc.asn);
+    let mut partial = false;
+    if !attrs.communities.is_empty() {
+        let has = |c| attrs.communities.contains(&c);
+        // RFC 1997: NO_ADVERTISE: "MUST NOT be advertised to other BGP
+        // peers"; NO_EXPORT: "MUST NOT be advertised outside a BGP
+        // confederation boundary"; NO_EXPORT_SUBCONFED: "MUST NOT be
+        // advertised to external BGP peers" (TF's GetUpdateInfo the same).
+        if has(NO_ADVERTISE) || (!to_ibgp && (has(NO_EXPORT) || has(NO_EXPORT_SUBCONFED))) {
+            return None;
+        }
+        // RFC 9494 - Section 4.3: an LLGR-stale route "SHOULD NOT be
+        // advertised to any neighbor from which the Long-lived Graceful
+        // Restart Capability has not been received. The exception is
+        // described in the Optional Partial Deployment Procedure section
+        // (Section 4.6)." Section 4.6: "stale routes MAY be advertised to
+        // neighbors that have not advertised the Long-lived Graceful Restart
+        // Capability under the following conditions: The neighbors MUST be
+        // internal (IBGP or Confederation) neighbors. The NO_EXPORT community
+        // [RFC1997] MUST be attached to the stale routes. The stale routes
+        // MUST have their LOCAL_PREF set to zero." TF does the same for
+        // every peer without LLGR (`BgpTable::ProcessLlgrState`), eBGP ones
+        // included and with LLGR_STALE removed; we keep to the MUSTs: no
+        // eBGP peer, and Section 4.3: "The "LLGR_STALE" community MUST NOT
+        // be removed when the route is further advertised." LLGR
+        // neighbours get the route as it is (the community is in it).
+        if has(LLGR_STALE)
+            && !peer
+                .negotiated()
+                .is_some_and(|n| n.llgr.iter().any(|(f, _)| *f == fam))
+        {
+            if !to_ibgp {
+                return None;
+            }
+            partial = true;
+        }
     }
     // RFC 4684 - Section 4: "a BGP speaker ... SHOULD NOT advertise a VPN
     // route to a peer unless that peer has advertised a route target
@@ -85,7 +114,6 @@ pub fn export(
             return None;
         }
     }
-    let to_ibgp = peer.is_ibgp(sc.asn);
     let from_ibgp = matches!(c.src, Source::Peer(_)) && !c.ebgp;
     let mut a = attrs.clone();
     if to_ibgp {
@@ -110,6 +138,12 @@ pub fn export(
         a.local_pref.get_or_insert(100);
         if a.next_hop.is_none() {
             a.next_hop = Some(local);
+        }
+        if partial {
+            a.local_pref = Some(0);
+            if !a.communities.contains(&NO_EXPORT) {
+                a.communities.push(NO_EXPORT);
+            }
         }
     } else {
         // Sender-side loop prevention: the peer would drop it anyway.

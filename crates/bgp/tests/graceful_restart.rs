@@ -3,7 +3,8 @@
 //! the GR and LLGR capabilities we send (TF's `AddGRCapabilities` /
 //! `AddLLGRCapabilities`), and the long-lived GR timeline (RFC 9494): stale,
 //! then LLGR-stale with LLGR_STALE attached and ranked last, NO_LLGR paths
-//! dropped, not exported to peers without LLGR, gone after the long-lived
+//! dropped, not exported to external peers without LLGR (to internal ones
+//! with NO_EXPORT and LOCAL_PREF 0, RFC 9494 §4.6), gone after the long-lived
 //! stale time or refreshed by the restarted peer and its End-of-RIB; a
 //! loss during the restart (TF's nested close: the restart time counts from
 //! the first loss, long-lived timers keep running, RFC 9494 §4.2); the new
@@ -19,7 +20,7 @@ use common::*;
 use filament_bgp::{Core, Family, Input, PeerConfig, RouteKey, SpeakerConfig, State};
 use filament_wire_bgp::{
     Afi, AsPath, AsSegment, Capability, DecodeCtx, GrFamily, Label, LlgrFamily, Message, MpReach,
-    NextHop, Nlri, Open, Origin, PathAttr, Safi, Update, VpnRoute, LLGR_STALE, NO_LLGR,
+    NextHop, Nlri, Open, Origin, PathAttr, Safi, Update, VpnRoute, LLGR_STALE, NO_EXPORT, NO_LLGR,
 };
 
 /// The restarting peer (eBGP, AS 65001) and an observer (eBGP, AS 65002).
@@ -681,4 +682,125 @@ fn the_restart_time_runs_out_without_the_peer() {
     assert!(!present(&c, "10.1.0.0/16"));
     let st = status(&c, at(t0, 30));
     assert_eq!((st.stale, st.gr_state), (0, None));
+}
+
+/// Every message the core sent, by connection.
+fn sent_by_conn(c: &mut Core) -> std::collections::HashMap<u64, Vec<Message>> {
+    let mut by = std::collections::HashMap::<u64, Vec<Message>>::new();
+    while let Some(o) = c.poll_output() {
+        if let filament_bgp::Output::Send { conn, bytes } = o {
+            by.entry(conn).or_default().extend(dec(&bytes, &ctx()));
+        }
+    }
+    by
+}
+
+/// The VPNv4 prefixes announced in `msgs`, each with its UPDATE's attributes.
+fn announced(msgs: &[Message]) -> Vec<(String, Vec<PathAttr>)> {
+    let mut v = Vec::new();
+    for m in msgs {
+        let Message::Update(u) = m else { continue };
+        for a in &u.attrs {
+            if let PathAttr::MpReach(MpReach {
+                nlri: Nlri::Vpnv4(rs),
+                ..
+            }) = a
+            {
+                v.extend(rs.iter().map(|r| (r.prefix.to_string(), u.attrs.clone())));
+            }
+        }
+    }
+    v
+}
+
+/// RFC 9494 §4.6 partial deployment: an LLGR-stale path goes to an internal
+/// peer without LLGR with NO_EXPORT and LOCAL_PREF 0 (LLGR_STALE kept,
+/// §4.3), to an internal LLGR peer as it is, to an external peer without
+/// LLGR not at all (withdrawn). RFC 1997: NO_EXPORT keeps a path from
+/// external peers.
+#[test]
+fn llgr_stale_paths_reach_internal_peers_without_llgr_with_no_export() {
+    const I: &str = "10.0.0.7"; // iBGP, no LLGR
+    const L: &str = "10.0.0.6"; // iBGP, LLGR
+    let t0 = Instant::now();
+    let mut c = core(sc(true, 90, 600), t0);
+    for a in [I, L] {
+        let mut p = PeerConfig::new(ip(a), 64512);
+        p.passive = true;
+        p.families = vec![Family::InetVpn];
+        c.handle(t0, Input::AddPeer(p));
+    }
+    connect(&mut c, t0, R, 65001, 1, vec![gr_cap(10), llgr_cap(300)]);
+    connect(&mut c, t0, O, 65002, 2, vec![]);
+    connect(&mut c, t0, I, 64512, 3, vec![]);
+    connect(&mut c, t0, L, 64512, 4, vec![llgr_cap(100)]);
+    feed(
+        &mut c,
+        t0,
+        1,
+        &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+    );
+    let from_i = |prefix, comms| {
+        let mut u = update(prefix, 65001, comms);
+        u.attrs[1] = PathAttr::AsPath(AsPath(vec![]));
+        u.attrs.push(PathAttr::LocalPref(100));
+        Message::Update(u)
+    };
+    let (no_export, plain) = (
+        from_i("10.5.0.0/16", vec![NO_EXPORT]),
+        from_i("10.6.0.0/16", vec![]),
+    );
+    feed(&mut c, t0, 3, &[no_export, plain]);
+    let to_o: Vec<String> = announced(&sent_by_conn(&mut c).remove(&2).unwrap_or_default())
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(to_o.contains(&"10.1.0.0/16".to_string()), "{to_o:?}");
+    assert!(to_o.contains(&"10.6.0.0/16".to_string()), "{to_o:?}");
+    assert!(
+        !to_o.contains(&"10.5.0.0/16".to_string()),
+        "NO_EXPORT: {to_o:?}"
+    );
+
+    // R lost, restart time over: LLGR-stale.
+    c.handle(t0, Input::Closed { conn: 1 });
+    sent_by_conn(&mut c);
+    c.handle(at(t0, 10), Input::Tick);
+    assert_eq!(llgr_stale(&c, &key("10.1.0.0/16")), Some(true));
+    let out = sent_by_conn(&mut c);
+    let attrs_to = |out: &std::collections::HashMap<u64, Vec<Message>>, conn| {
+        announced(out.get(&conn).map(Vec::as_slice).unwrap_or_default())
+            .into_iter()
+            .find(|(p, _)| p == "10.1.0.0/16")
+            .map(|(_, a)| a)
+    };
+    let comms = |a: &[PathAttr]| {
+        a.iter()
+            .find_map(|x| match x {
+                PathAttr::Communities(c) => Some(c.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let lp = |a: &[PathAttr]| {
+        a.iter().find_map(|x| match x {
+            PathAttr::LocalPref(l) => Some(*l),
+            _ => None,
+        })
+    };
+    let to_i = attrs_to(&out, 3).expect("sent to the internal peer without LLGR");
+    assert!(comms(&to_i).contains(&NO_EXPORT), "{to_i:?}");
+    assert!(comms(&to_i).contains(&LLGR_STALE), "{to_i:?}");
+    assert_eq!(lp(&to_i), Some(0));
+    let to_l = attrs_to(&out, 4).expect("sent to the internal LLGR peer");
+    assert_eq!(comms(&to_l), vec![LLGR_STALE]);
+    assert_eq!(lp(&to_l), Some(100));
+    assert!(
+        attrs_to(&out, 2).is_none(),
+        "not to the external peer without LLGR"
+    );
+    let withdrawn_from_o = out.get(&2).into_iter().flatten().any(|m| {
+        matches!(m, Message::Update(u) if u.attrs.iter().any(|a| matches!(a, PathAttr::MpUnreach(_))))
+    });
+    assert!(withdrawn_from_o, "withdrawn from the external peer");
 }

@@ -84,6 +84,16 @@ pub const LLGR_STALE: u32 = 0xFFFF_0006;
 /// RFC 9494 §4.1 well-known community NO_LLGR (65535:7): "used to mark routes
 /// which are not to be retained".
 pub const NO_LLGR: u32 = 0xFFFF_0007;
+/// RFC 1997 well-known community NO_EXPORT: "All routes received carrying a
+/// communities attribute containing this value MUST NOT be advertised outside
+/// a BGP confederation boundary".
+pub const NO_EXPORT: u32 = 0xFFFF_FF01;
+/// RFC 1997 well-known community NO_ADVERTISE: "MUST NOT be advertised to
+/// other BGP peers".
+pub const NO_ADVERTISE: u32 = 0xFFFF_FF02;
+/// RFC 1997 well-known community NO_EXPORT_SUBCONFED: "MUST NOT be advertised
+/// to external BGP peers".
+pub const NO_EXPORT_SUBCONFED: u32 = 0xFFFF_FF03;
 pub use pmsi::{PmsiTunnel, PmsiTunnelType, PMSI_TUNNEL, PMSI_TUNNEL_FLAGS};
 pub use types::{
     Afi, Esi, Label, LabelField, MacAddr, ParseError, RouteDistinguisher, RouteTarget, Safi,

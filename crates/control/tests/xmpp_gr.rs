@@ -512,3 +512,53 @@ fn past_the_restart_time_paths_are_llgr_stale_until_the_long_lived_timer() {
     assert!(retracted(&lab, b, "10.1.1.3/32"));
     assert!(neighbor(&lab, "host1")["graceful_restart"].is_null());
 }
+
+/// TF's nested close in LLGR_TIMER (`PeerCloseManager::CloseInternal`): lost again
+/// during LLGR before End-of-RIB, the agent gets the GR timer again (less the GR time
+/// spent in earlier closes), then LLGR for the long-lived time not yet spent
+/// (`llgr_elapsed_`): the path it re-published becomes LLGR-stale too, and everything
+/// is gone at restart + long-lived time counted over both closes.
+#[test]
+fn a_close_during_llgr_runs_the_gr_timer_again_then_the_rest_of_the_long_lived_time() {
+    let (_env, mut lab, a, b) = lab_with_routes(Some(gr_llgr(10, 300, 100)));
+    lab.step(Input::Disconnected { conn: a });
+    wait(&mut lab, 11);
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["state"],
+        "LLGR_TIMER"
+    );
+    // t = 51: back, re-publishes 10.1.1.3 only, no End-of-RIB; t = 61: lost again
+    wait(&mut lab, 40);
+    let a2 = lab.connect("host1");
+    lab.subscribe(a2, VRF1, 3);
+    lab.announce(a2, "10.1.1.3", 17);
+    wait(&mut lab, 10);
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.5/32"), Some(true));
+    lab.step(Input::Disconnected { conn: a2 });
+    wait(&mut lab, 1);
+    let gr = neighbor(&lab, "host1")["graceful_restart"].clone();
+    assert_eq!(
+        (gr["state"].clone(), gr["closes"].clone()),
+        (json!("GR_TIMER"), json!(2))
+    );
+    assert_eq!(stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(false));
+    // the GR timer again (10 s), then LLGR: the re-published path is LLGR-stale too
+    wait(&mut lab, 10);
+    assert_eq!(
+        neighbor(&lab, "host1")["graceful_restart"]["state"],
+        "LLGR_TIMER"
+    );
+    assert_eq!(llgr_stale(&lab, T1, "10.1.1.3/32"), Some(true));
+    // 50 of the 100 long-lived seconds were spent before the second close
+    let left = neighbor(&lab, "host1")["graceful_restart"]["restart_remaining_secs"]
+        .as_u64()
+        .unwrap();
+    assert!((48..=50).contains(&left), "{left}");
+    assert!(lab.agent(b).retracts.is_empty());
+    wait(&mut lab, left + 1);
+    assert!(retracted(&lab, b, "10.1.1.3/32"));
+    assert!(retracted(&lab, b, "10.1.1.5/32"));
+    assert!(neighbor(&lab, "host1")["graceful_restart"].is_null());
+}

@@ -30,7 +30,10 @@
 //!   stretches that timer while the channel is busy; here it is a plain timeout.
 //! - A second close while the timer runs (TF's nested close) stales the paths again
 //!   (fresh ones too) and restarts the timer with `restart_time` minus the time already
-//!   spent in GR (TF's `gr_elapsed_`), so flapping cannot hold stale paths forever.
+//!   spent in GR (TF's `gr_elapsed_`), so flapping cannot hold stale paths forever. A
+//!   close during LLGR goes back to the GR timer (same rule), then to LLGR for the
+//!   long-lived time not yet spent (TF's `llgr_elapsed_`): what the new session
+//!   published becomes LLGR-stale too instead of staying at full preference.
 //! - With GR disabled, a close deletes everything at once (as before this module).
 //!
 //! BGP peers (the speaker in `filament-bgp` keeps their stale paths, RFC 4724 / RFC 9494)
@@ -171,6 +174,8 @@ pub(crate) struct Restarting {
     timer_start: Duration,
     /// GR time already spent in earlier closes of this restart (TF `gr_elapsed_`).
     elapsed: Duration,
+    /// Long-lived time already spent before a close during LLGR (TF `llgr_elapsed_`).
+    llgr_elapsed: Duration,
     /// `restart_time` at the last close.
     restart_time: Duration,
     /// Closes during this restart (1 = no nested close).
@@ -267,12 +272,22 @@ impl ControlNode {
                     subs: BTreeMap::new(),
                     timer_start: now,
                     elapsed: Duration::ZERO,
+                    llgr_elapsed: Duration::ZERO,
                     restart_time,
                     closes: 0,
                     llgr_until: None,
                 });
                 if phase.is_some() {
-                    st.elapsed += now.saturating_sub(st.timer_start);
+                    let spent = now.saturating_sub(st.timer_start);
+                    if st.llgr_until.take().is_some() {
+                        // a close in LLGR_TIMER: TF counts the long-lived time spent
+                        // (llgr_elapsed_) and runs the GR timer again, then LLGR with
+                        // what is left, so what the new session published becomes
+                        // LLGR-stale too and nothing outlives restart + long-lived time
+                        st.llgr_elapsed += spent;
+                    } else {
+                        st.elapsed += spent;
+                    }
                 }
                 st.phase = Phase::Away;
                 st.closes += 1;
@@ -444,7 +459,8 @@ impl ControlNode {
         let Some(st) = self.gr.get_mut(name) else {
             return;
         };
-        st.llgr_until = Some(now.saturating_add(llgr));
+        st.llgr_until = Some(now.saturating_add(llgr.saturating_sub(st.llgr_elapsed)));
+        st.timer_start = now;
         let stale: Vec<_> = st
             .stale
             .iter()

@@ -274,10 +274,13 @@ def mac(m):
     return bytes.fromhex(m.replace(":", ""))
 
 
-def ipv4(src, dst, proto, payload, ihl=5, total=None, df=True):
-    tl = 20 + len(payload) if total is None else total
+def ipv4(src, dst, proto, payload, ihl=5, total=None, df=True, opts=b""):
+    """An IPv4 packet; `opts` (a multiple of 4 bytes) goes after the fixed header, and the
+    IHL counts it unless `ihl` says otherwise."""
+    ihl = ihl + len(opts) // 4
+    tl = 20 + len(opts) + len(payload) if total is None else total
     h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tl, 1, 0x4000 if df else 0, 64, proto, 0,
-                    bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+                    bytes(map(int, src.split("."))), bytes(map(int, dst.split(".")))) + opts
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
 
 
@@ -366,6 +369,58 @@ def test_malformed_frames_are_dropped_per_reason_and_good_traffic_flows(lab, io)
         text = lab.vrouter_cli(1, "dropstats")
         for reason in ("unknown_label", "unknown_vni", "bad_tunnel", "checksum"):
             assert reason in text, text
+    finally:
+        lab.stop_vrouters()
+
+
+# Outer IPv4 options: the XDP program read the UDP port at offset 20 only and passed the frame
+# to h1's kernel, which dropped it; af-packet always had it.
+RECV_ALL = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0',int(sys.argv[1]))); s.settimeout(8)\n"
+            "want=set(sys.argv[2:]); print('ready',flush=True)\n"
+            "while want:\n d,a=s.recvfrom(2000); want.discard(d.decode()); print(d.decode(),flush=True)")
+
+
+@pytest.mark.parametrize("io", IO)
+def test_outer_ipv4_options_from_the_fabric_reach_the_workload(lab, io):
+    """MPLSoUDP and MPLSoGRE to h1 with a Router Alert and NOPs in the outer IPv4 header
+    (IHL 6, 10, 15), sent from the fabric switch: w1 receives each inner datagram."""
+    set_mtu(lab, WORKLOAD_MTU)
+    lab.set_workload_neighbors(True)
+    lab.start_vrouters("mpls_over_udp", ["--io", io])
+    try:
+        f1, f2 = lab.fabric_mac(1), lab.fabric_mac(2)
+        frames, names = [], []
+        for ihl in (6, 10, 15):
+            room = (ihl - 5) * 4
+            opts = b"\x94\x04\x00\x00" + (b"\x01" * (room - 5) + b"\x00" if room > 4 else b"")
+            for tun, proto in (("udp", 17), ("gre", 47)):
+                name = f"{tun}-ihl{ihl}"
+                inner = ipv4(WL_IP[2], WL_IP[1], 17, udp(1234, 5301, name.encode()))
+                body = (udp(50000, 6635, mpls(LABEL[1]) + inner) if proto == 17
+                        else b"\x00\x00\x88\x47" + mpls(LABEL[1]) + inner)
+                frames.append(eth(f1, f2, ipv4(FABRIC[2], FABRIC[1], proto, body, df=False,
+                                               opts=opts)))
+                names.append(name)
+        recv = subprocess.Popen(["ip", "netns", "exec", lab.w[1], "python3", "-c", RECV_ALL,
+                                 "5301", *names], stdout=subprocess.PIPE, text=True)
+        try:
+            assert recv.stdout.readline().strip() == "ready"
+            for _ in range(3):  # (again, in case the first ones met a run loop still starting)
+                inject(lab.s, "s1", *frames)
+                try:
+                    recv.wait(timeout=1.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+            out, _ = recv.communicate(timeout=10)
+        finally:
+            recv.kill()
+        assert recv.returncode == 0, f"{io}: w1 got only {out.split()} of {names}: {drops(lab)}"
+        assert set(out.split()) == set(names)
+        # (Not counted: the workloads' own IPv6 multicast, bridged with no flood entry here.)
+        d = {k: v for k, v in drops(lab)["drops"].items() if k != "no_bridge_entry"}
+        assert d == {}, d
     finally:
         lab.stop_vrouters()
 
@@ -518,4 +573,92 @@ def test_cli_tables_errors_flow_entries_and_ageing(lab):
     finally:
         lab.policy, lab.flows = False, []
         nsrun(lab.w[1], "sysctl", "-qw", "net.ipv4.ip_local_port_range=32768 60999")
+        lab.stop_vrouters()
+
+
+# A connected UDP socket sends one datagram to a closed port and reports whether the kernel
+# matched an ICMP port unreachable to it (ECONNREFUSED: the quote names this socket's
+# destination address and port); a raw socket opened first shows the error as received.
+ICMP_REFUSED = """import socket,sys
+r=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP); r.settimeout(5)
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',int(sys.argv[1])))
+s.connect((sys.argv[2],int(sys.argv[3]))); s.settimeout(3)
+s.send(b'anyone there?')
+try:
+    s.recv(100); print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+while True:
+    p=r.recv(4000)
+    if p[(p[0]&15)*4]==3: break
+print(p.hex())
+"""
+
+
+def check_port_unreachable(pkt, src, dst, q_src, q_dst, q_sport, q_dport):
+    """The ICMP port unreachable `pkt` (IPv4 header on) comes from `src` to `dst` and quotes a
+    UDP datagram q_src:q_sport -> q_dst:q_dport; every checksum in it holds (outer header,
+    ICMP over the whole message, quoted header, quoted UDP over its pseudo-header)."""
+    ihl = (pkt[0] & 15) * 4
+    a = lambda b: ".".join(map(str, b))  # noqa: E731
+    assert (a(pkt[12:16]), a(pkt[16:20])) == (src, dst), "outer addresses"
+    assert csum(pkt[:ihl]) == 0, "outer IPv4 header checksum"
+    icmp = pkt[ihl:struct.unpack("!H", pkt[2:4])[0]]
+    assert icmp[:2] == b"\x03\x03", f"ICMP type/code {icmp[:2].hex()}"
+    assert csum(icmp) == 0, "ICMP checksum"
+    q = icmp[8:]
+    qhl = (q[0] & 15) * 4
+    assert (a(q[12:16]), a(q[16:20]), q[9]) == (q_src, q_dst, 17), "quoted header"
+    assert csum(q[:qhl]) == 0, "quoted IPv4 header checksum"
+    u = q[qhl:]
+    assert struct.unpack("!HH", u[:4]) == (q_sport, q_dport), "quoted ports"
+    ulen = struct.unpack("!H", u[4:6])[0]
+    assert len(u) == ulen, "the whole datagram quoted (Linux quotes up to 576 bytes)"
+    if u[6:8] != b"\0\0":
+        pseudo = q[12:20] + struct.pack("!BBH", 0, 17, ulen)
+        assert csum(pseudo + u) == 0, "quoted UDP checksum"
+
+
+def test_icmp_errors_about_a_floating_ip_are_translated_back(lab):
+    """The NAT flow of test_nat_both_ways_from_static_flows (w1 sees w2 as 10.9.9.4), to closed
+    ports, each way (errflow.rs):
+
+    * w1 -> 10.9.9.4:7009: w2's kernel answers port unreachable from 10.1.1.4 quoting
+      10.1.1.4:7009; h1 hands w1 an error from 10.9.9.4 quoting 10.9.9.4:7009;
+    * w2 -> w1 from 7009 (seen by w1 as from 10.9.9.4): w1's kernel answers to 10.9.9.4
+      quoting 10.9.9.4:7009; h1 hands w2 an error to 10.1.1.4 quoting 10.1.1.4:7009.
+
+    Each time the sender's connected socket gets ECONNREFUSED (its kernel matched the quote)
+    and every checksum holds."""
+    set_mtu(lab, WORKLOAD_MTU)
+    lab.set_workload_neighbors(True)
+    fip = "10.9.9.4"
+    nsrun(lab.w[1], "ip", "route", "replace", "10.9.9.0/24", "dev", "eth0")
+    nsrun(lab.w[1], "ip", "neigh", "replace", fip, "lladdr", GATEWAY_MAC, "dev", "eth0",
+          "nud", "permanent")
+    key = {"vrf": 1, "proto": 17, "src": WL_IP[1], "dst": fip, "sport": 40002, "dport": 7009}
+    lab.tap_policy[1] = True
+    lab.extra_ops[1] = [{"op": "add_flow", "key": key, "action": "nat", "dst_ip": WL_IP[2]}]
+    try:
+        lab.start_vrouters("mpls_over_udp", ["--io", "af-packet"])
+        for sender, args, want in [
+            (1, ("40002", fip, "7009"), (fip, WL_IP[1], WL_IP[1], fip, 40002, 7009)),
+            (2, ("7009", WL_IP[1], "40002"), (WL_IP[1], WL_IP[2], WL_IP[2], WL_IP[1], 7009, 40002)),
+        ]:
+            r = nsrun(lab.w[sender], "python3", "-c", ICMP_REFUSED, *args, check=False)
+            lines = r.stdout.split()
+            assert r.returncode == 0 and len(lines) == 2, \
+                f"w{sender}: {r.stdout}{r.stderr}\n{drops(lab)}\n{lab.log_tails()}"
+            assert lines[0] == "refused", f"w{sender}'s socket: {lines[0]}; error {lines[1]}"
+            check_port_unreachable(bytes.fromhex(lines[1]), *want)
+        flows = json.loads(lab.vrouter_cli(1, "dump", "flows", "--json"))
+        fwd = next(f for f in flows if f["key"]["dst"] == fip)
+        rev = next(f for f in flows if f["index"] == fwd["reverse"])
+        # Each way: the datagram and the error about it, in the flow the error is about.
+        assert fwd["packets"] >= 2 and rev["packets"] >= 2, (fwd, rev)
+        assert drops(lab)["punts"].get("flow_miss", 0) == 0, drops(lab)
+    finally:
+        lab.extra_ops[1], lab.tap_policy[1] = [], None
         lab.stop_vrouters()

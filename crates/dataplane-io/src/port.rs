@@ -177,7 +177,8 @@ impl Port {
                 let tx = if xsk.tx_packet_ring {
                     let cfg = RingCfg {
                         tx_only: true,
-                        vnet_hdr: false,
+                        // A virtio_net_hdr per TX slot: linear skbs (ring.rs, VNET_HDR_LINEAR).
+                        vnet_hdr: true,
                         rx_block_size: 4096,
                         rx_block_nr: 2,
                         ..ring

@@ -44,6 +44,14 @@ const PKT_MAC: usize = 24;
 const PKT_VLAN_TCI: usize = 32;
 /// `struct virtio_net_hdr` (10 bytes, little-endian) precedes each frame with PACKET_VNET_HDR.
 const VNET_HDR_LEN: usize = 10;
+/// Offset of `virtio_net_hdr.hdr_len`. On transmit the kernel's `tpacket_snd` copies
+/// `max(hdr_len, hard_header_len)` bytes of the slot into the skb's linear area and attaches
+/// the rest as references to the ring's pages, marked zero-copy; a receiver on the far side of
+/// a veth then copies those pages again (`skb_copy_ubufs`, a page allocation per packet) and
+/// every header read (flow dissector, IP input, a tc program's direct packet access, which
+/// only sees the linear part) goes through `skb_copy_bits`. We set `hdr_len` to the frame's
+/// length: one copy, a linear skb, no page references.
+const VNET_HDR_LINEAR: usize = 2;
 /// `sockaddr_ll` follows the header at TPACKET_ALIGN(48) = 48; `sll_pkttype` is its byte 10.
 const PKT_SLL_PKTTYPE: usize = 48 + 10;
 /// `TPACKET3_HDRLEN`: header + `sockaddr_ll`; what lies between it and the frame (the
@@ -526,13 +534,22 @@ impl PacketRing {
         }
         let len = (frame.len() + self.vnet) as u32;
         // SAFETY: the slot `[slot, slot + tx_frame_size)` is inside the TX ring and is ours
-        // (status AVAILABLE) until we publish SEND_REQUEST; the zeroed virtio_net_hdr (no GSO,
-        // no checksum offload) plus `frame` fit (checked against tx_capacity).
+        // (status AVAILABLE) until we publish SEND_REQUEST; the virtio_net_hdr (no GSO, no
+        // checksum offload, `hdr_len` below) plus `frame` fit (checked against tx_capacity).
         unsafe {
             let hdr = self.map.ptr.add(slot);
             std::ptr::write_bytes(hdr, 0, TX_DATA_OFF + self.vnet);
             hdr.add(PKT_LEN).cast::<u32>().write_unaligned(len);
             hdr.add(PKT_SNAPLEN).cast::<u32>().write_unaligned(len);
+            if self.vnet > 0 {
+                // The whole frame into the skb's linear part (see `VNET_HDR_LINEAR`).
+                let linear = u16::try_from(frame.len()).unwrap_or(u16::MAX).to_le_bytes();
+                std::ptr::copy_nonoverlapping(
+                    linear.as_ptr(),
+                    hdr.add(TX_DATA_OFF + VNET_HDR_LINEAR),
+                    2,
+                );
+            }
             std::ptr::copy_nonoverlapping(
                 frame.as_ptr(),
                 hdr.add(TX_DATA_OFF + self.vnet),

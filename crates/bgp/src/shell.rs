@@ -293,17 +293,18 @@ async fn core_task(
     acceptor: Option<JoinHandle<()>>,
     mut md5: Md5Keys,
 ) {
-    // Events for the RIB owner, and how many the core emitted into it (a folded
-    // `LearnedMany` counts each of its routes).
-    let mut batch: Vec<Event> = Vec::new();
-    let mut in_batch = 0;
-    let mut conns: HashMap<ConnId, ConnIo> = HashMap::new();
+    let mut out = Outs {
+        batch: Vec::new(),
+        in_batch: 0,
+        conns: HashMap::new(),
+        queued: Arc::new(AtomicUsize::new(0)),
+        tx: tx.clone(),
+    };
     let mut next_id: ConnId = 1;
-    let queued = Arc::new(AtomicUsize::new(0));
     let drained = Arc::new(Notify::new());
     loop {
         let more = core.pending();
-        let room = queued.load(Ordering::Relaxed) < WRITE_QUEUE_BYTES;
+        let room = out.queued.load(Ordering::Relaxed) < WRITE_QUEUE_BYTES;
         let deadline = core.poll_timeout();
         let sleep = async {
             match deadline {
@@ -327,6 +328,10 @@ async fn core_task(
                         Cmd::Read { conn, bytes, permit } => {
                             core.apply(now, Input::Data { conn, bytes });
                             drop(permit);
+                            // The paths of this read go to the RIB owner now, not after
+                            // the whole batch: it works on them while the core decodes
+                            // the next read (a batch of 64 reads is ~250k routes).
+                            out.drain(&mut core, &md5, &events).await;
                         }
                         _ => break,
                     }
@@ -381,9 +386,9 @@ async fn core_task(
                         let _ = stream.set_nodelay(true);
                         let id = next_id;
                         next_id += 1;
-                        conns.insert(
+                        out.conns.insert(
                             id,
-                            spawn_conn(id, stream, tx.clone(), queued.clone(), drained.clone()),
+                            spawn_conn(id, stream, tx.clone(), out.queued.clone(), drained.clone()),
                         );
                         core.handle(now, Input::Connected {
                             conn: id,
@@ -400,26 +405,54 @@ async fn core_task(
             // The writers are behind: wait until they drained some.
             () = drained.notified(), if more && !room => {}
         }
+        out.drain(&mut core, &md5, &events).await;
+        // What this round produced goes out before the core waits again.
+        out.send_events(&events).await;
+    }
+    for (_, c) in out.conns {
+        c.reader.abort();
+    }
+    // The accept task holds the listening socket: end it so the address is free.
+    if let Some(a) = acceptor {
+        a.abort();
+    }
+}
+
+/// What the core task does with the core's outputs, and the state that needs.
+struct Outs {
+    /// Events for the RIB owner not sent yet, and how many the core emitted into them (a
+    /// folded `LearnedMany` counts each of its routes).
+    batch: Vec<Event>,
+    in_batch: usize,
+    conns: HashMap<ConnId, ConnIo>,
+    /// Bytes queued for the writers.
+    queued: Arc<AtomicUsize>,
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Outs {
+    /// Carry out every output the core has queued.
+    async fn drain(&mut self, core: &mut Core, md5: &Md5Keys, events: &mpsc::Sender<Vec<Event>>) {
         while let Some(o) = core.poll_output() {
             match o {
                 Output::Send { conn, bytes } => {
-                    if let Some(c) = conns.get(&conn) {
-                        queued.fetch_add(bytes.len(), Ordering::Relaxed);
+                    if let Some(c) = self.conns.get(&conn) {
+                        self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
                         let n = bytes.len();
                         if c.writer.send(bytes).is_err() {
-                            queued.fetch_sub(n, Ordering::Relaxed);
+                            self.queued.fetch_sub(n, Ordering::Relaxed);
                         }
                     }
                 }
                 Output::Close { conn } => {
-                    if let Some(c) = conns.remove(&conn) {
+                    if let Some(c) = self.conns.remove(&conn) {
                         // The writer drains what is queued (a NOTIFICATION),
                         // then drops its half; the reader stops now.
                         c.reader.abort();
                     }
                 }
                 Output::Connect { peer, addr, local } => {
-                    let tx = tx.clone();
+                    let tx = self.tx.clone();
                     let key = md5.keys.get(&peer).cloned();
                     tokio::spawn(async move {
                         match connect(addr, local, key).await {
@@ -437,27 +470,22 @@ async fn core_task(
                     });
                 }
                 Output::Event(e) => {
-                    push_event(&mut batch, e);
-                    in_batch += 1;
-                    if in_batch >= EVENT_BATCH {
-                        in_batch = 0;
-                        let _ = events.send(std::mem::take(&mut batch)).await;
+                    push_event(&mut self.batch, e);
+                    self.in_batch += 1;
+                    if self.in_batch >= EVENT_BATCH {
+                        self.send_events(events).await;
                     }
                 }
             }
         }
-        // What this round produced goes out before the core waits again.
-        if !batch.is_empty() {
-            in_batch = 0;
-            let _ = events.send(std::mem::take(&mut batch)).await;
+    }
+
+    /// Hand the RIB owner the events gathered so far (waits while its queue is full).
+    async fn send_events(&mut self, events: &mpsc::Sender<Vec<Event>>) {
+        if !self.batch.is_empty() {
+            self.in_batch = 0;
+            let _ = events.send(std::mem::take(&mut self.batch)).await;
         }
-    }
-    for (_, c) in conns {
-        c.reader.abort();
-    }
-    // The accept task holds the listening socket: end it so the address is free.
-    if let Some(a) = acceptor {
-        a.abort();
     }
 }
 

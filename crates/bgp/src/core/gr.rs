@@ -31,7 +31,7 @@
 //! without the LLGR capability only if they are internal, with NO_EXPORT and
 //! LOCAL_PREF 0 (RFC 9494 §4.6, [`crate::export`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,6 +127,14 @@ pub(super) fn retain_on_close(
 ) -> (Vec<RouteKey>, bool) {
     let nested = !p.stale.is_empty();
     let in_llgr = nested && p.stale_until.is_none() && !p.llgr_until.is_empty();
+    if in_llgr {
+        // RFC 9494 - Section 4.2: "The timer is neither stopped nor updated
+        // until EoR is received for the relevant AFI/SAFI from the peer." A
+        // family with no stale path left had its End-of-RIB (or was
+        // refreshed in full): its long-lived timer is over.
+        let live: HashSet<Family> = p.stale.iter().map(RouteKey::family).collect();
+        p.llgr_until.retain(|(f, _)| live.contains(f));
+    }
     let Some(n) = neg.filter(|_| graceful && sc.gr_helper) else {
         end_restart(p);
         return (adj_in, false);

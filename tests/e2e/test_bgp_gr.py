@@ -10,7 +10,8 @@ graceful-restart` and `preserve-fw-state`, eBGP 65001, VPNv4/VPNv6/EVPN).
   are fresh again.
 * Long-lived GR (`long_lived_restart_time`; FRR `bgp long-lived-graceful-restart
   stale-time`): after FRR's restart time its paths are LLGR-stale (`llgr_stale`, LLGR_STALE
-  attached, withdrawn from BIRD, which has no LLGR capability); FRR back with End-of-RIB
+  attached, withdrawn from BIRD, which has no LLGR capability, sent to GoBGP, internal and
+  without LLGR, with NO_EXPORT and LOCAL_PREF 0: RFC 9494 §4.6); FRR back with End-of-RIB
   makes them fresh; a second loss keeps them only for the long-lived stale time (ours,
   lowered on the running node, caps FRR's).
 
@@ -21,6 +22,7 @@ import time
 
 from bgp_helpers import FRR, OURS, Frr, ns_http, wait_until
 from conftest import filament_bin
+from test_bgp import gobgp_attrs
 from test_bgp_interop import (  # noqa: F401  (lab is a fixture, pytestmark its skips)
     API, VRF, lab, pump, pytestmark,
 )
@@ -70,6 +72,18 @@ def frr_caps(lab):
 
 def at_bird(lab):
     return ROUTE in lab.birdc("show", "route", "table", "vpntab")
+
+
+NO_EXPORT, LLGR_STALE = 0xFFFFFF01, 0xFFFF0006
+
+
+def at_gobgp(lab):
+    """GoBGP's (iBGP, no LLGR capability) path attributes of FRR's route: type -> attribute."""
+    return gobgp_attrs(lab.procs["gobgp"], ROUTE)
+
+
+def communities(attrs):
+    return (attrs or {}).get(8, {}).get("communities", [])
 
 
 def test_helper_off_by_default_drops_paths_at_once(lab):
@@ -186,14 +200,21 @@ def test_long_lived_graceful_restart_with_frr(lab):
                          timeout=5, what="the neighbor in its LLGR timer")
         assert "long-lived graceful restart helper" in row["last_reason"], row
         assert ", llgr-stale" in route_show(lab)
-        # RFC 9494 §4.5: BIRD has no LLGR capability: the route is withdrawn from it
+        # RFC 9494 §4.3: BIRD (eBGP) has no LLGR capability: the route is withdrawn from it
         wait_until(lambda: not at_bird(lab), what="the LLGR-stale route withdrawn from BIRD")
+        # §4.6: GoBGP (iBGP, no LLGR) keeps it, with NO_EXPORT and LOCAL_PREF 0, LLGR_STALE kept
+        a = wait_until(lambda: (lambda a: NO_EXPORT in communities(a) and a)(at_gobgp(lab)),
+                       what="GoBGP's copy with NO_EXPORT")
+        assert LLGR_STALE in communities(a) and a[5]["value"] == 0, a
     finally:
         start_frr(lab)
     p = wait_until(lambda: (lambda p: p and not p["stale"] and not p["llgr_stale"] and p)(path(lab)),
                    what="fresh after FRR's End-of-RIB")
     assert lab.neighbor(FRR).get("graceful_restart") is None
     wait_until(lambda: at_bird(lab), what="back at BIRD")
+    a = wait_until(lambda: (lambda a: a and not communities(a) and a)(at_gobgp(lab)),
+                   what="GoBGP's copy fresh again")
+    assert a[5]["value"] == 100, a
 
     # Our long-lived time, lowered on the running node, caps FRR's 600 s.
     set_gr(lab, enable=True, bgp_helper_enable=True, restart_time=60, long_lived_restart_time=4,

@@ -26,12 +26,17 @@
 //! * the fragment table holds at most [`FRAG_MAX`] datagrams (TF's `vr_fragment_entries`,
 //!   [`Forwarder::set_frag_table_size`]). A first fragment that finds it full still goes its
 //!   way, and still releases the fragments queued behind it at once, with its ports (TF's
-//!   assembler flushes them whatever `vr_fragment_add` returned; re-injected, they missed the
-//!   table and were queued again until the timeout). Only its later fragments that arrive
-//!   after it cannot find its ports: they wait and are dropped at the timeout as above.
+//!   assembler flushes them whatever `vr_fragment_add` returned; re-injected there, they
+//!   missed the table and were queued again until the timeout). Its ports are then kept in a
+//!   small side list instead (at most [`FRAG_QUEUE_MAX`], the oldest going first, aged like
+//!   the table): the datagram already held queue room, and its fragments released onto a
+//!   HOLD flow, run again when the verdict comes, or arriving after it, still find them. A
+//!   first fragment that finds the table full with nothing queued keeps no entry: its later
+//!   fragments wait and are dropped at the timeout as above.
 //!
 //! Time is the `now` the shell passes in; nothing here reads a clock.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -91,15 +96,6 @@ struct Queued {
     pkt: HeldPkt,
 }
 
-/// A queued fragment released by its first fragment, waiting to be processed after it.
-#[derive(Debug, Clone)]
-struct Released {
-    pkt: HeldPkt,
-    /// Its datagram and the first fragment's ports when the first fragment found the table
-    /// full (the table cannot tell them).
-    unlisted: Option<(FragKey, u16, u16)>,
-}
-
 /// The fragment table, the queue of early later fragments, and the fragments released by a
 /// first fragment, waiting to be processed after it.
 #[derive(Debug, Clone)]
@@ -111,10 +107,10 @@ pub(crate) struct Frags {
     /// arrives while it is not empty).
     queue: Vec<Queued>,
     /// Released by a first fragment, processed at the end of its `process`.
-    ready: Vec<Released>,
-    /// While a released fragment whose first fragment found the table full is processed: its
-    /// datagram and ports.
-    unlisted: Option<(FragKey, u16, u16)>,
+    ready: Vec<HeldPkt>,
+    /// Ports of datagrams whose first fragment found the table full and released queued
+    /// fragments; at most [`FRAG_QUEUE_MAX`], oldest first (module doc).
+    spill: VecDeque<(FragKey, FragPorts)>,
 }
 
 impl Frags {
@@ -124,7 +120,7 @@ impl Frags {
             max: FRAG_MAX,
             queue: Vec::new(),
             ready: Vec::new(),
-            unlisted: None,
+            spill: VecDeque::new(),
         }
     }
 
@@ -168,33 +164,42 @@ impl Forwarder {
             if let Some(p) = self.frags.ports.get(&key) {
                 return Ok(FragStep::Ports(p.sport, p.dport));
             }
-            match self.frags.unlisted {
-                // Released by a first fragment that found the table full (module doc).
-                Some((k, sport, dport)) if k == key => return Ok(FragStep::Ports(sport, dport)),
-                _ => {}
+            // A first fragment that found the table full (module doc).
+            if let Some((_, p)) = self.frags.spill.iter().find(|(k, _)| *k == key) {
+                return Ok(FragStep::Ports(p.sport, p.dport));
             }
             self.frag_enqueue(key, pkt(), now)?;
             return Ok(FragStep::Queued);
         }
         let (sport, dport) = (info.sport, info.dport);
+        let ports = FragPorts {
+            sport,
+            dport,
+            at: now,
+        };
         let listed = self.frags.ports.len() < self.frags.max || self.frags.ports.contains_key(&key);
         if listed {
-            let at = now;
-            self.frags.ports.insert(key, FragPorts { sport, dport, at });
+            self.frags.ports.insert(key, ports);
         }
         if !self.frags.queue.is_empty() {
             // The queued fragments of this datagram, in arrival order, at once: with the
             // table full too (TF's assembler flushes them once the head is seen).
-            let unlisted = (!listed).then_some((key, sport, dport));
             let f = &mut self.frags;
+            let before = f.ready.len();
             let mut i = 0;
             while i < f.queue.len() {
                 if f.queue[i].key == key {
-                    let pkt = f.queue.remove(i).pkt;
-                    f.ready.push(Released { pkt, unlisted });
+                    f.ready.push(f.queue.remove(i).pkt);
                 } else {
                     i += 1;
                 }
+            }
+            if !listed && f.ready.len() > before {
+                f.spill.retain(|(k, _)| *k != key);
+                if f.spill.len() >= FRAG_QUEUE_MAX {
+                    f.spill.pop_front();
+                }
+                f.spill.push_back((key, ports));
             }
         }
         Ok(FragStep::Ports(sport, dport))
@@ -226,9 +231,9 @@ impl Forwarder {
     /// Drop (and count as [`DropReason::Fragment`]) queued fragments older than
     /// [`FRAG_TIMEOUT`]; forget first fragments' ports as old.
     pub(crate) fn expire_frags(&mut self, now: Duration) {
-        self.frags
-            .ports
-            .retain(|_, p| now.saturating_sub(p.at) < FRAG_TIMEOUT);
+        let fresh = |p: &FragPorts| now.saturating_sub(p.at) < FRAG_TIMEOUT;
+        self.frags.ports.retain(|_, p| fresh(p));
+        self.frags.spill.retain(|(_, p)| fresh(p));
         self.expire_queued_frags(now);
     }
 
@@ -255,12 +260,9 @@ impl Forwarder {
     #[inline(never)]
     pub(crate) fn process_ready_frags(&mut self, now: Duration) {
         let ready = std::mem::take(&mut self.frags.ready);
-        for Released { pkt: h, unlisted } in ready {
-            self.frags.unlisted = unlisted;
+        for h in ready {
             let mut buf = h.buf;
-            let verdict = self.process(now, h.vif_in, &mut buf, h.meta);
-            self.frags.unlisted = None;
-            match verdict {
+            match self.process(now, h.vif_in, &mut buf, h.meta) {
                 Verdict::Transmit(vif) => self.tx_queue.push_back(Tx {
                     vif,
                     frame: buf.to_vec(),

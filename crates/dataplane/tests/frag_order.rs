@@ -220,17 +220,25 @@ proptest! {
     }
 
     /// Without a flow: the head is punted and held; the fragments that came before it join it
-    /// on the HOLD flow, and the verdict releases all of them.
+    /// on the HOLD flow, and the verdict releases all of them. Also with a full fragment table
+    /// (size 0): run again at the verdict, those that came before the head, and those after
+    /// it, still find its ports; a head that came first keeps no entry, its later fragments
+    /// wait in the queue, and the head, run again at the verdict, releases them (sent through
+    /// `poll_transmit`).
     #[test]
     fn early_fragments_wait_on_the_heads_hold_flow(
         v6 in any::<bool>(),
         n in 2usize..6,
         keys in proptest::collection::vec(any::<u32>(), 8),
+        full in any::<bool>(),
     ) {
         let frags = if v6 { v6_fragments(n * 64 - 8, 64, 9) } else { v4_fragments(n * 64 - 8, 64, 9) };
         prop_assert_eq!(frags.len(), n);
         let order = permutation(&keys, n);
         let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 8);
+        if full {
+            a.set_frag_table_size(0);
+        }
         for &i in &order {
             let (v, _) = process_at(&mut a, T0, &frags[i]);
             if i == 0 {
@@ -241,7 +249,8 @@ proptest! {
             prop_assert_eq!(a.poll_transmit(), None);
         }
         let released = a.apply(Op::AddFlow(flow_spec(key(v6), 3))).unwrap().released;
-        prop_assert_eq!(released.len(), n);
+        let queued = if full && order[0] == 0 { n - 1 } else { 0 };
+        prop_assert_eq!(released.len(), n - queued);
         let mut seen: Vec<usize> = released
             .iter()
             .map(|r| {
@@ -249,8 +258,13 @@ proptest! {
                 which(&frags, r.buf.frame(), v6)
             })
             .collect();
+        while let Some(tx) = a.poll_transmit() {
+            seen.push(which(&frags, &tx.frame, v6));
+        }
+        prop_assert_eq!(seen.len(), n);
         seen.sort_unstable();
         prop_assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        a.age_flows(T0 + Duration::from_secs(3));
         prop_assert_eq!(a.dropstats().total, 0);
     }
 }
@@ -362,7 +376,8 @@ proptest! {
     /// A fragment table of `size` entries (0..3) and up to four datagrams interleaved, the
     /// flow installed. A first fragment that finds the table full still releases, at once and
     /// in arrival order, the fragments queued behind it (before, they stayed queued until the
-    /// timeout); only its datagram's fragments that come after it are left unidentified: they
+    /// timeout), and its later fragments still find its ports; only a first fragment that
+    /// finds the table full with nothing queued leaves its later fragments unidentified: they
     /// wait, and the timeout drops them, counted. Every fragment is delivered once or dropped
     /// and counted once; none goes out before its first fragment.
     #[test]
@@ -393,6 +408,7 @@ proptest! {
 
         // The model: which datagrams got a table entry, what waits, what is left over.
         let mut listed = vec![None::<bool>; counts.len()];
+        let mut in_table = vec![false; counts.len()];
         let mut waiting: Vec<Vec<usize>> = vec![Vec::new(); counts.len()];
         let mut unidentified = 0u64;
         let mut delivered: Vec<(usize, usize)> = Vec::new();
@@ -407,8 +423,9 @@ proptest! {
                 got.push(which_of(&dgs, &ids, &tx.frame, v6));
             }
             let want: Vec<(usize, usize)> = if i == 0 {
-                let taken = listed.iter().filter(|l| **l == Some(true)).count();
-                listed[j] = Some(taken < size);
+                let taken = in_table.iter().filter(|t| **t).count();
+                in_table[j] = taken < size;
+                listed[j] = Some(in_table[j] || !waiting[j].is_empty());
                 std::iter::once((j, 0)).chain(waiting[j].drain(..).map(|w| (j, w))).collect()
             } else {
                 match listed[j] {
@@ -438,7 +455,8 @@ proptest! {
 }
 
 /// The old failure, step by step: a one-entry table taken by another datagram; fragments 2
-/// and 1 of datagram 7 wait; its first fragment finds the table full. All three go at once.
+/// and 1 of datagram 7 wait; its first fragment finds the table full. All three go at once,
+/// and fragment 3, after them, too.
 #[test]
 fn a_head_that_finds_the_table_full_releases_its_queued_fragments_at_once() {
     let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
@@ -449,8 +467,8 @@ fn a_head_that_finds_the_table_full_releases_its_queued_fragments_at_once() {
         process_at(&mut a, T0, &other[0]).0,
         Verdict::Transmit(VifId(0))
     );
-    let frags = v4_fragments(1400, 512, 7);
-    assert_eq!(frags.len(), 3);
+    let frags = v4_fragments(1900, 512, 7);
+    assert_eq!(frags.len(), 4);
     assert_eq!(process_at(&mut a, T0, &frags[2]).0, Verdict::Held);
     assert_eq!(process_at(&mut a, T0, &frags[1]).0, Verdict::Held);
     let (v, head) = process_at(&mut a, T0, &frags[0]);
@@ -461,6 +479,9 @@ fn a_head_that_finds_the_table_full_releases_its_queued_fragments_at_once() {
         after.push(which(&frags, &tx.frame, false));
     }
     assert_eq!(after, vec![2, 1]);
+    let (v, last) = process_at(&mut a, T0, &frags[3]);
+    assert_eq!(v, Verdict::Transmit(VifId(0)));
+    assert_eq!(which(&frags, &last, false), 3);
     a.age_flows(T0 + Duration::from_secs(3));
     assert_eq!(a.dropstats().total, 0);
     let fwd = a
@@ -468,5 +489,32 @@ fn a_head_that_finds_the_table_full_releases_its_queued_fragments_at_once() {
         .into_iter()
         .find(|f| f.key == key(false))
         .unwrap();
-    assert_eq!(fwd.packets, 4);
+    assert_eq!(fwd.packets, 5);
+}
+
+/// The ports kept for heads that found the table full are bounded: FRAG_QUEUE_MAX datagrams,
+/// the oldest forgotten first.
+#[test]
+fn the_ports_kept_beside_a_full_table_are_bounded() {
+    let mut a = host(TunnelEncap::MplsOverUdp { label: 16 }, 3);
+    a.set_frag_table_size(0);
+    a.apply(Op::AddFlow(flow_spec(key(false), 3))).unwrap();
+    let n = FRAG_QUEUE_MAX as u16 + 1;
+    for id in 0..n {
+        let frags = v4_fragments(1400, 512, id);
+        assert_eq!(process_at(&mut a, T0, &frags[1]).0, Verdict::Held);
+        assert_eq!(
+            process_at(&mut a, T0, &frags[0]).0,
+            Verdict::Transmit(VifId(0))
+        );
+        assert!(a.poll_transmit().is_some(), "datagram {id}: fragment 1");
+    }
+    // The newest datagram's last fragment finds its ports; the oldest's was forgotten.
+    let (v, _) = process_at(&mut a, T0, &v4_fragments(1400, 512, n - 1)[2]);
+    assert_eq!(v, Verdict::Transmit(VifId(0)));
+    let (v, _) = process_at(&mut a, T0, &v4_fragments(1400, 512, 0)[2]);
+    assert_eq!(v, Verdict::Held);
+    let (v, _) = process_at(&mut a, T0, &v4_fragments(1400, 512, 1)[2]);
+    assert_eq!(v, Verdict::Transmit(VifId(0)));
+    assert_eq!(a.dropstats().total, 0);
 }

@@ -697,6 +697,58 @@ mod tests {
             .unwrap_or_else(|e| panic!("tc: {e}"));
     }
 
+    /// What the overlay filter is meant to select, written plainly: IPv4 GRE; IPv4 UDP with
+    /// an IHL below 5, or cut before its ports, or to port 6635 / 4789 (the UDP header at
+    /// IHL*4). Frames shorter than Ethernet + 20 bytes are the kernel's.
+    fn overlay_reference(f: &[u8]) -> bool {
+        if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[14] >> 4 != 4 {
+            return false;
+        }
+        let ihl = usize::from(f[14] & 0x0f);
+        match f[23] {
+            47 => true,
+            17 if ihl < 5 => true,
+            17 => {
+                let at = 14 + ihl * 4 + 2;
+                match f.get(at..at + 2) {
+                    None => true,
+                    Some(p) => [6635u16, 4789].contains(&u16::from_be_bytes([p[0], p[1]])),
+                }
+            }
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        /// On any frame, both programs select what the reference selects, and never load
+        /// past `data_end` (the interpreter asserts it, as the verifier guarantees it).
+        #[test]
+        fn the_overlay_filter_is_the_reference(
+            ethertype in proptest::prop_oneof![proptest::strategy::Just(0x0800u16), proptest::arbitrary::any::<u16>()],
+            vihl in proptest::prop_oneof![0x40u8..0x50, proptest::arbitrary::any::<u8>()],
+            proto in proptest::prop_oneof![proptest::strategy::Just(17u8), proptest::strategy::Just(47u8), proptest::arbitrary::any::<u8>()],
+            dport in proptest::prop_oneof![proptest::strategy::Just(6635u16), proptest::strategy::Just(4789u16), proptest::arbitrary::any::<u16>()],
+            len in 0usize..100,
+            fill in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 100),
+        ) {
+            let mut f = fill;
+            f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+            f[14] = vihl;
+            f[23] = proto;
+            let at = 14 + usize::from(vihl & 0x0f) * 4 + 2;
+            if at + 2 <= f.len() {
+                f[at..at + 2].copy_from_slice(&dport.to_be_bytes());
+            }
+            f.truncate(len);
+            let want = overlay_reference(&f);
+            proptest::prop_assert_eq!(selects(&program(XdpFilter::Overlay, 7), &f, false), want);
+            proptest::prop_assert_eq!(
+                selects(&assemble(XdpFilter::Overlay, Action::TcDrop), &f, true),
+                want
+            );
+        }
+    }
+
     #[test]
     fn the_map_fd_is_the_ld_imm64_immediate_and_tc_has_no_call() {
         let p = program(XdpFilter::Overlay, 7);

@@ -236,6 +236,14 @@ impl OpenPolicy {
                 _ => {}
             }
         }
+        // RFC 9494 - Section 4.5: "If the LLGR capability is received without
+        // an accompanying GR capability, the LLGR capability MUST be ignored,
+        // that is, the implementation MUST behave as though no LLGR
+        // capability had been received."
+        if gr.is_none() {
+            llgr.clear();
+            llgr_forwarding.clear();
+        }
         // RFC 4760 - Section 8: a speaker that advertises no Multiprotocol
         // capability supports IPv4 unicast only.
         if !o

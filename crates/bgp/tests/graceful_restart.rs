@@ -121,7 +121,7 @@ fn llgr_timeline_stale_then_llgr_stale_then_gone() {
     let mut c = core(sc(true, 90, 600), t0);
     connect(&mut c, t0, R, 65001, 1, vec![gr_cap(60), llgr_cap(3600)]);
     // the observer negotiated LLGR too
-    connect(&mut c, t0, O, 65002, 2, vec![llgr_cap(100)]);
+    connect(&mut c, t0, O, 65002, 2, vec![gr_cap(120), llgr_cap(100)]);
     feed(
         &mut c,
         t0,
@@ -393,7 +393,7 @@ fn llgr_stale_paths_reach_internal_peers_without_llgr_with_no_export() {
     connect(&mut c, t0, R, 65001, 1, vec![gr_cap(10), llgr_cap(300)]);
     connect(&mut c, t0, O, 65002, 2, vec![]);
     connect(&mut c, t0, I, 64512, 3, vec![]);
-    connect(&mut c, t0, L, 64512, 4, vec![llgr_cap(100)]);
+    connect(&mut c, t0, L, 64512, 4, vec![gr_cap(120), llgr_cap(100)]);
     feed(
         &mut c,
         t0,
@@ -463,4 +463,24 @@ fn llgr_stale_paths_reach_internal_peers_without_llgr_with_no_export() {
         matches!(m, Message::Update(u) if u.attrs.iter().any(|a| matches!(a, PathAttr::MpUnreach(_))))
     });
     assert!(withdrawn_from_o, "withdrawn from the external peer");
+}
+
+/// RFC 9494 §4.5: an LLGR capability without a GR capability "MUST be ignored": the
+/// lost session's paths go at once, and the peer counts as one without LLGR.
+#[test]
+fn an_llgr_capability_without_gr_is_ignored() {
+    let t0 = Instant::now();
+    let mut c = core(sc(true, 90, 600), t0);
+    connect(&mut c, t0, R, 65001, 1, vec![llgr_cap(300)]);
+    let n = c.peer(&ip(R)).unwrap().negotiated().unwrap().clone();
+    assert!(n.llgr.is_empty() && n.llgr_forwarding.is_empty(), "{n:?}");
+    feed(
+        &mut c,
+        t0,
+        1,
+        &[Message::Update(update("10.1.0.0/16", 65001, vec![]))],
+    );
+    c.handle(t0, Input::Closed { conn: 1 });
+    assert!(!present(&c, "10.1.0.0/16"), "not kept LLGR-stale");
+    assert_eq!(status(&c, t0).gr_state, None);
 }

@@ -540,17 +540,7 @@ impl Loop {
             ..self.ring_cfg
         };
         if !owner {
-            let ring = PacketRing::open(
-                &cfg.ifname,
-                RingCfg {
-                    tx_only: true,
-                    // A virtio_net_hdr per TX slot: linear skbs (ring.rs, VNET_HDR_LINEAR).
-                    vnet_hdr: true,
-                    rx_block_size: 4096,
-                    rx_block_nr: 2,
-                    ..ring_cfg
-                },
-            )?;
+            let ring = PacketRing::open(&cfg.ifname, crate::port::tx_only(ring_cfg))?;
             self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
             self.tx_only.insert(id, ring);
             return Ok(id);

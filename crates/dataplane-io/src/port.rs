@@ -2,7 +2,8 @@
 //! ([`crate::ring`]) or an AF_XDP socket ([`crate::xsk`]), behind one receive / transmit API.
 //!
 //! ```text
-//!  IoMode::AfPacket  -> PacketRing (rx + tx rings)                      one epoll fd
+//!  IoMode::AfPacket  -> PacketRing (rx ring)                            one epoll fd
+//!                       + a transmit-only PacketRing (tx ring), not polled
 //!  IoMode::AfXdp     -> XskSocket (XDP program steers packets to it)    epoll fd, sub 0
 //!                       fabric only: + PacketRing with an ARP-only filter  epoll fd, sub 1
 //!                       (overlay goes to the XDP socket, ARP up the stack; the forwarder
@@ -12,6 +13,11 @@
 //! AF_PACKET only copies packets: on the fabric, the kernel would also route every overlay
 //! packet to the listener sockets and discard it there. A tcx ingress program
 //! ([`TcOverlayDrop`]) drops them once the packet socket has its copy (unless disabled).
+//!
+//! AF_PACKET transmits through a socket of its own, never registered with epoll: the kernel
+//! frees each sent skb through `sock_wfree`, which wakes the socket's waiters
+//! (`sock_def_write_space`: the wait-queue lock and epoll's callback, per packet) when it has
+//! any. The receiving socket has our epoll entry; the transmitting one has no waiter.
 //!
 //! When AF_XDP cannot be set up (no kernel support, no privilege, the driver refuses), the port
 //! falls back to AF_PACKET with a warning naming the error; its dump says which I/O it uses.
@@ -24,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::bpf::{TcOverlayDrop, XdpFilter};
 use crate::error::IoError;
 use crate::gro::{self, Coalescer, Out};
-use crate::ring::{PacketRing, RingCfg, RxFrame};
+use crate::ring::{PacketRing, RingCfg, RingStats, RxFrame};
 use crate::sys::GsoSender;
 use crate::xsk::{self, XskCfg, XskSocket};
 
@@ -51,7 +57,12 @@ impl std::str::FromStr for IoMode {
 }
 
 enum PortIo {
-    Packet(PacketRing),
+    Packet {
+        /// Receives (and is polled); its own TX ring stays unused.
+        rx: PacketRing,
+        /// Transmits (not polled: no wakeup per sent packet).
+        tx: PacketRing,
+    },
     Xdp {
         /// Boxed: the socket is much larger than a packet ring.
         xsk: Box<XskSocket>,
@@ -175,15 +186,7 @@ impl Port {
                     None
                 };
                 let tx = if xsk.tx_packet_ring {
-                    let cfg = RingCfg {
-                        tx_only: true,
-                        // A virtio_net_hdr per TX slot: linear skbs (ring.rs, VNET_HDR_LINEAR).
-                        vnet_hdr: true,
-                        rx_block_size: 4096,
-                        rx_block_nr: 2,
-                        ..ring
-                    };
-                    Some(PacketRing::open(ifname, cfg)?)
+                    Some(PacketRing::open(ifname, tx_only(ring))?)
                 } else {
                     None
                 };
@@ -215,7 +218,14 @@ impl Port {
                 ),
             }
         }
-        let r = PacketRing::open(ifname, ring)?;
+        let r = PacketRing::open(
+            ifname,
+            RingCfg {
+                tx_frame_nr: 1,
+                ..ring
+            },
+        )?;
+        let tx = PacketRing::open(ifname, tx_only(ring))?;
         let tc_drop = if kind == VifKind::Fabric && fabric_tc_drop {
             match TcOverlayDrop::attach(r.ifindex()) {
                 Ok(t) => Some(t),
@@ -234,7 +244,7 @@ impl Port {
             None
         };
         Ok(Self {
-            io: PortIo::Packet(r),
+            io: PortIo::Packet { rx: r, tx },
             workload,
             fabric: kind == VifKind::Fabric,
             tc_drop,
@@ -245,7 +255,7 @@ impl Port {
     /// Interface name.
     pub(crate) fn ifname(&self) -> &str {
         match &self.io {
-            PortIo::Packet(r) => r.ifname(),
+            PortIo::Packet { rx, .. } => rx.ifname(),
             PortIo::Xdp { xsk, .. } => xsk.ifname(),
         }
     }
@@ -253,7 +263,7 @@ impl Port {
     /// Descriptors to watch, with their sub-index (0 main, 1 the fabric's ARP ring).
     pub(crate) fn fds(&self) -> Vec<(RawFd, u32)> {
         match &self.io {
-            PortIo::Packet(r) => vec![(r.raw_fd(), 0)],
+            PortIo::Packet { rx, .. } => vec![(rx.raw_fd(), 0)],
             PortIo::Xdp { xsk, arp, .. } => {
                 let mut v = vec![(xsk.raw_fd(), 0)];
                 if let Some(a) = arp {
@@ -273,7 +283,7 @@ impl Port {
         mut f: impl FnMut(RxFrame<'_>),
     ) -> usize {
         match (&mut self.io, sub) {
-            (PortIo::Packet(r), _) => r.rx_burst(blocks, f),
+            (PortIo::Packet { rx, .. }, _) => rx.rx_burst(blocks, f),
             (PortIo::Xdp { arp: Some(a), .. }, 1) => a.rx_burst(blocks, f),
             (PortIo::Xdp { xsk, .. }, _) => {
                 let workload = self.workload;
@@ -298,7 +308,7 @@ impl Port {
     /// The transmit queue frames for this port go to.
     fn txq(io: &mut PortIo) -> &mut dyn TxQueue {
         match io {
-            PortIo::Packet(r) | PortIo::Xdp { tx: Some(r), .. } => r,
+            PortIo::Packet { tx: r, .. } | PortIo::Xdp { tx: Some(r), .. } => r,
             PortIo::Xdp { xsk, .. } => &mut **xsk,
         }
     }
@@ -332,8 +342,16 @@ impl Port {
     /// Counters as JSON, with the I/O mode (`"io"`).
     pub(crate) fn stats_json(&mut self) -> serde_json::Value {
         match &mut self.io {
-            PortIo::Packet(r) => {
-                let mut v = serde_json::to_value(r.stats()).unwrap_or_default();
+            PortIo::Packet { rx, tx } => {
+                let (r, t) = (rx.stats(), tx.stats());
+                let st = RingStats {
+                    tx_frames: t.tx_frames,
+                    tx_ring_full: t.tx_ring_full,
+                    tx_too_big: t.tx_too_big,
+                    tx_kicks: t.tx_kicks,
+                    ..r
+                };
+                let mut v = serde_json::to_value(st).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.insert("io".into(), "af-packet".into());
                     if self.tc_drop.is_some() {
@@ -393,5 +411,18 @@ impl GroOut {
                 ok
             }
         }
+    }
+}
+
+/// The geometry of a transmit-only socket on an interface with geometry `ring`: bound to no
+/// protocol (receives nothing; a token receive ring), with a virtio_net_hdr per TX slot so
+/// frames leave as linear skbs (ring.rs, `VNET_HDR_LINEAR`).
+pub(crate) fn tx_only(ring: RingCfg) -> RingCfg {
+    RingCfg {
+        tx_only: true,
+        vnet_hdr: true,
+        rx_block_size: 4096,
+        rx_block_nr: 2,
+        ..ring
     }
 }

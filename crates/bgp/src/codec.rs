@@ -30,12 +30,35 @@ const OPT_TRANS: u8 = 0xc0;
 pub struct Received {
     /// Keys withdrawn (IPv4 withdrawn field and MP_UNREACH_NLRI).
     pub withdrawn: Vec<RouteKey>,
-    /// Paths announced (IPv4 NLRI field and MP_REACH_NLRI).
-    pub announced: Vec<Path>,
+    /// Routes announced (the IPv4 NLRI field and MP_REACH_NLRI), one group per
+    /// attribute set: every route of a group shares its attributes' `Arc`.
+    pub announced: Vec<Announced>,
     /// End-of-RIB markers (RFC 4724 §2) by family.
     pub end_of_rib: Vec<Family>,
     /// Families present in the UPDATE that the speaker does not carry.
     pub unknown_families: usize,
+}
+
+/// Routes announced with one attribute set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    /// The attributes of every route in the group.
+    pub attrs: Arc<Attrs>,
+    /// Each route's key and labels.
+    pub routes: Vec<(RouteKey, LabelStack)>,
+}
+
+impl Received {
+    /// The announced routes as paths, each with its own handle on its attributes.
+    pub fn paths(&self) -> impl Iterator<Item = Path> + '_ {
+        self.announced.iter().flat_map(|g| {
+            g.routes.iter().map(|(key, labels)| Path {
+                key: key.clone(),
+                labels: labels.clone(),
+                attrs: g.attrs.clone(),
+            })
+        })
+    }
 }
 
 /// The keys of every route an UPDATE mentions (for treat-as-withdraw).
@@ -53,36 +76,21 @@ pub fn all_keys(u: &Update) -> Vec<RouteKey> {
 }
 
 fn keys_of(n: &Nlri) -> Vec<RouteKey> {
-    paths_of(n, &Arc::new(Attrs::default()))
-        .into_iter()
-        .map(|p| p.key)
-        .collect()
+    routes_of(n).into_iter().map(|(k, _)| k).collect()
 }
 
-fn paths_of(n: &Nlri, attrs: &Arc<Attrs>) -> Vec<Path> {
+/// The key and labels of each route of an NLRI field.
+fn routes_of(n: &Nlri) -> Vec<(RouteKey, LabelStack)> {
     match n {
         Nlri::Ipv4Unicast(v) => v
             .iter()
-            .map(|p| Path {
-                key: RouteKey::Inet(*p),
-                labels: LabelStack::new(),
-                attrs: attrs.clone(),
-            })
+            .map(|p| (RouteKey::Inet(*p), LabelStack::new()))
             .collect(),
-        Nlri::Vpnv4(v) | Nlri::Vpnv6(v) => {
-            v.iter().map(|r| Path::from_vpn(r, attrs.clone())).collect()
-        }
-        Nlri::Evpn(v) => v
-            .iter()
-            .map(|r| Path::from_evpn(r, attrs.clone()))
-            .collect(),
+        Nlri::Vpnv4(v) | Nlri::Vpnv6(v) => v.iter().map(Path::vpn_parts).collect(),
+        Nlri::Evpn(v) => v.iter().map(Path::evpn_parts).collect(),
         Nlri::RouteTarget(v) => v
             .iter()
-            .map(|r| Path {
-                key: RouteKey::Rtc(*r),
-                labels: LabelStack::new(),
-                attrs: attrs.clone(),
-            })
+            .map(|r| (RouteKey::Rtc(*r), LabelStack::new()))
             .collect(),
         Nlri::Ipv6Unicast(_) | Nlri::Unknown { .. } => Vec::new(),
     }
@@ -173,8 +181,14 @@ pub fn receive(u: &Update, four_octet: bool) -> Received {
     }
     let attrs = Arc::new(attrs);
     if !u.nlri.is_empty() {
-        rx.announced
-            .extend(paths_of(&Nlri::Ipv4Unicast(u.nlri.clone()), &attrs));
+        rx.announced.push(Announced {
+            attrs: attrs.clone(),
+            routes: u
+                .nlri
+                .iter()
+                .map(|p| (RouteKey::Inet(*p), LabelStack::new()))
+                .collect(),
+        });
     }
     if let Some(m) = reach {
         match family_of(&m.nlri) {
@@ -198,7 +212,10 @@ pub fn receive(u: &Update, four_octet: bool) -> Received {
                     }),
                     NextHop::Raw(_) => None,
                 };
-                rx.announced.extend(paths_of(&m.nlri, &Arc::new(a)));
+                rx.announced.push(Announced {
+                    attrs: Arc::new(a),
+                    routes: routes_of(&m.nlri),
+                });
             }
             None => rx.unknown_families += 1,
         }

@@ -111,18 +111,19 @@ pub enum Event {
         /// Its new state.
         state: State,
     },
-    /// A peer advertised (or replaced) a path.
+    /// A peer advertised (or replaced) a path. (The core emits [`Event::LearnedMany`];
+    /// this is for RIB owners' own events and older callers.)
     Learned {
         /// The peer's address.
         peer: IpAddr,
         /// The path as received.
         path: Path,
     },
-    /// Paths a peer advertised that share one attribute set (one UPDATE), in order. The
-    /// core emits [`Event::Learned`]; the shell folds runs of them into this, so the RIB
-    /// owner's thread touches the shared attributes' reference count once per UPDATE
-    /// rather than once per route (it is also incremented on the speaker's thread: a
-    /// count per route bounced its cache line between cores, 10% of a full-table ingest).
+    /// Paths a peer advertised that share one attribute set (one UPDATE), in order: the
+    /// core emits one per UPDATE (per attribute set in it), and the shell folds runs of
+    /// them into one. The attributes' reference count is touched once per UPDATE, not
+    /// once per route, on either thread (a count per route bounced its cache line
+    /// between the cores, 10% of a full-table ingest).
     LearnedMany {
         /// The peer's address.
         peer: IpAddr,

@@ -398,10 +398,22 @@ impl Rib {
     /// as an event) and nothing of it is copied but its attribute `Arc` and, for a label
     /// stack of three or more, the labels.
     pub fn learn_ref(&mut self, info: SrcInfo, path: &Path) -> (bool, bool, Option<DestId>) {
-        let ck = Ck::new(&path.key);
+        self.learn_parts(info, &path.key, &path.labels, &path.attrs)
+    }
+
+    /// [`Rib::learn_ref`] with the path in its parts (the routes of one UPDATE share
+    /// their attributes: the speaker keeps one `Arc` for all of them).
+    pub fn learn_parts(
+        &mut self,
+        info: SrcInfo,
+        key: &RouteKey,
+        labels: &LabelStack,
+        attrs: &Arc<Attrs>,
+    ) -> (bool, bool, Option<DestId>) {
+        let ck = Ck::new(key);
         let (h, found) = self.find_h(&ck);
         let (has, same) = match found {
-            Some(id) => self.has_same_at(id, info.src, path),
+            Some(id) => self.has_same_parts(id, info.src, labels, attrs),
             None => (false, false),
         };
         if same {
@@ -409,8 +421,8 @@ impl Rib {
         }
         let new = New {
             info,
-            labels: &path.labels,
-            attrs: path.attrs.clone(),
+            labels,
+            attrs: attrs.clone(),
         };
         (has, false, self.set_at(ck, h, found, info.src, Some(new)))
     }
@@ -597,6 +609,17 @@ impl Rib {
 
     /// [`Rib::has_same`] for the destination `id` of `path.key`.
     fn has_same_at(&self, id: DestId, src: Source, path: &Path) -> (bool, bool) {
+        self.has_same_parts(id, src, &path.labels, &path.attrs)
+    }
+
+    /// [`Rib::has_same_at`] with the path in its parts.
+    fn has_same_parts(
+        &self,
+        id: DestId,
+        src: Source,
+        labels: &LabelStack,
+        attrs: &Arc<Attrs>,
+    ) -> (bool, bool) {
         let Some(d) = self.dests.get(id as usize) else {
             return (false, false);
         };
@@ -608,8 +631,8 @@ impl Rib {
         else {
             return (false, false);
         };
-        let same = (Arc::ptr_eq(&s.attrs, &path.attrs) || *s.attrs == *path.attrs)
-            && self.labels(id, s).as_slice() == path.labels.as_slice();
+        let same = (Arc::ptr_eq(&s.attrs, attrs) || *s.attrs == **attrs)
+            && self.labels(id, s).as_slice() == labels.as_slice();
         (true, same)
     }
 

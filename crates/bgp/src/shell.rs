@@ -52,8 +52,9 @@ pub enum SpeakerError {
 /// UPDATEs, few enough that the outputs they produce stay small.
 const MAX_BATCH: usize = 64;
 
-/// Most events in one batch for the RIB owner: a full table arrives as a few
-/// thousand channel messages, not a million (one wake-up and one permit per batch).
+/// Paths after which a batch for the RIB owner is sent (it closes at the first event
+/// that reaches this: one UPDATE's paths are never split): a full table arrives as a
+/// few thousand channel messages, not a million (one wake-up and one permit per batch).
 const EVENT_BATCH: usize = 1024;
 
 /// Batches queued for the RIB owner before the core waits for it (16k events).
@@ -103,8 +104,9 @@ impl std::fmt::Debug for Cmd {
 impl Speaker {
     /// Start a speaker; listen on `listen` if given (port 0 picks one; see
     /// [`Speaker::local_addr`]). Events for the RIB owner arrive on the
-    /// returned receiver in batches, in order (at most 1024 paths each; runs of
-    /// paths learned with one attribute set arrive as [`Event::LearnedMany`]).
+    /// returned receiver in batches, in order (about 1024 paths each, one UPDATE's never
+    /// split; runs of paths learned with one attribute set arrive as
+    /// [`Event::LearnedMany`]).
     pub async fn start(
         cfg: SpeakerConfig,
         listen: Option<SocketAddr>,
@@ -421,7 +423,7 @@ async fn core_task(
 /// What the core task does with the core's outputs, and the state that needs.
 struct Outs {
     /// Events for the RIB owner not sent yet, and how many the core emitted into them (a
-    /// folded `LearnedMany` counts each of its routes).
+    /// `LearnedMany` counts each of its routes).
     batch: Vec<Event>,
     in_batch: usize,
     conns: HashMap<ConnId, ConnIo>,
@@ -470,8 +472,7 @@ impl Outs {
                     });
                 }
                 Output::Event(e) => {
-                    push_event(&mut self.batch, e);
-                    self.in_batch += 1;
+                    self.in_batch += push_event(&mut self.batch, e);
                     if self.in_batch >= EVENT_BATCH {
                         self.send_events(events).await;
                     }
@@ -489,11 +490,28 @@ impl Outs {
     }
 }
 
-/// Queue an event for the RIB owner, folding a learned path into the previous
-/// [`Event::LearnedMany`] when it is from the same peer with the same attributes (the
-/// path's own `Arc` is dropped here, on the thread that cloned it).
-fn push_event(batch: &mut Vec<Event>, e: Event) {
+/// Queue an event for the RIB owner, folding learned paths into the previous
+/// [`Event::LearnedMany`] when they are from the same peer with the same attributes (the
+/// core emits one per UPDATE; a full table sends many UPDATEs with one attribute set).
+/// Returns the number of paths the event carried (1 for any other event).
+fn push_event(batch: &mut Vec<Event>, e: Event) -> usize {
     match (batch.last_mut(), e) {
+        (
+            Some(Event::LearnedMany {
+                peer,
+                attrs,
+                routes,
+            }),
+            Event::LearnedMany {
+                peer: p,
+                attrs: a,
+                routes: mut more,
+            },
+        ) if *peer == p && Arc::ptr_eq(attrs, &a) => {
+            let n = more.len();
+            routes.append(&mut more);
+            n
+        }
         (
             Some(Event::LearnedMany {
                 peer,
@@ -503,13 +521,24 @@ fn push_event(batch: &mut Vec<Event>, e: Event) {
             Event::Learned { peer: p, path },
         ) if *peer == p && Arc::ptr_eq(attrs, &path.attrs) => {
             routes.push((path.key, path.labels));
+            1
         }
-        (_, Event::Learned { peer, path }) => batch.push(Event::LearnedMany {
-            peer,
-            attrs: path.attrs,
-            routes: vec![(path.key, path.labels)],
-        }),
-        (_, e) => batch.push(e),
+        (_, Event::Learned { peer, path }) => {
+            batch.push(Event::LearnedMany {
+                peer,
+                attrs: path.attrs,
+                routes: vec![(path.key, path.labels)],
+            });
+            1
+        }
+        (_, e) => {
+            let n = match &e {
+                Event::LearnedMany { routes, .. } => routes.len(),
+                _ => 1,
+            };
+            batch.push(e);
+            n
+        }
     }
 }
 

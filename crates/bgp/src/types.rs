@@ -250,21 +250,28 @@ impl Path {
 
     /// A path from a wire route (VPN / EVPN / RTC / IPv4) and attributes.
     pub fn from_vpn(r: &VpnRoute, attrs: Arc<Attrs>) -> Path {
-        Path {
-            key: RouteKey::Vpn(r.rd, r.prefix),
-            labels: r.labels.iter().map(|l| l.value()).collect(),
-            attrs,
-        }
+        let (key, labels) = Path::vpn_parts(r);
+        Path { key, labels, attrs }
+    }
+
+    /// The key and labels of a VPN route.
+    pub fn vpn_parts(r: &VpnRoute) -> (RouteKey, LabelStack) {
+        (
+            RouteKey::Vpn(r.rd, r.prefix),
+            r.labels.iter().map(|l| l.value()).collect(),
+        )
+    }
+
+    /// The key and label fields of an EVPN route.
+    pub fn evpn_parts(r: &EvpnRoute) -> (RouteKey, LabelStack) {
+        let (key, labels) = evpn_split(r);
+        (RouteKey::Evpn(Box::new(EvpnKey(key))), labels)
     }
 
     /// A path from an EVPN route; its label fields move to `labels`.
     pub fn from_evpn(r: &EvpnRoute, attrs: Arc<Attrs>) -> Path {
-        let (key, labels) = evpn_split(r);
-        Path {
-            key: RouteKey::Evpn(Box::new(EvpnKey(key))),
-            labels,
-            attrs,
-        }
+        let (key, labels) = Path::evpn_parts(r);
+        Path { key, labels, attrs }
     }
 }
 

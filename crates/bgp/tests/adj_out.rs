@@ -52,6 +52,12 @@ fn full_table_goes_out_in_chunks_with_end_of_rib_last() {
         .filter(|e| matches!(e, Event::Learned { .. }))
         .count();
     assert_eq!(learned, n as usize, "every route arrives");
+    // one event per UPDATE (per attribute set in it), not one per route
+    let events = net.nodes[b].learned_events;
+    assert!(
+        events > 0 && events * 100 < n as usize,
+        "{events} LearnedMany events for {n} routes"
+    );
     let eor = ev
         .iter()
         .position(|e| matches!(e, Event::EndOfRib { family, .. } if *family == Family::Inet))

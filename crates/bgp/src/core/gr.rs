@@ -42,7 +42,7 @@ use super::Core;
 use crate::fsm::Negotiated;
 use crate::peer::Peer;
 use crate::rib::Source;
-use crate::types::{Attrs, Family, Path, RouteKey, SpeakerConfig};
+use crate::types::{Attrs, Family, RouteKey, SpeakerConfig};
 
 /// Where a peer is in graceful restart, for `neighbors` (TF's close-manager
 /// state names): `GR_TIMER` while a restart time runs (also a new one after
@@ -432,8 +432,8 @@ impl Core {
                 })
                 .clone();
             let key = c.path.key.clone();
-            let path = Path { attrs, ..c.path };
-            self.peer_learn(addr, c.ebgp, c.peer_id, path);
+            let routes = vec![(c.path.key, c.path.labels)];
+            self.peer_learn(addr, c.ebgp, c.peer_id, attrs, routes);
             // learning a path makes it fresh; this one stays stale
             if let Some(p) = self.peers.get_mut(&addr) {
                 p.stale.insert(key);

@@ -13,7 +13,7 @@ use super::{Core, Event, Output};
 use crate::codec;
 use crate::export::best_of;
 use crate::rib::{Source, SrcInfo};
-use crate::types::{Attrs, Family, Path, RouteKey};
+use crate::types::{Attrs, Family, RouteKey};
 
 impl Core {
     pub(super) fn receive_update(
@@ -43,7 +43,7 @@ impl Core {
             && rx
                 .announced
                 .iter()
-                .any(|p| p.attrs.first_as() != Some(neg.remote_as))
+                .any(|g| !g.routes.is_empty() && g.attrs.first_as() != Some(neg.remote_as))
         {
             if let Some(p) = self.peers.get_mut(&addr) {
                 p.stats.treat_as_withdraw += 1;
@@ -52,11 +52,11 @@ impl Core {
                     neg.remote_as
                 ));
             }
-            for k in rx
-                .withdrawn
-                .iter()
-                .chain(rx.announced.iter().map(|p| &p.key))
-            {
+            for k in rx.withdrawn.iter().chain(
+                rx.announced
+                    .iter()
+                    .flat_map(|g| g.routes.iter().map(|(k, _)| k)),
+            ) {
                 self.peer_withdraw(addr, k);
             }
             return;
@@ -69,16 +69,9 @@ impl Core {
                 self.peer_withdraw(addr, k);
             }
         }
-        std::hint::black_box(self.rib.touch_keys(rx.announced.iter().map(|p| &p.key)));
-        let mut loop_check: Option<(*const Attrs, bool)> = None;
-        for path in rx.announced {
-            let fam = path.family();
-            if !neg.families.contains(&fam) {
-                ignored += 1;
-                continue;
-            }
-            rtc_changed |= fam == Family::RouteTarget;
-            let a = &path.attrs;
+        for g in rx.announced {
+            std::hint::black_box(self.rib.touch_keys(g.routes.iter().map(|(k, _)| k)));
+            let a = &g.attrs;
             // RFC 4271 - Section 9.1.2: "If the AS_PATH attribute of a BGP
             // route contains an AS loop, the BGP route should be excluded
             // from the Phase 2 decision function." RFC 4456 - Section 8: "A
@@ -86,22 +79,27 @@ impl Core {
             // ignore a route received with its BGP Identifier as the
             // ORIGINATOR_ID." and "If the local CLUSTER_ID is found in the
             // CLUSTER_LIST, the advertisement received SHOULD be ignored."
-            // (the paths of an UPDATE share one attribute set: checked once per set)
-            let looped = match loop_check {
-                Some((seen, l)) if std::ptr::eq(seen, Arc::as_ptr(a)) => l,
-                _ => {
-                    let l = (ebgp && a.as_path_contains(asn))
-                        || a.originator_id == Some(router_id)
-                        || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
-                    loop_check = Some((Arc::as_ptr(a), l));
-                    l
+            // (the routes of a group share one attribute set: checked once)
+            let looped = (ebgp && a.as_path_contains(asn))
+                || a.originator_id == Some(router_id)
+                || cluster_id.is_some_and(|c| a.cluster_list.contains(&c));
+            let mut learn = Vec::with_capacity(g.routes.len());
+            for (key, labels) in g.routes {
+                let fam = key.family();
+                if !neg.families.contains(&fam) {
+                    ignored += 1;
+                    continue;
                 }
-            };
-            if looped {
-                ignored += 1;
-                self.peer_withdraw(addr, &path.key);
-            } else {
-                self.peer_learn(addr, ebgp, neg.remote_id, path);
+                rtc_changed |= fam == Family::RouteTarget;
+                if looped {
+                    ignored += 1;
+                    self.peer_withdraw(addr, &key);
+                } else {
+                    learn.push((key, labels));
+                }
+            }
+            if !learn.is_empty() {
+                self.peer_learn(addr, ebgp, neg.remote_id, g.attrs, learn);
             }
         }
         let Some(p) = self.peers.get_mut(&addr) else {
@@ -137,49 +135,67 @@ impl Core {
         let _ = now;
     }
 
+    /// Routes a peer announced with one attribute set into the Loc-RIB; those that
+    /// changed something go to the RIB owner as one [`Event::LearnedMany`] (one event
+    /// and one handle on the attributes per group, not per route).
     pub(super) fn peer_learn(
         &mut self,
         addr: IpAddr,
         ebgp: bool,
         peer_id: std::net::Ipv4Addr,
-        path: Path,
+        attrs: Arc<Attrs>,
+        mut routes: Vec<(RouteKey, crate::types::LabelStack)>,
     ) {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };
         if !p.stale.is_empty() {
-            p.stale.remove(&path.key);
+            for (k, _) in &routes {
+                p.stale.remove(k);
+            }
         }
-        let src = Source::Peer(addr);
-        let from_client = p.cfg.rr_client;
-        let rtc = match &path.key {
-            RouteKey::Rtc(r) => Some(*r),
-            _ => None,
-        };
-        // one lookup answers "had one / exactly this" and sets the candidate; the RIB
-        // borrows the path, which then goes out as the event (no copy per route)
+        // one lookup per route answers "had one / exactly this" and sets the
+        // candidate; the RIB borrows the route, which then goes out in the event
         let info = SrcInfo {
-            src,
+            src: Source::Peer(addr),
             ebgp,
             peer_id,
-            from_client,
+            from_client: p.cfg.rr_client,
         };
-        let (has, same, changed) = self.rib.learn_ref(info, &path);
-        if same {
-            return;
+        let mut received = 0;
+        let mut rtcs = Vec::new();
+        let mut changed = Vec::new();
+        routes.retain(|(key, labels)| {
+            let (has, same, best) = self.rib.learn_parts(info, key, labels, &attrs);
+            if same {
+                return false;
+            }
+            if !has {
+                received += 1;
+            }
+            if let RouteKey::Rtc(r) = key {
+                rtcs.push(*r);
+            }
+            if let Some(id) = best {
+                changed.push(id);
+            }
+            true
+        });
+        if let Some(p) = self.peers.get_mut(&addr) {
+            p.received += received;
+            p.rtc_in.extend(rtcs.iter().copied());
         }
-        if !has {
-            p.received += 1;
+        if !routes.is_empty() {
+            self.out.push_back(Output::Event(Event::LearnedMany {
+                peer: addr,
+                attrs,
+                routes,
+            }));
         }
-        if let Some(r) = rtc {
-            p.rtc_in.insert(r);
-        }
-        self.out
-            .push_back(Output::Event(Event::Learned { peer: addr, path }));
-        if let Some(id) = changed {
+        for id in changed {
             self.best_changed(id);
         }
-        if let Some(r) = rtc {
+        for r in rtcs {
             self.membership_changed(r);
         }
     }

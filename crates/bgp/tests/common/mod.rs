@@ -23,7 +23,10 @@ pub fn ip(s: &str) -> IpAddr {
 pub struct Node {
     pub core: Core,
     pub addr: IpAddr,
+    /// Events, one `Event::Learned` per learned path ([`flatten`]).
     pub events: Vec<Event>,
+    /// `Event::LearnedMany`s the core emitted (one per UPDATE's attribute set).
+    pub learned_events: usize,
     /// Drop everything this node sends (to make hold timers expire).
     pub mute: bool,
 }
@@ -56,6 +59,7 @@ impl Net {
             core: Core::new(cfg),
             addr: a,
             events: Vec::new(),
+            learned_events: 0,
             mute: false,
         });
         self.nodes.len() - 1
@@ -176,7 +180,11 @@ impl Net {
                     self.nodes[j].core.handle(now, Input::Closed { conn: cj });
                 }
             }
-            Output::Event(e) => self.nodes[i].events.push(e),
+            Output::Event(e) => {
+                let n = &mut self.nodes[i];
+                n.learned_events += usize::from(matches!(e, Event::LearnedMany { .. }));
+                n.events.extend(flatten(e));
+            }
         }
     }
 
@@ -363,6 +371,29 @@ pub struct Sent {
     pub closed: bool,
 }
 
+/// An event as one `Event::Learned` per path (the core emits a group of paths with one
+/// attribute set as one `Event::LearnedMany`); any other event as it is.
+pub fn flatten(e: Event) -> Vec<Event> {
+    match e {
+        Event::LearnedMany {
+            peer,
+            attrs,
+            routes,
+        } => routes
+            .into_iter()
+            .map(|(key, labels)| Event::Learned {
+                peer,
+                path: Path {
+                    key,
+                    labels,
+                    attrs: attrs.clone(),
+                },
+            })
+            .collect(),
+        e => vec![e],
+    }
+}
+
 /// Messages a core sent on `conn` (drains its outputs; events are kept).
 pub fn sent(core: &mut Core, conn: u64, ctx: &DecodeCtx, events: &mut Vec<Event>) -> Sent {
     let mut s = Sent {
@@ -373,7 +404,7 @@ pub fn sent(core: &mut Core, conn: u64, ctx: &DecodeCtx, events: &mut Vec<Event>
         match o {
             Output::Send { conn: c, bytes } if c == conn => s.msgs.extend(dec(&bytes, ctx)),
             Output::Close { conn: c } if c == conn => s.closed = true,
-            Output::Event(e) => events.push(e),
+            Output::Event(e) => events.extend(flatten(e)),
             _ => {}
         }
     }

@@ -195,6 +195,8 @@ impl Ring {
     }
 }
 
+/// `XDP_MAX_TX_SKB_BUDGET` (`linux/if_xdp.h`, Linux 6.17; not in the libc crate yet).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 /// Most `sendto` kicks per flush (each sends up to 32 frames in copy mode).
 const MAX_KICKS: u32 = 64;
 /// `struct xdp_desc` size.
@@ -260,6 +262,18 @@ impl XskSocket {
         ] {
             setsockopt(s, libc::SOL_XDP, opt, &(ring_size as libc::c_int), call)?;
         }
+        // af_xdp.rst, XDP_MAX_TX_SKB_BUDGET: "the maximum number of descriptors that can be
+        // handled and passed to the driver at one send syscall [...] in the copy mode [...]
+        // Allowed range is [32, xs->tx->nentries]". A whole TX ring per kick instead of 32
+        // frames (Linux 6.17+; older kernels refuse the option and keep 32: `tx_flush` kicks
+        // again while frames remain).
+        let _ = setsockopt(
+            s,
+            libc::SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            &(ring_size as libc::c_uint),
+            "XDP_MAX_TX_SKB_BUDGET",
+        );
         // SAFETY: xdp_mmap_offsets is plain old data; all-zero is valid.
         let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;

@@ -15,7 +15,6 @@
 #![allow(clippy::unwrap_used)] // a driver: a failed unwrap is a broken setup
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::hint::black_box;

@@ -527,6 +527,9 @@ pub(crate) enum Overlay {
     Mpls(usize),
     /// VXLAN header at this offset.
     Vxlan(usize),
+    /// An outer fragment (UDP or GRE, header checksum good) to our fabric IP: reassembled
+    /// first (`reasm.rs`).
+    Fragment,
     /// Not an overlay packet for us.
     NotOurs,
 }
@@ -546,9 +549,17 @@ pub(crate) fn classify_fabric(
         Err(e) if looks_like_tunnel_to(b, our_ip) => return Err(wire_err(e)),
         Err(_) => return Ok(Overlay::NotOurs),
     };
-    if Some(ip.dst()) != our_ip || ip.more_frags() || ip.frag_offset() != 0 {
-        // Not ours, or a fragment: the kernel (which has it too) reassembles.
+    if Some(ip.dst()) != our_ip {
         return Ok(Overlay::NotOurs);
+    }
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        // A fragment: a tunnel packet's is reassembled here (the kernel's copy never reaches
+        // the forwarder), anything else is the host's.
+        return match ip.protocol() {
+            ip_proto::UDP | ip_proto::GRE if ip.verify_checksum() => Ok(Overlay::Fragment),
+            ip_proto::UDP | ip_proto::GRE => Err(DropReason::Checksum),
+            _ => Ok(Overlay::NotOurs),
+        };
     }
     if !ip.verify_checksum() {
         return Err(DropReason::Checksum);

@@ -119,6 +119,8 @@ pub struct Forwarder {
     /// Ports of fragmented datagrams (IPv4 and IPv6) seen on policy vifs, for their later
     /// fragments, and later fragments queued until their first one arrives (`frag.rs`).
     pub(crate) frags: crate::frag::Frags,
+    /// Outer IPv4 fragments to our fabric IP, until their datagram is whole (`reasm.rs`).
+    pub(crate) reasm: crate::reasm::Reassembler,
     /// Frames the forwarder originates (ARP requests), drained by
     /// [`Forwarder::poll_transmit`].
     pub(crate) tx_queue: VecDeque<Tx>,
@@ -140,7 +142,7 @@ pub struct Forwarder {
     pub(crate) fast_hits: u64,
 }
 
-pub(crate) const DROP_REASONS: usize = DropReason::FragQueueFull as usize + 1;
+pub(crate) const DROP_REASONS: usize = DropReason::ReasmLimit as usize + 1;
 pub(crate) const PUNT_REASONS: usize = PuntReason::Receive as usize + 1;
 
 const ALL_DROPS: [DropReason; DROP_REASONS] = [
@@ -167,6 +169,9 @@ const ALL_DROPS: [DropReason; DROP_REASONS] = [
     DropReason::Checksum,
     DropReason::BadTunnel,
     DropReason::FragQueueFull,
+    DropReason::ReasmTimeout,
+    DropReason::ReasmOverlap,
+    DropReason::ReasmLimit,
 ];
 const ALL_PUNTS: [PuntReason; PUNT_REASONS] = [
     PuntReason::FlowMiss,
@@ -210,6 +215,7 @@ impl Forwarder {
             neighbors: fast_map(seed, 0),
             arp_pending: fast_map(seed, 0),
             frags: crate::frag::Frags::new(seed),
+            reasm: crate::reasm::Reassembler::new(Default::default(), seed),
             tx_queue: VecDeque::new(),
             drops: [0; DROP_REASONS],
             punts: [0; PUNT_REASONS],
@@ -517,6 +523,7 @@ impl Forwarder {
         self.arp_pending
             .retain(|_, t| now.saturating_sub(*t) < Duration::from_secs(60));
         self.expire_frags(now);
+        self.expire_reasm(now);
         self.flows
             .age(now, self.cfg.flow_timeout, self.cfg.hold_timeout)
     }

@@ -622,7 +622,7 @@ fn fabric_plan(
     };
     // (payload offset, routed, vrf, nexthop if fixed by a label)
     let (off, routed, vrf, fixed) = match encap::classify_fabric(frame, our_ip).ok()? {
-        Overlay::NotOurs => return None,
+        Overlay::NotOurs | Overlay::Fragment => return None,
         Overlay::Mpls(off) => {
             let m = encap::parse_mpls(frame, off).ok()?;
             if !m.bottom {

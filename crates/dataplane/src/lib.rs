@@ -139,6 +139,7 @@ pub mod inplace;
 mod mtu;
 mod nd;
 mod pipeline;
+pub mod reasm;
 mod types;
 
 pub use batch::{MemRange, BATCH_MAX};

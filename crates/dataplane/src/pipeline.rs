@@ -10,6 +10,7 @@
 //!       └─ no:  L2 ─ flow stage (IP on policy vifs) ─ MAC table (miss: ff:ff.. flood entry)
 //!                  ─ Encap ─> vif unchanged / Tunnel: MPLS (inner Ethernet) / VXLAN / Flood: copies
 //!  fabric vif ──> to our fabric IP and MPLSoUDP / MPLSoGRE / VXLAN ?  no: Host (the kernel has it)
+//!       ├─ an outer fragment (UDP / GRE) to our fabric IP: held until whole (reasm.rs), then on
 //!       ├─ MPLS: label table ─> nexthop (L3 label: inner IP; L2 label: inner Ethernet)
 //!       └─ VXLAN: VNI table ─> VRF ─> inner dst MAC gateway? L3 : L2   (never back to the fabric)
 //! ```
@@ -277,8 +278,18 @@ impl Forwarder {
             ethernet::ethertype::IPV4 => {}
             _ => return Ok(Verdict::Host),
         }
-        match encap::classify_fabric(frame, our_ip)? {
-            Overlay::NotOurs => Ok(Verdict::Host),
+        let mut overlay = encap::classify_fabric(frame, our_ip)?;
+        if let Overlay::Fragment = overlay {
+            // Held until its datagram is whole, which then goes on in its place (`reasm.rs`).
+            if !self.reassemble(ctx.vif_in, buf)? {
+                return Ok(Verdict::Held);
+            }
+            ctx.orig = buf.headroom();
+            overlay = encap::classify_fabric(buf.frame(), our_ip)?;
+        }
+        let frame = buf.frame();
+        match overlay {
+            Overlay::NotOurs | Overlay::Fragment => Ok(Verdict::Host),
             Overlay::Mpls(off) => {
                 let m = encap::parse_mpls(frame, off)?;
                 if !m.bottom {

@@ -593,6 +593,17 @@ pub enum DropReason {
     /// full (TF's "Fragment Queue Fail"; `FRAG_QUEUE_MAX` in all, `FRAG_QUEUE_PER_SOURCE` per
     /// source address).
     FragQueueFull,
+    /// An outer IPv4 fragment to our fabric IP whose datagram did not arrive whole within the
+    /// reassembly timeout (2 s, TF's `VR_ASSEMBLER_TIMEOUT_SECS`); counted per fragment
+    /// discarded (`reasm.rs`).
+    ReasmTimeout,
+    /// An outer IPv4 fragment overlapping (or duplicating) one already held for its datagram,
+    /// or contradicting its end: the whole datagram is discarded (RFC 5722's rule, for
+    /// IPv4); counted per fragment discarded.
+    ReasmOverlap,
+    /// An outer IPv4 fragment beyond the reassembler's bounds (datagrams in progress, bytes
+    /// held, fragments per datagram).
+    ReasmLimit,
 }
 
 /// What to do with a packet after [`crate::Forwarder::process`].
@@ -611,7 +622,8 @@ pub enum Verdict {
         key: Option<FlowKey>,
     },
     /// Queued on a flow awaiting the agent's verdict, or a later IP fragment queued until its
-    /// first fragment arrives (then it goes out through [`crate::Forwarder::poll_transmit`]).
+    /// first fragment arrives (then it goes out through [`crate::Forwarder::poll_transmit`]),
+    /// or an outer fragment from the fabric held until its datagram is whole (`reasm.rs`).
     Held,
     /// Not for the overlay: a fabric frame the host kernel (which also
     /// received it) handles. Nothing to send.

@@ -14,6 +14,8 @@ graceful-restart` and `preserve-fw-state`, eBGP 65001, VPNv4/VPNv6/EVPN).
   without LLGR, with NO_EXPORT and LOCAL_PREF 0: RFC 9494 §4.6); FRR back with End-of-RIB
   makes them fresh; a second loss keeps them only for the long-lived stale time (ours,
   lowered on the running node, caps FRR's).
+* FRR back without `preserve-fw-state` (F bit clear): TF's `IsGRReady` ends the restart on
+  the new session, every stale path goes at once.
 
 Needs root, FRR (bgpd, zebra), BIRD 2 and GoBGP; skips otherwise.
 """
@@ -230,6 +232,34 @@ def test_long_lived_graceful_restart_with_frr(lab):
     finally:
         start_frr(lab)
     wait_until(lambda: path(lab), what="FRR's route back")
+
+
+def test_frr_back_without_forwarding_state_ends_the_restart(lab):
+    """FRR killed, then back without `preserve-fw-state`: its new OPEN clears the F bit,
+    so TF's `IsGRReady` fails on the new session and every stale path goes as soon as it
+    is Established, not at FRR's End-of-RIB (RFC 4724 §4.2 asks that for the family;
+    TF ends the whole restart). FRR re-sends its routes and they are fresh."""
+    set_gr(lab, enable=True, bgp_helper_enable=True, restart_time=60, long_lived_restart_time=0,
+           end_of_rib_timeout=60)
+    # a session that carries a 60 s restart time (the LLGR test left FRR at 4 s)
+    lab.vty("conf t", "router bgp 65001", "bgp graceful-restart restart-time 60")
+    lab.vty("clear bgp *")
+    wait_until(lambda: lab.neighbor(FRR).get("state") == "Established" and path(lab), timeout=60,
+               what="the session with FRR's 60 s restart time")
+    conf = lab.work / "frr.conf"
+    conf.write_text(conf.read_text().replace(" bgp graceful-restart preserve-fw-state\n", "")
+                    .replace("restart-time 4\n", "restart-time 60\n"))
+    time.sleep(1)  # the BGP link reads the GR settings every 0.3 s
+    kill_frr(lab)
+    try:
+        wait_until(lambda: (lambda p: p and p["stale"] and p)(path(lab)), what="stale")
+    finally:
+        start_frr(lab)
+    row = wait_until(lambda: (lambda r: "graceful restart ended" in (r.get("last_reason") or "")
+                              and r)(lab.neighbor(FRR)), timeout=10, what="the restart ended")
+    assert "forwarding state not preserved for" in row["last_reason"], row
+    p = wait_until(lambda: (lambda p: p and not p["stale"] and p)(path(lab)), what="fresh again")
+    assert p["llgr_stale"] is False, p
 
 
 def test_nothing_panicked(lab):

@@ -112,7 +112,7 @@ def test_graceful_restart_helper_with_frr(lab):
     stale (JSON `stale`, CLI `, stale`), nothing is retracted from the agent; FRR comes
     back without one of its routes and with the F bit: after its End-of-RIB that one is
     swept (retracted from the agent) and the rest are fresh again. (Without the F bit the
-    stale paths go when the session is back, RFC 4724 §4.2: crates/bgp/tests.)"""
+    stale paths go when the session is back: the test after the LLGR one.)"""
     set_gr(lab, enable=True, bgp_helper_enable=True, restart_time=60, long_lived_restart_time=300,
            end_of_rib_timeout=60)
     lab.frr_conf("ipv4 vpn", "network 10.200.9.0/24 rd 65001:9 label 1009 route-map SETRT")

@@ -121,6 +121,9 @@ pub struct Peer {
     /// The families negotiated on the session whose loss made the paths
     /// stale (TF's `BgpPeerClose::negotiated_families_`).
     pub stale_families: Vec<Family>,
+    /// Families whose long-lived stale time ran out during this restart
+    /// before their End-of-RIB: lost again, their paths are not kept.
+    pub llgr_expired: Vec<Family>,
     /// The stale keys as last listed for `peer_status`, with what they were
     /// listed at (count, flaps, LLGR families): rebuilt only when that moved
     /// (between closes the set only shrinks).
@@ -152,6 +155,7 @@ impl Peer {
             llgr_until: Vec::new(),
             gr_since: None,
             stale_families: Vec::new(),
+            llgr_expired: Vec::new(),
             stale_view: Mutex::new(None),
             stats: PeerStats::default(),
         }

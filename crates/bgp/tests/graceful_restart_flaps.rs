@@ -133,30 +133,35 @@ fn a_loss_during_llgr_keeps_the_long_lived_timer_running() {
     assert_eq!(status(&c, at(t0, 110)).gr_state, None);
 }
 
-/// RFC 9494 §4.2: a family's long-lived timer runs "until EoR is received for the
-/// relevant AFI/SAFI": lost again after the VPNv4 End-of-RIB (VPNv6 still stale),
-/// the re-sent VPNv4 path gets a long-lived time of its own; VPNv6 keeps its deadline.
-#[test]
-fn end_of_rib_ends_a_familys_long_lived_timer_before_the_next_loss() {
-    const V4: (Afi, Safi) = (Afi::Ipv4, Safi::MplsVpn);
-    const V6: (Afi, Safi) = (Afi::Ipv6, Safi::MplsVpn);
-    let t0 = Instant::now();
+const V4: (Afi, Safi) = (Afi::Ipv4, Safi::MplsVpn);
+const V6: (Afi, Safi) = (Afi::Ipv6, Safi::MplsVpn);
+
+/// A core whose restarting peer R carries VPNv4 and VPNv6 (LLGR with `v4` / `v6`
+/// seconds of long-lived time, restart time 10 s), connected on `conn` 1 with its
+/// capabilities (returned, for the next session).
+fn two_family_core(t0: Instant, v4: u32, v6: u32) -> (Core, Vec<Capability>) {
     let mut c = Core::new(sc(true, 90, 600));
     let mut p = PeerConfig::new(ip(R), 65001);
     p.passive = true;
     p.families = vec![Family::InetVpn, Family::Inet6Vpn];
     c.handle(t0, Input::AddPeer(p));
-    let llgr = |(afi, safi): (Afi, Safi)| LlgrFamily {
+    let llgr = |(afi, safi): (Afi, Safi), stale_time| LlgrFamily {
         afi,
         safi,
         flags: 0x80,
-        stale_time: 100,
+        stale_time,
     };
     let caps = vec![
         gr_fams(10, &[(V4.0, V4.1, 0x80), (V6.0, V6.1, 0x80)]),
-        Capability::LongLivedGracefulRestart(vec![llgr(V4), llgr(V6)]),
+        Capability::LongLivedGracefulRestart(vec![llgr(V4, v4), llgr(V6, v6)]),
     ];
-    let v6 = Update {
+    connect_mp(&mut c, t0, R, 65001, 1, &[V4, V6], caps.clone());
+    (c, caps)
+}
+
+/// A VPNv6 UPDATE from R for `prefix` (RD 65001:1).
+fn update6(prefix: &str) -> Message {
+    Message::Update(Update {
         attrs: vec![
             PathAttr::Origin(Origin::Igp),
             PathAttr::AsPath(AsPath(vec![AsSegment::Sequence(vec![65001])])),
@@ -168,15 +173,23 @@ fn end_of_rib_ends_a_familys_long_lived_timer_before_the_next_loss() {
                 nlri: Nlri::Vpnv6(vec![VpnRoute {
                     labels: vec![Label::new(41).unwrap()].into(),
                     rd: "65001:1".parse().unwrap(),
-                    prefix: "2001:db8:1::/48".parse().unwrap(),
+                    prefix: prefix.parse().unwrap(),
                 }]),
             }),
         ],
         ..Update::default()
-    };
-    connect_mp(&mut c, t0, R, 65001, 1, &[V4, V6], caps.clone());
+    })
+}
+
+/// RFC 9494 §4.2: a family's long-lived timer runs "until EoR is received for the
+/// relevant AFI/SAFI": lost again after the VPNv4 End-of-RIB (VPNv6 still stale),
+/// the re-sent VPNv4 path gets a long-lived time of its own; VPNv6 keeps its deadline.
+#[test]
+fn end_of_rib_ends_a_familys_long_lived_timer_before_the_next_loss() {
+    let t0 = Instant::now();
+    let (mut c, caps) = two_family_core(t0, 100, 100);
     let a = Message::Update(update("10.1.0.0/16", 65001, vec![]));
-    feed(&mut c, t0, 1, &[a.clone(), Message::Update(v6)]);
+    feed(&mut c, t0, 1, &[a.clone(), update6("2001:db8:1::/48")]);
     let k6 = key("2001:db8:1::/48");
     c.handle(t0, Input::Closed { conn: 1 });
     c.handle(at(t0, 10), Input::Tick);
@@ -195,4 +208,32 @@ fn end_of_rib_ends_a_familys_long_lived_timer_before_the_next_loss() {
     c.handle(at(t0, 170), Input::Tick);
     assert!(!present(&c, "10.1.0.0/16"));
     assert_eq!(status(&c, at(t0, 170)).gr_state, None);
+}
+
+/// RFC 9494 §4.2: "If the session subsequently resets prior to becoming synchronized,
+/// any remaining routes (for the AFI/SAFI whose LLST timer expired) MUST be removed
+/// immediately": VPNv4's long-lived time runs out while R is back without its VPNv4
+/// End-of-RIB; lost again, its re-sent VPNv4 path goes at once (VPNv6, whose timer
+/// still runs, stays).
+#[test]
+fn a_loss_after_a_familys_long_lived_time_ran_out_unsynchronized_drops_it() {
+    let t0 = Instant::now();
+    let (mut c, caps) = two_family_core(t0, 100, 300);
+    let a = Message::Update(update("10.1.0.0/16", 65001, vec![]));
+    feed(&mut c, t0, 1, &[a.clone(), update6("2001:db8:1::/48")]);
+    let k6 = key("2001:db8:1::/48");
+    c.handle(t0, Input::Closed { conn: 1 });
+    c.handle(at(t0, 10), Input::Tick);
+    // back at 50 s: re-sends the VPNv4 path only, no End-of-RIB
+    connect_mp(&mut c, at(t0, 50), R, 65001, 2, &[V4, V6], caps);
+    feed(&mut c, at(t0, 50), 2, &[a]);
+    c.handle(at(t0, 110), Input::Tick);
+    assert!(present(&c, "10.1.0.0/16"), "refreshed: not stale");
+    assert!(c.rib().best(&k6).is_some(), "VPNv6: until 310 s");
+    c.handle(at(t0, 120), Input::Closed { conn: 2 });
+    assert!(!present(&c, "10.1.0.0/16"), "VPNv4 removed at once");
+    assert!(c.rib().best(&k6).is_some());
+    assert_eq!(*status(&c, at(t0, 120)).stale_keys, vec![k6.clone()]);
+    c.handle(at(t0, 310), Input::Tick);
+    assert!(c.rib().best(&k6).is_none());
 }

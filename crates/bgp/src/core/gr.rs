@@ -31,7 +31,7 @@
 //! without the LLGR capability only if they are internal, with NO_EXPORT and
 //! LOCAL_PREF 0 (RFC 9494 §4.6, [`crate::export`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +84,17 @@ fn end_restart(p: &mut Peer) {
     p.llgr_until.clear();
     p.gr_since = None;
     p.stale_families.clear();
+    p.llgr_expired.clear();
+}
+
+/// End-of-RIB of family `f` from `p` (the caller sweeps its stale paths):
+/// the family is in sync again.
+///
+/// RFC 9494 - Section 4.2: the long-lived timer "is neither stopped nor
+/// updated until EoR is received for the relevant AFI/SAFI from the peer."
+pub(super) fn end_of_rib(p: &mut Peer, f: Family) {
+    p.llgr_until.retain(|(g, _)| *g != f);
+    p.llgr_expired.retain(|g| *g != f);
 }
 
 /// Decide, when an established session of `p` is lost, which of its paths
@@ -127,14 +138,6 @@ pub(super) fn retain_on_close(
 ) -> (Vec<RouteKey>, bool) {
     let nested = !p.stale.is_empty();
     let in_llgr = nested && p.stale_until.is_none() && !p.llgr_until.is_empty();
-    if in_llgr {
-        // RFC 9494 - Section 4.2: "The timer is neither stopped nor updated
-        // until EoR is received for the relevant AFI/SAFI from the peer." A
-        // family with no stale path left had its End-of-RIB (or was
-        // refreshed in full): its long-lived timer is over.
-        let live: HashSet<Family> = p.stale.iter().map(RouteKey::family).collect();
-        p.llgr_until.retain(|(f, _)| live.contains(f));
-    }
     let Some(n) = neg.filter(|_| graceful && sc.gr_helper) else {
         end_restart(p);
         return (adj_in, false);
@@ -160,9 +163,16 @@ pub(super) fn retain_on_close(
     let keep = |f: Family| {
         gr.is_some_and(|(_, fams)| fams.contains(&f)) || llgr.iter().any(|(g, _)| *g == f)
     };
+    // RFC 9494 - Section 4.2: "If the timer expires during synchronization
+    // with the peer, any stale routes that the peer has not refreshed, are
+    // removed. If the session subsequently resets prior to becoming
+    // synchronized, any remaining routes (for the AFI/SAFI whose LLST timer
+    // expired) MUST be removed immediately."
+    let expired = &p.llgr_expired;
     let mut drop = Vec::new();
     for k in adj_in {
-        if keep(k.family()) {
+        let f = k.family();
+        if keep(f) && !expired.contains(&f) {
             p.stale.insert(k);
         } else {
             drop.push(k);
@@ -357,6 +367,7 @@ impl Core {
         // RFC 9494 - Section 4.2: "If the timer expires ... the stale routes
         // MUST be deleted" (the long-lived stale time of their family).
         p.llgr_until.retain(|(f, _)| !due.contains(f));
+        p.llgr_expired.extend(due.iter().copied());
         let gone: Vec<RouteKey> = p
             .stale
             .iter()

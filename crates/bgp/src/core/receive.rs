@@ -122,6 +122,7 @@ impl Core {
             // remove any routes from the peer that are still marked as stale
             // for that address family."
             stale_done.extend(p.stale.iter().filter(|k| k.family() == *f).cloned());
+            super::gr::end_of_rib(p, *f);
         }
         if rtc_changed && p.rtc_ready {
             self.recheck_vpn(addr);

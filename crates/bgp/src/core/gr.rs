@@ -11,13 +11,16 @@
 //!   GR   --restart timer, peer not back, no LLGR--------> none   (stale paths deleted)
 //!   GR/LLGR --timer, peer back (TF fakes End-of-RIB)----> none   (what is still stale deleted)
 //!   LLGR --a family's long-lived stale time------------> its stale paths deleted
-//!   GR/LLGR --End-of-RIB of a family (receive.rs)-------> its stale paths deleted
+//!   GR/LLGR --End-of-RIB of a family (receive.rs)-------> its stale paths deleted,
+//!                                                          its long-lived timer over
 //!   GR/LLGR --peer back, TF's checks fail (tf_abort)----> none   (every stale path deleted)
 //!   GR/LLGR --peer back, a family without F bit---------> that family's stale paths deleted
 //!   GR   --lost again before End-of-RIB----------------> GR     (restart time counted from
 //!                                                                  the first loss: TF's gr_elapsed_)
 //!   LLGR --lost again before End-of-RIB----------------> GR     (for what the new session sent;
-//!                                                                  long-lived timers keep running)
+//!                                                                  long-lived timers keep running;
+//!                                                                  a family whose timer ran out
+//!                                                                  unsynchronized: deleted)
 //!   any  --lost with a NOTIFICATION, or helper off-----> none   (every path deleted)
 //! ```
 //!

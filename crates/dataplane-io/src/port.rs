@@ -415,14 +415,12 @@ impl GroOut {
 }
 
 /// The geometry of a transmit-only socket on an interface with geometry `ring`: bound to no
-/// protocol (receives nothing; a token receive ring), with a virtio_net_hdr per TX slot so
+/// protocol, without a receive ring (receives nothing), with a virtio_net_hdr per TX slot so
 /// frames leave as linear skbs (ring.rs, `VNET_HDR_LINEAR`).
 pub(crate) fn tx_only(ring: RingCfg) -> RingCfg {
     RingCfg {
         tx_only: true,
         vnet_hdr: true,
-        rx_block_size: 4096,
-        rx_block_nr: 2,
         ..ring
     }
 }

@@ -80,8 +80,9 @@ pub struct RingCfg {
     pub vnet_hdr: bool,
     /// Receive ARP frames only (classic BPF filter, attached before the socket binds).
     pub arp_only: bool,
-    /// Transmit only: bound with protocol 0, so the socket receives nothing (the interface's
-    /// sender in the run loops that do not receive from it).
+    /// Transmit only: bound with protocol 0 and without a receive ring, so the socket
+    /// receives nothing (the sender of every AF_PACKET port, and of the interfaces other run
+    /// loops receive from).
     pub tx_only: bool,
     /// Bytes reserved in front of each received frame (`PACKET_RESERVE`): headroom for
     /// processing the frame in place (outer headers are written in front of it).
@@ -269,7 +270,14 @@ impl PacketRing {
         let rx_block_size = (cfg.rx_block_size as usize)
             .max(page)
             .next_multiple_of(page);
-        let rx_block_nr = (cfg.rx_block_nr as usize).max(2);
+        // A transmit-only socket gets no receive ring: each TPACKET_V3 receive ring arms a
+        // block-retire timer that fires every `tp_retire_blk_tov` ms for as long as the ring
+        // exists, traffic or not (1,000 timer interrupts and softirqs a second at 1 ms).
+        let rx_block_nr = if cfg.tx_only {
+            0
+        } else {
+            (cfg.rx_block_nr as usize).max(2)
+        };
         let rx_frame_size = 2048usize;
         let rx = libc::tpacket_req3 {
             tp_block_size: rx_block_size as u32,
@@ -280,13 +288,15 @@ impl PacketRing {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(
-            s,
-            libc::SOL_PACKET,
-            libc::PACKET_RX_RING,
-            &rx,
-            "PACKET_RX_RING",
-        )?;
+        if rx_block_nr > 0 {
+            setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                &rx,
+                "PACKET_RX_RING",
+            )?;
+        }
 
         let tx_frame_size = (cfg.max_frame as usize + TX_DATA_OFF + 64)
             .next_power_of_two()
@@ -420,6 +430,9 @@ impl PacketRing {
     /// the block back. Stops after `max_blocks` blocks. Returns the number of frames.
     pub fn rx_burst(&mut self, max_blocks: usize, mut f: impl FnMut(RxFrame<'_>)) -> usize {
         let mut frames = 0;
+        if self.rx_block_nr == 0 {
+            return 0; // transmit-only: no receive ring
+        }
         for _ in 0..max_blocks {
             let base = self.rx_cur * self.rx_block_size;
             let status = self.status_at(base + BLK_STATUS);

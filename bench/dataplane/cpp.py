@@ -4,9 +4,10 @@ get). The lab of bench.py (two hosts, a veth fabric, one workload each, tx offlo
 w1's iperf3 offers ``CPP_KPPS`` thousand 64-byte UDP frames per second for ``CPP_SECONDS``;
 for each forwarder process (h1 encapsulates, h2 decapsulates) the script reports
 
-* ``ms/Mpkt``: CPU time (utime + stime from /proc/<pid>/stat, all threads) per million frames
-  delivered into w2 (tx counter of h2's tap2), with the user part (``usr``; tick-sampled by
-  the kernel: rough);
+* ``ms/Mpkt``: CPU time (perf's ``task-clock``, all threads; utime + stime from
+  /proc/<pid>/stat when perf is missing) per million frames delivered into w2 (tx counter of
+  h2's tap2), with the user part (``usr``: with ``CPP_PERF``, the share of perf's samples
+  outside the kernel times the task-clock; else /proc's utime, tick-sampled: rough);
 * ``sys/kpkt``: system calls per thousand frames and ``wake/kpkt`` context switches per
   thousand frames (``perf stat -e raw_syscalls:sys_enter,context-switches -p PID`` over the
   same window; the wakeups of an event-driven loop are its voluntary context switches);
@@ -56,7 +57,7 @@ PERF_DIR = os.environ.get("CPP_PERF")
 def perf_stat(pid):
     """Start counting system calls and context switches of `pid` (all its threads)."""
     return subprocess.Popen(
-        ["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter,context-switches",
+        ["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter,context-switches,task-clock",
          "-p", str(pid)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -72,8 +73,10 @@ def perf_result(p):
     counts = {}
     for line in err.splitlines():
         f = line.split(",")
-        if len(f) > 2 and f[0].strip().isdigit():
-            counts[f[2]] = int(f[0])
+        try:
+            counts[f[2]] = float(f[0])
+        except (IndexError, ValueError):
+            continue
     return counts
 
 
@@ -101,12 +104,33 @@ def offer(lab, pids, tag):
     for r in records:
         r.send_signal(2)
         r.wait(timeout=30)
+    shares = [user_share(f"{PERF_DIR}/{tag}-h{i}.data") for i in (1, 2)] if PERF_DIR else None
     lab._stop(server)
     if out.returncode != 0:
         return None
     s = json.loads(out.stdout)["end"]["sum"]
     cpu = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(c0, c1)]
+    if shares and all(x is not None for x in shares):
+        # The user part from the samples (precise) instead of utime (tick-sampled).
+        cpu = [(c, None if k.get("task-clock") is None else k["task-clock"] / 1e3 * sh)
+               for (c, _), k, sh in zip(cpu, counts, shares)]
     return into, s["packets"] - s["lost_packets"], s["packets"], cpu, counts
+
+
+def user_share(path):
+    """Share of a `perf record` file's samples outside the kernel (self time by DSO)."""
+    out = subprocess.run(["perf", "report", "-i", path, "--stdio", "--sort", "dso", "-g", "none"],
+                         capture_output=True, text=True, check=False).stdout
+    user = kernel = 0.0
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0].endswith("%") and f[1].endswith("%"):
+            share = float(f[1].rstrip("%"))
+            if f[2].startswith("[kernel"):
+                kernel += share
+            else:
+                user += share
+    return user / (user + kernel) if user + kernel else None
 
 
 def idle_cpu(pids):
@@ -162,8 +186,10 @@ def main():
         into, read, offered, cpu, counts = r
         mp = into / 1e6 if into else float("nan")
         kp = into / 1e3 if into else float("nan")
-        ms = [c / mp * 1e3 for c, _ in cpu]
-        us = [u / mp * 1e3 for _, u in cpu]
+        # task-clock is in ms; /proc's ticks when perf gave nothing.
+        ms = [(k["task-clock"] / 1e3 if k.get("task-clock") else c) / mp * 1e3
+              for (c, _), k in zip(cpu, counts)]
+        us = [(u or 0) / mp * 1e3 for _, u in cpu]
         sc = [c.get("raw_syscalls:sys_enter", 0) / kp for c in counts]
         cs = [c.get("context-switches", 0) / kp for c in counts]
         i = "-" if idle is None else f"{idle * 1e3:.1f}"

@@ -40,6 +40,23 @@
 //!  pass: r0 = XDP_PASS ; exit
 //! ```
 //!
+//! With our fabric IP ([`XdpFilter::OverlayTo`], the fabric when the forwarder was given its
+//! address), a block runs first, right after the EtherType check:
+//!
+//! ```text
+//!  r5 = *(u32 *)(r2 + 30) ; if (u32)r5 != our IP goto pass      JMP32: no sign extension
+//!  r5 = *(u16 *)(r2 + 20) ; r5 &= htons(0x3fff) ; if r5 == 0 goto whole   MF + offset
+//!  version 4 ? protocol 17 or 47 ? XDP: redirect, tc: pass ; else pass
+//!  whole: the listing above from instruction 7
+//! ```
+//!
+//! Overlay packets to other destinations then go to the kernel, as every other packet not
+//! for the forwarder (before, they were redirected and discarded as "for the host"). Outer
+//! fragments are selected by address and fragment bits because later fragments carry no UDP
+//! header; the forwarder reassembles them (`filament_dataplane::reasm`). tc (AF_PACKET, where
+//! the forwarder already has a copy) leaves every fragment to the kernel, as the datagram may
+//! be the host's own.
+//!
 //! The options branch reads the UDP port at a variable offset: the verifier accepts a load
 //! through `data + IHL*4` once that pointer plus the load's end was compared with `data_end`
 //! (the IHL nibble times four is a scalar it knows to be at most 60), as in C XDP programs'
@@ -52,6 +69,7 @@
 #![allow(unsafe_code)] // reason: the bpf(2) system call takes raw attribute structures
 
 use std::io;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::error::IoError;
@@ -85,8 +103,21 @@ const PSEUDO_MAP_FD: u8 = 1;
 pub enum XdpFilter {
     /// Every packet (workload interfaces: all their traffic is the forwarder's).
     All,
-    /// Only overlay packets (MPLSoUDP 6635, VXLAN 4789, GRE); the rest goes to the kernel.
+    /// Only overlay packets (MPLSoUDP 6635, VXLAN 4789, GRE), to any destination; the rest
+    /// goes to the kernel (a fabric interface whose IP the forwarder was not given).
     Overlay,
+    /// Overlay packets to this fabric IP, and its outer fragments (UDP or GRE, MF set or an
+    /// offset: later fragments carry no UDP header) for the forwarder to reassemble; overlay
+    /// packets to other destinations go to the kernel.
+    OverlayTo(Ipv4Addr),
+}
+
+impl XdpFilter {
+    /// The fabric's filter: [`XdpFilter::OverlayTo`] our fabric IP when known, else
+    /// [`XdpFilter::Overlay`].
+    pub fn fabric(ip: Option<Ipv4Addr>) -> Self {
+        ip.map_or(XdpFilter::Overlay, XdpFilter::OverlayTo)
+    }
 }
 
 /// Where the program runs.
@@ -135,6 +166,9 @@ const JEQ_K: u8 = 0x15;
 const JNE_K: u8 = 0x55;
 const JGT_K: u8 = 0x25;
 const JLT_K: u8 = 0xa5;
+/// `BPF_JMP32 | BPF_JNE | BPF_K`: compares the low 32 bits (a 64-bit compare would
+/// sign-extend the immediate, so an address with its top bit set would never match).
+const JNE32_K: u8 = 0x56;
 const JA: u8 = 0x05;
 const LD_IMM64: u8 = 0x18;
 const CALL: u8 = 0x85;
@@ -147,6 +181,8 @@ enum Label {
     Pass,
     /// The checks of a 20-byte IPv4 header (protocol, UDP port).
     Ihl5,
+    /// The checks of an unfragmented packet (after the destination and fragment checks).
+    Whole,
 }
 
 /// What the program does with the packets the filter selects.
@@ -178,11 +214,12 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
     let mut p: Vec<Insn> = Vec::with_capacity(48);
     let mut jumps: Vec<(usize, Label)> = Vec::new();
     let mut ihl5 = 0;
+    let mut whole = 0;
     let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
         jumps.push((p.len(), to));
         p.push(i);
     };
-    if filter == XdpFilter::Overlay {
+    if filter != XdpFilter::All {
         p.push(insn(LDX_W, 2, 1, data, 0)); // r2 = data
         p.push(insn(LDX_W, 3, 1, data_end, 0)); // r3 = data_end
         p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = r2
@@ -194,6 +231,32 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
             insn(JNE_K, 5, 0, 0, i32::from(0x0800u16.to_be())),
             Label::Pass,
         );
+        if let XdpFilter::OverlayTo(ip) = filter {
+            // Another destination: the kernel's (it routes or drops it), whatever it carries.
+            p.push(insn(LDX_W, 5, 2, 30, 0)); // destination address, network order
+            let our = i32::from_ne_bytes(ip.octets());
+            jump(&mut p, insn(JNE32_K, 5, 0, 0, our), Label::Pass);
+            // RFC 791 §3.2: a fragment has MF set or a fragment offset; only the first one
+            // carries the UDP header, so every fragment of UDP or GRE goes to the forwarder,
+            // which reassembles the tunnel packets. tc (AF_PACKET: the forwarder already has
+            // its copy) leaves them to the kernel, whose datagram may be the host's own.
+            p.push(insn(LDX_H, 5, 2, 20, 0)); // flags + fragment offset
+            p.push(insn(AND64_K, 5, 0, 0, i32::from(0x3fffu16.to_be()))); // MF + offset
+            jump(&mut p, insn(JEQ_K, 5, 0, 0, 0), Label::Whole);
+            p.push(insn(LDX_B, 5, 2, 14, 0)); // version / IHL
+            jump(&mut p, insn(JGT_K, 5, 0, 0, 0x4f), Label::Pass);
+            jump(&mut p, insn(JLT_K, 5, 0, 0, 0x40), Label::Pass);
+            match action {
+                Action::Redirect(_) => {
+                    p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
+                    jump(&mut p, insn(JEQ_K, 5, 0, 0, 17), Label::Redirect);
+                    jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
+                    jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
+                }
+                Action::TcDrop => jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass),
+            }
+            whole = p.len();
+        }
         p.push(insn(LDX_B, 5, 2, 14, 0)); // version / IHL
         jump(&mut p, insn(JEQ_K, 5, 0, 0, 0x45), Label::Ihl5);
         jump(&mut p, insn(JGT_K, 5, 0, 0, 0x4f), Label::Pass);
@@ -276,6 +339,7 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
             Label::Redirect => redirect,
             Label::Pass => pass,
             Label::Ihl5 => ihl5,
+            Label::Whole => whole,
         };
         // Offsets are relative to the next instruction; the program is tiny, so they fit.
         p[at].off = i16::try_from(target as isize - at as isize - 1).unwrap_or(0);
@@ -401,9 +465,10 @@ pub struct TcOverlayDrop {
 }
 
 impl TcOverlayDrop {
-    /// Load and attach to `ifindex` (kernel 6.6+ for tcx links).
-    pub fn attach(ifindex: u32) -> Result<Self, IoError> {
-        let insns = assemble(XdpFilter::Overlay, Action::TcDrop);
+    /// Load and attach to `ifindex` (kernel 6.6+ for tcx links), for overlay packets to
+    /// `our_ip` when known (others, and fragments, go on to the kernel), else to any address.
+    pub fn attach(ifindex: u32, our_ip: Option<Ipv4Addr>) -> Result<Self, IoError> {
+        let insns = assemble(XdpFilter::fabric(our_ip), Action::TcDrop);
         let prog = load(&insns, PROG_TYPE_SCHED_CLS, ATTACH_TYPE_TCX_INGRESS)?;
         let l = link(&prog, ifindex, ATTACH_TYPE_TCX_INGRESS, 0)?;
         Ok(Self {
@@ -535,8 +600,9 @@ mod tests {
                 JNE_K if r[dst] != imm => pc = target,
                 JGT_K if r[dst] > imm => pc = target,
                 JLT_K if r[dst] < imm => pc = target,
+                JNE32_K if r[dst] as u32 != imm as u32 => pc = target,
                 JA => pc = target,
-                JGT_X | JEQ_K | JNE_K | JGT_K | JLT_K => {}
+                JGT_X | JEQ_K | JNE_K | JGT_K | JLT_K | JNE32_K => {}
                 CALL => return true,
                 EXIT => return tc && r[0] == TCX_DROP as u64,
                 c => panic!("opcode {c:#x} at {}", pc - 1),
@@ -677,6 +743,108 @@ mod tests {
         ));
     }
 
+    /// With our fabric IP: overlay packets to it as before; to another address, the kernel's;
+    /// UDP / GRE fragments to it (first or later, any IHL) to the XDP socket, never dropped
+    /// by tc; an address with its top bit set matches (a 32-bit compare).
+    #[test]
+    fn the_fabric_filter_takes_fragments_to_our_ip_only() {
+        for our in [Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(10, 1, 2, 200)] {
+            let to = |mut f: Vec<u8>, dst: Ipv4Addr, ff: u16| {
+                f[30..34].copy_from_slice(&dst.octets());
+                f[20..22].copy_from_slice(&ff.to_be_bytes());
+                f
+            };
+            let other = Ipv4Addr::new(192, 0, 2, 9);
+            // (name, frame, XDP selects, tc drops)
+            let cases = [
+                (
+                    "MPLSoUDP to us",
+                    to(frame(0x0800, 0x45, 17, 6635), our, 0),
+                    true,
+                    true,
+                ),
+                (
+                    "MPLSoUDP, DF, to us",
+                    to(frame(0x0800, 0x45, 17, 6635), our, 0x4000),
+                    true,
+                    true,
+                ),
+                (
+                    "GRE to us",
+                    to(frame(0x0800, 0x45, 47, 0), our, 0),
+                    true,
+                    true,
+                ),
+                (
+                    "other UDP to us",
+                    to(frame(0x0800, 0x45, 17, 53), our, 0),
+                    false,
+                    false,
+                ),
+                (
+                    "MPLSoUDP elsewhere",
+                    to(frame(0x0800, 0x45, 17, 6635), other, 0),
+                    false,
+                    false,
+                ),
+                (
+                    "GRE elsewhere",
+                    to(frame(0x0800, 0x45, 47, 0), other, 0),
+                    false,
+                    false,
+                ),
+                (
+                    "first fragment",
+                    to(frame(0x0800, 0x45, 17, 6635), our, 0x2000),
+                    true,
+                    false,
+                ),
+                (
+                    "later UDP fragment",
+                    to(frame(0x0800, 0x45, 17, 1234), our, 0x0003),
+                    true,
+                    false,
+                ),
+                (
+                    "middle GRE fragment",
+                    to(frame(0x0800, 0x45, 47, 0), our, 0x2010),
+                    true,
+                    false,
+                ),
+                (
+                    "later fragment, options",
+                    to(frame_opts(8, 17, 0, 26), our, 0x00ff),
+                    true,
+                    false,
+                ),
+                (
+                    "TCP fragment",
+                    to(frame(0x0800, 0x45, 6, 6635), our, 0x2000),
+                    false,
+                    false,
+                ),
+                (
+                    "fragment elsewhere",
+                    to(frame(0x0800, 0x45, 17, 6635), other, 0x2000),
+                    false,
+                    false,
+                ),
+                (
+                    "UDP, IHL 4, to us",
+                    to(frame(0x0800, 0x44, 17, 1), our, 0),
+                    true,
+                    true,
+                ),
+            ];
+            let f = XdpFilter::fabric(Some(our));
+            let (xdp, tc) = (program(f, 7), assemble(f, Action::TcDrop));
+            for (name, fr, want_xdp, want_tc) in cases {
+                assert_eq!(selects(&xdp, &fr, false), want_xdp, "xdp {our}: {name}");
+                assert_eq!(selects(&tc, &fr, true), want_tc, "tc {our}: {name}");
+            }
+        }
+    }
+
     /// The kernel's verifier accepts every program this module emits (loaded, not attached).
     /// Root only: skips otherwise.
     #[test]
@@ -687,21 +855,37 @@ mod tests {
             return;
         }
         let map = xskmap(1).unwrap();
-        for filter in [XdpFilter::All, XdpFilter::Overlay] {
+        let to = XdpFilter::OverlayTo(Ipv4Addr::new(10, 0, 0, 200));
+        for filter in [XdpFilter::All, XdpFilter::Overlay, to] {
             let p = program(filter, map.as_raw_fd());
             load(&p, PROG_TYPE_XDP, ATTACH_TYPE_XDP)
                 .unwrap_or_else(|e| panic!("XDP {filter:?}: {e}"));
         }
-        let t = assemble(XdpFilter::Overlay, Action::TcDrop);
-        load(&t, PROG_TYPE_SCHED_CLS, ATTACH_TYPE_TCX_INGRESS)
-            .unwrap_or_else(|e| panic!("tc: {e}"));
+        for filter in [XdpFilter::Overlay, to] {
+            let t = assemble(filter, Action::TcDrop);
+            load(&t, PROG_TYPE_SCHED_CLS, ATTACH_TYPE_TCX_INGRESS)
+                .unwrap_or_else(|e| panic!("tc {filter:?}: {e}"));
+        }
     }
 
     /// What the overlay filter is meant to select, written plainly: IPv4 GRE; IPv4 UDP with
     /// an IHL below 5, or cut before its ports, or to port 6635 / 4789 (the UDP header at
-    /// IHL*4). Frames shorter than Ethernet + 20 bytes are the kernel's.
-    fn overlay_reference(f: &[u8]) -> bool {
-        if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[14] >> 4 != 4 {
+    /// IHL*4). Frames shorter than Ethernet + 20 bytes are the kernel's. With our fabric IP
+    /// (`to`): only packets to it, and its UDP / GRE fragments (MF or an offset) go to the
+    /// XDP socket, never to the tc drop.
+    fn overlay_reference(f: &[u8], to: Option<Ipv4Addr>, tc: bool) -> bool {
+        if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+            return false;
+        }
+        if let Some(ip) = to {
+            if f[30..34] != ip.octets() {
+                return false;
+            }
+            if u16::from_be_bytes([f[20], f[21]]) & 0x3fff != 0 {
+                return !tc && f[14] >> 4 == 4 && matches!(f[23], 17 | 47);
+            }
+        }
+        if f[14] >> 4 != 4 {
             return false;
         }
         let ihl = usize::from(f[14] & 0x0f);
@@ -730,21 +914,39 @@ mod tests {
             dport in proptest::prop_oneof![proptest::strategy::Just(6635u16), proptest::strategy::Just(4789u16), proptest::arbitrary::any::<u16>()],
             len in 0usize..100,
             fill in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 100),
+            to in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(Ipv4Addr::new(10, 0, 0, 200)),
+                proptest::strategy::Just(Ipv4Addr::new(192, 0, 2, 2)),
+            ]),
+            to_us in proptest::arbitrary::any::<bool>(),
+            frag in proptest::prop_oneof![
+                proptest::strategy::Just(0u16),
+                proptest::strategy::Just(0x2000u16),
+                proptest::strategy::Just(0x4000u16),
+                proptest::arbitrary::any::<u16>(),
+            ],
         ) {
             let mut f = fill;
             f[12..14].copy_from_slice(&ethertype.to_be_bytes());
             f[14] = vihl;
+            f[20..22].copy_from_slice(&frag.to_be_bytes());
             f[23] = proto;
+            if let (Some(ip), true) = (to, to_us) {
+                f[30..34].copy_from_slice(&ip.octets());
+            }
             let at = 14 + usize::from(vihl & 0x0f) * 4 + 2;
             if at + 2 <= f.len() {
                 f[at..at + 2].copy_from_slice(&dport.to_be_bytes());
             }
             f.truncate(len);
-            let want = overlay_reference(&f);
-            proptest::prop_assert_eq!(selects(&program(XdpFilter::Overlay, 7), &f, false), want);
+            let filter = XdpFilter::fabric(to);
             proptest::prop_assert_eq!(
-                selects(&assemble(XdpFilter::Overlay, Action::TcDrop), &f, true),
-                want
+                selects(&program(filter, 7), &f, false),
+                overlay_reference(&f, to, false)
+            );
+            proptest::prop_assert_eq!(
+                selects(&assemble(filter, Action::TcDrop), &f, true),
+                overlay_reference(&f, to, true)
             );
         }
     }

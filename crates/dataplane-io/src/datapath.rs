@@ -553,6 +553,11 @@ impl Loop {
             self.xsk_cfg,
             self.tc_drop,
             self.gro,
+            // The fabric's XDP / tcx filters take overlay packets (and fragments) to this IP.
+            match cfg.ip {
+                Some(IpAddr::V4(a)) => Some(a),
+                _ => None,
+            },
         )?;
         self.apply(Op::AddVif(vif_of(&cfg, id, mac, mtu)))?;
         if cfg.kind == VifKind::Fabric && self.listeners_wanted && self.listeners.is_none() {

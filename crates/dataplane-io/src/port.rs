@@ -154,7 +154,9 @@ impl TxQueue for XskSocket {
 }
 
 impl Port {
-    /// Open `ifname` with `mode`, falling back to AF_PACKET when AF_XDP fails.
+    /// Open `ifname` with `mode`, falling back to AF_PACKET when AF_XDP fails. A fabric's
+    /// XDP / tcx filters select overlay packets (and, XDP, outer fragments) to `fabric_ip`.
+    #[allow(clippy::too_many_arguments)] // the attach request's settings, one per knob
     pub(crate) fn open(
         ifname: &str,
         kind: VifKind,
@@ -163,11 +165,12 @@ impl Port {
         xsk: XskCfg,
         fabric_tc_drop: bool,
         gro: bool,
+        fabric_ip: Option<std::net::Ipv4Addr>,
     ) -> Result<Self, IoError> {
         let workload = kind == VifKind::Workload;
         if mode == IoMode::AfXdp {
             let filter = if kind == VifKind::Fabric {
-                XdpFilter::Overlay
+                XdpFilter::fabric(fabric_ip)
             } else {
                 XdpFilter::All
             };
@@ -227,7 +230,7 @@ impl Port {
         )?;
         let tx = PacketRing::open(ifname, tx_only(ring))?;
         let tc_drop = if kind == VifKind::Fabric && fabric_tc_drop {
-            match TcOverlayDrop::attach(r.ifindex()) {
+            match TcOverlayDrop::attach(r.ifindex(), fabric_ip) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     tracing::warn!(ifname, error = %e, "no tcx overlay drop: the kernel also \

@@ -152,6 +152,7 @@ fn ring_frames_are_linear_for_the_fabric_tc_drop() {
     let mut b = PacketRing::open("lb", RingCfg::default()).unwrap();
     let _drop = filament_dataplane_io::bpf::TcOverlayDrop::attach(
         filament_dataplane_io::sys::if_index("lb").unwrap(),
+        Some(std::net::Ipv4Addr::new(10, 77, 1, 2)),
     )
     .unwrap();
     let overlay = std::net::UdpSocket::bind("10.77.1.2:6635").unwrap();

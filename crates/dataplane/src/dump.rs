@@ -179,6 +179,24 @@ pub struct DropStats {
     /// Flow table occupancy.
     #[serde(default)]
     pub flow_table: FlowTableStats,
+    /// Outer-fragment reassembly (`reasm.rs`).
+    #[serde(default)]
+    pub reassembly: ReasmStats,
+}
+
+/// The outer-fragment reassembler's counters and what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReasmStats {
+    /// Fragments accepted.
+    pub fragments: u64,
+    /// Datagrams released whole.
+    pub datagrams: u64,
+    /// Of those, datagrams that were no overlay packet for us (the host's).
+    pub host: u64,
+    /// Datagrams in progress.
+    pub pending: u64,
+    /// Bytes held.
+    pub held_bytes: u64,
 }
 
 /// Flow table occupancy (the header of TF's `flow -l`: size and entries in use).

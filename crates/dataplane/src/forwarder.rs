@@ -692,6 +692,14 @@ impl Forwarder {
             entries: self.flows.len() as u64,
             capacity: self.flows.capacity() as u64,
         };
+        let r = self.reasm.counters();
+        s.reassembly = ReasmStats {
+            fragments: r.fragments,
+            datagrams: r.datagrams,
+            host: r.host,
+            pending: self.reasm.pending() as u64,
+            held_bytes: self.reasm.held_bytes() as u64,
+        };
         s
     }
 }

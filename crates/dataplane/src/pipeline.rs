@@ -143,7 +143,7 @@ impl Forwarder {
             src_mac: MacAddr::default(),
         };
         let res = if ctx.from_fabric {
-            self.fabric_rx(&mut ctx, buf)
+            self.fabric_rx::<true>(&mut ctx, buf)
         } else {
             self.workload_rx(&mut ctx, buf)
         };
@@ -258,7 +258,9 @@ impl Forwarder {
         }
     }
 
-    fn fabric_rx(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Fwd<Verdict> {
+    /// `REASM`: an outer fragment is reassembled (false: for the reassembled datagram, which
+    /// is no fragment; a separate copy, so the received frame's stays inlined).
+    fn fabric_rx<const REASM: bool>(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Fwd<Verdict> {
         let our_ip = match self.vifs.get(ctx.vif_in.0 as usize) {
             Some(Some(e)) => match e.vif.ip {
                 Some(std::net::IpAddr::V4(a)) => Some(a),
@@ -278,18 +280,10 @@ impl Forwarder {
             ethernet::ethertype::IPV4 => {}
             _ => return Ok(Verdict::Host),
         }
-        let mut overlay = encap::classify_fabric(frame, our_ip)?;
-        if let Overlay::Fragment = overlay {
-            // Held until its datagram is whole, which then goes on in its place (`reasm.rs`).
-            if !self.reassemble(ctx.vif_in, buf)? {
-                return Ok(Verdict::Held);
-            }
-            ctx.orig = buf.headroom();
-            overlay = encap::classify_fabric(buf.frame(), our_ip)?;
-        }
-        let frame = buf.frame();
-        match overlay {
-            Overlay::NotOurs | Overlay::Fragment => Ok(Verdict::Host),
+        match encap::classify_fabric(frame, our_ip)? {
+            Overlay::NotOurs => Ok(Verdict::Host),
+            Overlay::Fragment if REASM => self.fabric_fragment(ctx, buf),
+            Overlay::Fragment => Ok(Verdict::Host),
             Overlay::Mpls(off) => {
                 let m = encap::parse_mpls(frame, off)?;
                 if !m.bottom {
@@ -337,6 +331,22 @@ impl Forwarder {
                 }
             }
         }
+    }
+
+    /// An outer fragment to our fabric IP: held until its datagram is whole, which then goes
+    /// through the fabric stage in its place (`reasm.rs`).
+    #[cold]
+    #[inline(never)]
+    fn fabric_fragment(&mut self, ctx: &mut Ctx, buf: &mut PacketBuf) -> Fwd<Verdict> {
+        if !self.reassemble(ctx.vif_in, buf)? {
+            return Ok(Verdict::Held);
+        }
+        ctx.orig = buf.headroom();
+        let v = self.fabric_rx::<false>(ctx, buf)?;
+        if v == Verdict::Host {
+            self.reasm.count_host();
+        }
+        Ok(v)
     }
 
     /// Parse the IP packet inside an inner Ethernet frame (None: not IP).

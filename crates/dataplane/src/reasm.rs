@@ -120,6 +120,10 @@ pub struct ReasmCounters {
     pub datagrams: u64,
     /// Fragments of the datagrams released whole.
     pub released: u64,
+    /// Datagrams released whole that were no overlay packet for us: the host's. Over
+    /// AF_PACKET the kernel has its own copy; over AF_XDP (whose program steers every UDP /
+    /// GRE fragment to our fabric IP here) they are lost, and counted here.
+    pub host: u64,
 }
 
 /// RFC 791's fragment identification.
@@ -204,6 +208,11 @@ impl Reassembler {
     /// Counters.
     pub fn counters(&self) -> ReasmCounters {
         self.counters
+    }
+
+    /// Count a released datagram that turned out to be the host's.
+    pub(crate) fn count_host(&mut self) {
+        self.counters.host += 1;
     }
 
     /// Take one fragment: `frame` is Ethernet + IPv4 with MF set or a fragment offset (the

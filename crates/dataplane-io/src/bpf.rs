@@ -6,9 +6,10 @@
 //! ctx->rx_queue_index, XDP_PASS);", optionally behind an overlay filter (fabric interfaces):
 //!
 //! ```text
-//!  Overlay filter (fabric): redirect IPv4 UDP dport 6635 / 4789 and IP proto 47 (GRE), with
+//!  Overlay filter (fabric): redirect IPv4 UDP dport 6635 / 4789 and IP proto 47 (GRE) whose
+//!  protocol type is MPLS (0x8847; GRE carrying anything else is the kernel's), with
 //!  or without IPv4 options (IHL 5..15: the UDP header is at IHL*4), and IPv4 UDP / GRE whose
-//!  IHL is below 5 or UDP cut before its ports (malformed / truncated: the forwarder counts
+//!  IHL is below 5 or cut before their UDP ports / GRE protocol type (malformed / truncated: the forwarder counts
 //!  it, as it does what AF_PACKET hands it); everything else (ARP, the host's own traffic)
 //!  goes up the kernel stack (XDP_PASS).
 //!  0  r2 = *(u32 *)(r1 + 0)        data
@@ -18,20 +19,26 @@
 //!  5  r5 = *(u16 *)(r2 + 12) ; 6 if r5 != htons(0x0800) goto pass
 //!  7  r5 = *(u8 *)(r2 + 14)  ; 8 if r5 == 0x45 goto ihl5      the common case first
 //!  9  if r5 > 0x4f goto pass ; 10 if r5 < 0x40 goto pass      not version 4
-//!  11 r6 = *(u8 *)(r2 + 23)  ; 12 if r6 == 47 goto redirect   GRE: IHL < 5 or options
+//!  11 r6 = *(u8 *)(r2 + 23)  ; 12 if r6 == 47 goto optsl4     protocol, kept in r6
 //!  13 if r6 != 17 goto pass
-//!  14 if r5 < 0x45 goto redirect                              UDP, IHL < 5: malformed, the
+//!  optsl4:
+//!  14 if r5 < 0x45 goto redirect                              IHL < 5: malformed, the
 //!                                                             forwarder counts it
 //!  15 r5 &= 0x0f ; 16 r5 <<= 2                                IHL*4, 24..60: a bounded scalar
 //!  17 r4 = r2 ; 18 r4 += r5                                   data + IHL*4 (variable offset)
-//!  19 r6 = r4 ; 20 r6 += 18 ; 21 if r6 > r3 goto redirect     header or UDP ports cut: counted
-//!  22 r5 = *(u16 *)(r4 + 16)                                  UDP destination port
-//!  23 if r5 == htons(6635) goto redirect ; 24 if r5 == htons(4789) goto redirect
-//!  25 goto pass
+//!  19 r7 = r4 ; 20 r7 += 18 ; 21 if r7 > r3 goto redirect     header or L4 field cut: counted
+//!  22 r5 = *(u16 *)(r4 + 16)                                  UDP dest. port / GRE protocol
+//!  23 if r6 == 47 goto gre
+//!  24 if r5 == htons(6635) goto redirect ; 25 if r5 == htons(4789) goto redirect
+//!  26 goto pass
+//!  gre:
+//!  27 if r5 == htons(0x8847) goto redirect ; 28 goto pass      MPLS; other payloads: kernel
 //!  ihl5:
-//!  26 r5 = *(u8 *)(r2 + 23)  ; 27 if r5 == 47 goto redirect ; 28 if r5 != 17 goto pass
-//!  29 r4 += 4 ; 30 if r4 > r3 goto redirect                  UDP cut before its ports: truncated
-//!  31 r5 = *(u16 *)(r2 + 36) ; 32 if r5 == htons(6635) goto redirect ; 33 if r5 != htons(4789) goto pass
+//!  29 r6 = *(u8 *)(r2 + 23)  ; 30 if r6 == 47 goto l45 ; 31 if r6 != 17 goto pass
+//!  l45:
+//!  32 r4 += 4 ; 33 if r4 > r3 goto redirect                  L4 field cut: truncated
+//!  34 r5 = *(u16 *)(r2 + 36) ; 35 if r6 == 47 goto gre
+//!  36 if r5 == htons(6635) goto redirect ; 37 if r5 != htons(4789) goto pass
 //!  redirect:
 //!     r2 = *(u32 *)(r1 + 16)       rx_queue_index
 //!     r1 = map_fd (ld_imm64, BPF_PSEUDO_MAP_FD)
@@ -47,7 +54,7 @@
 //!  r5 = *(u32 *)(r2 + 30) ; if (u32)r5 != our IP goto pass      JMP32: no sign extension
 //!  r5 = *(u16 *)(r2 + 20) ; r5 &= htons(0x3fff) ; if r5 == 0 goto whole   MF + offset
 //!  version 4 ? protocol 17 or 47 ? XDP: redirect, tc: pass ; else pass
-//!  whole: the listing above from instruction 7
+//!  whole: the listing above from instruction 7 (numbers shift by the block's length)
 //! ```
 //!
 //! Overlay packets to other destinations then go to the kernel, as every other packet not
@@ -183,6 +190,12 @@ enum Label {
     Ihl5,
     /// The checks of an unfragmented packet (after the destination and fragment checks).
     Whole,
+    /// IHL other than 5, UDP or GRE: the L4 field at IHL*4 + 2.
+    OptsL4,
+    /// IHL 5, UDP or GRE: the L4 field at 20 + 2.
+    L45,
+    /// GRE's protocol type in r5.
+    Gre,
 }
 
 /// What the program does with the packets the filter selects.
@@ -213,8 +226,7 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
     };
     let mut p: Vec<Insn> = Vec::with_capacity(48);
     let mut jumps: Vec<(usize, Label)> = Vec::new();
-    let mut ihl5 = 0;
-    let mut whole = 0;
+    let (mut ihl5, mut whole, mut opts_l4, mut l45, mut gre) = (0, 0, 0, 0, 0);
     let mut jump = |p: &mut Vec<Insn>, i: Insn, to: Label| {
         jumps.push((p.len(), to));
         p.push(i);
@@ -266,21 +278,23 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         // it, as from AF_PACKET; below 5 the header cannot be parsed (the kernel drops it
         // uncounted) and the forwarder counts it as malformed when it is addressed to our
         // fabric IP.
-        p.push(insn(LDX_B, 6, 2, 23, 0)); // protocol
-        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Redirect);
+        p.push(insn(LDX_B, 6, 2, 23, 0)); // protocol (kept in r6)
+        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::OptsL4);
         jump(&mut p, insn(JNE_K, 6, 0, 0, 17), Label::Pass);
-        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x45), Label::Redirect); // UDP, IHL < 5: malformed
+        opts_l4 = p.len();
+        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x45), Label::Redirect); // IHL < 5: malformed
                                                                    // UDP after options: its destination port at 14 + IHL*4 + 2 (RFC 791 §3.1: "Internet
                                                                    // Header Length is the length of the internet header in 32 bit words").
         p.push(insn(AND64_K, 5, 0, 0, 0x0f)); // IHL, 6..15
         p.push(insn(LSH64_K, 5, 0, 0, 2)); // IHL*4, 24..60
         p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = data
         p.push(insn(ADD64_X, 4, 5, 0, 0)); // r4 = data + IHL*4
-        p.push(insn(MOV64_X, 6, 4, 0, 0));
-        p.push(insn(ADD64_K, 6, 0, 0, 18)); // eth + header + UDP ports
+        p.push(insn(MOV64_X, 7, 4, 0, 0));
+        p.push(insn(ADD64_K, 7, 0, 0, 18)); // eth + header + UDP ports / GRE protocol
                                             // The header or the UDP ports cut short: malformed / truncated, counted (to our IP).
-        jump(&mut p, insn(JGT_X, 6, 3, 0, 0), Label::Redirect);
-        p.push(insn(LDX_H, 5, 4, 16, 0)); // UDP destination port
+        jump(&mut p, insn(JGT_X, 7, 3, 0, 0), Label::Redirect);
+        p.push(insn(LDX_H, 5, 4, 16, 0)); // UDP destination port / GRE protocol type
+        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Gre);
         jump(
             &mut p,
             insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
@@ -292,14 +306,26 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
             Label::Redirect,
         );
         jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
+        // GRE (RFC 2784 §2.4: "The Protocol Type field contains the protocol type of the
+        // payload packet"): MPLS (0x8847, RFC 4023) is ours, other payloads the kernel's.
+        gre = p.len();
+        jump(
+            &mut p,
+            insn(JEQ_K, 5, 0, 0, i32::from(0x8847u16.to_be())),
+            Label::Redirect,
+        );
+        jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
         ihl5 = p.len();
-        p.push(insn(LDX_B, 5, 2, 23, 0)); // protocol
-        jump(&mut p, insn(JEQ_K, 5, 0, 0, 47), Label::Redirect);
-        jump(&mut p, insn(JNE_K, 5, 0, 0, 17), Label::Pass);
-        // UDP without room for its ports: truncated, the forwarder counts it (to our IP).
+        p.push(insn(LDX_B, 6, 2, 23, 0)); // protocol (kept in r6)
+        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::L45);
+        jump(&mut p, insn(JNE_K, 6, 0, 0, 17), Label::Pass);
+        // UDP without room for its ports, GRE for its protocol type: truncated, the forwarder
+        // counts it (to our IP).
+        l45 = p.len();
         p.push(insn(ADD64_K, 4, 0, 0, 4)); // r4 = data + 38 (eth + ip + udp ports)
         jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Redirect);
-        p.push(insn(LDX_H, 5, 2, 36, 0)); // UDP destination port
+        p.push(insn(LDX_H, 5, 2, 36, 0)); // UDP destination port / GRE protocol type
+        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Gre);
         jump(
             &mut p,
             insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
@@ -340,6 +366,9 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
             Label::Pass => pass,
             Label::Ihl5 => ihl5,
             Label::Whole => whole,
+            Label::OptsL4 => opts_l4,
+            Label::L45 => l45,
+            Label::Gre => gre,
         };
         // Offsets are relative to the next instruction; the program is tiny, so they fit.
         p[at].off = i16::try_from(target as isize - at as isize - 1).unwrap_or(0);
@@ -647,8 +676,14 @@ mod tests {
             let cases = [
                 ("MPLSoUDP", frame_opts(ihl, 17, 6635, 26), true),
                 ("VXLAN", frame_opts(ihl, 17, 4789, 26), true),
-                ("GRE", frame_opts(ihl, 47, 0, 26), true),
+                ("GRE", frame_opts(ihl, 47, 0x8847, 26), true),
                 ("other UDP", frame_opts(ihl, 17, 53, 26), false),
+                ("GRE carrying IPv4", frame_opts(ihl, 47, 0x0800, 26), false),
+                (
+                    "GRE cut before its protocol",
+                    frame_opts(ihl, 47, 0x8847, 3),
+                    true,
+                ),
                 (
                     "UDP, port 6635 at the IHL 5 place",
                     {
@@ -699,8 +734,14 @@ mod tests {
         let cases = [
             ("MPLSoUDP", frame(0x0800, 0x45, 17, 6635), true),
             ("VXLAN", frame(0x0800, 0x45, 17, 4789), true),
-            ("GRE", frame(0x0800, 0x45, 47, 0), true),
+            ("GRE", frame(0x0800, 0x45, 47, 0x8847), true),
             ("other UDP", frame(0x0800, 0x45, 17, 53), false),
+            ("GRE carrying IPv4", frame(0x0800, 0x45, 47, 0x0800), false),
+            (
+                "GRE cut before its protocol",
+                frame(0x0800, 0x45, 47, 0x8847)[..37].to_vec(),
+                true,
+            ),
             ("TCP", frame(0x0800, 0x45, 6, 6635), false),
             ("ARP", frame(0x0806, 0x45, 17, 6635), false),
             // Malformed: counted by the forwarder, as over AF_PACKET.
@@ -771,7 +812,7 @@ mod tests {
                 ),
                 (
                     "GRE to us",
-                    to(frame(0x0800, 0x45, 47, 0), our, 0),
+                    to(frame(0x0800, 0x45, 47, 0x8847), our, 0),
                     true,
                     true,
                 ),
@@ -789,7 +830,7 @@ mod tests {
                 ),
                 (
                     "GRE elsewhere",
-                    to(frame(0x0800, 0x45, 47, 0), other, 0),
+                    to(frame(0x0800, 0x45, 47, 0x8847), other, 0),
                     false,
                     false,
                 ),
@@ -807,7 +848,7 @@ mod tests {
                 ),
                 (
                     "middle GRE fragment",
-                    to(frame(0x0800, 0x45, 47, 0), our, 0x2010),
+                    to(frame(0x0800, 0x45, 47, 0x8847), our, 0x2010),
                     true,
                     false,
                 ),
@@ -868,9 +909,9 @@ mod tests {
         }
     }
 
-    /// What the overlay filter is meant to select, written plainly: IPv4 GRE; IPv4 UDP with
-    /// an IHL below 5, or cut before its ports, or to port 6635 / 4789 (the UDP header at
-    /// IHL*4). Frames shorter than Ethernet + 20 bytes are the kernel's. With our fabric IP
+    /// What the overlay filter is meant to select, written plainly: IPv4 UDP or GRE with an
+    /// IHL below 5, or cut before its ports / protocol type, or UDP to port 6635 / 4789 or
+    /// GRE carrying MPLS 0x8847 (the header at IHL*4). Frames shorter than Ethernet + 20 bytes are the kernel's. With our fabric IP
     /// (`to`): only packets to it, and its UDP / GRE fragments (MF or an offset) go to the
     /// XDP socket, never to the tc drop.
     fn overlay_reference(f: &[u8], to: Option<Ipv4Addr>, tc: bool) -> bool {
@@ -889,17 +930,18 @@ mod tests {
             return false;
         }
         let ihl = usize::from(f[14] & 0x0f);
-        match f[23] {
-            47 => true,
-            17 if ihl < 5 => true,
-            17 => {
-                let at = 14 + ihl * 4 + 2;
-                match f.get(at..at + 2) {
-                    None => true,
-                    Some(p) => [6635u16, 4789].contains(&u16::from_be_bytes([p[0], p[1]])),
-                }
-            }
-            _ => false,
+        let ours: &[u16] = match f[23] {
+            47 => &[0x8847],
+            17 => &[6635, 4789],
+            _ => return false,
+        };
+        if ihl < 5 {
+            return true;
+        }
+        let at = 14 + ihl * 4 + 2;
+        match f.get(at..at + 2) {
+            None => true,
+            Some(p) => ours.contains(&u16::from_be_bytes([p[0], p[1]])),
         }
     }
 
@@ -911,7 +953,7 @@ mod tests {
             ethertype in proptest::prop_oneof![proptest::strategy::Just(0x0800u16), proptest::arbitrary::any::<u16>()],
             vihl in proptest::prop_oneof![0x40u8..0x50, proptest::arbitrary::any::<u8>()],
             proto in proptest::prop_oneof![proptest::strategy::Just(17u8), proptest::strategy::Just(47u8), proptest::arbitrary::any::<u8>()],
-            dport in proptest::prop_oneof![proptest::strategy::Just(6635u16), proptest::strategy::Just(4789u16), proptest::arbitrary::any::<u16>()],
+            dport in proptest::prop_oneof![proptest::strategy::Just(6635u16), proptest::strategy::Just(4789u16), proptest::strategy::Just(0x8847u16), proptest::arbitrary::any::<u16>()],
             len in 0usize..100,
             fill in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 100),
             to in proptest::option::of(proptest::prop_oneof![

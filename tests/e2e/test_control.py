@@ -396,6 +396,42 @@ def test_two_control_nodes_in_ibgp_routes_cross(ibgp):
         # withdrawal crosses too
         a.publish(vrf, "default-domain:pib:red", "10.31.1.3", "192.168.70.1", 23, op="dissociate")
         b.wait(b'<retract id="10.31.1.3/32"', timeout=30, keepalive=True)
+
+        # A new global ASN (global-system-config) while running: as TF's schema transformer
+        # does for `contrail` routers, both control nodes' bgp-routers take it, and the iBGP
+        # session comes back in the new AS (it stayed up in 64512 before: OPEN, RTC origin
+        # and route targets disagreed).
+        gsc = requests.get(api.url("/global-system-configs"), timeout=5).json()["global-system-configs"][0]
+        r = requests.put(api.url(f"/global-system-config/{gsc['uuid']}"),
+                         json={"global-system-config": {"autonomous_system": 64513}}, timeout=5)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: all(router(n)["bgp_router_parameters"]["autonomous_system"] == 64513
+                             for n in ("cn1", "cn2")), 30, "both bgp-routers in AS 64513")
+
+        def in_new_as(url, peer):
+            nei = requests.get(url + "/neighbors", timeout=5).json()["neighbors"]
+            return any(n["peer"] == peer and n.get("state") == "Established" and n.get("asn") == 64513
+                       for n in nei)
+        wait_for(lambda: in_new_as(ibgp.nodes["cn1"][1], "127.0.0.3")
+                 and in_new_as(ibgp.nodes["cn2"][1], "127.0.0.2"), 60, "iBGP session in AS 64513")
+        # routes still cross, under the VN's new target
+        a.publish(vrf, "default-domain:pib:red", "10.31.1.5", "192.168.70.1", 25)
+        b.wait(b'<item id="10.31.1.5/32">', timeout=30, keepalive=True)
+        vpn = requests.get(ibgp.nodes["cn2"][1] + "/routes", params={"table": "bgp.l3vpn.0"}, timeout=5).json()
+        assert "target:64513:" in str(vpn), vpn
+
+        # Deleting the peering ref brings the session down on both nodes (TF: Cease,
+        # peer de-configured) and the peer leaves `neighbors`.
+        r = requests.post(api.url("/ref-update"), json={
+            "type": "bgp-router", "uuid": cn1["uuid"], "ref-type": "bgp-router", "ref-uuid": cn2["uuid"],
+            "operation": "DELETE"}, timeout=5)
+        assert r.status_code == 200, r.text
+
+        def gone(url, peer):
+            nei = requests.get(url + "/neighbors", timeout=5).json()["neighbors"]
+            return not any(n["peer"] == peer for n in nei)
+        wait_for(lambda: gone(ibgp.nodes["cn1"][1], "127.0.0.3") and gone(ibgp.nodes["cn2"][1], "127.0.0.2"),
+                 30, "the peering gone on both nodes")
     finally:
         a.close()
         b.close()

@@ -186,6 +186,17 @@ fn cluster_id_of(p: Option<&serde_json::Map<String, Value>>) -> Option<Ipv4Addr>
         .map(Ipv4Addr::from)
 }
 
+/// Whether a bgp-router follows the global ASN: a control node of vendor `contrail` (or
+/// none), as TF's schema transformer keeps it (`BgpRouterST.update_global_asn`: every
+/// `contrail` router, bgpaas ones excepted, is rewritten with global-system-config's
+/// `autonomous_system`). Only control nodes here: an external router created without a
+/// `vendor` keeps the AS it was given.
+pub fn follows_global_asn(p: Option<&serde_json::Map<String, Value>>) -> bool {
+    let s = |f: &str| p.and_then(|p| p.get(f)).and_then(Value::as_str);
+    s("router_type") == Some("control-node")
+        && s("vendor").is_none_or(|v| v.is_empty() || v.eq_ignore_ascii_case("contrail"))
+}
+
 /// BGP settings from the config graph for the node called `name`.
 ///
 /// Route reflection: when this node's bgp-router has a `cluster_id`, a peer is a
@@ -214,11 +225,13 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
     };
     let router_id = ip(mine, "identifier").or_else(|| ip(mine, "address"));
     let cluster_id = cluster_id_of(mine);
+    // A control node's AS is the global one, whatever its bgp-router still says (the
+    // shell rewrites the object too, as TF's schema transformer does).
     let local_asn = mine
         .and_then(|p| p.get("autonomous_system"))
         .and_then(Value::as_u64)
         .and_then(|a| u32::try_from(a).ok())
-        .filter(|a| *a != 0)
+        .filter(|a| *a != 0 && !follows_global_asn(mine))
         .unwrap_or(asn);
     // Peerings are refs between bgp-routers, in either direction (with the link's
     // session attributes, for the MD5 key).
@@ -250,12 +263,15 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         else {
             continue;
         };
-        let remote_as = p
-            .and_then(|p| p.get("autonomous_system"))
-            .and_then(Value::as_u64)
-            .and_then(|a| u32::try_from(a).ok())
-            .filter(|a| *a != 0)
-            .unwrap_or(local_asn);
+        let remote_as = if follows_global_asn(p) {
+            asn
+        } else {
+            p.and_then(|p| p.get("autonomous_system"))
+                .and_then(Value::as_u64)
+                .and_then(|a| u32::try_from(a).ok())
+                .filter(|a| *a != 0)
+                .unwrap_or(local_asn)
+        };
         let mut pc = PeerConfig::new(addr, remote_as);
         pc.name = o.fq_name.last().cloned().unwrap_or_default();
         if let Some(port) = p

@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bgp_peers::follows_global_asn;
 use crate::node::{ConnId, ControlNode, Input, NodeConfig, Output};
 
 mod conn;
@@ -381,6 +382,8 @@ async fn follow(cfg: ShellConfig, h: Handle) {
     let api = cfg.api.trim_end_matches('/').to_string();
     let mut last = 0u64;
     let mut registered = cfg.bgp_address.is_none();
+    // The global ASN last written into this node's bgp-router (not written twice).
+    let mut own_asn_put: Option<u32> = None;
     loop {
         let resp = match client.get(format!("{api}/watch?since={last}")).send().await {
             Ok(r) if r.status().is_success() => r,
@@ -426,6 +429,9 @@ async fn follow(cfg: ShellConfig, h: Handle) {
                 last = ev.revision;
             }
             let _ = h.input(Input::Tick);
+            if synced {
+                own_asn_put = follow_global_asn(&client, &api, &cfg, &h, own_asn_put).await;
+            }
         }
         tracing::warn!("control: change feed closed; reconnecting");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -492,6 +498,67 @@ async fn register(client: &reqwest::Client, api: &str, cfg: &ShellConfig, h: &Ha
             false
         }
     }
+}
+
+/// Keep this node's bgp-router in the global ASN, as TF's schema transformer does for
+/// `contrail` routers (`BgpRouterST.update_global_asn`): when global-system-config's
+/// `autonomous_system` changes, the router's `bgp_router_parameters.autonomous_system`
+/// is rewritten (the BGP link already speaks in the global AS, [`follows_global_asn`]).
+/// `put` is the ASN last written, returned updated: a refused write is not repeated
+/// until the global ASN changes again.
+async fn follow_global_asn(
+    client: &reqwest::Client,
+    api: &str,
+    cfg: &ShellConfig,
+    h: &Handle,
+    put: Option<u32>,
+) -> Option<u32> {
+    let mut fq: Vec<String> = [
+        "default-domain",
+        "default-project",
+        "ip-fabric",
+        "__default__",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    fq.push(cfg.node.name.clone());
+    let stale = h
+        .with_node(move |n| {
+            let g = n.graph();
+            let me = g.lookup("bgp-router", &fq)?;
+            let params = me.props.get("bgp_router_parameters")?.as_object()?;
+            let asn = g.asn();
+            let stored = params.get("autonomous_system").and_then(Value::as_u64);
+            (follows_global_asn(Some(params)) && stored != Some(u64::from(asn)))
+                .then(|| (me.uuid.clone(), params.clone(), asn))
+        })
+        .await
+        .ok()
+        .flatten();
+    let (uuid, mut params, asn) = stale?;
+    if put == Some(asn) {
+        return put;
+    }
+    params.insert("autonomous_system".into(), json!(asn));
+    let body = json!({"bgp-router": {"bgp_router_parameters": params}});
+    match client
+        .put(format!("{api}/bgp-router/{uuid}"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(asn, "control node: its bgp-router follows the global ASN");
+        }
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), asn, "control node: bgp-router ASN update refused");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, asn, "control node: bgp-router ASN update failed");
+        }
+    }
+    Some(asn)
 }
 
 fn introspect_router(h: Handle) -> Router {

@@ -239,3 +239,53 @@ fn type3_carries_a_pmsi_tunnel_both_ways() {
     };
     assert_eq!(learned(&bare).unwrap().3, 0);
 }
+
+/// A control node (vendor `contrail` or none) speaks in the global ASN and expects it of
+/// control-node peers, whatever their bgp-routers still say (TF's schema transformer
+/// rewrites them); an external router keeps its own AS, with or without a vendor.
+#[test]
+fn control_nodes_follow_the_global_asn() {
+    let mut g = ConfigGraph::new();
+    let gsc: filament_config::StoredObj = serde_json::from_value(json!({
+        "type": "global-system-config", "uuid": "u-gsc", "fq_name": ["default-global-system-config"],
+        "seq": 1, "props": {"autonomous_system": 64600}, "refs": {}}))
+    .unwrap();
+    g.apply("u-gsc", Some(gsc));
+    let cn = |addr: &str, vendor: Option<&str>| {
+        let mut p = json!({"address": addr, "identifier": addr, "autonomous_system": 64512,
+            "router_type": "control-node"});
+        if let Some(v) = vendor {
+            p["vendor"] = json!(v);
+        }
+        p
+    };
+    g.apply(
+        "u-cn1",
+        Some(bgp_router("u-cn1", "cn1", cn("10.0.0.1", None), &[])),
+    );
+    g.apply(
+        "u-cn2",
+        Some(bgp_router(
+            "u-cn2",
+            "cn2",
+            cn("10.0.0.2", Some("Contrail")),
+            &["u-cn1"],
+        )),
+    );
+    let ext = json!({"address": "10.0.0.3", "autonomous_system": 65001, "router_type": "router"});
+    g.apply("u-gw", Some(bgp_router("u-gw", "gw", ext, &["u-cn1"])));
+    let mx = json!({"address": "10.0.0.4", "autonomous_system": 64512, "vendor": "mx",
+        "router_type": "control-node"});
+    g.apply("u-mx", Some(bgp_router("u-mx", "mx", mx, &["u-cn1"])));
+    let bc = bgp_config(&g, "cn1");
+    assert_eq!(bc.asn, 64600);
+    let remote = |a: &str| {
+        bc.peers
+            .iter()
+            .find(|p| p.address.to_string() == a)
+            .map(|p| p.remote_as)
+    };
+    assert_eq!(remote("10.0.0.2"), Some(64600), "control node peer");
+    assert_eq!(remote("10.0.0.3"), Some(65001), "external router");
+    assert_eq!(remote("10.0.0.4"), Some(64512), "another vendor keeps its AS");
+}

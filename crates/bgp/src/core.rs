@@ -333,6 +333,29 @@ impl Core {
         }
     }
 
+    /// Messages of a connection that its reader already decoded (with
+    /// [`Core::established_ctx`] and [`crate::fsm::decode_event`], off the core's
+    /// thread), in order: the same as [`Input::Data`] with their bytes. Bytes of the
+    /// connection given as `Input::Data` before must have been whole messages
+    /// ([`crate::fsm::framed_len`]). Flush after, as after [`Core::apply`].
+    pub fn apply_decoded(&mut self, now: Instant, conn: ConnId, events: Vec<ConnEvent>) {
+        let Some(&addr) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        for ev in events {
+            if !self.conn_event(now, addr, conn, ev) {
+                break;
+            }
+        }
+    }
+
+    /// A connection's decoder settings once its session is Established (they do not
+    /// change after that): its reader may then decode the messages itself.
+    pub fn established_ctx(&mut self, conn: ConnId) -> Option<filament_wire_bgp::DecodeCtx> {
+        let addr = *self.conn_peer.get(&conn)?;
+        self.peers.get_mut(&addr)?.conn_mut(conn)?.established_ctx()
+    }
+
     /// New speaker settings. As TF's `BgpServer::ConfigUpdater` does, a new
     /// AS or identifier resets every session (both are in the OPEN) and a new
     /// cluster id resets the internal ones (reflection and CLUSTER_LIST change

@@ -289,6 +289,48 @@ pub struct Withdrawal {
     pub subcode: UpdateError,
 }
 
+/// The first message of `buf` as a connection event and the bytes it used; `None`
+/// while the message is incomplete. A message that does not decode uses the rest of
+/// `buf` (the session closes on it).
+pub fn decode_event(buf: &[u8], ctx: &DecodeCtx) -> Option<(ConnEvent, usize)> {
+    Some(match Message::decode(buf, ctx) {
+        Ok((m, used)) => (ConnEvent::Msg(m), used),
+        Err(DecodeError::Incomplete { .. }) => return None,
+        Err(DecodeError::TreatAsWithdraw {
+            msg_len,
+            update,
+            attr_type,
+            subcode,
+        }) => (
+            ConnEvent::TreatAsWithdraw(Withdrawal {
+                update: *update,
+                attr_type,
+                subcode,
+            }),
+            msg_len,
+        ),
+        Err(e) => (ConnEvent::Bad(e), buf.len()),
+    })
+}
+
+/// The length of the complete BGP messages at the start of `buf` (RFC 4271 §4.1: the
+/// header's Length field). A Length below the header's 19 octets cannot be framed:
+/// everything from that message on counts as complete (its decoder says why it is bad).
+pub fn framed_len(buf: &[u8]) -> usize {
+    let mut off = 0;
+    while let Some(h) = buf.get(off..off + 19) {
+        let len = usize::from(u16::from_be_bytes([h[16], h[17]]));
+        if len < 19 {
+            return buf.len();
+        }
+        if buf.len() - off < len {
+            break;
+        }
+        off += len;
+    }
+    off
+}
+
 /// An input to one connection.
 #[derive(Debug)]
 pub enum ConnEvent {
@@ -386,26 +428,15 @@ impl Conn {
     /// Decode the next complete message, if any. One at a time, because
     /// an OPEN changes how the messages after it decode (4-octet AS).
     pub fn next_event(&mut self) -> Option<ConnEvent> {
-        let (ev, used) = match Message::decode(&self.rx, &self.ctx) {
-            Ok((m, used)) => (ConnEvent::Msg(m), used),
-            Err(DecodeError::Incomplete { .. }) => return None,
-            Err(DecodeError::TreatAsWithdraw {
-                msg_len,
-                update,
-                attr_type,
-                subcode,
-            }) => (
-                ConnEvent::TreatAsWithdraw(Withdrawal {
-                    update: *update,
-                    attr_type,
-                    subcode,
-                }),
-                msg_len,
-            ),
-            Err(e) => (ConnEvent::Bad(e), self.rx.len()),
-        };
+        let (ev, used) = decode_event(&self.rx, &self.ctx)?;
         self.rx.drain(..used);
         Some(ev)
+    }
+
+    /// The decoder settings of an Established session, which no later message
+    /// changes: a connection's reader may decode what follows with them.
+    pub fn established_ctx(&self) -> Option<DecodeCtx> {
+        (self.state == State::Established).then_some(self.ctx)
     }
 
     fn restart_hold(&mut self, now: Instant) {

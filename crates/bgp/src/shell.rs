@@ -18,16 +18,17 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use filament_wire_bgp::DecodeCtx;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::core::{Core, Event, Input, Output, PeerStatus};
-use crate::fsm::ConnId;
+use crate::fsm::{decode_event, framed_len, ConnEvent, ConnId};
 use crate::rib::Source;
 use crate::types::{Md5Key, Path, PeerConfig, RouteKey, SpeakerConfig};
 
@@ -73,10 +74,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Cmd {
     Input(Input),
-    /// Bytes read on a connection; the permit paces its reader.
+    /// What a connection's reader read; the permit paces it.
     Read {
         conn: ConnId,
-        bytes: Vec<u8>,
+        data: ReadData,
         permit: OwnedSemaphorePermit,
     },
     Accepted {
@@ -86,6 +87,14 @@ enum Cmd {
     Status(oneshot::Sender<Vec<PeerStatus>>),
     Rib(oneshot::Sender<Vec<(Path, Option<IpAddr>)>>),
     Shutdown,
+}
+
+/// Whole BGP messages a connection's reader read: as bytes until the session is
+/// Established, then decoded by the reader itself with the session's settings (the
+/// decode of a full table then runs beside the core's RIB work, on another thread).
+enum ReadData {
+    Raw(Vec<u8>),
+    Decoded(Vec<ConnEvent>),
 }
 
 /// A handle to a running speaker. Cheap to clone.
@@ -231,6 +240,8 @@ impl Speaker {
 struct ConnIo {
     writer: mpsc::UnboundedSender<Vec<u8>>,
     reader: JoinHandle<()>,
+    /// The session's decoder settings once Established (set once: they do not change).
+    ctx: Arc<OnceLock<DecodeCtx>>,
 }
 
 /// The peers' TCP MD5 keys (RFC 2385) and the listener they are set on.
@@ -327,8 +338,8 @@ async fn core_task(
                             md5.follow(&i);
                             core.apply(now, i);
                         }
-                        Cmd::Read { conn, bytes, permit } => {
-                            core.apply(now, Input::Data { conn, bytes });
+                        Cmd::Read { conn, data, permit } => {
+                            out.read(&mut core, now, conn, data);
                             drop(permit);
                             // The paths of this read go to the RIB owner now, not after
                             // the whole batch: it works on them while the core decodes
@@ -357,8 +368,9 @@ async fn core_task(
                         md5.follow(&i);
                         core.handle(now, i);
                     }
-                    Cmd::Read { conn, bytes, permit } => {
-                        core.handle(now, Input::Data { conn, bytes });
+                    Cmd::Read { conn, data, permit } => {
+                        out.read(&mut core, now, conn, data);
+                        core.flush();
                         drop(permit);
                     }
                     Cmd::Status(reply) => {
@@ -433,6 +445,22 @@ struct Outs {
 }
 
 impl Outs {
+    /// Give the core what a connection's reader read; once the session is Established,
+    /// hand the reader its decoder settings so it decodes what follows itself.
+    fn read(&mut self, core: &mut Core, now: Instant, conn: ConnId, data: ReadData) {
+        match data {
+            ReadData::Raw(bytes) => core.apply(now, Input::Data { conn, bytes }),
+            ReadData::Decoded(events) => core.apply_decoded(now, conn, events),
+        }
+        if let Some(io) = self.conns.get(&conn) {
+            if io.ctx.get().is_none() {
+                if let Some(c) = core.established_ctx(conn) {
+                    let _ = io.ctx.set(c);
+                }
+            }
+        }
+    }
+
     /// Carry out every output the core has queued.
     async fn drain(&mut self, core: &mut Core, md5: &Md5Keys, events: &mpsc::Sender<Vec<Event>>) {
         while let Some(o) = core.poll_output() {
@@ -542,6 +570,21 @@ fn push_event(batch: &mut Vec<Event>, e: Event) -> usize {
     }
 }
 
+/// The connection events of whole messages (see [`framed_len`]), in order; a message
+/// that does not decode is the last (the session closes on it).
+fn decode_all(mut buf: &[u8], ctx: &DecodeCtx) -> Vec<ConnEvent> {
+    let mut out = Vec::new();
+    while let Some((ev, used)) = decode_event(buf, ctx) {
+        let bad = matches!(ev, ConnEvent::Bad(_));
+        out.push(ev);
+        buf = buf.get(used..).unwrap_or_default();
+        if bad || buf.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
 async fn connect(
     addr: SocketAddr,
     local: Option<IpAddr>,
@@ -591,8 +634,12 @@ fn spawn_conn(
         let _ = wr.shutdown().await;
     });
     let reads = Arc::new(Semaphore::new(READS_IN_FLIGHT));
+    let ctx: Arc<OnceLock<DecodeCtx>> = Arc::default();
+    let settings = ctx.clone();
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
+        // Bytes read but not yet a whole message.
+        let mut pending: Vec<u8> = Vec::new();
         loop {
             let Ok(permit) = reads.clone().acquire_owned().await else {
                 break;
@@ -603,11 +650,20 @@ fn spawn_conn(
                     break;
                 }
                 Ok(n) => {
-                    let bytes = buf[..n].to_vec();
+                    pending.extend_from_slice(&buf[..n]);
+                    let whole = framed_len(&pending);
+                    if whole == 0 {
+                        continue;
+                    }
+                    let data = match settings.get() {
+                        Some(c) => ReadData::Decoded(decode_all(&pending[..whole], c)),
+                        None => ReadData::Raw(pending[..whole].to_vec()),
+                    };
+                    pending.drain(..whole);
                     if tx
                         .send(Cmd::Read {
                             conn: id,
-                            bytes,
+                            data,
                             permit,
                         })
                         .is_err()
@@ -621,6 +677,7 @@ fn spawn_conn(
     ConnIo {
         writer: wtx,
         reader,
+        ctx,
     }
 }
 

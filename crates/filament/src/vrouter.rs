@@ -537,6 +537,9 @@ fn render(table: &str, v: &Value) -> String {
                     n(ft, &["capacity"])
                 ));
             }
+            if v.get("reassembly").is_some() {
+                section("Outer-fragment reassembly", v.get("reassembly"), &mut out);
+            }
             if let Some(rings) = v.get("rings").and_then(Value::as_object) {
                 out.push_str("Rings (AF_PACKET / AF_XDP)\n");
                 for (ifname, r) in rings {

@@ -267,6 +267,13 @@ def test_frr_peer_in_route_show_summary_and_neighbors(frr_lab):
     assert "bgp.l3vpn.0:" in both and f"{TABLE}:" in both and "65001:7:10.200.1.0/24" in both, both
     # ... and not as a suffix (the introspect matches "0.200.1.0/24" inside "10.200.1.0/24").
     assert_one_line_error(run_cli("route", "show", "0.200.1.0/24", ns=ns.name), "no route for 0.200.1.0/24")
+    # An address finds the routes covering it, as `ist.py ctr route show 10.200.1.77` (its
+    # /32 with TF's shorter_match); -l (longer_match) the routes inside a prefix.
+    cover = cli_ok(ns, "route", "show", "10.200.1.77")
+    assert "65001:7:10.200.1.0/24" in cover and f"{TABLE}:" in cover, cover
+    inside = cli_ok(ns, "route", "show", "-t", TABLE, "-l", "10.200.0.0/16")
+    assert f"{TABLE}: 1 destinations" in inside and "10.200.1.0/24" in inside, inside
+    assert_one_line_error(run_cli("route", "show", "10.200.0.0/16", ns=ns.name), "no route for 10.200.0.0/16")
     summary = cli_ok(ns, "route", "summary")
     assert re.search(rf"^{re.escape(TABLE)}\s+1\s+1\s+0\s+1\s+0$", summary, re.M), summary
     lines = summary.splitlines()

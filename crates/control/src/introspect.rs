@@ -3,6 +3,7 @@
 //! the shell as `GET /status`, `GET /routes?table=T&prefix=P`, `GET /routes/summary`,
 //! `GET /neighbors`.
 
+use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use crate::node::ControlNode;
@@ -54,6 +55,17 @@ impl ControlNode {
 
     /// `GET /routes?table=T&prefix=P`: tables (all, or one) with their routes and paths.
     pub fn routes(&self, table: Option<&str>, prefix: Option<&str>) -> Value {
+        self.routes_matching(table, prefix, PrefixMatch::Exact)
+    }
+
+    /// [`Self::routes`], `m` saying how a route's destination is compared with `P` (TF's
+    /// `Snh_ShowRouteReq` `longer_match` / `shorter_match`).
+    pub fn routes_matching(
+        &self,
+        table: Option<&str>,
+        prefix: Option<&str>,
+        m: PrefixMatch,
+    ) -> Value {
         let mut out = Vec::new();
         for (name, t) in self.rib.tables() {
             if table.is_some_and(|x| x != name) {
@@ -62,7 +74,7 @@ impl ControlNode {
             let mut routes = Vec::new();
             let (mut paths, mut primary, mut secondary) = (0, 0, 0);
             for (k, r) in t.iter() {
-                if prefix.is_some_and(|p| !key_matches(&k, p)) {
+                if prefix.is_some_and(|p| !key_matches_as(&k, p, m)) {
                     continue;
                 }
                 let best = r.best().len();
@@ -162,6 +174,54 @@ impl ControlNode {
     }
 }
 
+/// How `GET /routes` compares a route's destination with the `prefix` asked for, as TF's
+/// `Snh_ShowRouteReq`: the destination itself, or (`longer_match=1`) every route inside
+/// it, or (`shorter_match=1`) every route that covers it: `ist.py ctr route show
+/// 10.1.1.5` asks for `10.1.1.5/32` with `shorter_match`, so the covering
+/// `10.1.1.0/24` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrefixMatch {
+    /// The destination only ([`key_matches`]).
+    #[default]
+    Exact,
+    /// Routes whose prefix lies inside the one asked for (it included).
+    Longer,
+    /// Routes whose prefix covers the one asked for (it included).
+    Shorter,
+}
+
+impl PrefixMatch {
+    /// From TF's query flags (`longer_match`, `shorter_match`: "1" or "true").
+    pub fn from_flags(longer: Option<&str>, shorter: Option<&str>) -> Self {
+        let on = |f: Option<&str>| matches!(f, Some("1" | "true" | "True"));
+        match (on(longer), on(shorter)) {
+            (true, _) => Self::Longer,
+            (false, true) => Self::Shorter,
+            (false, false) => Self::Exact,
+        }
+    }
+}
+
+/// [`key_matches`], or with `Longer` / `Shorter` the IP prefix of the key (after its RD;
+/// an EVPN MAC/IP key's IP) compared by containment with `p` (an IP prefix; anything
+/// else falls back to [`key_matches`]).
+fn key_matches_as(k: &str, p: &str, m: PrefixMatch) -> bool {
+    let (Some(want), PrefixMatch::Longer | PrefixMatch::Shorter) = (p.parse::<IpNet>().ok(), m)
+    else {
+        return key_matches(k, p);
+    };
+    let after_rd = k.splitn(3, ':').nth(2).unwrap_or("");
+    let have = [k, after_rd]
+        .into_iter()
+        .flat_map(|x| [Some(x), x.split_once(',').map(|(_, ip)| ip)])
+        .flatten()
+        .find_map(|x| x.parse::<IpNet>().ok());
+    have.is_some_and(|have| match m {
+        PrefixMatch::Longer => want.contains(&have),
+        _ => have.contains(&want),
+    })
+}
+
 /// Whether the table key `k` (`10.1.1.0/24`, `rd:10.1.1.0/24`, `mac,ip/len`,
 /// `rd:mac,ip/len`) is the destination `p`: the whole key, its prefix after the RD (two
 /// fields: `asn:n`, `ip:n`), or the IP or MAC of an EVPN MAC/IP key. Not any suffix:
@@ -177,7 +237,49 @@ fn key_matches(k: &str, p: &str) -> bool {
 
 #[cfg(test)]
 mod key_tests {
-    use super::key_matches;
+    use super::{key_matches, key_matches_as, PrefixMatch};
+
+    #[test]
+    fn longer_and_shorter_match_by_containment() {
+        use PrefixMatch::{Exact, Longer, Shorter};
+        // an address asked with shorter_match finds the routes covering it
+        assert!(key_matches_as("10.200.1.0/24", "10.200.1.5/32", Shorter));
+        assert!(key_matches_as(
+            "65001:7:10.200.1.0/24",
+            "10.200.1.5/32",
+            Shorter
+        ));
+        assert!(key_matches_as("10.200.1.5/32", "10.200.1.5/32", Shorter));
+        assert!(key_matches_as("0.0.0.0/0", "10.200.1.5/32", Shorter));
+        assert!(!key_matches_as("10.200.2.0/24", "10.200.1.5/32", Shorter));
+        assert!(!key_matches_as("10.200.1.0/25", "10.200.1.0/24", Shorter));
+        assert!(!key_matches_as("10.200.1.0/24", "10.200.1.5/32", Exact));
+        // longer_match: the routes inside
+        assert!(key_matches_as("10.200.1.0/25", "10.200.1.0/24", Longer));
+        assert!(key_matches_as(
+            "192.0.2.1:3:10.200.1.7/32",
+            "10.200.0.0/16",
+            Longer
+        ));
+        assert!(!key_matches_as("10.200.0.0/15", "10.200.0.0/16", Longer));
+        // EVPN MAC/IP keys by their IP; inet6 too; a MAC-only key never matches an IP
+        assert!(key_matches_as(
+            "192.0.2.1:2:02:00:00:00:00:01,10.1.1.3/32",
+            "10.1.1.0/24",
+            Longer
+        ));
+        assert!(key_matches_as("2001:db8::/64", "2001:db8::5/128", Shorter));
+        assert!(!key_matches_as(
+            "02:00:00:00:00:01,0.0.0.0/32",
+            "10.1.1.0/24",
+            Longer
+        ));
+        assert!(!key_matches_as(
+            "64512:target:64512:1",
+            "10.1.1.0/24",
+            Longer
+        ));
+    }
 
     #[test]
     fn a_prefix_matches_whole_destinations_only() {

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bgp_peers::follows_global_asn;
+use crate::introspect::PrefixMatch;
 use crate::node::{ConnId, ControlNode, Input, NodeConfig, Output};
 
 mod conn;
@@ -571,8 +572,12 @@ fn introspect_router(h: Handle) -> Router {
     ) -> Json<Value> {
         let t = q.get("table").cloned().filter(|s| !s.is_empty());
         let p = q.get("prefix").cloned().filter(|s| !s.is_empty());
+        let m = PrefixMatch::from_flags(
+            q.get("longer_match").map(String::as_str),
+            q.get("shorter_match").map(String::as_str),
+        );
         Json(
-            h.with_node(move |n| n.routes(t.as_deref(), p.as_deref()))
+            h.with_node(move |n| n.routes_matching(t.as_deref(), p.as_deref(), m))
                 .await
                 .unwrap_or(Value::Null),
         )
@@ -593,7 +598,8 @@ fn introspect_router(h: Handle) -> Router {
             "service": "filament control node introspect",
             "endpoints": {
                 "/status": "role, state, sessions, route counts, counters, graceful restart",
-                "/routes?table=T&prefix=P": "tables with their routes and paths (TF table names)",
+                "/routes?table=T&prefix=P": "tables with their routes and paths (TF table names); \
+                    with longer_match=1 or shorter_match=1 the routes inside or covering P",
                 "/routes/summary": "one row per table: prefixes, paths, primary, secondary",
                 "/neighbors": "BGP and XMPP peers: state, flaps, prefixes",
             }

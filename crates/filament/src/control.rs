@@ -85,12 +85,25 @@ pub(crate) enum RouteCmd {
         /// `bgp.rtarget.0` (`filament route summary` lists the tables that hold routes).
         #[arg(long, short = 't', value_name = "TABLE", value_parser = parse_table)]
         table: Option<String>,
-        /// Only this destination: an address or prefix (`10.1.1.3`, `10.1.1.0/24`,
-        /// `2001:db8::/64`; an address means its host route), matched in every table, VPN
-        /// tables included (whatever the RD); an EVPN MAC; or a full route key as
-        /// `route show` prints it (`65001:7:10.200.1.0/24`).
+        /// Only this destination: a prefix (`10.1.1.0/24`, `2001:db8::/64`), matched in
+        /// every table, VPN tables included (whatever the RD); an address (`10.1.1.3`):
+        /// every route that covers it, as `ist.py ctr route show ADDRESS` (its host route
+        /// with TF's `shorter_match`); an EVPN MAC; or a full route key as `route show`
+        /// prints it (`65001:7:10.200.1.0/24`).
         #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
         prefix: Option<String>,
+        /// With a PREFIX: also every more specific route inside it (TF's `longer_match`).
+        #[arg(
+            long,
+            short = 'l',
+            requires = "prefix",
+            conflicts_with = "shorter_match"
+        )]
+        longer_match: bool,
+        /// With a PREFIX: also every less specific route that covers it (TF's
+        /// `shorter_match`; what an address asks for).
+        #[arg(long, short = 's', requires = "prefix")]
+        shorter_match: bool,
         /// Control node introspect URL (`host:port` is enough).
         #[arg(long, value_name = "URL", default_value = DEFAULT_INTROSPECT)]
         control: String,
@@ -338,7 +351,8 @@ fn parse_table(t: &str) -> Result<String, String> {
     ))
 }
 
-/// The PREFIX argument: an address becomes its host route; a prefix must be a valid one;
+/// The PREFIX argument: an address stays one (`route show` asks for its covering
+/// routes); a prefix must be a valid one;
 /// anything with a `:` that is not an IPv6 prefix is taken as a route key (RD:prefix, EVPN,
 /// route target), its trailing IPv4 prefix checked when it has one.
 fn parse_prefix(p: &str) -> Result<String, String> {
@@ -359,7 +373,7 @@ fn parse_prefix(p: &str) -> Result<String, String> {
         })
     };
     if let Ok(a) = p.parse::<IpAddr>() {
-        return Ok(format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 }));
+        return Ok(a.to_string());
     }
     if let Some((addr, len)) = p.rsplit_once('/') {
         if let Some(r) = check(addr, len) {
@@ -406,17 +420,33 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
         RouteCmd::Show {
             table,
             prefix,
+            longer_match,
+            shorter_match,
             control,
             json,
         } => {
             let mut q = Vec::new();
             if let Some(t) = &table {
-                q.push(("table", t.as_str()));
+                q.push(("table", t.clone()));
             }
-            // The introspect keeps whole destinations (a prefix, or an EVPN key's IP or MAC).
+            // The introspect keeps whole destinations (a prefix, or an EVPN key's IP or
+            // MAC); an address is its host route with shorter_match, as ist.py asks.
+            let address = prefix
+                .as_deref()
+                .and_then(|p| p.parse::<std::net::IpAddr>().ok());
+            let prefix = match address {
+                Some(a) => Some(format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 })),
+                None => prefix,
+            };
             if let Some(p) = &prefix {
-                q.push(("prefix", p.as_str()));
+                q.push(("prefix", p.clone()));
             }
+            if longer_match {
+                q.push(("longer_match", "1".into()));
+            } else if shorter_match || address.is_some() {
+                q.push(("shorter_match", "1".into()));
+            }
+            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let v = get_json(&CONTROL, &control, "/routes", &q).await?;
             anyhow::ensure!(
                 v["tables"].is_array(),
@@ -679,9 +709,9 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_are_checked_and_addresses_become_host_routes() {
-        assert_eq!(parse_prefix("10.1.1.3").unwrap(), "10.1.1.3/32");
-        assert_eq!(parse_prefix("2001:db8::1").unwrap(), "2001:db8::1/128");
+    fn prefixes_are_checked_and_addresses_stay_addresses() {
+        assert_eq!(parse_prefix("10.1.1.3").unwrap(), "10.1.1.3");
+        assert_eq!(parse_prefix("2001:db8::1").unwrap(), "2001:db8::1");
         assert_eq!(parse_prefix("10.1.1.0/24").unwrap(), "10.1.1.0/24");
         assert_eq!(
             parse_prefix("65001:7:10.1.1.0/24").unwrap(),

@@ -283,6 +283,41 @@ def test_config_delivery_and_bad_input(ctl):
         bad.close()
 
 
+def close_wait_sockets(port):
+    """Sockets of this host in CLOSE-WAIT whose local port is `port` (ss, iproute2)."""
+    out = subprocess.run(["ss", "-Htn", "state", "close-wait", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_agent_sockets_are_released_and_an_endless_stanza_is_not_read_into_memory(ctl):
+    """An agent that goes away leaves no socket behind (each one used to stay in CLOSE-WAIT
+    with its writer task, forever: an fd per agent reconnect). An agent that sends an
+    endless stanza is closed at the 4 MiB stanza cap, and the node reads no further ahead
+    of its core than a bounded window: the socket, not the node's heap, holds the rest (it
+    used to read at line rate into the core's queue, ~900 MiB in 2.5 s here, before the
+    core got to the cap)."""
+    a = Agent(ctl.xmpp_port, "gone-1")
+    a.send(KEEPALIVE)
+    a.close()
+    wait_for(lambda: not close_wait_sockets(ctl.xmpp_port), 5, "the closed agent's socket released")
+
+    flood = Agent(ctl.xmpp_port, "flood-1")
+    flood.send(b"<iq type='set' x='")
+    chunk = b"a" * (1 << 20)
+    with pytest.raises(OSError):  # reset or broken pipe: the node closed the session
+        for _ in range(256):
+            flood.sock.settimeout(30)
+            flood.sock.sendall(chunk)
+    flood.close()
+
+    def reason():
+        rows = requests.get(ctl.control_url + "/neighbors", timeout=5).json()["neighbors"]
+        return next((r.get("last_reason") or "" for r in rows if r["peer"] == "flood-1"), "")
+    wait_for(lambda: "stanza exceeds" in reason(), 10, "the flood's session closed at the stanza cap")
+    wait_for(lambda: not close_wait_sockets(ctl.xmpp_port), 10, "the flood's socket released")
+
+
 class IbgpPair:
     """One config API (``filament up --no-control``) and two ``filament control`` nodes,
     cn1 on 127.0.0.2 and cn2 on 127.0.0.3 (same BGP port, each speaking from its own address)."""

@@ -41,6 +41,11 @@ mod conn;
 pub const BACKLOG_HIGH: usize = 8 << 20;
 /// Unwritten bytes below which a deferred connection gets its routes again.
 pub const BACKLOG_LOW: usize = 2 << 20;
+/// Bytes read from one agent and not yet taken by the core past which its reader waits:
+/// the socket, not our heap, holds what a fast sender sends (an endless stanza used to be
+/// read at line rate into the core's queue: ~900 MiB in 2.5 s, and the session was not
+/// closed at the parser's 4 MiB stanza cap until the core caught up).
+pub(crate) const RX_HIGH: usize = 1 << 20;
 /// At most this many chunks per vectored write (IOV_MAX is 1024 on Linux).
 pub(crate) const MAX_IOV: usize = 512;
 /// At most this many bytes per write before the writer yields to other tasks: a loopback
@@ -97,6 +102,10 @@ pub(crate) struct Backlog {
     /// [`Output::StartTls`] was issued: bytes read from now on are TLS records, not input
     /// for the core (set by the core thread before the writer can write `<proceed/>`).
     pub(crate) tls_switch: AtomicBool,
+    /// Bytes the reader handed to the core that the core has not taken yet ([`RX_HIGH`]).
+    pub(crate) rx_queued: AtomicUsize,
+    /// Signalled by the core each time it takes a reader's bytes.
+    pub(crate) rx_taken: tokio::sync::Notify,
 }
 
 /// The core's end of one connection's writer.
@@ -109,6 +118,9 @@ enum Msg {
     /// An input and when it happened (stamped at the sender, so a backlog in the core does
     /// not age it: hold timers measure the peer, not our queue).
     Input(Input, Instant),
+    /// Bytes read from an agent ([`Input::Bytes`]), counted in its reader's backlog until
+    /// the core has taken them.
+    Read(Input, Instant, Arc<Backlog>),
     Register(ConnId, Writer),
     With(Job),
 }
@@ -146,6 +158,24 @@ impl Handle {
     pub fn input(&self, i: Input) -> Result<(), ShellError> {
         self.tx
             .send(Msg::Input(i, Instant::now()))
+            .map_err(|_| ShellError::CoreGone)
+    }
+
+    /// Hand bytes read from connection `conn` to the core, counted in `backlog.rx_queued`
+    /// until it takes them (the reader waits past [`RX_HIGH`]).
+    pub(crate) fn read(
+        &self,
+        conn: ConnId,
+        data: Vec<u8>,
+        backlog: &Arc<Backlog>,
+    ) -> Result<(), ShellError> {
+        backlog.rx_queued.fetch_add(data.len(), Ordering::AcqRel);
+        self.tx
+            .send(Msg::Read(
+                Input::Bytes { conn, data },
+                Instant::now(),
+                backlog.clone(),
+            ))
             .map_err(|_| ShellError::CoreGone)
     }
 }
@@ -258,7 +288,25 @@ fn core_task(
                 Msg::Register(c, w) => {
                     writers.insert(c, w);
                 }
-                Msg::Input(i, at) => node.handle(at.saturating_duration_since(t0), i),
+                Msg::Input(i, at) => {
+                    // The reader is done: drop the writer's sender too, so the writer
+                    // ends and the socket is released (the core removes the agent without
+                    // a Close; each agent that went away used to leave its socket in
+                    // CLOSE-WAIT and its writer task waiting forever).
+                    if let Input::Disconnected { conn } = &i {
+                        writers.remove(conn);
+                    }
+                    node.handle(at.saturating_duration_since(t0), i)
+                }
+                Msg::Read(i, at, backlog) => {
+                    let n = match &i {
+                        Input::Bytes { data, .. } => data.len(),
+                        _ => 0,
+                    };
+                    node.handle(at.saturating_duration_since(t0), i);
+                    backlog.rx_queued.fetch_sub(n, Ordering::AcqRel);
+                    backlog.rx_taken.notify_one();
+                }
                 Msg::With(job) => job(&mut node),
             }
             n += 1;

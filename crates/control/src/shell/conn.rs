@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Backlog, Handle, BACKLOG_LOW, MAX_IOV, WRITE_SLICE};
+use super::{Backlog, Handle, BACKLOG_LOW, MAX_IOV, RX_HIGH, WRITE_SLICE};
 use crate::node::{ConnId, Input, Output};
 use crate::session::Chunk;
 
@@ -98,7 +98,7 @@ async fn read_loop<R, W>(
     conn: ConnId,
     h: &Handle,
     mut writer: JoinHandle<WriterEnd<W>>,
-    backlog: &Backlog,
+    backlog: &Arc<Backlog>,
 ) -> ReadEnd<R, W>
 where
     R: AsyncRead + Unpin,
@@ -106,6 +106,18 @@ where
     let mut buf = vec![0u8; 64 * 1024];
     let mut early = Vec::new();
     loop {
+        // Past RX_HIGH bytes the core has not taken, wait for it (or for the close):
+        // a sender faster than the core fills its socket, not our memory.
+        let taken = backlog.rx_taken.notified();
+        if backlog.rx_queued.load(Ordering::Acquire) > RX_HIGH {
+            tokio::select! {
+                () = taken => continue,
+                w = &mut writer => return match w {
+                    Ok(WriterEnd::StartTls(wr, wrx)) => ReadEnd::StartTls { rd, wr, wrx, early },
+                    _ => ReadEnd::Done,
+                },
+            }
+        }
         tokio::select! {
             r = rd.read(&mut buf) => match r {
                 Ok(0) | Err(_) => return ReadEnd::Done,
@@ -117,7 +129,7 @@ where
                     }
                 }
                 Ok(n) => {
-                    if h.input(Input::Bytes { conn, data: buf[..n].to_vec() }).is_err() {
+                    if h.read(conn, buf[..n].to_vec(), backlog).is_err() {
                         return ReadEnd::Done;
                     }
                 }

@@ -235,7 +235,7 @@ def test_agents_exchange_routes_and_policy_connects_networks(ctl):
         summary = ctl.cli("route", "summary")
         assert re.search(rf"{re.escape(vrf1)}\.inet\.0\s+1\s+1\s+1\s+0\s+0", summary), summary
         nei = ctl.cli("neighbors")
-        assert re.search(r"cn-a\s+127\.0\.0\.1\s+64512\s+XMPP\s+internal\s+Established", nei), nei
+        assert re.search(r"cn-a\s+127\.0\.0\.1\s+0\s+XMPP\s+internal\s+Established", nei), nei
         # a silent agent is dropped after the 3 s hold time; its route is retracted
         assert a.closed_within(8, keepalive_others=(b, c)), "hold timer did not fire"
         b.wait(b'<retract id="10.11.1.3/32"', keepalive=True)

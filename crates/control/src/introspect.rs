@@ -10,6 +10,10 @@ use crate::node::ControlNode;
 use crate::rib::{Origin, PeerId};
 use crate::session::SessionState;
 
+/// `peer_asn` of an XMPP peer: TF's `ist.py ctr nei` shows 0 for agents (seed 004), an
+/// agent having no AS of its own.
+const XMPP_PEER_ASN: u32 = 0;
+
 impl ControlNode {
     /// `GET /status`: role, state, reason, sessions, route counts, counters.
     pub fn status(&self) -> Value {
@@ -139,7 +143,7 @@ impl ControlNode {
             seen.insert(name.to_string());
             let h = self.history.get(name).cloned().unwrap_or_default();
             out.push(json!({
-                "peer": name, "peer_address": a.remote, "peer_asn": self.graph.asn(),
+                "peer": name, "peer_address": a.remote, "peer_asn": XMPP_PEER_ASN,
                 "encoding": "XMPP", "peer_type": "internal",
                 "state": a.session.state().tf_name(),
                 "send_state": if a.eor_sent { "in sync" } else { "not advertising" },
@@ -162,7 +166,7 @@ impl ControlNode {
                 "Idle"
             };
             out.push(json!({
-                "peer": name, "peer_address": null, "peer_asn": self.graph.asn(),
+                "peer": name, "peer_address": null, "peer_asn": XMPP_PEER_ASN,
                 "encoding": "XMPP", "peer_type": "internal", "state": state,
                 "graceful_restart": gr,
                 "send_state": "not advertising", "flap_count": h.flaps, "flap_time": h.last_flap,

@@ -14,7 +14,8 @@ What test_dataplane.py does not cover, for each encapsulation and I/O mode:
 
 and once: malformed frames from a workload and from the fabric, each counted
 under its reason while good traffic still flows; overlay packets that reach the
-fabric as outer IPv4 fragments (reassembled, and counted when a piece is missing); NAT both ways and ECMP
+fabric as outer IPv4 fragments (reassembled, and counted when a piece is missing);
+tunnel packets to another address, or GRE not carrying MPLS, left to the kernel; NAT both ways and ECMP
 programmed through the tables file; the ``vrouter`` CLI (every table,
 ``--vrf``, bad input, no forwarder), ``--flow-entries`` and flow ageing.
 
@@ -513,6 +514,56 @@ def test_fragmented_overlay_packets_from_the_fabric_reach_the_workload(lab, io):
             time.sleep(0.2)
         assert d["drops"].get("reasm_timeout", 0) - before == 2, d
         assert d["reassembly"]["pending"] == 0 and d["reassembly"]["held_bytes"] == 0, d
+    finally:
+        lab.stop_vrouters()
+
+
+def ip_counters(ns):
+    """The namespace kernel's IPv4 counters (`/proc/net/snmp`, Ip:)."""
+    lines = [l.split() for l in nsrun(ns, "cat", "/proc/net/snmp").stdout.splitlines()
+             if l.startswith("Ip:")]
+    return dict(zip(lines[0][1:], map(int, lines[1][1:])))
+
+
+@pytest.mark.parametrize("io", IO)
+def test_tunnel_packets_not_for_the_forwarder_reach_the_kernel(lab, io):
+    """MPLSoUDP, VXLAN and MPLSoGRE to another address than h1's fabric IP, and GRE carrying
+    IPv4 (not MPLS) to it, arrive on h1's fabric port: they are the kernel's, which receives
+    them (InReceives; InAddrErrors for the other address), and the forwarder counts nothing. Before, af-xdp's program steered every
+    UDP 6635/4789 and GRE packet to the forwarder, which discarded these as the host's, and
+    af-packet's tcx program dropped them before the kernel's IP layer."""
+    set_mtu(lab, WORKLOAD_MTU)
+    lab.start_vrouters("mpls_over_udp", ["--io", io])
+    try:
+        f1, f2 = lab.fabric_mac(1), lab.fabric_mac(2)
+        other = "192.168.77.9"
+        inner = ipv4(WL_IP[2], WL_IP[1], 17, udp(1234, 5303, b"not ours"))
+        frames = [
+            eth(f1, f2, ipv4(FABRIC[2], other, 17, udp(50000, 6635, mpls(LABEL[1]) + inner))),
+            eth(f1, f2, ipv4(FABRIC[2], other, 17, udp(50001, 4789, struct.pack(
+                "!II", 0x08000000, VNI << 8) + eth(WL_MAC[1], WL_MAC[2], inner)))),
+            eth(f1, f2, ipv4(FABRIC[2], other, 47, b"\x00\x00\x88\x47" + mpls(LABEL[1]) + inner)),
+            eth(f1, f2, ipv4(FABRIC[2], FABRIC[1], 47, b"\x00\x00\x08\x00" + inner)),
+        ] * 5
+        time.sleep(0.5)  # (the run loop attached)
+        # (No CLI call between the two readings: its HTTP over loopback counts as received.)
+        drops_before = drops(lab)["drops"]
+        before = ip_counters(lab.h[1])
+        inject(lab.s, "s1", *frames)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            got = {k: v - before[k] for k, v in ip_counters(lab.h[1]).items()}
+            if got["InReceives"] >= len(frames):
+                break
+            time.sleep(0.1)
+        # Each one reached the kernel's IP layer; the 15 to another address are refused there
+        # (no forwarding in h1), the GRE with IPv4 inside goes to the raw GRE listener.
+        assert got["InReceives"] == len(frames), f"{io}: h1's kernel received {got}"
+        assert got["InAddrErrors"] == 15, f"{io}: {got}"
+        after = drops(lab)["drops"]
+        moved = {k: after[k] - drops_before.get(k, 0) for k in after
+                 if after[k] != drops_before.get(k, 0) and k != "no_bridge_entry"}
+        assert moved == {}, moved
     finally:
         lab.stop_vrouters()
 

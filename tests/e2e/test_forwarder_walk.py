@@ -454,8 +454,9 @@ def fragments(packet, cuts, ident):
 
 @pytest.mark.parametrize("io", IO)
 def test_fragmented_overlay_packets_from_the_fabric_reach_the_workload(lab, io):
-    """An MPLSoUDP and a VXLAN packet to h1, each sent from the fabric switch as three outer
-    fragments out of order (the first one holding the outer UDP header only): w1 receives
+    """An MPLSoUDP, a VXLAN and an MPLSoGRE packet to h1, each sent from the fabric switch as
+    three outer fragments out of order (the first one holding the outer UDP header, or GRE
+    and the label, only): w1 receives
     each inner datagram byte for byte. Then a datagram missing its middle fragment: its two
     fragments are counted as reasm_timeout once the 2 s are up, and nothing stays held."""
     set_mtu(lab, WORKLOAD_MTU)
@@ -464,14 +465,17 @@ def test_fragmented_overlay_packets_from_the_fabric_reach_the_workload(lab, io):
     try:
         f1, f2 = lab.fabric_mac(1), lab.fabric_mac(2)
         datas, outers = [], []
-        for tun in ("mplsoudp", "vxlan"):
+        for tun in ("mplsoudp", "vxlan", "mplsogre"):
             data = (f"{io}-{tun}-".encode() + bytes(range(256)) * 3)[:700]
             inner = ipv4(WL_IP[2], WL_IP[1], 17, udp(1234, 5302, data))
-            body = (udp(50000, 6635, mpls(LABEL[1]) + inner) if tun == "mplsoudp"
-                    else udp(50001, 4789, struct.pack("!II", 0x08000000, VNI << 8)
-                             + eth(WL_MAC[1], WL_MAC[2], inner)))
+            proto, body = {
+                "mplsoudp": (17, udp(50000, 6635, mpls(LABEL[1]) + inner)),
+                "vxlan": (17, udp(50001, 4789, struct.pack("!II", 0x08000000, VNI << 8)
+                                  + eth(WL_MAC[1], WL_MAC[2], inner))),
+                "mplsogre": (47, b"\x00\x00\x88\x47" + mpls(LABEL[1]) + inner),
+            }[tun]
             datas.append(data)
-            outers.append(ipv4(FABRIC[2], FABRIC[1], 17, body, df=False))
+            outers.append(ipv4(FABRIC[2], FABRIC[1], proto, body, df=False))
         want = [d.hex() for d in datas]
         recv = subprocess.Popen(["ip", "netns", "exec", lab.w[1], "python3", "-c", RECV_HEX,
                                  "5302", *want], stdout=subprocess.PIPE, text=True)
@@ -493,10 +497,10 @@ def test_fragmented_overlay_packets_from_the_fabric_reach_the_workload(lab, io):
             out, _ = recv.communicate(timeout=10)
         finally:
             recv.kill()
-        assert recv.returncode == 0, f"{io}: w1 got {len(out.split())} of 2: {drops(lab)}"
+        assert recv.returncode == 0, f"{io}: w1 got {len(out.split())} of 3: {drops(lab)}"
         assert set(want) <= set(out.split())
         d = drops(lab)
-        assert d["reassembly"]["datagrams"] >= 2, d
+        assert d["reassembly"]["datagrams"] >= 3, d
         # (Not counted: the workloads' own IPv6 multicast, bridged with no flood entry here.)
         bad = {k: v for k, v in d["drops"].items() if k not in ("no_bridge_entry", "reasm_timeout")}
         assert bad == {}, d

@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from conftest import filament_bin, free_port
-from test_control import running_control
+from test_control import running_control, wait_for
 
 FAIL_MARKERS = ("Caused by", "Stack backtrace", "panicked", "RUST_BACKTRACE", "Error {", "{ kind:")
 
@@ -133,13 +133,26 @@ def test_another_roles_port_is_named_as_such(ctl):
 
 def test_unknown_table_and_missing_route_are_errors(ctl):
     from test_control import Agent
-    # An empty node holds no table: the error says so.
-    assert_one_line_error(run_cli("route", "show", "-t", "bgp.l3vpn.0", "--control", ctl.control_url),
-                          "no table", "tables now: none")
+    # A table that does not exist is an error naming the tables that hold routes.
+    assert_one_line_error(run_cli("route", "show", "-t", "default-domain:nope:vn:vn.inet.0",
+                                  "--control", ctl.control_url), "no table", "route summary")
     # A VN and an agent subscribed to it: its target's membership route is in bgp.rtarget.0.
     r = requests.post(ctl.url("/virtual-networks"), json={"virtual-network": {
         "fq_name": ["default-domain", "default-project", "vn-op"], "parent_type": "project"}}, timeout=5)
     assert r.status_code == 200, r.text
+    # As in TF, the VN's routing instance has its (empty) tables once configured: `route
+    # summary` lists them with 0 prefixes (seed 004), `route show -t` shows them empty
+    # ("no table" before its first route), a listing of all tables leaves them out.
+    vrf_table = "default-domain:default-project:vn-op:vn-op.inet.0"
+    wait_for(lambda: vrf_table in run_cli("route", "summary", "--control", ctl.control_url).stdout,
+             what="the VN's empty table in route summary")
+    summary = run_cli("route", "summary", "--control", ctl.control_url).stdout
+    assert re.search(rf"^{re.escape(vrf_table)}\s+0\s+0\s+0\s+0\s+0$", summary, re.M), summary
+    assert re.search(r"^bgp\.l3vpn\.0\s+0\s", summary, re.M), summary
+    assert ":__default__." not in summary, summary  # the master instance's tables are the bgp.* ones
+    empty = run_cli("route", "show", "-t", vrf_table, "--control", ctl.control_url)
+    assert empty.returncode == 0 and f"{vrf_table}: 0 destinations, 0 routes" in empty.stdout, empty
+    assert vrf_table not in run_cli("route", "show", "--control", ctl.control_url).stdout
     agent = Agent(ctl.xmpp_port, "vr-op1")
     try:
         deadline = time.monotonic() + 20

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use crate::node::ControlNode;
-use crate::rib::{Origin, PeerId};
+use crate::rib::{vrf_table, Family, Origin, PeerId, TableSummary, RTARGET_TABLE};
 use crate::session::SessionState;
 
 /// `peer_asn` of an XMPP peer: TF's `ist.py ctr nei` shows 0 for agents (seed 004), an
@@ -52,9 +52,41 @@ impl ControlNode {
         })
     }
 
-    /// `GET /routes/summary`: one row per table.
+    /// Tables that exist without a route, as in TF, where every routing instance has its
+    /// tables from the moment it is configured (`ist.py ctr route summary` lists them with
+    /// 0 prefixes): the global VPN and route-target tables, and `inet.0`, `inet6.0`,
+    /// `evpn.0` of each configured instance, less those the RIB holds.
+    fn empty_tables(&self) -> Vec<String> {
+        let held = self.rib.tables();
+        let global = Family::ALL
+            .into_iter()
+            .map(|f| f.vpn_table().to_string())
+            .chain([RTARGET_TABLE.to_string()]);
+        // (`__default__` instances are TF's master instance, whose tables are the global
+        // ones: not listed under their fq name)
+        let vrfs = self
+            .instances
+            .keys()
+            .filter(|ri| !ri.ends_with(":__default__"))
+            .flat_map(|ri| Family::ALL.into_iter().map(move |f| vrf_table(ri, f)));
+        let mut out: Vec<String> = global
+            .chain(vrfs)
+            .filter(|t| !held.contains_key(t))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// `GET /routes/summary`: one row per table, every configured instance's included.
     pub fn routes_summary(&self) -> Value {
-        json!({"tables": self.rib.summary()})
+        let mut rows = self.rib.summary();
+        rows.extend(self.empty_tables().into_iter().map(|name| TableSummary {
+            name,
+            ..TableSummary::default()
+        }));
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        json!({"tables": rows})
     }
 
     /// `GET /routes?table=T&prefix=P`: tables (all, or one) with their routes and paths.
@@ -127,6 +159,21 @@ impl ControlNode {
                 "primary_paths": primary, "secondary_paths": secondary, "infeasible_paths": 0,
                 "routes": routes,
             }));
+        }
+        // A configured instance's table with no route yet, asked for by name, is shown
+        // empty (a listing of every table leaves empty ones out, as `ist.py ctr route
+        // show` does in seed 004; `route summary` lists them).
+        if prefix.is_none() && table.is_some() {
+            for name in self.empty_tables() {
+                if table.is_some_and(|x| x != name) {
+                    continue;
+                }
+                out.push(json!({
+                    "table": name, "destinations": 0, "paths": 0, "primary_paths": 0,
+                    "secondary_paths": 0, "infeasible_paths": 0, "routes": [],
+                }));
+            }
+            out.sort_by(|a, b| a["table"].as_str().cmp(&b["table"].as_str()));
         }
         json!({"tables": out})
     }

@@ -82,7 +82,7 @@ pub(crate) enum RouteCmd {
     Show {
         /// Only this table, by its TF name: `<routing-instance fq name>.inet.0` (also
         /// `.inet6.0`, `.evpn.0`), `bgp.l3vpn.0`, `bgp.l3vpn-inet6.0`, `bgp.evpn.0` or
-        /// `bgp.rtarget.0` (`filament route summary` lists the tables that hold routes).
+        /// `bgp.rtarget.0` (`filament route summary` lists them all, empty ones included).
         #[arg(long, short = 't', value_name = "TABLE", value_parser = parse_table)]
         table: Option<String>,
         /// Only this destination: a prefix (`10.1.1.0/24`, `2001:db8::/64`), matched in
@@ -404,15 +404,17 @@ fn s(v: &Value) -> String {
     }
 }
 
-/// The table names the node holds now (the introspect's summary).
-async fn table_names(control: &str) -> anyhow::Result<Vec<String>> {
+/// The table names the node has now (the introspect's summary), and those holding routes.
+async fn table_names(control: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let v = get_json(&CONTROL, control, "/routes/summary", &[]).await?;
-    Ok(v["tables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect())
+    let rows: Vec<&Value> = v["tables"].as_array().into_iter().flatten().collect();
+    let names = |full: bool| {
+        rows.iter()
+            .filter(|t| !full || t["prefixes"].as_u64().is_some_and(|n| n > 0))
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    Ok((names(false), names(true)))
 }
 
 pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
@@ -456,15 +458,17 @@ pub(crate) async fn route(c: RouteCmd) -> anyhow::Result<()> {
             let empty = v["tables"].as_array().is_none_or(|t| t.is_empty());
             if empty {
                 if let Some(t) = &table {
-                    let names = table_names(&control).await?;
+                    let (names, full) = table_names(&control).await?;
                     if !names.contains(t) {
                         anyhow::bail!(
-                            "no table {t:?} on this control node (a table appears with its \
-                             first route; tables now: {})",
-                            if names.is_empty() {
+                            "no table {t:?} on this control node (a routing instance has \
+                             its tables once it is configured: `filament route summary` \
+                             lists all {}; holding routes: {})",
+                            names.len(),
+                            if full.is_empty() {
                                 "none".into()
                             } else {
-                                names.join(", ")
+                                full.join(", ")
                             }
                         );
                     }

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use filament_bgp::{
-    Attrs, EvpnKey as BgpEvpnKey, Family as BgpFamily, LabelStack, Md5Key, Path as BgpPath,
-    PeerConfig, PeerStatus, RouteKey, Speaker, SpeakerConfig,
+    Attrs, EvpnKey as BgpEvpnKey, LabelStack, Md5Key, Path as BgpPath, PeerConfig, PeerStatus,
+    RouteKey, Speaker, SpeakerConfig,
 };
 use filament_wire_bgp::{
     Esi, EvpnRoute, ExtCommunity, LabelField, MacAddr, PmsiTunnel, RouteTarget, RtcRoute,
@@ -58,6 +58,7 @@ use crate::rib::{Family, PathAttrs, PeerId, Route, RTARGET_TABLE};
 use crate::shell::Handle;
 
 mod learn;
+mod session_attrs;
 use learn::{apply_events, collect, Outbox};
 
 /// Where this node's bgp-routers live (tf-facts §3).
@@ -147,28 +148,16 @@ pub fn auth_key(auth: Option<&Value>) -> Result<Option<Md5Key>, AuthDataError> {
     Ok(Some(Md5Key::new(key.as_bytes())?))
 }
 
-/// The `auth_data` of a peering link's session attributes (TF's
-/// `NeighborSetSessionAttributes`: of the first session, the attributes without a
-/// `bgp_router` (both ends), else those for `local`), if it has key items.
+/// The `auth_data` of a peering link's session attributes ([`session_attrs::chosen`]), if
+/// it has key items.
 fn session_auth<'a>(attr: &'a Value, local: &str) -> Option<&'a Value> {
-    let attrs = attr
-        .get("session")?
-        .as_array()?
-        .first()?
-        .get("attributes")?
-        .as_array()?;
-    fn router(a: &Value) -> &str {
-        a.get("bgp_router").and_then(Value::as_str).unwrap_or("")
-    }
-    let chosen = attrs
-        .iter()
-        .find(|a| router(a).is_empty())
-        .or_else(|| attrs.iter().find(|a| router(a) == local))?;
-    chosen.get("auth_data").filter(|d| {
-        d.get("key_items")
-            .and_then(Value::as_array)
-            .is_some_and(|i| !i.is_empty())
-    })
+    session_attrs::chosen(attr, local)?
+        .get("auth_data")
+        .filter(|d| {
+            d.get("key_items")
+                .and_then(Value::as_array)
+                .is_some_and(|i| !i.is_empty())
+        })
 }
 
 fn params(o: &filament_config::StoredObj) -> Option<&serde_json::Map<String, Value>> {
@@ -263,13 +252,18 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
         else {
             continue;
         };
-        let remote_as = if follows_global_asn(p) {
-            asn
-        } else {
-            p.and_then(|p| p.get("autonomous_system"))
+        let as_of = |f: &str| {
+            p.and_then(|p| p.get(f))
                 .and_then(Value::as_u64)
                 .and_then(|a| u32::try_from(a).ok())
                 .filter(|a| *a != 0)
+        };
+        // TF's MakeBgpNeighborConfig: the peer's local_autonomous_system, else its AS
+        let remote_as = if follows_global_asn(p) {
+            asn
+        } else {
+            as_of("local_autonomous_system")
+                .or_else(|| as_of("autonomous_system"))
                 .unwrap_or(local_asn)
         };
         let mut pc = PeerConfig::new(addr, remote_as);
@@ -287,23 +281,23 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
             .and_then(Value::as_u64)
             .and_then(|x| u16::try_from(x).ok())
             .filter(|x| *x != 0);
-        pc.admin_down = p
-            .and_then(|p| p.get("admin_down"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let fams: Vec<BgpFamily> = p
-            .and_then(|p| p.get("address_families"))
-            .and_then(|a| a.get("family"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(BgpFamily::from_name)
-                    .collect()
-            })
-            .unwrap_or_default();
+        // down if the peer's bgp-router or this node's is (TF: either admin_down)
+        let down = |m: Option<&serde_json::Map<String, Value>>| {
+            m.and_then(|p| p.get("admin_down"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        pc.admin_down = down(p) || down(mine);
+        let fams = session_attrs::families(p.and_then(|p| p.get("address_families")));
         if !fams.is_empty() {
             pc.families = fams;
+        }
+        // the peering link's session attributes override (TF's NeighborSetSessionAttributes)
+        if let Some(s) = links
+            .get(&o.uuid)
+            .and_then(|a| session_attrs::chosen(a, name))
+        {
+            session_attrs::apply(&mut pc, s);
         }
         let theirs = cluster_id_of(p);
         pc.rr_client = cluster_id.is_some() && (theirs.is_none() || theirs == cluster_id);

@@ -287,5 +287,55 @@ fn control_nodes_follow_the_global_asn() {
     };
     assert_eq!(remote("10.0.0.2"), Some(64600), "control node peer");
     assert_eq!(remote("10.0.0.3"), Some(65001), "external router");
-    assert_eq!(remote("10.0.0.4"), Some(64512), "another vendor keeps its AS");
+    assert_eq!(
+        remote("10.0.0.4"),
+        Some(64512),
+        "another vendor keeps its AS"
+    );
+}
+
+/// A peering link's session attributes override the peer's bgp-router as TF's
+/// NeighborSetSessionAttributes does: admin_down, passive, hold time, families (the
+/// attributes without a bgp_router first, else this node's); a peer's
+/// local_autonomous_system is its AS; this node's admin_down takes every peer down.
+#[test]
+fn session_attributes_of_the_peering_apply() {
+    let mut g = ConfigGraph::new();
+    let cn = json!({"address": "10.0.0.1", "identifier": "10.0.0.1", "autonomous_system": 64512,
+        "router_type": "control-node"});
+    let peer = json!({"address": "10.0.0.2", "autonomous_system": 65001, "hold_time": 90,
+        "local_autonomous_system": 65100, "address_families": {"family": ["inet-vpn", "e-vpn"]}});
+    g.apply("u-cn1", Some(bgp_router("u-cn1", "cn1", cn.clone(), &[])));
+    let mut p = bgp_router("u-p", "p", peer, &[]);
+    let attr = json!({"session": [{"attributes": [
+        {"bgp_router": "p", "hold_time": 7},
+        {"bgp_router": "cn1", "admin_down": true, "passive": true, "hold_time": 30,
+         "address_families": {"family": ["inet-vpn"]}}]}]});
+    p.refs.insert(
+        "bgp_router_refs".into(),
+        vec![serde_json::from_value(json!({"uuid": "u-cn1", "attr": attr})).unwrap()],
+    );
+    g.apply("u-p", Some(p));
+    let bc = bgp_config(&g, "cn1");
+    let pc = &bc.peers[0];
+    assert_eq!(pc.remote_as, 65100, "local_autonomous_system");
+    assert!(pc.admin_down && pc.passive);
+    assert_eq!(pc.hold_time, Some(30), "this node's attributes, not the peer's");
+    assert_eq!(pc.families, vec![filament_bgp::Family::InetVpn]);
+
+    // Without session attributes: the peer's own parameters; this node admin down.
+    let mut q = g.get("u-p").unwrap().clone();
+    q.refs.insert(
+        "bgp_router_refs".into(),
+        vec![serde_json::from_value(json!({"uuid": "u-cn1", "attr": {}})).unwrap()],
+    );
+    g.apply("u-p", Some(q));
+    let bc = bgp_config(&g, "cn1");
+    let pc = &bc.peers[0];
+    assert!(!pc.admin_down && !pc.passive);
+    assert_eq!((pc.hold_time, pc.families.len()), (Some(90), 2));
+    let mut down = cn;
+    down["admin_down"] = json!(true);
+    g.apply("u-cn1", Some(bgp_router("u-cn1", "cn1", down, &[])));
+    assert!(bgp_config(&g, "cn1").peers[0].admin_down);
 }

@@ -314,21 +314,23 @@ pub fn decode_event(buf: &[u8], ctx: &DecodeCtx) -> Option<(ConnEvent, usize)> {
 }
 
 /// The length of the complete BGP messages at the start of `buf` (RFC 4271 §4.1: the
-/// header's Length field). A Length below the header's 19 octets cannot be framed:
-/// everything from that message on counts as complete (its decoder says why it is bad).
-pub fn framed_len(buf: &[u8]) -> usize {
+/// header's Length field), or `None` when a complete header cannot be framed: a Marker
+/// that is not all ones, or a Length below 19 or above 4096, the limit until Extended
+/// Messages are negotiated (RFC 8654 §4; a reader frames only until the session is
+/// Established, then decodes with the session's settings, [`decode_event`]).
+pub fn framed_len(buf: &[u8]) -> Option<usize> {
     let mut off = 0;
     while let Some(h) = buf.get(off..off + 19) {
         let len = usize::from(u16::from_be_bytes([h[16], h[17]]));
-        if len < 19 {
-            return buf.len();
+        if h[..16].iter().any(|&b| b != 0xff) || !(19..=4096).contains(&len) {
+            return None;
         }
         if buf.len() - off < len {
             break;
         }
         off += len;
     }
-    off
+    Some(off)
 }
 
 /// An input to one connection.

@@ -570,19 +570,31 @@ fn push_event(batch: &mut Vec<Event>, e: Event) -> usize {
     }
 }
 
-/// The connection events of whole messages (see [`framed_len`]), in order; a message
-/// that does not decode is the last (the session closes on it).
-fn decode_all(mut buf: &[u8], ctx: &DecodeCtx) -> Vec<ConnEvent> {
+/// How a connection's reader hands on what it reads.
+enum ReaderMode {
+    /// Whole messages as bytes, until the session is Established.
+    Framing,
+    /// Decoded, with the Established session's settings.
+    Decoding(DecodeCtx),
+    /// Bytes as read: a header it could not frame went to the core's decoder.
+    Raw,
+}
+
+/// The connection events of the complete messages at the start of `buf`, in order, and
+/// the bytes they used; a message that does not decode is the last (the session closes
+/// on it), as with [`crate::fsm::Conn::next_event`].
+fn decode_all(buf: &[u8], ctx: &DecodeCtx) -> (Vec<ConnEvent>, usize) {
     let mut out = Vec::new();
-    while let Some((ev, used)) = decode_event(buf, ctx) {
+    let mut off = 0;
+    while let Some((ev, used)) = buf.get(off..).and_then(|b| decode_event(b, ctx)) {
         let bad = matches!(ev, ConnEvent::Bad(_));
         out.push(ev);
-        buf = buf.get(used..).unwrap_or_default();
-        if bad || buf.is_empty() {
+        off += used;
+        if bad {
             break;
         }
     }
-    out
+    (out, off)
 }
 
 async fn connect(
@@ -638,39 +650,57 @@ fn spawn_conn(
     let settings = ctx.clone();
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
-        // Bytes read but not yet a whole message.
+        // Bytes read but not yet a whole message (not in `Raw`).
         let mut pending: Vec<u8> = Vec::new();
+        let mut mode = ReaderMode::Framing;
         loop {
             let Ok(permit) = reads.clone().acquire_owned().await else {
                 break;
             };
-            match rd.read(&mut buf).await {
+            let n = match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     let _ = tx.send(Cmd::Input(Input::Closed { conn: id }));
                     break;
                 }
-                Ok(n) => {
+                Ok(n) => n,
+            };
+            if let (ReaderMode::Framing, Some(c)) = (&mode, settings.get()) {
+                mode = ReaderMode::Decoding(*c);
+            }
+            let data = match mode {
+                ReaderMode::Raw => ReadData::Raw(buf[..n].to_vec()),
+                ReaderMode::Framing => {
                     pending.extend_from_slice(&buf[..n]);
-                    let whole = framed_len(&pending);
-                    if whole == 0 {
-                        continue;
-                    }
-                    let data = match settings.get() {
-                        Some(c) => ReadData::Decoded(decode_all(&pending[..whole], c)),
-                        None => ReadData::Raw(pending[..whole].to_vec()),
-                    };
-                    pending.drain(..whole);
-                    if tx
-                        .send(Cmd::Read {
-                            conn: id,
-                            data,
-                            permit,
-                        })
-                        .is_err()
-                    {
-                        break;
+                    match framed_len(&pending) {
+                        Some(0) => continue,
+                        Some(whole) => ReadData::Raw(pending.drain(..whole).collect()),
+                        // Something the core's decoder must judge (and will close on):
+                        // from now on it gets the bytes as they come.
+                        None => {
+                            mode = ReaderMode::Raw;
+                            ReadData::Raw(std::mem::take(&mut pending))
+                        }
                     }
                 }
+                ReaderMode::Decoding(c) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    let (events, used) = decode_all(&pending, &c);
+                    pending.drain(..used);
+                    if events.is_empty() {
+                        continue;
+                    }
+                    ReadData::Decoded(events)
+                }
+            };
+            if tx
+                .send(Cmd::Read {
+                    conn: id,
+                    data,
+                    permit,
+                })
+                .is_err()
+            {
+                break;
             }
         }
     });

@@ -47,17 +47,27 @@ fn any_cut_frames_exactly_the_messages_before_it() {
             .filter(|&e| e <= cut)
             .max()
             .unwrap_or(0);
-        assert_eq!(framed_len(&bytes[..cut]), want, "cut at {cut}");
+        assert_eq!(framed_len(&bytes[..cut]), Some(want), "cut at {cut}");
     }
 }
 
 #[test]
-fn a_length_below_the_header_hands_everything_on_and_decodes_as_bad() {
-    let (mut bytes, ends) = stream();
-    // the second message claims a length of 18
+fn a_header_that_cannot_be_framed_is_for_the_decoder_to_judge() {
+    let (bytes, ends) = stream();
+    for (at, value) in [(17, 18), (16, 0x10), (3, 0)] {
+        // the second message: a length of 18, or of 4097+, or a broken marker
+        let mut b = bytes.clone();
+        b[ends[0] + at] = value;
+        if at == 16 && value == 0x10 {
+            b[ends[0] + 17] = 1;
+        }
+        assert_eq!(framed_len(&b), None, "byte {at} = {value}");
+        // only once the header is complete
+        assert_eq!(framed_len(&b[..ends[0] + 18]), Some(ends[0]));
+    }
+    let mut bytes = bytes;
     bytes[ends[0] + 16] = 0;
     bytes[ends[0] + 17] = 18;
-    assert_eq!(framed_len(&bytes), bytes.len());
     let ctx = DecodeCtx::default();
     let (first, used) = decode_event(&bytes, &ctx).unwrap();
     assert!(matches!(first, ConnEvent::Msg(Message::Keepalive)));

@@ -745,13 +745,10 @@ def test_rfc7606_treat_as_withdraw_and_resets(lab):
         sp.close()
 
 
-@pytest.mark.xfail(strict=True, reason="crates/bgp/src/fsm.rs framed_len frames any Length >= 19: a "
-                   "header announcing 4097..65535 octets (no RFC 8654 extended messages) waits for "
-                   "that many instead of Bad Message Length; remove this mark with the fix")
 def test_header_length_above_4096_is_bad_message_length(lab):
     """RFC 4271 §6.1: a Length field greater than 4096 (extended messages not negotiated)
     is Bad Message Length, the Length as data, at once: not a wait for 5000 octets until
-    the hold timer runs out."""
+    the hold timer runs out (the reader's framer used to frame any Length >= 19)."""
     sp = Crafted(lab)
     try:
         sp.s.sendall(MARK + struct.pack("!HB", 5000, 2) + b"\0" * 8)

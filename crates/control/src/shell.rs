@@ -433,6 +433,9 @@ async fn follow(cfg: ShellConfig, h: Handle) {
     let mut registered = cfg.bgp_address.is_none();
     // The global ASN last written into this node's bgp-router (not written twice).
     let mut own_asn_put: Option<u32> = None;
+    // A global-system-config or bgp-router event came since the last check (and once at
+    // the start: the ASN may have changed while this node was down).
+    let mut asn_check = true;
     loop {
         let resp = match client.get(format!("{api}/watch?since={last}")).send().await {
             Ok(r) if r.status().is_success() => r,
@@ -465,12 +468,20 @@ async fn follow(cfg: ShellConfig, h: Handle) {
                 if !registered {
                     registered = register(&client, &api, &cfg, &h).await;
                 }
+                if asn_check {
+                    asn_check = false;
+                    own_asn_put = follow_global_asn(&client, &api, &cfg, &h, own_asn_put).await;
+                }
             }
             let Some(Ok(chunk)) = body.next().await else {
                 break;
             };
             lines.push(&chunk);
             while let Some(ev) = lines.next_event() {
+                asn_check |= ev
+                    .object
+                    .as_ref()
+                    .is_some_and(|o| o.ty == "global-system-config" || o.ty == "bgp-router");
                 let _ = h.input(Input::Config {
                     uuid: ev.uuid,
                     object: ev.object.map(Box::new),
@@ -478,7 +489,9 @@ async fn follow(cfg: ShellConfig, h: Handle) {
                 last = ev.revision;
             }
             let _ = h.input(Input::Tick);
-            if synced {
+            // (a round trip to the core: only when the ASN or a bgp-router may have moved)
+            if synced && asn_check {
+                asn_check = false;
                 own_asn_put = follow_global_asn(&client, &api, &cfg, &h, own_asn_put).await;
             }
         }

@@ -320,7 +320,11 @@ fn session_attributes_of_the_peering_apply() {
     let pc = &bc.peers[0];
     assert_eq!(pc.remote_as, 65100, "local_autonomous_system");
     assert!(pc.admin_down && pc.passive);
-    assert_eq!(pc.hold_time, Some(30), "this node's attributes, not the peer's");
+    assert_eq!(
+        pc.hold_time,
+        Some(30),
+        "this node's attributes, not the peer's"
+    );
     assert_eq!(pc.families, vec![filament_bgp::Family::InetVpn]);
 
     // Without session attributes: the peer's own parameters; this node admin down.

@@ -215,12 +215,17 @@ pub fn bgp_config(g: &ConfigGraph, name: &str) -> BgpConfig {
     let router_id = ip(mine, "identifier").or_else(|| ip(mine, "address"));
     let cluster_id = cluster_id_of(mine);
     // A control node's AS is the global one, whatever its bgp-router still says (the
-    // shell rewrites the object too, as TF's schema transformer does).
-    let local_asn = mine
-        .and_then(|p| p.get("autonomous_system"))
-        .and_then(Value::as_u64)
-        .and_then(|a| u32::try_from(a).ok())
-        .filter(|a| *a != 0 && !follows_global_asn(mine))
+    // shell rewrites the object too, as TF's schema transformer does); its
+    // `local_autonomous_system`, when set, is the AS every session uses (TF's
+    // MakeBgpNeighborConfig: the master's local_autonomous_system as each local_as).
+    let own_as = |f: &str| {
+        mine.and_then(|p| p.get(f))
+            .and_then(Value::as_u64)
+            .and_then(|a| u32::try_from(a).ok())
+            .filter(|a| *a != 0)
+    };
+    let local_asn = own_as("local_autonomous_system")
+        .or_else(|| own_as("autonomous_system").filter(|_| !follows_global_asn(mine)))
         .unwrap_or(asn);
     // Peerings are refs between bgp-routers, in either direction (with the link's
     // session attributes, for the MD5 key).

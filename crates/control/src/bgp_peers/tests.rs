@@ -292,6 +292,11 @@ fn control_nodes_follow_the_global_asn() {
         Some(64512),
         "another vendor keeps its AS"
     );
+    // the node's local_autonomous_system is the AS its sessions use (TF's local_as)
+    let mut local = cn("10.0.0.1", None);
+    local["local_autonomous_system"] = json!(65500);
+    g.apply("u-cn1", Some(bgp_router("u-cn1", "cn1", local, &[])));
+    assert_eq!(bgp_config(&g, "cn1").asn, 65500);
 }
 
 /// A peering link's session attributes override the peer's bgp-router as TF's

@@ -265,6 +265,9 @@ def test_control_node_imports_frr_vpn_route_into_the_vn(lab):
         agent.wait(b'<item id="10.200.1.0/24">', timeout=30, keepalive=True)
         item = agent.buf[agent.buf.index(b'<item id="10.200.1.0/24">'):].split(b"</item>")[0]
         assert f"<address>{FRR}</address>".encode() in item and b"<label>1007</label>" in item, item
+        # No origin-VN community on FRR's path: TF's GetVirtualNetwork says "unresolved"
+        # (an origin VN index < 0), for the entry and its next hop.
+        assert item.count(b"<virtual-network>unresolved</virtual-network>") == 2, item
 
         # The agent's route goes out to FRR as VPNv4: RD <agent-ip>:<instance-id>, the VN's
         # target, the agent's label and next hop (the vRouter), TF's encapsulations.

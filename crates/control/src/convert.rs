@@ -17,7 +17,10 @@ use filament_wire_xmpp::{
     Entry, EvpnKey, MacAddr, Mobility, NextHop, NhLabel, Nlri, RouteNode, TunnelEncap,
 };
 
-use crate::rib::{med_from_local_pref, Family, Path, PathAttrs};
+use crate::rib::{med_from_local_pref, Family, Path, PathAttrs, PeerId};
+
+/// The virtual network TF pushes for a route whose origin VN is unknown.
+pub const UNRESOLVED_VN: &str = "unresolved";
 
 /// The master instance (plain inet routes there carry label 0).
 pub const MASTER_INSTANCE: &str = "default-domain:default-project:ip-fabric:__default__";
@@ -243,6 +246,14 @@ pub fn entry_for(fam: Family, key: &str, best: &[Path]) -> Entry {
         }
     }
     let first = best.first().map(|p| p.attrs.clone());
+    // TF's BgpXmppMessage::GetVirtualNetwork: the origin VN's name; for a path that
+    // carries none and came from a BGP peer (origin VN index -1), "unresolved".
+    let vn = |p: &Path| {
+        p.attrs
+            .origin_vn
+            .clone()
+            .or_else(|| matches!(p.peer, PeerId::Bgp(_)).then(|| UNRESOLVED_VN.to_string()))
+    };
     Entry {
         nlri,
         next_hops: best
@@ -258,13 +269,13 @@ pub fn entry_for(fam: Family, key: &str, best: &[Path]) -> Entry {
                     .iter()
                     .map(|s| TunnelEncap::parse(s))
                     .collect(),
-                virtual_network: p.attrs.origin_vn.clone(),
+                virtual_network: vn(p),
                 tag_list: p.attrs.tags.clone(),
                 ..NextHop::default()
             })
             .collect(),
         version: Some(1),
-        virtual_network: first.as_ref().and_then(|a| a.origin_vn.clone()),
+        virtual_network: best.first().and_then(vn),
         mobility: first
             .as_ref()
             .and_then(|a| a.mobility)

@@ -518,13 +518,48 @@ impl Rib {
         }
     }
 
-    /// Load the index entries where these VPN keys' lookups start (a batch about to be
-    /// [`Rib::add_vpn_key`]ed: its cache misses then overlap instead of coming one by one).
-    /// Returns a value made of what was read, for the caller to `black_box`.
-    pub fn touch_vpn_keys<'a>(&self, fam: Family, keys: impl Iterator<Item = &'a Key>) -> u64 {
-        match self.tables.get(fam.vpn_table()) {
-            Some(t) => keys.fold(0, |a, k| a ^ t.touch(k)),
-            None => 0,
+    /// VPN paths of one BGP peer with one attribute set ([`Rib::add_vpn_key`] for each of
+    /// `(key, rd, label)`, in order): the table is found, the importers asked and the keys
+    /// hashed once, and the keys' index entries are loaded before any goes in (their cache
+    /// misses overlap). A few dozen routes at a time (the caller's chunks).
+    pub fn add_vpn_keys(
+        &mut self,
+        fam: Family,
+        peer: &PeerId,
+        attrs: &Arc<PathAttrs>,
+        routes: &[(Key, Name, u32)],
+    ) {
+        let replicate = !self.replicas.is_empty()
+            || (!self.importers.is_empty() && imports(&mut self.imported, &self.importers, attrs));
+        let vt = fam.vpn_table();
+        let record = !matches!(peer, PeerId::Bgp(_));
+        let t = match self.tables.get_mut(vt) {
+            Some(t) => t,
+            None => self.tables.entry(vt.to_string()).or_default(),
+        };
+        let hashes: SmallVec<[u64; 32]> = routes.iter().map(|(k, _, _)| t.hash(k)).collect();
+        std::hint::black_box(hashes.iter().fold(0, |a, h| a ^ t.touch_h(*h)));
+        for ((k, rd, label), h) in routes.iter().zip(hashes) {
+            t.upsert_h(
+                k,
+                h,
+                Path {
+                    peer: peer.clone(),
+                    rd: Some(rd.clone()),
+                    label: *label,
+                    attrs: attrs.clone(),
+                    origin: Origin::Primary,
+                    vrf: None,
+                },
+            );
+        }
+        for (k, _, _) in routes {
+            if record {
+                self.mark(vt, k);
+            }
+            if replicate {
+                self.replicate(fam, k);
+            }
         }
     }
 

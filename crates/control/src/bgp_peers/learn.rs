@@ -167,36 +167,39 @@ pub(super) fn apply_events(n: &mut ControlNode, batch: Vec<Event>) {
             } => {
                 let peer_id = c.peer(n, peer);
                 let ours = c.attrs(n, &attrs);
-                for chunk in routes.chunks(TOUCH_AHEAD) {
-                    // Keys a chunk at a time, their index entries loaded first (a million
-                    // new routes are a million cache misses: these overlap).
-                    let keys: SmallVec<[_; TOUCH_AHEAD]> =
-                        chunk.iter().map(|(key, _)| vpn4_key(key)).collect();
-                    let touch = keys.iter().filter_map(|f| f.as_ref().map(|f| &f.1));
-                    std::hint::black_box(n.rib().touch_vpn_keys(Family::Inet, touch));
-                    for ((key, labels), fast) in chunk.iter().zip(keys) {
-                        match fast.zip(labels.first().copied()) {
-                            Some(((rd, k), label)) => {
-                                let rd = c.rd(n, rd);
-                                n.rib_mut().add_vpn_key(
-                                    Family::Inet,
-                                    &k,
-                                    rd,
-                                    peer_id.clone(),
-                                    label,
-                                    ours.clone(),
-                                );
-                            }
-                            None => {
-                                let path = BgpPath {
-                                    key: key.clone(),
-                                    labels: labels.clone(),
-                                    attrs: attrs.clone(),
-                                };
-                                learn(n, &mut c, peer, path);
+                // VPNv4 paths a chunk at a time (`Rib::add_vpn_keys`: their index entries
+                // loaded together, a million new routes being a million cache misses);
+                // any other path, in its turn, by the general way.
+                let mut run: SmallVec<[(Key, Name, u32); TOUCH_AHEAD]> = SmallVec::new();
+                for (key, labels) in routes {
+                    match vpn4_key(&key).zip(labels.first().copied()) {
+                        Some(((rd, k), label)) => {
+                            let rd = c.rd(n, rd);
+                            run.push((k, rd, label));
+                            if run.len() == TOUCH_AHEAD {
+                                n.rib_mut()
+                                    .add_vpn_keys(Family::Inet, &peer_id, &ours, &run);
+                                run.clear();
                             }
                         }
+                        None => {
+                            if !run.is_empty() {
+                                n.rib_mut()
+                                    .add_vpn_keys(Family::Inet, &peer_id, &ours, &run);
+                                run.clear();
+                            }
+                            let path = BgpPath {
+                                key,
+                                labels,
+                                attrs: attrs.clone(),
+                            };
+                            learn(n, &mut c, peer, path);
+                        }
                     }
+                }
+                if !run.is_empty() {
+                    n.rib_mut()
+                        .add_vpn_keys(Family::Inet, &peer_id, &ours, &run);
                 }
             }
             Event::Withdrawn { peer, key } => {

@@ -305,7 +305,17 @@ impl Table {
 
     /// Install `p` at `k` (replacing the path of the same source and RD).
     pub(super) fn upsert(&mut self, k: &Key, p: Path) {
-        let h = self.hasher.hash_one(k);
+        let h = self.hash(k);
+        self.upsert_h(k, h, p);
+    }
+
+    /// The hash `k` is indexed under (for [`Table::touch_h`] and [`Table::upsert_h`]).
+    pub(super) fn hash(&self, k: &Key) -> u64 {
+        self.hasher.hash_one(k)
+    }
+
+    /// [`Table::upsert`] with `k`'s hash already computed.
+    pub(super) fn upsert_h(&mut self, k: &Key, h: u64, p: Path) {
         let slots = &self.slots;
         match self.index.find(h, |i| slots[i as usize].0 == *k) {
             Some(i) => {
@@ -327,10 +337,10 @@ impl Table {
         }
     }
 
-    /// Load the index entry `k`'s lookup starts at (see [`SlotIndex::touch`]): a batch of
-    /// upserts touches its keys first, so their cache misses overlap.
-    pub(super) fn touch(&self, k: &Key) -> u64 {
-        self.index.touch(self.hasher.hash_one(k))
+    /// Load the index entry a lookup of hash `h` starts at (see [`SlotIndex::touch`]): a
+    /// batch of upserts touches its keys first, so their cache misses overlap.
+    pub(super) fn touch_h(&self, h: u64) -> u64 {
+        self.index.touch(h)
     }
 
     /// Remove the path of `peer` / `rd` at `k`; the route goes with its last path.

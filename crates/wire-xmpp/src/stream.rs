@@ -162,6 +162,8 @@ pub struct StreamParser {
     stanza: Option<InStanza>,
     pending_close: bool,
     failed: bool,
+    /// Where the scan of an unfinished token stopped.
+    resume: Resume,
 }
 
 impl Default for StreamParser {
@@ -186,6 +188,27 @@ enum Tok {
     },
 }
 
+/// How far an unfinished markup token was scanned, so the next read resumes there
+/// instead of rescanning it from its `<` (a tag or comment that grows read by read
+/// would otherwise cost its length on every read: quadratic in the stanza cap).
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    /// Where the token starts, relative to the parser's position.
+    at: usize,
+    /// Bytes of it already scanned.
+    scanned: usize,
+    /// In a tag: the open attribute quote at that point.
+    quote: Option<u8>,
+}
+
+impl Resume {
+    const NONE: Resume = Resume {
+        at: usize::MAX,
+        scanned: 0,
+        quote: None,
+    };
+}
+
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     hay.get(from..)?
         .windows(needle.len())
@@ -193,8 +216,13 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Scan one token starting at `i` (absolute in `b`).
-fn scan_token(b: &[u8], i: usize) -> Result<Tok> {
+/// Scan one token starting at `i` (absolute in `b`), resuming where `r` says an earlier
+/// scan of the same token stopped; `r` records where this one stopped if it is
+/// [`Tok::Incomplete`] and is cleared otherwise.
+fn scan_token(b: &[u8], i: usize, r: &mut Resume) -> Result<Tok> {
+    let from = if r.at == i { r.scanned } else { 0 };
+    let mut quote = if r.at == i { r.quote } else { None };
+    *r = Resume::NONE;
     if b.get(i) != Some(&b'<') {
         let end = find(b, i, b"<").unwrap_or(b.len());
         return Ok(Tok::Text(end));
@@ -209,32 +237,49 @@ fn scan_token(b: &[u8], i: usize) -> Result<Tok> {
             Some(false)
         }
     };
-    let closer = |open_len: usize, close: &[u8]| match find(b, i + open_len, close) {
-        Some(p) => Tok::Skip {
-            end: p + close.len(),
-        },
-        None => Tok::Incomplete,
+    // a closing sequence is searched from where the last search could have missed it
+    let closer = |open_len: usize, close: &[u8], r: &mut Resume| {
+        let start = open_len.max(from.saturating_sub(close.len() - 1));
+        match find(b, i + start, close) {
+            Some(p) => Tok::Skip {
+                end: p + close.len(),
+            },
+            None => {
+                *r = Resume {
+                    at: i,
+                    scanned: rest.len(),
+                    quote: None,
+                };
+                Tok::Incomplete
+            }
+        }
     };
     if rest.len() < 2 {
         return Ok(Tok::Incomplete);
     }
     match rest[1] {
-        b'?' => Ok(closer(2, b"?>")),
+        b'?' => Ok(closer(2, b"?>", r)),
         b'!' => match (prefixed(b"<!--"), prefixed(b"<![CDATA[")) {
-            (Some(true), _) => Ok(closer(4, b"-->")),
-            (_, Some(true)) => Ok(closer(9, b"]]>")),
+            (Some(true), _) => Ok(closer(4, b"-->", r)),
+            (_, Some(true)) => Ok(closer(9, b"]]>", r)),
             (None, _) | (_, None) => Ok(Tok::Incomplete),
             _ => Err(XmppError::UnexpectedStreamData(
                 "DOCTYPE or unknown markup declaration".into(),
             )),
         },
-        b'/' => match find(b, i, b">") {
+        b'/' => match find(b, i + from, b">") {
             Some(p) => Ok(Tok::End { end: p + 1 }),
-            None => Ok(Tok::Incomplete),
+            None => {
+                *r = Resume {
+                    at: i,
+                    scanned: rest.len(),
+                    quote: None,
+                };
+                Ok(Tok::Incomplete)
+            }
         },
         _ => {
-            let mut quote: Option<u8> = None;
-            for (k, &c) in rest.iter().enumerate().skip(1) {
+            for (k, &c) in rest.iter().enumerate().skip(from.max(1)) {
                 match quote {
                     Some(q) if c == q => quote = None,
                     Some(_) => {}
@@ -248,6 +293,11 @@ fn scan_token(b: &[u8], i: usize) -> Result<Tok> {
                     None => {}
                 }
             }
+            *r = Resume {
+                at: i,
+                scanned: rest.len(),
+                quote,
+            };
             Ok(Tok::Incomplete)
         }
     }
@@ -279,6 +329,7 @@ impl StreamParser {
             stanza: None,
             pending_close: false,
             failed: false,
+            resume: Resume::NONE,
         }
     }
 
@@ -388,7 +439,7 @@ impl StreamParser {
     /// `Ok(None)` means "skipped something, keep scanning".
     fn top_level_markup(&mut self) -> Result<Option<Option<StreamEvent>>> {
         let b = &self.buf[self.pos..];
-        let tok = scan_token(b, 0)?;
+        let tok = scan_token(b, 0, &mut self.resume)?;
         match tok {
             Tok::Incomplete => {
                 if b.len() > self.max_stanza {
@@ -465,7 +516,7 @@ impl StreamParser {
                 self.stanza = Some(st);
                 return Ok(None);
             }
-            match scan_token(b, st.scan)? {
+            match scan_token(b, st.scan, &mut self.resume)? {
                 Tok::Incomplete => {
                     if b.len() > self.max_stanza {
                         return Err(self.too_large());

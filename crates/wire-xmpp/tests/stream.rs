@@ -290,3 +290,26 @@ fn tls_negotiation_elements() {
     let ev = p.drain_events().unwrap();
     assert_eq!(ev[1], StreamEvent::Stanza(f));
 }
+
+/// A stanza whose tags, comment and CDATA grow over many reads (each resumed where the
+/// last read's scan stopped, not rescanned from its `<`) gives the same stanza as in
+/// one read, for reads of every size up to 64 bytes.
+#[test]
+fn tokens_growing_over_many_reads_resume_where_they_stopped() {
+    let big = "v>'\"".repeat(20_000);
+    let xml = format!(
+        "<iq a=\"{q}\" b='{s}'><!-- {c} --><x y=\"1\"/><![CDATA[{c}]]></iq >",
+        q = big.replace('"', "'"),
+        s = big.replace('\'', "\""),
+        c = big.replace("-->", "").replace("]]>", ""),
+    );
+    let header = StreamHeader::agent_to_control(AGENT);
+    let mut bytes = header.to_xml().into_bytes();
+    bytes.extend_from_slice(xml.as_bytes());
+    let whole = run_chunks(&[&bytes]).unwrap();
+    assert_eq!(whole.len(), 2, "{whole:?}");
+    for size in [1usize, 2, 3, 7, 64, 4096] {
+        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+        assert_eq!(run_chunks(&chunks).unwrap(), whole, "reads of {size}");
+    }
+}

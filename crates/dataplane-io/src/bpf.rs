@@ -282,16 +282,18 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::OptsL4);
         jump(&mut p, insn(JNE_K, 6, 0, 0, 17), Label::Pass);
         opts_l4 = p.len();
-        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x45), Label::Redirect); // IHL < 5: malformed
-                                                                   // UDP after options: its destination port at 14 + IHL*4 + 2 (RFC 791 §3.1: "Internet
-                                                                   // Header Length is the length of the internet header in 32 bit words").
+        // IHL < 5: malformed
+        jump(&mut p, insn(JLT_K, 5, 0, 0, 0x45), Label::Redirect);
+        // UDP after options: its destination port at 14 + IHL*4 + 2 (RFC 791 §3.1: "Internet
+        // Header Length is the length of the internet header in 32 bit words").
         p.push(insn(AND64_K, 5, 0, 0, 0x0f)); // IHL, 6..15
         p.push(insn(LSH64_K, 5, 0, 0, 2)); // IHL*4, 24..60
         p.push(insn(MOV64_X, 4, 2, 0, 0)); // r4 = data
         p.push(insn(ADD64_X, 4, 5, 0, 0)); // r4 = data + IHL*4
         p.push(insn(MOV64_X, 7, 4, 0, 0));
-        p.push(insn(ADD64_K, 7, 0, 0, 18)); // eth + header + UDP ports / GRE protocol
-                                            // The header or the UDP ports cut short: malformed / truncated, counted (to our IP).
+        // eth + header + UDP ports / GRE protocol
+        p.push(insn(ADD64_K, 7, 0, 0, 18));
+        // The header or the UDP ports cut short: malformed / truncated, counted (to our IP).
         jump(&mut p, insn(JGT_X, 7, 3, 0, 0), Label::Redirect);
         p.push(insn(LDX_H, 5, 4, 16, 0)); // UDP destination port / GRE protocol type
         jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Gre);
@@ -452,8 +454,9 @@ fn load(insns: &[Insn], prog_type: u32, attach_type: u32) -> Result<OwnedFd, IoE
     let mut b = attr_bytes(&attr);
     b[48..48 + name.len()].copy_from_slice(name);
     from_bytes(&mut attr, &b);
-    put_u32(&mut attr, 68, attach_type); // expected_attach_type
-                                         // `insns`, `license` and `log` outlive the call; the kernel copies what it needs.
+    // expected_attach_type
+    put_u32(&mut attr, 68, attach_type);
+    // `insns`, `license` and `log` outlive the call; the kernel copies what it needs.
     match bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD)") {
         Ok(fd) => owned(fd, "bpf(BPF_PROG_LOAD)"),
         Err(IoError::Sys { call, source }) => {

@@ -50,7 +50,8 @@ pub(crate) struct RunArgs {
     /// after --ring-retire-ms: smaller blocks mean lower latency at low rates).
     #[arg(long, default_value_t = 128)]
     ring_block_kb: u32,
-    /// Receive ring blocks per interface.
+    /// Receive ring blocks per interface (the fabric interface gets twice as many: it
+    /// carries every workload's traffic).
     #[arg(long, default_value_t = 32)]
     ring_blocks: u32,
     /// Milliseconds after which a partly filled receive block is handed over.

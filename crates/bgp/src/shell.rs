@@ -518,10 +518,10 @@ impl Outs {
     }
 }
 
-/// Queue an event for the RIB owner, folding learned paths into the previous
-/// [`Event::LearnedMany`] when they are from the same peer with the same attributes (the
-/// core emits one per UPDATE; a full table sends many UPDATEs with one attribute set).
-/// Returns the number of paths the event carried (1 for any other event).
+/// Queue an event for the RIB owner, folding an [`Event::LearnedMany`] into the previous
+/// one when it is from the same peer with the same attributes (the core emits one per
+/// UPDATE; a full table sends many UPDATEs with one attribute set). Returns the number of
+/// paths the event carried (1 for any other event).
 fn push_event(batch: &mut Vec<Event>, e: Event) -> usize {
     match (batch.last_mut(), e) {
         (
@@ -539,25 +539,6 @@ fn push_event(batch: &mut Vec<Event>, e: Event) -> usize {
             let n = more.len();
             routes.append(&mut more);
             n
-        }
-        (
-            Some(Event::LearnedMany {
-                peer,
-                attrs,
-                routes,
-            }),
-            Event::Learned { peer: p, path },
-        ) if *peer == p && Arc::ptr_eq(attrs, &path.attrs) => {
-            routes.push((path.key, path.labels));
-            1
-        }
-        (_, Event::Learned { peer, path }) => {
-            batch.push(Event::LearnedMany {
-                peer,
-                attrs: path.attrs,
-                routes: vec![(path.key, path.labels)],
-            });
-            1
         }
         (_, e) => {
             let n = match &e {
@@ -717,13 +698,13 @@ mod tests {
     use crate::types::LabelStack;
 
     fn learned(peer: [u8; 4], prefix: &str, attrs: &Arc<crate::types::Attrs>) -> Event {
-        Event::Learned {
+        Event::LearnedMany {
             peer: IpAddr::from(peer),
-            path: Path {
-                key: RouteKey::Vpn("100:1".parse().unwrap(), prefix.parse().unwrap()),
-                labels: LabelStack::from_slice(&[17]),
-                attrs: attrs.clone(),
-            },
+            attrs: attrs.clone(),
+            routes: vec![(
+                RouteKey::Vpn("100:1".parse().unwrap(), prefix.parse().unwrap()),
+                LabelStack::from_slice(&[17]),
+            )],
         }
     }
 

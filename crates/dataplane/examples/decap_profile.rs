@@ -17,14 +17,16 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "shared/in_place.rs"]
+mod in_place;
+
 use std::hint::black_box;
 
 use common::*;
-use filament_dataplane::inplace::{InPlace, SlotFrame};
+use filament_dataplane::inplace::InPlace;
 use filament_dataplane::*;
 use filament_wire_pkt::ip_proto;
-
-const SLOT_HEADROOM: usize = 64;
+use in_place::{measured_in_place, SLOT_HEADROOM};
 
 #[inline(never)]
 fn measured_plain(fwd: &mut Forwarder, buf: &mut PacketBuf, frames: &[Vec<u8>], n: usize) -> u64 {
@@ -39,19 +41,6 @@ fn measured_plain(fwd: &mut Forwarder, buf: &mut PacketBuf, frames: &[Vec<u8>], 
         black_box(k);
     }
     tx
-}
-
-#[inline(never)]
-fn measured_in_place(ctx: &mut InPlace, fwd: &mut Forwarder, mem: &mut [u8], len: usize) -> bool {
-    let mut slot = SlotFrame {
-        mem,
-        start: SLOT_HEADROOM,
-        len,
-    };
-    matches!(
-        ctx.process(fwd, T0, VifId(0), &mut slot, RxMeta::default()),
-        Some(Verdict::Transmit(_))
-    )
 }
 
 /// The two outer fragments of `wire` (Ethernet + IPv4 + payload), split after `cut` payload
@@ -105,7 +94,14 @@ fn main() {
             let mut tx = 0;
             for _ in 0..n {
                 mem[SLOT_HEADROOM..SLOT_HEADROOM + wire.len()].copy_from_slice(&wire);
-                tx += u64::from(measured_in_place(&mut ctx, &mut b, &mut mem, wire.len()));
+                tx += u64::from(measured_in_place(
+                    &mut ctx,
+                    &mut b,
+                    T0,
+                    VifId(0),
+                    &mut mem,
+                    wire.len(),
+                ));
             }
             tx
         }

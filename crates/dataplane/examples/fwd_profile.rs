@@ -30,29 +30,16 @@
 #[path = "../benches/setup/mod.rs"]
 mod setup;
 
+#[path = "shared/in_place.rs"]
+mod in_place;
+
 use std::hint::black_box;
 use std::time::Instant;
 
-use filament_dataplane::inplace::{InPlace, SlotFrame};
+use filament_dataplane::inplace::InPlace;
 use filament_dataplane::*;
+use in_place::{measured_in_place, SLOT_HEADROOM};
 use setup::*;
-
-/// Headroom in front of a frame in its slot (AF_PACKET's `PACKET_RESERVE` as the shell sets it).
-const SLOT_HEADROOM: usize = 64;
-
-/// One frame in place (the slot was filled by the caller, as the kernel fills the ring).
-#[inline(never)]
-fn measured_in_place(ctx: &mut InPlace, fwd: &mut Forwarder, mem: &mut [u8], len: usize) -> bool {
-    let mut slot = SlotFrame {
-        mem,
-        start: SLOT_HEADROOM,
-        len,
-    };
-    matches!(
-        ctx.process(fwd, T, VifId(1), &mut slot, RxMeta::default()),
-        Some(Verdict::Transmit(_))
-    )
-}
 
 fn drive_in_place(fwd: &mut Forwarder, pkts: &[Vec<u8>], n: usize) -> u64 {
     let mut ctx = InPlace::new();
@@ -61,7 +48,14 @@ fn drive_in_place(fwd: &mut Forwarder, pkts: &[Vec<u8>], n: usize) -> u64 {
     for k in 0..n {
         let p = &pkts[k % pkts.len()];
         mem[SLOT_HEADROOM..SLOT_HEADROOM + p.len()].copy_from_slice(p);
-        tx += u64::from(measured_in_place(&mut ctx, fwd, &mut mem, p.len()));
+        tx += u64::from(measured_in_place(
+            &mut ctx,
+            fwd,
+            T,
+            VifId(1),
+            &mut mem,
+            p.len(),
+        ));
     }
     tx
 }

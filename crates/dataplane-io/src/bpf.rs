@@ -219,6 +219,24 @@ fn program(filter: XdpFilter, map_fd: RawFd) -> Vec<Insn> {
     assemble(filter, Action::Redirect(map_fd))
 }
 
+/// With the IP protocol in r6 and the UDP destination port / GRE protocol type in r5 (both
+/// header layouts): GRE to its own check, MPLSoUDP (6635) and VXLAN (4789) to the
+/// redirect, any other UDP to the kernel.
+fn overlay_dispatch() -> [(Insn, Label); 4] {
+    [
+        (insn(JEQ_K, 6, 0, 0, 47), Label::Gre),
+        (
+            insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
+            Label::Redirect,
+        ),
+        (
+            insn(JEQ_K, 5, 0, 0, i32::from(4789u16.to_be())),
+            Label::Redirect,
+        ),
+        (insn(JA, 0, 0, 0, 0), Label::Pass),
+    ]
+}
+
 fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
     let (data, data_end) = match action {
         Action::Redirect(_) => (0, 4),
@@ -296,18 +314,9 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         // The header or the UDP ports cut short: malformed / truncated, counted (to our IP).
         jump(&mut p, insn(JGT_X, 7, 3, 0, 0), Label::Redirect);
         p.push(insn(LDX_H, 5, 4, 16, 0)); // UDP destination port / GRE protocol type
-        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Gre);
-        jump(
-            &mut p,
-            insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
-            Label::Redirect,
-        );
-        jump(
-            &mut p,
-            insn(JEQ_K, 5, 0, 0, i32::from(4789u16.to_be())),
-            Label::Redirect,
-        );
-        jump(&mut p, insn(JA, 0, 0, 0, 0), Label::Pass);
+        for (i, to) in overlay_dispatch() {
+            jump(&mut p, i, to);
+        }
         // GRE (RFC 2784 §2.4: "The Protocol Type field contains the protocol type of the
         // payload packet"): MPLS (0x8847, RFC 4023) is ours, other payloads the kernel's.
         gre = p.len();
@@ -327,17 +336,9 @@ fn assemble(filter: XdpFilter, action: Action) -> Vec<Insn> {
         p.push(insn(ADD64_K, 4, 0, 0, 4)); // r4 = data + 38 (eth + ip + udp ports)
         jump(&mut p, insn(JGT_X, 4, 3, 0, 0), Label::Redirect);
         p.push(insn(LDX_H, 5, 2, 36, 0)); // UDP destination port / GRE protocol type
-        jump(&mut p, insn(JEQ_K, 6, 0, 0, 47), Label::Gre);
-        jump(
-            &mut p,
-            insn(JEQ_K, 5, 0, 0, i32::from(6635u16.to_be())),
-            Label::Redirect,
-        );
-        jump(
-            &mut p,
-            insn(JNE_K, 5, 0, 0, i32::from(4789u16.to_be())),
-            Label::Pass,
-        );
+        for (i, to) in overlay_dispatch() {
+            jump(&mut p, i, to);
+        }
     }
     let redirect = p.len();
     let miss = match action {
